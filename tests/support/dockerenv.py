@@ -1,0 +1,109 @@
+"""Helpers for pytest tests that need a real Docker daemon (no GPU, no registry).
+
+Typical use::
+
+    from tests.support.dockerenv import docker_host, ensure_test_image, free_port
+
+    pytestmark = pytest.mark.skipif(docker_host() is None, reason="no DOCKER_HOST daemon")
+
+    def test_run():
+        ensure_test_image("vllm/vllm-openai:v0.32.0")   # fake busybox image under the real name
+        port = free_port()
+        ...
+
+Start the daemon with ``eval "$(scripts/start_dockerd.sh | tail -1)"`` (sets DOCKER_HOST).
+The fake image (tests/docker_image/) mimics ``ENTRYPOINT ["vllm","serve"]`` and honours
+FAKE_VLLM_STARTUP_DELAY / FAKE_VLLM_CRASH / FAKE_VLLM_NEVER_HEALTHY.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO_ROOT / "tests" / "docker_image" / "build.sh"
+DEFAULT_TEST_IMAGE = "vllmtune-test/fake-vllm:latest"
+
+_lock = threading.Lock()
+_built: set[tuple[str, str]] = set()
+
+
+def docker_host() -> str | None:
+    """Return $DOCKER_HOST if it is set and `docker version` answers there, else None."""
+    host = os.environ.get("DOCKER_HOST")
+    if not host or shutil.which("docker") is None:
+        return None
+    try:
+        proc = subprocess.run(
+            ["docker", "-H", host, "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return host if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def ensure_test_image(tag: str = DEFAULT_TEST_IMAGE) -> None:
+    """Build (idempotently) the fake vLLM image and make `tag` point at it.
+
+    Runs tests/docker_image/build.sh against $DOCKER_HOST. Raises RuntimeError on failure.
+    """
+    key = (os.environ.get("DOCKER_HOST", ""), tag)
+    with _lock:
+        if key in _built:
+            return
+        tags = [DEFAULT_TEST_IMAGE] if tag == DEFAULT_TEST_IMAGE else [DEFAULT_TEST_IMAGE, tag]
+        try:
+            proc = subprocess.run(
+                ["bash", str(BUILD_SCRIPT), *tags],
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"{BUILD_SCRIPT} timed out: {exc}") from exc
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"{BUILD_SCRIPT} {' '.join(tags)} failed (rc={proc.returncode}):\n"
+                f"{proc.stdout}{proc.stderr}"
+            )
+        _built.add(key)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, then close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_http(url: str, timeout: float = 30.0, status: int = 200) -> bool:
+    """Poll `url` until it answers with `status`; False after `timeout` seconds.
+
+    Note: while a published container is not listening yet, docker-proxy accepts the
+    TCP connection and then resets it, so expect ConnectionResetError / RemoteDisconnected
+    rather than "connection refused" during start-up.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == status:
+                    return True
+        except urllib.error.HTTPError as exc:
+            if exc.code == status:
+                return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    return False

@@ -1,0 +1,252 @@
+"""The command line: parse options, call one function, map errors to exit codes.
+
+Exit codes: 0 ok, 1 a problem you can fix (the message says how), 2 wrong usage,
+3 a bug in vllmtune (please report it), 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from vllmtune import __version__
+from vllmtune.errors import ProfileError, VllmtuneError
+
+REPORT_URL = "https://github.com/vllmtune/vllmtune/issues"
+EPILOG = ("Exit codes: 0 ok, 1 a problem in your input or environment (the message says how "
+          "to fix it), 2 wrong usage, 3 a bug in vllmtune (please report it), 130 interrupted.")
+
+app = typer.Typer(
+    name="vllmtune",
+    help="Turn declarative YAML profiles into running, tuned vLLM servers.\n\n"
+    "Start with:  vllmtune init my-llm --preset all-levers > profile.yaml\n\n"
+    "then:  vllmtune validate profile.yaml  |  vllmtune render profile.yaml -t compose",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+ProfileArg = Annotated[str, typer.Argument(
+    help="Profile YAML file, or preset:NAME for a built-in preset.", metavar="PROFILE")]
+OutputOpt = Annotated[OutputFormat, typer.Option("--output", help="text for people, json for scripts.")]
+
+
+def _echo(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _warn(lines: list[str] | tuple[str, ...]) -> None:
+    for line in lines:
+        sys.stderr.write(f"warning: {line}\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        _echo(f"vllmtune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Turn declarative YAML profiles into running, tuned vLLM servers."""
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Argument(help="Name of the new profile (lowercase, digits, '-').")],
+    preset: Annotated[str, typer.Option("--preset", "-p", help="Built-in preset to start from.")] = "all-levers",
+) -> None:
+    """Print a new profile, fully written out from a preset.
+
+    Example:  vllmtune init llama-8b --preset all-levers > profile.yaml
+    Presets:  baseline, prefix-cache, awq, speculative, all-levers, cpu-tiny.
+    """
+    from vllmtune.scaffold import new_profile
+
+    _echo(new_profile(name, preset))
+
+
+@app.command()
+def validate(
+    profiles: Annotated[list[str], typer.Argument(help="One or more profile files.", metavar="PROFILE...")],
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Check profiles: schema, cross-field rules, and that the pinned vLLM version can
+    express every lever (all three targets are rendered in memory).
+
+    Example:  vllmtune validate profile.yaml profiles/*.yaml
+    """
+    from vllmtune.validate import validate_many
+
+    results = validate_many(profiles)
+    ok = all(r["ok"] for r in results)
+    if output is OutputFormat.json:
+        _echo(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            _warn(r["warnings"])
+            if r["ok"]:
+                _echo(f"ok: {r['file']} ({r['name']}, vLLM {r['vllm_version']}, {r['served_name']})")
+            else:
+                sys.stderr.write("\n".join(r["errors"]) + "\n")
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def render(
+    profile: ProfileArg,
+    target: Annotated[str, typer.Option("--target", "-t", help="docker (a docker run script), compose, or kubernetes (k8s).")] = "docker",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here instead of stdout. kubernetes with a directory (k8s/): one file per object; '-' is stdout.")] = None,
+) -> None:
+    """Render a profile for a target. Output is deterministic and ends with a newline.
+
+    Examples:
+      vllmtune render profile.yaml > run.sh
+      vllmtune render profile.yaml -t compose -o compose.yaml
+      vllmtune render profile.yaml -t kubernetes -o k8s/
+    """
+    from vllmtune.plan import load_plan
+    from vllmtune.render import render as render_text
+    from vllmtune.render import render_files, resolve_target, write_files
+
+    resolve_target(target)
+    plan = load_plan(profile)
+    _warn(plan.warnings)
+    if out is None or out == "-":
+        sys.stdout.write(render_text(plan, target))
+        return
+    files = render_files(plan, target, out)
+    write_files(files, mode=0o755 if resolve_target(target) == "docker" else None)
+    for path in files:
+        sys.stderr.write(f"wrote {path}\n")
+
+
+@app.command()
+def explain(profile: ProfileArg, output: OutputOpt = OutputFormat.text) -> None:
+    """Show each lever: its state, the vLLM flags it renders to, what it buys, warnings."""
+    from vllmtune.explain import explain_data, explain_table
+    from vllmtune.plan import load_plan
+
+    plan = load_plan(profile)
+    if output is OutputFormat.json:
+        _echo(json.dumps(explain_data(plan), indent=2))
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(explain_table(plan))
+    console.print(f"image {plan.image}; entrypoint {' '.join(plan.entrypoint)}")
+    for w in plan.warnings:
+        console.print(f"warning: {w}", style="yellow", markup=False, highlight=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the profile JSON Schema (for yaml-language-server and other editors).
+
+    Example:  vllmtune schema > profile.schema.json, then start profiles with
+    # yaml-language-server: $schema=./profile.schema.json
+    """
+    from vllmtune.profile.schema import profile_schema
+
+    _echo(json.dumps(profile_schema(), indent=2))
+
+
+@app.command()
+def flags(
+    vllm: Annotated[str, typer.Option("--vllm", help="vLLM version to list.")] = "0.32.0",
+    diff: Annotated[str | None, typer.Option("--diff", help="Show what changed from this older version to --vllm.")] = None,
+    entrypoint: Annotated[str, typer.Option("--entrypoint", help="serve (vllm serve) or api_server (the image entrypoint up to 0.11.0).")] = "serve",
+    grep: Annotated[str | None, typer.Option("--grep", help="Only flags whose name or help contains this.")] = None,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """List the flags a vLLM version accepts, or what changed between two versions.
+
+    Examples:  vllmtune flags --vllm 0.32.0 --grep prefix
+               vllmtune flags --vllm 0.32.0 --diff 0.11.0
+    """
+    from vllmtune.flags.report import diff_flags, list_flags
+
+    if entrypoint not in ("serve", "api_server"):
+        raise typer.BadParameter("serve or api_server", param_hint="--entrypoint")
+    ep: Any = entrypoint
+    if diff:
+        data: Any = diff_flags(diff, vllm, ep)
+        if output is OutputFormat.json:
+            _echo(json.dumps(data, indent=2))
+            return
+        _echo(f"vLLM {diff} -> {vllm} ({entrypoint})")
+        for n in data["added"]:
+            _echo(f"+ {n}")
+        for n in data["removed"]:
+            _echo(f"- {n}")
+        for c in data["changed"]:
+            _echo(f"~ {c['flag']}: {c['change']}")
+        for v in data["values"]:
+            _echo(f"~ {v['set']}: +{','.join(v['added']) or '-'} -{','.join(v['removed']) or '-'}")
+        return
+    rows = list_flags(vllm, ep, grep)
+    if output is OutputFormat.json:
+        _echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        spell = "/".join(r.get("spellings", [r["flag"]]))
+        choices = f" {{{','.join(r['choices'])}}}" if r.get("choices") else ""
+        _echo(f"{spell}{choices}  [{r['kind']}]  {r['help'][:100]}")
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(message if message.endswith("\n") else message + "\n")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app and map errors to exit codes (no tracebacks for users)."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="vllmtune", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except VllmtuneError as exc:
+        # Profile problems already read "file:line: key.path: message", one per line.
+        return _fail(str(exc) if isinstance(exc, ProfileError) else f"error: {exc}", exc.exit_code)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        return _fail("interrupted", 130)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        # Usage errors (click's, vendored by typer): they know how to show themselves.
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()
+            return int(exc.exit_code)
+        # Anything else is a bug: say so, with what to report.
+        import traceback  # noqa: I001
+
+        tb = traceback.format_exc()
+        return _fail(f"{tb}\nvllmtune {__version__}: internal error ({type(exc).__name__}: {exc}).\n"
+                     f"This is a bug in vllmtune, not in your input: please report it with the "
+                     f"text above at {REPORT_URL}", 3)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

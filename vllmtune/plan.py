@@ -1,0 +1,472 @@
+"""Profile -> one frozen DeploymentPlan. Every default is resolved here.
+
+Renderers and runtimes only read the plan: they never see ``None`` meaning "decide later",
+never look at the profile and never consult the flag catalog. The vLLM argv is built here,
+in the pinned version's spelling, from one table that maps profile fields to vLLM's
+argparse ``dest`` names (``FIELD_FLAGS``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vllmtune import __version__
+from vllmtune.errors import Problem, ProfileError
+from vllmtune.flags import (
+    FlagSet,
+    describe_versions,
+    flagset,
+    version_key,
+    versions_with_dest,
+    versions_with_value,
+)
+from vllmtune.profile.loader import LoadedProfile
+from vllmtune.profile.models import SecretRef
+
+CONTAINER_HF_CACHE = "/root/.cache/huggingface"
+CONTAINER_MODELS = "/models"
+# The image's ENTRYPOINT changed in v0.11.1 (see shared/vllm-flags); args follow it.
+SERVE_ENTRYPOINT_SINCE = (0, 11, 1)
+LABEL_PREFIX = "vllmtune.io"
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """A secret environment variable of the server, resolved from a reference."""
+
+    name: str  # variable inside the container
+    source_env: str  # variable on the machine running docker/compose
+    k8s_secret: str
+    k8s_key: str
+    field: str  # profile key path, for messages
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path or named volume mounted into the server container."""
+
+    source: str  # host path ("~" allowed, expanded by the target) or a volume name
+    target: str
+    read_only: bool = False
+    kind: str = "bind"  # bind | volume | cache (the HF cache: target-specific source)
+
+
+@dataclass(frozen=True)
+class Shm:
+    """Shared memory: tensor/pipeline parallel workers exchange tensors through /dev/shm."""
+
+    ipc_host: bool  # docker/compose: --ipc=host (used when parallel and no size given)
+    size: str  # normalised like "16g"; Kubernetes uses the same size for its emptyDir
+
+
+@dataclass(frozen=True)
+class Health:
+    """How to tell the server is up."""
+
+    path: str
+    startup_seconds: int
+    period_seconds: int
+
+
+@dataclass(frozen=True)
+class PromptCachePlan:
+    """Reserved slot for the prompt-result cache proxy (lever 1)."""
+
+    backend: str
+    ttl_seconds: int
+    max_temperature: float
+    skip_pii: bool
+    redis_url: SecretEnv | None
+
+
+@dataclass(frozen=True)
+class DeploymentPlan:
+    """Everything needed to run one vLLM server, for every target, fully resolved."""
+
+    name: str
+    profile_hash: str
+    vllm_version: str
+    image: str
+    entrypoint: tuple[str, ...]  # the image's ENTRYPOINT (informational; never repeated)
+    model: str  # what vLLM loads: checkpoint or id, or the container path of a local dir
+    model_host_path: str | None  # a local model directory (bind-mounted in containers)
+    served_name: str
+    args: tuple[str, ...]  # vLLM args after the entrypoint, starting with --model
+    env: tuple[tuple[str, str], ...]
+    secret_env: tuple[SecretEnv, ...]
+    port: int
+    gpus: int
+    shm: Shm
+    mounts: tuple[Mount, ...]
+    health: Health
+    labels: tuple[tuple[str, str], ...]
+    docker_container: str
+    docker_restart: str
+    docker_bind: str
+    compose_restart: str
+    compose_hf_cache: str  # named volume, or a host path
+    compose_start_period_seconds: int
+    k8s_namespace: str | None  # None: kubectl's current namespace
+    k8s_replicas: int
+    k8s_extra_labels: tuple[tuple[str, str], ...]
+    k8s_node_selector: tuple[tuple[str, str], ...]
+    k8s_tolerations: tuple[tuple[tuple[str, str], ...], ...]
+    k8s_pvc_size: str
+    k8s_pvc_storage_class: str | None  # None: the cluster's default StorageClass
+    k8s_pvc_access_mode: str
+    k8s_service_type: str
+    prompt_cache: PromptCachePlan | None
+    levers: tuple[tuple[str, str, tuple[str, ...]], ...]  # (lever, state, flags) for explain
+    warnings: tuple[str, ...] = field(default=())
+
+    def serve_argv(self, model_path: str | None = None) -> list[str]:
+        """``vllm serve`` argv for the local runtime (model positional, as every version takes)."""
+        model = model_path or self.model_host_path or self.model
+        return ["vllm", "serve", model, *self.args[2:]]
+
+
+# profile field path -> vLLM argparse dest. The single place a lever meets a flag.
+FIELD_FLAGS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("model", "revision"), "revision"),
+    (("model", "tokenizer"), "tokenizer"),
+    (("model", "served_name"), "served_model_name"),
+    (("model", "max_model_len"), "max_model_len"),
+    (("model", "dtype"), "dtype"),
+    (("model", "trust_remote_code"), "trust_remote_code"),
+    (("prefix_caching",), "enable_prefix_caching"),
+    (("batching", "max_num_batched_tokens"), "max_num_batched_tokens"),
+    (("batching", "max_num_seqs"), "max_num_seqs"),
+    (("batching", "chunked_prefill"), "enable_chunked_prefill"),
+    (("quantization", "method"), "quantization"),
+    (("quantization", "kv_cache_dtype"), "kv_cache_dtype"),
+    (("resources", "gpu_memory_utilization"), "gpu_memory_utilization"),
+    (("resources", "tensor_parallel_size"), "tensor_parallel_size"),
+    (("resources", "pipeline_parallel_size"), "pipeline_parallel_size"),
+)
+# Values equal to vLLM's own default are not rendered (never force what was not asked).
+SKIP_DEFAULTS = {"tensor_parallel_size": 1, "pipeline_parallel_size": 1}
+VALUE_SETS = {"quantization": "quantization", "kv_cache_dtype": "kv_cache_dtype"}
+
+
+def entrypoint_for(version: str) -> tuple[str, ...]:
+    """The vllm/vllm-openai image ENTRYPOINT of a version."""
+    if version_key(version) >= SERVE_ENTRYPOINT_SINCE:
+        return ("vllm", "serve")
+    return ("python3", "-m", "vllm.entrypoints.openai.api_server")
+
+
+def parse_duration(text: str) -> int:
+    """'30s' / '15m' / '24h' / '7d' -> seconds."""
+    n, unit = int(text[:-1]), text[-1]
+    return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+_SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([kKmMgGtT]?)i?[bB]?$")
+
+
+def docker_size(text: str) -> str:
+    """'16Gi' / '16g' / '16G' -> docker's '16g' (binary units, as docker uses)."""
+    m = _SIZE.match(text)
+    assert m, text  # the profile pattern already guaranteed it
+    return m.group(1) + m.group(2).lower()
+
+
+def k8s_quantity(docker: str) -> str:
+    """docker's '16g' -> Kubernetes' '16Gi'."""
+    m = _SIZE.match(docker)
+    assert m, docker
+    unit = m.group(2).upper()
+    return m.group(1) + (unit + "i" if unit else "")
+
+
+class _Planner:
+    def __init__(self, lp: LoadedProfile) -> None:
+        self.lp = lp
+        self.p = lp.profile
+        self.version = self.p.vllm.version.lstrip("v")
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = list(lp.warnings)
+        self.entrypoint = entrypoint_for(self.version)
+        self.fs: FlagSet = flagset(
+            self.version, "serve" if self.entrypoint[0] == "vllm" else "api_server")
+        self.args: list[str] = []
+        self.levers: list[tuple[str, str, tuple[str, ...]]] = []
+
+    def err(self, path: tuple[str | int, ...], msg: str) -> None:
+        self.errors.append(self.lp.problem(path, msg))
+
+    def warn(self, path: tuple[str | int, ...], msg: str) -> None:
+        self.warnings.append(self.lp.problem(path, msg))
+
+    def _value(self, path: tuple[str, ...]) -> Any:
+        obj: Any = self.p
+        for part in path:
+            obj = getattr(obj, part) if obj is not None else None
+        return obj
+
+    def _cannot(self, path: tuple[str, ...], dest: str, what: str) -> None:
+        where = versions_with_dest(dest, "serve")
+        self.err(path, f"vLLM {self.version} cannot express {what}; available in "
+                 f"{describe_versions(where)}")
+
+    def flag(self, path: tuple[str, ...], dest: str, value: Any) -> list[str]:
+        """Render one field as argv in this version's spelling ([] when nothing to say)."""
+        flag = self.fs.by_dest(dest)
+        if flag is None:
+            self._cannot(path, dest, f"{'.'.join(path)} (no flag for {dest})")
+            return []
+        if isinstance(value, bool):
+            if flag.kind == "bool":
+                return [flag.group[0] if value else flag.group[1]]
+            if flag.kind == "optbool":  # old StoreBoolean: --flag True|False
+                return [flag.name, str(value)]
+            if flag.kind == "switch":
+                # A bare switch can only turn the feature on; off is its default.
+                return [flag.name] if value else []
+            self._cannot(path, dest, "a true/false value")
+            return []
+        text = str(value)
+        vs = VALUE_SETS.get(dest)
+        allowed = list(flag.choices) if flag.choices else (self.fs.values(vs) if vs else None)
+        if allowed is not None and text not in allowed:
+            close = difflib.get_close_matches(text, allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            others = versions_with_value(vs, text) if vs else []
+            where = f" ({text} is accepted by {describe_versions(others)})" if others else ""
+            self.err(path, f"{text!r} is not accepted by vLLM {self.version}{where}; {hint}"
+                     f"choose one of: {', '.join(allowed)}")
+            return []
+        return [flag.name, text]
+
+    def build(self) -> DeploymentPlan:
+        p = self.p
+        model, host_path, mounts = self._model()
+        self.args = ["--model", model]
+        for path, dest in FIELD_FLAGS:
+            value = self._value(path)
+            if value is None or SKIP_DEFAULTS.get(dest) == value:
+                continue
+            self.args += self.flag(path, dest, value)
+        self._deprecated_quantization()
+        self._speculative()
+        self.args += ["--host", p.server.host]
+        self.args += self.flag(("server", "port"), "port", p.server.port)
+        self._extra_args()
+        if self.errors:
+            raise ProfileError(sorted(self.errors, key=lambda e: (e.file, e.line or 0)))
+        self._levers()
+        r = p.resources
+        parallel = r.tensor_parallel_size * r.pipeline_parallel_size > 1
+        shm = Shm(ipc_host=parallel and r.shm_size is None,
+                  size=docker_size(r.shm_size or ("16g" if parallel else "2g")))
+        d = p.deploy
+        mounts = (Mount(source=d.docker.hf_cache, target=CONTAINER_HF_CACHE, kind="cache"), *mounts)
+        labels = (
+            ("app.kubernetes.io/name", "vllm"),
+            ("app.kubernetes.io/instance", p.name),
+            ("app.kubernetes.io/managed-by", "vllmtune"),
+            (f"{LABEL_PREFIX}/profile", p.name),
+            (f"{LABEL_PREFIX}/profile-hash", self.lp.digest),
+            (f"{LABEL_PREFIX}/vllm-version", self.version),
+            (f"{LABEL_PREFIX}/version", __version__),
+        )
+        probes = d.kubernetes.probes
+        return DeploymentPlan(
+            name=p.name,
+            profile_hash=self.lp.digest,
+            vllm_version=self.version,
+            image=f"{p.vllm.image}:v{self.version}",
+            entrypoint=self.entrypoint,
+            model=model,
+            model_host_path=host_path,
+            served_name=p.model.served_name or model,
+            args=tuple(self.args),
+            env=tuple(sorted(p.server.env.items())),
+            secret_env=self._secrets(),
+            port=p.server.port,
+            gpus=r.gpus,
+            shm=shm,
+            mounts=mounts,
+            health=Health("/health", parse_duration(probes.startup_timeout), probes.period_seconds),
+            labels=labels,
+            docker_container=d.docker.container_name or p.name,
+            docker_restart=d.docker.restart,
+            docker_bind=d.docker.bind_address,
+            compose_restart=d.compose.restart,
+            compose_hf_cache=d.compose.hf_cache,
+            compose_start_period_seconds=parse_duration(d.compose.start_period),
+            k8s_namespace=d.kubernetes.namespace,
+            k8s_replicas=d.kubernetes.replicas,
+            k8s_extra_labels=tuple(sorted(d.kubernetes.labels.items())),
+            k8s_node_selector=tuple(sorted(d.kubernetes.node_selector.items())),
+            k8s_tolerations=tuple(
+                tuple((k, v) for k, v in t.model_dump(exclude_none=True).items())
+                for t in d.kubernetes.tolerations),
+            k8s_pvc_size=k8s_quantity(docker_size(d.kubernetes.pvc.size)),
+            k8s_pvc_storage_class=d.kubernetes.pvc.storage_class,
+            k8s_pvc_access_mode=d.kubernetes.pvc.access_mode,
+            k8s_service_type=d.kubernetes.service_type,
+            prompt_cache=self._prompt_cache(),
+            levers=tuple(self.levers),
+            warnings=tuple(str(w) for w in self.warnings),
+        )
+
+    def _model(self) -> tuple[str, str | None, tuple[Mount, ...]]:
+        """The model vLLM loads. A local directory is bind-mounted read-only in containers."""
+        ident = self.p.quantization.checkpoint or self.p.model.id
+        if not (ident.startswith(("/", "./", "../", "~/")) or ident in (".", "..")):
+            return ident, None, ()
+        base = Path(self.lp.source).parent if not self.lp.source.startswith("preset:") else Path()
+        host = Path(ident).expanduser()
+        host = host if host.is_absolute() else (base / host)
+        host_path = str(host.resolve(strict=False))
+        target = f"{CONTAINER_MODELS}/{host.resolve(strict=False).name or 'model'}"
+        return target, host_path, (Mount(source=host_path, target=target, read_only=True),)
+
+    def _deprecated_quantization(self) -> None:
+        method = self.p.quantization.method
+        deprecated = self.fs.values("quantization_deprecated") or []
+        if method and method in deprecated:
+            allow = self.fs.by_dest("allow_deprecated_quantization")
+            if allow is not None:
+                self.args.append(allow.group[0])
+            self.warn(("quantization", "method"), f"{method} is deprecated in vLLM {self.version}"
+                      " and will be removed; prefer awq, gptq or fp8")
+
+    def _speculative(self) -> None:
+        s = self.p.speculative
+        if s is None:
+            return
+        path = ("speculative", "method")
+        methods = self.fs.values("speculative_methods")
+        if self.fs.by_dest("speculative_config") is not None:
+            if methods is not None and s.method not in methods:
+                close = difflib.get_close_matches(s.method, methods, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                self.err(path, f"{s.method!r} is not a speculative method of vLLM "
+                         f"{self.version}; {hint}choose one of: {', '.join(methods)}")
+                return
+            config: dict[str, Any] = {"method": s.method}
+            if s.model and s.method != "ngram":
+                config["model"] = s.model
+            config["num_speculative_tokens"] = s.num_tokens
+            for key in ("prompt_lookup_max", "prompt_lookup_min", "draft_tensor_parallel_size"):
+                if getattr(s, key) is not None:
+                    config[key] = getattr(s, key)
+            # JSON of strings and ints is also the Python literal 0.8.2 parsed.
+            flag = self.fs.by_dest("speculative_config")
+            assert flag is not None
+            self.args += [flag.name, json.dumps(config, separators=(",", ":"))]
+            return
+        # Before 0.8.2: separate flags; ngram is spelled as the model "[ngram]".
+        if self.fs.by_dest("speculative_model") is None:
+            self._cannot(path, "speculative_config", "speculative decoding")
+            return
+        if s.method not in ("draft_model", "ngram"):
+            where = [v for v in versions_with_dest("speculative_config")
+                     if s.method in (flagset(v).values("speculative_methods") or [])]
+            self.err(path, f"vLLM {self.version} cannot express method {s.method}; available in "
+                     f"{describe_versions(where)}")
+            return
+        self.args += self.flag(("speculative", "model"), "speculative_model",
+                               "[ngram]" if s.method == "ngram" else s.model)
+        self.args += self.flag(("speculative", "num_tokens"), "num_speculative_tokens", s.num_tokens)
+        for key, dest in (("prompt_lookup_max", "ngram_prompt_lookup_max"),
+                          ("prompt_lookup_min", "ngram_prompt_lookup_min"),
+                          ("draft_tensor_parallel_size", "speculative_draft_tensor_parallel_size")):
+            if getattr(s, key) is not None:
+                self.args += self.flag(("speculative", key), dest, getattr(s, key))
+
+    def _extra_args(self) -> None:
+        set_by_profile = {self.fs.flags[a].dest for a in self.args if a in self.fs.flags}
+        for i, arg in enumerate(self.p.server.extra_args):
+            if not arg.startswith("-") or arg in ("-", "--"):
+                continue  # a value of the previous flag
+            name = arg.split("=", 1)[0]
+            flag = self.fs.flags.get(name)
+            path = ("server", "extra_args", i)
+            if flag is None:
+                close = self.fs.suggest(name)
+                hint = f"; did you mean {close}?" if close else ""
+                self.err(path, f"unknown flag {name} for vLLM {self.version}{hint}")
+            elif flag.dest in set_by_profile or flag.dest == "model":
+                self.err(path, f"{name} is already set by the profile; set the profile field "
+                         "instead of repeating it in extra_args")
+        self.args += self.p.server.extra_args
+
+    def _secret(self, ref: SecretRef | None, field_path: str, container_var: str,
+                default_key: str) -> SecretEnv | None:
+        if ref is None:
+            return None
+        return SecretEnv(
+            name=container_var,
+            source_env=ref.env or container_var,
+            k8s_secret=ref.secret.name if ref.secret else f"{self.p.name}-secrets",
+            k8s_key=ref.secret.key if ref.secret else default_key,
+            field=field_path,
+        )
+
+    def _secrets(self) -> tuple[SecretEnv, ...]:
+        s = self.p.server
+        found = (self._secret(s.api_key, "server.api_key", "VLLM_API_KEY", "api-key"),
+                 self._secret(s.hf_token, "server.hf_token", "HF_TOKEN", "hf-token"))
+        return tuple(x for x in found if x is not None)
+
+    def _prompt_cache(self) -> PromptCachePlan | None:
+        c = self.p.prompt_cache
+        if not c.enabled:
+            return None
+        return PromptCachePlan(
+            backend=c.backend, ttl_seconds=parse_duration(c.ttl),
+            max_temperature=c.max_temperature, skip_pii=c.skip_pii,
+            redis_url=self._secret(c.redis_url, "prompt_cache.redis_url", "VLLMTUNE_REDIS_URL",
+                                   "redis-url"))
+
+    def _levers(self) -> None:
+        """What each lever renders to, for ``vllmtune explain``."""
+        a = self.args
+
+        def flags_for(*dests: str) -> tuple[str, ...]:
+            out = []
+            for i, tok in enumerate(a):
+                f = self.fs.flags.get(tok)
+                if f is not None and f.dest in dests:
+                    nxt = a[i + 1] if f.takes_value and f.kind != "optbool" and i + 1 < len(a) else None
+                    out.append(tok if nxt is None else f"{tok} {nxt}")
+            return tuple(out)
+
+        p = self.p
+        pc = p.prompt_cache
+        self.levers = [
+            ("1 prompt cache", f"on ({pc.backend}, ttl {pc.ttl})" if pc.enabled else "off",
+             ("proxy sidecar",) if pc.enabled else ()),
+            ("2 prefix caching", {True: "on", False: "off", None: "vLLM default"}[p.prefix_caching],
+             flags_for("enable_prefix_caching")),
+            ("3 batching", "set" if any(v is not None for v in p.batching.model_dump().values())
+             else "vLLM default",
+             flags_for("max_num_batched_tokens", "max_num_seqs", "enable_chunked_prefill")),
+            ("4 quantization", p.quantization.method or ("checkpoint" if p.quantization.checkpoint
+                                                         else "off"),
+             flags_for("quantization", "kv_cache_dtype", "allow_deprecated_quantization")),
+            ("5 speculative decoding", p.speculative.method if p.speculative else "off",
+             flags_for("speculative_config", "speculative_model", "num_speculative_tokens",
+                       "ngram_prompt_lookup_max", "ngram_prompt_lookup_min")),
+        ]
+
+
+def build_plan(lp: LoadedProfile) -> DeploymentPlan:
+    """Resolve a validated profile into a frozen plan; raise ProfileError for what the
+    pinned vLLM version cannot express."""
+    return _Planner(lp).build()
+
+
+def load_plan(path: str) -> DeploymentPlan:
+    """Load, validate and plan a profile file in one step."""
+    from vllmtune.profile.loader import load_profile
+
+    return build_plan(load_profile(path))

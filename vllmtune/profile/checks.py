@@ -1,0 +1,156 @@
+"""Cross-field checks on a validated profile. Each returns located problems; version-specific
+checks (does this vLLM have that flag?) happen while planning, in ``vllmtune.plan``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from vllmtune.errors import Problem
+from vllmtune.flags import known_versions
+from vllmtune.profile.models import LABEL_VALUE_RE, SECRET_HINT_RE
+
+if TYPE_CHECKING:
+    from vllmtune.profile.loader import LoadedProfile
+
+# Methods whose speculative proposals come from separate weights (a draft model or a head).
+DRAFT_METHODS = {"draft_model", "eagle", "eagle3", "medusa", "mlp_speculator", "dflash"}
+FAMILY_RE = re.compile(
+    r"(llama|qwen|mistral|mixtral|gemma|phi|deepseek|falcon|opt|gpt2|granite|olmo|yi|baichuan)"
+    r"[-_ ]?(\d+)?", re.I)
+
+
+def model_family(model_id: str) -> tuple[str, str] | None:
+    """A rough (family, major version) from a model id, e.g. ('llama', '3')."""
+    m = FAMILY_RE.search(model_id.rsplit("/", 1)[-1]) or FAMILY_RE.search(model_id)
+    if not m:
+        return None
+    return m.group(1).lower(), m.group(2) or ""
+
+
+Report = Callable[[tuple[str | int, ...], str], None]
+
+
+def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
+    """All profile-level checks. Returns (errors, warnings)."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+
+    def err(path: tuple[str | int, ...], msg: str) -> None:
+        errors.append(lp.problem(path, msg))
+
+    def warn(path: tuple[str | int, ...], msg: str) -> None:
+        warnings.append(lp.problem(path, msg))
+
+    p = lp.profile
+    versions = known_versions()
+    if p.vllm.version == "latest":
+        err(("vllm", "version"), f"'latest' is not reproducible; pin a release, e.g. "
+            f"version: \"{versions[-2]}\"")
+    elif p.vllm.version.lstrip("v") not in versions:
+        err(("vllm", "version"), f"unknown vLLM version {p.vllm.version!r}; vllmtune knows "
+            f"{versions[0]} .. {versions[-1]} (quote it in YAML: \"0.10\" is not 0.1)")
+
+    b = p.batching
+    if b.chunked_prefill is False and b.max_num_batched_tokens and p.model.max_model_len \
+            and b.max_num_batched_tokens < p.model.max_model_len:
+        err(("batching", "max_num_batched_tokens"),
+            f"{b.max_num_batched_tokens} is below model.max_model_len "
+            f"({p.model.max_model_len}); with chunked_prefill off a whole prompt must fit one "
+            f"step: raise it to >= {p.model.max_model_len} or enable chunked_prefill")
+
+    r = p.resources
+    if r.gpu_memory_utilization is not None and not 0 < r.gpu_memory_utilization <= 1:
+        err(("resources", "gpu_memory_utilization"),
+            f"{r.gpu_memory_utilization} is outside (0, 1]; it is a fraction, e.g. 0.9")
+    parallel = r.tensor_parallel_size * r.pipeline_parallel_size
+    if r.gpus > 0 and parallel > r.gpus:
+        err(("resources", "tensor_parallel_size"),
+            f"tensor_parallel_size x pipeline_parallel_size = {parallel} needs {parallel} GPUs "
+            f"but resources.gpus is {r.gpus}; raise gpus or lower the parallel sizes")
+
+    _check_speculative(lp, err, warn)
+    _check_quantization(lp, warn)
+    _check_secrets(lp, err)
+
+    if p.model.served_name is not None and not LABEL_VALUE_RE.match(p.model.served_name):
+        err(("model", "served_name"),
+            f"{p.model.served_name!r} cannot be a Kubernetes label value: use at most 63 "
+            "letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
+    for key, value in p.deploy.kubernetes.labels.items():
+        if not LABEL_VALUE_RE.match(value):
+            err(("deploy", "kubernetes", "labels", key), f"{value!r} is not a valid label value")
+    k8s = p.deploy.kubernetes
+    if k8s.replicas > 1 and k8s.pvc.access_mode in ("ReadWriteOnce", "ReadWriteOncePod"):
+        warn(("deploy", "kubernetes", "pvc", "access_mode"),
+             f"{k8s.replicas} replicas share a {k8s.pvc.access_mode} model cache: pods on other "
+             "nodes cannot mount it; use ReadWriteMany")
+    if p.prompt_cache.enabled and p.prompt_cache.max_temperature > 0.1:
+        warn(("prompt_cache", "max_temperature"),
+             f"{p.prompt_cache.max_temperature} caches sampled (non-deterministic) answers; "
+             "users will see the same answer where they expect variety")
+    return errors, warnings
+
+
+def _check_speculative(lp: LoadedProfile, err: Report, warn: Report) -> None:
+    s = lp.profile.speculative
+    if s is None:
+        return
+    if s.method in DRAFT_METHODS and not s.model:
+        err(("speculative", "model"), f"method {s.method} needs the draft model: add "
+            "speculative.model (e.g. a small model of the same family)")
+    if s.method == "ngram" and s.model:
+        warn(("speculative", "model"), "ignored: ngram proposes tokens from the prompt itself")
+    if s.method != "ngram" and (s.prompt_lookup_max or s.prompt_lookup_min):
+        err(("speculative", "prompt_lookup_max"), f"only for method ngram, not {s.method}")
+    if s.prompt_lookup_max and s.prompt_lookup_min and s.prompt_lookup_min > s.prompt_lookup_max:
+        err(("speculative", "prompt_lookup_min"),
+            f"{s.prompt_lookup_min} is above prompt_lookup_max ({s.prompt_lookup_max})")
+    if s.model and s.method == "draft_model":
+        target = lp.profile.quantization.checkpoint or lp.profile.model.id
+        tf, df = model_family(target), model_family(s.model)
+        if tf and df and tf != df:
+            warn(("speculative", "model"),
+                 f"{s.model!r} looks like {df[0]} {df[1]} but the target is {tf[0]} {tf[1]}: "
+                 "a draft model must share the target's tokenizer (same family)")
+
+
+QUANT_NAME_HINTS = {"awq": "awq", "gptq": "gptq", "fp8": "fp8", "auto_awq": "awq", "awq_marlin": "awq",
+                    "gptq_marlin": "gptq", "auto_gptq": "gptq"}
+
+
+def _check_quantization(lp: LoadedProfile, warn: Report) -> None:
+    q = lp.profile.quantization
+    if not q.method or not q.checkpoint:
+        if q.method in QUANT_NAME_HINTS and not q.checkpoint:
+            hint = QUANT_NAME_HINTS[q.method]
+            if hint not in lp.profile.model.id.lower():
+                warn(("quantization", "checkpoint"),
+                     f"method {q.method} without a quantized checkpoint: {lp.profile.model.id!r} "
+                     f"does not look {hint.upper()}-quantized; set quantization.checkpoint")
+        return
+    name = q.checkpoint.lower()
+    hint = QUANT_NAME_HINTS.get(q.method)
+    if hint and hint not in name:
+        others = sorted({v for v in QUANT_NAME_HINTS.values() if v in name and v != hint})
+        extra = f" (its name says {others[0].upper()})" if others else ""
+        warn(("quantization", "checkpoint"),
+             f"{q.checkpoint!r} does not look like a {hint.upper()} checkpoint{extra}; "
+             f"method {q.method} needs one")
+
+
+def _check_secrets(lp: LoadedProfile, err: Report) -> None:
+    p = lp.profile
+    refs = {("server", "api_key"): p.server.api_key, ("server", "hf_token"): p.server.hf_token,
+            ("prompt_cache", "redis_url"): p.prompt_cache.redis_url}
+    for path, ref in refs.items():
+        if ref is not None and ref.env is None and ref.secret is None:
+            err(path, "give the secret by reference: {env: NAME} and/or "
+                "{secret: {name: NAME, key: KEY}}")
+    for key in p.server.env:
+        if SECRET_HINT_RE.search(key):
+            field = "hf_token" if "HF" in key.upper() or "HUGGING" in key.upper() else "api_key"
+            err(("server", "env", key),
+                f"looks like a secret; never write secrets in a profile: use "
+                f"server.{field}: {{env: {key}}} (or a Kubernetes secret reference)")

@@ -1,0 +1,255 @@
+"""Load a profile file: read, parse with lines, resolve ``extends``, validate, check.
+
+Everything a user can get wrong in a profile comes out of here as one ProfileError listing
+every problem with ``file:line: key.path: message``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from vllmtune.errors import Problem, ProfileError
+from vllmtune.profile.models import Profile
+from vllmtune.profile.yamlio import Located, format_path, load_yaml
+
+PRESET_PACKAGE = "vllmtune.presets"
+SECRET_FIELDS = ("api_key", "hf_token", "redis_url")
+
+
+@dataclass
+class LoadedProfile:
+    """A validated profile, where each of its keys came from, and non-fatal warnings."""
+
+    profile: Profile
+    source: str
+    located: Located
+    chain: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def problem(self, path: tuple[str | int, ...], message: str) -> Problem:
+        """A Problem located at ``path`` (or its closest ancestor that has a line)."""
+        file, line = self.located.where(path)
+        return Problem(file or self.source, line, format_path(path), message)
+
+    @property
+    def digest(self) -> str:
+        """Short hash of the fully merged, validated profile (labels, ps, drift)."""
+        blob = json.dumps(self.profile.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def preset_names() -> list[str]:
+    """Built-in presets, by name."""
+    root = resources.files(PRESET_PACKAGE)
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_text(name: str) -> str:
+    """The YAML text of a built-in preset."""
+    return resources.files(PRESET_PACKAGE).joinpath(f"{name}.yaml").read_text("utf-8")
+
+
+def _read(ref: str, base: Path | None, requester: Problem | None) -> tuple[str, str, Path | None]:
+    """Resolve a profile reference: the top-level file, or an ``extends`` value (a path
+    relative to the including file when it looks like a path, else a preset name).
+
+    Returns (display name, text, directory against which the next ``extends`` resolves).
+    """
+    is_path = requester is None or "/" in ref or ref.endswith((".yaml", ".yml"))
+    if not is_path:
+        if ref in preset_names():
+            return f"preset:{ref}", preset_text(ref), None
+        raise _missing(ref, f"preset:{ref}", requester)
+    path = Path(ref) if base is None or Path(ref).is_absolute() else base / ref
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise _missing(ref, str(path), requester) from None
+    except IsADirectoryError:
+        raise ProfileError([Problem(str(path), None, "", "is a directory, not a profile file")]) from None
+    except OSError as exc:
+        raise ProfileError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+    return str(path), _decode(data, str(path)), path.parent
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        load_yaml(data, name)  # raises ProfileError naming the offending byte and line
+        raise  # pragma: no cover
+
+
+def _missing(ref: str, shown: str, requester: Problem | None) -> ProfileError:
+    presets = preset_names()
+    close = difflib.get_close_matches(ref, presets, n=1)
+    hint = f"; did you mean the preset {close[0]!r}?" if close else (
+        f"; give a path relative to the file or a preset ({', '.join(presets)})")
+    if requester is None:
+        return ProfileError([Problem(shown, None, "", "no such file")])
+    return ProfileError([Problem(requester.file, requester.line, "extends",
+                                 f"{ref!r} not found ({shown}){hint}")])
+
+
+def deep_merge(parent: Any, child: Any) -> Any:
+    """Mappings merge key by key; anything else (lists included) is replaced by the child."""
+    if isinstance(parent, dict) and isinstance(child, dict):
+        out = dict(parent)
+        for k, v in child.items():
+            out[k] = deep_merge(parent[k], v) if k in parent else v
+        return out
+    return child
+
+
+def _resolve(ref: str, base: Path | None, chain: list[str], requester: Problem | None) -> tuple[Located, list[str]]:
+    name, text, next_base = _read(ref, base, requester)
+    key = name if name.startswith("preset:") else str(Path(name).resolve())
+    keys = [c if c.startswith("preset:") else str(Path(c).resolve()) for c in chain]
+    if key in keys:
+        loop = " -> ".join([*chain, name])
+        assert requester is not None  # the top-level file cannot be its own parent
+        raise ProfileError([Problem(requester.file, requester.line, "extends",
+                                    f"cycle: {loop}; remove one of these extends")])
+    doc = load_yaml(text, name)
+    if doc.value is None:
+        raise ProfileError([Problem(name, 1, "", "empty file: a profile needs at least name, vllm and model")])
+    if not isinstance(doc.value, dict):
+        kind = type(doc.value).__name__
+        raise ProfileError([Problem(name, 1, "", f"a profile must be a mapping of keys, got a {kind}")])
+    chain = [*chain, name]
+    parent_ref = doc.value.get("extends")
+    if parent_ref is None:
+        return doc, chain
+    file, line = doc.where(("extends",))
+    if not isinstance(parent_ref, str) or not parent_ref:
+        raise ProfileError([Problem(file, line, "extends", "must be a file path or a preset name")])
+    parent, chain = _resolve(parent_ref, next_base, chain, Problem(file, line, "extends", ""))
+    merged = Located(deep_merge(parent.value, {k: v for k, v in doc.value.items() if k != "extends"}))
+    merged.lines = dict(parent.lines)
+    for path, where in doc.lines.items():  # the child's lines win where the child sets a key
+        merged.lines[path] = where
+    merged.value["extends"] = parent_ref
+    return merged, chain
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at ``loc`` (for did-you-mean)."""
+    model: Any = Profile
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            return None
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        model = _unwrap(info.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(ann: Any) -> Any:
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(ann):
+            if arg is not type(None):
+                return _unwrap(arg)
+    if origin is list:
+        return _unwrap(typing.get_args(ann)[0])
+    return ann
+
+
+_TYPE_WORDS = {
+    "string_type": "a string (quote it)",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "dict_type": "a mapping of keys",
+    "list_type": "a list",
+    "model_type": "a mapping of keys",
+}
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "missing":
+        return "required key is missing"
+    if kind in _TYPE_WORDS:
+        return f"expected {_TYPE_WORDS[kind]}, got {json.dumps(value, default=str)}"
+    if kind == "literal_error":
+        return f"{json.dumps(value, default=str)} is not allowed; {err['msg'][0].lower()}{err['msg'][1:]}"
+    if kind == "string_pattern_mismatch":
+        return f"{json.dumps(value, default=str)} is not valid ({_pattern_words(err)})"
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    return f"{err['msg']} (got {json.dumps(value, default=str)})"
+
+
+def _pattern_words(err: Any) -> str:
+    loc = err["loc"]
+    last = loc[-1] if loc else ""
+    if last in ("name", "namespace"):
+        return "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63"
+    if last == "env":
+        return "an environment variable name: letters, digits, '_'"
+    if last in ("ttl", "start_period", "startup_timeout"):
+        return "a duration like 30s, 15m, 24h or 7d"
+    if last in ("shm_size", "size"):
+        return "a size like 16g, 2Gi or 512m"
+    return f"must match {err['ctx']['pattern']}"
+
+
+def validation_problems(exc: ValidationError, doc: Located, source: str) -> list[Problem]:
+    """Turn pydantic errors into located problems, with did-you-mean for unknown keys."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        file, line = doc.where(loc)
+        if loc and loc[-1] in SECRET_FIELDS and err["type"] == "model_type":
+            msg = ("a literal secret is not allowed in a profile; reference it instead: "
+                   "{env: NAME} (docker, compose) and/or {secret: {name: S, key: K}} (kubernetes)")
+        elif err["type"] == "extra_forbidden":
+            model = _model_at(loc[:-1])
+            allowed = sorted(model.model_fields) if model else []
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+            msg = f"unknown key; {hint}"
+        else:
+            msg = _message(err)
+        problems.append(Problem(file or source, line, format_path(loc), msg))
+    problems.sort(key=lambda p: (p.file, p.line or 0, p.path))
+    return problems
+
+
+def load_profile(path: str | Path) -> LoadedProfile:
+    """Read and validate a profile file (or ``preset:NAME``); raise ProfileError."""
+    ref = str(path)
+    if ref.startswith("preset:"):
+        doc, chain = _resolve(ref.removeprefix("preset:"), None, [], Problem(ref, None, "", ""))
+    else:
+        doc, chain = _resolve(ref, None, [], None)
+    return validate_document(doc, chain[0], chain)
+
+
+def validate_document(doc: Located, source: str, chain: list[str] | None = None) -> LoadedProfile:
+    """Validate an already parsed document and run the cross-field checks."""
+    try:
+        profile = Profile.model_validate(doc.value)
+    except ValidationError as exc:
+        raise ProfileError(validation_problems(exc, doc, source)) from None
+    loaded = LoadedProfile(profile=profile, source=source, located=doc, chain=chain or [source])
+    from vllmtune.profile.checks import run_checks
+
+    errors, warnings = run_checks(loaded)
+    if errors:
+        raise ProfileError(errors)
+    loaded.warnings = warnings
+    return loaded

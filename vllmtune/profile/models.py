@@ -1,0 +1,319 @@
+"""The profile schema: pydantic models with ``extra="forbid"``.
+
+Every field has a description: they become ``vllmtune schema`` (editor completion) and the
+reference in ``vllmtune explain``. Checks that need several fields or the vLLM version live in
+``vllmtune.profile.checks`` so that they can report every problem at once with its location.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Kubernetes object names (DNS-1123 label) -- we use the profile name for containers,
+# compose services and every Kubernetes object, so it has to satisfy the strictest of them.
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
+SIZE_RE = re.compile(r"^[0-9]+(\.[0-9]+)?([kKmMgGtT]i?)?[bB]?$")
+DURATION_RE = re.compile(r"^([0-9]+)(s|m|h|d)$")
+SECRET_HINT_RE = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL)", re.I)
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are frozen after validation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class SecretKeyRef(Strict):
+    """A key inside a Kubernetes Secret."""
+
+    name: str = Field(description="Name of the Kubernetes Secret.", pattern=NAME_RE.pattern)
+    key: str = Field(
+        description="Key inside the Secret.", pattern=r"^[-._a-zA-Z0-9]+$", max_length=253
+    )
+
+
+class SecretRef(Strict):
+    """A secret given by reference, never by value: the name of an environment variable on
+    the machine that runs docker/compose, and/or a Kubernetes Secret key."""
+
+    env: str | None = Field(
+        default=None,
+        description="Environment variable (on the machine running docker or compose) that "
+        "holds the secret.",
+        pattern=ENV_NAME_RE.pattern,
+        examples=["HF_TOKEN"],
+    )
+    secret: SecretKeyRef | None = Field(
+        default=None,
+        description="Kubernetes Secret key that holds the secret (default: Secret "
+        "'<name>-secrets', key named after the field).",
+    )
+
+
+class VllmSection(Strict):
+    """Which vLLM to run. The version decides the image tag and which flags exist."""
+
+    version: str = Field(
+        description="vLLM release, e.g. '0.32.0' (quote it in YAML). Decides the image tag "
+        "v<version> and which flags are rendered, in that version's spelling.",
+        examples=["0.32.0"],
+    )
+    image: str = Field(
+        default="vllm/vllm-openai",
+        description="Container image repository (without tag).",
+        pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$",
+    )
+
+
+class ModelSection(Strict):
+    """The model to serve."""
+
+    id: str = Field(
+        min_length=1,
+        description="Hugging Face model id or a local directory (local runtime).",
+        examples=["meta-llama/Llama-3.1-8B-Instruct"],
+    )
+    revision: str | None = Field(default=None, description="Model revision (branch, tag, sha).")
+    served_name: str | None = Field(
+        default=None,
+        description="Name clients use in the OpenAI API 'model' field (default: the model id "
+        "as vLLM does). Also a Kubernetes label value, so letters, digits, '-', '_', '.'.",
+    )
+    max_model_len: int | None = Field(
+        default=None, gt=0, description="Context length (prompt + output tokens) per request."
+    )
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = Field(
+        default=None, description="Weights/activations dtype (vLLM default: auto)."
+    )
+    trust_remote_code: bool | None = Field(
+        default=None, description="Allow custom model code from the hub."
+    )
+    tokenizer: str | None = Field(default=None, description="Tokenizer id or path if not the model's.")
+
+
+Duration = Annotated[str, Field(pattern=DURATION_RE.pattern)]
+
+
+class PromptCacheSection(Strict):
+    """Lever 1: answer identical deterministic requests from a cache, without the model."""
+
+    enabled: bool = Field(default=False, description="Deploy the prompt-result cache proxy.")
+    backend: Literal["memory", "redis"] = Field(
+        default="memory", description="Where cached responses live."
+    )
+    redis_url: SecretRef | None = Field(
+        default=None,
+        description="Redis URL by reference (it may contain a password). Without it, "
+        "backend redis deploys its own Redis next to the proxy.",
+    )
+    ttl: Duration = Field(default="24h", description="How long an answer stays cached: 30s, 15m, 24h, 7d.")
+    max_temperature: float = Field(
+        default=0.1, ge=0, le=2, description="Only requests at or below this temperature are cached."
+    )
+    skip_pii: bool = Field(
+        default=True, description="Never cache a request/response that looks like it carries PII."
+    )
+
+
+class BatchingSection(Strict):
+    """Lever 3: continuous batching is always on; these are its knobs."""
+
+    max_num_batched_tokens: int | None = Field(
+        default=None, gt=0, description="Token budget per scheduler step (too high OOMs, too low wastes throughput)."
+    )
+    max_num_seqs: int | None = Field(default=None, gt=0, description="Maximum concurrent sequences.")
+    chunked_prefill: bool | None = Field(
+        default=None, description="Split long prefills across steps (vLLM decides when unset)."
+    )
+
+
+class QuantizationSection(Strict):
+    """Lever 4: serve a quantized checkpoint. Always re-measure quality."""
+
+    method: str | None = Field(
+        default=None,
+        description="Quantization method the pinned vLLM accepts (awq, gptq, fp8, "
+        "compressed-tensors, ...). Unset: vLLM reads it from the checkpoint's config.",
+        examples=["awq"],
+    )
+    checkpoint: str | None = Field(
+        default=None,
+        description="Quantized checkpoint to load instead of model.id (hub id or path).",
+        examples=["hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"],
+    )
+    kv_cache_dtype: str | None = Field(
+        default=None, description="KV cache dtype (auto, fp8, fp8_e4m3, ...), as the version allows."
+    )
+
+
+class SpeculativeSection(Strict):
+    """Lever 5: speculative decoding. Same output distribution, 1.3-2x faster decode."""
+
+    method: str = Field(
+        description="draft_model, ngram, eagle, eagle3, mtp, ... as the pinned version supports.",
+        examples=["draft_model", "ngram"],
+    )
+    model: str | None = Field(
+        default=None,
+        description="Draft model / EAGLE head (same family and tokenizer as the target).",
+        examples=["meta-llama/Llama-3.2-1B-Instruct"],
+    )
+    num_tokens: int = Field(default=5, gt=0, le=64, description="Tokens proposed per step.")
+    prompt_lookup_max: int | None = Field(default=None, ge=1, description="ngram: longest n-gram to match.")
+    prompt_lookup_min: int | None = Field(default=None, ge=1, description="ngram: shortest n-gram to match.")
+    draft_tensor_parallel_size: int | None = Field(
+        default=None, ge=1, description="Tensor parallel size of the draft model (1 or the target's)."
+    )
+
+
+class ResourcesSection(Strict):
+    """Accelerators and memory."""
+
+    gpus: int = Field(default=1, ge=0, description="GPUs per server (0 = CPU build of vLLM).")
+    gpu_memory_utilization: float | None = Field(
+        default=None, description="Fraction of GPU memory vLLM may use, in (0, 1]."
+    )
+    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs one model is split across.")
+    pipeline_parallel_size: int = Field(default=1, ge=1, description="Pipeline stages.")
+    shm_size: str | None = Field(
+        default=None,
+        description="Size of /dev/shm (e.g. 16g). Default: 16g when tensor/pipeline parallel, "
+        "else 2g (docker uses --ipc=host when parallel and no size is set).",
+        pattern=SIZE_RE.pattern,
+    )
+
+
+class ServerSection(Strict):
+    """The OpenAI-compatible server."""
+
+    port: int = Field(default=8000, ge=1, le=65535, description="Port vLLM listens on (host and container).")
+    host: str = Field(default="0.0.0.0", description="Address vLLM binds inside its container.")
+    api_key: SecretRef | None = Field(
+        default=None, description="API key clients must send, by reference (never inline)."
+    )
+    hf_token: SecretRef | None = Field(
+        default=None, description="Hugging Face token for gated models, by reference."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra environment variables (not secrets: use references for those).",
+    )
+    extra_args: list[str] = Field(
+        default_factory=list,
+        description="Escape hatch: more vLLM flags, checked against the pinned version.",
+        examples=[["--enable-auto-tool-choice", "--tool-call-parser", "llama3_json"]],
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not ENV_NAME_RE.match(key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+        return value
+
+
+Restart = Literal["no", "always", "unless-stopped", "on-failure"]
+
+
+class DockerDeploy(Strict):
+    """docker run settings."""
+
+    container_name: str | None = Field(default=None, description="Container name (default: the profile name).", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+    restart: Restart = Field(default="unless-stopped", description="Restart policy.")
+    hf_cache: str = Field(default="~/.cache/huggingface", description="Host directory mounted as the Hugging Face cache.")
+    bind_address: str = Field(default="127.0.0.1", description="Host address the port is published on (0.0.0.0 exposes it).")
+
+
+class ComposeDeploy(Strict):
+    """docker compose settings."""
+
+    restart: Restart = Field(default="unless-stopped", description="Restart policy.")
+    hf_cache: str = Field(default="hf-cache", description="Named volume or host path for the Hugging Face cache.")
+    start_period: Duration = Field(default="30m", description="Healthcheck grace period: long enough to download the model.")
+
+
+class Toleration(Strict):
+    """A Kubernetes toleration."""
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+class PvcSettings(Strict):
+    """The model cache volume."""
+
+    size: str = Field(default="100Gi", description="Requested size.", pattern=SIZE_RE.pattern)
+    storage_class: str | None = Field(default=None, description="StorageClass (cluster default when unset).")
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] = Field(
+        default="ReadWriteOnce", description="ReadWriteMany lets replicas share one download."
+    )
+
+
+class ProbeSettings(Strict):
+    """Health probes on /health."""
+
+    startup_timeout: Duration = Field(default="30m", description="How long start-up (download + load) may take.")
+    period_seconds: int = Field(default=10, ge=1, description="Probe period.")
+
+
+class KubernetesDeploy(Strict):
+    """Kubernetes settings."""
+
+    namespace: str | None = Field(default=None, description="Namespace (kubectl's current one when unset).", pattern=NAME_RE.pattern)
+    replicas: int = Field(default=1, ge=0, description="Deployment replicas.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every object.")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Pod nodeSelector.")
+    tolerations: list[Toleration] = Field(
+        default_factory=lambda: [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")],
+        description="Pod tolerations (default tolerates the nvidia.com/gpu taint).",
+    )
+    pvc: PvcSettings = Field(default_factory=PvcSettings, description="Model cache PersistentVolumeClaim.")
+    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(default="ClusterIP", description="Service type.")
+    probes: ProbeSettings = Field(default_factory=ProbeSettings, description="Probe timing.")
+
+
+class DeploySection(Strict):
+    """Target-specific settings."""
+
+    docker: DockerDeploy = Field(default_factory=DockerDeploy)
+    compose: ComposeDeploy = Field(default_factory=ComposeDeploy)
+    kubernetes: KubernetesDeploy = Field(default_factory=KubernetesDeploy)
+
+
+class Profile(Strict):
+    """A vllmtune profile: one model served by one pinned vLLM with the five levers."""
+
+    name: str = Field(
+        description="Profile name: container, service and Kubernetes object names "
+        "(lowercase letters, digits, '-').",
+        pattern=NAME_RE.pattern,
+        examples=["llama-8b"],
+    )
+    description: str | None = Field(default=None, description="Free text.")
+    extends: str | None = Field(
+        default=None,
+        description="Parent profile: a path relative to this file or a built-in preset name. "
+        "Mappings merge deeply, lists are replaced.",
+    )
+    vllm: VllmSection
+    model: ModelSection
+    prompt_cache: PromptCacheSection = Field(default_factory=PromptCacheSection)
+    prefix_caching: bool | None = Field(
+        default=None,
+        description="Lever 2: KV prefix caching. Rendered only when set (vLLM's own default "
+        "otherwise: on since 0.8.0).",
+    )
+    batching: BatchingSection = Field(default_factory=BatchingSection)
+    quantization: QuantizationSection = Field(default_factory=QuantizationSection)
+    speculative: SpeculativeSection | None = Field(default=None, description="Lever 5 (off when absent).")
+    resources: ResourcesSection = Field(default_factory=ResourcesSection)
+    server: ServerSection = Field(default_factory=ServerSection)
+    deploy: DeploySection = Field(default_factory=DeploySection)

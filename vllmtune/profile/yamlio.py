@@ -1,0 +1,138 @@
+"""YAML in (with the line of every key, duplicate keys refused) and YAML out (one safe dumper).
+
+PyYAML's composer keeps a start mark on every node; we build plain Python values from the
+node tree ourselves so that each key path remembers its file and line, which is what lets
+every error say ``profile.yaml:14: speculative.model: ...``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from vllmtune.errors import Problem, ProfileError
+
+try:  # libyaml when available: same nodes, faster
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[attr-defined,unused-ignore]
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class Located:
+    """A document's plain value plus ``path -> (file, line)`` for every key and item."""
+
+    value: Any
+    lines: dict[Path_, tuple[str, int]] = field(default_factory=dict)
+
+    def where(self, path: Path_) -> tuple[str, int | None]:
+        """The closest located ancestor of ``path`` (a missing key points at its parent)."""
+        p = tuple(path)
+        while True:
+            if p in self.lines:
+                return self.lines[p]
+            if not p:
+                return ("", None)
+            p = p[:-1]
+
+
+def format_path(path: Path_) -> str:
+    """``("server", "extra_args", 2)`` -> ``server.extra_args[2]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _construct(node: yaml.Node, ctor: Any, file: str, path: Path_, doc: Located,
+               problems: list[Problem]) -> Any:
+    doc.lines.setdefault(path, (file, node.start_mark.line + 1))
+    if isinstance(node, yaml.MappingNode):
+        ctor.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = ctor.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                problems.append(Problem(file, line, format_path(path),
+                                        f"keys must be strings, got {key!r}; quote the key"))
+                continue
+            if key in out:
+                first = doc.lines[(*path, key)][1]
+                problems.append(Problem(file, line, format_path((*path, key)),
+                                        f"duplicate key (first defined on line {first}); "
+                                        "keep one of them"))
+                continue
+            doc.lines[(*path, key)] = (file, line)
+            out[key] = _construct(value_node, ctor, file, (*path, key), doc, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, ctor, file, (*path, i), doc, problems)
+                for i, item in enumerate(node.value)]
+    return ctor.construct_object(node, deep=True)
+
+
+def load_yaml(text: str | bytes, file: str) -> Located:
+    """Parse one YAML document into plain values with line numbers; raise ProfileError."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = text[: exc.start].count(b"\n") + 1
+            raise ProfileError([Problem(file, line, "",
+                                        f"not UTF-8 text (byte 0x{text[exc.start]:02x} at offset "
+                                        f"{exc.start}); save the file as UTF-8")]) from None
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        doc = Located(None)
+        problems: list[Problem] = []
+        if root is not None:
+            doc.value = _construct(root, loader, file, (), doc, problems)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        msg = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        raise ProfileError([Problem(file, line, "", f"invalid YAML: {msg}")]) from None
+    except yaml.YAMLError as exc:
+        raise ProfileError([Problem(file, None, "", f"invalid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+    if problems:
+        raise ProfileError(problems)
+    return doc
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, no aliases, multi-line strings as literal blocks."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data and data == data.strip("\n") + "\n" * data.endswith("\n") else None
+    node = dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+    return node
+
+
+_Dumper.add_representer(str, _str_representer)
+
+
+def dump_yaml(data: Any) -> str:
+    """The one YAML writer: deterministic, keeps key order, always ends with a newline."""
+    text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                          allow_unicode=True, width=100)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def dump_yaml_stream(docs: list[Any]) -> str:
+    """Several documents separated by ``---``."""
+    return "".join("---\n" + dump_yaml(d) for d in docs)

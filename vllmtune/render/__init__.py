@@ -1,0 +1,75 @@
+"""Pure functions plan -> text, one module per target, and the writer for ``-o``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from vllmtune.errors import RenderError
+from vllmtune.plan import DeploymentPlan
+
+TARGETS = ("docker", "compose", "kubernetes")
+ALIASES = {"docker-run": "docker", "k8s": "kubernetes", "kube": "kubernetes"}
+
+
+def resolve_target(name: str) -> str:
+    """Canonical target name; raises RenderError with the choices."""
+    target = ALIASES.get(name, name)
+    if target not in TARGETS:
+        raise RenderError(f"unknown target {name!r}; choose one of: {', '.join(TARGETS)} "
+                          "(aliases: k8s)")
+    return target
+
+
+def _renderer(target: str) -> Callable[[DeploymentPlan], str]:
+    # Import only the renderer asked for: jinja2 is needed by the docker script alone.
+    if target == "docker":
+        from vllmtune.render.docker import render_docker
+
+        return render_docker
+    if target == "compose":
+        from vllmtune.render.compose import render_compose
+
+        return render_compose
+    from vllmtune.render.kubernetes import render_kubernetes
+
+    return render_kubernetes
+
+
+def render(plan: DeploymentPlan, target: str) -> str:
+    """Render one target to text (Kubernetes: a multi-document stream)."""
+    return _renderer(resolve_target(target))(plan)
+
+
+def render_files(plan: DeploymentPlan, target: str, output: str) -> dict[Path, str]:
+    """What ``-o OUTPUT`` writes: path -> text. Kubernetes into a directory writes one file
+    per object; every other case writes one file."""
+    target = resolve_target(target)
+    out = Path(output)
+    is_dir = output.endswith(("/", os.sep)) or out.is_dir()
+    if target == "kubernetes" and is_dir:
+        from vllmtune.render.kubernetes import render_kubernetes_files
+
+        return {out / name: text for name, text in render_kubernetes_files(plan).items()}
+    if is_dir:
+        raise RenderError(f"{output}: is a directory; give a file name for the {target} target")
+    return {out: render(plan, target)}
+
+
+def write_files(files: dict[Path, str], mode: int | None = None) -> None:
+    """Write every file atomically (temp file + rename), creating parent directories."""
+    for path, text in files.items():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+            if mode is not None:
+                os.chmod(tmp, mode)
+            else:
+                os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise RenderError(f"{path}: cannot write: {exc.strerror}") from None

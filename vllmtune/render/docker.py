@@ -1,0 +1,92 @@
+"""Plan -> a bash script with one safely quoted ``docker run``.
+
+The command is an argv list; every word is quoted with ``shlex.quote`` except the few
+deliberate shell expansions (the HF cache directory and secrets from the caller's
+environment), which are written as fixed, pre-quoted text.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan
+from vllmtune.render.text import render_template
+
+
+@dataclass(frozen=True)
+class Shell:
+    """A word written as-is into the script (already quoted; may expand variables)."""
+
+    text: str
+
+
+Word = str | Shell
+
+
+def _q(word: Word) -> str:
+    return word.text if isinstance(word, Shell) else shlex.quote(word)
+
+
+def hf_cache_default(source: str) -> str:
+    """Shell text for the default HF cache dir: a leading ``~/`` becomes ``"$HOME"/``."""
+    if source == "~" or source.startswith("~/"):
+        rest = source[2:]
+        return '"$HOME"' + ("/" + shlex.quote(rest) if rest else "")
+    return shlex.quote(source)
+
+
+def run_lines(plan: DeploymentPlan) -> list[list[Word]]:
+    """``docker run`` as lines of words (the first line is ``docker run --detach``)."""
+    lines: list[list[Word]] = [["docker", "run", "--detach"],
+                               ["--name", plan.docker_container],
+                               ["--restart", plan.docker_restart]]
+    lines += [["--label", f"{k}={v}"] for k, v in plan.labels]
+    if plan.gpus:
+        lines.append(["--gpus", str(plan.gpus)])
+    lines.append(["--ipc=host"] if plan.shm.ipc_host else ["--shm-size", plan.shm.size])
+    lines.append(["--publish", f"{plan.docker_bind}:{plan.port}:{plan.port}"])
+    for m in plan.mounts:
+        if m.kind == "cache":
+            lines.append(["--volume", Shell(f'"$HF_CACHE":{shlex.quote(m.target)}')])
+        else:
+            lines.append(["--volume", f"{m.source}:{m.target}" + (":ro" if m.read_only else "")])
+    lines += [["--env", f"{k}={v}"] for k, v in plan.env]
+    lines += [["--env", s.name] for s in plan.secret_env]
+    lines.append([plan.image])
+    # vLLM args: a flag and its value(s) share a line.
+    current: list[Word] = []
+    for arg in plan.args:
+        if arg.startswith("-") and current:
+            lines.append(current)
+            current = []
+        current.append(arg)
+    if current:
+        lines.append(current)
+    return lines
+
+
+def render_docker(plan: DeploymentPlan) -> str:
+    """The whole script text."""
+    out = [render_template("docker_header.sh.j2", plan=plan)]
+    out.append("")
+    out.append("# Hugging Face cache on this machine (override: HF_CACHE=/path bash this-script)")
+    out.append(f'HF_CACHE="${{HF_CACHE:-}}"; [ -n "$HF_CACHE" ] || '
+               f"HF_CACHE={hf_cache_default(_cache_source(plan))}")
+    out.append('mkdir -p "$HF_CACHE"')
+    for s in plan.secret_env:
+        # source_env is a validated identifier and field a fixed key path: safe as text.
+        out.append(f': "${{{s.source_env}:?set {s.source_env} in your environment '
+                   f'({s.field})}}"')
+        if s.source_env != s.name:
+            out.append(f'export {s.name}="${s.source_env}"')
+        else:
+            out.append(f"export {s.name}")
+    out.append("")
+    body = " \\\n  ".join(" ".join(_q(w) for w in line) for line in run_lines(plan))
+    out.append(body)
+    return "\n".join(out) + "\n"
+
+
+def _cache_source(plan: DeploymentPlan) -> str:
+    return next(m.source for m in plan.mounts if m.target == CONTAINER_HF_CACHE)

@@ -1,0 +1,31 @@
+"""``vllmtune validate``: load, plan and render every target in memory, per file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vllmtune.errors import VllmtuneError
+
+
+def validate_one(path: str) -> dict[str, Any]:
+    """Validate one profile; never raises for the user's mistakes."""
+    from vllmtune.plan import build_plan
+    from vllmtune.profile.loader import load_profile
+    from vllmtune.render import TARGETS, render
+
+    try:
+        loaded = load_profile(path)
+        plan = build_plan(loaded)
+        for target in TARGETS:
+            render(plan, target)
+    except VllmtuneError as exc:
+        errors = [str(p) for p in getattr(exc, "problems", [])] or [f"{path}: {exc}"]
+        return {"file": path, "ok": False, "errors": errors, "warnings": []}
+    return {"file": path, "ok": True, "name": plan.name, "vllm_version": plan.vllm_version,
+            "served_name": plan.served_name, "profile_hash": plan.profile_hash,
+            "errors": [], "warnings": list(plan.warnings)}
+
+
+def validate_many(paths: list[str]) -> list[dict[str, Any]]:
+    """Validate each file independently (one bad file does not hide the others)."""
+    return [validate_one(p) for p in paths]
