@@ -14,6 +14,7 @@ weights come from a fixed torch seed.  Deterministic and idempotent: an
 existing complete build (marker file with the same recipe) is left untouched;
 builds go to a temp dir that is renamed into place.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,19 +53,46 @@ CHAT_TEMPLATE = (
     "{%- endif %}"
 )
 
-MAIN_ARCH = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                 num_attention_heads=4, num_key_value_heads=2, head_dim=32)
-DRAFT_ARCH = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-                  num_attention_heads=2, num_key_value_heads=1, head_dim=32)
+MAIN_ARCH = dict(
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=32,
+)
+DRAFT_ARCH = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    head_dim=32,
+)
 MAX_POSITIONS = 4096
 
 # Files every CPython install has; read in this order (missing ones skipped).
 CORPUS_MODULES = [
-    "LICENSE.txt", "this.py", "argparse.py", "json/__init__.py", "json/decoder.py",
-    "textwrap.py", "string.py", "functools.py", "collections/__init__.py",
-    "pathlib.py", "shutil.py", "subprocess.py", "logging/__init__.py",
-    "http/server.py", "email/message.py", "unittest/case.py", "typing.py",
-    "dataclasses.py", "enum.py", "inspect.py",
+    "LICENSE.txt",
+    "this.py",
+    "argparse.py",
+    "json/__init__.py",
+    "json/decoder.py",
+    "textwrap.py",
+    "string.py",
+    "functools.py",
+    "collections/__init__.py",
+    "pathlib.py",
+    "shutil.py",
+    "subprocess.py",
+    "logging/__init__.py",
+    "http/server.py",
+    "email/message.py",
+    "unittest/case.py",
+    "typing.py",
+    "dataclasses.py",
+    "enum.py",
+    "inspect.py",
 ]
 CORPUS_MAX_BYTES = 3_000_000
 
@@ -116,8 +144,12 @@ def build_tokenizer(out: Path):
         single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)]
     )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=BOS, eos_token=EOT, pad_token="<|pad|>",
-        model_max_length=MAX_POSITIONS, clean_up_tokenization_spaces=False,
+        tokenizer_object=tok,
+        bos_token=BOS,
+        eos_token=EOT,
+        pad_token="<|pad|>",
+        model_max_length=MAX_POSITIONS,
+        clean_up_tokenization_spaces=False,
     )
     fast.chat_template = CHAT_TEMPLATE
     # keep the chat template inside tokenizer_config.json (no chat_template.jinja)
@@ -138,9 +170,14 @@ def build_model(out: Path, arch: dict, vocab: int, ids: dict, seed: int) -> None
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     cfg = LlamaConfig(
-        vocab_size=vocab, max_position_embeddings=MAX_POSITIONS,
-        bos_token_id=ids[BOS], eos_token_id=ids[EOT], pad_token_id=ids["<|pad|>"],
-        tie_word_embeddings=False, rms_norm_eps=1e-5, **arch,
+        vocab_size=vocab,
+        max_position_embeddings=MAX_POSITIONS,
+        bos_token_id=ids[BOS],
+        eos_token_id=ids[EOT],
+        pad_token_id=ids["<|pad|>"],
+        tie_word_embeddings=False,
+        rms_norm_eps=1e-5,
+        **arch,
     )
     cfg.architectures = ["LlamaForCausalLM"]
     torch.manual_seed(seed)
@@ -154,15 +191,26 @@ def build_model(out: Path, arch: dict, vocab: int, ids: dict, seed: int) -> None
                 p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
     model.save_pretrained(str(out), safe_serialization=True)
     GenerationConfig(
-        bos_token_id=ids[BOS], eos_token_id=[ids[EOT_TEXT], ids[EOT]], pad_token_id=ids["<|pad|>"],
-        do_sample=True, temperature=0.6, top_p=0.9, max_new_tokens=64,
+        bos_token_id=ids[BOS],
+        eos_token_id=[ids[EOT_TEXT], ids[EOT]],
+        pad_token_id=ids["<|pad|>"],
+        do_sample=True,
+        temperature=0.6,
+        top_p=0.9,
+        max_new_tokens=64,
     ).save_pretrained(str(out))
 
 
 def recipe(kind: str, arch: dict) -> dict:
-    return {"recipe_version": RECIPE_VERSION, "kind": kind, "arch": arch, "seed": SEED,
-            "vocab_size": VOCAB_SIZE, "max_position_embeddings": MAX_POSITIONS,
-            "chat_template_sha256": hashlib.sha256(CHAT_TEMPLATE.encode()).hexdigest()}
+    return {
+        "recipe_version": RECIPE_VERSION,
+        "kind": kind,
+        "arch": arch,
+        "seed": SEED,
+        "vocab_size": VOCAB_SIZE,
+        "max_position_embeddings": MAX_POSITIONS,
+        "chat_template_sha256": hashlib.sha256(CHAT_TEMPLATE.encode()).hexdigest(),
+    }
 
 
 def is_complete(d: Path, rec: dict) -> bool:
@@ -176,8 +224,10 @@ def is_complete(d: Path, rec: dict) -> bool:
 def finalize(tmp: Path, dest: Path, rec: dict) -> None:
     files = sorted(p.name for p in tmp.iterdir() if p.is_file())
     digests = {f: hashlib.sha256((tmp / f).read_bytes()).hexdigest() for f in files}
-    (tmp / MARKER).write_text(json.dumps({"recipe": rec, "files": files, "sha256": digests},
-                                         indent=2, sort_keys=True) + "\n")
+    (tmp / MARKER).write_text(
+        json.dumps({"recipe": rec, "files": files, "sha256": digests}, indent=2, sort_keys=True)
+        + "\n"
+    )
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)

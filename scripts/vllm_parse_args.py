@@ -26,12 +26,14 @@ create_engine_config is NOT called (it needs the model files / a device).
 Exit status: 0 whenever results were printed, 2 for misuse (bad input).
 Only the JSON result goes to stdout; vLLM logging is sent to stderr.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import sys
 import time
+
 
 class ParseFailure(Exception):
     pass
@@ -154,20 +156,21 @@ def main() -> int:
 
         if getattr(args, "model_tag", None) is not None:  # as ServeSubcommand.cmd
             args.model = args.model_tag
-        ns = {k: _jsonable(v) for k, v in sorted(vars(args).items())
-              if k != "dispatch_function"}
+        ns = {k: _jsonable(v) for k, v in sorted(vars(args).items()) if k != "dispatch_function"}
         defaults = {a.dest: a.default for a in serve_parser._actions}
-        non_default = sorted(
-            k for k in ns if k in defaults and _jsonable(defaults[k]) != ns[k]
-        )
+        non_default = sorted(k for k in ns if k in defaults and _jsonable(defaults[k]) != ns[k])
         if keys:
             ns = {k: ns.get(k) for k in keys}
 
         try:
             validate_parsed_serve_args(args)
         except Exception as e:
-            return {"ok": False, "stage": "serve_validate",
-                    "error": f"{type(e).__name__}: {e}", "namespace": ns}
+            return {
+                "ok": False,
+                "stage": "serve_validate",
+                "error": f"{type(e).__name__}: {e}",
+                "namespace": ns,
+            }
         # With HF_HUB_OFFLINE, EngineArgs.__post_init__ resolves the model id to a
         # local HF-cache snapshot and fails for models not downloaded here; that
         # is not an argument error, so skip that step (hub stays offline otherwise).
@@ -177,8 +180,12 @@ def main() -> int:
             engine_args = vllm.AsyncEngineArgs.from_cli_args(args)
             propagate_flash_late_interaction(args, engine_args)
         except Exception as e:
-            return {"ok": False, "stage": "engine_args",
-                    "error": f"{type(e).__name__}: {e}", "namespace": ns}
+            return {
+                "ok": False,
+                "stage": "engine_args",
+                "error": f"{type(e).__name__}: {e}",
+                "namespace": ns,
+            }
         finally:
             huggingface_hub.constants.HF_HUB_OFFLINE = saved_offline
         return {"ok": True, "namespace": ns, "non_default": non_default}
@@ -186,8 +193,10 @@ def main() -> int:
     t1 = time.monotonic()
     results = [parse_one(list(a)) for a in argvs]
     t2 = time.monotonic()
-    print(f"vllm_parse_args: import {t1 - t0:.1f}s, {len(argvs)} parse(s) {t2 - t1:.2f}s",
-          file=sys.stderr)
+    print(
+        f"vllm_parse_args: import {t1 - t0:.1f}s, {len(argvs)} parse(s) {t2 - t1:.2f}s",
+        file=sys.stderr,
+    )
     json.dump(results[0] if single else results, out)
     out.write("\n")
     out.flush()

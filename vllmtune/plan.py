@@ -346,8 +346,12 @@ class _Planner:
         methods = self.fs.values("speculative_methods")
         if self.fs.by_dest("speculative_config") is not None:
             if methods is not None and s.method not in methods:
-                close = difflib.get_close_matches(s.method, methods, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                others = versions_with_value("speculative_methods", s.method)
+                if others:
+                    hint = f"it is available in {describe_versions(others)}; "
+                else:
+                    close = difflib.get_close_matches(s.method, methods, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
                 self.err(path, f"{s.method!r} is not a speculative method of vLLM "
                          f"{self.version}; {hint}choose one of: {', '.join(methods)}")
                 return

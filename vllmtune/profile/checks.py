@@ -70,6 +70,15 @@ def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
             f"tensor_parallel_size x pipeline_parallel_size = {parallel} needs {parallel} GPUs "
             f"but resources.gpus is {r.gpus}; raise gpus or lower the parallel sizes")
 
+    for path, value in ((("deploy", "docker", "hf_cache"), p.deploy.docker.hf_cache),
+                        (("deploy", "compose", "hf_cache"), p.deploy.compose.hf_cache)):
+        if ":" in value or "\n" in value:
+            err(path, f"{value!r}: a volume path cannot contain ':' or a newline (docker "
+                "reads ':' as the separator of host and container paths)")
+    ident = p.quantization.checkpoint or p.model.id
+    if ident.startswith(("/", "./", "../", "~/")) and (":" in ident or "\n" in ident):
+        err(("model", "id"), f"{ident!r}: a local model directory cannot contain ':' or a "
+            "newline (it is bind-mounted into the container)")
     _check_speculative(lp, err, warn)
     _check_quantization(lp, warn)
     _check_secrets(lp, err)
@@ -83,9 +92,9 @@ def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
             err(("deploy", "kubernetes", "labels", key), f"{value!r} is not a valid label value")
     k8s = p.deploy.kubernetes
     if k8s.replicas > 1 and k8s.pvc.access_mode in ("ReadWriteOnce", "ReadWriteOncePod"):
-        warn(("deploy", "kubernetes", "pvc", "access_mode"),
+        warn(("deploy", "kubernetes", "replicas"),
              f"{k8s.replicas} replicas share a {k8s.pvc.access_mode} model cache: pods on other "
-             "nodes cannot mount it; use ReadWriteMany")
+             "nodes cannot mount it; set deploy.kubernetes.pvc.access_mode: ReadWriteMany")
     if p.prompt_cache.enabled and p.prompt_cache.max_temperature > 0.1:
         warn(("prompt_cache", "max_temperature"),
              f"{p.prompt_cache.max_temperature} caches sampled (non-deterministic) answers; "

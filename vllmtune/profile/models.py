@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 # Kubernetes object names (DNS-1123 label) -- we use the profile name for containers,
 # compose services and every Kubernetes object, so it has to satisfy the strictest of them.
@@ -22,10 +22,22 @@ DURATION_RE = re.compile(r"^([0-9]+)(s|m|h|d)$")
 SECRET_HINT_RE = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL)", re.I)
 
 
+def _not_an_option(value: str) -> str:
+    # vLLM's argparse would read a value starting with "-" as another option.
+    if value.startswith("-"):
+        raise ValueError(f"{value!r} starts with '-', which vLLM would read as a flag")
+    if "\x00" in value:
+        raise ValueError("contains a NUL character, which no command line can carry")
+    return value
+
+
+ArgValue = Annotated[str, AfterValidator(_not_an_option)]
+
+
 class Strict(BaseModel):
     """Base: unknown keys are errors, values are frozen after validation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 class SecretKeyRef(Strict):
@@ -73,12 +85,12 @@ class VllmSection(Strict):
 class ModelSection(Strict):
     """The model to serve."""
 
-    id: str = Field(
+    id: ArgValue = Field(
         min_length=1,
         description="Hugging Face model id or a local directory (local runtime).",
         examples=["meta-llama/Llama-3.1-8B-Instruct"],
     )
-    revision: str | None = Field(default=None, description="Model revision (branch, tag, sha).")
+    revision: ArgValue | None = Field(default=None, description="Model revision (branch, tag, sha).")
     served_name: str | None = Field(
         default=None,
         description="Name clients use in the OpenAI API 'model' field (default: the model id "
@@ -93,7 +105,7 @@ class ModelSection(Strict):
     trust_remote_code: bool | None = Field(
         default=None, description="Allow custom model code from the hub."
     )
-    tokenizer: str | None = Field(default=None, description="Tokenizer id or path if not the model's.")
+    tokenizer: ArgValue | None = Field(default=None, description="Tokenizer id or path if not the model's.")
 
 
 Duration = Annotated[str, Field(pattern=DURATION_RE.pattern)]
@@ -141,7 +153,7 @@ class QuantizationSection(Strict):
         "compressed-tensors, ...). Unset: vLLM reads it from the checkpoint's config.",
         examples=["awq"],
     )
-    checkpoint: str | None = Field(
+    checkpoint: ArgValue | None = Field(
         default=None,
         description="Quantized checkpoint to load instead of model.id (hub id or path).",
         examples=["hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"],
@@ -158,7 +170,7 @@ class SpeculativeSection(Strict):
         description="draft_model, ngram, eagle, eagle3, mtp, ... as the pinned version supports.",
         examples=["draft_model", "ngram"],
     )
-    model: str | None = Field(
+    model: ArgValue | None = Field(
         default=None,
         description="Draft model / EAGLE head (same family and tokenizer as the target).",
         examples=["meta-llama/Llama-3.2-1B-Instruct"],
@@ -199,7 +211,7 @@ class ServerSection(Strict):
     hf_token: SecretRef | None = Field(
         default=None, description="Hugging Face token for gated models, by reference."
     )
-    env: dict[str, str] = Field(
+    env: dict[str, ArgValue] = Field(
         default_factory=dict,
         description="Extra environment variables (not secrets: use references for those).",
     )
@@ -226,15 +238,15 @@ class DockerDeploy(Strict):
 
     container_name: str | None = Field(default=None, description="Container name (default: the profile name).", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
     restart: Restart = Field(default="unless-stopped", description="Restart policy.")
-    hf_cache: str = Field(default="~/.cache/huggingface", description="Host directory mounted as the Hugging Face cache.")
-    bind_address: str = Field(default="127.0.0.1", description="Host address the port is published on (0.0.0.0 exposes it).")
+    hf_cache: ArgValue = Field(default="~/.cache/huggingface", description="Host directory mounted as the Hugging Face cache.")
+    bind_address: str = Field(default="127.0.0.1", description="Host address the port is published on (0.0.0.0 exposes it).", pattern=r"^[0-9a-fA-F:.]+$")
 
 
 class ComposeDeploy(Strict):
     """docker compose settings."""
 
     restart: Restart = Field(default="unless-stopped", description="Restart policy.")
-    hf_cache: str = Field(default="hf-cache", description="Named volume or host path for the Hugging Face cache.")
+    hf_cache: ArgValue = Field(default="hf-cache", description="Named volume or host path for the Hugging Face cache.")
     start_period: Duration = Field(default="30m", description="Healthcheck grace period: long enough to download the model.")
 
 

@@ -1,0 +1,45 @@
+"""Kubernetes output checked against Kubernetes' published schemas (kubernetes-validate)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.render.test_golden import SOURCES
+from tests.conftest import ROOT
+from vllmtune.plan import load_plan
+from vllmtune.render.kubernetes import render_kubernetes
+
+kubernetes_validate = pytest.importorskip("kubernetes_validate")
+K8S_VERSION = "1.30"
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_object_validates_strictly(source: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(ROOT)
+    docs = list(yaml.safe_load_all(render_kubernetes(load_plan(source))))
+    assert [d["kind"] for d in docs] == ["PersistentVolumeClaim", "Deployment", "Service"]
+    for doc in docs:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def test_validator_is_not_a_rubber_stamp() -> None:
+    docs = list(yaml.safe_load_all(render_kubernetes(load_plan("preset:baseline"))))
+    deployment = docs[1]
+    deployment["spec"]["template"]["spec"]["containers"][0]["bogusField"] = 1
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+
+
+def test_shm_gpu_probes_and_secrets() -> None:
+    docs = list(yaml.safe_load_all(render_kubernetes(
+        load_plan(str(ROOT / "profiles/examples/legacy-0.6.4.yaml")))))
+    pod = docs[1]["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["resources"]["limits"] == {"nvidia.com/gpu": "2"}
+    assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in pod["volumes"]
+    assert {"name": "VLLM_API_KEY",
+            "valueFrom": {"secretKeyRef": {"name": "llm-keys", "key": "vllm"}}} in c["env"]
+    assert c["startupProbe"]["failureThreshold"] == 180  # 30 min / 10 s
+    assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert c["args"][:2] == ["--model", "meta-llama/Llama-3.1-8B-Instruct"]
