@@ -23,9 +23,11 @@ EPILOG = ("Exit codes: 0 ok, 1 a problem in your input or environment (the messa
 
 app = typer.Typer(
     name="vllmtune",
-    help="Turn declarative YAML profiles into running, tuned vLLM servers.\n\n"
-    "Start with:  vllmtune init my-llm --preset all-levers > profile.yaml\n\n"
-    "then:  vllmtune validate profile.yaml  |  vllmtune render profile.yaml -t compose",
+    help="Turn declarative YAML profiles into running, tuned vLLM servers.\n\n\b\n"
+    "  vllmtune init my-llm --preset all-levers > profile.yaml\n"
+    "  vllmtune validate profile.yaml\n"
+    "  vllmtune explain profile.yaml\n"
+    "  vllmtune render profile.yaml -t compose -o compose.yaml",
     epilog=EPILOG,
     no_args_is_help=True,
     add_completion=True,
@@ -74,6 +76,7 @@ def init(
 ) -> None:
     """Print a new profile, fully written out from a preset.
 
+    \b
     Example:  vllmtune init llama-8b --preset all-levers > profile.yaml
     Presets:  baseline, prefix-cache, awq, speculative, all-levers, cpu-tiny.
     """
@@ -117,6 +120,7 @@ def render(
 ) -> None:
     """Render a profile for a target. Output is deterministic and ends with a newline.
 
+    \b
     Examples:
       vllmtune render profile.yaml > run.sh
       vllmtune render profile.yaml -t compose -o compose.yaml
@@ -179,6 +183,7 @@ def flags(
 ) -> None:
     """List the flags a vLLM version accepts, or what changed between two versions.
 
+    \b
     Examples:  vllmtune flags --vllm 0.32.0 --grep prefix
                vllmtune flags --vllm 0.32.0 --diff 0.11.0
     """
@@ -227,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         # Profile problems already read "file:line: key.path: message", one per line.
         return _fail(str(exc) if isinstance(exc, ProfileError) else f"error: {exc}", exc.exit_code)
     except typer.Exit as exc:
+        if exc.exit_code == 130:  # typer's own handling of Ctrl-C
+            return _fail("interrupted", 130)
         return int(exc.exit_code)
     except typer.Abort:
         return _fail("interrupted", 130)

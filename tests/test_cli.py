@@ -1,0 +1,146 @@
+"""The command line as a user runs it: a real subprocess, exit codes, stdout/stderr, files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+
+def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "HOME": "/home/tester", "NO_COLOR": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "vllmtune.cli", *args], capture_output=True,
+                          text=True, cwd=cwd or ROOT, env=full_env, timeout=60)
+
+
+def test_init_validate_render_round_trip(tmp_path: Path) -> None:
+    init = run("init", "my-llm", "--preset", "all-levers")
+    assert init.returncode == 0, init.stderr
+    assert init.stdout.startswith("# yaml-language-server: $schema=./profile.schema.json")
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(init.stdout)
+    ok = run("validate", str(profile))
+    assert (ok.returncode, ok.stdout) == (0, f"ok: {profile} (my-llm, vLLM 0.32.0, llama-3.1-8b-instruct)\n")
+    # the written-out profile renders exactly like the preset it came from, but for its name
+    a = run("render", str(profile), "-t", "compose").stdout
+    b = run("render", "preset:all-levers", "-t", "compose").stdout
+    assert yaml.safe_load(a)["services"]["vllm"]["command"] == yaml.safe_load(b)["services"]["vllm"]["command"]
+
+
+def test_ctrl_c_exits_130() -> None:
+    code = ("import vllmtune.plan as p\n"
+            "def boom(self): raise KeyboardInterrupt\n"
+            "p._Planner.build = boom\n"
+            "from vllmtune.cli import main; raise SystemExit(main(['render', 'preset:baseline']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert (r.returncode, r.stderr) == (130, "interrupted\n")
+
+
+def test_render_targets_and_outputs(tmp_path: Path) -> None:
+    r = run("render", "preset:baseline", "-t", "compose", "-o", str(tmp_path / "c.yaml"))
+    assert r.returncode == 0 and r.stdout == ""
+    assert r.stderr == f"wrote {tmp_path / 'c.yaml'}\n"
+    assert yaml.safe_load((tmp_path / "c.yaml").read_text())["name"] == "llm-8b-baseline".replace("llm", "llama")
+    r = run("render", "preset:baseline", "-t", "k8s", "-o", str(tmp_path / "k8s") + "/")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "k8s").iterdir()) == [
+        "deployment-llama-8b-baseline.yaml", "persistentvolumeclaim-llama-8b-baseline-hf-cache.yaml",
+        "service-llama-8b-baseline.yaml"]
+    r = run("render", "preset:baseline", "-o", str(tmp_path / "run.sh"))
+    assert os.access(tmp_path / "run.sh", os.X_OK)
+    stream = run("render", "preset:baseline", "-t", "kubernetes", "-o", "-")
+    assert [d["kind"] for d in yaml.safe_load_all(stream.stdout)] == [
+        "PersistentVolumeClaim", "Deployment", "Service"]
+
+
+def test_bad_profile_exit_1_no_traceback_nothing_written(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nvllm: {version: '0.32.0'}\nmodel: {id: m}\nspeculative:\n  method: eagle\n")
+    out = tmp_path / "out.sh"
+    r = run("render", str(bad), "-o", str(out))
+    assert r.returncode == 1
+    assert r.stderr == (f"{bad}:4: speculative.model: method eagle needs the draft model: add "
+                        "speculative.model (e.g. a small model of the same family)\n")
+    assert "Traceback" not in r.stderr
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_unknown_target_and_usage_errors() -> None:
+    r = run("render", "preset:baseline", "-t", "helm")
+    assert (r.returncode, r.stderr) == (1, "error: unknown target 'helm'; choose one of: docker, "
+                                           "compose, kubernetes (aliases: k8s)\n")
+    r = run("render")
+    assert r.returncode == 2 and "Missing argument 'PROFILE'" in r.stderr
+
+
+def test_validate_many_json_reports_each_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n")
+    r = run("validate", "preset:cpu-tiny", str(bad), "--output", "json")
+    assert r.returncode == 1
+    data = json.loads(r.stdout)
+    assert [d["ok"] for d in data] == [True, False]
+    assert data[1]["errors"] == [f"{bad}:1: model: required key is missing",
+                                 f"{bad}:1: vllm: required key is missing"]
+
+
+def test_explain_json_lists_the_five_levers() -> None:
+    r = run("explain", "preset:all-levers", "--output", "json")
+    data = json.loads(r.stdout)
+    assert [(lv["lever"], lv["state"]) for lv in data["levers"]] == [
+        ("1 prompt cache", "on (memory, ttl 24h)"), ("2 prefix caching", "on"),
+        ("3 batching", "set"), ("4 quantization", "awq_marlin"),
+        ("5 speculative decoding", "draft_model")]
+    assert data["levers"][1]["flags"] == ["--enable-prefix-caching"]
+    text = run("explain", "preset:baseline")
+    assert text.returncode == 0 and "--no-enable-prefix-caching" in text.stdout
+
+
+def test_schema_is_valid_json_schema_and_validates_presets() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(run("schema").stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for name in ("baseline", "cpu-tiny"):
+        doc = yaml.safe_load((ROOT / "vllmtune" / "presets" / f"{name}.yaml").read_text())
+        assert list(validator.iter_errors(doc)) == []
+    assert list(validator.iter_errors({"name": "x"}))  # not a rubber stamp
+    assert schema["properties"]["prefix_caching"]["description"].startswith("Lever 2")
+
+
+def test_flags_list_and_diff() -> None:
+    r = run("flags", "--vllm", "0.33.0", "--grep", "enable-prefix-caching", "--output", "json")
+    rows = json.loads(r.stdout)
+    assert rows[0]["spellings"] == ["--enable-prefix-caching", "--disable-prefix-caching"]
+    d = json.loads(run("flags", "--vllm", "0.8.3", "--diff", "0.8.2", "--output", "json").stdout)
+    assert "--speculative-model" in d["removed"]
+    assert "--num-speculative-tokens" in d["removed"]
+    r = run("flags", "--vllm", "0.99")
+    assert (r.returncode, r.stderr) == (1, "error: unknown vLLM version '0.99': vllmtune knows "
+                                           "0.6.0 .. 0.33.0; did you mean 0.9.2?\n")
+
+
+def test_help_teaches_and_version() -> None:
+    r = run("--help")
+    assert "Exit codes: 0 ok, 1 a problem" in r.stdout
+    assert "vllmtune init my-llm --preset all-levers" in r.stdout
+    assert "vllmtune render profile.yaml -t kubernetes -o k8s/" in run("render", "--help").stdout
+    assert run("--version").stdout == "vllmtune 0.1.0\n"
+
+
+def test_internal_error_exit_3_with_report_hint() -> None:
+    # A crash inside vllmtune (simulated) is a bug: exit 3 and ask for a report.
+    code = ("import vllmtune.plan as p; p._Planner.build = lambda self: 1 / 0; "
+            "from vllmtune.cli import main; raise SystemExit(main(['render', 'preset:baseline']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 3
+    assert "ZeroDivisionError" in r.stderr
+    assert "This is a bug in vllmtune, not in your input: please report it" in r.stderr
