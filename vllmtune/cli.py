@@ -227,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="vllmtune", standalone_mode=False)
+        if result == 130:  # typer turns Ctrl-C into exit code 130 without a word
+            return _fail("interrupted", 130)
         return result if isinstance(result, int) else 0
     except VllmtuneError as exc:
         # Profile problems already read "file:line: key.path: message", one per line.
