@@ -217,6 +217,161 @@ def flags(
         _echo(f"{spell}{choices}  [{r['kind']}]  {r['help'][:100]}")
 
 
+class Runtime(str, Enum):
+    docker = "docker"
+    local = "local"
+
+
+class _Progress:
+    """Start-up progress on stderr: a live line on a terminal, one line per phase otherwise."""
+
+    def __init__(self, name: str, enabled: bool) -> None:
+        self.name = name
+        self.enabled = enabled
+        self.live: Any = None
+        self.start = 0.0
+        self.phase = "starting"
+
+    def __enter__(self) -> _Progress:
+        import time
+
+        self.start = time.monotonic()
+        if self.enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.live import Live
+            from rich.spinner import Spinner
+
+            self._spinner = Spinner("dots", text=self._text())
+            self.live = Live(self._spinner, console=Console(stderr=True), refresh_per_second=4,
+                             transient=True)
+            self.live.__enter__()
+            import threading
+
+            self._stop = threading.Event()
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+        return self
+
+    def _text(self) -> str:
+        import time
+
+        return f"{self.name}: {self.phase} ({time.monotonic() - self.start:.0f} s)"
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            self._spinner.update(text=self._text())
+
+    def __call__(self, phase: str, elapsed: float) -> None:
+        self.phase = phase
+        if not self.enabled:
+            return
+        if self.live is not None:
+            self._spinner.update(text=self._text())
+        else:
+            sys.stderr.write(f"{self.name}: {phase} ({elapsed:.1f} s)\n")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self._stop.set()
+            self.live.__exit__(None, None, None)
+
+
+@app.command()
+def up(
+    profile: ProfileArg,
+    runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help="docker (Docker SDK) or local (a vllm serve process).")] = Runtime.docker,
+    gpus: Annotated[str | None, typer.Option("--gpus", help="all, a count (2) or device ids (0,1), as docker run --gpus. Default: resources.gpus.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Serve on this port instead of server.port.")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Bind address (local runtime default 127.0.0.1).")] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once healthy and leave it running.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for health (big models download for a while).")] = 1800.0,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a running server whose launch differs.")] = False,
+    keep_on_failure: Annotated[bool, typer.Option("--keep-on-failure", help="Leave a failed server in place to inspect it.")] = False,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Start a vLLM server from a profile and wait until it answers.
+
+    \b
+    Examples:
+      vllmtune up profile.yaml --gpus all -d
+      vllmtune up preset:cpu-tiny --runtime local -d --port 8011
+    Without --detach the log streams until Ctrl-C, which stops the server.
+    """
+    from vllmtune.runtime.up import UpOptions, follow_until_interrupted
+    from vllmtune.runtime.up import up as do_up
+
+    opts = UpOptions(runtime=runtime.value, gpus=gpus, host=host, port=port, timeout=timeout,
+                     replace=replace, keep_on_failure=keep_on_failure)
+    with _Progress(profile, enabled=output is OutputFormat.text) as progress:
+        result = do_up(profile, opts, progress)
+    if output is OutputFormat.json:
+        _echo(json.dumps(result.to_json(), indent=2))
+    else:
+        what = {"unchanged": "already running, unchanged", "replaced": "replaced and ready",
+                "started": "ready"}[result.status]
+        t = result.timings
+        extra = f" in {t['total_s']:.1f} s (server {t['server_start_s']:.1f} s)" if t else ""
+        _echo(f"{result.name}: {what}{extra}: {result.endpoint} (model {result.model}, "
+              f"{result.backend} {result.ident})")
+        if result.kv_cache:
+            kv = result.kv_cache
+            _echo(f"  vLLM reports KV cache {int(kv.get('kv_cache_tokens', 0)):,} tokens, max "
+                  f"concurrency {kv.get('max_concurrency', 0):.2f}x at "
+                  f"{int(kv.get('max_concurrency_tokens_per_request', 0)):,} tokens/request")
+    if not detach:
+        _echo("streaming logs; Ctrl-C stops the server")
+        follow_until_interrupted(result.name, runtime.value)
+
+
+@app.command()
+def down(
+    target: Annotated[str, typer.Argument(help="Server name, or the profile file it came from.", metavar="NAME|PROFILE")],
+    runtime: Annotated[Runtime | None, typer.Option("--runtime", "-r", help="Only this backend (default: both).")] = None,
+) -> None:
+    """Stop and remove a server. Idempotent: nothing to stop is not an error."""
+    from vllmtune.runtime.manage import down as do_down
+
+    _echo(do_down(target, runtime.value if runtime else None))
+
+
+@app.command()
+def ps(
+    runtime: Annotated[Runtime | None, typer.Option("--runtime", "-r", help="Only this backend (default: both).")] = None,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """List servers vllmtune started: profile, backend, port, state, health, uptime."""
+    from vllmtune.runtime.manage import ps_rows
+
+    rows = ps_rows(runtime.value if runtime else None)
+    if output is OutputFormat.json:
+        _echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        _echo("no servers started by vllmtune")
+        return
+    header = ("NAME", "BACKEND", "PORT", "STATE", "HEALTH", "UPTIME", "MODEL", "ID")
+    table = [header] + [(r["name"], r["backend"], str(r["port"]), r["state"], r["health"],
+                         r["uptime"], r["served_name"], r["ident"]) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        _echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+@app.command()
+def logs(
+    name: Annotated[str, typer.Argument(help="Server name (see vllmtune ps).")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+    tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines.")] = None,
+    runtime: Annotated[Runtime | None, typer.Option("--runtime", "-r", help="Only this backend.")] = None,
+) -> None:
+    """Print a server's log (container or process)."""
+    from vllmtune.runtime.manage import logs as do_logs
+
+    for line in do_logs(name, follow, tail, runtime.value if runtime else None):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def _fail(message: str, code: int) -> int:
     sys.stderr.write(message if message.endswith("\n") else message + "\n")
     return code

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,19 @@ class DeploymentPlan:
     prompt_cache: PromptCachePlan | None
     levers: tuple[tuple[str, str, tuple[str, ...]], ...]  # (lever, state, flags) for explain
     warnings: tuple[str, ...] = field(default=())
+
+    def with_endpoint(self, host: str | None = None, port: int | None = None) -> DeploymentPlan:
+        """The same plan listening elsewhere (``vllmtune up --host/--port``)."""
+        args = list(self.args)
+        for flag, value in (("--host", host), ("--port", None if port is None else str(port))):
+            if value is not None and flag in args:
+                args[args.index(flag) + 1] = value
+        return replace(self, args=tuple(args), port=port if port is not None else self.port)
+
+    @property
+    def host(self) -> str:
+        """The address vLLM binds (inside its container, or on this machine for local)."""
+        return self.args[self.args.index("--host") + 1]
 
     def serve_argv(self, model_path: str | None = None) -> list[str]:
         """``vllm serve`` argv for the local runtime (model positional, as every version takes)."""

@@ -1,0 +1,163 @@
+"""What every runtime backend provides, and what it records about a server it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from vllmtune.errors import LaunchError
+from vllmtune.plan import DeploymentPlan
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """A server vllmtune started, as ``ps`` shows it."""
+
+    name: str
+    backend: str  # docker | local
+    profile_hash: str
+    port: int
+    served_name: str
+    started_at: float
+    state: str  # running | exited | created | ...
+    ident: str  # container id or pid
+    summary: dict[str, Any]  # what was launched: image, args, env names, gpus
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Started:
+    """A server that is starting: how to watch it."""
+
+    ident: str
+    alive: Any  # Callable[[], bool]
+    new_log_lines: Any  # Callable[[], list[str]]
+
+
+class Backend(Protocol):
+    """up/down/ps/logs for one kind of runtime."""
+
+    name: str
+
+    def preflight(self, plan: DeploymentPlan, gpus: str | None) -> None: ...
+
+    def find(self, name: str) -> ServerRecord | None: ...
+
+    def start(self, plan: DeploymentPlan, gpus: str | None, env: dict[str, str]) -> Started: ...
+
+    def mark_ready(self, plan: DeploymentPlan) -> None: ...
+
+    def stop(self, name: str) -> bool: ...
+
+    def list(self) -> list[ServerRecord]: ...
+
+    def logs(self, name: str, follow: bool, tail: int | None) -> Iterator[str]: ...
+
+
+def plan_summary(plan: DeploymentPlan, gpus: str | None) -> dict[str, Any]:
+    """What identifies a launch: a change here means the server must be replaced."""
+    return {
+        "image": plan.image,
+        "args": list(plan.args),
+        "env": dict(plan.env),
+        "secret_env": sorted(s.name for s in plan.secret_env),
+        "gpus": gpus if gpus is not None else str(plan.gpus),
+        "port": plan.port,
+    }
+
+
+def summary_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Human-readable differences between two launch summaries."""
+    out = []
+    for key in ("image", "gpus", "port"):
+        if old.get(key) != new.get(key):
+            out.append(f"{key}: {old.get(key)} -> {new.get(key)}")
+    if old.get("args") != new.get("args"):
+        a, b = old.get("args", []), new.get("args", [])
+        removed = [x for x in a if x not in b]
+        added = [x for x in b if x not in a]
+        out.append("vLLM args: " + " ".join([f"+{x}" for x in added] + [f"-{x}" for x in removed])
+                   if added or removed else "vLLM args: reordered")
+    if old.get("env") != new.get("env") or old.get("secret_env") != new.get("secret_env"):
+        out.append("environment changed")
+    return out
+
+
+def secret_values(plan: DeploymentPlan) -> dict[str, str]:
+    """Secrets for the server, read from this machine's environment (never from the profile)."""
+    env: dict[str, str] = {}
+    missing = []
+    for s in plan.secret_env:
+        value = os.environ.get(s.source_env)
+        if value is None or value == "":
+            missing.append(f"{s.field} refers to ${s.source_env}, which is not set: "
+                           f"export {s.source_env}=... and run again")
+        else:
+            env[s.name] = value
+    if missing:
+        raise LaunchError("\n".join(missing))
+    return env
+
+
+def port_free(host: str, port: int) -> bool:
+    """Can something listen on host:port right now?"""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_holder_process(port: int) -> str | None:
+    """Which local process listens on a TCP port (Linux /proc), e.g. 'python3 (pid 123)'."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 9 and parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(parts[9])
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    cmd = (proc / "comm").read_text().strip()
+                    return f"{cmd} (pid {proc.name})"
+        except OSError:
+            continue
+    return "another process"
+
+
+def state_dir() -> Path:
+    """Where the local backend keeps records and logs (XDG state dir; VLLMTUNE_STATE_DIR wins)."""
+    env = os.environ.get("VLLMTUNE_STATE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "vllmtune"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)

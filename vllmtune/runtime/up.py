@@ -1,0 +1,132 @@
+"""``vllmtune up``: take a profile to a healthy, answering vLLM server, or fail fast."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vllmtune.errors import LaunchError
+from vllmtune.plan import DeploymentPlan, load_plan
+from vllmtune.runtime.base import Backend, plan_summary, secret_values, summary_changes
+from vllmtune.runtime.health import Watch, wait_ready
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name`` (docker or local)."""
+    if name == "docker":
+        from vllmtune.runtime.docker_backend import DockerBackend
+
+        return DockerBackend()
+    if name == "local":
+        from vllmtune.runtime.local import LocalBackend
+
+        return LocalBackend()
+    raise LaunchError(f"unknown runtime {name!r}; choose docker or local")
+
+
+@dataclass
+class UpResult:
+    """What ``up --output json`` prints."""
+
+    name: str
+    backend: str
+    endpoint: str
+    model: str
+    ident: str
+    status: str  # started | unchanged | replaced
+    timings: dict[str, float] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+    kv_cache: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class UpOptions:
+    """Everything ``vllmtune up`` takes besides the profile."""
+
+    runtime: str = "docker"
+    gpus: str | None = None
+    host: str | None = None
+    port: int | None = None
+    timeout: float = 1800.0
+    replace: bool = False
+    keep_on_failure: bool = False
+
+
+def prepare(profile: str, opts: UpOptions) -> DeploymentPlan:
+    """The plan as this runtime will launch it (local binds 127.0.0.1 unless --host)."""
+    plan = load_plan(profile)
+    host = opts.host or ("127.0.0.1" if opts.runtime == "local" else None)
+    return plan.with_endpoint(host=host, port=opts.port)
+
+
+def up(profile: str, opts: UpOptions, on_phase: Callable[[str, float], None],
+       log_tail: list[str] | None = None) -> UpResult:
+    """Start (or keep) the server for a profile and wait until it answers."""
+    t0 = time.monotonic()
+    plan = prepare(profile, opts)
+    backend = get_backend(opts.runtime)
+    host = "127.0.0.1" if plan.docker_bind in ("0.0.0.0", "::") or opts.runtime == "local" \
+        else plan.docker_bind
+    if opts.runtime == "local" and plan.host not in ("0.0.0.0", "::"):
+        host = plan.host
+    endpoint = f"http://{host}:{plan.port}"
+    status = "started"
+    existing = backend.find(plan.name)
+    if existing is not None:
+        new = plan_summary(plan, opts.gpus)
+        changes = summary_changes(existing.summary, new)
+        if existing.state == "running" and not changes:
+            return UpResult(plan.name, backend.name, endpoint + "/v1", plan.served_name,
+                            existing.ident, "unchanged")
+        if existing.state == "running" and not opts.replace:
+            raise LaunchError(f"{plan.name} is already running with a different launch:\n  "
+                              + "\n  ".join(changes)
+                              + "\nrun again with --replace to replace it, or vllmtune down "
+                              f"{plan.name}")
+        backend.stop(plan.name)  # an exited leftover, or --replace
+        status = "replaced" if existing.state == "running" else "started"
+    env = secret_values(plan)
+    backend.preflight(plan, opts.gpus)
+    t_spawn = time.monotonic()
+    started = backend.start(plan, opts.gpus, env)
+    tail = log_tail if log_tail is not None else []
+    watch = Watch(base_url=endpoint, served_name=plan.served_name, alive=started.alive,
+                  new_log_lines=started.new_log_lines, api_key=env.get("VLLM_API_KEY"))
+    try:
+        ready = wait_ready(watch, opts.timeout, on_phase, tail)
+    except BaseException:
+        # Failure or Ctrl-C: leave nothing running unless asked to.
+        if not opts.keep_on_failure:
+            backend.stop(plan.name)
+        raise
+    backend.mark_ready(plan)
+    t_end = time.monotonic()
+    return UpResult(
+        name=plan.name, backend=backend.name, endpoint=endpoint + "/v1",
+        model=plan.served_name, ident=started.ident, status=status,
+        timings={"total_s": round(t_end - t0, 3), "server_start_s": round(ready.seconds, 3),
+                 "vllmtune_overhead_s": round((t_end - t0) - ready.seconds, 3),
+                 "before_spawn_s": round(t_spawn - t0, 3)},
+        phases={k: round(v, 2) for k, v in ready.phases.items()},
+        kv_cache=ready.facts,
+    )
+
+
+def follow_until_interrupted(name: str, runtime: str) -> None:
+    """Foreground mode: stream the server's log; Ctrl-C stops and removes it."""
+    backend = get_backend(runtime)
+    try:
+        for line in backend.logs(name, follow=True, tail=0):
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        sys.stderr.write(f"stopping {name} ...\n")
+        backend.stop(name)
+        raise
+    backend.stop(name)
