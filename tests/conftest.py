@@ -32,6 +32,18 @@ def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     return check
 
 
+def require(available: bool, what: str) -> None:
+    """Skip a test whose real component is missing -- but fail in CI, where
+    VLLMTUNE_REQUIRE_REAL=1 says every real component must be there."""
+    import os
+
+    if available:
+        return
+    if os.environ.get("VLLMTUNE_REQUIRE_REAL") == "1":
+        pytest.fail(f"{what} is required (VLLMTUNE_REQUIRE_REAL=1) but not available")
+    pytest.skip(f"{what} not available")
+
+
 @pytest.fixture(autouse=True)
 def fixed_home(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rendered output may expand ~ (local model directories): make it machine-independent."""

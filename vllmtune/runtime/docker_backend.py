@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,18 +220,18 @@ class DockerBackend:
 def _record(c: Any) -> ServerRecord:
     labels = c.labels
     summary = json.loads(labels.get(SUMMARY_LABEL, "{}"))
-    started = c.attrs.get("Created", "")
+    started = c.attrs.get("Created", "")  # e.g. 2026-11-23T21:25:01.123456789Z (UTC)
     try:
-        from datetime import datetime
+        from datetime import datetime, timezone
 
-        ts = datetime.fromisoformat(started[:26].rstrip("Z")).timestamp() if started else 0.0
+        ts = datetime.fromisoformat(started[:19]).replace(tzinfo=timezone.utc).timestamp()
     except ValueError:
         ts = 0.0
     return ServerRecord(
         name=labels.get("vllmtune.io/profile", c.name), backend="docker",
         profile_hash=labels.get("vllmtune.io/profile-hash", ""),
         port=int(summary.get("port", 0)), served_name=_served(summary),
-        started_at=ts - time.timezone if ts else 0.0, state=c.status, ident=c.id[:12],
+        started_at=ts, state=c.status, ident=c.id[:12],
         summary=summary)
 
 

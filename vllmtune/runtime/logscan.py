@@ -32,6 +32,11 @@ class Failure:
 _KV_TOO_SMALL = re.compile(
     r"max seq len \((\d+)\) is larger than the maximum number of tokens that can be stored in KV "
     r"cache \((\d+)\)", re.I)
+# 0.9+ wording: "...max seq len (131072), (16.00 GiB KV cache is needed, which is larger than
+# the available KV cache memory (9.50 GiB). ... the estimated maximum model length is 77824."
+_KV_MEMORY_TOO_SMALL = re.compile(
+    r"max seq len \((\d+)\), \(([\d.]+) GiB KV cache is needed, which is larger than the "
+    r"available KV cache memory \(([\d.]+) GiB\)", re.I)
 _ESTIMATED_MAX = re.compile(r"estimated maximum model length is (\d+)", re.I)
 FAILURES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"CUDA out of memory|OutOfMemoryError|torch\.OutOfMemoryError", re.I),
@@ -72,6 +77,16 @@ def phase_of(line: str) -> str | None:
 def diagnose(lines: list[str]) -> Failure | None:
     """The most specific recognisable reason in a failed start-up's log."""
     text = "\n".join(lines)
+    m = _KV_MEMORY_TOO_SMALL.search(text)
+    if m:
+        est = _ESTIMATED_MAX.search(text)
+        fix = f"set model.max_model_len: {est.group(1)} (or less)" if est else \
+            "lower model.max_model_len"
+        return Failure(
+            f"max_model_len {m.group(1)} needs {m.group(2)} GiB of KV cache but only "
+            f"{m.group(3)} GiB is available",
+            f"{fix}, raise resources.gpu_memory_utilization, or use an fp8 KV cache "
+            "(quantization.kv_cache_dtype: fp8)")
     m = _KV_TOO_SMALL.search(text)
     if m:
         est = _ESTIMATED_MAX.search(text)

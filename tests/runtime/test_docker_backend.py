@@ -1,0 +1,188 @@
+"""`vllmtune up/ps/logs/down` on a real Docker engine with a local stand-in image.
+
+The image (tests/docker_image) is tagged vllm/vllm-openai:v0.32.0, takes the same argv as the
+real one and serves /health and /v1/models; fault injection comes through server.env.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, require
+from tests.support.dockerenv import docker_host, ensure_test_image, free_port
+
+pytestmark = pytest.mark.docker
+IMAGE = "vllm/vllm-openai:v0.32.0"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def engine() -> None:
+    require(docker_host() is not None, "a Docker engine (DOCKER_HOST)")
+    ensure_test_image(IMAGE)
+
+
+def vt(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vllmtune.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=timeout,
+                          env={**os.environ, "NO_COLOR": "1", **(env or {})})
+
+
+def profile(tmp_path: Path, name: str, extra: str = "", gpus: int = 0) -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\nvllm: {{version: '0.32.0'}}\nmodel: {{id: org/model-x, served_name: x}}\n"
+        f"resources: {{gpus: {gpus}}}\n"
+        f"deploy: {{docker: {{hf_cache: {tmp_path / 'hf'}}}}}\n" + extra)
+    return str(path)
+
+
+@pytest.fixture
+def names() -> Iterator[list[str]]:
+    created: list[str] = []
+    yield created
+    for n in created:
+        vt("down", n, "--runtime", "docker")
+
+
+def test_up_ps_logs_down_and_noop(tmp_path: Path, names: list[str]) -> None:
+    p = profile(tmp_path, "vt-basic")
+    names.append("vt-basic")
+    port = free_port()
+    r = vt("up", p, "-d", "--port", str(port), "--output", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["status"], data["endpoint"], data["model"]) == ("started", f"http://127.0.0.1:{port}/v1", "x")
+    assert data["timings"]["vllmtune_overhead_s"] < 5
+    ps = json.loads(vt("ps", "--runtime", "docker", "--output", "json").stdout)
+    [row] = [x for x in ps if x["name"] == "vt-basic"]
+    assert (row["state"], row["health"], row["port"], row["served_name"]) == ("running", "healthy", port, "x")
+    # labels tie the container to its profile
+    labels = json.loads(subprocess.run(["docker", "inspect", row["ident"], "--format",
+                                        "{{json .Config.Labels}}"], capture_output=True, text=True).stdout)
+    assert labels["vllmtune.io/profile"] == "vt-basic"
+    assert labels["vllmtune.io/profile-hash"] == data.get("profile_hash", labels["vllmtune.io/profile-hash"])
+    assert "Starting vLLM API server" in vt("logs", "vt-basic").stdout
+    # same profile again: a no-op
+    again = json.loads(vt("up", p, "-d", "--port", str(port), "--output", "json").stdout)
+    assert (again["status"], again["ident"]) == ("unchanged", data["ident"])
+    r = vt("down", p)
+    assert r.stdout == "vt-basic: stopped and removed (docker)\n"
+    assert vt("down", "vt-basic").stdout == "vt-basic: nothing to stop\n"
+
+
+def test_changed_profile_needs_replace(tmp_path: Path, names: list[str]) -> None:
+    names.append("vt-change")
+    port = free_port()
+    assert vt("up", profile(tmp_path, "vt-change"), "-d", "--port", str(port)).returncode == 0
+    changed = profile(tmp_path, "vt-change", "prefix_caching: true\n")
+    r = vt("up", changed, "-d", "--port", str(port))
+    assert r.returncode == 1
+    assert r.stderr == ("error: vt-change is already running with a different launch:\n"
+                        "  vLLM args: +--enable-prefix-caching\n"
+                        "run again with --replace to replace it, or vllmtune down vt-change\n")
+    r = vt("up", changed, "-d", "--port", str(port), "--replace", "--output", "json")
+    assert json.loads(r.stdout)["status"] == "replaced"
+
+
+def test_crash_during_start_is_diagnosed_and_cleaned_up(tmp_path: Path, names: list[str]) -> None:
+    names.append("vt-crash")
+    p = profile(tmp_path, "vt-crash", "server:\n  env:\n    FAKE_VLLM_CRASH: "
+                "'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB'\n")
+    r = vt("up", p, "-d", "--port", str(free_port()))
+    assert r.returncode == 1
+    assert "error: the server exited during start-up\n" in r.stderr
+    assert "  | ERROR" in r.stderr  # the log tail is shown
+    assert r.stderr.endswith("reason: CUDA out of memory\nfix: lower model.max_model_len or "
+                             "batching.max_num_seqs, raise resources.gpu_memory_utilization, use "
+                             "a quantized checkpoint, or add GPUs (tensor_parallel_size); run "
+                             "`vllmtune fit` to see what fits\n")
+    assert "Traceback" not in r.stderr
+    assert all(x["name"] != "vt-crash" for x in json.loads(vt("ps", "--output", "json").stdout))
+
+
+def test_keep_on_failure_and_timeout(tmp_path: Path, names: list[str]) -> None:
+    names.append("vt-sick")
+    p = profile(tmp_path, "vt-sick", "server:\n  env:\n    FAKE_VLLM_NEVER_HEALTHY: '1'\n")
+    r = vt("up", p, "-d", "--port", str(free_port()), "--timeout", "3", "--keep-on-failure")
+    assert r.returncode == 1
+    assert "\nerror: not ready after 3 s (last phase: starting); raise --timeout" in r.stderr
+    [row] = [x for x in json.loads(vt("ps", "--output", "json").stdout) if x["name"] == "vt-sick"]
+    assert row["health"] == "unhealthy (503)"
+
+
+def test_gpus_without_nvidia_runtime(tmp_path: Path, names: list[str]) -> None:
+    names.append("vt-gpu")
+    r = vt("up", profile(tmp_path, "vt-gpu", gpus=1), "-d", "--port", str(free_port()))
+    assert r.returncode == 1
+    assert r.stderr == (
+        'error: GPUs were requested but Docker has no NVIDIA runtime (the engine said: could not '
+        'select device driver "" with capabilities: [[gpu]]).\ninstall the NVIDIA Container '
+        "Toolkit and restart Docker: https://docs.nvidia.com/datacenter/cloud-native/"
+        "container-toolkit/latest/install-guide.html\nor run without GPUs (--gpus 0, a CPU build "
+        "of vLLM) or with --runtime local\n")
+    assert subprocess.run(["docker", "ps", "-aq", "--filter", "name=vt-gpu"], capture_output=True,
+                          text=True).stdout == ""  # the created container is gone too
+    # --gpus given explicitly, in docker's spellings
+    for spec in ("all", "2", "0,1"):
+        assert "no NVIDIA runtime" in vt("up", profile(tmp_path, "vt-gpu"), "-d", "--gpus", spec,
+                                         "--port", str(free_port())).stderr
+
+
+def test_port_in_use_names_the_holder(tmp_path: Path, names: list[str]) -> None:
+    names += ["vt-a", "vt-b"]
+    port = free_port()
+    assert vt("up", profile(tmp_path, "vt-a"), "-d", "--port", str(port)).returncode == 0
+    r = vt("up", profile(tmp_path, "vt-b"), "-d", "--port", str(port))
+    assert (r.returncode, r.stderr) == (1, f"error: port {port} is already published by container "
+                                           f"vt-a; stop it (docker rm -f vt-a) or choose another "
+                                           "port (vllmtune up --port N)\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        r = vt("up", profile(tmp_path, "vt-b"), "-d", "--port", str(busy))
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"error: port {busy} is already in use by python")
+
+
+def test_missing_image_and_secret(tmp_path: Path) -> None:
+    p = profile(tmp_path, "vt-img").replace("", "")
+    Path(p).write_text(Path(p).read_text().replace("{version: '0.32.0'}",
+                                                    "{version: '0.31.0', image: nosuch/vllm}"))
+    r = vt("up", p, "-d", "--port", str(free_port()))
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: image nosuch/vllm:v0.31.0 is not on this machine and "
+                               "pulling it failed: ")
+    s = profile(tmp_path, "vt-secret", "server:\n  hf_token: {env: VT_NOT_SET_TOKEN}\n")
+    r = vt("up", s, "-d")
+    assert (r.returncode, r.stderr) == (1, "error: server.hf_token refers to $VT_NOT_SET_TOKEN, "
+                                           "which is not set: export VT_NOT_SET_TOKEN=... and run "
+                                           "again\n")
+
+
+def test_daemon_unreachable(tmp_path: Path) -> None:
+    r = vt("up", profile(tmp_path, "vt-nodaemon"), "-d",
+           env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"error: cannot reach the Docker daemon at unix://{tmp_path}/no.sock")
+    assert "start it (sudo systemctl start docker) or point DOCKER_HOST at a running daemon" in r.stderr
+
+
+def test_secret_reaches_the_container_but_not_the_labels(tmp_path: Path, names: list[str]) -> None:
+    names.append("vt-key")
+    port = free_port()
+    p = profile(tmp_path, "vt-key", "server:\n  api_key: {env: VT_KEY}\n")
+    r = vt("up", p, "-d", "--port", str(port), env={"VT_KEY": "s3cret"})
+    assert r.returncode == 0, r.stderr
+    inspect = subprocess.run(["docker", "inspect", "vt-key"], capture_output=True, text=True).stdout
+    config = json.loads(inspect)[0]["Config"]
+    assert "VLLM_API_KEY=s3cret" in config["Env"]
+    assert "s3cret" not in json.dumps(config["Labels"])
