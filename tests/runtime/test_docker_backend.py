@@ -113,7 +113,7 @@ def test_keep_on_failure_and_timeout(tmp_path: Path, names: list[str]) -> None:
     p = profile(tmp_path, "vt-sick", "server:\n  env:\n    FAKE_VLLM_NEVER_HEALTHY: '1'\n")
     r = vt("up", p, "-d", "--port", str(free_port()), "--timeout", "3", "--keep-on-failure")
     assert r.returncode == 1
-    assert "\nerror: not ready after 3 s (last phase: starting); raise --timeout" in r.stderr
+    assert "\nerror: not ready after 3 s (last phase: loading weights); raise --timeout" in r.stderr
     [row] = [x for x in json.loads(vt("ps", "--output", "json").stdout) if x["name"] == "vt-sick"]
     assert row["health"] == "unhealthy (503)"
 
