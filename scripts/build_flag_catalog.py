@@ -126,31 +126,30 @@ def build(source: Path) -> dict[str, Any]:
                         helps[opt] = first_line(a["help"])
             positional.append(bool(actions) and has_pos)
         entrypoints[ep] = {
-            "present": runs([True if (source / ep / f"{v}.json").exists() else None
-                             for v in versions], table, index),
+            "present": runs([True if (source / ep / f"{v}.json").exists() else None for v in versions], table, index),
             "positional_model": runs([p or None for p in positional], table, index),
             "flags": {opt: runs(vals, table, index) for opt, vals in sorted(per_opt.items())},
         }
     quant = curated["flags"]["--quantization"]
     kv = curated["flags"]["--kv-cache-dtype"]
     spec = curated["speculative_config"]
-    deprecated_quant = step_values(
-        quant["deprecated_methods_requiring_allow_flag_by_version"], versions
-    )
+    deprecated_quant = step_values(quant["deprecated_methods_requiring_allow_flag_by_version"], versions)
     methods = step_values(
-        {k: [m for m in v if not m.startswith("(")] if v else None
-         for k, v in spec["methods_by_version"].items()},
+        {k: [m for m in v if not m.startswith("(")] if v else None for k, v in spec["methods_by_version"].items()},
         versions,
     )
     keys = step_values(spec["keys_by_version"], versions)
     value_sets = {
-        "quantization": runs(step_values(quant["accepted_values_by_version"], versions),
-                             table, index),
+        "quantization": runs(step_values(quant["accepted_values_by_version"], versions), table, index),
         "quantization_deprecated": runs(deprecated_quant, table, index),
         "kv_cache_dtype": runs(
-            [[c for c in cs if c is not None] if cs else None
-             for cs in step_values(kv["choices_by_version"], versions)],
-            table, index),
+            [
+                [c for c in cs if c is not None] if cs else None
+                for cs in step_values(kv["choices_by_version"], versions)
+            ],
+            table,
+            index,
+        ),
         "speculative_methods": runs(methods, table, index),
         "speculative_keys": runs(keys, table, index),
     }
@@ -169,8 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("source", nargs="?", type=Path, default=DEFAULT_SOURCE)
     ap.add_argument("-o", "--output", type=Path, default=DEFAULT_OUT)
-    ap.add_argument("--check", action="store_true",
-                    help="exit 1 if the committed catalog differs from a fresh build")
+    ap.add_argument("--check", action="store_true", help="exit 1 if the committed catalog differs from a fresh build")
     args = ap.parse_args(argv)
     text = json.dumps(build(args.source), separators=(",", ":"), sort_keys=True) + "\n"
     if args.check:

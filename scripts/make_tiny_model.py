@@ -225,8 +225,7 @@ def finalize(tmp: Path, dest: Path, rec: dict) -> None:
     files = sorted(p.name for p in tmp.iterdir() if p.is_file())
     digests = {f: hashlib.sha256((tmp / f).read_bytes()).hexdigest() for f in files}
     (tmp / MARKER).write_text(
-        json.dumps({"recipe": rec, "files": files, "sha256": digests}, indent=2, sort_keys=True)
-        + "\n"
+        json.dumps({"recipe": rec, "files": files, "sha256": digests}, indent=2, sort_keys=True) + "\n"
     )
     if dest.exists():
         shutil.rmtree(dest)

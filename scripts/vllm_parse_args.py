@@ -42,9 +42,7 @@ class ParseFailure(Exception):
 def _jsonable(v):
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
-    if isinstance(v, (list, tuple)) and all(
-        x is None or isinstance(x, (bool, int, float, str)) for x in v
-    ):
+    if isinstance(v, (list, tuple)) and all(x is None or isinstance(x, (bool, int, float, str)) for x in v):
         return list(v)
     if isinstance(v, dict):
         try:

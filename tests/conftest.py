@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-
-import os
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests pin HOME (rendered output may expand ~); real components found under the real home
@@ -18,8 +17,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true",
-                     help="rewrite tests/golden/* from the current output")
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/* from the current output")
 
 
 @pytest.fixture

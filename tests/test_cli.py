@@ -16,8 +16,14 @@ from tests.conftest import ROOT
 
 def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "HOME": "/home/tester", "NO_COLOR": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "vllmtune.cli", *args], capture_output=True,
-                          text=True, cwd=cwd or ROOT, env=full_env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "vllmtune.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=full_env,
+        timeout=60,
+    )
 
 
 def test_init_validate_render_round_trip(tmp_path: Path) -> None:
@@ -35,10 +41,12 @@ def test_init_validate_render_round_trip(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_exits_130() -> None:
-    code = ("import vllmtune.plan as p\n"
-            "def boom(self): raise KeyboardInterrupt\n"
-            "p._Planner.build = boom\n"
-            "from vllmtune.cli import main; raise SystemExit(main(['render', 'preset:baseline']))")
+    code = (
+        "import vllmtune.plan as p\n"
+        "def boom(self): raise KeyboardInterrupt\n"
+        "p._Planner.build = boom\n"
+        "from vllmtune.cli import main; raise SystemExit(main(['render', 'preset:baseline']))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert (r.returncode, r.stderr) == (130, "interrupted\n")
 
@@ -51,13 +59,14 @@ def test_render_targets_and_outputs(tmp_path: Path) -> None:
     r = run("render", "preset:baseline", "-t", "k8s", "-o", str(tmp_path / "k8s") + "/")
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "k8s").iterdir()) == [
-        "deployment-llama-8b-baseline.yaml", "persistentvolumeclaim-llama-8b-baseline-hf-cache.yaml",
-        "service-llama-8b-baseline.yaml"]
+        "deployment-llama-8b-baseline.yaml",
+        "persistentvolumeclaim-llama-8b-baseline-hf-cache.yaml",
+        "service-llama-8b-baseline.yaml",
+    ]
     r = run("render", "preset:baseline", "-o", str(tmp_path / "run.sh"))
     assert os.access(tmp_path / "run.sh", os.X_OK)
     stream = run("render", "preset:baseline", "-t", "kubernetes", "-o", "-")
-    assert [d["kind"] for d in yaml.safe_load_all(stream.stdout)] == [
-        "PersistentVolumeClaim", "Deployment", "Service"]
+    assert [d["kind"] for d in yaml.safe_load_all(stream.stdout)] == ["PersistentVolumeClaim", "Deployment", "Service"]
 
 
 def test_bad_profile_exit_1_no_traceback_nothing_written(tmp_path: Path) -> None:
@@ -66,8 +75,10 @@ def test_bad_profile_exit_1_no_traceback_nothing_written(tmp_path: Path) -> None
     out = tmp_path / "out.sh"
     r = run("render", str(bad), "-o", str(out))
     assert r.returncode == 1
-    assert r.stderr == (f"{bad}:4: speculative.model: method eagle needs the draft model: add "
-                        "speculative.model (e.g. a small model of the same family)\n")
+    assert r.stderr == (
+        f"{bad}:4: speculative.model: method eagle needs the draft model: add "
+        "speculative.model (e.g. a small model of the same family)\n"
+    )
     assert "Traceback" not in r.stderr
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [bad]
@@ -75,8 +86,10 @@ def test_bad_profile_exit_1_no_traceback_nothing_written(tmp_path: Path) -> None
 
 def test_unknown_target_and_usage_errors() -> None:
     r = run("render", "preset:baseline", "-t", "helm")
-    assert (r.returncode, r.stderr) == (1, "error: unknown target 'helm'; choose one of: docker, "
-                                           "compose, kubernetes (aliases: k8s)\n")
+    assert (r.returncode, r.stderr) == (
+        1,
+        "error: unknown target 'helm'; choose one of: docker, compose, kubernetes (aliases: k8s)\n",
+    )
     r = run("render")
     assert r.returncode == 2 and "Missing argument 'PROFILE'" in r.stderr
 
@@ -88,17 +101,19 @@ def test_validate_many_json_reports_each_file(tmp_path: Path) -> None:
     assert r.returncode == 1
     data = json.loads(r.stdout)
     assert [d["ok"] for d in data] == [True, False]
-    assert data[1]["errors"] == [f"{bad}:1: model: required key is missing",
-                                 f"{bad}:1: vllm: required key is missing"]
+    assert data[1]["errors"] == [f"{bad}:1: model: required key is missing", f"{bad}:1: vllm: required key is missing"]
 
 
 def test_explain_json_lists_the_five_levers() -> None:
     r = run("explain", "preset:all-levers", "--output", "json")
     data = json.loads(r.stdout)
     assert [(lv["lever"], lv["state"]) for lv in data["levers"]] == [
-        ("1 prompt cache", "on (memory, ttl 24h)"), ("2 prefix caching", "on"),
-        ("3 batching", "set"), ("4 quantization", "awq_marlin"),
-        ("5 speculative decoding", "draft_model")]
+        ("1 prompt cache", "on (memory, ttl 24h)"),
+        ("2 prefix caching", "on"),
+        ("3 batching", "set"),
+        ("4 quantization", "awq_marlin"),
+        ("5 speculative decoding", "draft_model"),
+    ]
     assert data["levers"][1]["flags"] == ["--enable-prefix-caching"]
     text = run("explain", "preset:baseline")
     assert text.returncode == 0 and "--no-enable-prefix-caching" in text.stdout
@@ -124,8 +139,10 @@ def test_flags_list_and_diff() -> None:
     assert "--speculative-model" in d["removed"]
     assert "--num-speculative-tokens" in d["removed"]
     r = run("flags", "--vllm", "0.99")
-    assert (r.returncode, r.stderr) == (1, "error: unknown vLLM version '0.99': vllmtune knows "
-                                           "0.6.0 .. 0.33.0; did you mean 0.9.2?\n")
+    assert (r.returncode, r.stderr) == (
+        1,
+        "error: unknown vLLM version '0.99': vllmtune knows 0.6.0 .. 0.33.0; did you mean 0.9.2?\n",
+    )
 
 
 def test_help_teaches_and_version() -> None:
@@ -138,8 +155,10 @@ def test_help_teaches_and_version() -> None:
 
 def test_internal_error_exit_3_with_report_hint() -> None:
     # A crash inside vllmtune (simulated) is a bug: exit 3 and ask for a report.
-    code = ("import vllmtune.plan as p; p._Planner.build = lambda self: 1 / 0; "
-            "from vllmtune.cli import main; raise SystemExit(main(['render', 'preset:baseline']))")
+    code = (
+        "import vllmtune.plan as p; p._Planner.build = lambda self: 1 / 0; "
+        "from vllmtune.cli import main; raise SystemExit(main(['render', 'preset:baseline']))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 3
     assert "ZeroDivisionError" in r.stderr

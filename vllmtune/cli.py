@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,8 +17,10 @@ from vllmtune import __version__
 from vllmtune.errors import ProfileError, VllmtuneError
 
 REPORT_URL = "https://github.com/vllmtune/vllmtune/issues"
-EPILOG = ("Exit codes: 0 ok, 1 a problem in your input or environment (the message says how "
-          "to fix it), 2 wrong usage, 3 a bug in vllmtune (please report it), 130 interrupted.")
+EPILOG = (
+    "Exit codes: 0 ok, 1 a problem in your input or environment (the message says how "
+    "to fix it), 2 wrong usage, 3 a bug in vllmtune (please report it), 130 interrupted."
+)
 
 app = typer.Typer(
     name="vllmtune",
@@ -41,8 +42,9 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
-ProfileArg = Annotated[str, typer.Argument(
-    help="Profile YAML file, or preset:NAME for a built-in preset.", metavar="PROFILE")]
+ProfileArg = Annotated[
+    str, typer.Argument(help="Profile YAML file, or preset:NAME for a built-in preset.", metavar="PROFILE")
+]
 OutputOpt = Annotated[OutputFormat, typer.Option("--output", help="text for people, json for scripts.")]
 
 
@@ -63,8 +65,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Turn declarative YAML profiles into running, tuned vLLM servers."""
 
@@ -115,8 +118,18 @@ def validate(
 @app.command()
 def render(
     profile: ProfileArg,
-    target: Annotated[str, typer.Option("--target", "-t", help="docker (a docker run script), compose, or kubernetes (k8s).")] = "docker",
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here instead of stdout. kubernetes with a directory (k8s/): one file per object; '-' is stdout.")] = None,
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="docker (a docker run script), compose, or kubernetes (k8s).")
+    ] = "docker",
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write here instead of stdout. kubernetes with a directory (k8s/): one file per "
+            "object; '-' is stdout.",
+        ),
+    ] = None,
 ) -> None:
     """Render a profile for a target. Output is deterministic and ends with a newline.
 
@@ -176,8 +189,12 @@ def schema() -> None:
 @app.command()
 def flags(
     vllm: Annotated[str, typer.Option("--vllm", help="vLLM version to list.")] = "0.32.0",
-    diff: Annotated[str | None, typer.Option("--diff", help="Show what changed from this older version to --vllm.")] = None,
-    entrypoint: Annotated[str, typer.Option("--entrypoint", help="serve (vllm serve) or api_server (the image entrypoint up to 0.11.0).")] = "serve",
+    diff: Annotated[
+        str | None, typer.Option("--diff", help="Show what changed from this older version to --vllm.")
+    ] = None,
+    entrypoint: Annotated[
+        str, typer.Option("--entrypoint", help="serve (vllm serve) or api_server (the image entrypoint up to 0.11.0).")
+    ] = "serve",
     grep: Annotated[str | None, typer.Option("--grep", help="Only flags whose name or help contains this.")] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -242,8 +259,7 @@ class _Progress:
             from rich.spinner import Spinner
 
             self._spinner = Spinner("dots", text=self._text())
-            self.live = Live(self._spinner, console=Console(stderr=True), refresh_per_second=4,
-                             transient=True)
+            self.live = Live(self._spinner, console=Console(stderr=True), refresh_per_second=4, transient=True)
             self.live.__enter__()
             import threading
 
@@ -279,14 +295,25 @@ class _Progress:
 @app.command()
 def up(
     profile: ProfileArg,
-    runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help="docker (Docker SDK) or local (a vllm serve process).")] = Runtime.docker,
-    gpus: Annotated[str | None, typer.Option("--gpus", help="all, a count (2) or device ids (0,1), as docker run --gpus. Default: resources.gpus.")] = None,
+    runtime: Annotated[
+        Runtime, typer.Option("--runtime", "-r", help="docker (Docker SDK) or local (a vllm serve process).")
+    ] = Runtime.docker,
+    gpus: Annotated[
+        str | None,
+        typer.Option(
+            "--gpus", help="all, a count (2) or device ids (0,1), as docker run --gpus. Default: resources.gpus."
+        ),
+    ] = None,
     port: Annotated[int | None, typer.Option("--port", help="Serve on this port instead of server.port.")] = None,
     host: Annotated[str | None, typer.Option("--host", help="Bind address (local runtime default 127.0.0.1).")] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once healthy and leave it running.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for health (big models download for a while).")] = 1800.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for health (big models download for a while).")
+    ] = 1800.0,
     replace: Annotated[bool, typer.Option("--replace", help="Replace a running server whose launch differs.")] = False,
-    keep_on_failure: Annotated[bool, typer.Option("--keep-on-failure", help="Leave a failed server in place to inspect it.")] = False,
+    keep_on_failure: Annotated[
+        bool, typer.Option("--keep-on-failure", help="Leave a failed server in place to inspect it.")
+    ] = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Start a vLLM server from a profile and wait until it answers.
@@ -300,24 +327,35 @@ def up(
     from vllmtune.runtime.up import UpOptions, follow_until_interrupted
     from vllmtune.runtime.up import up as do_up
 
-    opts = UpOptions(runtime=runtime.value, gpus=gpus, host=host, port=port, timeout=timeout,
-                     replace=replace, keep_on_failure=keep_on_failure)
+    opts = UpOptions(
+        runtime=runtime.value,
+        gpus=gpus,
+        host=host,
+        port=port,
+        timeout=timeout,
+        replace=replace,
+        keep_on_failure=keep_on_failure,
+    )
     with _Progress(profile, enabled=output is OutputFormat.text) as progress:
         result = do_up(profile, opts, progress)
     if output is OutputFormat.json:
         _echo(json.dumps(result.to_json(), indent=2))
     else:
-        what = {"unchanged": "already running, unchanged", "replaced": "replaced and ready",
-                "started": "ready"}[result.status]
+        what = {"unchanged": "already running, unchanged", "replaced": "replaced and ready", "started": "ready"}[
+            result.status
+        ]
         t = result.timings
         extra = f" in {t['total_s']:.1f} s (server {t['server_start_s']:.1f} s)" if t else ""
-        _echo(f"{result.name}: {what}{extra}: {result.endpoint} (model {result.model}, "
-              f"{result.backend} {result.ident})")
+        _echo(
+            f"{result.name}: {what}{extra}: {result.endpoint} (model {result.model}, {result.backend} {result.ident})"
+        )
         if result.kv_cache:
             kv = result.kv_cache
-            _echo(f"  vLLM reports KV cache {int(kv.get('kv_cache_tokens', 0)):,} tokens, max "
-                  f"concurrency {kv.get('max_concurrency', 0):.2f}x at "
-                  f"{int(kv.get('max_concurrency_tokens_per_request', 0)):,} tokens/request")
+            _echo(
+                f"  vLLM reports KV cache {int(kv.get('kv_cache_tokens', 0)):,} tokens, max "
+                f"concurrency {kv.get('max_concurrency', 0):.2f}x at "
+                f"{int(kv.get('max_concurrency_tokens_per_request', 0)):,} tokens/request"
+            )
     if not detach:
         _echo("streaming logs; Ctrl-C stops the server")
         follow_until_interrupted(result.name, runtime.value)
@@ -325,8 +363,12 @@ def up(
 
 @app.command()
 def down(
-    target: Annotated[str, typer.Argument(help="Server name, or the profile file it came from.", metavar="NAME|PROFILE")],
-    runtime: Annotated[Runtime | None, typer.Option("--runtime", "-r", help="Only this backend (default: both).")] = None,
+    target: Annotated[
+        str, typer.Argument(help="Server name, or the profile file it came from.", metavar="NAME|PROFILE")
+    ],
+    runtime: Annotated[
+        Runtime | None, typer.Option("--runtime", "-r", help="Only this backend (default: both).")
+    ] = None,
 ) -> None:
     """Stop and remove a server. Idempotent: nothing to stop is not an error."""
     from vllmtune.runtime.manage import down as do_down
@@ -336,7 +378,9 @@ def down(
 
 @app.command()
 def ps(
-    runtime: Annotated[Runtime | None, typer.Option("--runtime", "-r", help="Only this backend (default: both).")] = None,
+    runtime: Annotated[
+        Runtime | None, typer.Option("--runtime", "-r", help="Only this backend (default: both).")
+    ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """List servers vllmtune started: profile, backend, port, state, health, uptime."""
@@ -350,11 +394,13 @@ def ps(
         _echo("no servers started by vllmtune")
         return
     header = ("NAME", "BACKEND", "PORT", "STATE", "HEALTH", "UPTIME", "MODEL", "ID")
-    table = [header] + [(r["name"], r["backend"], str(r["port"]), r["state"], r["health"],
-                         r["uptime"], r["served_name"], r["ident"]) for r in rows]
+    table = [header] + [
+        (r["name"], r["backend"], str(r["port"]), r["state"], r["health"], r["uptime"], r["served_name"], r["ident"])
+        for r in rows
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
-        _echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        _echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 @app.command()
@@ -400,16 +446,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:
         # Usage errors (click's, vendored by typer): they know how to show themselves.
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+        code = getattr(exc, "exit_code", None)
+        if hasattr(exc, "show") and isinstance(code, int):
             exc.show()
-            return int(exc.exit_code)
+            return code
         # Anything else is a bug: say so, with what to report.
-        import traceback  # noqa: I001
+        import traceback
 
         tb = traceback.format_exc()
-        return _fail(f"{tb}\nvllmtune {__version__}: internal error ({type(exc).__name__}: {exc}).\n"
-                     f"This is a bug in vllmtune, not in your input: please report it with the "
-                     f"text above at {REPORT_URL}", 3)
+        return _fail(
+            f"{tb}\nvllmtune {__version__}: internal error ({type(exc).__name__}: {exc}).\n"
+            f"This is a bug in vllmtune, not in your input: please report it with the "
+            f"text above at {REPORT_URL}",
+            3,
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,8 +24,10 @@ def explain_data(plan: DeploymentPlan) -> dict[str, Any]:
         "image": plan.image,
         "model": plan.model,
         "served_name": plan.served_name,
-        "levers": [{"lever": lever, "state": state, "flags": list(flags), "buys": BUYS[lever]}
-                   for lever, state, flags in plan.levers],
+        "levers": [
+            {"lever": lever, "state": state, "flags": list(flags), "buys": BUYS[lever]}
+            for lever, state, flags in plan.levers
+        ],
         "argv": list(plan.args),
         "warnings": list(plan.warnings),
     }
@@ -36,12 +38,10 @@ def explain_table(plan: DeploymentPlan) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=escape(f"{plan.name}: vLLM {plan.vllm_version}, {plan.served_name}"),
-                  title_justify="left")
+    table = Table(title=escape(f"{plan.name}: vLLM {plan.vllm_version}, {plan.served_name}"), title_justify="left")
     table.add_column("Lever", ratio=2)
     table.add_column("State", ratio=1)
     table.add_column("Renders", overflow="fold", ratio=3)
     for lever, state, flags in plan.levers:
-        table.add_row(f"{lever}\n[dim]{BUYS[lever]}[/dim]", escape(state),
-                      escape("\n".join(flags)) or "-")
+        table.add_row(f"{lever}\n[dim]{BUYS[lever]}[/dim]", escape(state), escape("\n".join(flags)) or "-")
     return table

@@ -205,8 +205,7 @@ class _Planner:
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = list(lp.warnings)
         self.entrypoint = entrypoint_for(self.version)
-        self.fs: FlagSet = flagset(
-            self.version, "serve" if self.entrypoint[0] == "vllm" else "api_server")
+        self.fs: FlagSet = flagset(self.version, "serve" if self.entrypoint[0] == "vllm" else "api_server")
         self.args: list[str] = []
         self.levers: list[tuple[str, str, tuple[str, ...]]] = []
 
@@ -224,8 +223,7 @@ class _Planner:
 
     def _cannot(self, path: tuple[str, ...], dest: str, what: str) -> None:
         where = versions_with_dest(dest, "serve")
-        self.err(path, f"vLLM {self.version} cannot express {what}; available in "
-                 f"{describe_versions(where)}")
+        self.err(path, f"vLLM {self.version} cannot express {what}; available in {describe_versions(where)}")
 
     def flag(self, path: tuple[str, ...], dest: str, value: Any) -> list[str]:
         """Render one field as argv in this version's spelling ([] when nothing to say)."""
@@ -251,8 +249,10 @@ class _Planner:
             hint = f"did you mean {close[0]!r}? " if close else ""
             others = versions_with_value(vs, text) if vs else []
             where = f" ({text} is accepted by {describe_versions(others)})" if others else ""
-            self.err(path, f"{text!r} is not accepted by vLLM {self.version}{where}; {hint}"
-                     f"choose one of: {', '.join(allowed)}")
+            self.err(
+                path,
+                f"{text!r} is not accepted by vLLM {self.version}{where}; {hint}choose one of: {', '.join(allowed)}",
+            )
             return []
         return [flag.name, text]
 
@@ -275,8 +275,9 @@ class _Planner:
         self._levers()
         r = p.resources
         parallel = r.tensor_parallel_size * r.pipeline_parallel_size > 1
-        shm = Shm(ipc_host=parallel and r.shm_size is None,
-                  size=docker_size(r.shm_size or ("16g" if parallel else "2g")))
+        shm = Shm(
+            ipc_host=parallel and r.shm_size is None, size=docker_size(r.shm_size or ("16g" if parallel else "2g"))
+        )
         d = p.deploy
         mounts = (Mount(source=d.docker.hf_cache, target=CONTAINER_HF_CACHE, kind="cache"), *mounts)
         labels = (
@@ -318,8 +319,8 @@ class _Planner:
             k8s_extra_labels=tuple(sorted(d.kubernetes.labels.items())),
             k8s_node_selector=tuple(sorted(d.kubernetes.node_selector.items())),
             k8s_tolerations=tuple(
-                tuple((k, v) for k, v in t.model_dump(exclude_none=True).items())
-                for t in d.kubernetes.tolerations),
+                tuple((k, v) for k, v in t.model_dump(exclude_none=True).items()) for t in d.kubernetes.tolerations
+            ),
             k8s_pvc_size=k8s_quantity(docker_size(d.kubernetes.pvc.size)),
             k8s_pvc_storage_class=d.kubernetes.pvc.storage_class,
             k8s_pvc_access_mode=d.kubernetes.pvc.access_mode,
@@ -348,8 +349,10 @@ class _Planner:
             allow = self.fs.by_dest("allow_deprecated_quantization")
             if allow is not None:
                 self.args.append(allow.group[0])
-            self.warn(("quantization", "method"), f"{method} is deprecated in vLLM {self.version}"
-                      " and will be removed; prefer awq, gptq or fp8")
+            self.warn(
+                ("quantization", "method"),
+                f"{method} is deprecated in vLLM {self.version} and will be removed; prefer awq, gptq or fp8",
+            )
 
     def _speculative(self) -> None:
         s = self.p.speculative
@@ -365,8 +368,11 @@ class _Planner:
                 else:
                     close = difflib.get_close_matches(s.method, methods, n=1)
                     hint = f"did you mean {close[0]!r}? " if close else ""
-                self.err(path, f"{s.method!r} is not a speculative method of vLLM "
-                         f"{self.version}; {hint}choose one of: {', '.join(methods)}")
+                self.err(
+                    path,
+                    f"{s.method!r} is not a speculative method of vLLM "
+                    f"{self.version}; {hint}choose one of: {', '.join(methods)}",
+                )
                 return
             config: dict[str, Any] = {"method": s.method}
             if s.model and s.method != "ngram":
@@ -385,17 +391,24 @@ class _Planner:
             self._cannot(path, "speculative_config", "speculative decoding")
             return
         if s.method not in ("draft_model", "ngram"):
-            where = [v for v in versions_with_dest("speculative_config")
-                     if s.method in (flagset(v).values("speculative_methods") or [])]
-            self.err(path, f"vLLM {self.version} cannot express method {s.method}; available in "
-                     f"{describe_versions(where)}")
+            where = [
+                v
+                for v in versions_with_dest("speculative_config")
+                if s.method in (flagset(v).values("speculative_methods") or [])
+            ]
+            self.err(
+                path, f"vLLM {self.version} cannot express method {s.method}; available in {describe_versions(where)}"
+            )
             return
-        self.args += self.flag(("speculative", "model"), "speculative_model",
-                               "[ngram]" if s.method == "ngram" else s.model)
+        self.args += self.flag(
+            ("speculative", "model"), "speculative_model", "[ngram]" if s.method == "ngram" else s.model
+        )
         self.args += self.flag(("speculative", "num_tokens"), "num_speculative_tokens", s.num_tokens)
-        for key, dest in (("prompt_lookup_max", "ngram_prompt_lookup_max"),
-                          ("prompt_lookup_min", "ngram_prompt_lookup_min"),
-                          ("draft_tensor_parallel_size", "speculative_draft_tensor_parallel_size")):
+        for key, dest in (
+            ("prompt_lookup_max", "ngram_prompt_lookup_max"),
+            ("prompt_lookup_min", "ngram_prompt_lookup_min"),
+            ("draft_tensor_parallel_size", "speculative_draft_tensor_parallel_size"),
+        ):
             if getattr(s, key) is not None:
                 self.args += self.flag(("speculative", key), dest, getattr(s, key))
 
@@ -412,12 +425,14 @@ class _Planner:
                 hint = f"; did you mean {close}?" if close else ""
                 self.err(path, f"unknown flag {name} for vLLM {self.version}{hint}")
             elif flag.dest in set_by_profile or flag.dest == "model":
-                self.err(path, f"{name} is already set by the profile; set the profile field "
-                         "instead of repeating it in extra_args")
+                self.err(
+                    path,
+                    f"{name} is already set by the profile; set the profile field "
+                    "instead of repeating it in extra_args",
+                )
         self.args += self.p.server.extra_args
 
-    def _secret(self, ref: SecretRef | None, field_path: str, container_var: str,
-                default_key: str) -> SecretEnv | None:
+    def _secret(self, ref: SecretRef | None, field_path: str, container_var: str, default_key: str) -> SecretEnv | None:
         if ref is None:
             return None
         return SecretEnv(
@@ -430,8 +445,10 @@ class _Planner:
 
     def _secrets(self) -> tuple[SecretEnv, ...]:
         s = self.p.server
-        found = (self._secret(s.api_key, "server.api_key", "VLLM_API_KEY", "api-key"),
-                 self._secret(s.hf_token, "server.hf_token", "HF_TOKEN", "hf-token"))
+        found = (
+            self._secret(s.api_key, "server.api_key", "VLLM_API_KEY", "api-key"),
+            self._secret(s.hf_token, "server.hf_token", "HF_TOKEN", "hf-token"),
+        )
         return tuple(x for x in found if x is not None)
 
     def _prompt_cache(self) -> PromptCachePlan | None:
@@ -439,10 +456,12 @@ class _Planner:
         if not c.enabled:
             return None
         return PromptCachePlan(
-            backend=c.backend, ttl_seconds=parse_duration(c.ttl),
-            max_temperature=c.max_temperature, skip_pii=c.skip_pii,
-            redis_url=self._secret(c.redis_url, "prompt_cache.redis_url", "VLLMTUNE_REDIS_URL",
-                                   "redis-url"))
+            backend=c.backend,
+            ttl_seconds=parse_duration(c.ttl),
+            max_temperature=c.max_temperature,
+            skip_pii=c.skip_pii,
+            redis_url=self._secret(c.redis_url, "prompt_cache.redis_url", "VLLMTUNE_REDIS_URL", "redis-url"),
+        )
 
     def _levers(self) -> None:
         """What each lever renders to, for ``vllmtune explain``."""
@@ -460,19 +479,37 @@ class _Planner:
         p = self.p
         pc = p.prompt_cache
         self.levers = [
-            ("1 prompt cache", f"on ({pc.backend}, ttl {pc.ttl})" if pc.enabled else "off",
-             ("proxy sidecar",) if pc.enabled else ()),
-            ("2 prefix caching", {True: "on", False: "off", None: "vLLM default"}[p.prefix_caching],
-             flags_for("enable_prefix_caching")),
-            ("3 batching", "set" if any(v is not None for v in p.batching.model_dump().values())
-             else "vLLM default",
-             flags_for("max_num_batched_tokens", "max_num_seqs", "enable_chunked_prefill")),
-            ("4 quantization", p.quantization.method or ("checkpoint" if p.quantization.checkpoint
-                                                         else "off"),
-             flags_for("quantization", "kv_cache_dtype", "allow_deprecated_quantization")),
-            ("5 speculative decoding", p.speculative.method if p.speculative else "off",
-             flags_for("speculative_config", "speculative_model", "num_speculative_tokens",
-                       "ngram_prompt_lookup_max", "ngram_prompt_lookup_min")),
+            (
+                "1 prompt cache",
+                f"on ({pc.backend}, ttl {pc.ttl})" if pc.enabled else "off",
+                ("proxy sidecar",) if pc.enabled else (),
+            ),
+            (
+                "2 prefix caching",
+                {True: "on", False: "off", None: "vLLM default"}[p.prefix_caching],
+                flags_for("enable_prefix_caching"),
+            ),
+            (
+                "3 batching",
+                "set" if any(v is not None for v in p.batching.model_dump().values()) else "vLLM default",
+                flags_for("max_num_batched_tokens", "max_num_seqs", "enable_chunked_prefill"),
+            ),
+            (
+                "4 quantization",
+                p.quantization.method or ("checkpoint" if p.quantization.checkpoint else "off"),
+                flags_for("quantization", "kv_cache_dtype", "allow_deprecated_quantization"),
+            ),
+            (
+                "5 speculative decoding",
+                p.speculative.method if p.speculative else "off",
+                flags_for(
+                    "speculative_config",
+                    "speculative_model",
+                    "num_speculative_tokens",
+                    "ngram_prompt_lookup_max",
+                    "ngram_prompt_lookup_min",
+                ),
+            ),
         ]
 
 

@@ -21,9 +21,16 @@ def validate_one(path: str) -> dict[str, Any]:
     except VllmtuneError as exc:
         errors = [str(p) for p in getattr(exc, "problems", [])] or [f"{path}: {exc}"]
         return {"file": path, "ok": False, "errors": errors, "warnings": []}
-    return {"file": path, "ok": True, "name": plan.name, "vllm_version": plan.vllm_version,
-            "served_name": plan.served_name, "profile_hash": plan.profile_hash,
-            "errors": [], "warnings": list(plan.warnings)}
+    return {
+        "file": path,
+        "ok": True,
+        "name": plan.name,
+        "vllm_version": plan.vllm_version,
+        "served_name": plan.served_name,
+        "profile_hash": plan.profile_hash,
+        "errors": [],
+        "warnings": list(plan.warnings),
+    }
 
 
 def validate_many(paths: list[str]) -> list[dict[str, Any]]:

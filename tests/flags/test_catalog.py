@@ -24,8 +24,12 @@ def test_versions_cover_every_release() -> None:
 
 @pytest.mark.skipif(not SHARED.exists(), reason="shared/vllm-flags not beside the checkout")
 def test_committed_catalog_is_fresh() -> None:
-    r = subprocess.run([sys.executable, "scripts/build_flag_catalog.py", str(SHARED), "--check"],
-                       cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "scripts/build_flag_catalog.py", str(SHARED), "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert (r.returncode, r.stdout) == (0, "catalog up to date\n")
 
 
@@ -34,17 +38,19 @@ def test_committed_catalog_is_fresh() -> None:
 def test_every_option_string_matches_the_parser_dump(version: str) -> None:
     for ep in ("serve", "api_server"):
         dump = json.loads((SHARED / ep / f"{version}.json").read_text())
-        expected = {o for a in dump for o in a["opts"]
-                    if a["action"] not in ("_HelpAction",)}
+        expected = {o for a in dump for o in a["opts"] if a["action"] not in ("_HelpAction",)}
         assert set(flagset(version, ep).flags) == expected  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("version", "spelling"), [
-    ("0.6.4", ("--enable-prefix-caching",)),
-    ("0.6.5", ("--enable-prefix-caching", "--no-enable-prefix-caching")),
-    ("0.32.0", ("--enable-prefix-caching", "--no-enable-prefix-caching")),
-    ("0.33.0", ("--enable-prefix-caching", "--disable-prefix-caching")),
-])
+@pytest.mark.parametrize(
+    ("version", "spelling"),
+    [
+        ("0.6.4", ("--enable-prefix-caching",)),
+        ("0.6.5", ("--enable-prefix-caching", "--no-enable-prefix-caching")),
+        ("0.32.0", ("--enable-prefix-caching", "--no-enable-prefix-caching")),
+        ("0.33.0", ("--enable-prefix-caching", "--disable-prefix-caching")),
+    ],
+)
 def test_boolean_spelling_by_version(version: str, spelling: tuple[str, ...]) -> None:
     flag = flagset(version).by_dest("enable_prefix_caching")
     assert flag is not None and flag.group == spelling
@@ -65,8 +71,10 @@ def test_image_entrypoint_history() -> None:
 
 
 def test_disable_log_requests_history() -> None:
-    assert describe_versions([v for v in known_versions() if "--disable-log-requests"
-                              in flagset(v)]) == "0.6.0 .. 0.16.0, 0.33.0"
+    assert (
+        describe_versions([v for v in known_versions() if "--disable-log-requests" in flagset(v)])
+        == "0.6.0 .. 0.16.0, 0.33.0"
+    )
 
 
 def test_unknown_version_is_a_clear_error() -> None:

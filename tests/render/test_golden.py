@@ -38,5 +38,4 @@ def test_render_is_deterministic(source: str, monkeypatch) -> None:  # type: ign
 
 
 def test_presets_are_the_documented_ones() -> None:
-    assert preset_names() == ["all-levers", "awq", "baseline", "cpu-tiny", "prefix-cache",
-                              "speculative"]
+    assert preset_names() == ["all-levers", "awq", "baseline", "cpu-tiny", "prefix-cache", "speculative"]

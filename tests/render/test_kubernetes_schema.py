@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.render.test_golden import SOURCES
 from tests.conftest import ROOT
+from tests.render.test_golden import SOURCES
 from vllmtune.plan import load_plan
 from vllmtune.render.kubernetes import render_kubernetes
 
@@ -32,14 +32,12 @@ def test_validator_is_not_a_rubber_stamp() -> None:
 
 
 def test_shm_gpu_probes_and_secrets() -> None:
-    docs = list(yaml.safe_load_all(render_kubernetes(
-        load_plan(str(ROOT / "profiles/examples/legacy-0.6.4.yaml")))))
+    docs = list(yaml.safe_load_all(render_kubernetes(load_plan(str(ROOT / "profiles/examples/legacy-0.6.4.yaml")))))
     pod = docs[1]["spec"]["template"]["spec"]
     c = pod["containers"][0]
     assert c["resources"]["limits"] == {"nvidia.com/gpu": "2"}
     assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in pod["volumes"]
-    assert {"name": "VLLM_API_KEY",
-            "valueFrom": {"secretKeyRef": {"name": "llm-keys", "key": "vllm"}}} in c["env"]
+    assert {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "llm-keys", "key": "vllm"}}} in c["env"]
     assert c["startupProbe"]["failureThreshold"] == 180  # 30 min / 10 s
     assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     assert c["args"][:2] == ["--model", "meta-llama/Llama-3.1-8B-Instruct"]

@@ -26,36 +26,43 @@ from vllmtune.render.kubernetes import render_kubernetes
 
 HOSTILE = st.text(
     alphabet=st.sampled_from(list("aZ9 -_./:'\"$`\\!#&;|<>(){}[]*?~%@^,=\n\t") + ["é", "—", "🙂"]),
-    min_size=1, max_size=24,
+    min_size=1,
+    max_size=24,
 )
 NAMES = st.from_regex(r"[a-z][a-z0-9-]{0,20}[a-z0-9]", fullmatch=True)
 ENV_NAMES = st.from_regex(r"[A-Z][A-Z0-9_]{0,10}", fullmatch=True).filter(
-    lambda n: not any(w in n for w in ("TOKEN", "SECRET", "KEY", "PASSW", "CREDENTIAL")))
+    lambda n: not any(w in n for w in ("TOKEN", "SECRET", "KEY", "PASSW", "CREDENTIAL"))
+)
 
 
 @st.composite
 def profiles(draw: Any) -> dict[str, Any]:
-    model_id = draw(HOSTILE.filter(lambda s: not s.startswith(("-", "/", "./", "../", "~/", "~"))
-                                   and s not in (".", "..")))
+    model_id = draw(
+        HOSTILE.filter(lambda s: not s.startswith(("-", "/", "./", "../", "~/", "~")) and s not in (".", ".."))
+    )
     doc: dict[str, Any] = {
         "name": draw(NAMES),
         "description": draw(HOSTILE),
         "vllm": {"version": draw(st.sampled_from(["0.6.4", "0.8.5", "0.11.0", "0.32.0", "0.33.0"]))},
-        "model": {"id": model_id, "revision": draw(HOSTILE.filter(lambda s: s[0] != "-")),
-                  "max_model_len": draw(st.integers(1, 1 << 20))},
-        "server": {"env": draw(st.dictionaries(ENV_NAMES, HOSTILE.filter(lambda s: s[0] != "-"),
-                                               max_size=3)),
-                   "port": draw(st.integers(1, 65535)),
-                   "hf_token": {"env": "HF_TOKEN"}},
+        "model": {
+            "id": model_id,
+            "revision": draw(HOSTILE.filter(lambda s: s[0] != "-")),
+            "max_model_len": draw(st.integers(1, 1 << 20)),
+        },
+        "server": {
+            "env": draw(st.dictionaries(ENV_NAMES, HOSTILE.filter(lambda s: s[0] != "-"), max_size=3)),
+            "port": draw(st.integers(1, 65535)),
+            "hf_token": {"env": "HF_TOKEN"},
+        },
         "resources": {"gpus": draw(st.integers(0, 8))},
-        "deploy": {"docker": {"hf_cache": draw(HOSTILE.filter(
-            lambda s: s[0] != "-" and ":" not in s and "\n" not in s))}},
+        "deploy": {
+            "docker": {"hf_cache": draw(HOSTILE.filter(lambda s: s[0] != "-" and ":" not in s and "\n" not in s))}
+        },
     }
     if draw(st.booleans()):
         doc["prefix_caching"] = draw(st.booleans())
     if draw(st.booleans()):
-        doc["speculative"] = {"method": "draft_model",
-                              "model": draw(HOSTILE.filter(lambda s: s[0] != "-"))}
+        doc["speculative"] = {"method": "draft_model", "model": draw(HOSTILE.filter(lambda s: s[0] != "-"))}
     return doc
 
 
@@ -90,15 +97,16 @@ def expected_argv(plan: Any, hf_cache: str) -> list[str]:
     return words[1:]  # without "docker"
 
 
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                           HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+)
 
 
 @SETTINGS
 @given(doc=profiles())
-def test_bash_runs_exactly_the_planned_docker_argv(doc: dict[str, Any], fake_docker: Path,
-                                                   tmp_path: Path) -> None:
+def test_bash_runs_exactly_the_planned_docker_argv(doc: dict[str, Any], fake_docker: Path, tmp_path: Path) -> None:
     try:
         plan = plan_of(doc)
     except ProfileError:
@@ -107,15 +115,19 @@ def test_bash_runs_exactly_the_planned_docker_argv(doc: dict[str, Any], fake_doc
     script.write_text(render_docker(plan))
     out = tmp_path / "argv.json"
     cache = str(tmp_path / "hf cache $x")
-    env = {"PATH": f"{fake_docker}{os.pathsep}{os.environ['PATH']}", "ARGV_OUT": str(out),
-           "HF_CACHE": cache, "HF_TOKEN": "tok'en $x", "HOME": str(tmp_path)}
-    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True,
-                          timeout=30)
+    env = {
+        "PATH": f"{fake_docker}{os.pathsep}{os.environ['PATH']}",
+        "ARGV_OUT": str(out),
+        "HF_CACHE": cache,
+        "HF_TOKEN": "tok'en $x",
+        "HOME": str(tmp_path),
+    }
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     got = json.loads(out.read_text())
     assert got["argv"] == expected_argv(plan, cache)
     assert got["env"]["HF_TOKEN"] == "tok'en $x"
-    assert got["argv"][-len(plan.args):] == list(plan.args)
+    assert got["argv"][-len(plan.args) :] == list(plan.args)
 
 
 @SETTINGS
@@ -139,12 +151,16 @@ def test_compose_and_kubernetes_parse_back_to_the_plan(doc: dict[str, Any]) -> N
 
 
 def test_script_refuses_to_run_without_the_secret(fake_docker: Path, tmp_path: Path) -> None:
-    plan = plan_of({"name": "x", "vllm": {"version": "0.32.0"}, "model": {"id": "m"},
-                    "server": {"hf_token": {"env": "MY_HF"}}})
+    plan = plan_of(
+        {"name": "x", "vllm": {"version": "0.32.0"}, "model": {"id": "m"}, "server": {"hf_token": {"env": "MY_HF"}}}
+    )
     script = tmp_path / "run.sh"
     script.write_text(render_docker(plan))
-    env = {"PATH": f"{fake_docker}{os.pathsep}{os.environ['PATH']}",
-           "ARGV_OUT": str(tmp_path / "a.json"), "HOME": str(tmp_path)}
+    env = {
+        "PATH": f"{fake_docker}{os.pathsep}{os.environ['PATH']}",
+        "ARGV_OUT": str(tmp_path / "a.json"),
+        "HOME": str(tmp_path),
+    }
     proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
     assert proc.returncode != 0
     assert "MY_HF: set MY_HF in your environment (server.hf_token)" in proc.stderr

@@ -30,9 +30,14 @@ def engine() -> None:
 
 
 def vt(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vllmtune.cli", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=timeout,
-                          env={**os.environ, "NO_COLOR": "1", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "vllmtune.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+    )
 
 
 def profile(tmp_path: Path, name: str, extra: str = "", gpus: int = 0) -> str:
@@ -40,7 +45,8 @@ def profile(tmp_path: Path, name: str, extra: str = "", gpus: int = 0) -> str:
     path.write_text(
         f"name: {name}\nvllm: {{version: '0.32.0'}}\nmodel: {{id: org/model-x, served_name: x}}\n"
         f"resources: {{gpus: {gpus}}}\n"
-        f"deploy: {{docker: {{hf_cache: {tmp_path / 'hf'}}}}}\n" + extra)
+        f"deploy: {{docker: {{hf_cache: {tmp_path / 'hf'}}}}}\n" + extra
+    )
     return str(path)
 
 
@@ -65,8 +71,11 @@ def test_up_ps_logs_down_and_noop(tmp_path: Path, names: list[str]) -> None:
     [row] = [x for x in ps if x["name"] == "vt-basic"]
     assert (row["state"], row["health"], row["port"], row["served_name"]) == ("running", "healthy", port, "x")
     # labels tie the container to its profile
-    labels = json.loads(subprocess.run(["docker", "inspect", row["ident"], "--format",
-                                        "{{json .Config.Labels}}"], capture_output=True, text=True).stdout)
+    labels = json.loads(
+        subprocess.run(
+            ["docker", "inspect", row["ident"], "--format", "{{json .Config.Labels}}"], capture_output=True, text=True
+        ).stdout
+    )
     assert labels["vllmtune.io/profile"] == "vt-basic"
     assert labels["vllmtune.io/profile-hash"] == data.get("profile_hash", labels["vllmtune.io/profile-hash"])
     assert "Starting vLLM API server" in vt("logs", "vt-basic").stdout
@@ -85,25 +94,33 @@ def test_changed_profile_needs_replace(tmp_path: Path, names: list[str]) -> None
     changed = profile(tmp_path, "vt-change", "prefix_caching: true\n")
     r = vt("up", changed, "-d", "--port", str(port))
     assert r.returncode == 1
-    assert r.stderr == ("error: vt-change is already running with a different launch:\n"
-                        "  vLLM args: +--enable-prefix-caching\n"
-                        "run again with --replace to replace it, or vllmtune down vt-change\n")
+    assert r.stderr == (
+        "error: vt-change is already running with a different launch:\n"
+        "  vLLM args: +--enable-prefix-caching\n"
+        "run again with --replace to replace it, or vllmtune down vt-change\n"
+    )
     r = vt("up", changed, "-d", "--port", str(port), "--replace", "--output", "json")
     assert json.loads(r.stdout)["status"] == "replaced"
 
 
 def test_crash_during_start_is_diagnosed_and_cleaned_up(tmp_path: Path, names: list[str]) -> None:
     names.append("vt-crash")
-    p = profile(tmp_path, "vt-crash", "server:\n  env:\n    FAKE_VLLM_CRASH: "
-                "'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB'\n")
+    p = profile(
+        tmp_path,
+        "vt-crash",
+        "server:\n  env:\n    FAKE_VLLM_CRASH: "
+        "'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB'\n",
+    )
     r = vt("up", p, "-d", "--port", str(free_port()))
     assert r.returncode == 1
     assert "error: the server exited during start-up\n" in r.stderr
     assert "  | ERROR" in r.stderr  # the log tail is shown
-    assert r.stderr.endswith("reason: CUDA out of memory\nfix: lower model.max_model_len or "
-                             "batching.max_num_seqs, raise resources.gpu_memory_utilization, use "
-                             "a quantized checkpoint, or add GPUs (tensor_parallel_size); run "
-                             "`vllmtune fit` to see what fits\n")
+    assert r.stderr.endswith(
+        "reason: CUDA out of memory\nfix: lower model.max_model_len or "
+        "batching.max_num_seqs, raise resources.gpu_memory_utilization, use "
+        "a quantized checkpoint, or add GPUs (tensor_parallel_size); run "
+        "`vllmtune fit` to see what fits\n"
+    )
     assert "Traceback" not in r.stderr
     assert all(x["name"] != "vt-crash" for x in json.loads(vt("ps", "--output", "json").stdout))
 
@@ -123,17 +140,21 @@ def test_gpus_without_nvidia_runtime(tmp_path: Path, names: list[str]) -> None:
     r = vt("up", profile(tmp_path, "vt-gpu", gpus=1), "-d", "--port", str(free_port()))
     assert r.returncode == 1
     assert r.stderr == (
-        'error: GPUs were requested but Docker has no NVIDIA runtime (the engine said: could not '
+        "error: GPUs were requested but Docker has no NVIDIA runtime (the engine said: could not "
         'select device driver "" with capabilities: [[gpu]]).\ninstall the NVIDIA Container '
         "Toolkit and restart Docker: https://docs.nvidia.com/datacenter/cloud-native/"
         "container-toolkit/latest/install-guide.html\nor run without GPUs (--gpus 0, a CPU build "
-        "of vLLM) or with --runtime local\n")
-    assert subprocess.run(["docker", "ps", "-aq", "--filter", "name=vt-gpu"], capture_output=True,
-                          text=True).stdout == ""  # the created container is gone too
+        "of vLLM) or with --runtime local\n"
+    )
+    assert (
+        subprocess.run(["docker", "ps", "-aq", "--filter", "name=vt-gpu"], capture_output=True, text=True).stdout == ""
+    )  # the created container is gone too
     # --gpus given explicitly, in docker's spellings
     for spec in ("all", "2", "0,1"):
-        assert "no NVIDIA runtime" in vt("up", profile(tmp_path, "vt-gpu"), "-d", "--gpus", spec,
-                                         "--port", str(free_port())).stderr
+        assert (
+            "no NVIDIA runtime"
+            in vt("up", profile(tmp_path, "vt-gpu"), "-d", "--gpus", spec, "--port", str(free_port())).stderr
+        )
 
 
 def test_port_in_use_names_the_holder(tmp_path: Path, names: list[str]) -> None:
@@ -141,9 +162,12 @@ def test_port_in_use_names_the_holder(tmp_path: Path, names: list[str]) -> None:
     port = free_port()
     assert vt("up", profile(tmp_path, "vt-a"), "-d", "--port", str(port)).returncode == 0
     r = vt("up", profile(tmp_path, "vt-b"), "-d", "--port", str(port))
-    assert (r.returncode, r.stderr) == (1, f"error: port {port} is already published by container "
-                                           f"vt-a; stop it (docker rm -f vt-a) or choose another "
-                                           "port (vllmtune up --port N)\n")
+    assert (r.returncode, r.stderr) == (
+        1,
+        f"error: port {port} is already published by container "
+        f"vt-a; stop it (docker rm -f vt-a) or choose another "
+        "port (vllmtune up --port N)\n",
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
@@ -155,22 +179,22 @@ def test_port_in_use_names_the_holder(tmp_path: Path, names: list[str]) -> None:
 
 def test_missing_image_and_secret(tmp_path: Path) -> None:
     p = profile(tmp_path, "vt-img").replace("", "")
-    Path(p).write_text(Path(p).read_text().replace("{version: '0.32.0'}",
-                                                    "{version: '0.31.0', image: nosuch/vllm}"))
+    Path(p).write_text(Path(p).read_text().replace("{version: '0.32.0'}", "{version: '0.31.0', image: nosuch/vllm}"))
     r = vt("up", p, "-d", "--port", str(free_port()))
     assert r.returncode == 1
-    assert r.stderr.startswith("error: image nosuch/vllm:v0.31.0 is not on this machine and "
-                               "pulling it failed: ")
+    assert r.stderr.startswith("error: image nosuch/vllm:v0.31.0 is not on this machine and pulling it failed: ")
     s = profile(tmp_path, "vt-secret", "server:\n  hf_token: {env: VT_NOT_SET_TOKEN}\n")
     r = vt("up", s, "-d")
-    assert (r.returncode, r.stderr) == (1, "error: server.hf_token refers to $VT_NOT_SET_TOKEN, "
-                                           "which is not set: export VT_NOT_SET_TOKEN=... and run "
-                                           "again\n")
+    assert (r.returncode, r.stderr) == (
+        1,
+        "error: server.hf_token refers to $VT_NOT_SET_TOKEN, "
+        "which is not set: export VT_NOT_SET_TOKEN=... and run "
+        "again\n",
+    )
 
 
 def test_daemon_unreachable(tmp_path: Path) -> None:
-    r = vt("up", profile(tmp_path, "vt-nodaemon"), "-d",
-           env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    r = vt("up", profile(tmp_path, "vt-nodaemon"), "-d", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
     assert r.returncode == 1
     assert r.stderr.startswith(f"error: cannot reach the Docker daemon at unix://{tmp_path}/no.sock")
     assert "start it (sudo systemctl start docker) or point DOCKER_HOST at a running daemon" in r.stderr

@@ -14,36 +14,47 @@ REAL_032_CPU = [
 
 def test_phases_of_a_real_start() -> None:
     assert [phase_of(line) for line in REAL_032_CPU] == [
-        "loading weights", "compiling / warming up", "allocating KV cache", "ready"]
+        "loading weights",
+        "compiling / warming up",
+        "allocating KV cache",
+        "ready",
+    ]
     # an engine config dump mentions torch.compile but announces nothing
-    assert phase_of("Initializing a V1 LLM engine with config: compilation_config={'mode': "
-                    "torch.compile}") is None
+    assert phase_of("Initializing a V1 LLM engine with config: compilation_config={'mode': torch.compile}") is None
 
 
 def test_kv_cache_facts() -> None:
     assert kv_cache_facts(REAL_032_CPU) == {
-        "kv_cache_tokens": 2097152, "max_concurrency_tokens_per_request": 1024,
-        "max_concurrency": 2048.0}
+        "kv_cache_tokens": 2097152,
+        "max_concurrency_tokens_per_request": 1024,
+        "max_concurrency": 2048.0,
+    }
 
 
 def test_kv_cache_too_small_suggests_a_max_model_len() -> None:
-    failure = diagnose([
-        "ValueError: To serve at least one request with the model's max seq len (131072), "
-        "(16.00 GiB KV cache is needed, which is larger than the available KV cache memory "
-        "(9.50 GiB). Based on the available memory, the estimated maximum model length is "
-        "77824. Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
-        "initializing the engine.",
-    ])
+    failure = diagnose(
+        [
+            "ValueError: To serve at least one request with the model's max seq len (131072), "
+            "(16.00 GiB KV cache is needed, which is larger than the available KV cache memory "
+            "(9.50 GiB). Based on the available memory, the estimated maximum model length is "
+            "77824. Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
+            "initializing the engine.",
+        ]
+    )
     assert failure is not None
-    assert failure.reason == ("max_model_len 131072 needs 16.00 GiB of KV cache but only 9.50 GiB "
-                              "is available")
-    assert failure.hint == ("set model.max_model_len: 77824 (or less), raise "
-                            "resources.gpu_memory_utilization, or use an fp8 KV cache "
-                            "(quantization.kv_cache_dtype: fp8)")
-    failure = diagnose([
-        "ValueError: The model's max seq len (32768) is larger than the maximum number of "
-        "tokens that can be stored in KV cache (21856). Try increasing `gpu_memory_utilization` "
-        "or decreasing `max_model_len` when initializing the engine."])
+    assert failure.reason == ("max_model_len 131072 needs 16.00 GiB of KV cache but only 9.50 GiB is available")
+    assert failure.hint == (
+        "set model.max_model_len: 77824 (or less), raise "
+        "resources.gpu_memory_utilization, or use an fp8 KV cache "
+        "(quantization.kv_cache_dtype: fp8)"
+    )
+    failure = diagnose(
+        [
+            "ValueError: The model's max seq len (32768) is larger than the maximum number of "
+            "tokens that can be stored in KV cache (21856). Try increasing `gpu_memory_utilization` "
+            "or decreasing `max_model_len` when initializing the engine."
+        ]
+    )
     assert failure is not None
     assert failure.reason == "max_model_len 32768 does not fit the KV cache (21856 tokens)"
     assert failure.hint.startswith("set model.max_model_len: 21856 (or less)")

@@ -74,8 +74,7 @@ def ensure_test_image(tag: str = DEFAULT_TEST_IMAGE) -> None:
             raise RuntimeError(f"{BUILD_SCRIPT} timed out: {exc}") from exc
         if proc.returncode != 0:
             raise RuntimeError(
-                f"{BUILD_SCRIPT} {' '.join(tags)} failed (rc={proc.returncode}):\n"
-                f"{proc.stdout}{proc.stderr}"
+                f"{BUILD_SCRIPT} {' '.join(tags)} failed (rc={proc.returncode}):\n{proc.stdout}{proc.stderr}"
             )
         _built.add(key)
 

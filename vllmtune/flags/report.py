@@ -51,8 +51,9 @@ def diff_flags(old: str, new: str, entrypoint: Entrypoint = "serve") -> dict[str
             if fa.choices and not fb.choices:
                 what.append("choices no longer enforced by argparse")
             else:
-                what.append("choices" + (f" +{','.join(new_c)}" if new_c else "")
-                            + (f" -{','.join(gone)}" if gone else ""))
+                what.append(
+                    "choices" + (f" +{','.join(new_c)}" if new_c else "") + (f" -{','.join(gone)}" if gone else "")
+                )
         if what:
             changed.append({"flag": n, "change": "; ".join(what)})
     values = {}

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 DRAFT_METHODS = {"draft_model", "eagle", "eagle3", "medusa", "mlp_speculator", "dflash"}
 FAMILY_RE = re.compile(
     r"(llama|qwen|mistral|mixtral|gemma|phi|deepseek|falcon|opt|gpt2|granite|olmo|yi|baichuan)"
-    r"[-_ ]?(\d+)?", re.I)
+    r"[-_ ]?(\d+)?",
+    re.I,
+)
 
 
 def model_family(model_id: str) -> tuple[str, str] | None:
@@ -46,59 +48,85 @@ def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
     p = lp.profile
     versions = known_versions()
     if p.vllm.version == "latest":
-        err(("vllm", "version"), f"'latest' is not reproducible; pin a release, e.g. "
-            f"version: \"{versions[-2]}\"")
+        err(("vllm", "version"), f"'latest' is not reproducible; pin a release, e.g. version: \"{versions[-2]}\"")
     elif p.vllm.version.lstrip("v") not in versions:
-        err(("vllm", "version"), f"unknown vLLM version {p.vllm.version!r}; vllmtune knows "
-            f"{versions[0]} .. {versions[-1]} (quote it in YAML: \"0.10\" is not 0.1)")
+        err(
+            ("vllm", "version"),
+            f"unknown vLLM version {p.vllm.version!r}; vllmtune knows "
+            f'{versions[0]} .. {versions[-1]} (quote it in YAML: "0.10" is not 0.1)',
+        )
 
     b = p.batching
-    if b.chunked_prefill is False and b.max_num_batched_tokens and p.model.max_model_len \
-            and b.max_num_batched_tokens < p.model.max_model_len:
-        err(("batching", "max_num_batched_tokens"),
+    if (
+        b.chunked_prefill is False
+        and b.max_num_batched_tokens
+        and p.model.max_model_len
+        and b.max_num_batched_tokens < p.model.max_model_len
+    ):
+        err(
+            ("batching", "max_num_batched_tokens"),
             f"{b.max_num_batched_tokens} is below model.max_model_len "
             f"({p.model.max_model_len}); with chunked_prefill off a whole prompt must fit one "
-            f"step: raise it to >= {p.model.max_model_len} or enable chunked_prefill")
+            f"step: raise it to >= {p.model.max_model_len} or enable chunked_prefill",
+        )
 
     r = p.resources
     if r.gpu_memory_utilization is not None and not 0 < r.gpu_memory_utilization <= 1:
-        err(("resources", "gpu_memory_utilization"),
-            f"{r.gpu_memory_utilization} is outside (0, 1]; it is a fraction, e.g. 0.9")
+        err(
+            ("resources", "gpu_memory_utilization"),
+            f"{r.gpu_memory_utilization} is outside (0, 1]; it is a fraction, e.g. 0.9",
+        )
     parallel = r.tensor_parallel_size * r.pipeline_parallel_size
     if r.gpus > 0 and parallel > r.gpus:
-        err(("resources", "tensor_parallel_size"),
+        err(
+            ("resources", "tensor_parallel_size"),
             f"tensor_parallel_size x pipeline_parallel_size = {parallel} needs {parallel} GPUs "
-            f"but resources.gpus is {r.gpus}; raise gpus or lower the parallel sizes")
+            f"but resources.gpus is {r.gpus}; raise gpus or lower the parallel sizes",
+        )
 
-    for path, value in ((("deploy", "docker", "hf_cache"), p.deploy.docker.hf_cache),
-                        (("deploy", "compose", "hf_cache"), p.deploy.compose.hf_cache)):
+    for path, value in (
+        (("deploy", "docker", "hf_cache"), p.deploy.docker.hf_cache),
+        (("deploy", "compose", "hf_cache"), p.deploy.compose.hf_cache),
+    ):
         if ":" in value or "\n" in value:
-            err(path, f"{value!r}: a volume path cannot contain ':' or a newline (docker "
-                "reads ':' as the separator of host and container paths)")
+            err(
+                path,
+                f"{value!r}: a volume path cannot contain ':' or a newline (docker "
+                "reads ':' as the separator of host and container paths)",
+            )
     ident = p.quantization.checkpoint or p.model.id
     if ident.startswith(("/", "./", "../", "~/")) and (":" in ident or "\n" in ident):
-        err(("model", "id"), f"{ident!r}: a local model directory cannot contain ':' or a "
-            "newline (it is bind-mounted into the container)")
+        err(
+            ("model", "id"),
+            f"{ident!r}: a local model directory cannot contain ':' or a "
+            "newline (it is bind-mounted into the container)",
+        )
     _check_speculative(lp, err, warn)
     _check_quantization(lp, warn)
     _check_secrets(lp, err)
 
     if p.model.served_name is not None and not LABEL_VALUE_RE.match(p.model.served_name):
-        err(("model", "served_name"),
+        err(
+            ("model", "served_name"),
             f"{p.model.served_name!r} cannot be a Kubernetes label value: use at most 63 "
-            "letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
+            "letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+        )
     for key, value in p.deploy.kubernetes.labels.items():
         if not LABEL_VALUE_RE.match(value):
             err(("deploy", "kubernetes", "labels", key), f"{value!r} is not a valid label value")
     k8s = p.deploy.kubernetes
     if k8s.replicas > 1 and k8s.pvc.access_mode in ("ReadWriteOnce", "ReadWriteOncePod"):
-        warn(("deploy", "kubernetes", "replicas"),
-             f"{k8s.replicas} replicas share a {k8s.pvc.access_mode} model cache: pods on other "
-             "nodes cannot mount it; set deploy.kubernetes.pvc.access_mode: ReadWriteMany")
+        warn(
+            ("deploy", "kubernetes", "replicas"),
+            f"{k8s.replicas} replicas share a {k8s.pvc.access_mode} model cache: pods on other "
+            "nodes cannot mount it; set deploy.kubernetes.pvc.access_mode: ReadWriteMany",
+        )
     if p.prompt_cache.enabled and p.prompt_cache.max_temperature > 0.1:
-        warn(("prompt_cache", "max_temperature"),
-             f"{p.prompt_cache.max_temperature} caches sampled (non-deterministic) answers; "
-             "users will see the same answer where they expect variety")
+        warn(
+            ("prompt_cache", "max_temperature"),
+            f"{p.prompt_cache.max_temperature} caches sampled (non-deterministic) answers; "
+            "users will see the same answer where they expect variety",
+        )
     return errors, warnings
 
 
@@ -107,26 +135,39 @@ def _check_speculative(lp: LoadedProfile, err: Report, warn: Report) -> None:
     if s is None:
         return
     if s.method in DRAFT_METHODS and not s.model:
-        err(("speculative", "model"), f"method {s.method} needs the draft model: add "
-            "speculative.model (e.g. a small model of the same family)")
+        err(
+            ("speculative", "model"),
+            f"method {s.method} needs the draft model: add speculative.model (e.g. a small model of the same family)",
+        )
     if s.method == "ngram" and s.model:
         warn(("speculative", "model"), "ignored: ngram proposes tokens from the prompt itself")
     if s.method != "ngram" and (s.prompt_lookup_max or s.prompt_lookup_min):
         err(("speculative", "prompt_lookup_max"), f"only for method ngram, not {s.method}")
     if s.prompt_lookup_max and s.prompt_lookup_min and s.prompt_lookup_min > s.prompt_lookup_max:
-        err(("speculative", "prompt_lookup_min"),
-            f"{s.prompt_lookup_min} is above prompt_lookup_max ({s.prompt_lookup_max})")
+        err(
+            ("speculative", "prompt_lookup_min"),
+            f"{s.prompt_lookup_min} is above prompt_lookup_max ({s.prompt_lookup_max})",
+        )
     if s.model and s.method == "draft_model":
         target = lp.profile.quantization.checkpoint or lp.profile.model.id
         tf, df = model_family(target), model_family(s.model)
         if tf and df and tf != df:
-            warn(("speculative", "model"),
-                 f"{s.model!r} looks like {df[0]} {df[1]} but the target is {tf[0]} {tf[1]}: "
-                 "a draft model must share the target's tokenizer (same family)")
+            warn(
+                ("speculative", "model"),
+                f"{s.model!r} looks like {df[0]} {df[1]} but the target is {tf[0]} {tf[1]}: "
+                "a draft model must share the target's tokenizer (same family)",
+            )
 
 
-QUANT_NAME_HINTS = {"awq": "awq", "gptq": "gptq", "fp8": "fp8", "auto_awq": "awq", "awq_marlin": "awq",
-                    "gptq_marlin": "gptq", "auto_gptq": "gptq"}
+QUANT_NAME_HINTS = {
+    "awq": "awq",
+    "gptq": "gptq",
+    "fp8": "fp8",
+    "auto_awq": "awq",
+    "awq_marlin": "awq",
+    "gptq_marlin": "gptq",
+    "auto_gptq": "gptq",
+}
 
 
 def _check_quantization(lp: LoadedProfile, warn: Report) -> None:
@@ -135,31 +176,39 @@ def _check_quantization(lp: LoadedProfile, warn: Report) -> None:
         if q.method in QUANT_NAME_HINTS and not q.checkpoint:
             hint = QUANT_NAME_HINTS[q.method]
             if hint not in lp.profile.model.id.lower():
-                warn(("quantization", "checkpoint"),
-                     f"method {q.method} without a quantized checkpoint: {lp.profile.model.id!r} "
-                     f"does not look {hint.upper()}-quantized; set quantization.checkpoint")
+                warn(
+                    ("quantization", "checkpoint"),
+                    f"method {q.method} without a quantized checkpoint: {lp.profile.model.id!r} "
+                    f"does not look {hint.upper()}-quantized; set quantization.checkpoint",
+                )
         return
     name = q.checkpoint.lower()
-    hint = QUANT_NAME_HINTS.get(q.method)
-    if hint and hint not in name:
+    expected = QUANT_NAME_HINTS.get(q.method)
+    if expected and expected not in name:
+        hint = expected
         others = sorted({v for v in QUANT_NAME_HINTS.values() if v in name and v != hint})
         extra = f" (its name says {others[0].upper()})" if others else ""
-        warn(("quantization", "checkpoint"),
-             f"{q.checkpoint!r} does not look like a {hint.upper()} checkpoint{extra}; "
-             f"method {q.method} needs one")
+        warn(
+            ("quantization", "checkpoint"),
+            f"{q.checkpoint!r} does not look like a {hint.upper()} checkpoint{extra}; method {q.method} needs one",
+        )
 
 
 def _check_secrets(lp: LoadedProfile, err: Report) -> None:
     p = lp.profile
-    refs = {("server", "api_key"): p.server.api_key, ("server", "hf_token"): p.server.hf_token,
-            ("prompt_cache", "redis_url"): p.prompt_cache.redis_url}
+    refs = {
+        ("server", "api_key"): p.server.api_key,
+        ("server", "hf_token"): p.server.hf_token,
+        ("prompt_cache", "redis_url"): p.prompt_cache.redis_url,
+    }
     for path, ref in refs.items():
         if ref is not None and ref.env is None and ref.secret is None:
-            err(path, "give the secret by reference: {env: NAME} and/or "
-                "{secret: {name: NAME, key: KEY}}")
+            err(path, "give the secret by reference: {env: NAME} and/or {secret: {name: NAME, key: KEY}}")
     for key in p.server.env:
         if SECRET_HINT_RE.search(key):
             field = "hf_token" if "HF" in key.upper() or "HUGGING" in key.upper() else "api_key"
-            err(("server", "env", key),
+            err(
+                ("server", "env", key),
                 f"looks like a secret; never write secrets in a profile: use "
-                f"server.{field}: {{env: {key}}} (or a Kubernetes secret reference)")
+                f"server.{field}: {{env: {key}}} (or a Kubernetes secret reference)",
+            )

@@ -93,12 +93,14 @@ def _decode(data: bytes, name: str) -> str:
 def _missing(ref: str, shown: str, requester: Problem | None) -> ProfileError:
     presets = preset_names()
     close = difflib.get_close_matches(ref, presets, n=1)
-    hint = f"; did you mean the preset {close[0]!r}?" if close else (
-        f"; give a path relative to the file or a preset ({', '.join(presets)})")
+    hint = (
+        f"; did you mean the preset {close[0]!r}?"
+        if close
+        else (f"; give a path relative to the file or a preset ({', '.join(presets)})")
+    )
     if requester is None:
         return ProfileError([Problem(shown, None, "", "no such file")])
-    return ProfileError([Problem(requester.file, requester.line, "extends",
-                                 f"{ref!r} not found ({shown}){hint}")])
+    return ProfileError([Problem(requester.file, requester.line, "extends", f"{ref!r} not found ({shown}){hint}")])
 
 
 def deep_merge(parent: Any, child: Any) -> Any:
@@ -118,8 +120,9 @@ def _resolve(ref: str, base: Path | None, chain: list[str], requester: Problem |
     if key in keys:
         loop = " -> ".join([*chain, name])
         assert requester is not None  # the top-level file cannot be its own parent
-        raise ProfileError([Problem(requester.file, requester.line, "extends",
-                                    f"cycle: {loop}; remove one of these extends")])
+        raise ProfileError(
+            [Problem(requester.file, requester.line, "extends", f"cycle: {loop}; remove one of these extends")]
+        )
     doc = load_yaml(text, name)
     if doc.value is None:
         raise ProfileError([Problem(name, 1, "", "empty file: a profile needs at least name, vllm and model")])
@@ -214,8 +217,10 @@ def validation_problems(exc: ValidationError, doc: Located, source: str) -> list
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
         file, line = doc.where(loc)
         if loc and loc[-1] in SECRET_FIELDS and err["type"] == "model_type":
-            msg = ("a literal secret is not allowed in a profile; reference it instead: "
-                   "{env: NAME} (docker, compose) and/or {secret: {name: S, key: K}} (kubernetes)")
+            msg = (
+                "a literal secret is not allowed in a profile; reference it instead: "
+                "{env: NAME} (docker, compose) and/or {secret: {name: S, key: K}} (kubernetes)"
+            )
         elif err["type"] == "extra_forbidden":
             model = _model_at(loc[:-1])
             allowed = sorted(model.model_fields) if model else []

@@ -44,9 +44,7 @@ class SecretKeyRef(Strict):
     """A key inside a Kubernetes Secret."""
 
     name: str = Field(description="Name of the Kubernetes Secret.", pattern=NAME_RE.pattern)
-    key: str = Field(
-        description="Key inside the Secret.", pattern=r"^[-._a-zA-Z0-9]+$", max_length=253
-    )
+    key: str = Field(description="Key inside the Secret.", pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)
 
 
 class SecretRef(Strict):
@@ -55,8 +53,7 @@ class SecretRef(Strict):
 
     env: str | None = Field(
         default=None,
-        description="Environment variable (on the machine running docker or compose) that "
-        "holds the secret.",
+        description="Environment variable (on the machine running docker or compose) that holds the secret.",
         pattern=ENV_NAME_RE.pattern,
         examples=["HF_TOKEN"],
     )
@@ -102,9 +99,7 @@ class ModelSection(Strict):
     dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = Field(
         default=None, description="Weights/activations dtype (vLLM default: auto)."
     )
-    trust_remote_code: bool | None = Field(
-        default=None, description="Allow custom model code from the hub."
-    )
+    trust_remote_code: bool | None = Field(default=None, description="Allow custom model code from the hub.")
     tokenizer: ArgValue | None = Field(default=None, description="Tokenizer id or path if not the model's.")
 
 
@@ -115,9 +110,7 @@ class PromptCacheSection(Strict):
     """Lever 1: answer identical deterministic requests from a cache, without the model."""
 
     enabled: bool = Field(default=False, description="Deploy the prompt-result cache proxy.")
-    backend: Literal["memory", "redis"] = Field(
-        default="memory", description="Where cached responses live."
-    )
+    backend: Literal["memory", "redis"] = Field(default="memory", description="Where cached responses live.")
     redis_url: SecretRef | None = Field(
         default=None,
         description="Redis URL by reference (it may contain a password). Without it, "
@@ -127,9 +120,7 @@ class PromptCacheSection(Strict):
     max_temperature: float = Field(
         default=0.1, ge=0, le=2, description="Only requests at or below this temperature are cached."
     )
-    skip_pii: bool = Field(
-        default=True, description="Never cache a request/response that looks like it carries PII."
-    )
+    skip_pii: bool = Field(default=True, description="Never cache a request/response that looks like it carries PII.")
 
 
 class BatchingSection(Strict):
@@ -208,9 +199,7 @@ class ServerSection(Strict):
     api_key: SecretRef | None = Field(
         default=None, description="API key clients must send, by reference (never inline)."
     )
-    hf_token: SecretRef | None = Field(
-        default=None, description="Hugging Face token for gated models, by reference."
-    )
+    hf_token: SecretRef | None = Field(default=None, description="Hugging Face token for gated models, by reference.")
     env: dict[str, ArgValue] = Field(
         default_factory=dict,
         description="Extra environment variables (not secrets: use references for those).",
@@ -236,10 +225,18 @@ Restart = Literal["no", "always", "unless-stopped", "on-failure"]
 class DockerDeploy(Strict):
     """docker run settings."""
 
-    container_name: str | None = Field(default=None, description="Container name (default: the profile name).", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+    container_name: str | None = Field(
+        default=None, description="Container name (default: the profile name).", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
+    )
     restart: Restart = Field(default="unless-stopped", description="Restart policy.")
-    hf_cache: ArgValue = Field(default="~/.cache/huggingface", description="Host directory mounted as the Hugging Face cache.")
-    bind_address: str = Field(default="127.0.0.1", description="Host address the port is published on (0.0.0.0 exposes it).", pattern=r"^[0-9a-fA-F:.]+$")
+    hf_cache: ArgValue = Field(
+        default="~/.cache/huggingface", description="Host directory mounted as the Hugging Face cache."
+    )
+    bind_address: str = Field(
+        default="127.0.0.1",
+        description="Host address the port is published on (0.0.0.0 exposes it).",
+        pattern=r"^[0-9a-fA-F:.]+$",
+    )
 
 
 class ComposeDeploy(Strict):
@@ -247,7 +244,9 @@ class ComposeDeploy(Strict):
 
     restart: Restart = Field(default="unless-stopped", description="Restart policy.")
     hf_cache: ArgValue = Field(default="hf-cache", description="Named volume or host path for the Hugging Face cache.")
-    start_period: Duration = Field(default="30m", description="Healthcheck grace period: long enough to download the model.")
+    start_period: Duration = Field(
+        default="30m", description="Healthcheck grace period: long enough to download the model."
+    )
 
 
 class Toleration(Strict):
@@ -279,7 +278,9 @@ class ProbeSettings(Strict):
 class KubernetesDeploy(Strict):
     """Kubernetes settings."""
 
-    namespace: str | None = Field(default=None, description="Namespace (kubectl's current one when unset).", pattern=NAME_RE.pattern)
+    namespace: str | None = Field(
+        default=None, description="Namespace (kubectl's current one when unset).", pattern=NAME_RE.pattern
+    )
     replicas: int = Field(default=1, ge=0, description="Deployment replicas.")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every object.")
     node_selector: dict[str, str] = Field(default_factory=dict, description="Pod nodeSelector.")
@@ -288,7 +289,9 @@ class KubernetesDeploy(Strict):
         description="Pod tolerations (default tolerates the nvidia.com/gpu taint).",
     )
     pvc: PvcSettings = Field(default_factory=PvcSettings, description="Model cache PersistentVolumeClaim.")
-    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(default="ClusterIP", description="Service type.")
+    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        default="ClusterIP", description="Service type."
+    )
     probes: ProbeSettings = Field(default_factory=ProbeSettings, description="Probe timing.")
 
 
@@ -304,8 +307,7 @@ class Profile(Strict):
     """A vllmtune profile: one model served by one pinned vLLM with the five levers."""
 
     name: str = Field(
-        description="Profile name: container, service and Kubernetes object names "
-        "(lowercase letters, digits, '-').",
+        description="Profile name: container, service and Kubernetes object names (lowercase letters, digits, '-').",
         pattern=NAME_RE.pattern,
         examples=["llama-8b"],
     )

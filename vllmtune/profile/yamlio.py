@@ -14,10 +14,8 @@ import yaml
 
 from vllmtune.errors import Problem, ProfileError
 
-try:  # libyaml when available: same nodes, faster
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[attr-defined,unused-ignore]
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+# libyaml when available: same nodes, faster.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Path_ = tuple[str | int, ...]
 
@@ -51,8 +49,7 @@ def format_path(path: Path_) -> str:
     return out
 
 
-def _construct(node: yaml.Node, ctor: Any, file: str, path: Path_, doc: Located,
-               problems: list[Problem]) -> Any:
+def _construct(node: yaml.Node, ctor: Any, file: str, path: Path_, doc: Located, problems: list[Problem]) -> Any:
     doc.lines.setdefault(path, (file, node.start_mark.line + 1))
     if isinstance(node, yaml.MappingNode):
         ctor.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
@@ -61,34 +58,47 @@ def _construct(node: yaml.Node, ctor: Any, file: str, path: Path_, doc: Located,
             key = ctor.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             if not isinstance(key, str):
-                problems.append(Problem(file, line, format_path(path),
-                                        f"keys must be strings, got {key!r}; quote the key"))
+                problems.append(
+                    Problem(file, line, format_path(path), f"keys must be strings, got {key!r}; quote the key")
+                )
                 continue
             if key in out:
                 first = doc.lines[(*path, key)][1]
-                problems.append(Problem(file, line, format_path((*path, key)),
-                                        f"duplicate key (first defined on line {first}); "
-                                        "keep one of them"))
+                problems.append(
+                    Problem(
+                        file,
+                        line,
+                        format_path((*path, key)),
+                        f"duplicate key (first defined on line {first}); keep one of them",
+                    )
+                )
                 continue
             doc.lines[(*path, key)] = (file, line)
             out[key] = _construct(value_node, ctor, file, (*path, key), doc, problems)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, ctor, file, (*path, i), doc, problems)
-                for i, item in enumerate(node.value)]
+        return [_construct(item, ctor, file, (*path, i), doc, problems) for i, item in enumerate(node.value)]
     return ctor.construct_object(node, deep=True)
 
 
 def load_yaml(text: str | bytes, file: str) -> Located:
     """Parse one YAML document into plain values with line numbers; raise ProfileError."""
     if isinstance(text, bytes):
+        raw = text
         try:
-            text = text.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = text[: exc.start].count(b"\n") + 1
-            raise ProfileError([Problem(file, line, "",
-                                        f"not UTF-8 text (byte 0x{text[exc.start]:02x} at offset "
-                                        f"{exc.start}); save the file as UTF-8")]) from None
+            line = raw[: exc.start].count(b"\n") + 1
+            raise ProfileError(
+                [
+                    Problem(
+                        file,
+                        line,
+                        "",
+                        f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8",
+                    )
+                ]
+            ) from None
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -98,9 +108,9 @@ def load_yaml(text: str | bytes, file: str) -> Located:
             doc.value = _construct(root, loader, file, (), doc, problems)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
+        where = mark.line + 1 if mark else None
         msg = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        raise ProfileError([Problem(file, line, "", f"invalid YAML: {msg}")]) from None
+        raise ProfileError([Problem(file, where, "", f"invalid YAML: {msg}")]) from None
     except yaml.YAMLError as exc:
         raise ProfileError([Problem(file, None, "", f"invalid YAML: {exc}")]) from None
     finally:
@@ -128,8 +138,9 @@ _Dumper.add_representer(str, _str_representer)
 
 def dump_yaml(data: Any) -> str:
     """The one YAML writer: deterministic, keeps key order, always ends with a newline."""
-    text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                          allow_unicode=True, width=100)
+    text: str = yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100
+    )
     return text if text.endswith("\n") else text + "\n"
 
 

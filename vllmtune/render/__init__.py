@@ -18,8 +18,7 @@ def resolve_target(name: str) -> str:
     """Canonical target name; raises RenderError with the choices."""
     target = ALIASES.get(name, name)
     if target not in TARGETS:
-        raise RenderError(f"unknown target {name!r}; choose one of: {', '.join(TARGETS)} "
-                          "(aliases: k8s)")
+        raise RenderError(f"unknown target {name!r}; choose one of: {', '.join(TARGETS)} (aliases: k8s)")
     return target
 
 

@@ -38,9 +38,11 @@ def hf_cache_default(source: str) -> str:
 
 def run_lines(plan: DeploymentPlan) -> list[list[Word]]:
     """``docker run`` as lines of words (the first line is ``docker run --detach``)."""
-    lines: list[list[Word]] = [["docker", "run", "--detach"],
-                               ["--name", plan.docker_container],
-                               ["--restart", plan.docker_restart]]
+    lines: list[list[Word]] = [
+        ["docker", "run", "--detach"],
+        ["--name", plan.docker_container],
+        ["--restart", plan.docker_restart],
+    ]
     lines += [["--label", f"{k}={v}"] for k, v in plan.labels]
     if plan.gpus:
         lines.append(["--gpus", str(plan.gpus)])
@@ -71,13 +73,11 @@ def render_docker(plan: DeploymentPlan) -> str:
     out = [render_template("docker_header.sh.j2", plan=plan)]
     out.append("")
     out.append("# Hugging Face cache on this machine (override: HF_CACHE=/path bash this-script)")
-    out.append(f'HF_CACHE="${{HF_CACHE:-}}"; [ -n "$HF_CACHE" ] || '
-               f"HF_CACHE={hf_cache_default(_cache_source(plan))}")
+    out.append(f'HF_CACHE="${{HF_CACHE:-}}"; [ -n "$HF_CACHE" ] || HF_CACHE={hf_cache_default(_cache_source(plan))}')
     out.append('mkdir -p "$HF_CACHE"')
     for s in plan.secret_env:
         # source_env is a validated identifier and field a fixed key path: safe as text.
-        out.append(f': "${{{s.source_env}:?set {s.source_env} in your environment '
-                   f'({s.field})}}"')
+        out.append(f': "${{{s.source_env}:?set {s.source_env} in your environment ({s.field})}}"')
         if s.source_env != s.name:
             out.append(f'export {s.name}="${s.source_env}"')
         else:

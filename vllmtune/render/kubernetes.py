@@ -34,8 +34,10 @@ def cache_claim_name(plan: DeploymentPlan) -> str:
 def deployment(plan: DeploymentPlan) -> dict[str, Any]:
     """The vLLM Deployment."""
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plan.env]
-    env += [{"name": s.name, "valueFrom": {"secretKeyRef": {"name": s.k8s_secret, "key": s.k8s_key}}}
-            for s in plan.secret_env]
+    env += [
+        {"name": s.name, "valueFrom": {"secretKeyRef": {"name": s.k8s_secret, "key": s.k8s_key}}}
+        for s in plan.secret_env
+    ]
     mounts: list[dict[str, Any]] = [{"name": "shm", "mountPath": "/dev/shm"}]
     volumes: list[dict[str, Any]] = [
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": k8s_quantity(plan.shm.size)}}
@@ -43,8 +45,7 @@ def deployment(plan: DeploymentPlan) -> dict[str, Any]:
     for i, m in enumerate(plan.mounts):
         if m.target == CONTAINER_HF_CACHE:
             mounts.append({"name": "hf-cache", "mountPath": m.target})
-            volumes.append({"name": "hf-cache",
-                            "persistentVolumeClaim": {"claimName": cache_claim_name(plan)}})
+            volumes.append({"name": "hf-cache", "persistentVolumeClaim": {"claimName": cache_claim_name(plan)}})
         else:  # a local model directory: it must exist on the node
             name = f"model-{i}"
             mounts.append({"name": name, "mountPath": m.target, "readOnly": m.read_only})
@@ -61,13 +62,11 @@ def deployment(plan: DeploymentPlan) -> dict[str, Any]:
         container["env"] = env
     if plan.gpus:
         gpus = str(plan.gpus)
-        container["resources"] = {"limits": {"nvidia.com/gpu": gpus},
-                                  "requests": {"nvidia.com/gpu": gpus}}
+        container["resources"] = {"limits": {"nvidia.com/gpu": gpus}, "requests": {"nvidia.com/gpu": gpus}}
     container["volumeMounts"] = mounts
     # The startup probe gives a first start (model download + load) its whole budget;
     # liveness/readiness only begin once it has passed.
-    container["startupProbe"] = {**probe, "failureThreshold": max(1, math.ceil(
-        plan.health.startup_seconds / period))}
+    container["startupProbe"] = {**probe, "failureThreshold": max(1, math.ceil(plan.health.startup_seconds / period))}
     container["readinessProbe"] = {**probe, "failureThreshold": 3}
     container["livenessProbe"] = {**probe, "failureThreshold": 6, "timeoutSeconds": 5}
     pod_spec: dict[str, Any] = {"containers": [container], "volumes": volumes}
@@ -113,8 +112,12 @@ def pvc(plan: DeploymentPlan) -> dict[str, Any]:
     }
     if plan.k8s_pvc_storage_class:
         spec["storageClassName"] = plan.k8s_pvc_storage_class
-    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": _meta(plan, cache_claim_name(plan)), "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(plan, cache_claim_name(plan)),
+        "spec": spec,
+    }
 
 
 def kubernetes_objects(plan: DeploymentPlan) -> list[dict[str, Any]]:

@@ -83,8 +83,11 @@ def summary_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         a, b = old.get("args", []), new.get("args", [])
         removed = [x for x in a if x not in b]
         added = [x for x in b if x not in a]
-        out.append("vLLM args: " + " ".join([f"+{x}" for x in added] + [f"-{x}" for x in removed])
-                   if added or removed else "vLLM args: reordered")
+        out.append(
+            "vLLM args: " + " ".join([f"+{x}" for x in added] + [f"-{x}" for x in removed])
+            if added or removed
+            else "vLLM args: reordered"
+        )
     if old.get("env") != new.get("env") or old.get("secret_env") != new.get("secret_env"):
         out.append("environment changed")
     return out
@@ -97,8 +100,9 @@ def secret_values(plan: DeploymentPlan) -> dict[str, str]:
     for s in plan.secret_env:
         value = os.environ.get(s.source_env)
         if value is None or value == "":
-            missing.append(f"{s.field} refers to ${s.source_env}, which is not set: "
-                           f"export {s.source_env}=... and run again")
+            missing.append(
+                f"{s.field} refers to ${s.source_env}, which is not set: export {s.source_env}=... and run again"
+            )
         else:
             env[s.name] = value
     if missing:

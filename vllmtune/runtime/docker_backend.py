@@ -24,8 +24,7 @@ from vllmtune.runtime.base import (
 
 MANAGED = "app.kubernetes.io/managed-by=vllmtune"
 SUMMARY_LABEL = "vllmtune.io/launch"
-NVIDIA_TOOLKIT = ("https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/"
-                  "install-guide.html")
+NVIDIA_TOOLKIT = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
 
 
 def device_requests(gpus: str | None, plan_gpus: int) -> list[Any]:
@@ -43,8 +42,7 @@ def device_requests(gpus: str | None, plan_gpus: int) -> list[Any]:
     ids = spec.removeprefix("device=").strip('"').split(",")
     if not all(i.strip() for i in ids):
         raise LaunchError(f"--gpus {spec!r}: use all, a count (2) or device ids (0,1)")
-    return [docker.types.DeviceRequest(device_ids=[i.strip() for i in ids],
-                                       capabilities=[["gpu"]])]
+    return [docker.types.DeviceRequest(device_ids=[i.strip() for i in ids], capabilities=[["gpu"]])]
 
 
 class DockerBackend:
@@ -69,12 +67,12 @@ class DockerBackend:
                 raise LaunchError(
                     f"cannot reach the Docker daemon at {where}: {reason}\n"
                     "start it (sudo systemctl start docker) or point DOCKER_HOST at a running "
-                    "daemon, or use --runtime local") from None
+                    "daemon, or use --runtime local"
+                ) from None
         return self._client
 
     def _container(self, name: str) -> Any | None:
-        found = self.client.containers.list(
-            all=True, filters={"label": [MANAGED, f"vllmtune.io/profile={name}"]})
+        found = self.client.containers.list(all=True, filters={"label": [MANAGED, f"vllmtune.io/profile={name}"]})
         if found:
             return found[0]
         return None
@@ -93,15 +91,18 @@ class DockerBackend:
                 raise LaunchError(
                     f"image {plan.image} is not on this machine and pulling it failed: "
                     f"{_short(exc)}\ncheck the network / registry login (docker login), or load "
-                    "the image (docker load) first") from None
+                    "the image (docker load) first"
+                ) from None
         # name conflicts with a container vllmtune does not manage
         try:
             other = self.client.containers.get(plan.docker_container)
         except docker.errors.NotFound:
             other = None
         if other is not None and other.labels.get("vllmtune.io/profile") != plan.name:
-            raise LaunchError(f"a container named {plan.docker_container!r} exists and was not "
-                              "started by vllmtune; remove it or set deploy.docker.container_name")
+            raise LaunchError(
+                f"a container named {plan.docker_container!r} exists and was not "
+                "started by vllmtune; remove it or set deploy.docker.container_name"
+            )
         self._check_port(plan)
 
     def _check_port(self, plan: DeploymentPlan) -> None:
@@ -109,13 +110,16 @@ class DockerBackend:
             for bindings in (c.attrs.get("NetworkSettings", {}).get("Ports") or {}).values():
                 for b in bindings or []:
                     if b.get("HostPort") == str(plan.port):
-                        raise LaunchError(f"port {plan.port} is already published by container "
-                                          f"{c.name}; stop it (docker rm -f {c.name}) or choose "
-                                          "another port (vllmtune up --port N)")
+                        raise LaunchError(
+                            f"port {plan.port} is already published by container "
+                            f"{c.name}; stop it (docker rm -f {c.name}) or choose "
+                            "another port (vllmtune up --port N)"
+                        )
         if not port_free(plan.docker_bind, plan.port):
             holder = port_holder_process(plan.port) or "another process"
-            raise LaunchError(f"port {plan.port} is already in use by {holder}; stop it or choose "
-                              "another port (vllmtune up --port N)")
+            raise LaunchError(
+                f"port {plan.port} is already in use by {holder}; stop it or choose another port (vllmtune up --port N)"
+            )
 
     def find(self, name: str) -> ServerRecord | None:
         c = self._container(name)
@@ -157,7 +161,8 @@ class DockerBackend:
                     "GPUs were requested but Docker has no NVIDIA runtime (the engine said: "
                     f"{text}).\ninstall the NVIDIA Container Toolkit and restart Docker: "
                     f"{NVIDIA_TOOLKIT}\nor run without GPUs (--gpus 0, a CPU build of vLLM) or "
-                    "with --runtime local") from None
+                    "with --runtime local"
+                ) from None
             if "port is already allocated" in text or "address already in use" in text:
                 raise LaunchError(f"port {plan.port} is already in use: {text}") from None
             raise LaunchError(f"docker could not start the container: {text}") from None
@@ -166,7 +171,8 @@ class DockerBackend:
         def new_lines() -> list[str]:
             nonlocal seen
             try:
-                lines = container.logs(stdout=True, stderr=True).decode("utf-8", "replace").splitlines()
+                raw: bytes = container.logs(stdout=True, stderr=True)
+                lines = raw.decode("utf-8", "replace").splitlines()
             except docker.errors.DockerException:
                 return []
             fresh, seen = lines[seen:], len(lines)
@@ -228,11 +234,16 @@ def _record(c: Any) -> ServerRecord:
     except ValueError:
         ts = 0.0
     return ServerRecord(
-        name=labels.get("vllmtune.io/profile", c.name), backend="docker",
+        name=labels.get("vllmtune.io/profile", c.name),
+        backend="docker",
         profile_hash=labels.get("vllmtune.io/profile-hash", ""),
-        port=int(summary.get("port", 0)), served_name=_served(summary),
-        started_at=ts, state=c.status, ident=c.id[:12],
-        summary=summary)
+        port=int(summary.get("port", 0)),
+        served_name=_served(summary),
+        started_at=ts,
+        state=c.status,
+        ident=c.id[:12],
+        summary=summary,
+    )
 
 
 def _served(summary: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ def http_get(url: str, timeout: float = 2.0, api_key: str | None = None) -> tupl
     if api_key:
         req.add_header("Authorization", f"Bearer {api_key}")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (our server)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return int(resp.status), resp.read()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read() or b""
@@ -60,8 +60,7 @@ class Ready:
     facts: dict[str, float] = field(default_factory=dict)
 
 
-def wait_ready(watch: Watch, timeout: float, on_phase: Callable[[str, float], None],
-               log_tail: list[str]) -> Ready:
+def wait_ready(watch: Watch, timeout: float, on_phase: Callable[[str, float], None], log_tail: list[str]) -> Ready:
     """Block until /health is 200 and /v1/models lists the served name.
 
     ``log_tail`` collects every log line seen (the caller prints the last 50 on failure).
@@ -91,14 +90,19 @@ def wait_ready(watch: Watch, timeout: float, on_phase: Callable[[str, float], No
                 on_phase("ready", phases["ready"])
                 return Ready(phases["ready"], phases, kv_cache_facts(log_tail))
             if code == 200 and models:
-                raise LaunchError(f"the server answers but serves {', '.join(models)}, not "
-                                  f"{watch.served_name!r}; check model.served_name")
+                raise LaunchError(
+                    f"the server answers but serves {', '.join(models)}, not "
+                    f"{watch.served_name!r}; check model.served_name"
+                )
         if not watch.alive():
             log_tail.extend(watch.new_log_lines())
             raise _startup_failure("the server exited during start-up", log_tail)
         if elapsed > timeout:
-            raise _startup_failure(f"not ready after {timeout:.0f} s (last phase: {phase}); "
-                                   "raise --timeout for big models or slow downloads", log_tail)
+            raise _startup_failure(
+                f"not ready after {timeout:.0f} s (last phase: {phase}); "
+                "raise --timeout for big models or slow downloads",
+                log_tail,
+            )
         time.sleep(POLL_SECONDS)
 
 

@@ -30,8 +30,10 @@ def vllm_executable() -> str:
     """The ``vllm`` command: $VLLMTUNE_VLLM, else the one on PATH."""
     exe = os.environ.get("VLLMTUNE_VLLM") or shutil.which("vllm")
     if not exe or not os.access(exe, os.X_OK):
-        raise LaunchError("no `vllm` command found: install vLLM (pip install vllm, or the CPU "
-                          "build), put it on PATH, or set VLLMTUNE_VLLM=/path/to/vllm")
+        raise LaunchError(
+            "no `vllm` command found: install vLLM (pip install vllm, or the CPU "
+            "build), put it on PATH, or set VLLMTUNE_VLLM=/path/to/vllm"
+        )
     return exe
 
 
@@ -65,12 +67,15 @@ class LocalBackend:
     def preflight(self, plan: DeploymentPlan, gpus: str | None) -> None:
         vllm_executable()
         if plan.model_host_path and not Path(plan.model_host_path).is_dir():
-            raise LaunchError(f"model directory {plan.model_host_path} does not exist (model.id); "
-                              "for the tiny test model run: python scripts/make_tiny_model.py")
+            raise LaunchError(
+                f"model directory {plan.model_host_path} does not exist (model.id); "
+                "for the tiny test model run: python scripts/make_tiny_model.py"
+            )
         if not port_free(plan.host, plan.port):
             holder = port_holder_process(plan.port) or "another process"
-            raise LaunchError(f"port {plan.port} is already in use by {holder}; stop it or "
-                              f"choose another port (vllmtune up --port N)")
+            raise LaunchError(
+                f"port {plan.port} is already in use by {holder}; stop it or choose another port (vllmtune up --port N)"
+            )
 
     def find(self, name: str) -> ServerRecord | None:
         path = self._record_path(name)
@@ -89,14 +94,25 @@ class LocalBackend:
         if gpus is not None and gpus not in ("all",):
             full_env["CUDA_VISIBLE_DEVICES"] = gpus.removeprefix("device=")
         with log.open("wb") as fh:
-            proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=full_env,
-                                    start_new_session=True)  # own group: down stops it all
-        record = ServerRecord(name=plan.name, backend=self.name, profile_hash=plan.profile_hash,
-                              port=plan.port, served_name=plan.served_name,
-                              started_at=time.time(), state="running", ident=str(proc.pid),
-                              summary={**plan_summary(plan, gpus), "argv": argv,
-                                       "log": str(log)})
+            proc = subprocess.Popen(
+                argv,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=full_env,
+                start_new_session=True,
+            )  # own group: down stops it all
+        record = ServerRecord(
+            name=plan.name,
+            backend=self.name,
+            profile_hash=plan.profile_hash,
+            port=plan.port,
+            served_name=plan.served_name,
+            started_at=time.time(),
+            state="running",
+            ident=str(proc.pid),
+            summary={**plan_summary(plan, gpus), "argv": argv, "log": str(log)},
+        )
         write_json(self._record_path(plan.name), record.to_json())
         offset = 0
 
@@ -112,8 +128,7 @@ class LocalBackend:
             offset += cut
             return data[:cut].decode("utf-8", "replace").splitlines()
 
-        return Started(ident=str(proc.pid), alive=lambda: proc.poll() is None,
-                       new_log_lines=new_lines)
+        return Started(ident=str(proc.pid), alive=lambda: proc.poll() is None, new_log_lines=new_lines)
 
     def mark_ready(self, plan: DeploymentPlan) -> None:
         """Nothing to change: a local process has no restart policy."""

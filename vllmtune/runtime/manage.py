@@ -79,7 +79,7 @@ def down(target: str, only: str | None) -> str:
 def logs(name: str, follow: bool, tail: int | None, only: str | None) -> Iterator[str]:
     """Log lines of the first backend that knows the server."""
     for backend in _backends(only, quiet=only is None):
-        if backend.find(name) is not None or (backend.name == "local" and
-                                              Path(getattr(backend, "log_path")(name)).exists()):
+        leftover_log = getattr(backend, "log_path", None)  # a local server's log outlives it
+        if backend.find(name) is not None or (leftover_log and Path(leftover_log(name)).exists()):
             return backend.logs(name, follow, tail)
     raise LaunchError(f"no server named {name!r}; see vllmtune ps")

@@ -65,14 +65,14 @@ def prepare(profile: str, opts: UpOptions) -> DeploymentPlan:
     return plan.with_endpoint(host=host, port=opts.port)
 
 
-def up(profile: str, opts: UpOptions, on_phase: Callable[[str, float], None],
-       log_tail: list[str] | None = None) -> UpResult:
+def up(
+    profile: str, opts: UpOptions, on_phase: Callable[[str, float], None], log_tail: list[str] | None = None
+) -> UpResult:
     """Start (or keep) the server for a profile and wait until it answers."""
     t0 = time.monotonic()
     plan = prepare(profile, opts)
     backend = get_backend(opts.runtime)
-    host = "127.0.0.1" if plan.docker_bind in ("0.0.0.0", "::") or opts.runtime == "local" \
-        else plan.docker_bind
+    host = "127.0.0.1" if plan.docker_bind in ("0.0.0.0", "::") or opts.runtime == "local" else plan.docker_bind
     if opts.runtime == "local" and plan.host not in ("0.0.0.0", "::"):
         host = plan.host
     endpoint = f"http://{host}:{plan.port}"
@@ -82,13 +82,14 @@ def up(profile: str, opts: UpOptions, on_phase: Callable[[str, float], None],
         new = plan_summary(plan, opts.gpus)
         changes = summary_changes(existing.summary, new)
         if existing.state == "running" and not changes:
-            return UpResult(plan.name, backend.name, endpoint + "/v1", plan.served_name,
-                            existing.ident, "unchanged")
+            return UpResult(plan.name, backend.name, endpoint + "/v1", plan.served_name, existing.ident, "unchanged")
         if existing.state == "running" and not opts.replace:
-            raise LaunchError(f"{plan.name} is already running with a different launch:\n  "
-                              + "\n  ".join(changes)
-                              + "\nrun again with --replace to replace it, or vllmtune down "
-                              f"{plan.name}")
+            raise LaunchError(
+                f"{plan.name} is already running with a different launch:\n  "
+                + "\n  ".join(changes)
+                + "\nrun again with --replace to replace it, or vllmtune down "
+                f"{plan.name}"
+            )
         backend.stop(plan.name)  # an exited leftover, or --replace
         status = "replaced" if existing.state == "running" else "started"
     env = secret_values(plan)
@@ -96,8 +97,13 @@ def up(profile: str, opts: UpOptions, on_phase: Callable[[str, float], None],
     t_spawn = time.monotonic()
     started = backend.start(plan, opts.gpus, env)
     tail = log_tail if log_tail is not None else []
-    watch = Watch(base_url=endpoint, served_name=plan.served_name, alive=started.alive,
-                  new_log_lines=started.new_log_lines, api_key=env.get("VLLM_API_KEY"))
+    watch = Watch(
+        base_url=endpoint,
+        served_name=plan.served_name,
+        alive=started.alive,
+        new_log_lines=started.new_log_lines,
+        api_key=env.get("VLLM_API_KEY"),
+    )
     try:
         ready = wait_ready(watch, opts.timeout, on_phase, tail)
     except BaseException:
@@ -108,11 +114,18 @@ def up(profile: str, opts: UpOptions, on_phase: Callable[[str, float], None],
     backend.mark_ready(plan)
     t_end = time.monotonic()
     return UpResult(
-        name=plan.name, backend=backend.name, endpoint=endpoint + "/v1",
-        model=plan.served_name, ident=started.ident, status=status,
-        timings={"total_s": round(t_end - t0, 3), "server_start_s": round(ready.seconds, 3),
-                 "vllmtune_overhead_s": round((t_end - t0) - ready.seconds, 3),
-                 "before_spawn_s": round(t_spawn - t0, 3)},
+        name=plan.name,
+        backend=backend.name,
+        endpoint=endpoint + "/v1",
+        model=plan.served_name,
+        ident=started.ident,
+        status=status,
+        timings={
+            "total_s": round(t_end - t0, 3),
+            "server_start_s": round(ready.seconds, 3),
+            "vllmtune_overhead_s": round((t_end - t0) - ready.seconds, 3),
+            "before_spawn_s": round(t_spawn - t0, 3),
+        },
         phases={k: round(v, 2) for k, v in ready.phases.items()},
         kv_cache=ready.facts,
     )
