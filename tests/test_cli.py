@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,11 @@ import yaml
 from tests.conftest import ROOT
 
 
+CACHE = tempfile.mkdtemp(prefix="vllmtune-test-cache-")
+
+
 def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "HOME": "/home/tester", "NO_COLOR": "1", **(env or {})}
+    full_env = {**os.environ, "HOME": "/home/tester", "NO_COLOR": "1", "VLLMTUNE_CACHE_DIR": CACHE, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "vllmtune.cli", *args],
         capture_output=True,
@@ -163,3 +167,38 @@ def test_internal_error_exit_3_with_report_hint() -> None:
     assert r.returncode == 3
     assert "ZeroDivisionError" in r.stderr
     assert "This is a bug in vllmtune, not in your input: please report it" in r.stderr
+
+
+def test_render_cache_hits_and_notices_edits_in_the_extends_chain(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    env = {"VLLMTUNE_CACHE_DIR": str(cache)}
+    parent = tmp_path / "base.yaml"
+    parent.write_text("extends: baseline\nname: base\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nname: child\nprefix_caching: true\n")
+    first = run("render", str(child), "-t", "compose", env=env)
+    assert first.returncode == 0, first.stderr
+    assert len(list((cache / "render").glob("*.json"))) == 1
+    assert run("render", str(child), "-t", "compose", env=env).stdout == first.stdout  # from the cache
+    assert run("render", str(child), "-t", "compose", "--no-cache", env=env).stdout == first.stdout
+    parent.write_text("extends: baseline\nname: base\nmodel:\n  max_model_len: 4096\n")
+    edited = run("render", str(child), "-t", "compose", env=env).stdout
+    assert "'4096'" in edited and edited != first.stdout
+    parent.write_text("name: [\n")  # a broken parent is reported, never papered over by the cache
+    broken = run("render", str(child), "-t", "compose", env=env)
+    assert broken.returncode == 1 and broken.stderr.startswith(f"{parent}:2: invalid YAML")
+
+
+def test_fast_render_path_takes_the_same_options_as_typer() -> None:
+    import typer
+
+    from vllmtune.cli import app
+    from vllmtune.render_cmd import FAST_OPTIONS
+
+    command = typer.main.get_command(app).commands["render"]  # type: ignore[attr-defined]
+    declared = {tuple(sorted(p.opts)) for p in command.params if p.param_type_name == "option"}
+    fast = {tuple(sorted([long] + ([short] if short else []))) for long, short in FAST_OPTIONS.items()}
+    assert declared - {("--help",)} == fast
+    # and a usage error on the fast path still gets typer's message
+    r = run("render", "preset:baseline", "--bogus")
+    assert r.returncode == 2 and "No such option: --bogus" in r.stderr

@@ -130,6 +130,9 @@ def render(
             "object; '-' is stdout.",
         ),
     ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not use or fill the render cache (~/.cache/vllmtune).")
+    ] = False,
 ) -> None:
     """Render a profile for a target. Output is deterministic and ends with a newline.
 
@@ -139,20 +142,9 @@ def render(
       vllmtune render profile.yaml -t compose -o compose.yaml
       vllmtune render profile.yaml -t kubernetes -o k8s/
     """
-    from vllmtune.plan import load_plan
-    from vllmtune.render import render as render_text
-    from vllmtune.render import render_files, resolve_target, write_files
+    from vllmtune.render_cmd import render_command
 
-    resolve_target(target)
-    plan = load_plan(profile)
-    _warn(plan.warnings)
-    if out is None or out == "-":
-        sys.stdout.write(render_text(plan, target))
-        return
-    files = render_files(plan, target, out)
-    write_files(files, mode=0o755 if resolve_target(target) == "docker" else None)
-    for path in files:
-        sys.stderr.write(f"wrote {path}\n")
+    render_command(profile, target, out, no_cache)
 
 
 @app.command()
@@ -423,14 +415,24 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _run(argv: list[str] | None) -> int:
+    from vllmtune.render_cmd import fast_render
+
+    # `render` runs in loops and pre-commit hooks: serve it without building the typer app.
+    fast = fast_render(sys.argv[1:] if argv is None else argv)
+    if fast is not None:
+        return fast
+    command = typer.main.get_command(app)
+    result = command.main(args=argv, prog_name="vllmtune", standalone_mode=False)
+    if result == 130:  # typer turns Ctrl-C into exit code 130 without a word
+        return _fail("interrupted", 130)
+    return result if isinstance(result, int) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and map errors to exit codes (no tracebacks for users)."""
-    command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="vllmtune", standalone_mode=False)
-        if result == 130:  # typer turns Ctrl-C into exit code 130 without a word
-            return _fail("interrupted", 130)
-        return result if isinstance(result, int) else 0
+        return _run(argv)
     except VllmtuneError as exc:
         # Profile problems already read "file:line: key.path: message", one per line.
         return _fail(str(exc) if isinstance(exc, ProfileError) else f"error: {exc}", exc.exit_code)

@@ -6,9 +6,12 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vllmtune.errors import RenderError
-from vllmtune.plan import DeploymentPlan
+
+if TYPE_CHECKING:  # the plan (and pydantic behind it) is not needed to name a target
+    from vllmtune.plan import DeploymentPlan
 
 TARGETS = ("docker", "compose", "kubernetes")
 ALIASES = {"docker-run": "docker", "k8s": "kubernetes", "kube": "kubernetes"}
@@ -22,7 +25,7 @@ def resolve_target(name: str) -> str:
     return target
 
 
-def _renderer(target: str) -> Callable[[DeploymentPlan], str]:
+def _renderer(target: str) -> Callable[[DeploymentPlan], str]:  # noqa: UP037
     # Import only the renderer asked for: jinja2 is needed by the docker script alone.
     if target == "docker":
         from vllmtune.render.docker import render_docker
@@ -42,12 +45,17 @@ def render(plan: DeploymentPlan, target: str) -> str:
     return _renderer(resolve_target(target))(plan)
 
 
+def is_directory_output(output: str) -> bool:
+    """``-o k8s/`` (or an existing directory) asks for one file per object."""
+    return output.endswith(("/", os.sep)) or Path(output).is_dir()
+
+
 def render_files(plan: DeploymentPlan, target: str, output: str) -> dict[Path, str]:
     """What ``-o OUTPUT`` writes: path -> text. Kubernetes into a directory writes one file
     per object; every other case writes one file."""
     target = resolve_target(target)
     out = Path(output)
-    is_dir = output.endswith(("/", os.sep)) or out.is_dir()
+    is_dir = is_directory_output(output)
     if target == "kubernetes" and is_dir:
         from vllmtune.render.kubernetes import render_kubernetes_files
 

