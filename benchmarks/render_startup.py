@@ -34,15 +34,19 @@ def main() -> None:
     baseline_cmd = [sys.executable, "-c", "import yaml, pydantic, jinja2"]
     timed(baseline_cmd, 3)  # warm the page cache
     base = timed(baseline_cmd, args.runs)
-    print(f"baseline  python -c 'import yaml, pydantic, jinja2': median {statistics.median(base):6.1f} ms"
-          f"  min {min(base):6.1f} ms")
+    print(
+        f"baseline  python -c 'import yaml, pydantic, jinja2': median {statistics.median(base):6.1f} ms"
+        f"  min {min(base):6.1f} ms"
+    )
     for mode, extra in (("cached", []), ("cold (--no-cache)", ["--no-cache"])):
         for target in ("docker", "compose", "kubernetes"):
             cmd = [sys.executable, "-m", "vllmtune.cli", "render", args.profile, "-t", target, *extra]
             timed(cmd, 3)
             t = timed(cmd, args.runs)
-            print(f"render -t {target:<10} {mode:<17}: median {statistics.median(t):6.1f} ms  min {min(t):6.1f} ms"
-                  f"  ratio {statistics.median(t) / statistics.median(base):.2f}x (goal <= 1.30x)")
+            print(
+                f"render -t {target:<10} {mode:<17}: median {statistics.median(t):6.1f} ms  min {min(t):6.1f} ms"
+                f"  ratio {statistics.median(t) / statistics.median(base):.2f}x (goal <= 1.30x)"
+            )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import yaml
 
 from tests.conftest import ROOT
 
-
 CACHE = tempfile.mkdtemp(prefix="vllmtune-test-cache-")
 
 

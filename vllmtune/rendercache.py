@@ -57,8 +57,15 @@ def _file_hash(path: str) -> str | None:
 
 
 def _key(profile: str, target: str) -> str:
-    ident = json.dumps([os.path.abspath(profile) if not profile.startswith("preset:") else profile,
-                        target, os.getcwd(), os.path.expanduser("~"), tool_fingerprint()])
+    ident = json.dumps(
+        [
+            os.path.abspath(profile) if not profile.startswith("preset:") else profile,
+            target,
+            os.getcwd(),
+            os.path.expanduser("~"),
+            tool_fingerprint(),
+        ]
+    )
     return hashlib.sha256(ident.encode()).hexdigest()
 
 

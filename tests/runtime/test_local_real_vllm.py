@@ -21,8 +21,14 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 
 def vt(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vllmtune.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout, env={**os.environ, "NO_COLOR": "1", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "vllmtune.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env={**os.environ, "NO_COLOR": "1", **env},
+    )
 
 
 def test_up_chat_ps_logs_down(tmp_path: Path) -> None:
@@ -34,8 +40,20 @@ def test_up_chat_ps_logs_down(tmp_path: Path) -> None:
     env = {"VLLMTUNE_VLLM": str(exe), "VLLMTUNE_STATE_DIR": str(tmp_path / "state")}
     port = free_port()
     try:
-        r = vt("up", str(profile), "--runtime", "local", "-d", "--port", str(port), "--timeout", "400",
-               "--output", "json", env=env)
+        r = vt(
+            "up",
+            str(profile),
+            "--runtime",
+            "local",
+            "-d",
+            "--port",
+            str(port),
+            "--timeout",
+            "400",
+            "--output",
+            "json",
+            env=env,
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         up = json.loads(r.stdout)
         assert (up["status"], up["endpoint"], up["model"]) == ("started", f"http://127.0.0.1:{port}/v1", "tiny")
@@ -45,21 +63,26 @@ def test_up_chat_ps_logs_down(tmp_path: Path) -> None:
 
         req = urllib.request.Request(
             f"http://127.0.0.1:{port}/v1/chat/completions",
-            data=json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "hello"}],
-                             "max_tokens": 8, "temperature": 0}).encode(),
-            headers={"Content-Type": "application/json"})
+            data=json.dumps(
+                {"model": "tiny", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8, "temperature": 0}
+            ).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=60) as resp:
             answer = json.loads(resp.read())
         assert answer["model"] == "tiny"
         assert answer["usage"]["completion_tokens"] > 0
 
         ps = json.loads(vt("ps", "--runtime", "local", "--output", "json", env=env).stdout)
-        assert [(x["name"], x["state"], x["health"], x["port"]) for x in ps] == [("vt-local", "running", "healthy", port)]
+        assert [(x["name"], x["state"], x["health"], x["port"]) for x in ps] == [
+            ("vt-local", "running", "healthy", port)
+        ]
         pid = int(ps[0]["ident"])
         assert "Starting vLLM server on" in vt("logs", "vt-local", "--runtime", "local", env=env).stdout
 
-        again = json.loads(vt("up", str(profile), "--runtime", "local", "-d", "--port", str(port),
-                              "--output", "json", env=env).stdout)
+        again = json.loads(
+            vt("up", str(profile), "--runtime", "local", "-d", "--port", str(port), "--output", "json", env=env).stdout
+        )
         assert again["status"] == "unchanged"
     finally:
         down = vt("down", str(profile), "--runtime", "local", env=env)
@@ -78,13 +101,19 @@ def test_up_chat_ps_logs_down(tmp_path: Path) -> None:
 def test_local_preflight_errors(tmp_path: Path) -> None:
     env = {"VLLMTUNE_VLLM": str(tmp_path / "nope"), "VLLMTUNE_STATE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     r = vt("up", "preset:cpu-tiny", "--runtime", "local", "-d", env=env)
-    assert (r.returncode, r.stderr) == (1, "error: no `vllm` command found: install vLLM (pip install vllm, or the "
-                                           "CPU build), put it on PATH, or set VLLMTUNE_VLLM=/path/to/vllm\n")
+    assert (r.returncode, r.stderr) == (
+        1,
+        "error: no `vllm` command found: install vLLM (pip install vllm, or the "
+        "CPU build), put it on PATH, or set VLLMTUNE_VLLM=/path/to/vllm\n",
+    )
     fake = tmp_path / "vllm"
     fake.write_text("#!/bin/sh\nexit 0\n")
     fake.chmod(0o755)
     profile = tmp_path / "p.yaml"
     profile.write_text(f"extends: cpu-tiny\nname: vt-missing\nmodel:\n  id: {tmp_path}/no-model\n")
     r = vt("up", str(profile), "--runtime", "local", "-d", env={**env, "VLLMTUNE_VLLM": str(fake)})
-    assert (r.returncode, r.stderr) == (1, f"error: model directory {tmp_path}/no-model does not exist (model.id); "
-                                           "for the tiny test model run: python scripts/make_tiny_model.py\n")
+    assert (r.returncode, r.stderr) == (
+        1,
+        f"error: model directory {tmp_path}/no-model does not exist (model.id); "
+        "for the tiny test model run: python scripts/make_tiny_model.py\n",
+    )

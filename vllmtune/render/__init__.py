@@ -25,7 +25,7 @@ def resolve_target(name: str) -> str:
     return target
 
 
-def _renderer(target: str) -> Callable[[DeploymentPlan], str]:  # noqa: UP037
+def _renderer(target: str) -> Callable[[DeploymentPlan], str]:
     # Import only the renderer asked for: jinja2 is needed by the docker script alone.
     if target == "docker":
         from vllmtune.render.docker import render_docker
