@@ -210,3 +210,57 @@ def test_secret_reaches_the_container_but_not_the_labels(tmp_path: Path, names: 
     config = json.loads(inspect)[0]["Config"]
     assert "VLLM_API_KEY=s3cret" in config["Env"]
     assert "s3cret" not in json.dumps(config["Labels"])
+
+
+def _container_ids(name: str) -> str:
+    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=vllmtune.io/profile={name}"],
+                          capture_output=True, text=True).stdout.strip()
+
+
+def _wait_for(predicate, timeout: float = 30) -> bool:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_ctrl_c_while_waiting_removes_the_container(tmp_path: Path, names: list[str]) -> None:
+    import signal
+
+    names.append("vt-slow")
+    p = profile(tmp_path, "vt-slow", "server:\n  env:\n    FAKE_VLLM_STARTUP_DELAY: '60'\n")
+    proc = subprocess.Popen([sys.executable, "-m", "vllmtune.cli", "up", p, "-d", "--port", str(free_port())],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert _wait_for(lambda: _container_ids("vt-slow") != "")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.endswith("interrupted\n")
+    assert _container_ids("vt-slow") == ""
+
+
+def test_foreground_streams_logs_until_ctrl_c(tmp_path: Path, names: list[str]) -> None:
+    import signal
+
+    from tests.support.dockerenv import wait_for_http
+
+    names.append("vt-fg")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "vllmtune.cli", "up", profile(tmp_path, "vt-fg"), "--port",
+                             str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60)
+    assert _wait_for(lambda: _container_ids("vt-fg") != "")
+    import time
+
+    time.sleep(1.0)  # let `up` switch to streaming
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert "streaming logs; Ctrl-C stops the server" in out
+    assert "Starting vLLM API server" in out
+    assert proc.returncode == 130
+    assert "stopping vt-fg ..." in err
+    assert _container_ids("vt-fg") == ""

@@ -95,20 +95,15 @@ def up(
     env = secret_values(plan)
     backend.preflight(plan, opts.gpus)
     t_spawn = time.monotonic()
-    started = backend.start(plan, opts.gpus, env)
     tail = log_tail if log_tail is not None else []
-    watch = Watch(
-        base_url=endpoint,
-        served_name=plan.served_name,
-        alive=started.alive,
-        new_log_lines=started.new_log_lines,
-        api_key=env.get("VLLM_API_KEY"),
-    )
     try:
+        started = backend.start(plan, opts.gpus, env)
+        watch = Watch(base_url=endpoint, served_name=plan.served_name, alive=started.alive,
+                      new_log_lines=started.new_log_lines, api_key=env.get("VLLM_API_KEY"))
         ready = wait_ready(watch, opts.timeout, on_phase, tail)
-    except BaseException:
-        # Failure or Ctrl-C: leave nothing running unless asked to.
-        if not opts.keep_on_failure:
+    except BaseException as exc:
+        # Failure or Ctrl-C (even mid-create): leave nothing running unless asked to.
+        if not opts.keep_on_failure or isinstance(exc, KeyboardInterrupt):
             backend.stop(plan.name)
         raise
     backend.mark_ready(plan)
