@@ -410,6 +410,206 @@ def logs(
         sys.stdout.flush()
 
 
+@app.command()
+def bench(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="http://HOST:PORT[/v1] of any OpenAI-compatible server, or a profile.", metavar="URL|PROFILE"
+        ),
+    ] = "",
+    workload: Annotated[
+        str,
+        typer.Option(
+            "--workload",
+            "-w",
+            help="shared-prefix (prefix caching), duplicates (prompt cache), random, or a JSONL file of eval "
+            "cases {input, expected?, max_tokens?}.",
+        ),
+    ] = "shared-prefix",
+    requests: Annotated[int, typer.Option("--requests", "-n", help="Measured requests (after warm-up).")] = 100,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Requests in flight at most.")] = 16,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", help="Open loop: requests per second (default: closed loop at --concurrency)."),
+    ] = None,
+    poisson: Annotated[bool, typer.Option("--poisson", help="Poisson arrivals at --rate (default constant).")] = False,
+    duration: Annotated[float | None, typer.Option("--duration", help="Stop sending after this many seconds.")] = None,
+    warmup: Annotated[int, typer.Option("--warmup", help="Requests sent first and left out of the figures.")] = 0,
+    stream: Annotated[
+        bool, typer.Option("--stream/--no-stream", help="Streaming (measures TTFT and inter-token latency) or not.")
+    ] = True,
+    api: Annotated[
+        str, typer.Option("--api", help="chat (/v1/chat/completions) or completions (/v1/completions).")
+    ] = "chat",
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", help="Output budget per request (default: the workload's).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Workload and arrival seed: same seed, same requests.")] = 0,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model name (default: the profile's served name, or the server's first)."),
+    ] = None,
+    label: Annotated[str | None, typer.Option("--label", "-l", help="Name of this config in compare tables.")] = None,
+    duplicate_share: Annotated[
+        float, typer.Option("--duplicate-share", help="duplicates workload: share of repeated requests.")
+    ] = 0.5,
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Write the result JSON here (for vllmtune compare).")
+    ] = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option("--calibrate", help="Measure this client's own ceiling against an instant stub, and remember it."),
+    ] = False,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Load-test an endpoint and report latency, TTFT, inter-token latency, throughput,
+    tokens per call, server-side prefix-cache counters and quality.
+
+    \b
+    Examples:
+      vllmtune bench http://localhost:8000 --workload shared-prefix -n 500 -c 32 -o base.json
+      vllmtune bench profile.yaml --workload cases.jsonl --rate 20 --poisson -o awq.json
+      vllmtune bench --calibrate
+    API key: $VLLM_API_KEY or $OPENAI_API_KEY. Ctrl-C stops early and still writes the partial result.
+    """
+    from vllmtune.bench.command import BenchArgs, BenchError, write_result
+    from vllmtune.bench.command import calibrate as do_calibrate
+
+    if calibrate:
+        figures = do_calibrate()
+        if output is OutputFormat.json:
+            _echo(json.dumps(figures, indent=2))
+        else:
+            _echo(
+                "client ceiling on this machine: "
+                f"{figures['non_streaming_c16_req_s']:,.0f} req/s non-streaming (c=16), "
+                f"{figures['streaming_c64_req_s']:,.0f} req/s streaming 16 tokens (c=64)"
+            )
+        return
+    if not target:
+        raise BenchError("give an endpoint URL or a profile (or --calibrate)")
+    if api not in ("chat", "completions"):
+        raise typer.BadParameter("chat or completions", param_hint="--api")
+    args = BenchArgs(
+        target=target,
+        workload=workload,
+        requests=requests,
+        concurrency=concurrency,
+        rate=rate,
+        poisson=poisson,
+        duration=duration,
+        warmup=warmup,
+        stream=stream,
+        api=api,
+        max_tokens=max_tokens,
+        seed=seed,
+        model=model,
+        label=label,
+        duplicate_share=duplicate_share,
+    )
+    result = _run_with_progress(args, enabled=output is OutputFormat.text)
+    if out:
+        write_result(result, out)
+        sys.stderr.write(f"wrote {out}\n")
+    _warn(result["warnings"])
+    if result["partial"]:
+        _warn(["interrupted: the result is partial"])
+    if output is OutputFormat.json:
+        _echo(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2, default=str))
+    else:
+        _echo(_bench_text(result))
+    if result["partial"]:
+        raise typer.Exit(130)
+
+
+def _run_with_progress(args: Any, enabled: bool) -> Any:
+    from vllmtune.bench.command import run_bench
+
+    if not enabled or not sys.stderr.isatty():
+        return run_bench(args)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("bench", total=args.requests)
+        return run_bench(args, lambda done, total: bar.update(task, completed=done))
+
+
+def _bench_text(r: dict[str, Any]) -> str:
+    s = r["summary"]
+    c = r["config"]
+
+    def pct(key: str) -> str:
+        m = s[key]
+        if not m.get("count"):
+            return "-"
+        return f"p50 {m['p50']:,.1f}  p90 {m['p90']:,.1f}  p99 {m['p99']:,.1f}  mean {m['mean']:,.1f}"
+
+    lines = [
+        f"{r['label']}: {c['workload']} x {s['requests_sent']} requests, c={c['concurrency']}"
+        + (f", rate {c['rate']}/s {c['arrivals']}" if c["rate"] else "")
+        + (", streaming" if c["stream"] else ""),
+        f"  ok {s['requests_ok']}/{s['requests_sent']}  errors {r['errors'] or 0}",
+        f"  throughput   {s['request_throughput']:,.2f} req/s, {s['output_token_throughput']:,.1f} output tok/s, "
+        f"{s['tokens_per_call']:.1f} tokens/call",
+        f"  e2e ms       {pct('e2e_ms')}",
+        f"  TTFT ms      {pct('ttft_ms')}",
+        f"  ITL ms/token {pct('itl_token_ms')}",
+        f"  tokens/chunk {s['tokens_per_chunk'].get('mean', 0) or 0:.2f}",
+    ]
+    sm = r["server_metrics"]
+    q = sm.get("vllm:prefix_cache_queries_total") or sm.get("vllm:gpu_prefix_cache_queries_total")
+    h = sm.get("vllm:prefix_cache_hits_total") or sm.get("vllm:gpu_prefix_cache_hits_total")
+    if q:
+        lines.append(f"  server prefix cache: {h:,.0f} of {q:,.0f} prompt tokens hit ({(h or 0) / q:.1%})")
+    if r["quality"]:
+        lines.append(
+            f"  quality      {r['quality']['normalized']:.3f} normalized match over {r['quality']['cases']} cases "
+            f"(exact {r['quality']['exact']:.3f})"
+        )
+    return "\n".join(lines)
+
+
+@app.command()
+def compare(
+    results: Annotated[
+        list[str],
+        typer.Argument(help="Result files from vllmtune bench -o; the first is the reference.", metavar="RESULT..."),
+    ],
+    gpu_hour_usd: Annotated[
+        float | None, typer.Option("--gpu-hour-usd", help="GPU price per hour, for $ per 1k requests.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--output", help="text, markdown, csv or json.")] = "text",
+    plot: Annotated[
+        str | None, typer.Option("--plot", help="Write latency CDFs and the cost chart to this PNG.")
+    ] = None,
+    quality_drop: Annotated[
+        float, typer.Option("--quality-drop", help="Flag a quality drop larger than this (0.01 = 1 point).")
+    ] = 0.01,
+) -> None:
+    """Compare benchmark results: p50/p99 latency, TTFT, tokens per call, output tok/s, quality
+    and relative cost (1.00x for the first), with 95% confidence intervals on the deltas.
+
+    \b
+    Example:  vllmtune compare base.json prefix.json awq.json spec.json --gpu-hour-usd 2.49
+    """
+    from vllmtune.bench.command import compare as do_compare
+
+    if fmt not in ("text", "markdown", "csv", "json"):
+        raise typer.BadParameter("text, markdown, csv or json", param_hint="--output")
+    _echo(do_compare(results, gpu_hour_usd, fmt, plot, quality_drop))
+    if plot:
+        sys.stderr.write(f"wrote {plot}\n")
+
+
 def _fail(message: str, code: int) -> int:
     sys.stderr.write(message if message.endswith("\n") else message + "\n")
     return code

@@ -1,0 +1,239 @@
+"""`vllmtune bench` / `compare` against the stub server with controlled timing and faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def stub(*args: str) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vllmtune.bench.stub", "--port", str(port), "--seconds", "120", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("stub listening")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def vt(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vllmtune.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env={**os.environ, "NO_COLOR": "1", "XDG_CACHE_HOME": "/nonexistent-cache"},
+    )
+
+
+def test_ttft_and_inter_token_latency_are_measured(tmp_path: Path) -> None:
+    with stub("--ttft", "0.08", "--itl", "0.02", "--tokens", "10") as url:
+        r = vt(
+            "bench",
+            url,
+            "-n",
+            "12",
+            "-c",
+            "4",
+            "-w",
+            "random",
+            "--max-tokens",
+            "20",
+            "-o",
+            str(tmp_path / "r.json"),
+            "--output",
+            "json",
+        )
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "r.json").read_text())
+    s = res["summary"]
+    assert s["requests_ok"] == 12
+    assert 75 <= s["ttft_ms"]["p50"] <= 110
+    assert 18 <= s["itl_token_ms"]["p50"] <= 30
+    assert s["tokens_per_chunk"]["mean"] == 1.0
+    assert 250 <= s["e2e_ms"]["p50"] <= 330  # 80 ms + 9 x 20 ms
+    assert s["tokens_per_call"] == 10
+    assert res["config"]["workload"] == "random" and res["config"]["seed"] == 0
+    assert res["definitions"]["ttft_ms"].startswith("time to first token")
+    assert res["server_metrics"]["vllm:prefix_cache_queries_total"] > 0
+
+
+def test_several_tokens_per_chunk_like_speculative_decoding() -> None:
+    with stub("--itl", "0.01", "--tokens", "12", "--tokens-per-chunk", "3") as url:
+        res = json.loads(vt("bench", url, "-n", "6", "-c", "2", "--output", "json").stdout)
+    s = res["summary"]
+    assert s["tokens_per_chunk"]["mean"] == 3.0
+    assert 25 <= s["itl_chunk_ms"]["p50"] <= 45  # 3 tokens x 10 ms per chunk
+    assert 8 <= s["itl_token_ms"]["p50"] <= 15
+
+
+def test_errors_are_counted_not_hidden() -> None:
+    with stub("--fail-every", "4", "--malformed-every", "5", "--cut-every", "7", "--itl", "0.001") as url:
+        r = vt("bench", url, "-n", "40", "-c", "1", "--output", "json")
+    res = json.loads(r.stdout)
+    errors = res["errors"]
+    assert errors.get("http_500") == 10
+    assert errors.get("malformed_sse", 0) >= 3
+    assert errors.get("connection", 0) + errors.get("stream_incomplete", 0) >= 3
+    assert res["summary"]["requests_ok"] == 40 - sum(errors.values())
+
+
+def test_non_streaming_and_completions_api() -> None:
+    with stub() as url:
+        res = json.loads(vt("bench", url, "-n", "20", "--no-stream", "--api", "completions", "--output", "json").stdout)
+    assert res["summary"]["requests_ok"] == 20
+    assert res["summary"]["ttft_ms"] == {"count": 0}
+
+
+def test_rate_is_held_and_lag_reported() -> None:
+    with stub() as url:
+        t = time.monotonic()
+        res = json.loads(vt("bench", url, "-n", "20", "--rate", "40", "--output", "json").stdout)
+        took = time.monotonic() - t
+    assert res["config"]["arrivals"] == "constant"
+    assert 0.45 <= res["summary"]["wall_s"] <= 1.5  # 20 requests at 40/s
+    assert res["summary"]["schedule_lag_p50_ms"] < 20
+    assert took < 30
+
+
+def test_quality_scored_from_jsonl(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(
+        '{"input": "say ok", "expected": "OkOkOkOkOk!"}\n\n{"input": [{"role": "user", "content": "x"}], '
+        '"expected": "something else", "max_tokens": 5}\n'
+    )
+    with stub("--tokens", "5") as url:
+        res = json.loads(vt("bench", url, "-w", str(cases), "-n", "4", "--output", "json").stdout)
+    assert res["quality"] == {"cases": 4, "exact": 0.0, "normalized": 0.5}
+
+
+def test_bad_input_messages(tmp_path: Path) -> None:
+    bad = tmp_path / "cases.jsonl"
+    bad.write_text('{"input": "a"}\n{"input": "b",}\n')
+    with stub() as url:
+        r = vt("bench", url, "-w", str(bad))
+        assert (r.returncode, r.stderr) == (
+            1,
+            f"error: {bad}:2: not valid JSON (Expecting property name enclosed in double quotes at column 15)\n",
+        )
+        r = vt("bench", url, "--model", "gpt-9")
+        assert (r.returncode, r.stderr) == (
+            1,
+            "error: the server serves stub-model, not 'gpt-9'; use --model stub-model\n",
+        )
+        r = vt("bench", url, "-w", "nope")
+        assert r.stderr == (
+            "error: unknown workload 'nope': use shared-prefix, duplicates, random or a JSONL file of eval cases\n"
+        )
+    port = free_port()
+    r = vt("bench", f"http://127.0.0.1:{port}")
+    assert (r.returncode, r.stderr) == (
+        1,
+        f"error: nothing answers at http://127.0.0.1:{port}: start the server "
+        "(vllmtune up PROFILE -d) or check the URL\n",
+    )
+
+
+def test_ctrl_c_writes_partial_results(tmp_path: Path) -> None:
+    out = tmp_path / "partial.json"
+    with stub("--itl", "0.05", "--tokens", "20") as url:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vllmtune.cli", "bench", url, "-n", "500", "-c", "2", "-o", str(out)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "warning: interrupted: the result is partial" in err
+    res = json.loads(out.read_text())
+    assert res["partial"] is True
+    assert 0 < res["summary"]["requests_ok"] < 500
+
+
+def test_compare_table_and_formats(tmp_path: Path) -> None:
+    with stub("--ttft", "0.05", "--itl", "0.01", "--tokens", "8") as slow_url:
+        vt("bench", slow_url, "-n", "20", "-c", "2", "-l", "baseline", "-o", str(tmp_path / "a.json"))
+    with stub("--ttft", "0.01", "--itl", "0.005", "--tokens", "8") as fast_url:
+        vt("bench", fast_url, "-n", "20", "-c", "2", "-l", "prefix", "-o", str(tmp_path / "b.json"))
+    r = vt("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--gpu-hour-usd", "2.49")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == [
+        "Config",
+        "p50",
+        "ms",
+        "p99",
+        "ms",
+        "TTFT",
+        "p50",
+        "TTFT",
+        "p99",
+        "Tokens/call",
+        "Output",
+        "tok/s",
+        "Quality",
+        "Relative",
+        "cost",
+    ]
+    assert lines[1].startswith("baseline") and lines[1].endswith("1.00x")
+    assert lines[2].startswith("prefix")
+    assert float(lines[2].split()[-1].rstrip("x")) < 0.7  # faster -> cheaper
+    assert lines[4] == "vs baseline:"
+    assert lines[5].startswith("  prefix: p50 -") and "(95% CI -" in lines[5]
+    md = vt("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--output", "markdown").stdout
+    assert md.splitlines()[1].startswith("|---|")
+    rows = json.loads(
+        vt(
+            "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--gpu-hour-usd", "2.49", "--output", "json"
+        ).stdout
+    )["rows"]
+    assert rows[0]["usd_per_1k_requests"] > rows[1]["usd_per_1k_requests"]
+    csv_text = vt("compare", str(tmp_path / "a.json"), "--output", "csv").stdout
+    assert csv_text.startswith("config,")
+    bad = tmp_path / "x.json"
+    bad.write_text("{}")
+    r = vt("compare", str(bad))
+    assert (r.returncode, r.stderr) == (
+        1,
+        f"error: {bad}: not a vllmtune bench result (write one with vllmtune bench -o FILE)\n",
+    )
+
+
+def test_plot(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    with stub("--ttft", "0.01") as url:
+        vt("bench", url, "-n", "10", "-o", str(tmp_path / "a.json"))
+    r = vt("compare", str(tmp_path / "a.json"), "--plot", str(tmp_path / "p.png"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

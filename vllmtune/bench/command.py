@@ -1,0 +1,212 @@
+"""``vllmtune bench`` and ``vllmtune compare``: glue between the CLI and the load generator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vllmtune.bench import report, runner, workloads
+from vllmtune.bench.http import Endpoint, get
+from vllmtune.errors import VllmtuneError
+
+
+class BenchError(VllmtuneError):
+    """The benchmark cannot run (endpoint unreachable, wrong model, bad options)."""
+
+
+@dataclass
+class BenchArgs:
+    """Everything ``vllmtune bench`` takes."""
+
+    target: str
+    workload: str = "shared-prefix"
+    requests: int = 100
+    concurrency: int = 16
+    rate: float | None = None
+    poisson: bool = False
+    duration: float | None = None
+    warmup: int = 0
+    stream: bool = True
+    api: str = "chat"
+    max_tokens: int | None = None
+    seed: int = 0
+    model: str | None = None
+    label: str | None = None
+    duplicate_share: float = 0.5
+    timeout: float = 600.0
+
+
+def _ceiling_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "vllmtune" / "bench-ceiling.json"
+
+
+def known_ceiling() -> float | None:
+    """The client ceiling measured by ``--calibrate`` on this machine, if any."""
+    try:
+        return float(json.loads(_ceiling_file().read_text())["non_streaming_c16_req_s"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _resolve_target(args: BenchArgs) -> tuple[str, str | None, dict[str, Any]]:
+    """(endpoint URL, model, meta) from a URL or a profile."""
+    t = args.target
+    if t.startswith(("http://", "https://")):
+        if t.startswith("https://"):
+            raise BenchError(
+                "https endpoints are not supported by the benchmark client yet; use http:// (or a local port-forward)"
+            )
+        url = t.rstrip("/")
+        return (url if url.endswith("/v1") else url + "/v1"), args.model, {}
+    from vllmtune.plan import load_plan
+
+    plan = load_plan(t)
+    meta = {"profile": plan.name, "profile_hash": plan.profile_hash, "vllm_version": plan.vllm_version}
+    return f"http://127.0.0.1:{plan.port}/v1", args.model or plan.served_name, meta
+
+
+def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
+    """Run one benchmark and return the result JSON (partial on Ctrl-C)."""
+    url, model, meta = _resolve_target(args)
+    ep = Endpoint(url)
+    info = asyncio.run(runner.server_info(ep.base, ep.prefix))
+    if not info.get("reachable"):
+        raise BenchError(f"nothing answers at {ep.base}: start the server (vllmtune up PROFILE -d) or check the URL")
+    served = info.get("models") or []
+    if model is None:
+        if not served:
+            raise BenchError(f"{ep.base}{ep.prefix}/models lists no model; give --model")
+        model = served[0]
+    elif served and model not in served:
+        raise BenchError(f"the server serves {', '.join(served)}, not {model!r}; use --model {served[0]}")
+    if info.get("vllm_version") and "vllm_version" not in meta:
+        meta["vllm_version"] = info["vllm_version"]
+    cases = workloads.build(args.workload, args.requests, args.seed, args.max_tokens, args.duplicate_share)
+    opts = runner.Options(
+        url=url,
+        model=model,
+        cases=cases,
+        concurrency=args.concurrency,
+        rate=args.rate,
+        poisson=args.poisson,
+        duration=args.duration,
+        warmup=args.warmup,
+        stream=args.stream,
+        api=args.api,
+        api_key=os.environ.get("VLLM_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+        seed=args.seed,
+        timeout=args.timeout,
+    )
+
+    async def main() -> tuple[list[runner.Record], float, dict[str, float], dict[str, float], bool]:
+        before = await runner.scrape_metrics(ep.base)
+        task = asyncio.ensure_future(runner.run(opts, progress))
+        partial = False
+        try:
+            records, wall = await asyncio.shield(task)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            task.cancel()
+            records, wall = await task
+            partial = True
+        after = await runner.scrape_metrics(ep.base)
+        return records, wall, before, after, partial
+
+    partial = False
+    try:
+        records, wall, before, after, partial = asyncio.run(main())
+    except KeyboardInterrupt:
+        raise
+    label = args.label or meta.get("profile") or model
+    return report.build_result(
+        opts,
+        records,
+        wall,
+        label=str(label),
+        workload=args.workload,
+        before=before,
+        after=after,
+        meta=meta,
+        partial=partial,
+        ceiling=known_ceiling(),
+    )
+
+
+def calibrate(requests: int = 20000, concurrency: int = 16, stream_requests: int = 10000) -> dict[str, float]:
+    """Measure this client's ceiling against an instant stub server in another process."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stub = subprocess.Popen(
+        [sys.executable, "-m", "vllmtune.bench.stub", "--port", str(port), "--tokens", "16", "--seconds", "300"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert stub.stdout is not None
+        stub.stdout.readline()  # "stub listening on ..."
+        deadline = time.monotonic() + 10
+        while asyncio.run(get(f"http://127.0.0.1:{port}/health"))[0] != 200:
+            if time.monotonic() > deadline:
+                raise BenchError("the calibration stub did not start")
+            time.sleep(0.05)
+        out = {}
+        for name, n, c, stream in (
+            ("non_streaming_c16_req_s", requests, concurrency, False),
+            ("streaming_c64_req_s", stream_requests, 64, True),
+        ):
+            cases = [workloads.Case(messages=(("user", "hi"),), max_tokens=16)]
+            opts = runner.Options(
+                url=f"http://127.0.0.1:{port}/v1",
+                model="stub-model",
+                cases=cases * n,
+                concurrency=c,
+                stream=stream,
+                warmup=min(500, n // 10),
+            )
+            records, wall = asyncio.run(runner.run(opts))
+            ok = sum(1 for r in records if r.error is None)
+            out[name] = ok / wall
+        out["measured_at"] = time.time()
+    finally:
+        stub.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            stub.wait(5)
+    path = _ceiling_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))
+    return out
+
+
+def write_result(result: dict[str, Any], path: str) -> None:
+    """Write the result JSON (atomically)."""
+    from vllmtune.render import write_files
+
+    write_files({Path(path): json.dumps(result, indent=2, default=str) + "\n"})
+
+
+def compare(
+    paths: list[str], gpu_hour_usd: float | None, output: str, plot_path: str | None, quality_drop: float
+) -> str:
+    """The comparison in the requested format."""
+    if not paths:
+        raise BenchError("give at least one result file (vllmtune bench ... -o FILE)")
+    results = [report.load_result(p) for p in paths]
+    rows = report.compare_rows(results, gpu_hour_usd, quality_drop)
+    if plot_path:
+        report.plot(results, rows, plot_path)
+    if output == "json":
+        return json.dumps({"rows": rows, "definitions": report.DEFINITIONS}, indent=2, default=str)
+    if output == "csv":
+        return report.rows_csv(rows)
+    return "\n".join(report.table_lines(rows, markdown=output == "markdown"))

@@ -1,0 +1,274 @@
+"""A stub OpenAI-compatible server with controlled timing and faults.
+
+Used by the tests (so that measured TTFT / inter-token latency can be asserted), by
+``benchmarks/bench_client_ceiling.py`` and by ``vllmtune bench --calibrate`` (the instant
+server that shows how fast the client itself can go). Raw asyncio: it must be faster than
+the client it serves.
+
+    python -m vllmtune.bench.stub --port 8000 [--ttft 0.05] [--itl 0.01] [--tokens 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import signal
+from dataclasses import dataclass, field
+
+MAX_TOKENS = re.compile(rb'"max(?:_completion)?_tokens"\s*:\s*(\d+)')
+STREAM = re.compile(rb'"stream"\s*:\s*true')
+PROMPT_LEN_HINT = 4  # characters per token, to fake prompt_tokens
+
+
+@dataclass
+class StubConfig:
+    """How the stub behaves."""
+
+    model: str = "stub-model"
+    ttft: float = 0.0  # seconds before the first token
+    itl: float = 0.0  # seconds between tokens
+    tokens: int = 16  # tokens per answer unless max_tokens says fewer
+    tokens_per_chunk: int = 1  # >1 mimics speculative decoding
+    fail_every: int = 0  # every Nth completion answers 500
+    malformed_every: int = 0  # every Nth streamed completion sends a broken SSE line
+    cut_every: int = 0  # every Nth streamed completion drops the connection mid-stream
+    text: str = "ok"  # content of each token
+    counters: dict[str, int] = field(default_factory=lambda: {"requests": 0, "prefix_queries": 0, "prefix_hits": 0})
+
+
+def _resp(status: int, body: bytes, ctype: bytes = b"application/json") -> bytes:
+    reason = {200: b"OK", 404: b"Not Found", 500: b"Internal Server Error"}.get(status, b"Error")
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n" % (status, reason, ctype, len(body)) + body
+    )
+
+
+class StubProtocol(asyncio.Protocol):
+    def __init__(self, cfg: StubConfig) -> None:
+        self.cfg = cfg
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+        self.busy = False
+        self._task: asyncio.Future[None] | None = None  # the answer in flight (kept referenced)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.busy:
+            self._next()
+
+    def _next(self) -> None:
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buf[:end]
+            m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            length = int(m.group(1)) if m else 0
+            if len(self.buf) < end + 4 + length:
+                return
+            body = self.buf[end + 4 : end + 4 + length]
+            self.buf = self.buf[end + 4 + length :]
+            line = head.split(b"\r\n", 1)[0].split(b" ")
+            method, path = line[0], line[1] if len(line) > 1 else b"/"
+            if self._handle(method, path, body):
+                return  # an async (timed / streamed) answer is in flight
+
+    def _handle(self, method: bytes, path: bytes, body: bytes) -> bool:
+        t = self.transport
+        assert t is not None
+        cfg = self.cfg
+        if path == b"/health":
+            t.write(_resp(200, b""))
+        elif path == b"/v1/models":
+            t.write(_resp(200, json.dumps({"object": "list", "data": [{"id": cfg.model, "object": "model"}]}).encode()))
+        elif path == b"/metrics":
+            c = cfg.counters
+            text = (
+                f'vllm:prefix_cache_queries_total{{model_name="{cfg.model}"}} {c["prefix_queries"]}\n'
+                f'vllm:prefix_cache_hits_total{{model_name="{cfg.model}"}} {c["prefix_hits"]}\n'
+                f'vllm:time_to_first_token_seconds_sum{{model_name="{cfg.model}"}} 0\n'
+                f'vllm:time_to_first_token_seconds_count{{model_name="{cfg.model}"}} {c["requests"]}\n'
+            )
+            t.write(_resp(200, text.encode(), b"text/plain"))
+        elif method == b"POST" and path in (b"/v1/chat/completions", b"/v1/completions"):
+            cfg.counters["requests"] += 1
+            n = cfg.counters["requests"]
+            cfg.counters["prefix_queries"] += len(body) // PROMPT_LEN_HINT
+            cfg.counters["prefix_hits"] += len(body) // (2 * PROMPT_LEN_HINT)
+            if cfg.fail_every and n % cfg.fail_every == 0:
+                t.write(_resp(500, b'{"error":{"message":"stub failure","type":"InternalServerError"}}'))
+                return False
+            m = MAX_TOKENS.search(body)
+            tokens = min(cfg.tokens, int(m.group(1))) if m else cfg.tokens
+            chat = path == b"/v1/chat/completions"
+            prompt_tokens = max(1, len(body) // PROMPT_LEN_HINT)
+            if STREAM.search(body):
+                if not cfg.ttft and not cfg.itl and not (cfg.malformed_every or cfg.cut_every):
+                    t.write(self._stream_all(chat, tokens, prompt_tokens))
+                    return False
+                self.busy = True
+                self._task = asyncio.ensure_future(self._stream_timed(chat, tokens, prompt_tokens, n))
+                return True
+            if cfg.ttft or cfg.itl:
+                self.busy = True
+                self._task = asyncio.ensure_future(self._delayed(chat, tokens, prompt_tokens))
+                return True
+            t.write(_resp(200, self._full(chat, tokens, prompt_tokens)))
+        else:
+            t.write(_resp(404, b'{"error":"not found"}'))
+        return False
+
+    def _full(self, chat: bool, tokens: int, prompt_tokens: int) -> bytes:
+        text = self.cfg.text * tokens
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens, "total_tokens": prompt_tokens + tokens}
+        if chat:
+            choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}
+            obj = {"id": "stub", "object": "chat.completion", "model": self.cfg.model, "choices": [choice]}
+        else:
+            obj = {
+                "id": "stub",
+                "object": "text_completion",
+                "model": self.cfg.model,
+                "choices": [{"index": 0, "text": text, "finish_reason": "length"}],
+            }
+        obj["usage"] = usage  # type: ignore[assignment]
+        return json.dumps(obj).encode()
+
+    def _chunk(self, chat: bool, text: str, done_tokens: int, prompt_tokens: int) -> bytes:
+        usage = b'{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}' % (
+            prompt_tokens,
+            done_tokens,
+            prompt_tokens + done_tokens,
+        )
+        content = json.dumps(text).encode()
+        if chat:
+            data = (
+                b'{"id":"stub","object":"chat.completion.chunk","model":"'
+                + self.cfg.model.encode()
+                + b'","choices":[{"index":0,"delta":{"content":'
+                + content
+                + b'}}],"usage":'
+                + usage
+                + b"}"
+            )
+        else:
+            data = (
+                b'{"id":"stub","object":"text_completion","model":"'
+                + self.cfg.model.encode()
+                + b'","choices":[{"index":0,"text":'
+                + content
+                + b'}],"usage":'
+                + usage
+                + b"}"
+            )
+        frame = b"data: " + data + b"\n\n"
+        return b"%x\r\n%s\r\n" % (len(frame), frame)
+
+    def _stream_head(self) -> bytes:
+        return b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+
+    def _stream_end(self) -> bytes:
+        frame = b"data: [DONE]\n\n"
+        return b"%x\r\n%s\r\n0\r\n\r\n" % (len(frame), frame)
+
+    def _stream_all(self, chat: bool, tokens: int, prompt_tokens: int) -> bytes:
+        per = self.cfg.tokens_per_chunk
+        parts = [self._stream_head()]
+        done = 0
+        while done < tokens:
+            k = min(per, tokens - done)
+            done += k
+            parts.append(self._chunk(chat, self.cfg.text * k, done, prompt_tokens))
+        parts.append(self._stream_end())
+        return b"".join(parts)
+
+    async def _delayed(self, chat: bool, tokens: int, prompt_tokens: int) -> None:
+        await asyncio.sleep(self.cfg.ttft + self.cfg.itl * max(0, tokens - 1))
+        if self.transport and not self.transport.is_closing():
+            self.transport.write(_resp(200, self._full(chat, tokens, prompt_tokens)))
+        self._resume()
+
+    async def _stream_timed(self, chat: bool, tokens: int, prompt_tokens: int, n: int) -> None:
+        t = self.transport
+        assert t is not None
+        cfg = self.cfg
+        t.write(self._stream_head())
+        await asyncio.sleep(cfg.ttft)
+        done = 0
+        while done < tokens:
+            if t.is_closing():
+                return
+            if cfg.cut_every and n % cfg.cut_every == 0 and done >= tokens // 2:
+                t.close()  # mid-stream disconnect
+                return
+            k = min(cfg.tokens_per_chunk, tokens - done)
+            done += k
+            if cfg.malformed_every and n % cfg.malformed_every == 0 and done >= tokens // 2:
+                frame = b"data: {not json\n\n"
+                t.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+            else:
+                t.write(self._chunk(chat, cfg.text * k, done, prompt_tokens))
+            if done < tokens and cfg.itl:
+                await asyncio.sleep(cfg.itl * k)
+        t.write(self._stream_end())
+        self._resume()
+
+    def _resume(self) -> None:
+        self.busy = False
+        if self.buf:
+            self._next()
+
+
+async def start_stub(cfg: StubConfig, host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
+    """Start the stub in the running loop; ``server.sockets[0].getsockname()[1]`` is its port."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: StubProtocol(cfg), host, port, backlog=1024)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="stub OpenAI-compatible server (vllmtune tests/benchmarks)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--model", default="stub-model")
+    ap.add_argument("--ttft", type=float, default=0.0)
+    ap.add_argument("--itl", type=float, default=0.0)
+    ap.add_argument("--tokens", type=int, default=16)
+    ap.add_argument("--tokens-per-chunk", type=int, default=1)
+    ap.add_argument("--fail-every", type=int, default=0, help="every Nth completion answers 500")
+    ap.add_argument("--malformed-every", type=int, default=0, help="every Nth stream has a broken SSE line")
+    ap.add_argument("--cut-every", type=int, default=0, help="every Nth stream is cut mid-way")
+    ap.add_argument("--seconds", type=float, default=0.0, help="exit after this long (0: until SIGTERM)")
+    a = ap.parse_args(argv)
+    cfg = StubConfig(
+        model=a.model,
+        ttft=a.ttft,
+        itl=a.itl,
+        tokens=a.tokens,
+        tokens_per_chunk=a.tokens_per_chunk,
+        fail_every=a.fail_every,
+        malformed_every=a.malformed_every,
+        cut_every=a.cut_every,
+    )
+
+    async def run() -> None:
+        server = await start_stub(cfg, a.host, a.port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"stub listening on http://{a.host}:{server.sockets[0].getsockname()[1]}", flush=True)
+        if a.seconds:
+            loop.call_later(a.seconds, stop.set)
+        await stop.wait()
+        server.close()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
