@@ -69,9 +69,12 @@ def _resolve_target(args: BenchArgs) -> tuple[str, str | None, dict[str, Any]]:
         return (url if url.endswith("/v1") else url + "/v1"), args.model, {}
     from vllmtune.plan import load_plan
 
+    from vllmtune.runtime.manage import running_port
+
     plan = load_plan(t)
     meta = {"profile": plan.name, "profile_hash": plan.profile_hash, "vllm_version": plan.vllm_version}
-    return f"http://127.0.0.1:{plan.port}/v1", args.model or plan.served_name, meta
+    port = running_port(plan.name) or plan.port  # `up --port N` may have moved it
+    return f"http://127.0.0.1:{port}/v1", args.model or plan.served_name, meta
 
 
 def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:

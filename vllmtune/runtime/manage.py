@@ -83,3 +83,12 @@ def logs(name: str, follow: bool, tail: int | None, only: str | None) -> Iterato
         if backend.find(name) is not None or (leftover_log and Path(leftover_log(name)).exists()):
             return backend.logs(name, follow, tail)
     raise LaunchError(f"no server named {name!r}; see vllmtune ps")
+
+
+def running_port(name: str) -> int | None:
+    """The port of a running server vllmtune started for profile ``name`` (any backend)."""
+    for backend in _backends(None):
+        record = backend.find(name)
+        if record is not None and record.state == "running" and record.port:
+            return record.port
+    return None
