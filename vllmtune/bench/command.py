@@ -68,7 +68,6 @@ def _resolve_target(args: BenchArgs) -> tuple[str, str | None, dict[str, Any]]:
         url = t.rstrip("/")
         return (url if url.endswith("/v1") else url + "/v1"), args.model, {}
     from vllmtune.plan import load_plan
-
     from vllmtune.runtime.manage import running_port
 
     plan = load_plan(t)
