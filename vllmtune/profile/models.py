@@ -252,10 +252,12 @@ class ComposeDeploy(Strict):
 class Toleration(Strict):
     """A Kubernetes toleration."""
 
-    key: str | None = None
-    operator: Literal["Exists", "Equal"] = "Equal"
-    value: str | None = None
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    key: str | None = Field(default=None, description="Taint key to tolerate.", examples=["nvidia.com/gpu"])
+    operator: Literal["Exists", "Equal"] = Field(default="Equal", description="Exists (any value) or Equal.")
+    value: str | None = Field(default=None, description="Taint value (with operator Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect to tolerate (all when unset)."
+    )
 
 
 class PvcSettings(Strict):
@@ -298,9 +300,9 @@ class KubernetesDeploy(Strict):
 class DeploySection(Strict):
     """Target-specific settings."""
 
-    docker: DockerDeploy = Field(default_factory=DockerDeploy)
-    compose: ComposeDeploy = Field(default_factory=ComposeDeploy)
-    kubernetes: KubernetesDeploy = Field(default_factory=KubernetesDeploy)
+    docker: DockerDeploy = Field(default_factory=DockerDeploy, description="docker run script and `vllmtune up`.")
+    compose: ComposeDeploy = Field(default_factory=ComposeDeploy, description="docker compose file.")
+    kubernetes: KubernetesDeploy = Field(default_factory=KubernetesDeploy, description="Kubernetes manifests.")
 
 
 class Profile(Strict):
@@ -317,17 +319,29 @@ class Profile(Strict):
         description="Parent profile: a path relative to this file or a built-in preset name. "
         "Mappings merge deeply, lists are replaced.",
     )
-    vllm: VllmSection
-    model: ModelSection
-    prompt_cache: PromptCacheSection = Field(default_factory=PromptCacheSection)
+    vllm: VllmSection = Field(description="Which vLLM: the version decides the image tag and the flags.")
+    model: ModelSection = Field(description="The model: hub id or local directory, context length, dtype.")
+    prompt_cache: PromptCacheSection = Field(
+        default_factory=PromptCacheSection, description="Lever 1: the prompt-result cache proxy in front of vLLM."
+    )
     prefix_caching: bool | None = Field(
         default=None,
         description="Lever 2: KV prefix caching. Rendered only when set (vLLM's own default "
         "otherwise: on since 0.8.0).",
     )
-    batching: BatchingSection = Field(default_factory=BatchingSection)
-    quantization: QuantizationSection = Field(default_factory=QuantizationSection)
+    batching: BatchingSection = Field(
+        default_factory=BatchingSection, description="Lever 3: continuous batching knobs (token budget, sequences)."
+    )
+    quantization: QuantizationSection = Field(
+        default_factory=QuantizationSection, description="Lever 4: quantized checkpoint, method, KV cache dtype."
+    )
     speculative: SpeculativeSection | None = Field(default=None, description="Lever 5 (off when absent).")
-    resources: ResourcesSection = Field(default_factory=ResourcesSection)
-    server: ServerSection = Field(default_factory=ServerSection)
-    deploy: DeploySection = Field(default_factory=DeploySection)
+    resources: ResourcesSection = Field(
+        default_factory=ResourcesSection, description="GPUs, memory share, tensor/pipeline parallelism, /dev/shm."
+    )
+    server: ServerSection = Field(
+        default_factory=ServerSection, description="Port, host, secrets by reference, env, extra vLLM flags."
+    )
+    deploy: DeploySection = Field(
+        default_factory=DeploySection, description="Per-target settings: docker, compose, kubernetes."
+    )

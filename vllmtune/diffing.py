@@ -1,0 +1,156 @@
+"""``vllmtune diff`` and ``vllmtune render-check``: what changes between two profiles, and
+whether committed rendered files still match their profiles."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vllmtune.errors import VllmtuneError
+from vllmtune.plan import DeploymentPlan, load_plan
+from vllmtune.render import TARGETS, render, resolve_target
+
+RENDER_MAP = ".vllmtune-render.yaml"
+
+
+class DiffError(VllmtuneError):
+    """A diff cannot be made (unreadable file, cannot tell the target)."""
+
+
+def lever_changes(a: DeploymentPlan, b: DeploymentPlan) -> list[str]:
+    """Changes in words: levers first, then what else moved."""
+    out = []
+    for (lever, sa, _), (_, sb, _) in zip(a.levers, b.levers, strict=True):
+        if sa != sb:
+            out.append(f"{lever.split(' ', 1)[1]}: {sa} -> {sb}")
+    for label, va, vb in (("vLLM", a.vllm_version, b.vllm_version), ("image", a.image, b.image),
+                          ("model", a.model, b.model), ("served name", a.served_name, b.served_name),
+                          ("GPUs", a.gpus, b.gpus), ("port", a.port, b.port),
+                          ("replicas", a.k8s_replicas, b.k8s_replicas)):
+        if va != vb:
+            out.append(f"{label}: {va} -> {vb}")
+    lever_flags = {f.split(" ", 1)[0] for _, _, flags in a.levers + b.levers for f in flags}
+    args_a = [x for x in a.args if x.startswith("--") and x not in lever_flags]
+    args_b = [x for x in b.args if x.startswith("--") and x not in lever_flags]
+    added = [x for x in args_b if x not in args_a]
+    removed = [x for x in args_a if x not in args_b]
+    if added or removed:
+        out.append("other vLLM flags: " + " ".join([f"+{x}" for x in added] + [f"-{x}" for x in removed]))
+    if dict(a.env) != dict(b.env) or [s.name for s in a.secret_env] != [s.name for s in b.secret_env]:
+        out.append("environment changed")
+    return out
+
+
+def unified(a_text: str, b_text: str, a_name: str, b_name: str) -> str:
+    """A unified diff ('' when equal)."""
+    return "".join(difflib.unified_diff(a_text.splitlines(keepends=True), b_text.splitlines(keepends=True),
+                                        fromfile=a_name, tofile=b_name))
+
+
+def diff_profiles(a: str, b: str, target: str) -> dict[str, Any]:
+    """Lever changes in words and the unified diff of the rendered target."""
+    target = resolve_target(target)
+    pa, pb = load_plan(a), load_plan(b)
+    text = unified(render(pa, target), render(pb, target), f"{a} ({target})", f"{b} ({target})")
+    return {"changes": lever_changes(pa, pb), "target": target, "diff": text}
+
+
+def guess_target(path: Path) -> str:
+    """Which target a hand-edited file or directory is."""
+    if path.is_dir():
+        return "kubernetes"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DiffError(f"{path}: cannot read: {exc.strerror}") from None
+    if text.startswith("#!") or "docker run" in text:
+        return "docker"
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d]
+    except yaml.YAMLError:
+        raise DiffError(f"{path}: neither a shell script nor YAML; give --target") from None
+    if len(docs) == 1 and isinstance(docs[0], dict) and "services" in docs[0]:
+        return "compose"
+    if docs and all(isinstance(d, dict) and "kind" in d for d in docs):
+        return "kubernetes"
+    raise DiffError(f"{path}: cannot tell whether it is docker, compose or kubernetes output; give --target")
+
+
+def read_against(path: Path, target: str) -> str:
+    """The hand-edited output as one text (a Kubernetes directory is read in file order)."""
+    if path.is_dir():
+        from vllmtune.render.kubernetes import object_filename
+
+        docs = []
+        for f in sorted(path.glob("*.y*ml")):
+            docs += [d for d in yaml.safe_load_all(f.read_text(encoding="utf-8")) if d]
+        order = {"PersistentVolumeClaim": 0, "Deployment": 1, "Service": 2}
+        docs.sort(key=lambda d: (order.get(d.get("kind"), 9), object_filename(d)))
+        from vllmtune.profile.yamlio import dump_yaml
+
+        return "".join("---\n" + dump_yaml(d) for d in docs)
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DiffError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def diff_against(profile: str, against: str, target: str | None) -> dict[str, Any]:
+    """The profile's rendering vs a committed / hand-edited file or directory."""
+    path = Path(against)
+    if not path.exists():
+        raise DiffError(f"{against}: no such file or directory")
+    target = resolve_target(target) if target else guess_target(path)
+    plan = load_plan(profile)
+    expected = render(plan, target)
+    actual = read_against(path, target)
+    if target == "kubernetes" and path.is_dir():  # compare objects, not file boundaries
+        from vllmtune.profile.yamlio import dump_yaml
+
+        expected = "".join("---\n" + dump_yaml(d) for d in yaml.safe_load_all(expected) if d)
+    return {"changes": [], "target": target,
+            "diff": unified(actual, expected, f"{against} (on disk)", f"{profile} (rendered {target})")}
+
+
+def render_check(map_file: str, fix: bool) -> list[dict[str, Any]]:
+    """Check (or with fix, rewrite) every output listed in the render map.
+
+    The map is a YAML list of {profile, target, output}; paths are relative to the map file.
+    """
+    base = Path(map_file).parent
+    try:
+        entries = yaml.safe_load(Path(map_file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DiffError(f"{map_file}: cannot read: {exc.strerror} (list {{profile, target, output}} entries "
+                        "there)") from None
+    except yaml.YAMLError as exc:
+        raise DiffError(f"{map_file}: invalid YAML: {exc}") from None
+    if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and {"profile", "target", "output"} <= set(e) for e in entries):
+        raise DiffError(f"{map_file}: expected a list of {{profile, target, output}} entries")
+    from vllmtune.render import render_files, write_files
+
+    results = []
+    for e in entries:
+        profile, output = str(base / e["profile"]), str(base / e["output"])
+        target = resolve_target(str(e["target"]))
+        if target not in TARGETS:
+            raise DiffError(f"{map_file}: unknown target {e['target']!r}")
+        plan = load_plan(profile)
+        files = render_files(plan, target, output)
+        stale = []
+        for path, text in files.items():
+            try:
+                current = path.read_text(encoding="utf-8")
+            except OSError:
+                current = None
+            if current != text:
+                stale.append(str(path))
+        if stale and fix:
+            write_files(files, mode=0o755 if target == "docker" else None)
+        results.append({"profile": e["profile"], "target": target, "output": e["output"], "stale": stale,
+                        "fixed": bool(stale and fix)})
+    return results

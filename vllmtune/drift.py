@@ -1,0 +1,115 @@
+"""``vllmtune drift``: does what runs still match the profile? (image tag, argv, env, GPUs)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vllmtune.errors import VllmtuneError
+from vllmtune.plan import DeploymentPlan, load_plan
+
+
+class DriftError(VllmtuneError):
+    """Nothing to compare with (no running server, unreadable dump)."""
+
+
+def _endpoint_of(args: list[str]) -> tuple[str | None, int | None]:
+    host = args[args.index("--host") + 1] if "--host" in args[:-1] else None
+    port = args[args.index("--port") + 1] if "--port" in args[:-1] else None
+    return host, int(port) if port and port.isdigit() else None
+
+
+def _compare(plan: DeploymentPlan, image: str, args: list[str], env: dict[str, str], gpus: int,
+             replicas: int | None = None) -> list[str]:
+    # `up --host/--port` are launch choices, not drift: compare with the same endpoint.
+    host, port = _endpoint_of(args)
+    plan = plan.with_endpoint(host=host, port=port)
+    out = []
+    if image != plan.image:
+        out.append(f"image: running {image}, profile {plan.image}")
+    if args != list(plan.args):
+        added = [a for a in plan.args if a not in args]
+        removed = [a for a in args if a not in plan.args]
+        detail = " ".join([f"+{a}" for a in added] + [f"-{a}" for a in removed]) or "order differs"
+        out.append(f"vLLM args: {detail} (profile vs running)")
+    for k, v in plan.env:
+        if env.get(k) != v:
+            out.append(f"env {k}: running {env.get(k)!r}, profile {v!r}")
+    for s in plan.secret_env:
+        if s.name not in env:
+            out.append(f"env {s.name} ({s.field}) is not set in the running server")
+    if gpus != plan.gpus:
+        out.append(f"GPUs: running {gpus}, profile {plan.gpus}")
+    if replicas is not None and replicas != plan.k8s_replicas:
+        out.append(f"replicas: running {replicas}, profile {plan.k8s_replicas}")
+    return out
+
+
+def _from_docker(plan: DeploymentPlan) -> tuple[str, list[str]] | None:
+    from vllmtune.runtime.docker_backend import DockerBackend
+
+    backend = DockerBackend()
+    c = backend._container(plan.name)
+    if c is None:
+        return None
+    cfg = c.attrs["Config"]
+    env = dict(e.split("=", 1) for e in cfg.get("Env") or [] if "=" in e)
+    gpus = 0
+    for req in c.attrs["HostConfig"].get("DeviceRequests") or []:
+        gpus += len(req.get("DeviceIDs") or []) or max(0, req.get("Count") or 0)
+    return f"docker container {c.name}", _compare(plan, cfg["Image"], list(cfg.get("Cmd") or []), env, gpus)
+
+
+def _from_local(plan: DeploymentPlan) -> tuple[str, list[str]] | None:
+    from vllmtune.runtime.local import LocalBackend
+
+    record = LocalBackend().find(plan.name)
+    if record is None or record.state != "running":
+        return None
+    s = record.summary
+    return f"local process {record.ident}", _compare(plan, s.get("image", plan.image), list(s.get("args", [])),
+                                                      dict(s.get("env", {})) | {n: "" for n in s.get("secret_env", [])},
+                                                      int(s.get("gpus", plan.gpus) or 0))
+
+
+def _from_k8s_dump(plan: DeploymentPlan, dump: str) -> tuple[str, list[str]]:
+    try:
+        docs = [d for d in yaml.safe_load_all(Path(dump).read_text(encoding="utf-8")) if d]
+    except (OSError, yaml.YAMLError) as exc:
+        raise DriftError(f"{dump}: cannot read the manifest dump ({exc})") from None
+    items: list[dict[str, Any]] = []
+    for d in docs:
+        items += d.get("items", []) if d.get("kind") == "List" else [d]
+    deps = [d for d in items if d.get("kind") == "Deployment" and d.get("metadata", {}).get("name") == plan.name]
+    if not deps:
+        raise DriftError(f"{dump}: no Deployment named {plan.name} (kubectl get deploy {plan.name} -o yaml > FILE)")
+    spec = deps[0]["spec"]
+    containers = spec["template"]["spec"]["containers"]
+    c = next((x for x in containers if x.get("name") == "vllm"), containers[0])
+    env = {e["name"]: e.get("value", "") for e in c.get("env") or []}
+    gpus = int((c.get("resources", {}).get("limits") or {}).get("nvidia.com/gpu", 0))
+    return f"Deployment {plan.name} in {dump}", _compare(plan, c["image"], list(c.get("args") or []), env, gpus,
+                                                           spec.get("replicas", 1))
+
+
+def drift(profile: str, k8s_dump: str | None = None, runtime: str | None = None) -> dict[str, Any]:
+    """{"source": what was compared, "drift": [differences]}; raises DriftError if nothing runs."""
+    plan = load_plan(profile)
+    if k8s_dump:
+        source, diffs = _from_k8s_dump(plan, k8s_dump)
+        return {"source": source, "drift": diffs}
+    found = None
+    if runtime in (None, "local"):
+        found = _from_local(plan)
+    if found is None and runtime in (None, "docker"):
+        try:
+            found = _from_docker(plan)
+        except VllmtuneError:
+            if runtime == "docker":
+                raise
+    if found is None:
+        raise DriftError(f"no running server for {plan.name}; start it (vllmtune up) or compare a manifest dump "
+                         "(--k8s FILE)")
+    return {"source": found[0], "drift": found[1]}
