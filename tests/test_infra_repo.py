@@ -56,7 +56,7 @@ def test_diff_against_hand_edited_files(tmp_path: Path) -> None:
 def _git_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "infra"
     (repo / "profiles").mkdir(parents=True)
-    (repo / "profiles" / "llm.yaml").write_text("extends: cpu-tiny\nname: llm\n")
+    (repo / "profiles" / "llm.yaml").write_text("extends: baseline\nname: llm\n")
     (repo / ".vllmtune-render.yaml").write_text(
         "- {profile: profiles/llm.yaml, target: compose, output: deploy/compose.yaml}\n"
         "- {profile: profiles/llm.yaml, target: kubernetes, output: deploy/k8s/}\n")
@@ -74,7 +74,7 @@ def test_render_check_finds_and_fixes_stale_files(tmp_path: Path) -> None:
                                      "deploy/k8s/: stale (profiles/llm.yaml, kubernetes)"]
     assert vt("render-check", "--fix", cwd=repo).returncode == 0
     assert vt("render-check", cwd=repo).stdout.endswith("deploy/k8s/: up to date (profiles/llm.yaml, kubernetes)\n")
-    (repo / "profiles" / "llm.yaml").write_text("extends: cpu-tiny\nname: llm\nprefix_caching: false\n")
+    (repo / "profiles" / "llm.yaml").write_text("extends: baseline\nname: llm\nprefix_caching: true\n")
     assert vt("render-check", cwd=repo).returncode == 1
 
 
@@ -94,7 +94,7 @@ def test_pre_commit_runs_both_hooks(tmp_path: Path) -> None:
     ok = try_repo("vllmtune-validate", "profiles/llm.yaml")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "vllmtune validate" in ok.stdout and "Passed" in ok.stdout
-    (repo / "profiles" / "bad.yaml").write_text("extends: cpu-tiny\nname: bad\nprefix_cashing: true\n")
+    (repo / "profiles" / "bad.yaml").write_text("extends: baseline\nname: bad\nprefix_cashing: true\n")
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     bad = try_repo("vllmtune-validate", "profiles/bad.yaml")
     assert bad.returncode == 1

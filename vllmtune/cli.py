@@ -91,6 +91,10 @@ def init(
 @app.command()
 def validate(
     profiles: Annotated[list[str], typer.Argument(help="One or more profile files.", metavar="PROFILE...")],
+    gpu: Annotated[
+        str | None,
+        typer.Option("--gpu", help="Also fail when the model does not fit this GPU (default: resources.gpu_type)."),
+    ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Check profiles: schema, cross-field rules, and that the pinned vLLM version can
@@ -100,7 +104,7 @@ def validate(
     """
     from vllmtune.validate import validate_many
 
-    results = validate_many(profiles)
+    results = validate_many(profiles, gpu)
     ok = all(r["ok"] for r in results)
     if output is OutputFormat.json:
         _echo(json.dumps(results, indent=2))
@@ -330,8 +334,9 @@ def up(
     )
     with _Progress(profile, enabled=output is OutputFormat.text) as progress:
         result = do_up(profile, opts, progress)
+    estimate = _kv_estimate(profile) if result.kv_cache else None
     if output is OutputFormat.json:
-        _echo(json.dumps(result.to_json(), indent=2))
+        _echo(json.dumps({**result.to_json(), "kv_cache_estimate_tokens": estimate}, indent=2))
     else:
         what = {"unchanged": "already running, unchanged", "replaced": "replaced and ready", "started": "ready"}[
             result.status
@@ -343,14 +348,27 @@ def up(
         )
         if result.kv_cache:
             kv = result.kv_cache
+            est = f" (vllmtune fit estimated {estimate:,})" if estimate is not None else ""
             _echo(
-                f"  vLLM reports KV cache {int(kv.get('kv_cache_tokens', 0)):,} tokens, max "
+                f"  vLLM reports KV cache {int(kv.get('kv_cache_tokens', 0)):,} tokens{est}, max "
                 f"concurrency {kv.get('max_concurrency', 0):.2f}x at "
                 f"{int(kv.get('max_concurrency_tokens_per_request', 0)):,} tokens/request"
             )
     if not detach:
         _echo("streaming logs; Ctrl-C stops the server")
         follow_until_interrupted(result.name, runtime.value)
+
+
+def _kv_estimate(profile: str) -> int | None:
+    """vllmtune fit's KV-token estimate, shown beside what vLLM reports (None if unknown)."""
+    try:
+        from vllmtune.fit import fit_report
+
+        report = fit_report(profile, None, False)
+    except VllmtuneError:
+        return None
+    block = report.get("cpu") or report.get("per_gpu") or {}
+    return int(block["kv_tokens"]) if "kv_tokens" in block else None
 
 
 @app.command()
@@ -614,8 +632,15 @@ def compare(
 def diff(
     a: Annotated[str, typer.Argument(help="A profile.", metavar="PROFILE")],
     b: Annotated[str | None, typer.Argument(help="Another profile.", metavar="[OTHER]")] = None,
-    against: Annotated[str | None, typer.Option("--against", help="Compare the rendering with this file or k8s/ directory instead.")] = None,
-    target: Annotated[str | None, typer.Option("--target", "-t", help="docker, compose or kubernetes (default: docker; with --against: guessed).")] = None,
+    against: Annotated[
+        str | None, typer.Option("--against", help="Compare the rendering with this file or k8s/ directory instead.")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", "-t", help="docker, compose or kubernetes (default: docker; with --against: guessed)."
+        ),
+    ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """What changes between two profiles, as lever changes in words and as a unified diff of
@@ -648,7 +673,9 @@ def diff(
 
 @app.command("render-check")
 def render_check(
-    map_file: Annotated[str, typer.Option("--map", help="YAML list of {profile, target, output}, paths relative to it.")] = ".vllmtune-render.yaml",
+    map_file: Annotated[
+        str, typer.Option("--map", help="YAML list of {profile, target, output}, paths relative to it.")
+    ] = ".vllmtune-render.yaml",
     fix: Annotated[bool, typer.Option("--fix", help="Rewrite stale outputs instead of failing.")] = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -673,14 +700,19 @@ def render_check(
                 state = "re-rendered"
             _echo(f"{r['output']}: {state} ({r['profile']}, {r['target']})")
     if stale and not fix:
-        sys.stderr.write("rendered files are stale: run vllmtune render-check --fix (or vllmtune render) and commit them\n")
+        sys.stderr.write(
+            "rendered files are stale: run vllmtune render-check --fix (or vllmtune render) and commit them\n"
+        )
         raise typer.Exit(1)
 
 
 @app.command()
 def drift(
     profile: ProfileArg,
-    k8s: Annotated[str | None, typer.Option("--k8s", help="A manifest dump (kubectl get deploy NAME -o yaml > FILE) to compare instead.")] = None,
+    k8s: Annotated[
+        str | None,
+        typer.Option("--k8s", help="A manifest dump (kubectl get deploy NAME -o yaml > FILE) to compare instead."),
+    ] = None,
     runtime: Annotated[Runtime | None, typer.Option("--runtime", "-r", help="Only this backend.")] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -696,6 +728,43 @@ def drift(
         for d in result["drift"]:
             _echo(f"  {d}")
     if result["drift"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def fit(
+    profile: ProfileArg,
+    gpu: Annotated[
+        str | None,
+        typer.Option("--gpu", help="GPU model, e.g. H100-80GB, A100-40GB, L4 (default: resources.gpu_type)."),
+    ] = None,
+    suggest: Annotated[
+        bool, typer.Option("--suggest", help="Also list changes that make it fit or fit more sequences.")
+    ] = False,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Will it fit? Weights (target and draft), reserve, KV cache bytes per token, KV tokens
+    available, concurrent sequences at max_model_len, and a verdict. Exit 1 when it does not fit.
+
+    \b
+    Examples:
+      vllmtune fit profile.yaml --gpu H100-80GB
+      vllmtune fit profile.yaml --gpu L4 --suggest
+    Model facts come from a local config.json, a built-in catalog, or the Hub when online.
+    """
+    from vllmtune.fit import fit_report, fit_table
+    from vllmtune.profile.loader import load_profile
+
+    if gpu is None and not profile.startswith("preset:"):
+        gpu = load_profile(profile).profile.resources.gpu_type
+    report = fit_report(profile, gpu, suggest)
+    if output is OutputFormat.json:
+        _echo(json.dumps(report, indent=2))
+    else:
+        from rich.console import Console
+
+        Console().print(fit_table(report))
+    if not report["fits"]:
         raise typer.Exit(1)
 
 

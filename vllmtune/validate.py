@@ -7,7 +7,7 @@ from typing import Any
 from vllmtune.errors import VllmtuneError
 
 
-def validate_one(path: str) -> dict[str, Any]:
+def validate_one(path: str, gpu: str | None = None) -> dict[str, Any]:
     """Validate one profile; never raises for the user's mistakes."""
     from vllmtune.plan import build_plan
     from vllmtune.profile.loader import load_profile
@@ -18,6 +18,13 @@ def validate_one(path: str) -> dict[str, Any]:
         plan = build_plan(loaded)
         for target in TARGETS:
             render(plan, target)
+        gpu = gpu or loaded.profile.resources.gpu_type
+        if gpu:  # named GPU: a profile that cannot fit is an error, before a 20-minute download
+            from vllmtune.fit import fit_problems
+
+            problems = fit_problems(loaded, plan, gpu)
+            if problems:
+                return {"file": path, "ok": False, "errors": problems, "warnings": list(plan.warnings)}
     except VllmtuneError as exc:
         errors = [str(p) for p in getattr(exc, "problems", [])] or [f"{path}: {exc}"]
         return {"file": path, "ok": False, "errors": errors, "warnings": []}
@@ -33,6 +40,6 @@ def validate_one(path: str) -> dict[str, Any]:
     }
 
 
-def validate_many(paths: list[str]) -> list[dict[str, Any]]:
+def validate_many(paths: list[str], gpu: str | None = None) -> list[dict[str, Any]]:
     """Validate each file independently (one bad file does not hide the others)."""
-    return [validate_one(p) for p in paths]
+    return [validate_one(p, gpu) for p in paths]

@@ -58,6 +58,7 @@ def test_up_chat_ps_logs_down(tmp_path: Path) -> None:
         up = json.loads(r.stdout)
         assert (up["status"], up["endpoint"], up["model"]) == ("started", f"http://127.0.0.1:{port}/v1", "tiny")
         assert up["kv_cache"]["kv_cache_tokens"] > 0  # parsed from vLLM's own log line
+        assert up["kv_cache_estimate_tokens"] == up["kv_cache"]["kv_cache_tokens"]  # vllmtune fit agrees
         assert set(up["phases"]) >= {"starting", "loading weights", "ready"}
         print("\nup timings:", up["timings"], "phases:", up["phases"])
 

@@ -44,7 +44,8 @@ class LoadedProfile:
     @property
     def digest(self) -> str:
         """Short hash of the fully merged, validated profile (labels, ps, drift)."""
-        blob = json.dumps(self.profile.model_dump(mode="json"), sort_keys=True)
+        # Defaults left out: a new optional field in a later vllmtune does not change every hash.
+        blob = json.dumps(self.profile.model_dump(mode="json", exclude_defaults=True), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -178,6 +178,12 @@ class ResourcesSection(Strict):
     """Accelerators and memory."""
 
     gpus: int = Field(default=1, ge=0, description="GPUs per server (0 = CPU build of vLLM).")
+    gpu_type: str | None = Field(
+        default=None,
+        description="The GPU model this profile is for (H100-80GB, A100-80GB, L4, ...): `vllmtune validate` then "
+        "fails when the model does not fit, and `vllmtune fit` uses it by default.",
+        examples=["H100-80GB"],
+    )
     gpu_memory_utilization: float | None = Field(
         default=None, description="Fraction of GPU memory vLLM may use, in (0, 1]."
     )
