@@ -768,6 +768,80 @@ def fit(
         raise typer.Exit(1)
 
 
+@app.command()
+def ladder(
+    profile: ProfileArg,
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Directory for rung profiles, results, report.md, ladder.png.")
+    ] = "ladder",
+    workload: Annotated[
+        str,
+        typer.Option(
+            "--workload",
+            "-w",
+            help="mixed (shared prefixes + repeats: every lever has work), shared-prefix, duplicates, random, or a JSONL eval file.",
+        ),
+    ] = "mixed",
+    requests: Annotated[int, typer.Option("--requests", "-n", help="Measured requests per rung.")] = 100,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Requests in flight.")] = 4,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Output budget per request.")] = None,
+    duplicate_share: Annotated[
+        float, typer.Option("--duplicate-share", help="Share of repeated requests (mixed/duplicates).")
+    ] = 0.3,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same requests on every rung.")] = 0,
+    gpu_hour_usd: Annotated[
+        float | None, typer.Option("--gpu-hour-usd", help="GPU price per hour, for $ per 1k requests.")
+    ] = None,
+    runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help="docker or local.")] = Runtime.docker,
+    port: Annotated[int | None, typer.Option("--port", help="Serve every rung on this port.")] = None,
+    rungs: Annotated[
+        str | None, typer.Option("--rungs", help="Only these rungs (baseline always): cache,prefix,batch,quant,spec.")
+    ] = None,
+    repeat: Annotated[int, typer.Option("--repeat", help="Benchmark each rung N times and report the spread.")] = 1,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted ladder from its last finished rung.")
+    ] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds each rung may take to start.")] = 1800.0,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """The five-lever ladder: baseline (every lever off), then + prompt cache, + prefix caching,
+    + batching, + quantization, + speculative decoding; each rung brought up, measured with the
+    same seeded workload, torn down; then the cost table. Rungs the profile does not configure
+    are skipped; a rung that cannot start is reported with its reason and its lever is not
+    carried to the next rungs.
+
+    \b
+    Example:
+      vllmtune ladder profile.yaml --workload cases.jsonl -n 300 --gpu-hour-usd 2.49 -o ladder/
+    """
+    from vllmtune.ladder import LadderArgs, run_ladder
+
+    args = LadderArgs(
+        profile=profile,
+        out=out,
+        workload=workload,
+        requests=requests,
+        concurrency=concurrency,
+        max_tokens=max_tokens,
+        duplicate_share=duplicate_share,
+        seed=seed,
+        gpu_hour_usd=gpu_hour_usd,
+        runtime=runtime.value,
+        port=port,
+        rungs=rungs.split(",") if rungs else None,
+        repeat=repeat,
+        resume=resume,
+        timeout=timeout,
+    )
+    say = (lambda msg: sys.stderr.write(f"ladder: {msg}\n")) if output is OutputFormat.text else (lambda msg: None)
+    summary = run_ladder(args, say)
+    if output is OutputFormat.json:
+        _echo(json.dumps(summary, indent=2, default=str))
+    else:
+        _echo("\n".join(summary["table_markdown"]))
+        sys.stderr.write(f"wrote {out}/report.md, {out}/ladder.json, {out}/ladder.png, {out}/rungs/*.yaml\n")
+
+
 def _fail(message: str, code: int) -> int:
     sys.stderr.write(message if message.endswith("\n") else message + "\n")
     return code

@@ -19,7 +19,7 @@ WORDS = (
     "outputs policy contract invoice customer support ticket shipment refund account password reset billing "
     "cycle region"
 ).split()
-BUILTIN = ("shared-prefix", "duplicates", "random")
+BUILTIN = ("shared-prefix", "duplicates", "mixed", "random")
 
 
 class WorkloadError(VllmtuneError):
@@ -82,6 +82,17 @@ def duplicates(n: int, seed: int, share: float = 0.5, distinct: int = 10, max_to
     return out
 
 
+def mixed(n: int, seed: int, share: float = 0.3, max_tokens: int = 32) -> list[Case]:
+    """shared-prefix requests of which ``share`` repeat an earlier one exactly: prefix caching
+    and the prompt cache both have something to win (the five-lever ladder's default)."""
+    rng = random.Random(seed)
+    fresh = iter(shared_prefix(n, seed, max_tokens=max_tokens))
+    out: list[Case] = []
+    for _ in range(n):
+        out.append(rng.choice(out) if out and rng.random() < share else next(fresh))
+    return out
+
+
 def random_lengths(n: int, seed: int, mean_prompt_words: int = 200, mean_output: int = 64) -> list[Case]:
     """N requests with exponentially distributed prompt and output lengths."""
     rng = random.Random(seed)
@@ -138,6 +149,8 @@ def build(name: str, n: int, seed: int, max_tokens: int | None = None, duplicate
         cases = shared_prefix(n, seed, max_tokens=max_tokens or 32)
     elif name == "duplicates":
         cases = duplicates(n, seed, share=duplicate_share, max_tokens=max_tokens or 32)
+    elif name == "mixed":
+        cases = mixed(n, seed, share=duplicate_share, max_tokens=max_tokens or 32)
     elif name == "random":
         cases = random_lengths(n, seed)
     elif name.endswith(".jsonl") or Path(name).is_file():

@@ -173,7 +173,8 @@ QUANT_NAME_HINTS = {
 def _check_quantization(lp: LoadedProfile, warn: Report) -> None:
     q = lp.profile.quantization
     if not q.method or not q.checkpoint:
-        if q.method in QUANT_NAME_HINTS and not q.checkpoint:
+        # fp8 may quantize a 16-bit checkpoint online; AWQ/GPTQ need a quantized one
+        if q.method in QUANT_NAME_HINTS and "fp8" not in q.method and not q.checkpoint:
             hint = QUANT_NAME_HINTS[q.method]
             if hint not in lp.profile.model.id.lower():
                 warn(
