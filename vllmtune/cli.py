@@ -779,7 +779,8 @@ def ladder(
         typer.Option(
             "--workload",
             "-w",
-            help="mixed (shared prefixes + repeats: every lever has work), shared-prefix, duplicates, random, or a JSONL eval file.",
+            help="mixed (shared prefixes + repeats: every lever has work), shared-prefix, duplicates, random, "
+            "or a JSONL eval file.",
         ),
     ] = "mixed",
     requests: Annotated[int, typer.Option("--requests", "-n", help="Measured requests per rung.")] = 100,
@@ -833,7 +834,10 @@ def ladder(
         resume=resume,
         timeout=timeout,
     )
-    say = (lambda msg: sys.stderr.write(f"ladder: {msg}\n")) if output is OutputFormat.text else (lambda msg: None)
+    def say(msg: str) -> None:
+        if output is OutputFormat.text:
+            sys.stderr.write(f"ladder: {msg}\n")
+
     summary = run_ladder(args, say)
     if output is OutputFormat.json:
         _echo(json.dumps(summary, indent=2, default=str))
