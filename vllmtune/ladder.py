@@ -97,13 +97,20 @@ def configured(doc: dict[str, Any]) -> dict[str, bool]:
 
 
 def rung_document(
-    doc: dict[str, Any], rung: str, failed: frozenset[str] = frozenset(), base_dir: Path | None = None
+    doc: dict[str, Any],
+    rung: str,
+    failed: frozenset[str] = frozenset(),
+    base_dir: Path | None = None,
+    selected: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """The full profile of a rung: baseline plus every configured lever up to ``rung``, except
     levers whose own rung failed (keep what pays: a lever that cannot run is not carried on)."""
     d = _off(doc)
     upto = RUNGS.index(rung)
-    on = {k: v and (k == rung or k not in failed) for k, v in configured(doc).items()}
+    on = {
+        k: v and (k == rung or k not in failed) and (selected is None or k in selected)
+        for k, v in configured(doc).items()
+    }
     ident = (d.get("model") or {}).get("id", "")
     if base_dir is not None and isinstance(ident, str) and ident.startswith(("./", "../")):
         d["model"]["id"] = str((base_dir / ident).resolve())  # the rung file lives elsewhere
@@ -225,7 +232,7 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
             say(f"{TITLES[rung]}: skipped (the profile does not configure this lever)")
             entries.append({"rung": rung, "status": "skipped", "reason": "not configured in the profile"})
             continue
-        rdoc = rung_document(doc, rung, frozenset(failed), base_dir)
+        rdoc = rung_document(doc, rung, frozenset(failed), base_dir, frozenset(wanted))
         rung_file = out / "rungs" / f"{rung}.yaml"
         rung_file.write_text(f"# ladder rung {TITLES[rung]} of {args.profile}\n" + dump_yaml(rdoc))
         lp = validate_document(load_yaml(rung_file.read_text(), str(rung_file)), str(rung_file))
