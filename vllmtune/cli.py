@@ -834,6 +834,7 @@ def ladder(
         resume=resume,
         timeout=timeout,
     )
+
     def say(msg: str) -> None:
         if output is OutputFormat.text:
             sys.stderr.write(f"ladder: {msg}\n")

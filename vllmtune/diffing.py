@@ -26,10 +26,15 @@ def lever_changes(a: DeploymentPlan, b: DeploymentPlan) -> list[str]:
     for (lever, sa, _), (_, sb, _) in zip(a.levers, b.levers, strict=True):
         if sa != sb:
             out.append(f"{lever.split(' ', 1)[1]}: {sa} -> {sb}")
-    for label, va, vb in (("vLLM", a.vllm_version, b.vllm_version), ("image", a.image, b.image),
-                          ("model", a.model, b.model), ("served name", a.served_name, b.served_name),
-                          ("GPUs", a.gpus, b.gpus), ("port", a.port, b.port),
-                          ("replicas", a.k8s_replicas, b.k8s_replicas)):
+    for label, va, vb in (
+        ("vLLM", a.vllm_version, b.vllm_version),
+        ("image", a.image, b.image),
+        ("model", a.model, b.model),
+        ("served name", a.served_name, b.served_name),
+        ("GPUs", a.gpus, b.gpus),
+        ("port", a.port, b.port),
+        ("replicas", a.k8s_replicas, b.k8s_replicas),
+    ):
         if va != vb:
             out.append(f"{label}: {va} -> {vb}")
     lever_flags = {f.split(" ", 1)[0] for _, _, flags in a.levers + b.levers for f in flags}
@@ -46,8 +51,11 @@ def lever_changes(a: DeploymentPlan, b: DeploymentPlan) -> list[str]:
 
 def unified(a_text: str, b_text: str, a_name: str, b_name: str) -> str:
     """A unified diff ('' when equal)."""
-    return "".join(difflib.unified_diff(a_text.splitlines(keepends=True), b_text.splitlines(keepends=True),
-                                        fromfile=a_name, tofile=b_name))
+    return "".join(
+        difflib.unified_diff(
+            a_text.splitlines(keepends=True), b_text.splitlines(keepends=True), fromfile=a_name, tofile=b_name
+        )
+    )
 
 
 def diff_profiles(a: str, b: str, target: str) -> dict[str, Any]:
@@ -111,8 +119,11 @@ def diff_against(profile: str, against: str, target: str | None) -> dict[str, An
         from vllmtune.profile.yamlio import dump_yaml
 
         expected = "".join("---\n" + dump_yaml(d) for d in yaml.safe_load_all(expected) if d)
-    return {"changes": [], "target": target,
-            "diff": unified(actual, expected, f"{against} (on disk)", f"{profile} (rendered {target})")}
+    return {
+        "changes": [],
+        "target": target,
+        "diff": unified(actual, expected, f"{against} (on disk)", f"{profile} (rendered {target})"),
+    }
 
 
 def render_check(map_file: str, fix: bool) -> list[dict[str, Any]]:
@@ -124,12 +135,14 @@ def render_check(map_file: str, fix: bool) -> list[dict[str, Any]]:
     try:
         entries = yaml.safe_load(Path(map_file).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise DiffError(f"{map_file}: cannot read: {exc.strerror} (list {{profile, target, output}} entries "
-                        "there)") from None
+        raise DiffError(
+            f"{map_file}: cannot read: {exc.strerror} (list {{profile, target, output}} entries there)"
+        ) from None
     except yaml.YAMLError as exc:
         raise DiffError(f"{map_file}: invalid YAML: {exc}") from None
     if not isinstance(entries, list) or not all(
-            isinstance(e, dict) and {"profile", "target", "output"} <= set(e) for e in entries):
+        isinstance(e, dict) and {"profile", "target", "output"} <= set(e) for e in entries
+    ):
         raise DiffError(f"{map_file}: expected a list of {{profile, target, output}} entries")
     from vllmtune.render import render_files, write_files
 
@@ -151,6 +164,13 @@ def render_check(map_file: str, fix: bool) -> list[dict[str, Any]]:
                 stale.append(str(path))
         if stale and fix:
             write_files(files, mode=0o755 if target == "docker" else None)
-        results.append({"profile": e["profile"], "target": target, "output": e["output"], "stale": stale,
-                        "fixed": bool(stale and fix)})
+        results.append(
+            {
+                "profile": e["profile"],
+                "target": target,
+                "output": e["output"],
+                "stale": stale,
+                "fixed": bool(stale and fix),
+            }
+        )
     return results

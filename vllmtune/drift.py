@@ -21,8 +21,9 @@ def _endpoint_of(args: list[str]) -> tuple[str | None, int | None]:
     return host, int(port) if port and port.isdigit() else None
 
 
-def _compare(plan: DeploymentPlan, image: str, args: list[str], env: dict[str, str], gpus: int,
-             replicas: int | None = None) -> list[str]:
+def _compare(
+    plan: DeploymentPlan, image: str, args: list[str], env: dict[str, str], gpus: int, replicas: int | None = None
+) -> list[str]:
     # `up --host/--port` are launch choices, not drift: compare with the same endpoint.
     host, port = _endpoint_of(args)
     plan = plan.with_endpoint(host=host, port=port)
@@ -69,9 +70,13 @@ def _from_local(plan: DeploymentPlan) -> tuple[str, list[str]] | None:
     if record is None or record.state != "running":
         return None
     s = record.summary
-    return f"local process {record.ident}", _compare(plan, s.get("image", plan.image), list(s.get("args", [])),
-                                                      dict(s.get("env", {})) | {n: "" for n in s.get("secret_env", [])},
-                                                      int(s.get("gpus", plan.gpus) or 0))
+    return f"local process {record.ident}", _compare(
+        plan,
+        s.get("image", plan.image),
+        list(s.get("args", [])),
+        dict(s.get("env", {})) | {n: "" for n in s.get("secret_env", [])},
+        int(s.get("gpus", plan.gpus) or 0),
+    )
 
 
 def _from_k8s_dump(plan: DeploymentPlan, dump: str) -> tuple[str, list[str]]:
@@ -90,8 +95,9 @@ def _from_k8s_dump(plan: DeploymentPlan, dump: str) -> tuple[str, list[str]]:
     c = next((x for x in containers if x.get("name") == "vllm"), containers[0])
     env = {e["name"]: e.get("value", "") for e in c.get("env") or []}
     gpus = int((c.get("resources", {}).get("limits") or {}).get("nvidia.com/gpu", 0))
-    return f"Deployment {plan.name} in {dump}", _compare(plan, c["image"], list(c.get("args") or []), env, gpus,
-                                                           spec.get("replicas", 1))
+    return f"Deployment {plan.name} in {dump}", _compare(
+        plan, c["image"], list(c.get("args") or []), env, gpus, spec.get("replicas", 1)
+    )
 
 
 def drift(profile: str, k8s_dump: str | None = None, runtime: str | None = None) -> dict[str, Any]:
@@ -110,6 +116,7 @@ def drift(profile: str, k8s_dump: str | None = None, runtime: str | None = None)
             if runtime == "docker":
                 raise
     if found is None:
-        raise DriftError(f"no running server for {plan.name}; start it (vllmtune up) or compare a manifest dump "
-                         "(--k8s FILE)")
+        raise DriftError(
+            f"no running server for {plan.name}; start it (vllmtune up) or compare a manifest dump (--k8s FILE)"
+        )
     return {"source": found[0], "drift": found[1]}

@@ -74,6 +74,32 @@ class Health:
 
 
 @dataclass(frozen=True)
+class Sidecar:
+    """A service deployed next to vLLM (the prompt-cache proxy, its Redis). Renderers treat
+    every sidecar alike; ``args`` may name other services as ``{vllm}`` / ``{redis}``, which
+    each target resolves to its own host names."""
+
+    role: str  # cache | redis
+    image: str
+    args: tuple[str, ...]
+    port: int
+    publish: bool  # reachable from outside (the proxy), or internal (redis)
+    health_path: str | None
+    env: tuple[tuple[str, str], ...] = ()
+    secret_env: tuple[SecretEnv, ...] = ()
+    command: tuple[str, ...] = ()  # entrypoint override (empty: the image's own)
+
+    def resolved_args(self, hosts: dict[str, str]) -> list[str]:
+        """``args`` with ``{vllm}`` / ``{redis}`` replaced by this target's host names."""
+        out = []
+        for a in self.args:
+            for key, host in hosts.items():
+                a = a.replace("{" + key + "}", host)
+            out.append(a)
+        return out
+
+
+@dataclass(frozen=True)
 class PromptCachePlan:
     """Reserved slot for the prompt-result cache proxy (lever 1)."""
 
@@ -121,8 +147,17 @@ class DeploymentPlan:
     k8s_pvc_access_mode: str
     k8s_service_type: str
     prompt_cache: PromptCachePlan | None
+    sidecars: tuple[Sidecar, ...]
     levers: tuple[tuple[str, str, tuple[str, ...]], ...]  # (lever, state, flags) for explain
     warnings: tuple[str, ...] = field(default=())
+
+    def sidecar_labels(self, role: str) -> dict[str, str]:
+        """The plan's labels with the sidecar's own component."""
+        return {**dict(self.labels), "app.kubernetes.io/component": role}
+
+    def sidecar_name(self, role: str) -> str:
+        """Container / service / object name of a sidecar."""
+        return f"{self.name}-{role}"
 
     def with_endpoint(self, host: str | None = None, port: int | None = None) -> DeploymentPlan:
         """The same plan listening elsewhere (``vllmtune up --host/--port``)."""
@@ -283,6 +318,7 @@ class _Planner:
         labels = (
             ("app.kubernetes.io/name", "vllm"),
             ("app.kubernetes.io/instance", p.name),
+            ("app.kubernetes.io/component", "server"),
             ("app.kubernetes.io/managed-by", "vllmtune"),
             (f"{LABEL_PREFIX}/profile", p.name),
             (f"{LABEL_PREFIX}/profile-hash", self.lp.digest),
@@ -326,6 +362,7 @@ class _Planner:
             k8s_pvc_access_mode=d.kubernetes.pvc.access_mode,
             k8s_service_type=d.kubernetes.service_type,
             prompt_cache=self._prompt_cache(),
+            sidecars=self._sidecars(),
             levers=tuple(self.levers),
             warnings=tuple(str(w) for w in self.warnings),
         )
@@ -462,6 +499,66 @@ class _Planner:
             skip_pii=c.skip_pii,
             redis_url=self._secret(c.redis_url, "prompt_cache.redis_url", "VLLMTUNE_REDIS_URL", "redis-url"),
         )
+
+    def _sidecars(self) -> tuple[Sidecar, ...]:
+        """Lever 1 deployed: the cache proxy in front of vLLM (+ Redis unless given by URL)."""
+        c = self.p.prompt_cache
+        if not c.enabled:
+            return ()
+        args = [
+            "--upstream",
+            f"http://{{vllm}}:{self.p.server.port}",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(c.port),
+            "--backend",
+            c.backend,
+            "--ttl",
+            str(parse_duration(c.ttl)),
+            "--max-temperature",
+            str(c.max_temperature),
+        ]
+        if not c.skip_pii:
+            args.append("--no-skip-pii")
+        out = []
+        secret: tuple[SecretEnv, ...] = ()
+        if c.backend == "redis":
+            ref = self._secret(c.redis_url, "prompt_cache.redis_url", "VLLMTUNE_REDIS_URL", "redis-url")
+            if ref is None:  # no URL given: run a Redis next to the proxy
+                args += ["--redis-url", "redis://{redis}:6379/0"]
+                out.append(
+                    Sidecar(
+                        role="redis",
+                        image="redis:7-alpine",
+                        args=(
+                            "redis-server",
+                            "--save",
+                            "",
+                            "--appendonly",
+                            "no",
+                            "--maxmemory",
+                            "1gb",
+                            "--maxmemory-policy",
+                            "allkeys-lru",
+                        ),
+                        port=6379,
+                        publish=False,
+                        health_path=None,
+                    )
+                )
+            else:
+                secret = (ref,)  # the proxy reads VLLMTUNE_REDIS_URL
+        proxy = Sidecar(
+            role="cache",
+            image=f"{c.image}:{__version__}",
+            args=tuple(args),
+            port=c.port,
+            publish=True,
+            health_path="/cache/stats",
+            secret_env=secret,
+        )
+        return (proxy, *out)
 
     def _levers(self) -> None:
         """What each lever renders to, for ``vllmtune explain``."""

@@ -17,11 +17,15 @@ mkdir -p "$HF_CACHE"
 : "${HF_TOKEN:?set HF_TOKEN in your environment (server.hf_token)}"
 export HF_TOKEN
 
+# vLLM and its sidecars talk over a user-defined network, by container name
+docker network inspect llama-8b-all-levers-net >/dev/null 2>&1 || docker network create llama-8b-all-levers-net >/dev/null
+
 docker run --detach \
   --name llama-8b-all-levers \
   --restart unless-stopped \
   --label app.kubernetes.io/name=vllm \
   --label app.kubernetes.io/instance=llama-8b-all-levers \
+  --label app.kubernetes.io/component=server \
   --label app.kubernetes.io/managed-by=vllmtune \
   --label vllmtune.io/profile=llama-8b-all-levers \
   --label vllmtune.io/profile-hash=c80eb1203f05 \
@@ -29,6 +33,7 @@ docker run --detach \
   --label vllmtune.io/version=0.1.0 \
   --gpus 1 \
   --shm-size 2g \
+  --network llama-8b-all-levers-net \
   --publish 127.0.0.1:8000:8000 \
   --volume "$HF_CACHE":/root/.cache/huggingface \
   --env HF_TOKEN \
@@ -45,3 +50,25 @@ docker run --detach \
   --speculative-config '{"method":"draft_model","model":"meta-llama/Llama-3.2-1B-Instruct","num_speculative_tokens":5}' \
   --host 0.0.0.0 \
   --port 8000
+
+# lever 1, the prompt-result cache: clients use port 8080
+docker run --detach \
+  --name llama-8b-all-levers-cache \
+  --restart unless-stopped \
+  --network llama-8b-all-levers-net \
+  --label app.kubernetes.io/name=vllm \
+  --label app.kubernetes.io/instance=llama-8b-all-levers \
+  --label app.kubernetes.io/component=cache \
+  --label app.kubernetes.io/managed-by=vllmtune \
+  --label vllmtune.io/profile=llama-8b-all-levers \
+  --label vllmtune.io/profile-hash=c80eb1203f05 \
+  --label vllmtune.io/vllm-version=0.32.0 \
+  --label vllmtune.io/version=0.1.0 \
+  --publish 127.0.0.1:8080:8080 \
+  vllmtune/cache-proxy:0.1.0 \
+  --upstream http://llama-8b-all-levers:8000 \
+  --host 0.0.0.0 \
+  --port 8080 \
+  --backend memory \
+  --ttl 86400 \
+  --max-temperature 0.1

@@ -22,6 +22,7 @@ docker run --detach \
   --restart unless-stopped \
   --label app.kubernetes.io/name=vllm \
   --label app.kubernetes.io/instance=llama-8b-baseline \
+  --label app.kubernetes.io/component=server \
   --label app.kubernetes.io/managed-by=vllmtune \
   --label vllmtune.io/profile=llama-8b-baseline \
   --label vllmtune.io/profile-hash=2b0f5583a407 \

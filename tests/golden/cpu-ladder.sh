@@ -14,17 +14,22 @@ set -euo pipefail
 HF_CACHE="${HF_CACHE:-}"; [ -n "$HF_CACHE" ] || HF_CACHE="$HOME"/.cache/huggingface
 mkdir -p "$HF_CACHE"
 
+# vLLM and its sidecars talk over a user-defined network, by container name
+docker network inspect tiny-ladder-net >/dev/null 2>&1 || docker network create tiny-ladder-net >/dev/null
+
 docker run --detach \
   --name tiny-ladder \
   --restart unless-stopped \
   --label app.kubernetes.io/name=vllm \
   --label app.kubernetes.io/instance=tiny-ladder \
+  --label app.kubernetes.io/component=server \
   --label app.kubernetes.io/managed-by=vllmtune \
   --label vllmtune.io/profile=tiny-ladder \
   --label vllmtune.io/profile-hash=5e48e569b6fc \
   --label vllmtune.io/vllm-version=0.32.0 \
   --label vllmtune.io/version=0.1.0 \
   --shm-size 2g \
+  --network tiny-ladder-net \
   --publish 127.0.0.1:8000:8000 \
   --volume "$HF_CACHE":/root/.cache/huggingface \
   --volume /home/tester/.cache/vllmtune/tiny-llama:/models/tiny-llama:ro \
@@ -41,3 +46,25 @@ docker run --detach \
   --speculative-config '{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":3,"prompt_lookup_min":1}' \
   --host 0.0.0.0 \
   --port 8000
+
+# lever 1, the prompt-result cache: clients use port 8080
+docker run --detach \
+  --name tiny-ladder-cache \
+  --restart unless-stopped \
+  --network tiny-ladder-net \
+  --label app.kubernetes.io/name=vllm \
+  --label app.kubernetes.io/instance=tiny-ladder \
+  --label app.kubernetes.io/component=cache \
+  --label app.kubernetes.io/managed-by=vllmtune \
+  --label vllmtune.io/profile=tiny-ladder \
+  --label vllmtune.io/profile-hash=5e48e569b6fc \
+  --label vllmtune.io/vllm-version=0.32.0 \
+  --label vllmtune.io/version=0.1.0 \
+  --publish 127.0.0.1:8080:8080 \
+  vllmtune/cache-proxy:0.1.0 \
+  --upstream http://tiny-ladder:8000 \
+  --host 0.0.0.0 \
+  --port 8080 \
+  --backend memory \
+  --ttl 3600 \
+  --max-temperature 0.1

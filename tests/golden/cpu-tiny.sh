@@ -19,6 +19,7 @@ docker run --detach \
   --restart unless-stopped \
   --label app.kubernetes.io/name=vllm \
   --label app.kubernetes.io/instance=tiny-cpu \
+  --label app.kubernetes.io/component=server \
   --label app.kubernetes.io/managed-by=vllmtune \
   --label vllmtune.io/profile=tiny-cpu \
   --label vllmtune.io/profile-hash=1376610d87ec \

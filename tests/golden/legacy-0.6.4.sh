@@ -22,6 +22,7 @@ docker run --detach \
   --restart unless-stopped \
   --label app.kubernetes.io/name=vllm \
   --label app.kubernetes.io/instance=legacy-064 \
+  --label app.kubernetes.io/component=server \
   --label app.kubernetes.io/managed-by=vllmtune \
   --label vllmtune.io/profile=legacy-064 \
   --label vllmtune.io/profile-hash=3705077842af \

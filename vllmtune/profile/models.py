@@ -121,6 +121,12 @@ class PromptCacheSection(Strict):
         default=0.1, ge=0, le=2, description="Only requests at or below this temperature are cached."
     )
     skip_pii: bool = Field(default=True, description="Never cache a request/response that looks like it carries PII.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port clients use: the proxy's (vLLM stays behind it).")
+    image: str = Field(
+        default="vllmtune/cache-proxy",
+        description="Proxy image repository (built from Dockerfile.cache-proxy; tagged with the vllmtune version).",
+        pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$",
+    )
 
 
 class BatchingSection(Strict):

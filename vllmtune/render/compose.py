@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vllmtune.plan import DeploymentPlan
+from vllmtune.plan import DeploymentPlan, Sidecar
 from vllmtune.profile.yamlio import dump_yaml
 
 SERVICE = "vllm"
@@ -65,10 +65,44 @@ def compose_dict(plan: DeploymentPlan) -> dict[str, Any]:
         "start_period": f"{plan.compose_start_period_seconds}s",
     }
     service["labels"] = dict(plan.labels)
-    doc: dict[str, Any] = {"name": plan.name, "services": {SERVICE: service}}
+    services: dict[str, Any] = {SERVICE: service}
+    for sc in plan.sidecars:
+        services[sc.role] = sidecar_service(plan, sc)
+    doc: dict[str, Any] = {"name": plan.name, "services": services}
     if named:
         doc["volumes"] = named
     return doc
+
+
+def sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
+    """A sidecar as a compose service: reaches vLLM and Redis by service name."""
+    svc: dict[str, Any] = {"image": sc.image, "restart": plan.compose_restart}
+    if sc.command:
+        svc["entrypoint"] = list(sc.command)
+    svc["command"] = [esc(a) for a in sc.resolved_args({"vllm": SERVICE, "redis": "redis"})]
+    if sc.publish:
+        svc["ports"] = [f"{plan.docker_bind}:{sc.port}:{sc.port}"]
+    env = {k: esc(v) for k, v in sc.env}
+    for s in sc.secret_env:
+        env[s.name] = f"${{{s.source_env}:?set {s.source_env} ({s.field})}}"
+    if env:
+        svc["environment"] = env
+    if sc.role == "cache":
+        # The proxy answers misses from vLLM: start it once vLLM is healthy.
+        svc["depends_on"] = {SERVICE: {"condition": "service_healthy"}}
+        if any(x.role == "redis" for x in plan.sidecars):
+            svc["depends_on"]["redis"] = {"condition": "service_healthy"}
+    if sc.health_path:
+        svc["healthcheck"] = {
+            "test": health_test(sc.port, sc.health_path),
+            "interval": "10s",
+            "timeout": "5s",
+            "retries": 3,
+        }
+    elif sc.role == "redis":
+        svc["healthcheck"] = {"test": ["CMD", "redis-cli", "ping"], "interval": "5s", "timeout": "3s", "retries": 5}
+    svc["labels"] = plan.sidecar_labels(sc.role)
+    return svc
 
 
 def render_compose(plan: DeploymentPlan) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan
+from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, Sidecar
 from vllmtune.render.text import render_template
 
 
@@ -47,6 +47,8 @@ def run_lines(plan: DeploymentPlan) -> list[list[Word]]:
     if plan.gpus:
         lines.append(["--gpus", str(plan.gpus)])
     lines.append(["--ipc=host"] if plan.shm.ipc_host else ["--shm-size", plan.shm.size])
+    if plan.sidecars:
+        lines.append(["--network", network_name(plan)])
     lines.append(["--publish", f"{plan.docker_bind}:{plan.port}:{plan.port}"])
     for m in plan.mounts:
         if m.kind == "cache":
@@ -68,6 +70,44 @@ def run_lines(plan: DeploymentPlan) -> list[list[Word]]:
     return lines
 
 
+def network_name(plan: DeploymentPlan) -> str:
+    """The user-defined network that lets the sidecars reach vLLM by name."""
+    return f"{plan.name}-net"
+
+
+def sidecar_lines(plan: DeploymentPlan, sidecar: Sidecar) -> list[list[Word]]:
+    """``docker run`` of a sidecar (the cache proxy, its Redis) on the plan's network."""
+    hosts = {"vllm": plan.docker_container, "redis": plan.sidecar_name("redis")}
+    lines: list[list[Word]] = [
+        ["docker", "run", "--detach"],
+        ["--name", plan.sidecar_name(sidecar.role)],
+        ["--restart", plan.docker_restart],
+        ["--network", network_name(plan)],
+    ]
+    lines += [["--label", f"{k}={v}"] for k, v in plan.sidecar_labels(sidecar.role).items()]
+    if sidecar.publish:
+        lines.append(["--publish", f"{plan.docker_bind}:{sidecar.port}:{sidecar.port}"])
+    lines += [["--env", f"{k}={v}"] for k, v in sidecar.env]
+    lines += [["--env", s.name] for s in sidecar.secret_env]
+    if sidecar.command:
+        lines.append(["--entrypoint", sidecar.command[0]])
+    lines.append([sidecar.image])
+    rest = [*sidecar.command[1:], *sidecar.resolved_args(hosts)]
+    current: list[Word] = []
+    for arg in rest:
+        if arg.startswith("-") and current:
+            lines.append(current)
+            current = []
+        current.append(arg)
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _join(lines: list[list[Word]]) -> str:
+    return " \\\n  ".join(" ".join(_q(w) for w in line) for line in lines)
+
+
 def render_docker(plan: DeploymentPlan) -> str:
     """The whole script text."""
     out = [render_template("docker_header.sh.j2", plan=plan)]
@@ -83,8 +123,23 @@ def render_docker(plan: DeploymentPlan) -> str:
         else:
             out.append(f"export {s.name}")
     out.append("")
-    body = " \\\n  ".join(" ".join(_q(w) for w in line) for line in run_lines(plan))
-    out.append(body)
+    if plan.sidecars:
+        out.append("# vLLM and its sidecars talk over a user-defined network, by container name")
+        out.append(
+            f"docker network inspect {shlex.quote(network_name(plan))} >/dev/null 2>&1 || "
+            f"docker network create {shlex.quote(network_name(plan))} >/dev/null"
+        )
+        out.append("")
+    redis = [sc for sc in plan.sidecars if sc.role == "redis"]
+    for sc in redis:
+        out.append(_join(sidecar_lines(plan, sc)))
+        out.append("")
+    out.append(_join(run_lines(plan)))
+    for sc in plan.sidecars:
+        if sc.role != "redis":
+            out.append("")
+            out.append(f"# lever 1, the prompt-result cache: clients use port {sc.port}")
+            out.append(_join(sidecar_lines(plan, sc)))
     return "\n".join(out) + "\n"
 
 

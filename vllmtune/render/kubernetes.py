@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, k8s_quantity
+from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, Sidecar, k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 
 SELECTOR_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/instance")
@@ -120,9 +120,64 @@ def pvc(plan: DeploymentPlan) -> dict[str, Any]:
     }
 
 
+def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
+    """A sidecar's Deployment and Service (reaching vLLM through its Service name)."""
+    name = plan.sidecar_name(sc.role)
+    labels = {**plan.sidecar_labels(sc.role), **dict(plan.k8s_extra_labels)}
+    meta: dict[str, Any] = {"name": name, "labels": labels}
+    if plan.k8s_namespace:
+        meta["namespace"] = plan.k8s_namespace
+    selector = {k: labels[k] for k in SELECTOR_KEYS}
+    container: dict[str, Any] = {"name": sc.role, "image": sc.image}
+    if sc.command:
+        container["command"] = list(sc.command)
+    container["args"] = sc.resolved_args({"vllm": plan.name, "redis": plan.sidecar_name("redis")})
+    container["ports"] = [
+        {"name": "http" if sc.role == "cache" else sc.role, "containerPort": sc.port, "protocol": "TCP"}
+    ]
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sc.env]
+    env += [
+        {"name": s.name, "valueFrom": {"secretKeyRef": {"name": s.k8s_secret, "key": s.k8s_key}}} for s in sc.secret_env
+    ]
+    if env:
+        container["env"] = env
+    port_name = container["ports"][0]["name"]
+    if sc.health_path:
+        probe = {"httpGet": {"path": sc.health_path, "port": port_name}, "periodSeconds": 10}
+    else:
+        probe = {"tcpSocket": {"port": port_name}, "periodSeconds": 10}
+    container["readinessProbe"] = probe
+    container["livenessProbe"] = {**probe, "failureThreshold": 6}
+    replicas = plan.k8s_replicas if sc.role == "cache" else 1
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+        },
+    }
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "type": plan.k8s_service_type if sc.publish else "ClusterIP",
+            "selector": selector,
+            "ports": [{"name": port_name, "port": sc.port, "targetPort": port_name, "protocol": "TCP"}],
+        },
+    }
+    return [dep, svc]
+
+
 def kubernetes_objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
     """Every object, in apply order."""
-    return [pvc(plan), deployment(plan), service(plan)]
+    objects = [pvc(plan), deployment(plan), service(plan)]
+    for sc in sorted(plan.sidecars, key=lambda s: s.role != "redis"):
+        objects += sidecar_objects(plan, sc)
+    return objects
 
 
 def object_filename(obj: dict[str, Any]) -> str:

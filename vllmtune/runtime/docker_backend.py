@@ -23,6 +23,7 @@ from vllmtune.runtime.base import (
 )
 
 MANAGED = "app.kubernetes.io/managed-by=vllmtune"
+SERVER = "app.kubernetes.io/component=server"  # the vLLM container, not its sidecars
 SUMMARY_LABEL = "vllmtune.io/launch"
 NVIDIA_TOOLKIT = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
 
@@ -72,7 +73,8 @@ class DockerBackend:
         return self._client
 
     def _container(self, name: str) -> Any | None:
-        found = self.client.containers.list(all=True, filters={"label": [MANAGED, f"vllmtune.io/profile={name}"]})
+        labels = [MANAGED, SERVER, f"vllmtune.io/profile={name}"]
+        found = self.client.containers.list(all=True, filters={"label": labels})
         if found:
             return found[0]
         return None
@@ -206,7 +208,8 @@ class DockerBackend:
         return True
 
     def list(self) -> list[ServerRecord]:
-        return [_record(c) for c in self.client.containers.list(all=True, filters={"label": MANAGED})]
+        found = self.client.containers.list(all=True, filters={"label": [MANAGED, SERVER]})
+        return [_record(c) for c in found]
 
     def logs(self, name: str, follow: bool, tail: int | None) -> Iterator[str]:
         c = self._container(name)

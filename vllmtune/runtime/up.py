@@ -98,8 +98,13 @@ def up(
     tail = log_tail if log_tail is not None else []
     try:
         started = backend.start(plan, opts.gpus, env)
-        watch = Watch(base_url=endpoint, served_name=plan.served_name, alive=started.alive,
-                      new_log_lines=started.new_log_lines, api_key=env.get("VLLM_API_KEY"))
+        watch = Watch(
+            base_url=endpoint,
+            served_name=plan.served_name,
+            alive=started.alive,
+            new_log_lines=started.new_log_lines,
+            api_key=env.get("VLLM_API_KEY"),
+        )
         ready = wait_ready(watch, opts.timeout, on_phase, tail)
     except BaseException as exc:
         # Failure or Ctrl-C (even mid-create): leave nothing running unless asked to.
