@@ -150,7 +150,7 @@ def test_bad_input_messages(tmp_path: Path) -> None:
         )
         r = vt("bench", url, "-w", "nope")
         assert r.stderr == (
-            "error: unknown workload 'nope': use shared-prefix, duplicates, random or a JSONL file of eval cases\n"
+            "error: unknown workload 'nope': use shared-prefix, duplicates, mixed, random or a JSONL file of eval cases\n"
         )
     port = free_port()
     r = vt("bench", f"http://127.0.0.1:{port}")
