@@ -65,6 +65,12 @@ FAILURES: tuple[tuple[re.Pattern[str], str, str], ...] = (
         "the pinned vllm.version does not accept it: check `vllmtune flags --vllm VERSION`",
     ),
     (
+        re.compile(r"_C::(\w*(?:fp8|quant|marlin|awq|gptq)\w*)\(\) expected at most 0 argument", re.I),
+        "this vLLM build has no kernel for the quantization method",
+        "the hardware / build cannot run it (e.g. FP8 on vLLM's CPU build): choose a method it supports "
+        "or serve unquantized",
+    ),
+    (
         re.compile(r"No space left on device", re.I),
         "disk full",
         "free space where the Hugging Face cache lives (HF_CACHE / the model cache volume)",
@@ -94,6 +100,9 @@ FAILURES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     ),
 )
 
+ROOT_CAUSE = re.compile(
+    r"\((?:Worker|VllmWorker|EngineCore)[^)]*\) ERROR [^\]]*\] ((?:\w+\.)*\w*(?:Error|Exception): .*)"
+)
 KV_TOKENS = re.compile(r"(?:GPU|CPU)? ?KV cache size: ([\d,]+) tokens", re.I)
 MAX_CONCURRENCY = re.compile(r"Maximum concurrency for ([\d,]+) tokens per request: ([\d.]+)x", re.I)
 
@@ -134,6 +143,10 @@ def diagnose(lines: list[str]) -> Failure | None:
             if hit.groups():
                 reason = f"{reason}: {hit.group(1).strip()}"
             return Failure(reason, hint)
+    # Unrecognised: the root cause vLLM's worker or engine logged is still the best reason.
+    root = ROOT_CAUSE.search(text)
+    if root:
+        return Failure(root.group(1).strip()[:300], "see the log lines above")
     return None
 
 
