@@ -295,6 +295,9 @@ def plot(results: list[dict[str, Any]], rows: list[dict[str, Any]], path: str) -
     costs = [r["relative_cost"] for r in rows]
     ax3.bar([r["config"] for r in rows], costs, color="tab:green")
     ax3.set(title="Relative cost per request", ylabel="x of first config")
+    ax3.tick_params(axis="x", labelrotation=25)
+    for label in ax3.get_xticklabels():
+        label.set_horizontalalignment("right")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
     fig.tight_layout()

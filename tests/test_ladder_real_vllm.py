@@ -1,0 +1,59 @@
+"""The five-lever ladder end to end on REAL vLLM (CPU build, tiny model): every rung the CPU
+build supports is brought up, measured with the same seeded workload and torn down; fp8
+quantization cannot run on CPU and must be reported with its reason while the ladder goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, require
+from tests.support.realvllm import tiny_model_dir, vllm_executable
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+
+def test_cpu_ladder(tmp_path: Path) -> None:
+    exe, model = vllm_executable(), tiny_model_dir()
+    require(exe is not None and exe.exists() and model is not None, "the vLLM CPU venv and the tiny model")
+    profile = tmp_path / "ladder.yaml"
+    profile.write_text(f"extends: {ROOT / 'profiles/examples/cpu-ladder.yaml'}\nmodel:\n  id: {model}\n")
+    out = tmp_path / "ladder"
+    env = {**os.environ, "NO_COLOR": "1", "VLLMTUNE_VLLM": str(exe), "VLLMTUNE_STATE_DIR": str(tmp_path / "state")}
+    r = subprocess.run([sys.executable, "-m", "vllmtune.cli", "ladder", str(profile), "--runtime", "local",
+                        "--workload", "mixed", "--duplicate-share", "0.3", "-n", "30", "-c", "2", "--max-tokens", "8",
+                        "--gpu-hour-usd", "2.49", "--timeout", "400", "-o", str(out)],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=2400)
+    print(r.stderr[-3000:])
+    print(r.stdout)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads((out / "ladder.json").read_text())
+    status = {e["rung"]: e["status"] for e in summary["rungs"]}
+    assert status == {"baseline": "done", "prompt-cache": "done", "prefix-caching": "done", "batching": "done",
+                      "quantization": "failed", "speculative": "done"}
+    quant = next(e for e in summary["rungs"] if e["rung"] == "quantization")
+    assert quant["reason"] == "reason: this vLLM build has no kernel for the quantization method: static_scaled_fp8_quant"
+    rows = {row["config"]: row for row in summary["rows"]}
+    # the prompt-cache rung answers the configured share of repeats from the cache
+    assert rows["+ prompt cache"]["prompt_cache_hit_ratio"] >= 0.15
+    # prefix caching lowers the server-side TTFT on the shared prefixes
+    assert rows["+ prefix caching"]["server_ttft_mean_ms"] < rows["baseline"]["server_ttft_mean_ms"]
+    assert rows["baseline"]["relative_cost"] == 1.0
+    assert (out / "report.md").read_text().startswith("# Ladder: ")
+    assert (out / "ladder.png").exists()
+    for rung in ("baseline", "prompt-cache", "speculative"):  # every rung is a deployable profile
+        v = subprocess.run([sys.executable, "-m", "vllmtune.cli", "validate", str(out / "rungs" / f"{rung}.yaml")],
+                           capture_output=True, text=True, cwd=ROOT, env=env)
+        assert v.returncode == 0, v.stderr
+    # resume: nothing left to do, the same table comes back
+    again = subprocess.run([sys.executable, "-m", "vllmtune.cli", "ladder", str(profile), "--runtime", "local",
+                            "--workload", "mixed", "-n", "30", "-c", "2", "--max-tokens", "8", "--gpu-hour-usd", "2.49",
+                            "--resume", "-o", str(out)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "done earlier (resume)" in again.stderr
