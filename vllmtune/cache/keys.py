@@ -1,0 +1,54 @@
+"""Cache keys: a hash of the canonical JSON of everything that shapes the answer.
+
+Canonical means sorted keys, no whitespace, and numbers normalised (``0 == 0.0``,
+``1 == 1.0``), so two requests that mean the same thing share one entry. Transport-only
+fields (``stream``, ``stream_options``, ``user``) and the proxy's own ``cache`` flag are
+left out; the tenant (a hash of the API key) is always part of the key, so one tenant can
+never receive or probe another's entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+TRANSPORT_FIELDS = frozenset({"stream", "stream_options", "user", "cache"})
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value) and value == int(value):
+            return int(value)
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _normal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normal(v) for v in value]
+    return str(value)
+
+
+def canonical(body: dict[str, Any]) -> bytes:
+    """Canonical JSON of the output-shaping part of a request body."""
+    shaped = {k: v for k, v in body.items() if k not in TRANSPORT_FIELDS}
+    return json.dumps(_normal(shaped), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def tenant_of(authorization: str | None) -> str:
+    """A tenant id from the Authorization header (the key itself is never stored)."""
+    if not authorization:
+        return "anonymous"
+    return hashlib.sha256(authorization.encode()).hexdigest()[:24]
+
+
+def cache_key(path: str, body: dict[str, Any], tenant: str) -> str:
+    """The entry key: tenant + endpoint + canonical body."""
+    h = hashlib.sha256(tenant.encode())
+    h.update(b"\0" + path.encode() + b"\0")
+    h.update(canonical(body))
+    return f"vllmtune:pc:{h.hexdigest()}"
