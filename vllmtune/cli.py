@@ -847,6 +847,82 @@ def ladder(
         sys.stderr.write(f"wrote {out}/report.md, {out}/ladder.json, {out}/ladder.png, {out}/rungs/*.yaml\n")
 
 
+cache_app = typer.Typer(help="Lever 1, the prompt-result cache proxy.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("serve")
+def cache_serve(
+    upstream: Annotated[
+        str, typer.Option("--upstream", help="The OpenAI-compatible server, e.g. http://localhost:8000.")
+    ],
+    port: Annotated[int, typer.Option("--port", help="Port clients use instead of the server's.")] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Bind address (0.0.0.0 to expose it).")] = "127.0.0.1",
+    backend: Annotated[str, typer.Option("--backend", help="memory (in-process LRU) or redis.")] = "memory",
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="redis://HOST:6379/0 (default: $VLLMTUNE_REDIS_URL).")
+    ] = None,
+    ttl: Annotated[int, typer.Option("--ttl", help="Seconds an answer stays cached.")] = 86400,
+    max_temperature: Annotated[
+        float, typer.Option("--max-temperature", help="Only cache requests at or below this temperature.")
+    ] = 0.1,
+    skip_pii: Annotated[bool, typer.Option("--skip-pii/--no-skip-pii", help="Never cache what looks like PII.")] = True,
+    usd_per_1k_tokens: Annotated[float, typer.Option("--usd-per-1k-tokens", help="For the cost-saved metric.")] = 0.0,
+) -> None:
+    """Serve the cache proxy: clients point at it exactly as at vLLM. Deterministic requests
+    (temperature <= --max-temperature, n = 1) are answered from the cache; headers X-Cache
+    (HIT/MISS/BYPASS) and Age; Cache-Control no-cache / no-store and a body "cache": false are
+    honoured; /metrics and /cache/stats report hits, misses, bypasses and tokens saved.
+
+    \b
+    Example:
+      vllmtune cache serve --upstream http://localhost:8000 --backend redis --redis-url redis://localhost:6379/0
+    """
+    from vllmtune.cache.command import serve as do_serve
+    from vllmtune.cache.proxy import ProxyConfig
+
+    if backend not in ("memory", "redis"):
+        raise typer.BadParameter("memory or redis", param_hint="--backend")
+    do_serve(
+        ProxyConfig(
+            upstream=upstream,
+            host=host,
+            port=port,
+            ttl=ttl,
+            max_temperature=max_temperature,
+            skip_pii=skip_pii,
+            usd_per_1k_tokens=usd_per_1k_tokens,
+        ),
+        backend,
+        redis_url,
+    )
+
+
+@cache_app.command("stats")
+def cache_stats(
+    url: Annotated[str, typer.Option("--url", help="The proxy, e.g. http://localhost:8080.")] = "http://127.0.0.1:8080",
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Hits, misses, bypasses (by reason), hit ratio, tokens and cost saved."""
+    from vllmtune.cache.command import stats
+
+    data = stats(url)
+    if output is OutputFormat.json:
+        _echo(json.dumps(data, indent=2))
+        return
+    _echo(
+        f"hits {data['hits']:,}  misses {data['misses']:,}  bypasses {data['bypasses']:,}  "
+        f"hit ratio {data['hit_ratio']:.1%}"
+    )
+    _echo(
+        f"tokens saved {data['tokens_saved']:,}  (${data['usd_saved']:.2f})  "
+        f"upstream errors {data['upstream_errors']}  "
+        f"{data['backend']} errors {data['backend_errors']}"
+    )
+    for reason, n in sorted(data["bypass"].items()):
+        _echo(f"  bypass {reason}: {n:,}")
+
+
 def _fail(message: str, code: int) -> int:
     sys.stderr.write(message if message.endswith("\n") else message + "\n")
     return code

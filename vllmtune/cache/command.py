@@ -13,7 +13,8 @@ import sys
 from typing import Any
 
 from vllmtune.cache.backends import Backend, MemoryBackend, RedisBackend
-from vllmtune.cache.proxy import Proxy, ProxyConfig, serve as run_server
+from vllmtune.cache.proxy import Proxy, ProxyConfig
+from vllmtune.cache.proxy import serve as run_server
 from vllmtune.errors import VllmtuneError
 
 
@@ -34,8 +35,13 @@ def make_backend(kind: str, redis_url: str | None, max_bytes: int) -> Backend:
         raise CacheError(str(exc)) from None
 
 
-def serve(cfg: ProxyConfig, backend: str = "memory", redis_url: str | None = None, max_bytes: int = 256 << 20,
-          announce: bool = True) -> None:
+def serve(
+    cfg: ProxyConfig,
+    backend: str = "memory",
+    redis_url: str | None = None,
+    max_bytes: int = 256 << 20,
+    announce: bool = True,
+) -> None:
     """Run the proxy until SIGTERM / Ctrl-C (blocking)."""
     logging.basicConfig(level=logging.WARNING, format="vllmtune cache: %(message)s")
     try:
@@ -52,8 +58,10 @@ def serve(cfg: ProxyConfig, backend: str = "memory", redis_url: str | None = Non
 
         def ready(port: int) -> None:
             if announce:
-                sys.stderr.write(f"vllmtune cache: http://{cfg.host}:{port} -> {cfg.upstream} ({backend}, ttl "
-                                 f"{cfg.ttl}s, temperature <= {cfg.max_temperature})\n")
+                sys.stderr.write(
+                    f"vllmtune cache: http://{cfg.host}:{port} -> {cfg.upstream} ({backend}, ttl "
+                    f"{cfg.ttl}s, temperature <= {cfg.max_temperature})\n"
+                )
                 sys.stderr.flush()
 
         try:
@@ -94,10 +102,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
-    cfg = ProxyConfig(upstream=a.upstream, host=a.host, port=a.port, ttl=a.ttl, max_temperature=a.max_temperature,
-                      skip_pii=not a.no_skip_pii,
-                      missing_temperature_is_deterministic=a.missing_temperature_is_deterministic,
-                      usd_per_1k_tokens=a.usd_per_1k_tokens)
+    cfg = ProxyConfig(
+        upstream=a.upstream,
+        host=a.host,
+        port=a.port,
+        ttl=a.ttl,
+        max_temperature=a.max_temperature,
+        skip_pii=not a.no_skip_pii,
+        missing_temperature_is_deterministic=a.missing_temperature_is_deterministic,
+        usd_per_1k_tokens=a.usd_per_1k_tokens,
+    )
     try:
         serve(cfg, a.backend, a.redis_url, a.max_bytes)
     except VllmtuneError as exc:

@@ -18,9 +18,35 @@ IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?![\w:])")
 GREETING = re.compile(
     r"\b(?:hello|hi|hey|dear|good (?:morning|afternoon|evening)|thanks|thank you),?\s+"
-    r"(?:(?:mr|mrs|ms|miss|dr|prof)\.?\s+)?([A-Z][a-z\u00C0-\u024F'-]+)", re.I)
-NOT_NAMES = frozenset({"there", "all", "everyone", "team", "world", "folks", "guys", "sir", "madam", "again", "so",
-                       "for", "you", "and", "the", "i", "we", "it", "this", "that", "assistant", "model"})
+    r"(?:(?:mr|mrs|ms|miss|dr|prof)\.?\s+)?([A-Z][a-z\u00C0-\u024F'-]+)",
+    re.I,
+)
+NOT_NAMES = frozenset(
+    {
+        "there",
+        "all",
+        "everyone",
+        "team",
+        "world",
+        "folks",
+        "guys",
+        "sir",
+        "madam",
+        "again",
+        "so",
+        "for",
+        "you",
+        "and",
+        "the",
+        "i",
+        "we",
+        "it",
+        "this",
+        "that",
+        "assistant",
+        "model",
+    }
+)
 
 
 def luhn_ok(digits: str) -> bool:

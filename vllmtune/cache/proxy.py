@@ -15,6 +15,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,8 +25,17 @@ from vllmtune.cache.keys import cache_key, tenant_of
 from vllmtune.cache.pii import find_pii
 
 CACHED_PATHS = (b"/v1/chat/completions", b"/v1/completions")
-HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"host", b"content-length", b"te", b"upgrade",
-              b"proxy-connection", b"accept-encoding"}
+HOP_BY_HOP = {
+    b"connection",
+    b"keep-alive",
+    b"transfer-encoding",
+    b"host",
+    b"content-length",
+    b"te",
+    b"upgrade",
+    b"proxy-connection",
+    b"accept-encoding",
+}
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 502: b"Bad Gateway", 504: b"Gateway Timeout"}
 
@@ -72,10 +82,17 @@ class Metrics:
         self.latency_buckets[-1] += 1
 
 
-def _response(status: int, body: bytes, headers: list[tuple[bytes, bytes]] = (), ctype: bytes = b"application/json",
-              ) -> bytes:
-    head = [b"HTTP/1.1 %d %s" % (status, REASONS.get(status, b"Status")), b"content-type: " + ctype,
-            b"content-length: %d" % len(body)]
+def _response(
+    status: int,
+    body: bytes,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    ctype: bytes = b"application/json",
+) -> bytes:
+    head = [
+        b"HTTP/1.1 %d %s" % (status, REASONS.get(status, b"Status")),
+        b"content-type: " + ctype,
+        b"content-length: %d" % len(body),
+    ]
     head += [k + b": " + v for k, v in headers]
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
@@ -111,7 +128,9 @@ def _answer_text(obj: dict[str, Any]) -> str:
 
 def assemble(frames: list[str]) -> dict[str, Any]:
     """A full (non-streamed) response from a streamed answer's frames."""
-    text, role, finish, usage, base = [], "assistant", None, None, {}
+    text: list[str] = []
+    role, finish, usage = "assistant", None, None
+    base: dict[str, Any] = {}
     chat = True
     for f in frames:
         obj = json.loads(f)
@@ -127,8 +146,11 @@ def assemble(frames: list[str]) -> dict[str, Any]:
             finish = c.get("finish_reason") or finish
         usage = obj.get("usage") or usage
     content = "".join(text)
-    out: dict[str, Any] = {"id": base.get("id", "cached"), "created": base.get("created", int(time.time())),
-                           "model": base.get("model", "")}
+    out: dict[str, Any] = {
+        "id": base.get("id", "cached"),
+        "created": base.get("created", int(time.time())),
+        "model": base.get("model", ""),
+    }
     if chat:
         out["object"] = "chat.completion"
         out["choices"] = [{"index": 0, "message": {"role": role, "content": content}, "finish_reason": finish}]
@@ -149,14 +171,29 @@ def synthesize_frames(full: dict[str, Any]) -> list[str]:
     if chat:
         msg = choice.get("message") or {}
         obj = "chat.completion.chunk"
-        frames.append({**base, "object": obj, "choices": [{"index": 0, "delta": {"role": msg.get("role", "assistant"),
-                                                                               "content": ""}}]})
+        frames.append(
+            {
+                **base,
+                "object": obj,
+                "choices": [{"index": 0, "delta": {"role": msg.get("role", "assistant"), "content": ""}}],
+            }
+        )
         frames.append({**base, "object": obj, "choices": [{"index": 0, "delta": {"content": msg.get("content", "")}}]})
-        frames.append({**base, "object": obj, "choices": [{"index": 0, "delta": {},
-                                                           "finish_reason": choice.get("finish_reason")}]})
+        frames.append(
+            {
+                **base,
+                "object": obj,
+                "choices": [{"index": 0, "delta": {}, "finish_reason": choice.get("finish_reason")}],
+            }
+        )
     else:
-        frames.append({**base, "object": "text_completion", "choices": [{"index": 0, "text": choice.get("text", ""),
-                                                                         "finish_reason": choice.get("finish_reason")}]})
+        frames.append(
+            {
+                **base,
+                "object": "text_completion",
+                "choices": [{"index": 0, "text": choice.get("text", ""), "finish_reason": choice.get("finish_reason")}],
+            }
+        )
     if full.get("usage"):
         frames.append({**base, "object": frames[-1]["object"], "choices": [], "usage": full["usage"]})
     return [json.dumps(f, separators=(",", ":")) for f in frames]
@@ -216,8 +253,9 @@ class Proxy:
 
     # -- the main entry --------------------------------------------------------------------------------------
 
-    async def handle(self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], body: bytes,
-                     write: Any) -> None:
+    async def handle(
+        self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], body: bytes, write: Any
+    ) -> None:
         """Answer one request; ``write(bytes)`` sends to the client."""
         route = path.split(b"?", 1)[0]
         if method == b"GET" and route == b"/metrics":
@@ -284,31 +322,50 @@ class Proxy:
             write(_response(200, _mark_cached(text).encode(), headers))
             return
         frames = entry.get("frames") or synthesize_frames(json.loads(entry["body"]))
-        parts = [b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
-                 b"x-cache: HIT\r\nage: " + age + b"\r\n\r\n"]
+        parts = [
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
+            b"x-cache: HIT\r\nage: " + age + b"\r\n\r\n"
+        ]
         for f in [*frames, None]:
             data = b"data: " + (_mark_cached(f).encode() if f is not None else b"[DONE]") + b"\n\n"
             parts.append(b"%x\r\n%s\r\n" % (len(data), data))
         parts.append(b"0\r\n\r\n")
         write(b"".join(parts))
 
-    async def _pass_through(self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], body: bytes,
-                            write: Any, x_cache: bytes | None, store: bool = False) -> dict[str, Any] | None:
+    async def _pass_through(
+        self,
+        method: bytes,
+        path: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        write: Any,
+        x_cache: bytes | None,
+        store: bool = False,
+    ) -> dict[str, Any] | None:
         """Relay to the upstream; with ``store`` return the entry to cache (None: do not cache)."""
         conn = self._conn()
         started = time.perf_counter()
         extra = b"x-cache: " + x_cache + b"\r\n" if x_cache else b""
-        up_path = (self.up_prefix.encode() + path) if self.up_prefix and not path.startswith(
-            self.up_prefix.encode()) else path
+        up_path = (
+            (self.up_prefix.encode() + path)
+            if self.up_prefix and not path.startswith(self.up_prefix.encode())
+            else path
+        )
         try:
-            resp = await asyncio.wait_for(conn.send(method.decode(), up_path.decode(), body,
-                                                    self._forward_headers(headers)), self.cfg.upstream_timeout)
+            resp = await asyncio.wait_for(
+                conn.send(method.decode(), up_path.decode(), body, self._forward_headers(headers)),
+                self.cfg.upstream_timeout,
+            )
         except (OSError, HttpError, asyncio.TimeoutError) as exc:
             conn.close()
             self.metrics.upstream_errors += 1
             timeout = isinstance(exc, asyncio.TimeoutError)
-            msg = {"error": {"message": f"upstream {'timed out' if timeout else 'unreachable'}: {self.cfg.upstream}",
-                             "type": "upstream_error"}}
+            msg = {
+                "error": {
+                    "message": f"upstream {'timed out' if timeout else 'unreachable'}: {self.cfg.upstream}",
+                    "type": "upstream_error",
+                }
+            }
             write(_response(504 if timeout else 502, json.dumps(msg).encode(), [(b"x-cache", b"BYPASS")]))
             return None
         ctype = resp.headers.get("content-type", "application/json").encode()
@@ -325,8 +382,11 @@ class Proxy:
                 return None
             self.metrics.observe(time.perf_counter() - started)
             self._release(conn)
-            write(b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s\r\n" % (
-                resp.status, REASONS.get(resp.status, b"Status"), ctype, len(data), extra) + data)
+            write(
+                b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s\r\n"
+                % (resp.status, REASONS.get(resp.status, b"Status"), ctype, len(data), extra)
+                + data
+            )
             if not store:
                 return None
             try:
@@ -336,11 +396,17 @@ class Proxy:
             if self.cfg.skip_pii and find_pii(_answer_text(obj)):
                 self.metrics.bypassed("pii_response")
                 return None
-            return {"body": data.decode("utf-8", "replace"), "frames": None, "created": time.time(),
-                    "tokens": int((obj.get("usage") or {}).get("total_tokens") or 0)}
+            return {
+                "body": data.decode("utf-8", "replace"),
+                "frames": None,
+                "created": time.time(),
+                "tokens": int((obj.get("usage") or {}).get("total_tokens") or 0),
+            }
         # streamed: relay chunk by chunk; keep the frames to store once complete
-        write(b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ntransfer-encoding: chunked\r\n%s\r\n" % (
-            resp.status, REASONS.get(resp.status, b"Status"), ctype, extra))
+        write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ntransfer-encoding: chunked\r\n%s\r\n"
+            % (resp.status, REASONS.get(resp.status, b"Status"), ctype, extra)
+        )
         frames: list[str] = []
         buf = b""
         done = False
@@ -374,36 +440,54 @@ class Proxy:
         if self.cfg.skip_pii and find_pii(_answer_text(full)):
             self.metrics.bypassed("pii_response")
             return None
-        return {"body": None, "frames": frames, "created": time.time(),
-                "tokens": int((full.get("usage") or {}).get("total_tokens") or 0)}
+        return {
+            "body": None,
+            "frames": frames,
+            "created": time.time(),
+            "tokens": int((full.get("usage") or {}).get("total_tokens") or 0),
+        }
 
     # -- reporting --------------------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         m = self.metrics
         lookups = m.hits + m.misses
-        return {"hits": m.hits, "misses": m.misses, "bypass": dict(m.bypass), "bypasses": sum(m.bypass.values()),
-                "hit_ratio": (m.hits / lookups) if lookups else 0.0, "collapsed": m.collapsed,
-                "tokens_saved": m.tokens_saved, "usd_saved": m.tokens_saved / 1000 * self.cfg.usd_per_1k_tokens,
-                "upstream_errors": m.upstream_errors, "backend": self.backend.name,
-                "backend_errors": self.backend.errors, "uptime_s": time.time() - self.started}
+        return {
+            "hits": m.hits,
+            "misses": m.misses,
+            "bypass": dict(m.bypass),
+            "bypasses": sum(m.bypass.values()),
+            "hit_ratio": (m.hits / lookups) if lookups else 0.0,
+            "collapsed": m.collapsed,
+            "tokens_saved": m.tokens_saved,
+            "usd_saved": m.tokens_saved / 1000 * self.cfg.usd_per_1k_tokens,
+            "upstream_errors": m.upstream_errors,
+            "backend": self.backend.name,
+            "backend_errors": self.backend.errors,
+            "uptime_s": time.time() - self.started,
+        }
 
     def prometheus(self) -> str:
         s = self.stats()
         m = self.metrics
         lines = [
-            "# HELP vllmtune_cache_hits_total Requests answered from the cache.", "# TYPE vllmtune_cache_hits_total counter",
+            "# HELP vllmtune_cache_hits_total Requests answered from the cache.",
+            "# TYPE vllmtune_cache_hits_total counter",
             f"vllmtune_cache_hits_total {s['hits']}",
             "# HELP vllmtune_cache_misses_total Cacheable requests sent upstream.",
-            "# TYPE vllmtune_cache_misses_total counter", f"vllmtune_cache_misses_total {s['misses']}",
+            "# TYPE vllmtune_cache_misses_total counter",
+            f"vllmtune_cache_misses_total {s['misses']}",
             "# HELP vllmtune_cache_bypass_total Requests not eligible for the cache, by reason.",
             "# TYPE vllmtune_cache_bypass_total counter",
         ]
         lines += [f'vllmtune_cache_bypass_total{{reason="{r}"}} {n}' for r, n in sorted(m.bypass.items())]
         lines += [
-            "# TYPE vllmtune_cache_hit_ratio gauge", f"vllmtune_cache_hit_ratio {s['hit_ratio']:.6f}",
-            "# TYPE vllmtune_cache_tokens_saved_total counter", f"vllmtune_cache_tokens_saved_total {s['tokens_saved']}",
-            "# TYPE vllmtune_cache_usd_saved_total counter", f"vllmtune_cache_usd_saved_total {s['usd_saved']:.6f}",
+            "# TYPE vllmtune_cache_hit_ratio gauge",
+            f"vllmtune_cache_hit_ratio {s['hit_ratio']:.6f}",
+            "# TYPE vllmtune_cache_tokens_saved_total counter",
+            f"vllmtune_cache_tokens_saved_total {s['tokens_saved']}",
+            "# TYPE vllmtune_cache_usd_saved_total counter",
+            f"vllmtune_cache_usd_saved_total {s['usd_saved']:.6f}",
             "# TYPE vllmtune_cache_upstream_errors_total counter",
             f"vllmtune_cache_upstream_errors_total {s['upstream_errors']}",
             "# TYPE vllmtune_cache_backend_errors_total counter",
