@@ -273,6 +273,7 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
                         label=label,
                         duplicate_share=args.duplicate_share,
                         warmup=args.warmup,
+                        metrics_url=endpoint,
                     )
                     result = run_bench(bench)
                     result["config"].update(

@@ -42,6 +42,7 @@ class BenchArgs:
     label: str | None = None
     duplicate_share: float = 0.5
     timeout: float = 600.0
+    metrics_url: str | None = None  # scrape vLLM's /metrics here (when the target is a proxy in front of it)
 
 
 def _ceiling_file() -> Path:
@@ -109,8 +110,10 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
         timeout=args.timeout,
     )
 
+    metrics_base = (args.metrics_url or ep.base).rstrip("/")
+
     async def main() -> tuple[list[runner.Record], float, dict[str, float], dict[str, float], bool]:
-        before = await runner.scrape_metrics(ep.base)
+        before = await runner.scrape_metrics(metrics_base)
         task = asyncio.ensure_future(runner.run(opts, progress))
         partial = False
         try:
@@ -119,7 +122,7 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
             task.cancel()
             records, wall = await task
             partial = True
-        after = await runner.scrape_metrics(ep.base)
+        after = await runner.scrape_metrics(metrics_base)
         return records, wall, before, after, partial
 
     partial = False
