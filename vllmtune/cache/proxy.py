@@ -199,6 +199,11 @@ def synthesize_frames(full: dict[str, Any]) -> list[str]:
     return [json.dumps(f, separators=(",", ":")) for f in frames]
 
 
+class AbortConnection(Exception):
+    """A response was cut mid-way (upstream broke off a stream): close the client connection,
+    which is how HTTP/1.1 tells the client the answer is incomplete."""
+
+
 class Proxy:
     """Request handling, independent of the socket layer."""
 
@@ -307,6 +312,9 @@ class Proxy:
             entry = await self._pass_through(method, path, headers, body, write, x_cache=b"MISS", store=True)
             if entry is not None:
                 await self.backend.set(key, entry, self.cfg.ttl)
+        except AbortConnection:
+            entry = None
+            raise
         finally:
             self._inflight.pop(key, None)
             if not future.done():
@@ -427,7 +435,7 @@ class Proxy:
         except (HttpError, asyncio.TimeoutError):
             conn.close()
             self.metrics.upstream_errors += 1
-            return None  # the client sees the stream end early; nothing partial is stored
+            raise AbortConnection from None  # nothing partial is stored
         write(b"0\r\n\r\n")
         self.metrics.observe(time.perf_counter() - started)
         self._release(conn)
@@ -560,7 +568,12 @@ class ProxyProtocol(asyncio.Protocol):
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.task = None
-        if not task.cancelled() and task.exception() is not None:
+        exc = None if task.cancelled() else task.exception()
+        if isinstance(exc, AbortConnection):
+            if self.transport is not None:
+                self.transport.close()
+            return
+        if exc is not None:
             self._write(_response(502, b'{"error":{"message":"proxy error","type":"proxy_error"}}'))
         if self.buf and self.transport is not None:
             self._next()
