@@ -96,7 +96,7 @@ def test_pii_never_cached() -> None:
             _, h2, _ = await call(port, pii)
             assert (h1["x-cache"], h2["x-cache"]) == ("BYPASS", "BYPASS")
             assert proxy.stats()["bypass"] == {"pii_request": 2}
-        async with running(StubConfig(text="call 555-123-4567 ")) as (proxy, port, stub):
+        async with running(StubConfig(text="call 555-123-4567 ")) as (proxy, port, _stub):
             await call(port, CHAT)
             _, h, _ = await call(port, CHAT)
             assert h["x-cache"] == "MISS" and proxy.stats()["bypass"] == {"pii_response": 2}
