@@ -90,7 +90,7 @@ def test_tenant_isolation() -> None:
 
 def test_pii_never_cached() -> None:
     async def go() -> None:
-        async with running(StubConfig()) as (proxy, port, stub):
+        async with running(StubConfig()) as (proxy, port, _stub):
             pii = {**CHAT, "messages": [{"role": "user", "content": "Hello Diep, my email is d@example.com"}]}
             _, h1, _ = await call(port, pii)
             _, h2, _ = await call(port, pii)
