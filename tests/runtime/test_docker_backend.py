@@ -264,3 +264,19 @@ def test_foreground_streams_logs_until_ctrl_c(tmp_path: Path, names: list[str]) 
     assert proc.returncode == 130
     assert "stopping vt-fg ..." in err
     assert _container_ids("vt-fg") == ""
+
+
+def test_drift_against_the_running_container(tmp_path: Path, names: list[str]) -> None:
+    names.append("vt-drift")
+    port = free_port()
+    p = profile(tmp_path, "vt-drift")
+    assert vt("up", p, "-d", "--port", str(port)).returncode == 0
+    r = vt("drift", p, "--runtime", "docker")
+    assert (r.returncode, r.stdout) == (0, "docker container vt-drift: no drift\n")
+    edited = profile(tmp_path, "vt-drift", "prefix_caching: true\nserver:\n  env: {LOG_LEVEL: debug}\n")
+    r = vt("drift", edited, "--runtime", "docker", "--output", "json")
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["drift"] == [
+        "vLLM args: +--enable-prefix-caching (profile vs running)",
+        "env LOG_LEVEL: running None, profile 'debug'",
+    ]
