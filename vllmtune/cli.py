@@ -878,7 +878,7 @@ def cache_serve(
     Example:
       vllmtune cache serve --upstream http://localhost:8000 --backend redis --redis-url redis://localhost:6379/0
     """
-    from vllmtune.cache.command import serve as do_serve
+    from vllmtune.cache.command import serve_config as do_serve
     from vllmtune.cache.proxy import ProxyConfig
 
     if backend not in ("memory", "redis"):

@@ -12,12 +12,23 @@ from vllmtune.cache.pii import find_pii, luhn_ok
 
 SCALARS = st.one_of(st.integers(-1000, 1000), st.text(max_size=10), st.booleans(), st.none())
 BODIES = st.fixed_dictionaries(
-    {"model": st.text(min_size=1, max_size=8),
-     "messages": st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "system"]),
-                                                 "content": st.text(max_size=20)}), min_size=1, max_size=3)},
-    optional={"temperature": st.floats(0, 2, allow_nan=False), "top_p": st.floats(0, 1, allow_nan=False),
-              "max_tokens": st.integers(1, 100), "seed": st.integers(0, 10), "stop": st.lists(st.text(max_size=3)),
-              "tools": st.lists(st.dictionaries(st.text(max_size=4), SCALARS, max_size=2), max_size=2)})
+    {
+        "model": st.text(min_size=1, max_size=8),
+        "messages": st.lists(
+            st.fixed_dictionaries({"role": st.sampled_from(["user", "system"]), "content": st.text(max_size=20)}),
+            min_size=1,
+            max_size=3,
+        ),
+    },
+    optional={
+        "temperature": st.floats(0, 2, allow_nan=False),
+        "top_p": st.floats(0, 1, allow_nan=False),
+        "max_tokens": st.integers(1, 100),
+        "seed": st.integers(0, 10),
+        "stop": st.lists(st.text(max_size=3)),
+        "tools": st.lists(st.dictionaries(st.text(max_size=4), SCALARS, max_size=2), max_size=2),
+    },
+)
 
 
 @given(BODIES)
@@ -31,8 +42,23 @@ def test_key_ignores_order_number_spelling_and_transport_fields(body: dict[str, 
     assert cache_key("/v1/chat/completions", transport, "t") == k
 
 
-@given(BODIES, st.sampled_from(["temperature", "top_p", "max_tokens", "seed", "model", "messages", "stop",
-                                "response_format", "logit_bias", "tool_choice"]))
+@given(
+    BODIES,
+    st.sampled_from(
+        [
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "seed",
+            "model",
+            "messages",
+            "stop",
+            "response_format",
+            "logit_bias",
+            "tool_choice",
+        ]
+    ),
+)
 def test_every_output_shaping_field_changes_the_key(body: dict[str, Any], field: str) -> None:
     changed = {**body, field: {"changed": [body.get(field)]}}
     assert cache_key("/v1/chat/completions", changed, "t") != cache_key("/v1/chat/completions", body, "t")
@@ -62,7 +88,12 @@ def test_pii_detector() -> None:
     }
     for text, kinds in positives.items():
         assert find_pii(text) == kinds, text
-    negatives = ["Hello there, what is 2+2?", "The year 2024 had 365 days", "Summarise this policy document",
-                 "version 0.32.0 of vLLM", "hello world"]
+    negatives = [
+        "Hello there, what is 2+2?",
+        "The year 2024 had 365 days",
+        "Summarise this policy document",
+        "version 0.32.0 of vLLM",
+        "hello world",
+    ]
     for text in negatives:
         assert find_pii(text) == [], text

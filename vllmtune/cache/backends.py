@@ -1,9 +1,18 @@
 """Where cached answers live: in-process memory (LRU bounded by bytes) or Redis.
 
-An entry is one JSON-able dict: {"body": full JSON response (str) or None, "frames": the raw
-SSE frames of a streamed answer or None, "created": unix time, "tokens": usage total}.
-Redis is imported lazily and fails open: an unreachable Redis makes every call a miss (and is
-counted), never an error for the client.
+An entry is one JSON-able dict::
+
+    {"body": the full JSON response (str) or None,
+     "frames": the SSE data payloads of a streamed answer (list of str) or None,
+     "created": unix time, "tokens": usage.total_tokens, "pii_checked": bool}
+
+Redis keeps an in-process L1 copy of the entries this proxy stored or read (bounded by bytes,
+each until its own expiry): entries never change, so a repeated hit needs no round trip; the
+shared Redis is what other replicas and restarts see. Redis is imported lazily (``pip install
+'vllmtune[cache]'``) and fails open: an unreachable or slow Redis makes every lookup a miss and
+every store a no-op, counted in ``errors`` and warned about once per outage, never an error for
+the client. After a failure Redis is left alone for ``retry_after`` seconds (a circuit breaker),
+so an outage costs no latency per request.
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ log = logging.getLogger("vllmtune.cache")
 
 
 class Backend(Protocol):
+    """What the proxy needs from a store. ``get``/``set`` never raise."""
+
     name: str
     errors: int
 
@@ -27,11 +38,14 @@ class Backend(Protocol):
 
     async def close(self) -> None: ...
 
+    def entries(self) -> int | None: ...
+
 
 class MemoryBackend:
-    """LRU with a total size bound (bytes of the stored JSON)."""
+    """LRU with a bound on the total size (bytes of each entry's JSON)."""
 
     name = "memory"
+    peek_is_final = True  # a peek miss is a miss
 
     def __init__(self, max_bytes: int = 256 << 20) -> None:
         self.max_bytes = max_bytes
@@ -40,74 +54,149 @@ class MemoryBackend:
         self._data: OrderedDict[str, tuple[float, int, dict[str, Any]]] = OrderedDict()
 
     async def get(self, key: str) -> dict[str, Any] | None:
+        return self.peek(key)
+
+    def peek(self, key: str) -> dict[str, Any] | None:
+        """:meth:`get` without the coroutine (the proxy answers memory hits synchronously)."""
         item = self._data.get(key)
         if item is None:
             return None
-        expires, size, entry = item
-        if expires < time.time():
+        if item[0] < time.monotonic():
             del self._data[key]
-            self.size -= size
+            self.size -= item[1]
             return None
         self._data.move_to_end(key)
-        return entry
+        return item[2]
 
     async def set(self, key: str, entry: dict[str, Any], ttl: int) -> None:
-        size = len(json.dumps(entry))
-        if size > self.max_bytes:
-            return
+        self.put(key, entry, ttl)
+
+    def put(self, key: str, entry: dict[str, Any], ttl: int) -> None:
+        """:meth:`set` without the coroutine."""
+        entry.pop("_marked", None)  # the proxy's in-process copy of a hit's body (bytes)
+        size = 2 * len(json.dumps(entry)) + len(key) + 64  # x2: the JSON and the proxy's marked copy
         old = self._data.pop(key, None)
         if old is not None:
             self.size -= old[1]
-        self._data[key] = (time.time() + ttl, size, entry)
+        if size > self.max_bytes or ttl <= 0:
+            return
+        self._data[key] = (time.monotonic() + ttl, size, entry)
         self.size += size
-        while self.size > self.max_bytes and self._data:
+        while self.size > self.max_bytes:
             _, (_, s, _) = self._data.popitem(last=False)
             self.size -= s
 
+    def entries(self) -> int | None:
+        return len(self._data)
+
     async def close(self) -> None:
         self._data.clear()
+        self.size = 0
 
 
 class RedisBackend:
-    """redis-py's asyncio client; every failure is a miss, counted and warned about once."""
+    """redis-py's asyncio client; every failure is a miss, counted, warned about once per outage."""
 
     name = "redis"
 
-    def __init__(self, url: str, timeout: float = 0.5) -> None:
+    peek_is_final = False  # a local (L1) miss still has to ask Redis
+
+    def __init__(self, url: str, timeout: float = 0.25, retry_after: float = 0.5, l1_bytes: int = 64 << 20) -> None:
         try:
             import redis.asyncio as aioredis
         except ImportError:
             raise RuntimeError("backend redis needs the redis package: pip install 'vllmtune[cache]'") from None
-        self.client = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            self.client: Any = aioredis.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=0
+            )
+        except ValueError as exc:
+            raise ValueError(f"--redis-url {url!r}: {exc}") from None
+        self.url = url
+        # L1: entries this process stored or read, until their own expiry. Safe because an entry
+        # never changes (same key, same deterministic answer) and nothing is ever invalidated;
+        # it makes a repeated hit cost no Redis round trip. 0 disables it.
+        self.l1 = MemoryBackend(l1_bytes) if l1_bytes > 0 else None
         self.errors = 0
-        self._warned = False
+        self.retry_after = retry_after
+        self._down_until = 0.0
+        self._down = False
 
-    def _fail(self, exc: Exception) -> None:
+    def _fail(self, exc: BaseException) -> None:
         self.errors += 1
-        if not self._warned:
-            self._warned = True
-            log.warning("redis unavailable (%s): serving without the cache until it is back", exc)
+        self._down_until = time.monotonic() + self.retry_after
+        if not self._down:
+            self._down = True
+            log.warning(
+                "redis unavailable (%s): serving without the cache until it is back", str(exc) or type(exc).__name__
+            )
+
+    def _ok(self) -> None:
+        if self._down:
+            self._down = False
+            log.warning("redis is back: caching again")
+
+    def _skip(self) -> bool:
+        return self._down and time.monotonic() < self._down_until
+
+    async def ping(self) -> str | None:
+        """None if Redis answers, else why not (for a warning at startup)."""
+        try:
+            await self.client.ping()
+        except Exception as exc:  # fail open: any redis problem (the caller warns)
+            self.errors += 1
+            self._down, self._down_until = True, time.monotonic() + self.retry_after
+            return str(exc) or type(exc).__name__
+        self._ok()
+        return None
+
+    def peek(self, key: str) -> dict[str, Any] | None:
+        """The L1 entry, without waiting (None: ask :meth:`get`)."""
+        return self.l1.peek(key) if self.l1 is not None else None
 
     async def get(self, key: str) -> dict[str, Any] | None:
+        if self.l1 is not None:
+            entry = self.l1.peek(key)
+            if entry is not None:
+                return entry
+        if self._skip():
+            return None
         try:
             raw = await self.client.get(key)
         except Exception as exc:  # fail open: any redis problem is a miss
             self._fail(exc)
             return None
-        self._warned = False if raw is not None else self._warned
+        self._ok()
         if raw is None:
             return None
         try:
-            entry: dict[str, Any] = json.loads(raw)
-            return entry
+            entry = json.loads(raw)
         except ValueError:
             return None
+        if not isinstance(entry, dict):
+            return None
+        left = int(entry.get("expires", 0) - time.time())
+        if self.l1 is not None and left > 0:
+            self.l1.put(key, entry, left)
+        return entry
 
     async def set(self, key: str, entry: dict[str, Any], ttl: int) -> None:
+        if ttl <= 0:
+            return
+        entry = {**entry, "expires": time.time() + ttl}
+        if self.l1 is not None:
+            self.l1.put(key, entry, ttl)
+        if self._skip():
+            return
         try:
-            await self.client.set(key, json.dumps(entry), ex=ttl)
+            await self.client.set(key, json.dumps(entry, separators=(",", ":")), ex=ttl)
         except Exception as exc:
             self._fail(exc)
+            return
+        self._ok()
+
+    def entries(self) -> int | None:
+        return None
 
     async def close(self) -> None:
         try:

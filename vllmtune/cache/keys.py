@@ -18,6 +18,7 @@ TRANSPORT_FIELDS = frozenset({"stream", "stream_options", "user", "cache"})
 
 
 def _normal(value: Any) -> Any:
+    """Numbers that are equal compare equal (``1 == 1.0``); containers recursively."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, float):
@@ -39,16 +40,26 @@ def canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(_normal(shaped), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def tenant_of(authorization: str | None) -> str:
-    """A tenant id from the Authorization header (the key itself is never stored)."""
-    if not authorization:
+def tenant_of(authorization: str | bytes | None, api_key: str | bytes | None = None) -> str:
+    """A tenant id: a hash of the Authorization header (or an ``api-key`` header); the
+    credential itself is never stored. Requests without either share the "anonymous" tenant."""
+    cred = authorization or api_key
+    if not cred:
         return "anonymous"
-    return hashlib.sha256(authorization.encode()).hexdigest()[:24]
+    raw = cred if isinstance(cred, bytes) else cred.encode()
+    return hashlib.sha256(b"vllmtune-tenant\0" + raw.strip()).hexdigest()[:32]
+
+
+def body_digest(path: str, body: dict[str, Any]) -> bytes:
+    """The tenant-independent part of a key: endpoint + canonical body."""
+    return hashlib.sha256(path.encode() + b"\0" + canonical(body)).digest()
+
+
+def entry_key(tenant: str, digest: bytes) -> str:
+    """The entry key of a tenant for a :func:`body_digest`."""
+    return "vllmtune:pc:" + hashlib.sha256(tenant.encode() + b"\0" + digest).hexdigest()
 
 
 def cache_key(path: str, body: dict[str, Any], tenant: str) -> str:
     """The entry key: tenant + endpoint + canonical body."""
-    h = hashlib.sha256(tenant.encode())
-    h.update(b"\0" + path.encode() + b"\0")
-    h.update(canonical(body))
-    return f"vllmtune:pc:{h.hexdigest()}"
+    return entry_key(tenant, body_digest(path, body))

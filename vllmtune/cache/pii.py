@@ -1,56 +1,53 @@
 """A conservative PII detector: when in doubt, do not cache.
 
-Detects e-mail addresses, phone numbers (7+ digits with common separators, optional +country
-code), payment card numbers (13-19 digits passing the Luhn check), IPv4 and IPv6 addresses,
-and personal names after greetings ("Hello Diep", "Hi Anna,", "Dear Mr Smith"). It errs on
-the side of finding PII: a false positive only costs a cache miss, a false negative leaks.
+What counts as PII (each kind is one name in the result of :func:`find_pii`):
+
+- ``email``: ``local@domain.tld``.
+- ``card``: 13-19 digits, optionally grouped by spaces or dashes, passing the Luhn check.
+- ``phone``: 7-15 digits with common separators (spaces, dots, dashes, parentheses) and an
+  optional ``+country`` code, e.g. ``+44 20 7946 0958``, ``(555) 123-4567``, ``555-123-4567``.
+  ISO dates (``2024-01-15``) and times are not phones. A digit run that looks like a card but
+  fails Luhn is still reported as ``phone`` (a long number is personal more often than not).
+- ``ip``: IPv4 (every octet <= 255) and IPv6 (validated by :mod:`ipaddress`, ``::1`` included).
+- ``name``: a capitalised word after a greeting or salutation: "Hello Diep", "Hi Anna,",
+  "Dear Mr Smith", "Good morning Dr. Lee", "Thanks, Maria". Generic addressees ("Hello
+  there", "Hi all", "Dear team", "Hello World") are not names.
+
+The proxy applies it to every string of the request (messages, prompt, tools, ...) and of
+the answer (content, tool-call arguments, ...). It errs on the side of finding PII: a false
+positive only costs a cache miss (X-Cache: BYPASS), a false negative could serve one user's
+personal data to... the same user again, but also keeps it at rest in the cache.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
+from typing import Any
 
+DIGIT = re.compile(r"\d")
+NON_DIGITS = re.compile(r"\D")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-PHONE = re.compile(r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]?\d{2,4}){2,4}(?![\w.])")
-CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-IPV6 = re.compile(r"(?<![\w:])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?![\w:])")
+PHONE = re.compile(r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]?\d{2,4}){1,5}(?![\w])")
+DATE_OR_TIME = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[:.]\d{2}(?:[:.]\d{2})?|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
+CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d)")
+IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d]|\.\d)")
+IPV6 = re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%\w+)?(?![\w:])")
 GREETING = re.compile(
-    r"\b(?:hello|hi|hey|dear|good (?:morning|afternoon|evening)|thanks|thank you),?\s+"
-    r"(?:(?:mr|mrs|ms|miss|dr|prof)\.?\s+)?([A-Z][a-z\u00C0-\u024F'-]+)",
+    r"\b(?:hello|hi|hey|hiya|dear|greetings|welcome|good (?:morning|afternoon|evening|day)|thanks|thank you)"
+    r",?\s+(?:(?:mr|mrs|ms|mx|miss|dr|prof|sir|madam)\.?\s+)?([^\W\d_][\w'-]*)",
     re.I,
 )
 NOT_NAMES = frozenset(
-    {
-        "there",
-        "all",
-        "everyone",
-        "team",
-        "world",
-        "folks",
-        "guys",
-        "sir",
-        "madam",
-        "again",
-        "so",
-        "for",
-        "you",
-        "and",
-        "the",
-        "i",
-        "we",
-        "it",
-        "this",
-        "that",
-        "assistant",
-        "model",
-    }
+    """there all everyone everybody team world folks guys friends people sir madam again so for you and the
+    i we it this that these assistant model chatgpt claude bot ai human user customer customers colleagues
+    y'all yall back a an to in on from""".split()
 )
 
 
 def luhn_ok(digits: str) -> bool:
-    """The Luhn checksum of a card number."""
+    """The Luhn checksum of a card number (digits only)."""
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = ord(ch) - 48
@@ -62,23 +59,32 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _digits(s: str) -> str:
+    return NON_DIGITS.sub("", s)
+
+
 def find_pii(text: str) -> list[str]:
-    """Kinds of PII found in ``text`` (empty: none found)."""
+    """Kinds of PII found in ``text``, in a fixed order (empty: none found)."""
     if not text:
         return []
-    kinds = []
+    kinds: list[str] = []
     if "@" in text and EMAIL.search(text):
         kinds.append("email")
-    for m in CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group(0))
-        if 13 <= len(digits) <= 19 and luhn_ok(digits):
-            kinds.append("card")
-            break
-    for m in IPV4.finditer(text):
-        if all(int(p) <= 255 for p in m.group(0).split(".")):
-            kinds.append("ip")
-            break
-    else:
+    has_digit = DIGIT.search(text) is not None
+    long_runs = False
+    if has_digit:
+        for m in CARD.finditer(text):
+            digits = _digits(m.group(0))
+            if 13 <= len(digits) <= 19:
+                if luhn_ok(digits):
+                    kinds.append("card")
+                    break
+                long_runs = True
+        for m in IPV4.finditer(text):
+            if all(int(p) <= 255 for p in m.group(0).split(".")):
+                kinds.append("ip")
+                break
+    if "ip" not in kinds and text.count(":") >= 2:
         for m in IPV6.finditer(text):
             try:
                 ipaddress.IPv6Address(m.group(0))
@@ -86,13 +92,44 @@ def find_pii(text: str) -> list[str]:
                 continue
             kinds.append("ip")
             break
-    for m in PHONE.finditer(text):
-        if sum(c.isdigit() for c in m.group(0)) >= 7 and "card" not in kinds:
-            kinds.append("phone")
-            break
+    if has_digit and "card" not in kinds:
+        for m in PHONE.finditer(IPV4.sub(" ", text) if "ip" in kinds else text):
+            s = m.group(0)
+            if DATE_OR_TIME.fullmatch(s.strip()):
+                continue
+            if 7 <= len(_digits(s)) <= 15:
+                kinds.append("phone")
+                break
+        else:
+            if long_runs:
+                kinds.append("phone")
     for m in GREETING.finditer(text):
         word = m.group(1)
         if word[0].isupper() and word.lower() not in NOT_NAMES:
             kinds.append("name")
             break
     return kinds
+
+
+def strings(value: Any, skip: frozenset[str] = frozenset()) -> Iterator[str]:
+    """Every string in a JSON value (dict keys in ``skip`` left out at the top level)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if k not in skip:
+                yield from strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings(v)
+
+
+def find_pii_in(value: Any, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Kinds of PII in any string of a JSON value (each string checked on its own, so that a
+    greeting and a name in different messages do not combine)."""
+    found: list[str] = []
+    for s in strings(value, skip):
+        for kind in find_pii(s):
+            if kind not in found:
+                found.append(kind)
+    return found

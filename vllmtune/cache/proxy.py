@@ -1,10 +1,11 @@
 """The prompt-result cache proxy: an OpenAI-compatible HTTP/1.1 front for vLLM.
 
-Deterministic completions (temperature <= max_temperature, n == 1) are answered from the
-cache; everything else, and every miss, goes to the upstream unchanged. Streaming requests
-are served from the cache too (replayed as SSE), and streamed misses are stored once they
-completed. Identical concurrent misses share one upstream call. Raw asyncio (no framework):
-a cache hit must cost microseconds, not milliseconds.
+Deterministic completions (temperature <= max_temperature, n == 1) on ``/v1/chat/completions``
+and ``/v1/completions`` are answered from the cache; everything else, and every miss, goes to
+the upstream unchanged. Streaming requests are served from the cache too (replayed as SSE in
+vLLM's chunk shape), and streamed misses are stored once they completed. Identical concurrent
+misses share one upstream call. Raw asyncio on both sides (no framework, no general-purpose
+client): a cache hit must cost tens of microseconds, a miss well under a millisecond extra.
 """
 
 from __future__ import annotations
@@ -12,37 +13,63 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
+import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from vllmtune.bench.http import Connection, HttpError
 from vllmtune.cache.backends import Backend
-from vllmtune.cache.keys import cache_key, tenant_of
-from vllmtune.cache.pii import find_pii
+from vllmtune.cache.keys import body_digest, entry_key, tenant_of
+from vllmtune.cache.metrics import Metrics
+from vllmtune.cache.pii import find_pii_in
+
+log = logging.getLogger("vllmtune.cache")
 
 CACHED_PATHS = (b"/v1/chat/completions", b"/v1/completions")
-HOP_BY_HOP = {
-    b"connection",
-    b"keep-alive",
-    b"transfer-encoding",
-    b"host",
-    b"content-length",
-    b"te",
-    b"upgrade",
-    b"proxy-connection",
-    b"accept-encoding",
+# Never forwarded in either direction (RFC 9110 7.6.1), plus what the proxy sets itself.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
+        b"expect",
+    }
+)
+REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    404: b"Not Found",
+    413: b"Content Too Large",
+    431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
+    502: b"Bad Gateway",
+    504: b"Gateway Timeout",
 }
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 502: b"Bad Gateway", 504: b"Gateway Timeout"}
+NOT_FORWARDED_CACHED = HOP_BY_HOP | {b"accept-encoding"}
+MAX_HEAD = 64 << 10
+MEMO_ENTRIES = 4096  # parsed request bodies remembered (a repeated request skips JSON + canonicalisation)
+MEMO_MAX_BODY = 64 << 10
+MEMO_MAX_BYTES = 16 << 20  # bound on the bodies held by the memo (x ~3 with the decoded requests)
+# Fields of a streamed chat delta the proxy can assemble into a full message.
+DELTA_KEYS = frozenset({"role", "content", "reasoning_content", "reasoning", "tool_calls"})
+
+Write = Callable[[bytes], None]
+Entry = dict[str, Any]
 
 
 @dataclass
 class ProxyConfig:
-    """How the proxy behaves (see ``vllmtune cache serve --help``)."""
+    """How the proxy behaves (see ``python -m vllmtune.cache --help``)."""
 
     upstream: str
     host: str = "127.0.0.1"
@@ -52,537 +79,975 @@ class ProxyConfig:
     skip_pii: bool = True
     missing_temperature_is_deterministic: bool = False
     usd_per_1k_tokens: float = 0.0
-    upstream_timeout: float = 600.0
+    upstream_timeout: float = 600.0  # connect, and then silence between two reads of a response
+    share_across_tenants: bool = False  # one cache for every API key (off: scoped per tenant)
+    max_body_bytes: int = 32 << 20
 
 
-@dataclass
-class Metrics:
-    """Counters behind /metrics and /cache/stats."""
+class Parsed:
+    """What a request body says about caching (memoised per body bytes; never mutated but ``pii``)."""
 
-    hits: int = 0
-    misses: int = 0
-    bypass: dict[str, int] = field(default_factory=dict)
-    upstream_errors: int = 0
-    tokens_saved: int = 0
-    collapsed: int = 0
-    latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
-    latency_sum: float = 0.0
-    latency_count: int = 0
+    __slots__ = ("body", "digest", "keys", "pii", "reason", "req", "stream", "want_usage")
 
-    def bypassed(self, reason: str) -> None:
-        self.bypass[reason] = self.bypass.get(reason, 0) + 1
-
-    def observe(self, seconds: float) -> None:
-        self.latency_sum += seconds
-        self.latency_count += 1
-        for i, b in enumerate(BUCKETS):
-            if seconds <= b:
-                self.latency_buckets[i] += 1
-                return
-        self.latency_buckets[-1] += 1
+    def __init__(
+        self, reason: str | None, digest: bytes, stream: bool, want_usage: bool, body: bytes, req: dict[str, Any] | None
+    ) -> None:
+        self.reason = reason  # a bypass reason from the body alone, or None
+        self.digest = digest  # keys.body_digest (empty when not cacheable)
+        self.stream = stream
+        self.want_usage = want_usage
+        self.body = body  # what goes upstream (the proxy's "cache" flag removed)
+        self.req = req
+        self.pii: bool | None = None  # request PII, computed on the first miss
+        self.keys: dict[str, str] = {}  # tenant -> entry key
 
 
-def _response(
-    status: int,
-    body: bytes,
-    headers: Sequence[tuple[bytes, bytes]] = (),
-    ctype: bytes = b"application/json",
-) -> bytes:
-    head = [
-        b"HTTP/1.1 %d %s" % (status, REASONS.get(status, b"Status")),
-        b"content-type: " + ctype,
-        b"content-length: %d" % len(body),
-    ]
-    head += [k + b": " + v for k, v in headers]
-    return b"\r\n".join(head) + b"\r\n\r\n" + body
+def _response(status: int, body: bytes, headers: bytes = b"", ctype: bytes = b"application/json") -> bytes:
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s\r\n"
+        % (status, REASONS.get(status, b"Status"), ctype, len(body), headers)
+        + body
+    )
 
 
-def _mark_cached(json_text: str) -> str:
+def _error(status: int, message: str, kind: str = "upstream_error", x_cache: bytes = b"BYPASS") -> bytes:
+    body = json.dumps({"error": {"message": message, "type": kind, "code": status}}).encode()
+    return _response(status, body, b"x-cache: " + x_cache + b"\r\n" if x_cache else b"")
+
+
+def _mark_cached(json_text: str) -> bytes:
     """Add "cached": true to a JSON object's text (no re-serialisation on the hot path)."""
-    return '{"cached":true,' + json_text[1:] if json_text.startswith("{") and json_text != "{}" else json_text
+    if json_text.startswith("{") and json_text[1:].lstrip() != "}":
+        return ('{"cached":true,' + json_text[1:]).encode()
+    return json_text.encode()
 
 
-def _request_text(body: dict[str, Any]) -> str:
-    parts = []
-    for m in body.get("messages") or ():
-        content = m.get("content") if isinstance(m, dict) else None
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts += [str(p.get("text", "")) for p in content if isinstance(p, dict)]
-    prompt = body.get("prompt")
-    if isinstance(prompt, str):
-        parts.append(prompt)
-    elif isinstance(prompt, list):
-        parts += [p for p in prompt if isinstance(p, str)]
-    return "\n".join(parts)
+# -- streamed answers <-> full answers ---------------------------------------------------------------------
 
 
-def _answer_text(obj: dict[str, Any]) -> str:
-    out = []
-    for c in obj.get("choices") or ():
-        msg = c.get("message") or c.get("delta") or {}
-        out.append(str(msg.get("content") or c.get("text") or ""))
-    return "".join(out)
-
-
-def assemble(frames: list[str]) -> dict[str, Any]:
-    """A full (non-streamed) response from a streamed answer's frames."""
+def assemble(frames: list[str]) -> dict[str, Any] | None:
+    """The full (non-streamed) response of a streamed answer, or None when it cannot be rebuilt
+    faithfully (logprobs, several choices, delta fields the proxy does not know)."""
     text: list[str] = []
-    role, finish, usage = "assistant", None, None
+    reasoning: list[str] = []
+    tools: dict[int, dict[str, Any]] = {}
+    role, finish, stop_reason, usage = "assistant", None, None, None
     base: dict[str, Any] = {}
-    chat = True
+    chat: bool | None = None
     for f in frames:
         obj = json.loads(f)
+        if not isinstance(obj, dict):
+            return None
         base = base or obj
         for c in obj.get("choices") or ():
+            if c.get("index", 0) != 0 or c.get("logprobs") is not None:
+                return None
             if "delta" in c:
-                d = c["delta"]
+                chat = True
+                d = c["delta"] or {}
+                if not DELTA_KEYS.issuperset(d):
+                    return None
                 role = d.get("role") or role
-                text.append(str(d.get("content") or ""))
-            else:
+                text.append(d.get("content") or "")
+                reasoning.append(d.get("reasoning_content") or d.get("reasoning") or "")
+                for tc in d.get("tool_calls") or ():
+                    slot = tools.setdefault(int(tc.get("index", 0)), {"function": {"name": "", "arguments": ""}})
+                    for k in ("id", "type"):
+                        if tc.get(k):
+                            slot[k] = tc[k]
+                    fn = tc.get("function") or {}
+                    slot["function"]["name"] += fn.get("name") or ""
+                    slot["function"]["arguments"] += fn.get("arguments") or ""
+            elif "text" in c:
                 chat = False
-                text.append(str(c.get("text") or ""))
+                text.append(c.get("text") or "")
             finish = c.get("finish_reason") or finish
+            stop_reason = c.get("stop_reason", stop_reason)
         usage = obj.get("usage") or usage
-    content = "".join(text)
-    out: dict[str, Any] = {
-        "id": base.get("id", "cached"),
-        "created": base.get("created", int(time.time())),
-        "model": base.get("model", ""),
-    }
+    if chat is None:
+        return None
+    out: dict[str, Any] = {"id": base.get("id", "cached"), "created": base.get("created", int(time.time()))}
+    out["model"] = base.get("model", "")
     if chat:
+        msg: dict[str, Any] = {"role": role, "content": "".join(text)}
+        if any(reasoning):
+            msg["reasoning_content"] = "".join(reasoning)
+        if tools:
+            msg["tool_calls"] = [{"type": "function", **tools[i]} for i in sorted(tools)]
+            if not msg["content"]:
+                msg["content"] = None
         out["object"] = "chat.completion"
-        out["choices"] = [{"index": 0, "message": {"role": role, "content": content}, "finish_reason": finish}]
+        choice: dict[str, Any] = {"index": 0, "message": msg, "logprobs": None, "finish_reason": finish}
     else:
         out["object"] = "text_completion"
-        out["choices"] = [{"index": 0, "text": content, "finish_reason": finish}]
+        choice = {"index": 0, "text": "".join(text), "logprobs": None, "finish_reason": finish}
+    if stop_reason is not None:
+        choice["stop_reason"] = stop_reason
+    out["choices"] = [choice]
     if usage:
         out["usage"] = usage
     return out
 
 
-def synthesize_frames(full: dict[str, Any]) -> list[str]:
-    """SSE frames for a streamed request served from a non-streamed answer."""
+def synthesize_frames(full: dict[str, Any]) -> list[str] | None:
+    """SSE data payloads, in vLLM's chunk shape, for a streamed request served from a full
+    answer (None when that cannot be done faithfully, e.g. with logprobs)."""
+    choices = full.get("choices") or []
+    if len(choices) != 1 or choices[0].get("logprobs") is not None:
+        return None
+    choice = choices[0]
     base = {"id": full.get("id", "cached"), "created": full.get("created", 0), "model": full.get("model", "")}
-    chat = full.get("object") == "chat.completion"
-    choice = (full.get("choices") or [{}])[0]
-    frames = []
-    if chat:
+    end: dict[str, Any] = {"finish_reason": choice.get("finish_reason")}
+    if "stop_reason" in choice:
+        end["stop_reason"] = choice["stop_reason"]
+    frames: list[dict[str, Any]] = []
+    if full.get("object") == "chat.completion":
+        kind = "chat.completion.chunk"
         msg = choice.get("message") or {}
-        obj = "chat.completion.chunk"
+
+        def chunk(delta: dict[str, Any], **extra: Any) -> dict[str, Any]:
+            c = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None, **extra}
+            return {**base, "object": kind, "choices": [c]}
+
+        frames.append(chunk({"role": msg.get("role", "assistant"), "content": ""}))
+        if msg.get("reasoning_content"):
+            frames.append(chunk({"reasoning_content": msg["reasoning_content"]}))
+        if msg.get("content"):
+            frames.append(chunk({"content": msg["content"]}))
+        for i, tc in enumerate(msg.get("tool_calls") or ()):
+            frames.append(chunk({"tool_calls": [{"index": i, **tc}]}))
+        frames.append(chunk({"content": ""}, **end))
+    elif full.get("object") == "text_completion":
+        kind = "text_completion"
         frames.append(
-            {
-                **base,
-                "object": obj,
-                "choices": [{"index": 0, "delta": {"role": msg.get("role", "assistant"), "content": ""}}],
-            }
-        )
-        frames.append({**base, "object": obj, "choices": [{"index": 0, "delta": {"content": msg.get("content", "")}}]})
-        frames.append(
-            {
-                **base,
-                "object": obj,
-                "choices": [{"index": 0, "delta": {}, "finish_reason": choice.get("finish_reason")}],
-            }
+            {**base, "object": kind, "choices": [{"index": 0, "text": choice.get("text", ""), "logprobs": None, **end}]}
         )
     else:
-        frames.append(
-            {
-                **base,
-                "object": "text_completion",
-                "choices": [{"index": 0, "text": choice.get("text", ""), "finish_reason": choice.get("finish_reason")}],
-            }
-        )
+        return None
     if full.get("usage"):
-        frames.append({**base, "object": frames[-1]["object"], "choices": [], "usage": full["usage"]})
-    return [json.dumps(f, separators=(",", ":")) for f in frames]
+        frames.append({**base, "object": kind, "choices": [], "usage": full["usage"]})
+    return [json.dumps(f, separators=(",", ":"), ensure_ascii=False) for f in frames]
 
 
-class AbortConnection(Exception):
-    """A response was cut mid-way (upstream broke off a stream): close the client connection,
-    which is how HTTP/1.1 tells the client the answer is incomplete."""
+def _is_usage_frame(frame: str) -> bool:
+    return '"choices":[]' in frame and '"usage"' in frame
+
+
+# -- the upstream side -------------------------------------------------------------------------------------
+
+
+class UpstreamError(Exception):
+    """The upstream broke off, spoke something that is not HTTP, or timed out (``timeout``)."""
+
+    def __init__(self, message: str, timeout: bool = False) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class _Watchdog:
+    """Aborts a connection after ``timeout`` seconds without progress (one timer per response;
+    cheaper than wrapping each read in ``asyncio.wait_for``)."""
+
+    __slots__ = ("fired", "handle", "loop", "timeout", "transport", "until")
+
+    def __init__(self, transport: asyncio.BaseTransport, timeout: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.transport = transport
+        self.timeout = timeout
+        self.until = self.loop.time() + timeout
+        self.fired = False
+        self.handle = self.loop.call_at(self.until, self._check)
+
+    def poke(self) -> None:
+        self.until = self.loop.time() + self.timeout
+
+    def _check(self) -> None:
+        if self.loop.time() >= self.until:
+            self.fired = True
+            self.transport.abort()  # type: ignore[attr-defined]
+        else:
+            self.handle = self.loop.call_at(self.until, self._check)
+
+    def cancel(self) -> None:
+        self.handle.cancel()
+
+
+class UpstreamResponse:
+    """Status line and headers of an upstream response; the body is read with :meth:`pieces`."""
+
+    def __init__(
+        self,
+        up: Upstream,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        dog: _Watchdog,
+        status: int,
+        reason: bytes,
+        headers: list[tuple[bytes, bytes]],
+        head_only: bool,
+    ) -> None:
+        self.up, self.reader, self.writer, self.dog = up, reader, writer, dog
+        self.status, self.reason, self.headers = status, reason, headers
+        self.ctype = b"application/json"
+        self.length: int | None = None
+        self.chunked = False
+        self.keep_alive = True
+        for k, v in headers:
+            if k == b"content-type":
+                self.ctype = v
+            elif k == b"content-length":
+                self.length = int(v)
+            elif k == b"transfer-encoding":
+                self.chunked = b"chunked" in v.lower()
+            elif k == b"connection" and b"close" in v.lower():
+                self.keep_alive = False
+        if head_only or status in (204, 304) or 100 <= status < 200:
+            self.length, self.chunked = 0, False
+        elif not self.chunked and self.length is None:
+            self.keep_alive = False  # the body runs until the upstream closes
+        self.complete = False
+
+    def relay_headers(self) -> bytes:
+        """The upstream's own headers, minus hop-by-hop ones and content-type (set by the caller)."""
+        return b"".join(
+            k + b": " + v + b"\r\n" for k, v in self.headers if k not in HOP_BY_HOP and k != b"content-type"
+        )
+
+    async def read_all(self) -> bytes:
+        return b"".join([p async for p in self.pieces()])
+
+    async def pieces(self) -> AsyncGenerator[bytes, None]:
+        """The body as it arrives (de-chunked), one piece per network read."""
+        reader = self.reader
+        try:
+            if not self.chunked:
+                if self.length is not None:
+                    if self.length:
+                        data = await reader.readexactly(self.length)
+                        self.dog.poke()
+                        yield data
+                else:
+                    while data := await reader.read(65536):
+                        self.dog.poke()
+                        yield data
+                self.complete = True
+                return
+            buf = b""
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    raise UpstreamError("the upstream closed the stream before its end")
+                self.dog.poke()
+                buf = buf + data if buf else data
+                out: list[bytes] = []
+                pos = 0
+                while True:
+                    eol = buf.find(b"\r\n", pos)
+                    if eol < 0:
+                        break
+                    size = int(buf[pos:eol].split(b";", 1)[0], 16)
+                    if size == 0:
+                        if buf.find(b"\r\n\r\n", eol) < 0:
+                            break  # wait for the (trailers and) final CRLF
+                        if out:
+                            yield b"".join(out)
+                        self.complete = True
+                        return
+                    if len(buf) < eol + 2 + size + 2:
+                        break
+                    out.append(buf[eol + 2 : eol + 2 + size])
+                    pos = eol + 4 + size
+                buf = buf[pos:]
+                if out:
+                    yield b"".join(out)
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+            if self.dog.fired:
+                raise UpstreamError("the upstream timed out mid-answer", timeout=True) from None
+            raise UpstreamError(f"the upstream broke off ({type(exc).__name__})") from None
+        finally:
+            self.finish()
+
+    def finish(self) -> None:
+        """Give the connection back to the pool (complete response) or close it."""
+        self.dog.cancel()
+        if self.complete and self.keep_alive and not self.writer.is_closing():
+            self.up.release(self.reader, self.writer)
+        else:
+            self.writer.close()
+        self.complete = False  # finish() is idempotent
+
+
+class Upstream:
+    """A keep-alive connection pool to one ``http://host:port[/prefix]``."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        try:
+            port = parts.port or 80
+        except ValueError:
+            raise ValueError(f"upstream {url!r}: the port is not a number 1-65535") from None
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"upstream {url!r}: expected http://HOST:PORT (https: put TLS in front of the proxy)")
+        self.url = url
+        self.host, self.port = parts.hostname, port
+        self.prefix = parts.path.rstrip("/").encode()
+        self.timeout = timeout
+        self.host_header = f"{self.host}:{self.port}".encode()
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    def release(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._idle) < 256:
+            self._idle.append((reader, writer))
+        else:
+            writer.close()
+
+    def close(self) -> None:
+        for _, w in self._idle:
+            w.close()
+        self._idle.clear()
+
+    async def request(self, method: bytes, target: bytes, headers: bytes, body: bytes) -> UpstreamResponse:
+        """Send one request and read the status line and headers. A pooled connection that
+        turns out closed (the server's keep-alive timeout) is retried once on a fresh one."""
+        if self.prefix and not target.startswith(self.prefix + b"/"):
+            target = self.prefix + target
+        head = (
+            method
+            + b" "
+            + target
+            + b" HTTP/1.1\r\nhost: "
+            + self.host_header
+            + b"\r\n"
+            + headers
+            + (b"content-length: %d\r\n\r\n" % len(body) if body or method not in (b"GET", b"HEAD") else b"\r\n")
+        )
+        for attempt in (0, 1):
+            reused = bool(self._idle)
+            if reused:
+                reader, writer = self._idle.pop()
+            else:
+                try:
+                    reader, writer = await asyncio.wait_for(
+                        asyncio.open_connection(self.host, self.port, limit=1 << 20), self.timeout
+                    )
+                except asyncio.TimeoutError:
+                    raise UpstreamError(f"connecting to {self.url} timed out", timeout=True) from None
+                except OSError as exc:
+                    raise UpstreamError(f"{self.url} is unreachable ({exc.strerror or exc})") from None
+            dog = _Watchdog(writer.transport, self.timeout)
+            try:
+                writer.write(head + body)
+                raw = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError) as exc:
+                dog.cancel()
+                writer.close()
+                if dog.fired:
+                    raise UpstreamError(
+                        f"{self.url} timed out: no answer in {self.timeout:g} s", timeout=True
+                    ) from None
+                if reused and attempt == 0 and not getattr(exc, "partial", b""):
+                    continue
+                raise UpstreamError(f"{self.url} closed the connection ({type(exc).__name__})") from None
+            dog.poke()
+            lines = raw[:-4].split(b"\r\n")
+            status_line = lines[0].split(b" ", 2)
+            try:
+                status = int(status_line[1])
+            except (IndexError, ValueError):
+                dog.cancel()
+                writer.close()
+                raise UpstreamError(f"{self.url} answered something that is not HTTP/1.1") from None
+            hdrs = []
+            for line in lines[1:]:
+                k, _, v = line.partition(b":")
+                hdrs.append((k.strip().lower(), v.strip()))
+            reason = status_line[2] if len(status_line) > 2 else REASONS.get(status, b"Status")
+            return UpstreamResponse(self, reader, writer, dog, status, reason, hdrs, method == b"HEAD")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+# -- the proxy -----------------------------------------------------------------------------------------------
 
 
 class Proxy:
-    """Request handling, independent of the socket layer."""
+    """Request handling, independent of the socket layer (see :class:`ProxyProtocol`)."""
 
     def __init__(self, cfg: ProxyConfig, backend: Backend) -> None:
         self.cfg = cfg
         self.backend = backend
-        self.metrics = Metrics()
-        up = urlsplit(cfg.upstream if "://" in cfg.upstream else f"http://{cfg.upstream}")
-        if up.scheme != "http" or not up.hostname:
-            raise ValueError(f"upstream {cfg.upstream!r}: expected http://HOST:PORT")
-        self.up_host, self.up_port = up.hostname, up.port or 80
-        self.up_prefix = up.path.rstrip("/")
-        self._idle: list[Connection] = []
-        self._inflight: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
-        self.started = time.time()
+        self.metrics = Metrics(usd_per_1k_tokens=cfg.usd_per_1k_tokens)
+        self.upstream = Upstream(cfg.upstream, cfg.upstream_timeout)
+        self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
+        self._memo: dict[tuple[bytes, bytes], Parsed] = {}
+        self._memo_bytes = 0
+        self._tenants: dict[bytes, str] = {}
+        # a backend that can answer without waiting (memory) is asked synchronously
+        self._peek: Callable[[str], Entry | None] | None = getattr(backend, "peek", None)
+        self._peek_final = self._peek is not None and bool(getattr(backend, "peek_is_final", False))
 
-    # -- upstream ------------------------------------------------------------------------------------------
+    # -- reporting ----------------------------------------------------------------------------------------------
 
-    def _conn(self) -> Connection:
-        return self._idle.pop() if self._idle else Connection(self.up_host, self.up_port, self.cfg.upstream_timeout)
+    def stats(self) -> dict[str, Any]:
+        return self.metrics.stats(self.backend.name, self.backend.errors, self.backend.entries())
 
-    def _release(self, conn: Connection) -> None:
-        if conn.writer is not None and not conn.writer.is_closing() and len(self._idle) < 64:
-            self._idle.append(conn)
-        else:
-            conn.close()
+    def prometheus(self) -> str:
+        return self.metrics.prometheus(self.backend.name, self.backend.errors, self.backend.entries())
 
-    @staticmethod
-    def _forward_headers(headers: list[tuple[bytes, bytes]]) -> bytes:
-        return b"".join(k + b": " + v + b"\r\n" for k, v in headers if k.lower() not in HOP_BY_HOP)
+    # -- decisions ------------------------------------------------------------------------------------------
 
-    # -- decisions -----------------------------------------------------------------------------------------
-
-    def _cacheable(self, body: dict[str, Any], cache_control: bytes) -> str | None:
-        """None if the request may be served from / stored in the cache, else the bypass reason."""
-        if b"no-store" in cache_control:
-            return "no_store"
-        if body.get("cache") is False:
+    def _ineligible(self, body: dict[str, Any]) -> str | None:
+        """None if the request body may be served from / stored in the cache, else the bypass reason."""
+        if body.get("cache", True) is False:
             return "body_flag"
         n = body.get("n")
-        if n not in (None, 1):
-            return "n_gt_1"
+        if n is not None and n != 1:
+            return "n_not_1"
         temperature = body.get("temperature")
         if temperature is None:
             if not self.cfg.missing_temperature_is_deterministic:
                 return "no_temperature"
-        elif not isinstance(temperature, int | float) or temperature > self.cfg.max_temperature:
+        elif isinstance(temperature, bool) or not isinstance(temperature, int | float):
             return "temperature"
-        if self.cfg.skip_pii and find_pii(_request_text(body)):
-            return "pii_request"
+        if temperature is not None and temperature > self.cfg.max_temperature:
+            return "temperature"
         return None
 
-    # -- the main entry --------------------------------------------------------------------------------------
+    def _request_pii(self, req: dict[str, Any]) -> bool:
+        return bool(find_pii_in(req, skip=frozenset({"model"})))
+
+    # -- the entry point --------------------------------------------------------------------------------------
 
     async def handle(
-        self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], body: bytes, write: Any
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes, write: Write
     ) -> None:
-        """Answer one request; ``write(bytes)`` sends to the client."""
-        route = path.split(b"?", 1)[0]
+        """Answer one request; ``write(bytes)`` sends to the client. ``headers`` names are lower-case."""
+        pending = self.dispatch(method, target, headers, body, write)
+        if pending is not None:
+            await pending
+
+    def dispatch(
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes, write: Write
+    ) -> Coroutine[Any, Any, Any] | None:
+        """Answer what can be answered without waiting (memory hits, /metrics, /cache/stats): then
+        None; else the coroutine that answers (the caller runs it as a task). No task, no
+        future on the hot path: that is most of a hit's cost in asyncio."""
+        route = target.split(b"?", 1)[0]
+        if method == b"POST" and route in CACHED_PATHS:
+            return self._cacheable(route, target, headers, body, write)
         if method == b"GET" and route == b"/metrics":
-            write(_response(200, self.prometheus().encode(), ctype=b"text/plain; version=0.0.4"))
-            return
+            write(_response(200, self.prometheus().encode(), ctype=b"text/plain; version=0.0.4; charset=utf-8"))
+            return None
         if method == b"GET" and route == b"/cache/stats":
             write(_response(200, json.dumps(self.stats()).encode()))
-            return
-        if method != b"POST" or route not in CACHED_PATHS:
-            await self._pass_through(method, path, headers, body, write, x_cache=None)
-            return
+            return None
+        return self._relay(method, target, self._forward(headers), body, write, None)
+
+    @staticmethod
+    def _forward(headers: list[tuple[bytes, bytes]], strip: frozenset[bytes] = HOP_BY_HOP) -> bytes:
+        return b"".join(k + b": " + v + b"\r\n" for k, v in headers if k not in strip)
+
+    def _parse(self, route: bytes, body: bytes) -> Parsed:
+        """What the body says about caching; memoised by the body's bytes (a repeated request
+        skips JSON decoding and canonicalisation)."""
+        memo_key = (route, body)
+        parsed = self._memo.get(memo_key)
+        if parsed is not None:
+            return parsed
         try:
             req = json.loads(body)
-            if not isinstance(req, dict):
-                raise ValueError
         except ValueError:
-            self.metrics.bypassed("not_json")
-            await self._pass_through(method, path, headers, body, write, x_cache=b"BYPASS")
-            return
-        hmap = {k.lower(): v for k, v in headers}
-        cc = hmap.get(b"cache-control", b"").lower()
-        reason = self._cacheable(req, cc)
+            req = None
+        if not isinstance(req, dict):
+            parsed = Parsed("not_json", b"", False, False, body, None)
+        else:
+            forward = body
+            if "cache" in req:  # the proxy's own flag is not the server's business
+                flag = req.pop("cache")
+                forward = json.dumps(req, ensure_ascii=False).encode()
+                req["cache"] = flag
+            reason = self._ineligible(req)
+            digest = b"" if reason else body_digest(route.decode(), req)
+            opts = req.get("stream_options")
+            want_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
+            parsed = Parsed(reason, digest, req.get("stream") is True, want_usage, forward, req)
+        if len(body) <= MEMO_MAX_BODY:
+            if len(self._memo) >= MEMO_ENTRIES or self._memo_bytes > MEMO_MAX_BYTES:
+                self._memo.clear()
+                self._memo_bytes = 0
+            self._memo[memo_key] = parsed
+            self._memo_bytes += len(body)
+        return parsed
+
+    def _tenant(self, auth: bytes, api_key: bytes) -> str:
+        if self.cfg.share_across_tenants:
+            return "shared"
+        cred = auth or api_key
+        tenant = self._tenants.get(cred)
+        if tenant is None:
+            if len(self._tenants) >= MEMO_ENTRIES:
+                self._tenants.clear()
+            tenant = self._tenants[cred] = tenant_of(auth, api_key)
+        return tenant
+
+    def _cacheable(
+        self, route: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes, write: Write
+    ) -> Coroutine[Any, Any, Any] | None:
+        cc = auth = api_key = b""
+        for k, v in headers:
+            if k == b"cache-control":
+                cc = v.lower()
+            elif k == b"authorization":
+                auth = v
+            elif k == b"api-key" or k == b"x-api-key":
+                api_key = v
+        p = self._parse(route, body)
+        reason = "no_store" if b"no-store" in cc else p.reason
         if reason is not None:
             self.metrics.bypassed(reason)
-            if "cache" in req:  # our flag is not the server's business
-                req.pop("cache")
-                body = json.dumps(req).encode()
-            await self._pass_through(method, path, headers, body, write, x_cache=b"BYPASS")
-            return
-        key = cache_key(route.decode(), req, tenant_of((hmap.get(b"authorization") or b"").decode() or None))
-        stream = bool(req.get("stream"))
-        if b"no-cache" not in cc:
-            entry = await self.backend.get(key)
-            if entry is not None:
-                self._serve_hit(entry, stream, write)
-                return
+            fwd = self._forward(headers, NOT_FORWARDED_CACHED)
+            return self._relay(b"POST", target, fwd, p.body, write, b"BYPASS")
+        tenant = self._tenant(auth, api_key)
+        key = p.keys.get(tenant)
+        if key is None:
+            if len(p.keys) >= 64:
+                p.keys.clear()
+            key = p.keys[tenant] = entry_key(tenant, p.digest)
+        read = b"no-cache" not in cc
+        if read and self._peek is not None:
+            entry = self._peek(key)
+            if entry is not None and self._serve_hit(entry, p, write):
+                return None
+        # the upstream gets identity encoding: a compressed body could not be cached
+        fwd = self._forward(headers, NOT_FORWARDED_CACHED)
+        return self._lookup_or_fetch(p, key, read, not self._peek_final, target, fwd, write)
+
+    async def _lookup_or_fetch(
+        self, p: Parsed, key: str, read: bool, ask_backend: bool, target: bytes, fwd: bytes, write: Write
+    ) -> None:
+        assert p.req is not None
+        if read:
+            if ask_backend:
+                try:
+                    entry = await self.backend.get(key)
+                except Exception as exc:  # a backend must not raise; if it does, serve without it
+                    self._backend_failed(exc)
+                    entry = None
+                if entry is not None and self._serve_hit(entry, p, write):
+                    return
             leader = self._inflight.get(key)
             if leader is not None:  # an identical request is on its way upstream: share its answer
-                entry = await asyncio.shield(leader)
-                if entry is not None:
-                    self.metrics.collapsed += 1
-                    self._serve_hit(entry, stream, write)
+                entry = None
+                with contextlib.suppress(Exception):
+                    entry = await asyncio.shield(leader)
+                if entry is not None and self._serve_hit(entry, p, write, collapsed=True):
                     return
-        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        if self.cfg.skip_pii:
+            if p.pii is None:
+                p.pii = self._request_pii(p.req)
+            if p.pii:
+                self.metrics.bypassed("pii_request")
+                await self._relay(b"POST", target, fwd, p.body, write, b"BYPASS")
+                return
+        self.metrics.misses += 1
+        future: asyncio.Future[Entry | None] | None = None
+        if key not in self._inflight:
+            future = asyncio.get_running_loop().create_future()
+            self._inflight[key] = future
         entry = None
         try:
-            self.metrics.misses += 1
-            entry = await self._pass_through(method, path, headers, body, write, x_cache=b"MISS", store=True)
+            entry = await self._relay(b"POST", target, fwd, p.body, write, b"MISS", store=True)
             if entry is not None:
-                await self.backend.set(key, entry, self.cfg.ttl)
-        except AbortConnection:
-            entry = None
-            raise
+                try:
+                    await self.backend.set(key, entry, self.cfg.ttl)
+                    self.metrics.stored += 1
+                except Exception as exc:
+                    self._backend_failed(exc)
         finally:
-            self._inflight.pop(key, None)
-            if not future.done():
-                future.set_result(entry)
+            if future is not None:
+                self._inflight.pop(key, None)
+                if not future.done():
+                    future.set_result(entry)
 
-    def _serve_hit(self, entry: dict[str, Any], stream: bool, write: Any) -> None:
-        self.metrics.hits += 1
-        self.metrics.tokens_saved += int(entry.get("tokens") or 0)
-        age = str(max(0, int(time.time() - entry.get("created", time.time())))).encode()
-        headers = [(b"x-cache", b"HIT"), (b"age", age)]
+    def _backend_failed(self, exc: BaseException) -> None:
+        self.backend.errors += 1
+        log.warning("cache backend %s failed (%s): serving without it", self.backend.name, exc)
+
+    def _serve_hit(self, entry: Entry, p: Parsed, write: Write, collapsed: bool = False) -> bool:
+        """Answer from ``entry``; False when it cannot answer this request shape (then: a miss)."""
+        stream, want_usage = p.stream, p.want_usage
+        if self.cfg.skip_pii and not entry.get("pii_checked"):
+            # stored by a proxy that did not check (a shared Redis): check now, both sides
+            if p.pii is None and p.req is not None:
+                p.pii = self._request_pii(p.req)
+            if p.pii or find_pii_in([entry.get("body"), entry.get("frames")]):
+                return False
+        created = entry.get("created") or 0.0
+        age = b"%d" % max(0, int(time.time() - created))
         if not stream:
-            text = entry.get("body") or json.dumps(assemble(entry["frames"]), separators=(",", ":"))
-            write(_response(200, _mark_cached(text).encode(), headers))
-            return
-        frames = entry.get("frames") or synthesize_frames(json.loads(entry["body"]))
-        parts = [
-            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
-            b"x-cache: HIT\r\nage: " + age + b"\r\n\r\n"
-        ]
-        for f in [*frames, None]:
-            data = b"data: " + (_mark_cached(f).encode() if f is not None else b"[DONE]") + b"\n\n"
-            parts.append(b"%x\r\n%s\r\n" % (len(data), data))
-        parts.append(b"0\r\n\r\n")
-        write(b"".join(parts))
+            marked = entry.get("_marked")  # in-process entries keep their marked body
+            if marked is None:
+                text = entry.get("body")
+                if not text:
+                    return False
+                marked = entry["_marked"] = _mark_cached(text)
+            write(_response(200, marked, b"x-cache: HIT\r\nage: " + age + b"\r\n"))
+        else:
+            frames = entry.get("frames")
+            if frames is None:
+                frames = synthesize_frames(json.loads(entry["body"]))
+                if frames is None:
+                    return False
+            if not want_usage:
+                frames = [f for f in frames if not _is_usage_frame(f)]
+            elif entry.get("body") and not any(_is_usage_frame(f) for f in frames):
+                usage = json.loads(entry["body"]).get("usage")
+                if usage:
+                    last = json.loads(frames[-1]) if frames else {}
+                    extra = {k: last.get(k) for k in ("id", "object", "created", "model")}
+                    frames = [*frames, json.dumps({**extra, "choices": [], "usage": usage}, separators=(",", ":"))]
+            parts = [
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+                b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\nx-cache: HIT\r\nage: " + age + b"\r\n\r\n"
+            ]
+            for f in frames:
+                data = b"data: " + _mark_cached(f) + b"\n\n"
+                parts.append(b"%x\r\n%s\r\n" % (len(data), data))
+            parts.append(b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
+            write(b"".join(parts))
+        m = self.metrics
+        m.hits += 1
+        if collapsed:
+            m.collapsed += 1
+        m.tokens_saved += int(entry.get("tokens") or 0)
+        return True
 
-    async def _pass_through(
+    async def _relay(
         self,
         method: bytes,
-        path: bytes,
-        headers: list[tuple[bytes, bytes]],
+        target: bytes,
+        headers: bytes,
         body: bytes,
-        write: Any,
+        write: Write,
         x_cache: bytes | None,
         store: bool = False,
-    ) -> dict[str, Any] | None:
-        """Relay to the upstream; with ``store`` return the entry to cache (None: do not cache)."""
-        conn = self._conn()
+    ) -> Entry | None:
+        """Relay one request to the upstream and its answer back; with ``store``, return the
+        entry to cache (None: nothing to cache -- an error, a cut stream, PII...)."""
         started = time.perf_counter()
-        extra = b"x-cache: " + x_cache + b"\r\n" if x_cache else b""
-        up_path = (
-            (self.up_prefix.encode() + path)
-            if self.up_prefix and not path.startswith(self.up_prefix.encode())
-            else path
-        )
+        xc = b"x-cache: " + x_cache + b"\r\n" if x_cache else b""
         try:
-            resp = await asyncio.wait_for(
-                conn.send(method.decode(), up_path.decode(), body, self._forward_headers(headers)),
-                self.cfg.upstream_timeout,
-            )
-        except (OSError, HttpError, asyncio.TimeoutError) as exc:
-            conn.close()
+            resp = await self.upstream.request(method, target, headers, body)
+        except UpstreamError as exc:
             self.metrics.upstream_errors += 1
-            timeout = isinstance(exc, asyncio.TimeoutError)
-            msg = {
-                "error": {
-                    "message": f"upstream {'timed out' if timeout else 'unreachable'}: {self.cfg.upstream}",
-                    "type": "upstream_error",
-                }
-            }
-            write(_response(504 if timeout else 502, json.dumps(msg).encode(), [(b"x-cache", b"BYPASS")]))
+            write(_error(504 if exc.timeout else 502, str(exc), x_cache=b"BYPASS" if x_cache else b""))
             return None
-        ctype = resp.headers.get("content-type", "application/json").encode()
-        if resp.status != 200:
+        if resp.status >= 400:
             self.metrics.upstream_errors += 1
             store = False
-        if not resp.chunked:
+        elif resp.status != 200:
+            store = False
+        relayed = resp.relay_headers()
+        if not resp.chunked and resp.length is not None:
             try:
-                data = await asyncio.wait_for(conn.body(resp), self.cfg.upstream_timeout)
-            except (HttpError, asyncio.TimeoutError):
-                conn.close()
+                data = await resp.read_all()
+            except UpstreamError as exc:
                 self.metrics.upstream_errors += 1
-                write(_response(502, b'{"error":{"message":"upstream broke off","type":"upstream_error"}}'))
+                write(_error(504 if exc.timeout else 502, str(exc), x_cache=b"BYPASS" if x_cache else b""))
                 return None
             self.metrics.observe(time.perf_counter() - started)
-            self._release(conn)
+            if method == b"HEAD":
+                write(
+                    b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\n%s%s\r\n"
+                    % (resp.status, resp.reason, resp.ctype, relayed, xc)
+                )
+                return None
             write(
-                b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s\r\n"
-                % (resp.status, REASONS.get(resp.status, b"Status"), ctype, len(data), extra)
+                b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s%s\r\n"
+                % (resp.status, resp.reason, resp.ctype, len(data), relayed, xc)
                 + data
             )
-            if not store:
-                return None
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                return None
-            if self.cfg.skip_pii and find_pii(_answer_text(obj)):
-                self.metrics.bypassed("pii_response")
-                return None
-            return {
-                "body": data.decode("utf-8", "replace"),
-                "frames": None,
-                "created": time.time(),
-                "tokens": int((obj.get("usage") or {}).get("total_tokens") or 0),
-            }
-        # streamed: relay chunk by chunk; keep the frames to store once complete
+            return self._entry_from_body(data) if store else None
+        # streamed (or read-to-close): relay piece by piece, keep the SSE frames to store once complete
         write(
-            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ntransfer-encoding: chunked\r\n%s\r\n"
-            % (resp.status, REASONS.get(resp.status, b"Status"), ctype, extra)
+            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ntransfer-encoding: chunked\r\n%s%s\r\n"
+            % (resp.status, resp.reason, resp.ctype, relayed, xc)
         )
         frames: list[str] = []
         buf = b""
         done = False
+        pieces = resp.pieces()
         try:
-            async for piece in conn.chunks(resp):
+            async for piece in pieces:
+                if not store and _client_gone(write):
+                    raise _ClientAbort  # nobody reads it: stop the generation (closing aborts it in vLLM)
                 write(b"%x\r\n%s\r\n" % (len(piece), piece))
                 if store:
-                    buf += piece
-                    while b"\n\n" in buf:
-                        event, buf = buf.split(b"\n\n", 1)
-                        for line in event.split(b"\n"):
-                            if line.startswith(b"data:"):
-                                payload = line[5:].strip()
-                                if payload == b"[DONE]":
-                                    done = True
-                                else:
-                                    frames.append(payload.decode("utf-8", "replace"))
-        except (HttpError, asyncio.TimeoutError):
-            conn.close()
+                    buf = buf + piece if buf else piece
+                    if b"\n\n" in buf:
+                        *events, buf = buf.replace(b"\r\n", b"\n").split(b"\n\n")
+                        for event in events:
+                            for line in event.split(b"\n"):
+                                if line.startswith(b"data:"):
+                                    payload = line[5:].strip()
+                                    if payload == b"[DONE]":
+                                        done = True
+                                    elif payload:
+                                        frames.append(payload.decode("utf-8", "replace"))
+        except UpstreamError:
             self.metrics.upstream_errors += 1
-            raise AbortConnection from None  # nothing partial is stored
+            raise _ClientAbort from None  # no last chunk: the client sees a broken stream, nothing is stored
+        finally:
+            await pieces.aclose()  # an early exit closes the upstream connection now, not at GC
         write(b"0\r\n\r\n")
         self.metrics.observe(time.perf_counter() - started)
-        self._release(conn)
         if not (store and done and frames):
+            return None
+        return self._entry_from_frames(frames)
+
+    def _entry_from_body(self, data: bytes) -> Entry | None:
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict) or "error" in obj or not isinstance(obj.get("choices"), list):
+            return None
+        if self.cfg.skip_pii and find_pii_in(obj.get("choices")):
+            self.metrics.bypassed("pii_response")
+            return None
+        usage = obj.get("usage") or {}
+        return {
+            "body": data.decode("utf-8", "replace"),
+            "frames": None,
+            "created": time.time(),
+            "tokens": int(usage.get("total_tokens") or 0) if isinstance(usage, dict) else 0,
+            "pii_checked": self.cfg.skip_pii,
+        }
+
+    def _entry_from_frames(self, frames: list[str]) -> Entry | None:
+        try:
+            objs = [json.loads(f) for f in frames]
+        except ValueError:
+            return None  # a malformed stream is not an answer to keep
+        if any(not isinstance(o, dict) or "error" in o for o in objs):
+            return None
+        if self.cfg.skip_pii and find_pii_in([o.get("choices") for o in objs]):
+            self.metrics.bypassed("pii_response")
             return None
         try:
             full = assemble(frames)
         except (ValueError, KeyError, TypeError, AttributeError):
-            return None
-        if self.cfg.skip_pii and find_pii(_answer_text(full)):
-            self.metrics.bypassed("pii_response")
-            return None
+            full = None
+        usage: Any = (full or {}).get("usage") or next((o["usage"] for o in reversed(objs) if o.get("usage")), {})
         return {
-            "body": None,
+            "body": json.dumps(full, separators=(",", ":"), ensure_ascii=False) if full else None,
             "frames": frames,
             "created": time.time(),
-            "tokens": int((full.get("usage") or {}).get("total_tokens") or 0),
+            "tokens": int(usage.get("total_tokens") or 0) if isinstance(usage, dict) else 0,
+            "pii_checked": self.cfg.skip_pii,
         }
 
-    # -- reporting --------------------------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
-        m = self.metrics
-        lookups = m.hits + m.misses
-        return {
-            "hits": m.hits,
-            "misses": m.misses,
-            "bypass": dict(m.bypass),
-            "bypasses": sum(m.bypass.values()),
-            "hit_ratio": (m.hits / lookups) if lookups else 0.0,
-            "collapsed": m.collapsed,
-            "tokens_saved": m.tokens_saved,
-            "usd_saved": m.tokens_saved / 1000 * self.cfg.usd_per_1k_tokens,
-            "upstream_errors": m.upstream_errors,
-            "backend": self.backend.name,
-            "backend_errors": self.backend.errors,
-            "uptime_s": time.time() - self.started,
-        }
-
-    def prometheus(self) -> str:
-        s = self.stats()
-        m = self.metrics
-        lines = [
-            "# HELP vllmtune_cache_hits_total Requests answered from the cache.",
-            "# TYPE vllmtune_cache_hits_total counter",
-            f"vllmtune_cache_hits_total {s['hits']}",
-            "# HELP vllmtune_cache_misses_total Cacheable requests sent upstream.",
-            "# TYPE vllmtune_cache_misses_total counter",
-            f"vllmtune_cache_misses_total {s['misses']}",
-            "# HELP vllmtune_cache_bypass_total Requests not eligible for the cache, by reason.",
-            "# TYPE vllmtune_cache_bypass_total counter",
-        ]
-        lines += [f'vllmtune_cache_bypass_total{{reason="{r}"}} {n}' for r, n in sorted(m.bypass.items())]
-        lines += [
-            "# TYPE vllmtune_cache_hit_ratio gauge",
-            f"vllmtune_cache_hit_ratio {s['hit_ratio']:.6f}",
-            "# TYPE vllmtune_cache_tokens_saved_total counter",
-            f"vllmtune_cache_tokens_saved_total {s['tokens_saved']}",
-            "# TYPE vllmtune_cache_usd_saved_total counter",
-            f"vllmtune_cache_usd_saved_total {s['usd_saved']:.6f}",
-            "# TYPE vllmtune_cache_upstream_errors_total counter",
-            f"vllmtune_cache_upstream_errors_total {s['upstream_errors']}",
-            "# TYPE vllmtune_cache_backend_errors_total counter",
-            f"vllmtune_cache_backend_errors_total {s['backend_errors']}",
-            "# HELP vllmtune_cache_upstream_seconds Upstream latency.",
-            "# TYPE vllmtune_cache_upstream_seconds histogram",
-        ]
-        acc = 0
-        for b, n in zip(BUCKETS, m.latency_buckets, strict=False):
-            acc += n
-            lines.append(f'vllmtune_cache_upstream_seconds_bucket{{le="{b}"}} {acc}')
-        lines.append(f'vllmtune_cache_upstream_seconds_bucket{{le="+Inf"}} {m.latency_count}')
-        lines.append(f"vllmtune_cache_upstream_seconds_sum {m.latency_sum:.6f}")
-        lines.append(f"vllmtune_cache_upstream_seconds_count {m.latency_count}")
-        return "\n".join(lines) + "\n"
+def _client_gone(write: Write) -> bool:
+    """The client of a :class:`ProxyProtocol` write has disconnected. (A cacheable miss is read
+    to its end regardless: identical requests may be waiting for it, and it gets stored.)"""
+    proto = getattr(write, "__self__", None)
+    return isinstance(proto, ProxyProtocol) and proto.transport is None
 
 
-_CL = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
+class _ClientAbort(Exception):
+    """The response cannot be completed (upstream broke off mid-stream): drop the client connection."""
+
+
+# -- the client side -------------------------------------------------------------------------------------------
 
 
 class ProxyProtocol(asyncio.Protocol):
-    """HTTP/1.1 keep-alive; requests on one connection are answered in order."""
+    """HTTP/1.1 server side: keep-alive, pipelining (answered in order), ``Expect: 100-continue``,
+    Content-Length and chunked request bodies, write flow control."""
 
     def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
         self.buf = b""
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
+        self.responded = False
+        self.close_after = False
+        self.continued = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.buf = b""
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
+        self.buf = self.buf + data if self.buf else data
         if self.task is None:
             self._next()
+        elif len(self.buf) > self.proxy.cfg.max_body_bytes + MAX_HEAD and self.transport is not None:
+            self.transport.close()  # a pipelined flood while an answer is in flight
 
-    def _write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+    def write(self, data: bytes) -> None:
+        self.responded = True
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.write(data)
+
+    def _fail(self, status: int, message: str) -> None:
+        self.write(_error(status, message, "invalid_request_error", b""))
+        if self.transport is not None:
+            self.transport.close()
+        self.buf = b""
 
     def _next(self) -> None:
-        end = self.buf.find(b"\r\n\r\n")
+        while self._step():
+            pass
+
+    def _step(self) -> bool:
+        """Start answering the next complete request in the buffer; True if it was answered
+        synchronously and another one may follow."""
+        buf = self.buf
+        end = buf.find(b"\r\n\r\n")
         if end < 0:
-            return
-        head = self.buf[:end]
-        m = _CL.search(head)
-        length = int(m.group(1)) if m else 0
-        if len(self.buf) < end + 4 + length:
-            return
-        body = self.buf[end + 4 : end + 4 + length]
-        self.buf = self.buf[end + 4 + length :]
+            if len(buf) > MAX_HEAD:
+                self._fail(431, "request head too large")
+            return False
+        head = buf[:end]
         lines = head.split(b"\r\n")
         parts = lines[0].split(b" ")
-        if len(parts) < 2:
-            self._write(_response(400, b'{"error":"bad request"}'))
-            if self.transport is not None:
-                self.transport.close()
-            return
+        if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+            self._fail(400, "not an HTTP/1.1 request")
+            return False
         headers = []
+        length = 0
+        chunked = expect = False
+        close = parts[2] == b"HTTP/1.0"
         for line in lines[1:]:
             k, _, v = line.partition(b":")
-            headers.append((k.strip(), v.strip()))
-        coro = self.proxy.handle(parts[0], parts[1], headers, body, self._write)
-        self.task = asyncio.ensure_future(coro)
+            k = k.strip().lower()
+            v = v.strip()
+            headers.append((k, v))
+            if k == b"content-length":
+                try:
+                    length = int(v)
+                except ValueError:
+                    self._fail(400, "bad content-length")
+                    return False
+            elif k == b"transfer-encoding":
+                chunked = b"chunked" in v.lower()
+            elif k == b"expect":
+                expect = v.lower() == b"100-continue"
+            elif k == b"connection":
+                lv = v.lower()
+                close = b"close" in lv or (close and b"keep-alive" not in lv)
+        start = end + 4
+        limit = self.proxy.cfg.max_body_bytes
+        if chunked:
+            got = _dechunk(buf, start, limit)
+            if got is None:
+                if len(buf) - start > limit + 64:
+                    self._fail(413, "request body too large")
+                elif expect and not self.continued:
+                    self.continued = True
+                    self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                return False
+            if got[1] < 0:
+                self._fail(
+                    400 if got[1] == -1 else 413, "bad chunked body" if got[1] == -1 else "request body too large"
+                )
+                return False
+            body, nxt = got
+        else:
+            if length > limit or length < 0:
+                self._fail(413, "request body too large")
+                return False
+            if len(buf) < start + length:
+                if expect and not self.continued:
+                    self.continued = True
+                    self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                return False
+            body, nxt = buf[start : start + length], start + length
+        self.buf = buf[nxt:]
+        self.continued = False
+        self.responded = False
+        self.close_after = close
+        try:
+            pending = self.proxy.dispatch(parts[0], parts[1], headers, body, self.write)
+        except Exception as exc:  # a bug: answer, log, keep serving
+            log.error("proxy error: %r", exc, exc_info=exc)
+            if not self.responded:
+                self.write(_error(502, "proxy error", "proxy_error", b""))
+            pending = None
+        if pending is None:  # answered synchronously (a memory hit, /metrics...)
+            if self.close_after:
+                if self.transport is not None:
+                    self.transport.close()
+                return False
+            return bool(self.buf) and self.transport is not None
+        self.task = asyncio.ensure_future(pending)
         self.task.add_done_callback(self._done)
+        return False
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.task = None
-        exc = None if task.cancelled() else task.exception()
-        if isinstance(exc, AbortConnection):
+        if task.cancelled():
             if self.transport is not None:
                 self.transport.close()
             return
+        self._after(task.exception())
+
+    def _after(self, exc: BaseException | None) -> None:
+        """One response is over: next pipelined request, or close."""
         if exc is not None:
-            self._write(_response(502, b'{"error":{"message":"proxy error","type":"proxy_error"}}'))
+            if not isinstance(exc, _ClientAbort):
+                log.error("proxy error: %r", exc, exc_info=exc)
+                if not self.responded:
+                    self.write(_error(502, "proxy error", "proxy_error", b""))
+            if self.responded and self.transport is not None:
+                self.transport.close()  # a half-sent response: the connection cannot be reused
+                return
+        if self.close_after:
+            if self.transport is not None:
+                self.transport.close()
+            return
         if self.buf and self.transport is not None:
             self._next()
 
 
-async def serve(proxy: Proxy, stop: asyncio.Event, ready: Any = None) -> None:
-    """Run the proxy until ``stop`` is set."""
+def _dechunk(buf: bytes, pos: int, limit: int) -> tuple[bytes, int] | None:
+    """A complete chunked body starting at ``pos``: (body, end) -- end -1: malformed, -2: too large;
+    None: incomplete."""
+    out: list[bytes] = []
+    total = 0
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        try:
+            size = int(buf[pos:eol].split(b";", 1)[0], 16)
+        except ValueError:
+            return b"", -1
+        if size == 0:
+            end = buf.find(b"\r\n\r\n", eol)  # (trailers and) the final CRLF
+            if end < 0:
+                return None
+            return b"".join(out), end + 4
+        total += size
+        if total > limit:
+            return b"", -2
+        if len(buf) < eol + 2 + size + 2:
+            return None
+        out.append(buf[eol + 2 : eol + 2 + size])
+        pos = eol + 4 + size
+
+
+async def serve(proxy: Proxy, stop: asyncio.Event, ready: Callable[[int], None] | None = None) -> None:
+    """Run the proxy until ``stop`` is set; ``ready(port)`` is called once it listens."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: ProxyProtocol(proxy), proxy.cfg.host, proxy.cfg.port, backlog=1024)
+    server = await loop.create_server(
+        lambda: ProxyProtocol(proxy), proxy.cfg.host, proxy.cfg.port, backlog=1024, reuse_address=True
+    )
     if ready is not None:
         ready(server.sockets[0].getsockname()[1])
     try:
@@ -590,7 +1055,6 @@ async def serve(proxy: Proxy, stop: asyncio.Event, ready: Any = None) -> None:
     finally:
         server.close()
         with contextlib.suppress(Exception):
-            await server.wait_closed()
-        for c in proxy._idle:
-            c.close()
+            await asyncio.wait_for(server.wait_closed(), 1.0)
+        proxy.upstream.close()
         await proxy.backend.close()

@@ -1,0 +1,180 @@
+"""An in-test OpenAI-compatible upstream (raw asyncio) with controllable answers and faults.
+
+Answers are vLLM-shaped: a chat stream is a role chunk, one chunk per token, a finish chunk,
+a usage chunk when ``stream_options.include_usage``, then ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Upstream:
+    tokens: list[str] = field(default_factory=lambda: ["Prefix", " caching", " reuses", " KV"])
+    status: int = 200  # a non-200 status answers with an error body
+    delay: float = 0.0  # before the status line
+    itl: float = 0.0  # between stream chunks
+    hang_after: int | None = None  # stream: go silent after this many token chunks
+    cut_after: int | None = None  # stream: drop the connection after this many token chunks
+    tool_call: dict[str, str] | None = None  # stream/answer a tool call {"name":..., "arguments":...}
+    extra_headers: bytes = b"x-request-id: up-1\r\n"
+    calls: int = 0
+    requests: list[tuple[bytes, bytes, dict[bytes, bytes], bytes]] = field(default_factory=list)
+    port: int = 0
+
+    # -- answers ------------------------------------------------------------------------------------------
+
+    def full(self, chat: bool, model: str) -> dict[str, Any]:
+        text = "".join(self.tokens)
+        usage = {"prompt_tokens": 7, "completion_tokens": len(self.tokens), "total_tokens": 7 + len(self.tokens)}
+        base = {"id": "cmpl-1", "created": 1700000000, "model": model}
+        if chat:
+            msg: dict[str, Any] = {"role": "assistant", "content": text}
+            if self.tool_call:
+                msg = {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "call-1", "type": "function", "function": dict(self.tool_call)}],
+                }
+            choice = {"index": 0, "message": msg, "logprobs": None, "finish_reason": "stop"}
+            return {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
+        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}
+        return {**base, "object": "text_completion", "choices": [choice], "usage": usage}
+
+    def frames(self, chat: bool, model: str, usage: bool) -> list[dict[str, Any]]:
+        base = {"id": "cmpl-1", "created": 1700000000, "model": model}
+        out: list[dict[str, Any]] = []
+        kind = "chat.completion.chunk" if chat else "text_completion"
+
+        def chunk(**c: Any) -> dict[str, Any]:
+            return {**base, "object": kind, "choices": [{"index": 0, "logprobs": None, "finish_reason": None, **c}]}
+
+        if chat:
+            out.append(chunk(delta={"role": "assistant", "content": ""}))
+            if self.tool_call:
+                out.append(
+                    chunk(
+                        delta={
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "id": "call-1",
+                                    "type": "function",
+                                    "function": {"name": self.tool_call["name"], "arguments": ""},
+                                }
+                            ]
+                        }
+                    )
+                )
+                args = self.tool_call["arguments"]
+                for i in range(0, len(args), 4):
+                    out.append(chunk(delta={"tool_calls": [{"index": 0, "function": {"arguments": args[i : i + 4]}}]}))
+            else:
+                out += [chunk(delta={"content": t}) for t in self.tokens]
+            out.append(chunk(delta={"content": ""}, finish_reason="stop", stop_reason=None))
+        else:
+            out += [chunk(text=t) for t in self.tokens]
+            out.append(chunk(text="", finish_reason="stop", stop_reason=None))
+        if usage:
+            n = len(self.tokens)
+            out.append(
+                {
+                    **base,
+                    "object": kind,
+                    "choices": [],
+                    "usage": {"prompt_tokens": 7, "completion_tokens": n, "total_tokens": 7 + n},
+                }
+            )
+        return out
+
+    # -- the server ---------------------------------------------------------------------------------------
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                lines = head[:-4].split(b"\r\n")
+                method, target, _ = lines[0].split(b" ", 2)
+                hdrs = {}
+                for line in lines[1:]:
+                    k, _, v = line.partition(b":")
+                    hdrs[k.strip().lower()] = v.strip()
+                body = await reader.readexactly(int(hdrs.get(b"content-length", b"0")))
+                self.requests.append((method, target, hdrs, body))
+                if not await self.answer(method, target, body, writer):
+                    return
+        finally:
+            writer.close()
+
+    async def answer(self, method: bytes, target: bytes, body: bytes, w: asyncio.StreamWriter) -> bool:
+        path = target.split(b"?", 1)[0]
+        if path == b"/v1/models":
+            data = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
+            w.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n"
+                % (len(data), self.extra_headers)
+                + data
+            )
+            return True
+        if path not in (b"/v1/chat/completions", b"/v1/completions"):
+            w.write(b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+            return True
+        self.calls += 1
+        req = json.loads(body)
+        chat = path == b"/v1/chat/completions"
+        await asyncio.sleep(self.delay)
+        if self.status != 200:
+            data = json.dumps(
+                {"error": {"message": "upstream says no", "type": "BadRequestError", "code": self.status}}
+            )
+            w.write(
+                b"HTTP/1.1 %d Error\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                % (self.status, len(data), data.encode())
+            )
+            return True
+        if not req.get("stream"):
+            data = json.dumps(self.full(chat, req.get("model", "m"))).encode()
+            w.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n"
+                % (len(data), self.extra_headers)
+                + data
+            )
+            return True
+        usage = bool((req.get("stream_options") or {}).get("include_usage"))
+        w.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ntransfer-encoding: chunked\r\n"
+            + self.extra_headers
+            + b"\r\n"
+        )
+        for i, f in enumerate(self.frames(chat, req.get("model", "m"), usage)):
+            if self.cut_after is not None and i > self.cut_after:
+                w.transport.abort()
+                return False
+            if self.hang_after is not None and i > self.hang_after:
+                await asyncio.sleep(3600)
+            data = b"data: " + json.dumps(f, separators=(",", ":")).encode() + b"\n\n"
+            w.write(b"%x\r\n%s\r\n" % (len(data), data))
+            await w.drain()
+            if self.itl:
+                await asyncio.sleep(self.itl)
+        w.write(b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
+        return True
+
+
+@asynccontextmanager
+async def serving(up: Upstream) -> AsyncIterator[Upstream]:
+    server = await asyncio.start_server(up.handle, "127.0.0.1", 0)
+    up.port = server.sockets[0].getsockname()[1]
+    try:
+        yield up
+    finally:
+        server.close()
