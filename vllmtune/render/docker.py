@@ -8,6 +8,7 @@ environment), which are written as fixed, pre-quoted text.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, Sidecar
@@ -58,9 +59,14 @@ def run_lines(plan: DeploymentPlan) -> list[list[Word]]:
     lines += [["--env", f"{k}={v}"] for k, v in plan.env]
     lines += [["--env", s.name] for s in plan.secret_env]
     lines.append([plan.image])
-    # vLLM args: a flag and its value(s) share a line.
+    return lines + arg_lines(plan.args)
+
+
+def arg_lines(args: Sequence[str]) -> list[list[Word]]:
+    """Container args, one line per flag with its value(s)."""
+    lines: list[list[Word]] = []
     current: list[Word] = []
-    for arg in plan.args:
+    for arg in args:
         if arg.startswith("-") and current:
             lines.append(current)
             current = []
@@ -92,16 +98,7 @@ def sidecar_lines(plan: DeploymentPlan, sidecar: Sidecar) -> list[list[Word]]:
     if sidecar.command:
         lines.append(["--entrypoint", sidecar.command[0]])
     lines.append([sidecar.image])
-    rest = [*sidecar.command[1:], *sidecar.resolved_args(hosts)]
-    current: list[Word] = []
-    for arg in rest:
-        if arg.startswith("-") and current:
-            lines.append(current)
-            current = []
-        current.append(arg)
-    if current:
-        lines.append(current)
-    return lines
+    return lines + arg_lines([*sidecar.command[1:], *sidecar.resolved_args(hosts)])
 
 
 def _join(lines: list[list[Word]]) -> str:
