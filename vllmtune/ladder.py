@@ -150,15 +150,13 @@ def _free_port() -> int:
 
 
 def _wait_http(url: str, timeout: float) -> bool:
-    import urllib.request
+    from vllmtune.runtime.health import http_get
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.1)
+        if http_get(url, timeout=1.0)[0] == 200:
+            return True
+        time.sleep(0.1)
     return False
 
 
@@ -310,13 +308,11 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
 
 
 def _proxy_stats(url: str) -> dict[str, Any]:
-    import urllib.request
+    from vllmtune.cache.command import stats
 
     try:
-        with urllib.request.urlopen(f"{url}/cache/stats", timeout=5) as resp:
-            data: dict[str, Any] = json.loads(resp.read())
-            return data
-    except (OSError, ValueError):
+        return stats(url)
+    except VllmtuneError:
         return {}
 
 

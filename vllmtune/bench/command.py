@@ -80,6 +80,8 @@ def _resolve_target(args: BenchArgs) -> tuple[str, str | None, dict[str, Any]]:
 def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
     """Run one benchmark and return the result JSON (partial on Ctrl-C)."""
     url, model, meta = _resolve_target(args)
+    # the user's own input first: a bad workload file should not wait on a server
+    cases = workloads.build(args.workload, args.requests, args.seed, args.max_tokens, args.duplicate_share)
     ep = Endpoint(url)
     info = asyncio.run(runner.server_info(ep.base, ep.prefix))
     if not info.get("reachable"):
@@ -93,7 +95,6 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
         raise BenchError(f"the server serves {', '.join(served)}, not {model!r}; use --model {served[0]}")
     if info.get("vllm_version") and "vllm_version" not in meta:
         meta["vllm_version"] = info["vllm_version"]
-    cases = workloads.build(args.workload, args.requests, args.seed, args.max_tokens, args.duplicate_share)
     opts = runner.Options(
         url=url,
         model=model,
@@ -125,11 +126,7 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
         after = await runner.scrape_metrics(metrics_base)
         return records, wall, before, after, partial
 
-    partial = False
-    try:
-        records, wall, before, after, partial = asyncio.run(main())
-    except KeyboardInterrupt:
-        raise
+    records, wall, before, after, partial = asyncio.run(main())
     label = args.label or meta.get("profile") or model
     return report.build_result(
         opts,
