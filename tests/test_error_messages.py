@@ -11,8 +11,14 @@ from tests.conftest import ROOT
 
 
 def vt(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    r = subprocess.run([sys.executable, "-m", "vllmtune.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                       timeout=60, env={**os.environ, "NO_COLOR": "1", "VLLMTUNE_NO_CACHE": "1", **(env or {})})
+    r = subprocess.run(
+        [sys.executable, "-m", "vllmtune.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1", "VLLMTUNE_NO_CACHE": "1", **(env or {})},
+    )
     assert "Traceback" not in r.stderr
     return r.returncode, r.stderr
 
@@ -30,27 +36,50 @@ def test_jsonl_case_mistakes(tmp_path: Path) -> None:
     cases = tmp_path / "cases.jsonl"
     cases.write_text('{"input": "a", "max_tokens": 0}\n')
     assert vt("bench", "http://127.0.0.1:9", "-w", str(cases)) == (
-        1, f'error: {cases}:1: "max_tokens" must be a positive whole number\n')
+        1,
+        f'error: {cases}:1: "max_tokens" must be a positive whole number\n',
+    )
     cases.write_text('{"input": 42}\n')
     assert vt("bench", "http://127.0.0.1:9", "-w", str(cases)) == (
-        1, f'error: {cases}:1: "input" must be a string or a list of chat messages\n')
+        1,
+        f'error: {cases}:1: "input" must be a string or a list of chat messages\n',
+    )
 
 
 def test_bench_target_mistakes() -> None:
     assert vt("bench") == (1, "error: give an endpoint URL or a profile (or --calibrate)\n")
     assert vt("bench", "https://example.invalid") == (
-        1, "error: https endpoints are not supported by the benchmark client yet; use http:// (or a local "
-           "port-forward)\n")
+        1,
+        "error: https endpoints are not supported by the benchmark client yet; use http:// (or a local port-forward)\n",
+    )
 
 
 def test_logs_of_an_unknown_server(tmp_path: Path) -> None:
     assert vt("logs", "nope", "--runtime", "local", env={"VLLMTUNE_STATE_DIR": str(tmp_path)}) == (
-        1, "error: no server named 'nope'; see vllmtune ps\n")
+        1,
+        "error: no server named 'nope'; see vllmtune ps\n",
+    )
 
 
 def test_cache_serve_redis_without_url() -> None:
     env = {k: v for k, v in os.environ.items() if k != "VLLMTUNE_REDIS_URL"}
-    r = subprocess.run([sys.executable, "-m", "vllmtune.cli", "cache", "serve", "--upstream", "http://127.0.0.1:9",
-                        "--backend", "redis"], capture_output=True, text=True, cwd=ROOT, timeout=60, env=env)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vllmtune.cli",
+            "cache",
+            "serve",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--backend",
+            "redis",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env=env,
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: --backend redis needs --redis-url (or $VLLMTUNE_REDIS_URL")
