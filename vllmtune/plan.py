@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +31,15 @@ from vllmtune.profile.models import SecretRef
 
 CONTAINER_HF_CACHE = "/root/.cache/huggingface"
 CONTAINER_MODELS = "/models"
+CONTAINER_ADAPTERS = "/adapters"
+RAY_PORT = 6379
+RAY_WAIT_SECONDS = 600
+# Start-up budget when vllmtune knows the model's size (documented on probes.startup_timeout).
+DOWNLOAD_BYTES_PER_S = 100e6
+LOAD_BYTES_PER_S = 500e6
+WARMUP_SECONDS = 600
+BUDGET_MARGIN = 1.5
+DEFAULT_STARTUP_SECONDS = 1800
 # The image's ENTRYPOINT changed in v0.11.1 (see shared/vllm-flags); args follow it.
 SERVE_ENTRYPOINT_SINCE = (0, 11, 1)
 LABEL_PREFIX = "vllmtune.io"
@@ -111,6 +121,66 @@ class PromptCachePlan:
 
 
 @dataclass(frozen=True)
+class MultiNode:
+    """One server across several machines: a LeaderWorkerSet whose pods form a Ray cluster.
+    Tensor parallel inside a node, pipeline parallel across nodes."""
+
+    nodes: int
+    gpus_per_node: int
+    ray_port: int
+    ray_wait_seconds: int  # how long the leader waits for every node to join (then fails)
+    where: str  # "profile.yaml:12" of resources.nodes, for messages of targets that cannot
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    """Resolved autoscaling (KEDA ScaledObject or HPA)."""
+
+    engine: str  # keda | hpa
+    min_replicas: int
+    max_replicas: int
+    metric: str  # queue | ttft
+    target: float
+    prometheus_url: str
+    cooldown_seconds: int
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Resolved Prometheus scraping and dashboard."""
+
+    scrape: str  # annotations | podmonitor | servicemonitor | none
+    interval: str
+    labels: tuple[tuple[str, str], ...]
+    dashboard: bool
+
+
+@dataclass(frozen=True)
+class QuantizeJob:
+    """What ``-t quantize-job`` / ``-t quantize-script`` run: llm-compressor turns
+    ``source`` into a compressed-tensors checkpoint at ``output``."""
+
+    source: str  # hub id, or the container path of a local directory
+    source_host_path: str | None
+    revision: str | None
+    output: str  # hub repo to push to, or the container path to write
+    output_host_path: str | None  # local output directory (bind-mounted read-write)
+    push_to_hub: bool
+    scheme: str
+    algorithm: str
+    dataset: str  # hub dataset id, or the container path of a local file
+    dataset_host_path: str | None
+    split: str
+    samples: int
+    max_seq_length: int
+    ignore: tuple[str, ...]
+    requirement: str  # pip requirement of llm-compressor
+    image: str
+    gpus: int
+    source_bytes: int | None  # 16-bit weights of the source model, when vllmtune knows it
+
+
+@dataclass(frozen=True)
 class DeploymentPlan:
     """Everything needed to run one vLLM server, for every target, fully resolved."""
 
@@ -149,6 +219,14 @@ class DeploymentPlan:
     prompt_cache: PromptCachePlan | None
     sidecars: tuple[Sidecar, ...]
     levers: tuple[tuple[str, str, tuple[str, ...]], ...]  # (lever, state, flags) for explain
+    served_names: tuple[str, ...] = ()  # base model name, then LoRA adapters
+    multi_node: MultiNode | None = None
+    k8s_model_download: str = "server"  # server | init-container | job
+    downloads: tuple[str, ...] = ()  # hub repos the server loads ("id" or "id@revision")
+    autoscaling: Autoscaling | None = None
+    monitoring: Monitoring = Monitoring("none", "15s", (), False)
+    quantize: QuantizeJob | None = None
+    startup_budget: str = ""  # how health.startup_seconds was chosen, for comments and explain
     warnings: tuple[str, ...] = field(default=())
 
     def sidecar_labels(self, role: str) -> dict[str, str]:
@@ -167,6 +245,16 @@ class DeploymentPlan:
                 args[args.index(flag) + 1] = value
         return replace(self, args=tuple(args), port=port if port is not None else self.port)
 
+    def single_node_only(self, what: str) -> str | None:
+        """The message for a target that cannot span nodes, or None for a one-node plan."""
+        mn = self.multi_node
+        if mn is None:
+            return None
+        return (
+            f"{mn.where}: resources.nodes: {what} runs on one machine, but this profile spans {mn.nodes} "
+            "nodes; render it for Kubernetes (-t kubernetes: a LeaderWorkerSet), or set nodes: 1"
+        )
+
     @property
     def host(self) -> str:
         """The address vLLM binds (inside its container, or on this machine for local)."""
@@ -175,7 +263,13 @@ class DeploymentPlan:
     def serve_argv(self, model_path: str | None = None) -> list[str]:
         """``vllm serve`` argv for the local runtime (model positional, as every version takes)."""
         model = model_path or self.model_host_path or self.model
-        return ["vllm", "serve", model, *self.args[2:]]
+        # No container: local adapter directories are read where they are, not at the mount.
+        hosts = {m.target: m.source for m in self.mounts if m.kind == "bind" and m.target.startswith(CONTAINER_ADAPTERS)}
+        args = []
+        for arg in self.args[2:]:
+            name, sep, path = arg.partition("=")
+            args.append(f"{name}={hosts[path]}" if sep and path in hosts else arg)
+        return ["vllm", "serve", model, *args]
 
 
 # profile field path -> vLLM argparse dest. The single place a lever meets a flag.
@@ -195,6 +289,9 @@ FIELD_FLAGS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("resources", "gpu_memory_utilization"), "gpu_memory_utilization"),
     (("resources", "tensor_parallel_size"), "tensor_parallel_size"),
     (("resources", "pipeline_parallel_size"), "pipeline_parallel_size"),
+    (("lora", "max_loras"), "max_loras"),
+    (("lora", "max_lora_rank"), "max_lora_rank"),
+    (("lora", "max_cpu_loras"), "max_cpu_loras"),
 )
 # Values equal to vLLM's own default are not rendered (never force what was not asked).
 SKIP_DEFAULTS = {"tensor_parallel_size": 1, "pipeline_parallel_size": 1}
@@ -278,7 +375,7 @@ class _Planner:
             return []
         text = str(value)
         vs = VALUE_SETS.get(dest)
-        allowed = list(flag.choices) if flag.choices else (self.fs.values(vs) if vs else None)
+        allowed = [str(c) for c in flag.choices] if flag.choices else (self.fs.values(vs) if vs else None)
         if allowed is not None and text not in allowed:
             close = difflib.get_close_matches(text, allowed, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
@@ -302,6 +399,8 @@ class _Planner:
             self.args += self.flag(path, dest, value)
         self._deprecated_quantization()
         self._speculative()
+        adapter_mounts = self._lora()
+        multi_node = self._multi_node()
         self.args += ["--host", p.server.host]
         self.args += self.flag(("server", "port"), "port", p.server.port)
         self._extra_args()
@@ -314,7 +413,10 @@ class _Planner:
             ipc_host=parallel and r.shm_size is None, size=docker_size(r.shm_size or ("16g" if parallel else "2g"))
         )
         d = p.deploy
-        mounts = (Mount(source=d.docker.hf_cache, target=CONTAINER_HF_CACHE, kind="cache"), *mounts)
+        mounts = (Mount(source=d.docker.hf_cache, target=CONTAINER_HF_CACHE, kind="cache"), *mounts, *adapter_mounts)
+        downloads = self._downloads()
+        startup_seconds, budget = self._startup_budget(downloads)
+        served = p.model.served_name or model
         labels = (
             ("app.kubernetes.io/name", "vllm"),
             ("app.kubernetes.io/instance", p.name),
@@ -334,7 +436,7 @@ class _Planner:
             entrypoint=self.entrypoint,
             model=model,
             model_host_path=host_path,
-            served_name=p.model.served_name or model,
+            served_name=served,
             args=tuple(self.args),
             env=tuple(sorted(p.server.env.items())),
             secret_env=self._secrets(),
@@ -342,7 +444,7 @@ class _Planner:
             gpus=r.gpus,
             shm=shm,
             mounts=mounts,
-            health=Health("/health", parse_duration(probes.startup_timeout), probes.period_seconds),
+            health=Health("/health", startup_seconds, probes.period_seconds),
             labels=labels,
             docker_container=d.docker.container_name or p.name,
             docker_restart=d.docker.restart,
@@ -364,20 +466,176 @@ class _Planner:
             prompt_cache=self._prompt_cache(),
             sidecars=self._sidecars(),
             levers=tuple(self.levers),
+            served_names=(served, *(a.name for a in (p.lora.adapters if p.lora else []))),
+            multi_node=multi_node,
+            k8s_model_download=d.kubernetes.model_download,
+            downloads=downloads,
+            autoscaling=self._autoscaling(),
+            monitoring=self._monitoring(),
+            quantize=self._quantize(),
+            startup_budget=budget,
             warnings=tuple(str(w) for w in self.warnings),
         )
+
+    def _host_path(self, ident: str) -> str | None:
+        """The absolute host path of a local directory or file (relative to the profile), or
+        None for a Hugging Face id."""
+        if not (ident.startswith(("/", "./", "../", "~/")) or ident in (".", "..")):
+            return None
+        base = Path(self.lp.source).parent if not self.lp.source.startswith("preset:") else Path()
+        host = Path(ident).expanduser()
+        host = host if host.is_absolute() else (base / host)
+        return str(host.resolve(strict=False))
 
     def _model(self) -> tuple[str, str | None, tuple[Mount, ...]]:
         """The model vLLM loads. A local directory is bind-mounted read-only in containers."""
         ident = self.p.quantization.checkpoint or self.p.model.id
-        if not (ident.startswith(("/", "./", "../", "~/")) or ident in (".", "..")):
+        host_path = self._host_path(ident)
+        if host_path is None:
             return ident, None, ()
-        base = Path(self.lp.source).parent if not self.lp.source.startswith("preset:") else Path()
-        host = Path(ident).expanduser()
-        host = host if host.is_absolute() else (base / host)
-        host_path = str(host.resolve(strict=False))
-        target = f"{CONTAINER_MODELS}/{host.resolve(strict=False).name or 'model'}"
+        target = f"{CONTAINER_MODELS}/{Path(host_path).name or 'model'}"
         return target, host_path, (Mount(source=host_path, target=target, read_only=True),)
+
+    def _lora(self) -> tuple[Mount, ...]:
+        """--enable-lora and --lora-modules name=source (local adapters are mounted)."""
+        lora = self.p.lora
+        if lora is None:
+            return ()
+        self.args += self.flag(("lora",), "enable_lora", True)
+        modules, mounts = [], []
+        for a in lora.adapters:
+            host = self._host_path(a.source)
+            if host is None:
+                modules.append(f"{a.name}={a.source}")
+            else:
+                target = f"{CONTAINER_ADAPTERS}/{a.name}"
+                mounts.append(Mount(source=host, target=target, read_only=True))
+                modules.append(f"{a.name}={target}")
+        flag = self.fs.by_dest("lora_modules")
+        if flag is None:
+            self._cannot(("lora", "adapters"), "lora_modules", "LoRA adapters")
+        else:
+            self.args += [flag.name, *modules]
+        return tuple(mounts)
+
+    def _multi_node(self) -> MultiNode | None:
+        """Across nodes vLLM runs on a Ray cluster: the leader pod is its head."""
+        r = self.p.resources
+        if r.nodes == 1:
+            return None
+        self.args += self.flag(("resources", "nodes"), "distributed_executor_backend", "ray")
+        at = self.lp.problem(("resources", "nodes"), "")
+        where = f"{at.file}:{at.line}" if at.line else at.file
+        return MultiNode(
+            nodes=r.nodes, gpus_per_node=r.gpus, ray_port=RAY_PORT, ray_wait_seconds=RAY_WAIT_SECONDS, where=where
+        )
+
+    def _downloads(self) -> tuple[str, ...]:
+        """Hub repositories the server reads (weights, tokenizer, draft model, adapters): what a
+        pre-download init container or Job fetches."""
+        p = self.p
+        out: list[str] = []
+        main = p.quantization.checkpoint or p.model.id
+        if self._host_path(main) is None:
+            rev = p.model.revision if not p.quantization.checkpoint else None
+            out.append(f"{main}@{rev}" if rev else main)
+        for ident in (
+            p.model.tokenizer,
+            p.speculative.model if p.speculative and p.speculative.method != "ngram" else None,
+            *(a.source for a in (p.lora.adapters if p.lora else [])),
+        ):
+            if ident and self._host_path(ident) is None and ident not in out:
+                out.append(ident)
+        return tuple(out)
+
+    def _weights_bytes(self) -> int | None:
+        """Size of the weights vLLM loads, when vllmtune knows the model (catalog or local dir)."""
+        from vllmtune.fit.models import catalog_lookup, derived_params, name_quant_hint
+
+        ident = self.p.quantization.checkpoint or self.p.model.id
+        host = self._host_path(ident)
+        if host is not None:
+            files = list(Path(host).glob("*.safetensors")) if Path(host).is_dir() else []
+            return sum(f.stat().st_size for f in files) or None
+        arch = catalog_lookup(ident)
+        if arch is None:
+            return None
+        params = arch.params or derived_params(arch)
+        hint = name_quant_hint(ident) if self.p.quantization.checkpoint else None
+        bits = hint[1] if hint else 16.0
+        return int(params * bits / 8)
+
+    def _startup_budget(self, downloads: tuple[str, ...]) -> tuple[int, str]:
+        """probes.startup_timeout, or one derived from the model's size."""
+        probes = self.p.deploy.kubernetes.probes
+        if probes.startup_timeout is not None:
+            return parse_duration(probes.startup_timeout), f"startup_timeout {probes.startup_timeout} (profile)"
+        size = self._weights_bytes()
+        if size is None:
+            return DEFAULT_STARTUP_SECONDS, "30m: model size unknown to vllmtune (set probes.startup_timeout)"
+        downloads_here = self.p.deploy.kubernetes.model_download == "server" and bool(downloads)
+        seconds = (size / DOWNLOAD_BYTES_PER_S if downloads_here else 0) + size / LOAD_BYTES_PER_S + WARMUP_SECONDS
+        minutes = math.ceil(seconds * BUDGET_MARGIN / 60)
+        what = "download at 100 MB/s + " if downloads_here else ""
+        why = f"{size / 1e9:.1f} GB of weights ({what}load at 500 MB/s + 10 min warm-up) x1.5"
+        if self.p.resources.nodes > 1:  # the leader first waits for the Ray cluster to form
+            minutes += RAY_WAIT_SECONDS // 60
+            why += f" + {RAY_WAIT_SECONDS // 60} min for the Ray cluster"
+        return minutes * 60, f"{minutes}m: {why}"
+
+    def _autoscaling(self) -> Autoscaling | None:
+        a = self.p.deploy.kubernetes.autoscaling
+        if a is None:
+            return None
+        target = a.target if a.target is not None else (5.0 if a.metric == "queue" else 1.0)
+        return Autoscaling(
+            engine=a.engine,
+            min_replicas=a.min_replicas,
+            max_replicas=a.max_replicas,
+            metric=a.metric,
+            target=target,
+            prometheus_url=a.prometheus_url,
+            cooldown_seconds=parse_duration(a.cooldown),
+        )
+
+    def _monitoring(self) -> Monitoring:
+        m = self.p.deploy.kubernetes.monitoring
+        return Monitoring(scrape=m.scrape, interval=m.interval, labels=tuple(sorted(m.labels.items())), dashboard=m.dashboard)
+
+    def _quantize(self) -> QuantizeJob | None:
+        q = self.p.quantization
+        r = q.recipe
+        if r is None or q.checkpoint is None:
+            return None
+        src_host = self._host_path(self.p.model.id)
+        out_host = self._host_path(q.checkpoint)
+        data_host = self._host_path(r.calibration_dataset)
+        weights = None
+        from vllmtune.fit.models import catalog_lookup, derived_params
+
+        arch = catalog_lookup(self.p.model.id) if src_host is None else None
+        if arch is not None:
+            weights = int((arch.params or derived_params(arch)) * 2)
+        return QuantizeJob(
+            source="/work/source" if src_host else self.p.model.id,
+            source_host_path=src_host,
+            revision=self.p.model.revision,
+            output="/work/output" if out_host else q.checkpoint,
+            output_host_path=out_host,
+            push_to_hub=out_host is None,
+            scheme=r.scheme,
+            algorithm=r.algorithm,
+            dataset=f"/work/calibration/{Path(data_host).name}" if data_host else r.calibration_dataset,
+            dataset_host_path=data_host,
+            split=r.calibration_split,
+            samples=r.calibration_samples,
+            max_seq_length=r.max_seq_length,
+            ignore=tuple(r.ignore),
+            requirement=r.llmcompressor,
+            image=r.image or f"{self.p.vllm.image}:v{self.version}",
+            gpus=r.gpus,
+            source_bytes=weights,
+        )
 
     def _deprecated_quantization(self) -> None:
         method = self.p.quantization.method

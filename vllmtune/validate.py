@@ -11,12 +11,12 @@ def validate_one(path: str, gpu: str | None = None) -> dict[str, Any]:
     """Validate one profile; never raises for the user's mistakes."""
     from vllmtune.plan import build_plan
     from vllmtune.profile.loader import load_profile
-    from vllmtune.render import TARGETS, render
+    from vllmtune.render import render, targets_for
 
     try:
         loaded = load_profile(path)
         plan = build_plan(loaded)
-        for target in TARGETS:
+        for target in targets_for(plan):
             render(plan, target)
         gpu = gpu or loaded.profile.resources.gpu_type
         if gpu:  # named GPU: a profile that cannot fit is an error, before a 20-minute download

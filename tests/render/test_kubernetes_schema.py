@@ -40,6 +40,6 @@ def test_shm_gpu_probes_and_secrets() -> None:
     assert c["resources"]["limits"] == {"nvidia.com/gpu": "2"}
     assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in pod["volumes"]
     assert {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "llm-keys", "key": "vllm"}}} in c["env"]
-    assert c["startupProbe"]["failureThreshold"] == 180  # 30 min / 10 s
+    assert c["startupProbe"]["failureThreshold"] == 120  # 20 min (16 GB of weights) / 10 s
     assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     assert c["args"][:2] == ["--model", "meta-llama/Llama-3.1-8B-Instruct"]

@@ -166,8 +166,8 @@ def fit_inputs(
                 notes.append(warning)
         if not spec.bf16 and arch.dtype == "bfloat16" and dtype == "auto":
             notes.append(f"{spec.name} has no BF16: vLLM runs this BF16 model in FP16")
-        if plan.gpus and plan.gpus < r.tensor_parallel_size * r.pipeline_parallel_size:
-            notes.append(f"resources.gpus {plan.gpus} < tensor x pipeline parallel size")
+        if plan.gpus and plan.gpus * r.nodes < r.tensor_parallel_size * r.pipeline_parallel_size:
+            notes.append(f"resources.gpus {plan.gpus} x nodes {r.nodes} < tensor x pipeline parallel size")
     return inputs, notes
 
 

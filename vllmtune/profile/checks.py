@@ -77,12 +77,14 @@ def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
             f"{r.gpu_memory_utilization} is outside (0, 1]; it is a fraction, e.g. 0.9",
         )
     parallel = r.tensor_parallel_size * r.pipeline_parallel_size
-    if r.gpus > 0 and parallel > r.gpus:
+    if r.nodes == 1 and r.gpus > 0 and parallel > r.gpus:
         err(
             ("resources", "tensor_parallel_size"),
             f"tensor_parallel_size x pipeline_parallel_size = {parallel} needs {parallel} GPUs "
             f"but resources.gpus is {r.gpus}; raise gpus or lower the parallel sizes",
         )
+    if r.nodes > 1:
+        _check_multi_node(lp, err, warn)
 
     for path, value in (
         (("deploy", "docker", "hf_cache"), p.deploy.docker.hf_cache),
@@ -103,6 +105,9 @@ def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
         )
     _check_speculative(lp, err, warn)
     _check_quantization(lp, warn)
+    _check_recipe(lp, err, warn)
+    _check_lora(lp, err)
+    _check_scaling(lp, err, warn)
     _check_secrets(lp, err)
 
     if p.model.served_name is not None and not LABEL_VALUE_RE.match(p.model.served_name):
@@ -213,3 +218,117 @@ def _check_secrets(lp: LoadedProfile, err: Report) -> None:
                 f"looks like a secret; never write secrets in a profile: use "
                 f"server.{field}: {{env: {key}}} (or a Kubernetes secret reference)",
             )
+
+
+def _check_multi_node(lp: LoadedProfile, err: Report, warn: Report) -> None:
+    r = lp.profile.resources
+    total = r.nodes * r.gpus
+    tp, pp = r.tensor_parallel_size, r.pipeline_parallel_size
+    if r.gpus == 0:
+        err(("resources", "gpus"), f"{r.nodes} nodes need GPUs: set resources.gpus to the GPUs of one node")
+        return
+    if tp * pp != total:
+        err(
+            ("resources", "nodes"),
+            f"{r.nodes} nodes x {r.gpus} GPUs = {total} GPUs, but tensor_parallel_size {tp} x "
+            f"pipeline_parallel_size {pp} = {tp * pp}: they must be equal; as vLLM recommends, "
+            f"set tensor_parallel_size: {r.gpus} (GPUs per node) and pipeline_parallel_size: {r.nodes} (nodes)",
+        )
+    elif tp > r.gpus:
+        warn(
+            ("resources", "tensor_parallel_size"),
+            f"{tp} spans nodes (each has {r.gpus} GPUs): tensor parallel traffic then crosses the "
+            f"network at every layer; prefer tensor_parallel_size: {r.gpus}, pipeline_parallel_size: {r.nodes}",
+        )
+    k8s = lp.profile.deploy.kubernetes
+    if k8s.model_download == "server" and k8s.pvc.access_mode not in ("ReadWriteMany", "ReadOnlyMany"):
+        warn(
+            ("deploy", "kubernetes", "pvc", "access_mode"),
+            f"every node of a {r.nodes}-node server loads the weights: with {k8s.pvc.access_mode} each pod "
+            "needs its own copy; use ReadWriteMany (and model_download: job) to download once",
+        )
+
+
+def _check_recipe(lp: LoadedProfile, err: Report, warn: Report) -> None:
+    q = lp.profile.quantization
+    r = q.recipe
+    if r is None:
+        return
+    if q.checkpoint is None:
+        err(
+            ("quantization", "recipe"),
+            "the job needs somewhere to write: set quantization.checkpoint to a Hugging Face repo to push "
+            "to (e.g. my-org/Llama-3.1-8B-Instruct-W4A16) or a local directory",
+        )
+    if q.method not in (None, "compressed-tensors"):
+        err(
+            ("quantization", "method"),
+            f"{q.method!r} cannot load what the recipe produces: llm-compressor writes a "
+            "compressed-tensors checkpoint; remove quantization.method (vLLM reads it from the checkpoint)",
+        )
+    if r.algorithm in ("awq", "gptq") and r.scheme.startswith("FP8"):
+        err(
+            ("quantization", "recipe", "algorithm"),
+            f"{r.algorithm} calibrates integer weights; {r.scheme} needs algorithm: rtn",
+        )
+    if r.scheme == "FP8_DYNAMIC" and r.algorithm != "rtn":
+        err(("quantization", "recipe", "algorithm"), "FP8_DYNAMIC needs no calibration: use algorithm: rtn")
+    if q.checkpoint and not q.checkpoint.startswith(("/", "./", "../", "~/")) and lp.profile.server.hf_token is None:
+        err(
+            ("quantization", "checkpoint"),
+            f"the job pushes the result to the Hub repo {q.checkpoint!r}: set server.hf_token "
+            "(a token with write access, by reference)",
+        )
+
+
+def _check_lora(lp: LoadedProfile, err: Report) -> None:
+    lora = lp.profile.lora
+    if lora is None:
+        return
+    seen: dict[str, int] = {}
+    served = lp.profile.model.served_name or lp.profile.quantization.checkpoint or lp.profile.model.id
+    for i, a in enumerate(lora.adapters):
+        if a.name in seen:
+            err(("lora", "adapters", i, "name"), f"{a.name!r} is already adapter {seen[a.name]}; names must be unique")
+        elif a.name == served:
+            err(("lora", "adapters", i, "name"), f"{a.name!r} is the base model's served name; pick another")
+        seen.setdefault(a.name, i)
+        if "=" in a.source or " " in a.source:
+            err(("lora", "adapters", i, "source"), f"{a.source!r}: vLLM reads name=path, so no '=' or spaces")
+    if lora.max_loras is not None and lora.max_cpu_loras is not None and lora.max_cpu_loras < lora.max_loras:
+        err(("lora", "max_cpu_loras"), f"{lora.max_cpu_loras} is below max_loras ({lora.max_loras})")
+
+
+def _check_scaling(lp: LoadedProfile, err: Report, warn: Report) -> None:
+    k8s = lp.profile.deploy.kubernetes
+    a = k8s.autoscaling
+    if k8s.model_download == "job" and k8s.pvc.access_mode == "ReadWriteOncePod":
+        err(
+            ("deploy", "kubernetes", "model_download"),
+            "the download Job and the servers share the cache volume: ReadWriteOncePod allows one pod; "
+            "set pvc.access_mode: ReadWriteMany",
+        )
+    if a is None:
+        return
+    path = ("deploy", "kubernetes", "autoscaling")
+    if a.min_replicas > a.max_replicas:
+        err((*path, "min_replicas"), f"{a.min_replicas} is above max_replicas ({a.max_replicas})")
+    if a.engine == "hpa" and a.min_replicas == 0:
+        err((*path, "min_replicas"), "the HPA cannot scale to zero; use engine: keda or min_replicas >= 1")
+    if a.engine == "hpa" and a.metric == "ttft":
+        err(
+            (*path, "metric"),
+            "a TTFT percentile is a PromQL query, not a per-pod metric the HPA can average; use engine: keda",
+        )
+    if a.min_replicas == 0 and a.engine == "keda":
+        warn(
+            (*path, "min_replicas"),
+            "scale to zero: the first request after idle waits for a cold start (pod scheduling, model "
+            "download unless cached, load, warm-up: minutes for large models); clients need long timeouts",
+        )
+    if a.max_replicas > 1 and k8s.pvc.access_mode in ("ReadWriteOnce", "ReadWriteOncePod"):
+        warn(
+            (*path, "max_replicas"),
+            f"up to {a.max_replicas} replicas share a {k8s.pvc.access_mode} model cache: pods on other "
+            "nodes cannot mount it; set deploy.kubernetes.pvc.access_mode: ReadWriteMany",
+        )

@@ -141,6 +141,46 @@ class BatchingSection(Strict):
     )
 
 
+QuantScheme = Literal["W4A16", "W4A16_ASYM", "W8A16", "W8A8", "FP8", "FP8_DYNAMIC"]
+
+
+class QuantizeRecipe(Strict):
+    """How ``vllmtune render -t quantize-job`` / ``-t quantize-script`` produce
+    ``quantization.checkpoint`` from ``model.id`` with llm-compressor (the maintained successor
+    of AutoAWQ). The result is a compressed-tensors checkpoint: vLLM reads its method from it."""
+
+    scheme: QuantScheme = Field(
+        default="W4A16",
+        description="Quantization scheme: W4A16 (4-bit weights, 16-bit activations: the AWQ/GPTQ "
+        "kind), W8A8 (int8), FP8 / FP8_DYNAMIC (Hopper/Ada and newer).",
+    )
+    algorithm: Literal["awq", "gptq", "rtn"] = Field(
+        default="awq",
+        description="awq or gptq (calibrated), rtn (round to nearest: no calibration, what FP8_DYNAMIC uses).",
+    )
+    calibration_dataset: ArgValue = Field(
+        default="HuggingFaceH4/ultrachat_200k",
+        description="Calibration text: a Hugging Face dataset id, or a local .jsonl/.json/.txt file.",
+    )
+    calibration_split: str = Field(default="train_sft", description="Dataset split (hub datasets).")
+    calibration_samples: int = Field(default=512, ge=1, le=100_000, description="Calibration samples.")
+    max_seq_length: int = Field(default=2048, ge=16, description="Tokens per calibration sample.")
+    ignore: list[str] = Field(
+        default_factory=lambda: ["lm_head"], description="Modules left unquantized (names or re: patterns)."
+    )
+    llmcompressor: str = Field(
+        default="llmcompressor==0.8.1",
+        description="pip requirement installed in the job (pin it: recipes change between releases).",
+        pattern=r"^[A-Za-z0-9_.\-\[\],<>=!~ ]+$",
+    )
+    image: str | None = Field(
+        default=None,
+        description="Job image (default: the profile's vLLM image, which has torch and transformers).",
+        pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$",
+    )
+    gpus: int = Field(default=1, ge=0, description="GPUs for the job (0: CPU, only for tiny models).")
+
+
 class QuantizationSection(Strict):
     """Lever 4: serve a quantized checkpoint. Always re-measure quality."""
 
@@ -157,6 +197,11 @@ class QuantizationSection(Strict):
     )
     kv_cache_dtype: str | None = Field(
         default=None, description="KV cache dtype (auto, fp8, fp8_e4m3, ...), as the version allows."
+    )
+    recipe: QuantizeRecipe | None = Field(
+        default=None,
+        description="Produce the checkpoint yourself: `vllmtune render -t quantize-job` renders the "
+        "llm-compressor Job that writes quantization.checkpoint.",
     )
 
 
@@ -180,6 +225,31 @@ class SpeculativeSection(Strict):
     )
 
 
+class LoraAdapter(Strict):
+    """One LoRA adapter served next to the base model."""
+
+    name: str = Field(
+        description="Name clients put in the OpenAI 'model' field.",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        max_length=128,
+        examples=["sql-lora"],
+    )
+    source: ArgValue = Field(
+        description="Hugging Face id or local directory of the adapter.", examples=["yard1/llama-2-7b-sql-lora-test"]
+    )
+
+
+class LoraSection(Strict):
+    """Multi-LoRA: several fine-tunes share one base model's GPUs."""
+
+    adapters: list[LoraAdapter] = Field(min_length=1, description="Adapters to serve (name and source).")
+    max_loras: int | None = Field(default=None, ge=1, description="Adapters active in one batch (vLLM default 1).")
+    max_lora_rank: int | None = Field(
+        default=None, ge=1, description="Largest adapter rank (vLLM default 16): set it to your adapters' r."
+    )
+    max_cpu_loras: int | None = Field(default=None, ge=1, description="Adapters kept in CPU memory.")
+
+
 class ResourcesSection(Strict):
     """Accelerators and memory."""
 
@@ -195,6 +265,14 @@ class ResourcesSection(Strict):
     )
     tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs one model is split across.")
     pipeline_parallel_size: int = Field(default=1, ge=1, description="Pipeline stages.")
+    nodes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Machines one server spans (Kubernetes only: a LeaderWorkerSet with Ray). "
+        "resources.gpus is then per node; as vLLM recommends, tensor_parallel_size = GPUs per node "
+        "and pipeline_parallel_size = nodes.",
+    )
     shm_size: str | None = Field(
         default=None,
         description="Size of /dev/shm (e.g. 16g). Default: 16g when tensor/pipeline parallel, "
@@ -285,8 +363,59 @@ class PvcSettings(Strict):
 class ProbeSettings(Strict):
     """Health probes on /health."""
 
-    startup_timeout: Duration = Field(default="30m", description="How long start-up (download + load) may take.")
+    startup_timeout: Duration | None = Field(
+        default=None,
+        description="How long start-up (download + load) may take. Default: derived from the model's "
+        "size (download at 100 MB/s unless an init container or Job downloads it, load at 500 MB/s, "
+        "10 min for compilation and warm-up, x1.5), 30m for a model vllmtune does not know.",
+    )
     period_seconds: int = Field(default=10, ge=1, description="Probe period.")
+
+
+class AutoscalingSettings(Strict):
+    """Replicas that follow the load: a KEDA ScaledObject or a HorizontalPodAutoscaler."""
+
+    engine: Literal["keda", "hpa"] = Field(
+        default="keda",
+        description="keda (ScaledObject with a Prometheus trigger; can scale to zero) or hpa "
+        "(autoscaling/v2 on a Pods metric served by prometheus-adapter).",
+    )
+    min_replicas: int = Field(default=1, ge=0, description="Fewest replicas (0: scale to zero, KEDA only).")
+    max_replicas: int = Field(ge=1, description="Most replicas.")
+    metric: Literal["queue", "ttft"] = Field(
+        default="queue",
+        description="queue: requests waiting per replica (vllm:num_requests_waiting); "
+        "ttft: p95 time to first token in seconds (KEDA only).",
+    )
+    target: float | None = Field(
+        default=None, gt=0, description="Value per replica to hold: default 5 waiting requests, or 1.0 s TTFT."
+    )
+    prometheus_url: str = Field(
+        default="http://prometheus-operated.monitoring.svc:9090",
+        description="Prometheus that KEDA queries.",
+        pattern=r"^https?://[^\s]+$",
+    )
+    cooldown: Duration = Field(default="5m", description="Quiet time before scaling in.")
+
+
+class MonitoringSettings(Strict):
+    """Prometheus scraping of vLLM's (and the cache proxy's) /metrics, and a Grafana dashboard."""
+
+    scrape: Literal["annotations", "podmonitor", "servicemonitor", "none"] = Field(
+        default="annotations",
+        description="annotations (prometheus.io/* on the pods), podmonitor or servicemonitor "
+        "(Prometheus operator, monitoring.coreos.com/v1), or none.",
+    )
+    interval: Duration = Field(default="15s", description="Scrape interval.")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels your Prometheus selects monitors by (e.g. release: kube-prometheus-stack).",
+    )
+    dashboard: bool = Field(
+        default=False,
+        description="Also render the Grafana dashboard as a ConfigMap labelled grafana_dashboard=1 "
+        "(`-t grafana` prints the JSON alone).",
+    )
 
 
 class KubernetesDeploy(Strict):
@@ -307,6 +436,18 @@ class KubernetesDeploy(Strict):
         default="ClusterIP", description="Service type."
     )
     probes: ProbeSettings = Field(default_factory=ProbeSettings, description="Probe timing.")
+    model_download: Literal["server", "init-container", "job"] = Field(
+        default="server",
+        description="Who downloads the weights: server (vLLM at start-up), init-container (each pod, "
+        "before vLLM starts, outside the startup probe), job (one Job fills a shared cache; "
+        "pods wait for it and run offline: use pvc.access_mode ReadWriteMany).",
+    )
+    autoscaling: AutoscalingSettings | None = Field(
+        default=None, description="Scale replicas on queue length or TTFT (KEDA or HPA)."
+    )
+    monitoring: MonitoringSettings = Field(
+        default_factory=MonitoringSettings, description="Prometheus scraping and the Grafana dashboard."
+    )
 
 
 class DeploySection(Strict):
@@ -348,6 +489,7 @@ class Profile(Strict):
         default_factory=QuantizationSection, description="Lever 4: quantized checkpoint, method, KV cache dtype."
     )
     speculative: SpeculativeSection | None = Field(default=None, description="Lever 5 (off when absent).")
+    lora: LoraSection | None = Field(default=None, description="Multi-LoRA adapters served with the base model.")
     resources: ResourcesSection = Field(
         default_factory=ResourcesSection, description="GPUs, memory share, tensor/pipeline parallelism, /dev/shm."
     )

@@ -13,15 +13,20 @@ from vllmtune.errors import RenderError
 if TYPE_CHECKING:  # the plan (and pydantic behind it) is not needed to name a target
     from vllmtune.plan import DeploymentPlan
 
+# The deployment targets: every profile renders to each of them.
 TARGETS = ("docker", "compose", "kubernetes")
-ALIASES = {"docker-run": "docker", "k8s": "kubernetes", "kube": "kubernetes"}
+# Companion outputs, rendered on request: the checkpoint-producing job, the dashboard.
+EXTRA_TARGETS = ("quantize-job", "quantize-script", "grafana")
+ALIASES = {"docker-run": "docker", "k8s": "kubernetes", "kube": "kubernetes", "dashboard": "grafana"}
 
 
 def resolve_target(name: str) -> str:
     """Canonical target name; raises RenderError with the choices."""
     target = ALIASES.get(name, name)
-    if target not in TARGETS:
-        raise RenderError(f"unknown target {name!r}; choose one of: {', '.join(TARGETS)} (aliases: k8s)")
+    if target not in TARGETS + EXTRA_TARGETS:
+        raise RenderError(
+            f"unknown target {name!r}; choose one of: {', '.join(TARGETS + EXTRA_TARGETS)} (aliases: k8s)"
+        )
     return target
 
 
@@ -35,6 +40,18 @@ def _renderer(target: str) -> Callable[[DeploymentPlan], str]:
         from vllmtune.render.compose import render_compose
 
         return render_compose
+    if target == "quantize-job":
+        from vllmtune.render.quantize import render_quantize_job
+
+        return render_quantize_job
+    if target == "quantize-script":
+        from vllmtune.render.quantize import render_quantize_script
+
+        return render_quantize_script
+    if target == "grafana":
+        from vllmtune.render.grafana import render_grafana
+
+        return render_grafana
     from vllmtune.render.kubernetes import render_kubernetes
 
     return render_kubernetes
@@ -42,7 +59,17 @@ def _renderer(target: str) -> Callable[[DeploymentPlan], str]:
 
 def render(plan: DeploymentPlan, target: str) -> str:
     """Render one target to text (Kubernetes: a multi-document stream)."""
-    return _renderer(resolve_target(target))(plan)
+    target = resolve_target(target)
+    if target in ("docker", "compose"):
+        refusal = plan.single_node_only(f"the {target} target")
+        if refusal:
+            raise RenderError(refusal)
+    return _renderer(target)(plan)
+
+
+def targets_for(plan: DeploymentPlan) -> tuple[str, ...]:
+    """The deployment targets a plan renders to (a multi-node server: Kubernetes only)."""
+    return ("kubernetes",) if plan.multi_node else TARGETS
 
 
 def is_directory_output(output: str) -> bool:

@@ -1,18 +1,91 @@
-"""Plan -> Kubernetes objects (Deployment, Service, PersistentVolumeClaim) as dicts."""
+"""Plan -> Kubernetes objects as dicts: the model cache claim, the server (a Deployment, or a
+LeaderWorkerSet when it spans nodes), its Service, sidecars, and the optional download Job,
+autoscaler (KEDA ScaledObject or HPA), Prometheus monitor and Grafana dashboard ConfigMap."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
 from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, Sidecar, k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 
-SELECTOR_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/instance")
+# Pods of the server, of each sidecar and of the download Job differ by component: every
+# selector includes it, so no Service or controller ever picks another component's pods.
+SELECTOR_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component")
+ROLE_LABEL = "vllmtune.io/role"  # leader | worker, in a LeaderWorkerSet
+KEDA_POLLING_SECONDS = 15
+
+# Fixed programs run in the vLLM image (which has python3 and huggingface_hub). User data
+# (repository ids, paths) reaches them as arguments and environment, never as code.
+DOWNLOAD_PY = """\
+import os, sys, time
+from huggingface_hub import HfApi, snapshot_download
+start = time.time()
+for spec in sys.argv[1:]:
+    repo, _, rev = spec.partition("@")
+    files = HfApi().list_repo_files(repo, revision=rev or None)
+    # What vLLM reads: safetensors when there are any (never both formats), configs, tokenizer.
+    weights = ["*.safetensors"] if any(f.endswith(".safetensors") for f in files) else ["*.bin", "*.pt"]
+    patterns = [*weights, "*.json", "*.model", "*.txt", "*.tiktoken", "*.py", "*.jinja"]
+    print(f"vllmtune: downloading {spec}", flush=True)
+    path = snapshot_download(repo, revision=rev or None, allow_patterns=patterns)
+    print(f"vllmtune: {spec} -> {path} ({time.time() - start:.0f}s)", flush=True)
+marker = os.environ.get("VLLMTUNE_MARKER")
+if marker:
+    os.makedirs(os.path.dirname(marker), exist_ok=True)
+    with open(marker, "w") as fh:
+        fh.write("\\n".join(sys.argv[1:]) + "\\n")
+print(f"vllmtune: weights ready in {time.time() - start:.0f}s", flush=True)
+"""
+WAIT_PY = """\
+import os, time
+marker, start = os.environ["VLLMTUNE_MARKER"], time.time()
+while not os.path.exists(marker):
+    print(f"vllmtune: waiting for the download Job ({time.time() - start:.0f}s)", flush=True)
+    time.sleep(15)
+print("vllmtune: weights ready", flush=True)
+"""
+# Multi-node: the leader pod is the Ray head and runs vLLM once every node has joined; the
+# workers join the head (LWS_LEADER_ADDRESS is set by LeaderWorkerSet) and block.
+LEADER_SH = """\
+set -eu
+ray start --head --port="$VLLMTUNE_RAY_PORT" --disable-usage-stats
+deadline=$(( $(date +%s) + VLLMTUNE_RAY_WAIT_SECONDS ))
+while :; do
+  alive=$(python3 -c 'import ray; ray.init(address="auto", logging_level="ERROR"); \
+print(sum(1 for n in ray.nodes() if n["Alive"]))' 2>/dev/null || echo 0)
+  [ "$alive" -ge "$VLLMTUNE_NODES" ] && break
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "vllmtune: $alive of $VLLMTUNE_NODES nodes joined the Ray cluster in ${VLLMTUNE_RAY_WAIT_SECONDS}s" >&2
+    exit 1
+  fi
+  echo "vllmtune: $alive of $VLLMTUNE_NODES nodes in the Ray cluster"
+  sleep 5
+done
+exec "$@"
+"""
+WORKER_SH = """\
+set -eu
+head="$LWS_LEADER_ADDRESS:$VLLMTUNE_RAY_PORT"
+deadline=$(( $(date +%s) + VLLMTUNE_RAY_WAIT_SECONDS ))
+until ray health-check --address="$head" >/dev/null 2>&1; do
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "vllmtune: the Ray head $head did not answer in ${VLLMTUNE_RAY_WAIT_SECONDS}s" >&2
+    exit 1
+  fi
+  sleep 5
+done
+exec ray start --address="$head" --block --disable-usage-stats
+"""
+# Pod network interface for NCCL/Gloo (the pod's own eth0 on common CNIs); server.env overrides.
+DEFAULT_IFNAME = "eth0"
 
 
-def _meta(plan: DeploymentPlan, name: str) -> dict[str, Any]:
+def _meta(plan: DeploymentPlan, name: str, component: str = "server") -> dict[str, Any]:
     labels = dict(plan.labels)
+    labels["app.kubernetes.io/component"] = component
     labels.update(plan.k8s_extra_labels)
     meta: dict[str, Any] = {"name": name}
     if plan.k8s_namespace:
@@ -21,8 +94,7 @@ def _meta(plan: DeploymentPlan, name: str) -> dict[str, Any]:
     return meta
 
 
-def _selector(plan: DeploymentPlan) -> dict[str, str]:
-    labels = dict(plan.labels)
+def _selector(labels: dict[str, str]) -> dict[str, str]:
     return {k: labels[k] for k in SELECTOR_KEYS}
 
 
@@ -31,13 +103,42 @@ def cache_claim_name(plan: DeploymentPlan) -> str:
     return f"{plan.name}-hf-cache"
 
 
-def deployment(plan: DeploymentPlan) -> dict[str, Any]:
-    """The vLLM Deployment."""
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plan.env]
-    env += [
+def download_marker(plan: DeploymentPlan) -> str:
+    """File the download Job writes when done; named after what it downloaded, so that a
+    changed model waits for a new download."""
+    digest = hashlib.sha256("\n".join(plan.downloads).encode()).hexdigest()[:12]
+    return f"{CONTAINER_HF_CACHE}/.vllmtune/{plan.name}-{digest}.done"
+
+
+def _secret_env(plan: DeploymentPlan, only: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    return [
         {"name": s.name, "valueFrom": {"secretKeyRef": {"name": s.k8s_secret, "key": s.k8s_key}}}
         for s in plan.secret_env
+        if only is None or s.name in only
     ]
+
+
+def _server_env(plan: DeploymentPlan) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plan.env]
+    given = {k for k, _ in plan.env}
+    if plan.k8s_model_download == "job" and "HF_HUB_OFFLINE" not in given:
+        # The Job downloaded everything: never let a replica start a second download.
+        env.append({"name": "HF_HUB_OFFLINE", "value": "1"})
+    if plan.multi_node:
+        env.append({"name": "VLLM_HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+        for var in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME"):
+            if var not in given:
+                env.append({"name": var, "value": DEFAULT_IFNAME})
+        env += [
+            {"name": "VLLMTUNE_NODES", "value": str(plan.multi_node.nodes)},
+            {"name": "VLLMTUNE_RAY_PORT", "value": str(plan.multi_node.ray_port)},
+            {"name": "VLLMTUNE_RAY_WAIT_SECONDS", "value": str(plan.multi_node.ray_wait_seconds)},
+        ]
+    return env + _secret_env(plan)
+
+
+def _volumes(plan: DeploymentPlan) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumeMounts, volumes) of a server pod: /dev/shm, the HF cache claim, local dirs."""
     mounts: list[dict[str, Any]] = [{"name": "shm", "mountPath": "/dev/shm"}]
     volumes: list[dict[str, Any]] = [
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": k8s_quantity(plan.shm.size)}}
@@ -46,59 +147,187 @@ def deployment(plan: DeploymentPlan) -> dict[str, Any]:
         if m.target == CONTAINER_HF_CACHE:
             mounts.append({"name": "hf-cache", "mountPath": m.target})
             volumes.append({"name": "hf-cache", "persistentVolumeClaim": {"claimName": cache_claim_name(plan)}})
-        else:  # a local model directory: it must exist on the node
+        else:  # a local model or adapter directory: it must exist on the node
             name = f"model-{i}"
             mounts.append({"name": name, "mountPath": m.target, "readOnly": m.read_only})
             volumes.append({"name": name, "hostPath": {"path": m.source, "type": "Directory"}})
+    return mounts, volumes
+
+
+def _gpu_resources(gpus: int) -> dict[str, Any]:
+    n = str(gpus)
+    return {"limits": {"nvidia.com/gpu": n}, "requests": {"nvidia.com/gpu": n}}
+
+
+def _probes(plan: DeploymentPlan) -> dict[str, Any]:
     period = plan.health.period_seconds
     probe = {"httpGet": {"path": plan.health.path, "port": "http"}, "periodSeconds": period}
+    # The startup probe gives a first start (download unless done before + load + warm-up)
+    # its whole budget; liveness/readiness only begin once it has passed.
+    return {
+        "startupProbe": {**probe, "failureThreshold": max(1, math.ceil(plan.health.startup_seconds / period))},
+        "readinessProbe": {**probe, "failureThreshold": 3},
+        "livenessProbe": {**probe, "failureThreshold": 6, "timeoutSeconds": 5},
+    }
+
+
+def _download_container(plan: DeploymentPlan, marker: bool) -> dict[str, Any]:
+    env = [{"name": "VLLMTUNE_MARKER", "value": download_marker(plan)}] if marker else []
+    env += _secret_env(plan, only=("HF_TOKEN",))
     container: dict[str, Any] = {
-        "name": "vllm",
+        "name": "download",
         "image": plan.image,
-        "args": list(plan.args),
-        "ports": [{"name": "http", "containerPort": plan.port, "protocol": "TCP"}],
+        "command": ["python3", "-c", DOWNLOAD_PY],
+        "args": list(plan.downloads),
     }
     if env:
         container["env"] = env
-    if plan.gpus:
-        gpus = str(plan.gpus)
-        container["resources"] = {"limits": {"nvidia.com/gpu": gpus}, "requests": {"nvidia.com/gpu": gpus}}
-    container["volumeMounts"] = mounts
-    # The startup probe gives a first start (model download + load) its whole budget;
-    # liveness/readiness only begin once it has passed.
-    container["startupProbe"] = {**probe, "failureThreshold": max(1, math.ceil(plan.health.startup_seconds / period))}
-    container["readinessProbe"] = {**probe, "failureThreshold": 3}
-    container["livenessProbe"] = {**probe, "failureThreshold": 6, "timeoutSeconds": 5}
-    pod_spec: dict[str, Any] = {"containers": [container], "volumes": volumes}
+    container["volumeMounts"] = [{"name": "hf-cache", "mountPath": CONTAINER_HF_CACHE}]
+    return container
+
+
+def _init_containers(plan: DeploymentPlan) -> list[dict[str, Any]]:
+    if not plan.downloads or plan.k8s_model_download == "server":
+        return []
+    if plan.k8s_model_download == "init-container":
+        return [_download_container(plan, marker=False)]
+    return [
+        {
+            "name": "wait-for-model",
+            "image": plan.image,
+            "command": ["python3", "-c", WAIT_PY],
+            "env": [{"name": "VLLMTUNE_MARKER", "value": download_marker(plan)}],
+            "volumeMounts": [{"name": "hf-cache", "mountPath": CONTAINER_HF_CACHE}],
+        }
+    ]
+
+
+def _scrape_annotations(plan: DeploymentPlan, port: int) -> dict[str, str]:
+    if plan.monitoring.scrape != "annotations":
+        return {}
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": "/metrics"}
+
+
+def _pod_spec(
+    plan: DeploymentPlan, containers: list[dict[str, Any]], volumes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    init = _init_containers(plan)
+    if init:
+        spec["initContainers"] = init
+    spec["containers"] = containers
+    spec["volumes"] = volumes
     if plan.k8s_node_selector:
-        pod_spec["nodeSelector"] = dict(plan.k8s_node_selector)
+        spec["nodeSelector"] = dict(plan.k8s_node_selector)
     if plan.gpus and plan.k8s_tolerations:
-        pod_spec["tolerations"] = [dict(t) for t in plan.k8s_tolerations]
+        spec["tolerations"] = [dict(t) for t in plan.k8s_tolerations]
+    return spec
+
+
+def _server_container(plan: DeploymentPlan) -> dict[str, Any]:
+    env = _server_env(plan)
+    mounts, _ = _volumes(plan)
+    container: dict[str, Any] = {"name": "vllm", "image": plan.image}
+    if plan.multi_node:
+        container["command"] = ["bash", "-c", LEADER_SH, "vllmtune-leader"]
+        args = [*plan.entrypoint, *plan.args]
+    else:
+        args = list(plan.args)
+    container["args"] = args
+    container["ports"] = [{"name": "http", "containerPort": plan.port, "protocol": "TCP"}]
+    if env:
+        container["env"] = env
+    if plan.gpus:
+        container["resources"] = _gpu_resources(plan.gpus)
+    container["volumeMounts"] = mounts
+    container.update(_probes(plan))
+    return container
+
+
+def _template_meta(plan: DeploymentPlan, labels: dict[str, str], annotations: dict[str, str]) -> dict[str, Any]:
+    meta: dict[str, Any] = {"labels": labels}
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def _annotations(plan: DeploymentPlan) -> dict[str, str]:
+    return {"vllmtune.io/startup-budget": plan.startup_budget}
+
+
+def deployment(plan: DeploymentPlan) -> dict[str, Any]:
+    """The vLLM Deployment (one node per replica)."""
+    _, volumes = _volumes(plan)
     meta = _meta(plan, plan.name)
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta,
-        "spec": {
-            "replicas": plan.k8s_replicas,
-            # GPUs and a ReadWriteOnce cache cannot be held by two pods at once: a rolling
-            # update would wait forever for the new pod, so replace instead.
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": _selector(plan)},
-            "template": {"metadata": {"labels": meta["labels"]}, "spec": pod_spec},
+    meta["annotations"] = _annotations(plan)
+    labels = dict(meta["labels"])
+    spec: dict[str, Any] = {}
+    if plan.autoscaling is None:  # else the autoscaler owns the count: apply must not reset it
+        spec["replicas"] = plan.k8s_replicas
+    # GPUs and a ReadWriteOnce cache cannot be held by two pods at once: a rolling
+    # update would wait forever for the new pod, so replace instead.
+    spec["strategy"] = {"type": "Recreate"}
+    spec["selector"] = {"matchLabels": _selector(labels)}
+    spec["template"] = {
+        "metadata": _template_meta(plan, labels, _scrape_annotations(plan, plan.port)),
+        "spec": _pod_spec(plan, [_server_container(plan)], volumes),
+    }
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
+
+
+def leader_worker_set(plan: DeploymentPlan) -> dict[str, Any]:
+    """One server across ``nodes`` pods: a LeaderWorkerSet whose leader is the Ray head and
+    runs vLLM (pipeline parallel across the group's pods, tensor parallel inside each)."""
+    mn = plan.multi_node
+    assert mn is not None
+    _, volumes = _volumes(plan)
+    meta = _meta(plan, plan.name)
+    meta["annotations"] = _annotations(plan)
+    leader_labels = {**meta["labels"], ROLE_LABEL: "leader"}
+    worker_labels = {**meta["labels"], ROLE_LABEL: "worker"}
+    mounts, _ = _volumes(plan)
+    worker: dict[str, Any] = {
+        "name": "ray-worker",
+        "image": plan.image,
+        "command": ["bash", "-c", WORKER_SH, "vllmtune-worker"],
+        "env": _server_env(plan),
+        "resources": _gpu_resources(plan.gpus),
+        "volumeMounts": mounts,
+    }
+    spec: dict[str, Any] = {}
+    if plan.autoscaling is None:
+        spec["replicas"] = plan.k8s_replicas
+    spec["leaderWorkerTemplate"] = {
+        "size": mn.nodes,
+        # A lost pod breaks the whole Ray group: restart the group together.
+        "restartPolicy": "RecreateGroupOnPodRestart",
+        "leaderTemplate": {
+            "metadata": _template_meta(plan, leader_labels, _scrape_annotations(plan, plan.port)),
+            "spec": _pod_spec(plan, [_server_container(plan)], volumes),
+        },
+        "workerTemplate": {
+            "metadata": {"labels": worker_labels},
+            "spec": _pod_spec(plan, [worker], volumes),
         },
     }
+    # Workers are created with the leader (not after it is ready: the leader waits for them).
+    spec["startupPolicy"] = "LeaderCreated"
+    return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": meta, "spec": spec}
 
 
 def service(plan: DeploymentPlan) -> dict[str, Any]:
-    """The Service in front of the Deployment."""
+    """The Service in front of the server (the leader pods of a multi-node server)."""
+    meta = _meta(plan, plan.name)
+    selector = _selector(meta["labels"])
+    if plan.multi_node:
+        selector[ROLE_LABEL] = "leader"
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(plan, plan.name),
+        "metadata": meta,
         "spec": {
             "type": plan.k8s_service_type,
-            "selector": _selector(plan),
+            "selector": selector,
             "ports": [{"name": "http", "port": plan.port, "targetPort": "http", "protocol": "TCP"}],
         },
     }
@@ -115,19 +344,35 @@ def pvc(plan: DeploymentPlan) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _meta(plan, cache_claim_name(plan)),
+        "metadata": _meta(plan, cache_claim_name(plan), "model-cache"),
         "spec": spec,
+    }
+
+
+def download_job(plan: DeploymentPlan) -> dict[str, Any]:
+    """One Job that fills the shared cache; server pods wait for its marker file."""
+    meta = _meta(plan, f"{plan.name}-download", "download")
+    pod: dict[str, Any] = {
+        "restartPolicy": "OnFailure",
+        "containers": [_download_container(plan, marker=True)],
+        "volumes": [{"name": "hf-cache", "persistentVolumeClaim": {"claimName": cache_claim_name(plan)}}],
+    }
+    if plan.k8s_node_selector:
+        pod["nodeSelector"] = dict(plan.k8s_node_selector)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {"backoffLimit": 4, "template": {"metadata": {"labels": meta["labels"]}, "spec": pod}},
     }
 
 
 def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
     """A sidecar's Deployment and Service (reaching vLLM through its Service name)."""
     name = plan.sidecar_name(sc.role)
-    labels = {**plan.sidecar_labels(sc.role), **dict(plan.k8s_extra_labels)}
-    meta: dict[str, Any] = {"name": name, "labels": labels}
-    if plan.k8s_namespace:
-        meta["namespace"] = plan.k8s_namespace
-    selector = {k: labels[k] for k in SELECTOR_KEYS}
+    meta = _meta(plan, name, sc.role)
+    labels = meta["labels"]
+    selector = _selector(labels)
     container: dict[str, Any] = {"name": sc.role, "image": sc.image}
     if sc.command:
         container["command"] = list(sc.command)
@@ -149,6 +394,7 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
     container["readinessProbe"] = probe
     container["livenessProbe"] = {**probe, "failureThreshold": 6}
     replicas = plan.k8s_replicas if sc.role == "cache" else 1
+    annotations = _scrape_annotations(plan, sc.port) if sc.health_path else {}
     dep = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -156,7 +402,7 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": selector},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+            "template": {"metadata": _template_meta(plan, labels, annotations), "spec": {"containers": [container]}},
         },
     }
     svc = {
@@ -172,11 +418,165 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
     return [dep, svc]
 
 
+def quantity(value: float) -> str:
+    """A Kubernetes quantity for a target value: 5 -> "5", 2.5 -> "2500m"."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{round(value * 1000)}m"
+
+
+def _promql_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _model_selector(plan: DeploymentPlan) -> str:
+    """PromQL label matchers for this server's vLLM metrics. vLLM labels every series with
+    model_name (the served name), whatever the scrape configuration adds."""
+    parts = [f'model_name="{plan.served_name}"']
+    if plan.k8s_namespace:
+        parts.append(f'namespace="{plan.k8s_namespace}"')
+    return "{" + ",".join(parts) + "}"
+
+
+def autoscaling_queries(plan: DeploymentPlan) -> dict[str, str]:
+    """The PromQL KEDA evaluates: the scaling metric, and (scale to zero with a prompt cache)
+    the proxy's request rate, which exists while the server has no pods."""
+    a = plan.autoscaling
+    assert a is not None
+    sel = _model_selector(plan)
+    out: dict[str, str] = {}
+    if a.metric == "queue":
+        out["metric"] = f"sum(vllm:num_requests_waiting{sel})"
+    else:
+        out["metric"] = f"histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{sel}[2m])))"
+    if a.min_replicas == 0 and plan.sidecars:
+        ns = f'namespace="{plan.k8s_namespace}",' if plan.k8s_namespace else ""
+        out["wake"] = f'sum(rate(vllmtune_cache_requests_total{{{ns}pod=~"{plan.sidecar_name("cache")}-.*"}}[2m]))'
+    return out
+
+
+def _scale_target(plan: DeploymentPlan) -> dict[str, str]:
+    if plan.multi_node:
+        return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "name": plan.name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": plan.name}
+
+
+def scaled_object(plan: DeploymentPlan) -> dict[str, Any]:
+    """KEDA ScaledObject with Prometheus triggers."""
+    a = plan.autoscaling
+    assert a is not None
+    queries = autoscaling_queries(plan)
+    trigger_meta: dict[str, str] = {
+        "serverAddress": a.prometheus_url,
+        "query": queries["metric"],
+        "threshold": _promql_number(a.target),
+    }
+    if a.metric == "ttft":
+        # A latency is not shared out among replicas: scale by the ratio to the target.
+        trigger_meta["ignoreNullValues"] = "true"
+    triggers: list[dict[str, Any]] = [{"type": "prometheus", "metadata": trigger_meta}]
+    if a.metric == "ttft":
+        triggers[0]["metricType"] = "Value"
+    if "wake" in queries:
+        triggers.append(
+            {
+                "type": "prometheus",
+                "metadata": {
+                    "serverAddress": a.prometheus_url,
+                    "query": queries["wake"],
+                    "threshold": "1",
+                    "activationThreshold": "0",
+                },
+            }
+        )
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": _meta(plan, plan.name),
+        "spec": {
+            "scaleTargetRef": _scale_target(plan),
+            "minReplicaCount": a.min_replicas,
+            "maxReplicaCount": a.max_replicas,
+            "pollingInterval": KEDA_POLLING_SECONDS,
+            "cooldownPeriod": a.cooldown_seconds,
+            "triggers": triggers,
+        },
+    }
+
+
+HPA_METRIC = "vllm_num_requests_waiting"  # prometheus-adapter's name for vllm:num_requests_waiting
+
+
+def hpa(plan: DeploymentPlan) -> dict[str, Any]:
+    """autoscaling/v2 HPA on the per-pod queue length (served by prometheus-adapter)."""
+    a = plan.autoscaling
+    assert a is not None
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(plan, plan.name),
+        "spec": {
+            "scaleTargetRef": _scale_target(plan),
+            "minReplicas": a.min_replicas,
+            "maxReplicas": a.max_replicas,
+            "metrics": [
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": HPA_METRIC},
+                        "target": {"type": "AverageValue", "averageValue": quantity(a.target)},
+                    },
+                }
+            ],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": a.cooldown_seconds}},
+        },
+    }
+
+
+def monitor(plan: DeploymentPlan) -> dict[str, Any] | None:
+    """A PodMonitor or ServiceMonitor for the server and the cache proxy (port "http",
+    /metrics); Redis has no "http" port and is not scraped."""
+    m = plan.monitoring
+    if m.scrape not in ("podmonitor", "servicemonitor"):
+        return None
+    meta = _meta(plan, plan.name)
+    meta["labels"].update(m.labels)
+    selector = {"matchLabels": {k: dict(plan.labels)[k] for k in SELECTOR_KEYS[:2]}}
+    endpoint = {"port": "http", "path": "/metrics", "interval": m.interval}
+    if m.scrape == "podmonitor":
+        spec: dict[str, Any] = {"selector": selector, "podMetricsEndpoints": [endpoint]}
+        kind = "PodMonitor"
+    else:
+        spec = {"selector": selector, "endpoints": [endpoint]}
+        kind = "ServiceMonitor"
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": kind, "metadata": meta, "spec": spec}
+
+
+def dashboard_configmap(plan: DeploymentPlan) -> dict[str, Any]:
+    """The Grafana dashboard, picked up by Grafana's sidecar (label grafana_dashboard=1)."""
+    from vllmtune.render.grafana import render_grafana
+
+    meta = _meta(plan, f"{plan.name}-dashboard", "dashboard")
+    meta["labels"]["grafana_dashboard"] = "1"
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {f"{plan.name}.json": render_grafana(plan)}}
+
+
 def kubernetes_objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
     """Every object, in apply order."""
-    objects = [pvc(plan), deployment(plan), service(plan)]
+    objects = [pvc(plan)]
+    if plan.k8s_model_download == "job" and plan.downloads:
+        objects.append(download_job(plan))
+    objects.append(leader_worker_set(plan) if plan.multi_node else deployment(plan))
+    objects.append(service(plan))
     for sc in sorted(plan.sidecars, key=lambda s: s.role != "redis"):
         objects += sidecar_objects(plan, sc)
+    if plan.autoscaling is not None:
+        objects.append(scaled_object(plan) if plan.autoscaling.engine == "keda" else hpa(plan))
+    mon = monitor(plan)
+    if mon is not None:
+        objects.append(mon)
+    if plan.monitoring.dashboard:
+        objects.append(dashboard_configmap(plan))
     return objects
 
 

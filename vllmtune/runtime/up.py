@@ -61,6 +61,9 @@ class UpOptions:
 def prepare(profile: str, opts: UpOptions) -> DeploymentPlan:
     """The plan as this runtime will launch it (local binds 127.0.0.1 unless --host)."""
     plan = load_plan(profile)
+    refusal = plan.single_node_only(f"vllmtune up (runtime {opts.runtime})")
+    if refusal:
+        raise LaunchError(refusal)
     host = opts.host or ("127.0.0.1" if opts.runtime == "local" else None)
     return plan.with_endpoint(host=host, port=opts.port)
 
