@@ -98,7 +98,7 @@ def validate(
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Check profiles: schema, cross-field rules, and that the pinned vLLM version can
-    express every lever (all three targets are rendered in memory).
+    express every lever (every target the profile deploys to is rendered in memory).
 
     Example:  vllmtune validate profile.yaml profiles/*.yaml
     """
@@ -123,7 +123,14 @@ def validate(
 def render(
     profile: ProfileArg,
     target: Annotated[
-        str, typer.Option("--target", "-t", help="docker (a docker run script), compose, or kubernetes (k8s).")
+        str,
+        typer.Option(
+            "--target",
+            "-t",
+            help="docker (a docker run script), compose, or kubernetes (k8s); companions: quantize-job "
+            "(Kubernetes Job producing quantization.checkpoint), quantize-script (the same as docker run), "
+            "grafana (dashboard JSON).",
+        ),
     ] = "docker",
     out: Annotated[
         str | None,
@@ -145,6 +152,10 @@ def render(
       vllmtune render profile.yaml > run.sh
       vllmtune render profile.yaml -t compose -o compose.yaml
       vllmtune render profile.yaml -t kubernetes -o k8s/
+      vllmtune render profile.yaml -t quantize-job | kubectl apply -f -
+      vllmtune render profile.yaml -t grafana -o dashboard.json
+
+    A profile with resources.nodes > 1 renders for kubernetes only (a LeaderWorkerSet).
     """
     from vllmtune.render_cmd import render_command
 
@@ -393,7 +404,7 @@ def ps(
     ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """List servers vllmtune started: profile, backend, port, state, health, uptime."""
+    """List servers vllmtune started: profile, backend, port, state, health, uptime, served models."""
     from vllmtune.runtime.manage import ps_rows
 
     rows = ps_rows(runtime.value if runtime else None)
@@ -403,9 +414,19 @@ def ps(
     if not rows:
         _echo("no servers started by vllmtune")
         return
-    header = ("NAME", "BACKEND", "PORT", "STATE", "HEALTH", "UPTIME", "MODEL", "ID")
+    # MODELS: every name the server answers to (base model, then LoRA adapters).
+    header = ("NAME", "BACKEND", "PORT", "STATE", "HEALTH", "UPTIME", "ID", "MODELS")
     table = [header] + [
-        (r["name"], r["backend"], str(r["port"]), r["state"], r["health"], r["uptime"], r["served_name"], r["ident"])
+        (
+            r["name"],
+            r["backend"],
+            str(r["port"]),
+            r["state"],
+            r["health"],
+            r["uptime"],
+            r["ident"],
+            ",".join(r["served_models"]) or "-",
+        )
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

@@ -29,8 +29,30 @@ def explain_data(plan: DeploymentPlan) -> dict[str, Any]:
             for lever, state, flags in plan.levers
         ],
         "argv": list(plan.args),
+        "deployment": deployment_facts(plan),
         "warnings": list(plan.warnings),
     }
+
+
+def deployment_facts(plan: DeploymentPlan) -> dict[str, str]:
+    """How the server is laid out beyond the levers (Kubernetes scale-out, served names)."""
+    facts = {"served models": ", ".join(plan.served_names)}
+    mn = plan.multi_node
+    facts["nodes"] = (
+        f"{mn.nodes} x {mn.gpus_per_node} GPUs (LeaderWorkerSet + Ray; Kubernetes only)" if mn else "1"
+    )
+    facts["weights download"] = plan.k8s_model_download
+    facts["startup budget"] = plan.startup_budget
+    a = plan.autoscaling
+    if a is not None:
+        unit = "waiting requests per replica" if a.metric == "queue" else "s p95 TTFT"
+        facts["autoscaling"] = f"{a.engine} {a.min_replicas}..{a.max_replicas} replicas at {a.target:g} {unit}"
+    m = plan.monitoring
+    facts["metrics"] = m.scrape + (" + Grafana dashboard" if m.dashboard else "")
+    if plan.quantize is not None:
+        q = plan.quantize
+        facts["quantize job"] = f"{q.scheme} ({q.algorithm}) -> {q.output} (-t quantize-job)"
+    return facts
 
 
 def explain_table(plan: DeploymentPlan) -> Any:
@@ -44,4 +66,7 @@ def explain_table(plan: DeploymentPlan) -> Any:
     table.add_column("Renders", overflow="fold", ratio=3)
     for lever, state, flags in plan.levers:
         table.add_row(f"{lever}\n[dim]{BUYS[lever]}[/dim]", escape(state), escape("\n".join(flags)) or "-")
+    table.add_section()
+    for key, value in deployment_facts(plan).items():
+        table.add_row(escape(key), "", escape(value))
     return table
