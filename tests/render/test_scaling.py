@@ -164,7 +164,7 @@ VARIANTS = {
     + "prompt_cache: {enabled: true, backend: redis}\n"
     + "deploy:\n  kubernetes:\n    model_download: init-container\n"
     "    autoscaling: {engine: hpa, min_replicas: 2, max_replicas: 6, target: 2.5}\n"
-    "    monitoring: {scrape: servicemonitor, labels: {release: prom}}\n",
+    "    monitoring: {scrape: servicemonitor, labels: {release: prom}, dashboard: true}\n",
     "keda ttft scale-to-zero": BASE
     + "prompt_cache: {enabled: true}\n"
     + "deploy:\n  kubernetes:\n    namespace: llm\n    pvc: {access_mode: ReadWriteMany}\n"
@@ -427,3 +427,15 @@ def test_startup_budget(tmp_path: Path) -> None:
     assert (given.health.startup_seconds, given.startup_budget) == (7200, "startup_timeout 2h (profile)")
     multi = plan_of(tmp_path, MULTI)
     assert multi.startup_budget.endswith("x1.5 + 10 min for the Ray cluster")
+
+
+def test_dashboard_config_map(tmp_path: Path) -> None:
+    import json
+
+    from vllmtune.render.grafana import render_grafana
+
+    plan = plan_of(tmp_path, VARIANTS["hpa servicemonitor init"])
+    cm = objects(plan)["ConfigMap/big-dashboard"]
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["data"] == {"big.json": render_grafana(plan)}
+    assert json.loads(cm["data"]["big.json"])["panels"]
