@@ -87,17 +87,23 @@ def _from_k8s_dump(plan: DeploymentPlan, dump: str) -> tuple[str, list[str]]:
     items: list[dict[str, Any]] = []
     for d in docs:
         items += d.get("items", []) if d.get("kind") == "List" else [d]
-    deps = [d for d in items if d.get("kind") == "Deployment" and d.get("metadata", {}).get("name") == plan.name]
+    # A multi-node server is a LeaderWorkerSet: its leader pod runs vLLM.
+    kind, short = ("LeaderWorkerSet", "lws") if plan.multi_node else ("Deployment", "deploy")
+    deps = [d for d in items if d.get("kind") == kind and d.get("metadata", {}).get("name") == plan.name]
     if not deps:
-        raise DriftError(f"{dump}: no Deployment named {plan.name} (kubectl get deploy {plan.name} -o yaml > FILE)")
+        raise DriftError(f"{dump}: no {kind} named {plan.name} (kubectl get {short} {plan.name} -o yaml > FILE)")
     spec = deps[0]["spec"]
-    containers = spec["template"]["spec"]["containers"]
+    template = spec["leaderWorkerTemplate"]["leaderTemplate"] if plan.multi_node else spec["template"]
+    containers = template["spec"]["containers"]
     c = next((x for x in containers if x.get("name") == "vllm"), containers[0])
     env = {e["name"]: e.get("value", "") for e in c.get("env") or []}
     gpus = int((c.get("resources", {}).get("limits") or {}).get("nvidia.com/gpu", 0))
-    return f"Deployment {plan.name} in {dump}", _compare(
-        plan, c["image"], list(c.get("args") or []), env, gpus, spec.get("replicas", 1)
-    )
+    args = list(c.get("args") or [])
+    if plan.multi_node and args[: len(plan.entrypoint)] == list(plan.entrypoint):
+        args = args[len(plan.entrypoint) :]  # the leader runs the entrypoint itself, after Ray
+    # An autoscaled workload has no replicas of its own to compare.
+    replicas = None if plan.autoscaling else spec.get("replicas", 1)
+    return f"{kind} {plan.name} in {dump}", _compare(plan, c["image"], args, env, gpus, replicas)
 
 
 def drift(profile: str, k8s_dump: str | None = None, runtime: str | None = None) -> dict[str, Any]:

@@ -439,3 +439,14 @@ def test_dashboard_config_map(tmp_path: Path) -> None:
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert cm["data"] == {"big.json": render_grafana(plan)}
     assert json.loads(cm["data"]["big.json"])["panels"]
+
+
+def test_drift_reads_the_leader_of_a_leader_worker_set(tmp_path: Path) -> None:
+    from vllmtune.drift import drift
+
+    path = write(tmp_path, MULTI + "deploy: {kubernetes: {autoscaling: {max_replicas: 2}}}\n")
+    dump = tmp_path / "dump.yaml"
+    dump.write_text(render(load_plan(path), "kubernetes"))
+    assert drift(path, k8s_dump=str(dump))["drift"] == []
+    dump.write_text(dump.read_text().replace("- ray\n", "- mp\n"))
+    assert drift(path, k8s_dump=str(dump))["drift"] == ["vLLM args: +ray -mp (profile vs running)"]
