@@ -38,9 +38,7 @@ def deployment_facts(plan: DeploymentPlan) -> dict[str, str]:
     """How the server is laid out beyond the levers (Kubernetes scale-out, served names)."""
     facts = {"served models": ", ".join(plan.served_names)}
     mn = plan.multi_node
-    facts["nodes"] = (
-        f"{mn.nodes} x {mn.gpus_per_node} GPUs (LeaderWorkerSet + Ray; Kubernetes only)" if mn else "1"
-    )
+    facts["nodes"] = f"{mn.nodes} x {mn.gpus_per_node} GPUs (LeaderWorkerSet + Ray; Kubernetes only)" if mn else "1"
     facts["weights download"] = plan.k8s_model_download
     facts["startup budget"] = plan.startup_budget
     a = plan.autoscaling

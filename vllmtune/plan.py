@@ -264,7 +264,9 @@ class DeploymentPlan:
         """``vllm serve`` argv for the local runtime (model positional, as every version takes)."""
         model = model_path or self.model_host_path or self.model
         # No container: local adapter directories are read where they are, not at the mount.
-        hosts = {m.target: m.source for m in self.mounts if m.kind == "bind" and m.target.startswith(CONTAINER_ADAPTERS)}
+        hosts = {
+            m.target: m.source for m in self.mounts if m.kind == "bind" and m.target.startswith(CONTAINER_ADAPTERS)
+        }
         args = []
         for arg in self.args[2:]:
             name, sep, path = arg.partition("=")
@@ -600,7 +602,9 @@ class _Planner:
 
     def _monitoring(self) -> Monitoring:
         m = self.p.deploy.kubernetes.monitoring
-        return Monitoring(scrape=m.scrape, interval=m.interval, labels=tuple(sorted(m.labels.items())), dashboard=m.dashboard)
+        return Monitoring(
+            scrape=m.scrape, interval=m.interval, labels=tuple(sorted(m.labels.items())), dashboard=m.dashboard
+        )
 
     def _quantize(self) -> QuantizeJob | None:
         q = self.p.quantization

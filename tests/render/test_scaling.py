@@ -83,9 +83,11 @@ def test_nodes_without_gpus(tmp_path: Path) -> None:
 
 def test_tensor_parallel_across_nodes_warns(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, BASE + "resources: {gpus: 4, nodes: 2, tensor_parallel_size: 8}\n")
-    assert f"{tmp_path}/profile.yaml:4: resources.tensor_parallel_size: 8 spans nodes (each has 4 GPUs): tensor " \
-        "parallel traffic then crosses the network at every layer; prefer tensor_parallel_size: 4, " \
+    assert (
+        f"{tmp_path}/profile.yaml:4: resources.tensor_parallel_size: 8 spans nodes (each has 4 GPUs): tensor "
+        "parallel traffic then crosses the network at every layer; prefer tensor_parallel_size: 4, "
         "pipeline_parallel_size: 2" in plan.warnings
+    )
 
 
 def test_single_machine_targets_refuse_with_the_line(tmp_path: Path) -> None:
@@ -304,7 +306,10 @@ def test_hpa(tmp_path: Path) -> None:
 
 
 def test_autoscaling_mistakes(tmp_path: Path) -> None:
-    text = BASE + "deploy:\n  kubernetes:\n    autoscaling: {engine: hpa, min_replicas: 0, max_replicas: 2, metric: ttft}\n"
+    text = (
+        BASE
+        + "deploy:\n  kubernetes:\n    autoscaling: {engine: hpa, min_replicas: 0, max_replicas: 2, metric: ttft}\n"
+    )
     where = f"{tmp_path}/profile.yaml:6: deploy.kubernetes.autoscaling"
     assert errors_of(tmp_path, text) == [
         f"{where}.min_replicas: the HPA cannot scale to zero; use engine: keda or min_replicas >= 1",
@@ -352,8 +357,14 @@ def test_init_container_downloads_everything_the_server_reads(tmp_path: Path) ->
     plan = plan_of(tmp_path, text)
     pod = objects(plan)["Deployment/big"]["spec"]["template"]["spec"]
     [init] = pod["initContainers"]
-    assert init["args"] == ["meta-llama/Llama-3.3-70B-Instruct@main", "meta-llama/Llama-3.2-1B-Instruct", "org/sql-lora"]
-    assert init["env"] == [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "big-secrets", "key": "hf-token"}}}]
+    assert init["args"] == [
+        "meta-llama/Llama-3.3-70B-Instruct@main",
+        "meta-llama/Llama-3.2-1B-Instruct",
+        "org/sql-lora",
+    ]
+    assert init["env"] == [
+        {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "big-secrets", "key": "hf-token"}}}
+    ]
     # download happens before the container starts: the startup probe covers load + warm-up only
     assert plan.startup_budget == "23m: 141.1 GB of weights (load at 500 MB/s + 10 min warm-up) x1.5"
 
@@ -376,7 +387,7 @@ def test_job_download_pods_wait_and_run_offline(tmp_path: Path) -> None:
     ]
 
 
-STUB_HUB = '''
+STUB_HUB = """
 import json, os
 LOG = os.environ["STUB_LOG"]
 class HfApi:
@@ -386,7 +397,7 @@ def snapshot_download(repo, revision=None, allow_patterns=None):
     with open(LOG, "a") as fh:
         fh.write(json.dumps([repo, revision, allow_patterns]) + "\\n")
     return "/cache/" + repo
-'''
+"""
 
 
 def test_download_and_wait_programs_run(tmp_path: Path) -> None:

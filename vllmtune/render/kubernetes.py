@@ -208,9 +208,7 @@ def _scrape_annotations(plan: DeploymentPlan, port: int) -> dict[str, str]:
     return {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": "/metrics"}
 
 
-def _pod_spec(
-    plan: DeploymentPlan, containers: list[dict[str, Any]], volumes: list[dict[str, Any]]
-) -> dict[str, Any]:
+def _pod_spec(plan: DeploymentPlan, containers: list[dict[str, Any]], volumes: list[dict[str, Any]]) -> dict[str, Any]:
     spec: dict[str, Any] = {}
     init = _init_containers(plan)
     if init:
@@ -448,7 +446,9 @@ def autoscaling_queries(plan: DeploymentPlan) -> dict[str, str]:
     if a.metric == "queue":
         out["metric"] = f"sum(vllm:num_requests_waiting{sel})"
     else:
-        out["metric"] = f"histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{sel}[2m])))"
+        out["metric"] = (
+            f"histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{sel}[2m])))"
+        )
     if a.min_replicas == 0 and plan.sidecars:
         ns = f'namespace="{plan.k8s_namespace}",' if plan.k8s_namespace else ""
         out["wake"] = f'sum(rate(vllmtune_cache_requests_total{{{ns}pod=~"{plan.sidecar_name("cache")}-.*"}}[2m]))'
@@ -558,7 +558,12 @@ def dashboard_configmap(plan: DeploymentPlan) -> dict[str, Any]:
 
     meta = _meta(plan, f"{plan.name}-dashboard", "dashboard")
     meta["labels"]["grafana_dashboard"] = "1"
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {f"{plan.name}.json": render_grafana(plan)}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta,
+        "data": {f"{plan.name}.json": render_grafana(plan)},
+    }
 
 
 def kubernetes_objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
