@@ -6,7 +6,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,9 +27,13 @@ class ServerRecord:
     state: str  # running | exited | created | ...
     ident: str  # container id or pid
     summary: dict[str, Any]  # what was launched: image, args, env names, gpus
+    # Every name the server answers to: the base model, then its LoRA adapters. Records
+    # written before vllmtune stored it have only served_name.
+    served_models: tuple[str, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record as ``ps --output json`` shows it."""
+        return {**asdict(self), "served_models": list(self.served_models)}
 
 
 @dataclass

@@ -25,6 +25,8 @@ from vllmtune.runtime.base import (
 MANAGED = "app.kubernetes.io/managed-by=vllmtune"
 SERVER = "app.kubernetes.io/component=server"  # the vLLM container, not its sidecars
 SUMMARY_LABEL = "vllmtune.io/launch"
+# Comma-joined served names (base model, then LoRA adapters): names never contain a comma.
+SERVED_LABEL = "vllmtune.io/served-models"
 NVIDIA_TOOLKIT = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
 
 
@@ -138,6 +140,7 @@ class DockerBackend:
             volumes[source] = {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
         labels = dict(plan.labels)
         labels[SUMMARY_LABEL] = json.dumps(plan_summary(plan, gpus), sort_keys=True)
+        labels[SERVED_LABEL] = ",".join(plan.served_names or (plan.served_name,))
         kwargs: dict[str, Any] = {
             "name": plan.docker_container,
             "command": list(plan.args),
@@ -236,16 +239,20 @@ def _record(c: Any) -> ServerRecord:
         ts = datetime.fromisoformat(started[:19]).replace(tzinfo=timezone.utc).timestamp()
     except ValueError:
         ts = 0.0
+    served = _served(summary)
+    # Containers started before the label existed: the base name is all we know.
+    models = tuple(n for n in labels.get(SERVED_LABEL, "").split(",") if n) or ((served,) if served else ())
     return ServerRecord(
         name=labels.get("vllmtune.io/profile", c.name),
         backend="docker",
         profile_hash=labels.get("vllmtune.io/profile-hash", ""),
         port=int(summary.get("port", 0)),
-        served_name=_served(summary),
+        served_name=served,
         started_at=ts,
         state=c.status,
         ident=c.id[:12],
         summary=summary,
+        served_models=models,
     )
 
 

@@ -83,7 +83,9 @@ class LocalBackend:
             return None
         data = json.loads(path.read_text())
         state = "running" if _alive(int(data["ident"])) else "exited"
-        return ServerRecord(**{**data, "state": state})
+        # Records written before served_models existed: the base name is all we know.
+        models = tuple(data.get("served_models") or ([data["served_name"]] if data.get("served_name") else []))
+        return ServerRecord(**{**data, "state": state, "served_models": models})
 
     def start(self, plan: DeploymentPlan, gpus: str | None, env: dict[str, str]) -> Started:
         argv = plan.serve_argv()
@@ -112,6 +114,7 @@ class LocalBackend:
             state="running",
             ident=str(proc.pid),
             summary={**plan_summary(plan, gpus), "argv": argv, "log": str(log)},
+            served_models=plan.served_names or (plan.served_name,),
         )
         write_json(self._record_path(plan.name), record.to_json())
         offset = 0
