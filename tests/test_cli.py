@@ -132,8 +132,13 @@ def test_schema_is_valid_json_schema_and_validates_presets() -> None:
         assert list(validator.iter_errors(doc)) == []
     assert list(validator.iter_errors({"name": "x"}))  # not a rubber stamp
     assert schema["$defs"]["Profile"]["properties"]["prefix_caching"]["description"].startswith("Lever 2")
-    undocumented = [f"{name}.{prop}" for name, d in schema["$defs"].items() if not name.startswith("Partial")
-                    for prop, spec in d.get("properties", {}).items() if not spec.get("description")]
+    undocumented = [
+        f"{name}.{prop}"
+        for name, d in schema["$defs"].items()
+        if not name.startswith("Partial")
+        for prop, spec in d.get("properties", {}).items()
+        if not spec.get("description")
+    ]
     assert undocumented == []
     # a profile that extends another may leave out what its parent gives
     assert list(validator.iter_errors({"extends": "baseline", "name": "x", "model": {"max_model_len": 4096}})) == []

@@ -19,8 +19,14 @@ from vllmtune.render.kubernetes import render_kubernetes
 
 
 def vt(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vllmtune.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120, env={**os.environ, "NO_COLOR": "1", "VLLMTUNE_NO_CACHE": "1", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "vllmtune.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1", "VLLMTUNE_NO_CACHE": "1", **(env or {})},
+    )
 
 
 def test_diff_in_lever_words_and_exit_codes(tmp_path: Path) -> None:
@@ -59,9 +65,13 @@ def _git_repo(tmp_path: Path) -> Path:
     (repo / "profiles" / "llm.yaml").write_text("extends: baseline\nname: llm\n")
     (repo / ".vllmtune-render.yaml").write_text(
         "- {profile: profiles/llm.yaml, target: compose, output: deploy/compose.yaml}\n"
-        "- {profile: profiles/llm.yaml, target: kubernetes, output: deploy/k8s/}\n")
-    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.com"],
-                ["git", "config", "user.name", "t"]):
+        "- {profile: profiles/llm.yaml, target: kubernetes, output: deploy/k8s/}\n"
+    )
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "t@example.com"],
+        ["git", "config", "user.name", "t"],
+    ):
         subprocess.run(cmd, cwd=repo, check=True)
     return repo
 
@@ -70,8 +80,10 @@ def test_render_check_finds_and_fixes_stale_files(tmp_path: Path) -> None:
     repo = _git_repo(tmp_path)
     r = vt("render-check", cwd=repo)
     assert r.returncode == 1
-    assert r.stdout.splitlines() == ["deploy/compose.yaml: stale (profiles/llm.yaml, compose)",
-                                     "deploy/k8s/: stale (profiles/llm.yaml, kubernetes)"]
+    assert r.stdout.splitlines() == [
+        "deploy/compose.yaml: stale (profiles/llm.yaml, compose)",
+        "deploy/k8s/: stale (profiles/llm.yaml, kubernetes)",
+    ]
     assert vt("render-check", "--fix", cwd=repo).returncode == 0
     assert vt("render-check", cwd=repo).stdout.endswith("deploy/k8s/: up to date (profiles/llm.yaml, kubernetes)\n")
     (repo / "profiles" / "llm.yaml").write_text("extends: baseline\nname: llm\nprefix_caching: true\n")
@@ -86,9 +98,16 @@ def test_pre_commit_runs_both_hooks(tmp_path: Path) -> None:
     env = {**os.environ, "PRE_COMMIT_HOME": f"{home}/.cache/vllmtune-pre-commit", "HOME": home}
 
     def try_repo(hook: str, *files: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["pre-commit", "try-repo", str(ROOT), hook, "--files", *files] if files else
-                              ["pre-commit", "try-repo", str(ROOT), hook, "--all-files"],
-                              cwd=repo, capture_output=True, text=True, env=env, timeout=900)
+        return subprocess.run(
+            ["pre-commit", "try-repo", str(ROOT), hook, "--files", *files]
+            if files
+            else ["pre-commit", "try-repo", str(ROOT), hook, "--all-files"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+        )
 
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     ok = try_repo("vllmtune-validate", "profiles/llm.yaml")
@@ -141,9 +160,15 @@ def test_drift_against_a_kubernetes_dump(tmp_path: Path) -> None:
         "GPUs: running 2, profile 1",
         "replicas: running 2, profile 1",
     ]
-    r = vt("drift", "preset:cpu-tiny", env={"VLLMTUNE_STATE_DIR": str(tmp_path / "empty"), "DOCKER_HOST": "unix:///nonexistent"})
-    assert (r.returncode, r.stderr) == (1, "error: no running server for tiny-cpu; start it (vllmtune up) or compare a "
-                                           "manifest dump (--k8s FILE)\n")
+    r = vt(
+        "drift",
+        "preset:cpu-tiny",
+        env={"VLLMTUNE_STATE_DIR": str(tmp_path / "empty"), "DOCKER_HOST": "unix:///nonexistent"},
+    )
+    assert (r.returncode, r.stderr) == (
+        1,
+        "error: no running server for tiny-cpu; start it (vllmtune up) or compare a manifest dump (--k8s FILE)\n",
+    )
 
 
 def test_shell_completion() -> None:

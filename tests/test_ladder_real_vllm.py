@@ -26,19 +26,55 @@ def test_cpu_ladder(tmp_path: Path) -> None:
     profile.write_text(f"extends: {ROOT / 'profiles/examples/cpu-ladder.yaml'}\nmodel:\n  id: {model}\n")
     out = tmp_path / "ladder"
     env = {**os.environ, "NO_COLOR": "1", "VLLMTUNE_VLLM": str(exe), "VLLMTUNE_STATE_DIR": str(tmp_path / "state")}
-    r = subprocess.run([sys.executable, "-m", "vllmtune.cli", "ladder", str(profile), "--runtime", "local",
-                        "--workload", "mixed", "--duplicate-share", "0.3", "-n", "30", "-c", "2", "--max-tokens", "8",
-                        "--gpu-hour-usd", "2.49", "--timeout", "400", "-o", str(out)],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=2400)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vllmtune.cli",
+            "ladder",
+            str(profile),
+            "--runtime",
+            "local",
+            "--workload",
+            "mixed",
+            "--duplicate-share",
+            "0.3",
+            "-n",
+            "30",
+            "-c",
+            "2",
+            "--max-tokens",
+            "8",
+            "--gpu-hour-usd",
+            "2.49",
+            "--timeout",
+            "400",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=2400,
+    )
     print(r.stderr[-3000:])
     print(r.stdout)
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((out / "ladder.json").read_text())
     status = {e["rung"]: e["status"] for e in summary["rungs"]}
-    assert status == {"baseline": "done", "prompt-cache": "done", "prefix-caching": "done", "batching": "done",
-                      "quantization": "failed", "speculative": "done"}
+    assert status == {
+        "baseline": "done",
+        "prompt-cache": "done",
+        "prefix-caching": "done",
+        "batching": "done",
+        "quantization": "failed",
+        "speculative": "done",
+    }
     quant = next(e for e in summary["rungs"] if e["rung"] == "quantization")
-    assert quant["reason"] == "reason: this vLLM build has no kernel for the quantization method: static_scaled_fp8_quant"
+    assert (
+        quant["reason"] == "reason: this vLLM build has no kernel for the quantization method: static_scaled_fp8_quant"
+    )
     rows = {row["config"]: row for row in summary["rows"]}
     # the prompt-cache rung answers the configured share of repeats from the cache
     assert rows["+ prompt cache"]["prompt_cache_hit_ratio"] >= 0.15
@@ -48,12 +84,43 @@ def test_cpu_ladder(tmp_path: Path) -> None:
     assert (out / "report.md").read_text().startswith("# Ladder: ")
     assert (out / "ladder.png").exists()
     for rung in ("baseline", "prompt-cache", "speculative"):  # every rung is a deployable profile
-        v = subprocess.run([sys.executable, "-m", "vllmtune.cli", "validate", str(out / "rungs" / f"{rung}.yaml")],
-                           capture_output=True, text=True, cwd=ROOT, env=env)
+        v = subprocess.run(
+            [sys.executable, "-m", "vllmtune.cli", "validate", str(out / "rungs" / f"{rung}.yaml")],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
         assert v.returncode == 0, v.stderr
     # resume: nothing left to do, the same table comes back
-    again = subprocess.run([sys.executable, "-m", "vllmtune.cli", "ladder", str(profile), "--runtime", "local",
-                            "--workload", "mixed", "-n", "30", "-c", "2", "--max-tokens", "8", "--gpu-hour-usd", "2.49",
-                            "--resume", "-o", str(out)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vllmtune.cli",
+            "ladder",
+            str(profile),
+            "--runtime",
+            "local",
+            "--workload",
+            "mixed",
+            "-n",
+            "30",
+            "-c",
+            "2",
+            "--max-tokens",
+            "8",
+            "--gpu-hour-usd",
+            "2.49",
+            "--resume",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr
     assert "done earlier (resume)" in again.stderr

@@ -22,9 +22,19 @@ def test_baseline_turns_every_lever_off() -> None:
     assert base["prefix_caching"] is False
     assert base["prompt_cache"]["enabled"] is False
     assert {"batching", "quantization", "speculative", "extends"}.isdisjoint(base)
-    assert plan_of(base).args == ("--model", "/models/tiny-llama", "--served-model-name", "tiny-llama",  # type: ignore[attr-defined]
-                                  "--max-model-len", "2048", "--no-enable-prefix-caching", "--host", "0.0.0.0",
-                                  "--port", "8000")
+    assert plan_of(base).args == (
+        "--model",
+        "/models/tiny-llama",
+        "--served-model-name",
+        "tiny-llama",  # type: ignore[attr-defined]
+        "--max-model-len",
+        "2048",
+        "--no-enable-prefix-caching",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+    )
 
 
 def test_rungs_are_cumulative_and_deployable() -> None:
@@ -47,8 +57,14 @@ def test_a_failed_lever_is_not_carried_on_and_unselected_rungs_stay_off() -> Non
 
 def test_unconfigured_levers_are_reported() -> None:
     base = load_profile("preset:baseline").located.value
-    assert configured(base) == {"baseline": True, "prompt-cache": False, "prefix-caching": False, "batching": False,
-                                "quantization": False, "speculative": False}
+    assert configured(base) == {
+        "baseline": True,
+        "prompt-cache": False,
+        "prefix-caching": False,
+        "batching": False,
+        "quantization": False,
+        "speculative": False,
+    }
 
 
 def test_parse_rungs() -> None:

@@ -227,6 +227,7 @@ class DeploymentPlan:
     monitoring: Monitoring = Monitoring("none", "15s", (), False)
     quantize: QuantizeJob | None = None
     startup_budget: str = ""  # how health.startup_seconds was chosen, for comments and explain
+    source: str = ""  # the profile file (or preset:NAME), for messages of renderers
     warnings: tuple[str, ...] = field(default=())
 
     def sidecar_labels(self, role: str) -> dict[str, str]:
@@ -476,6 +477,7 @@ class _Planner:
             monitoring=self._monitoring(),
             quantize=self._quantize(),
             startup_budget=budget,
+            source=self.lp.source,
             warnings=tuple(str(w) for w in self.warnings),
         )
 
@@ -620,6 +622,8 @@ class _Planner:
         arch = catalog_lookup(self.p.model.id) if src_host is None else None
         if arch is not None:
             weights = int((arch.params or derived_params(arch)) * 2)
+        elif src_host is not None and Path(src_host).is_dir():  # the checkpoint's own size
+            weights = sum(f.stat().st_size for f in Path(src_host).glob("*.safetensors")) or None
         return QuantizeJob(
             source="/work/source" if src_host else self.p.model.id,
             source_host_path=src_host,

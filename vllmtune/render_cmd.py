@@ -50,7 +50,7 @@ def render_command(profile: str, target: str, out: str | None, no_cache: bool) -
         sys.stdout.write(text)
         return
     path = Path(str(out))
-    write_files({path: text}, mode=0o755 if target == "docker" else None)
+    write_files({path: text}, mode=0o755 if target in ("docker", "quantize-script") else None)
     sys.stderr.write(f"wrote {path}\n")
 
 

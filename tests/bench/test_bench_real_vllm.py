@@ -20,8 +20,14 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 
 def vt(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vllmtune.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout, env={**os.environ, "NO_COLOR": "1", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "vllmtune.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env={**os.environ, "NO_COLOR": "1", **env},
+    )
 
 
 def test_prefix_caching_off_vs_on(tmp_path: Path) -> None:
@@ -31,15 +37,34 @@ def test_prefix_caching_off_vs_on(tmp_path: Path) -> None:
     results = {}
     for name, on in (("prefix-off", False), ("prefix-on", True)):
         profile = tmp_path / f"{name}.yaml"
-        profile.write_text(f"extends: cpu-tiny\nname: vt-{name}\nmodel:\n  id: {model}\n  served_name: tiny\n"
-                           f"  max_model_len: 2048\nprefix_caching: {str(on).lower()}\n")
+        profile.write_text(
+            f"extends: cpu-tiny\nname: vt-{name}\nmodel:\n  id: {model}\n  served_name: tiny\n"
+            f"  max_model_len: 2048\nprefix_caching: {str(on).lower()}\n"
+        )
         port = free_port()
         try:
             up = vt("up", str(profile), "--runtime", "local", "-d", "--port", str(port), "--timeout", "400", env=env)
             assert up.returncode == 0, up.stderr[-3000:]
             out = tmp_path / f"{name}.json"
-            r = vt("bench", str(profile), "--workload", "shared-prefix", "-n", "24", "-c", "2", "--max-tokens", "8",
-                   "--warmup", "2", "-l", name, "-o", str(out), env=env)
+            r = vt(
+                "bench",
+                str(profile),
+                "--workload",
+                "shared-prefix",
+                "-n",
+                "24",
+                "-c",
+                "2",
+                "--max-tokens",
+                "8",
+                "--warmup",
+                "2",
+                "-l",
+                name,
+                "-o",
+                str(out),
+                env=env,
+            )
             assert r.returncode == 0, r.stderr[-3000:]
             print(f"\n{r.stdout}")
             results[name] = json.loads(out.read_text())
@@ -53,7 +78,8 @@ def test_prefix_caching_off_vs_on(tmp_path: Path) -> None:
         assert res["config"]["profile_hash"]
     assert on_["server_metrics"]["vllm:prefix_cache_hits_total"] > 0
     assert off["server_metrics"].get("vllm:prefix_cache_hits_total", 0) == 0
-    table = vt("compare", str(tmp_path / "prefix-off.json"), str(tmp_path / "prefix-on.json"), "--output", "markdown",
-               env=env)
+    table = vt(
+        "compare", str(tmp_path / "prefix-off.json"), str(tmp_path / "prefix-on.json"), "--output", "markdown", env=env
+    )
     print(table.stdout)
     assert table.returncode == 0

@@ -241,8 +241,14 @@ def test_plot(tmp_path: Path) -> None:
 
 def test_calibrate_and_the_ceiling_warning(tmp_path: Path) -> None:
     env = {**os.environ, "NO_COLOR": "1", "XDG_CACHE_HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "vllmtune.cli", "bench", "--calibrate", "--output", "json"],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "vllmtune.cli", "bench", "--calibrate", "--output", "json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     figures = json.loads(r.stdout)
     assert figures["non_streaming_c16_req_s"] > 500
@@ -250,6 +256,15 @@ def test_calibrate_and_the_ceiling_warning(tmp_path: Path) -> None:
     # pretend the ceiling is tiny: an ordinary run now gets the warning
     (tmp_path / "vllmtune" / "bench-ceiling.json").write_text('{"non_streaming_c16_req_s": 5}')
     with stub() as url:
-        r = subprocess.run([sys.executable, "-m", "vllmtune.cli", "bench", url, "-n", "50"], capture_output=True,
-                           text=True, cwd=ROOT, env=env, timeout=120)
-    assert "close to this client's ceiling (5 req/s, vllmtune bench --calibrate): the client may be the bottleneck" in r.stderr
+        r = subprocess.run(
+            [sys.executable, "-m", "vllmtune.cli", "bench", url, "-n", "50"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+        )
+    assert (
+        "close to this client's ceiling (5 req/s, vllmtune bench --calibrate): the client may be the bottleneck"
+        in r.stderr
+    )

@@ -30,6 +30,7 @@ HOSTILE = st.text(
     max_size=24,
 )
 NAMES = st.from_regex(r"[a-z][a-z0-9-]{0,20}[a-z0-9]", fullmatch=True)
+ADAPTER_NAMES = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,10}", fullmatch=True)
 ENV_NAMES = st.from_regex(r"[A-Z][A-Z0-9_]{0,10}", fullmatch=True).filter(
     lambda n: not any(w in n for w in ("TOKEN", "SECRET", "KEY", "PASSW", "CREDENTIAL"))
 )
@@ -63,6 +64,43 @@ def profiles(draw: Any) -> dict[str, Any]:
         doc["prefix_caching"] = draw(st.booleans())
     if draw(st.booleans()):
         doc["speculative"] = {"method": "draft_model", "model": draw(HOSTILE.filter(lambda s: s[0] != "-"))}
+    if draw(st.booleans()):
+        names = draw(st.lists(ADAPTER_NAMES, min_size=1, max_size=3, unique=True))
+        sources = HOSTILE.filter(lambda s: not s.startswith(("-", "/", "./", "../", "~")) and s not in (".", ".."))
+        doc["lora"] = {"adapters": [{"name": n, "source": draw(sources)} for n in names]}
+    return doc
+
+
+@st.composite
+def scaled_profiles(draw: Any) -> dict[str, Any]:
+    """A profile using the scale-out fields, consistent or not (inconsistent ones must be
+    refused with a ProfileError, never crash)."""
+    doc = draw(profiles())
+    gpus, nodes = draw(st.integers(1, 8)), draw(st.integers(1, 4))
+    tp = draw(st.sampled_from([gpus, gpus * nodes, 1]))
+    doc["resources"] = {"gpus": gpus, "nodes": nodes, "tensor_parallel_size": tp, "pipeline_parallel_size": nodes}
+    k8s: dict[str, Any] = {
+        "model_download": draw(st.sampled_from(["server", "init-container", "job"])),
+        "pvc": {"access_mode": draw(st.sampled_from(["ReadWriteOnce", "ReadWriteMany"]))},
+        "monitoring": {
+            "scrape": draw(st.sampled_from(["annotations", "podmonitor", "servicemonitor", "none"])),
+            "dashboard": draw(st.booleans()),
+        },
+    }
+    if draw(st.booleans()):
+        k8s["namespace"] = draw(NAMES)
+    if draw(st.booleans()):
+        low = draw(st.integers(0, 3))
+        k8s["autoscaling"] = {
+            "engine": draw(st.sampled_from(["keda", "hpa"])),
+            "min_replicas": low,
+            "max_replicas": draw(st.integers(max(low, 1), 10)),
+            "metric": draw(st.sampled_from(["queue", "ttft"])),
+            "target": draw(st.floats(0.05, 50, allow_nan=False)),
+        }
+    doc["deploy"]["kubernetes"] = k8s
+    if draw(st.booleans()):
+        doc["prompt_cache"] = {"enabled": True, "backend": draw(st.sampled_from(["memory", "redis"]))}
     return doc
 
 
@@ -165,3 +203,31 @@ def test_script_refuses_to_run_without_the_secret(fake_docker: Path, tmp_path: P
     assert proc.returncode != 0
     assert "MY_HF: set MY_HF in your environment (server.hf_token)" in proc.stderr
     assert not (tmp_path / "a.json").exists()
+
+
+@SETTINGS
+@given(doc=scaled_profiles())
+def test_scaled_out_kubernetes_parses_back_and_validates(doc: dict[str, Any]) -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    try:
+        plan = plan_of(doc)
+    except ProfileError:
+        return
+    docs = list(yaml.safe_load_all(render_kubernetes(plan)))
+    server = next(
+        d for d in docs if d["metadata"]["name"] == plan.name and d["kind"] in ("Deployment", "LeaderWorkerSet")
+    )
+    if plan.multi_node:
+        tpl = server["spec"]["leaderWorkerTemplate"]
+        assert tpl["size"] == plan.multi_node.nodes
+        pod = tpl["leaderTemplate"]["spec"]
+        assert pod["containers"][0]["args"] == [*plan.entrypoint, *plan.args]
+    else:
+        pod = server["spec"]["template"]["spec"]
+        assert pod["containers"][0]["args"] == list(plan.args)
+    if plan.k8s_model_download == "init-container" and plan.downloads:
+        assert pod["initContainers"][0]["args"] == list(plan.downloads)
+    assert ("replicas" in server["spec"]) == (plan.autoscaling is None)
+    for d in docs:
+        if "." not in d["apiVersion"].split("/")[0]:
+            kubernetes_validate.validate(d, "1.30", strict=True)

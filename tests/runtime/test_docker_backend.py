@@ -213,8 +213,9 @@ def test_secret_reaches_the_container_but_not_the_labels(tmp_path: Path, names: 
 
 
 def _container_ids(name: str) -> str:
-    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=vllmtune.io/profile={name}"],
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=vllmtune.io/profile={name}"], capture_output=True, text=True
+    ).stdout.strip()
 
 
 def _wait_for(predicate, timeout: float = 30) -> bool:  # type: ignore[no-untyped-def]
@@ -233,8 +234,13 @@ def test_ctrl_c_while_waiting_removes_the_container(tmp_path: Path, names: list[
 
     names.append("vt-slow")
     p = profile(tmp_path, "vt-slow", "server:\n  env:\n    FAKE_VLLM_STARTUP_DELAY: '60'\n")
-    proc = subprocess.Popen([sys.executable, "-m", "vllmtune.cli", "up", p, "-d", "--port", str(free_port())],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vllmtune.cli", "up", p, "-d", "--port", str(free_port())],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert _wait_for(lambda: _container_ids("vt-slow") != "")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -250,8 +256,13 @@ def test_foreground_streams_logs_until_ctrl_c(tmp_path: Path, names: list[str]) 
 
     names.append("vt-fg")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "vllmtune.cli", "up", profile(tmp_path, "vt-fg"), "--port",
-                             str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vllmtune.cli", "up", profile(tmp_path, "vt-fg"), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60)
     assert _wait_for(lambda: _container_ids("vt-fg") != "")
     import time

@@ -70,8 +70,12 @@ def test_oom_and_unknown_argument() -> None:
 
 def test_quantization_kernel_missing_and_unrecognised_root_cause() -> None:
     # what vLLM 0.32.0's CPU build logs for --quantization fp8 (seen in the ladder test)
-    f = diagnose(["(Worker pid=22908) ERROR 11-23 22:11:01 [multiproc_executor.py:953] RuntimeError: "
-                  "_C::static_scaled_fp8_quant() expected at most 0 argument(s) but received 4 argument(s)."])
+    f = diagnose(
+        [
+            "(Worker pid=22908) ERROR 11-23 22:11:01 [multiproc_executor.py:953] RuntimeError: "
+            "_C::static_scaled_fp8_quant() expected at most 0 argument(s) but received 4 argument(s)."
+        ]
+    )
     assert f is not None
     assert f.reason == "this vLLM build has no kernel for the quantization method: static_scaled_fp8_quant"
     g = diagnose(["(EngineCore pid=1) ERROR 11-23 22:11:01 [core.py:1] ValueError: something odd happened"])

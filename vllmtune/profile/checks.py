@@ -271,6 +271,18 @@ def _check_recipe(lp: LoadedProfile, err: Report, warn: Report) -> None:
             ("quantization", "recipe", "algorithm"),
             f"{r.algorithm} calibrates integer weights; {r.scheme} needs algorithm: rtn",
         )
+    if r.algorithm == "awq" and r.gpus == 0:
+        warn(
+            ("quantization", "recipe", "gpus"),
+            "llm-compressor's AWQ needs a GPU (it pins its activation cache: 'Cannot access accelerator "
+            "device' on CPU); set recipe.gpus: 1, or use algorithm: gptq on CPU",
+        )
+    if r.gpus > 1:
+        warn(
+            ("quantization", "recipe", "gpus"),
+            f"{r.gpus} GPUs: llm-compressor calibrates on one GPU unless started with torchrun, and "
+            "onloads one layer at a time; 1 GPU is enough for most models",
+        )
     if r.scheme == "FP8_DYNAMIC" and r.algorithm != "rtn":
         err(("quantization", "recipe", "algorithm"), "FP8_DYNAMIC needs no calibration: use algorithm: rtn")
     if q.checkpoint and not q.checkpoint.startswith(("/", "./", "../", "~/")) and lp.profile.server.hf_token is None:

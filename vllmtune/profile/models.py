@@ -169,7 +169,7 @@ class QuantizeRecipe(Strict):
         default_factory=lambda: ["lm_head"], description="Modules left unquantized (names or re: patterns)."
     )
     llmcompressor: str = Field(
-        default="llmcompressor==0.8.1",
+        default="llmcompressor==0.14.0.1",
         description="pip requirement installed in the job (pin it: recipes change between releases).",
         pattern=r"^[A-Za-z0-9_.\-\[\],<>=!~ ]+$",
     )
