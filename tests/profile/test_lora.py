@@ -171,3 +171,11 @@ def test_local_runtime_reads_the_adapter_where_it_is(tmp_path: Path) -> None:
     argv = plan_of(tmp_path, profile("0.32.0")).serve_argv()
     modules = argv[argv.index("--lora-modules") + 1 :][:2]
     assert modules == ["sql=/home/tester/adapters/sql", "chat=org/chat-lora"]
+
+
+def test_source_vllm_cannot_read(tmp_path: Path) -> None:
+    text = profile("0.32.0", "lora:\n  adapters:\n    - {name: a, source: 'org/x,y'}\n")
+    assert errors_of(tmp_path, text) == (
+        "p.yaml:9: lora.adapters[0].source: 'org/x,y': vLLM reads --lora-modules as name=path "
+        "(a ',' makes it JSON): no '=', ',' or whitespace in the source"
+    )

@@ -305,8 +305,13 @@ def _check_lora(lp: LoadedProfile, err: Report) -> None:
         elif a.name == served:
             err(("lora", "adapters", i, "name"), f"{a.name!r} is the base model's served name; pick another")
         seen.setdefault(a.name, i)
-        if "=" in a.source or " " in a.source:
-            err(("lora", "adapters", i, "source"), f"{a.source!r}: vLLM reads name=path, so no '=' or spaces")
+        if any(c in a.source for c in "=,") or any(c.isspace() for c in a.source):
+            # vLLM parses name=path, and reads an item with a ',' as JSON instead
+            err(
+                ("lora", "adapters", i, "source"),
+                f"{a.source!r}: vLLM reads --lora-modules as name=path (a ',' makes it JSON): "
+                "no '=', ',' or whitespace in the source",
+            )
     if lora.max_loras is not None and lora.max_cpu_loras is not None and lora.max_cpu_loras < lora.max_loras:
         err(("lora", "max_cpu_loras"), f"{lora.max_cpu_loras} is below max_loras ({lora.max_loras})")
 
