@@ -18,38 +18,13 @@ LLMC_VERSION=0.14.0.1
 TORCH_VERSION=2.13.0
 STAMP_VALUE="llmcompressor==${LLMC_VERSION} torch==${TORCH_VERSION} v1"
 
+TAG=setup_llmcompressor
 VENV="${VLLMTUNE_LLMC_VENV:-$HOME/.cache/vllmtune/llmc-venv}"
-PYTHON="${VLLMTUNE_PYTHON:-python3}"
-STAMP="$VENV/.vllmtune-setup-stamp"
-FORCE=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) FORCE=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) echo "usage: $0 [--force]" >&2; exit 2 ;;
-  esac
-done
-
-log() { echo "[setup_llmcompressor] $*" >&2; }
-
-# ---- fast path -------------------------------------------------------------
-if [[ $FORCE -eq 0 && -f "$STAMP" && -x "$VENV/bin/python" ]] \
-   && [[ "$(head -n1 "$STAMP")" == "$STAMP_VALUE" ]]; then
-  log "already set up: $VENV ($(sed -n 2p "$STAMP"))"
-  exit 0
-fi
-rm -f "$STAMP"
-
-# ---- venv ------------------------------------------------------------------
-if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys, pip' >/dev/null 2>&1; then
-  log "reusing venv $VENV"
-else
-  log "creating venv $VENV with $PYTHON"
-  mkdir -p "$(dirname "$VENV")"
-  "$PYTHON" -m venv --clear "$VENV"
-fi
-VPY="$VENV/bin/python"
-export PIP_DISABLE_PIP_VERSION_CHECK=1
+READY="$VENV/bin/python"
+HELP_LINES="2,14p"
+# shellcheck source=lib/cached_venv.sh
+source "$(dirname "$0")/lib/cached_venv.sh"
+cached_venv_begin "$@"
 
 # ---- install ---------------------------------------------------------------
 # torch is named with its version so that pip takes the local +cpu wheel (a local version
@@ -77,5 +52,4 @@ case "$check" in
   *"torch ${TORCH_VERSION}+cpu"*) ;;
   *) log "expected torch ${TORCH_VERSION}+cpu (pip took another build); see VLLMTUNE_PIP_EXTRA_ARGS"; exit 1 ;;
 esac
-printf '%s\n%s\n' "$STAMP_VALUE" "$check" > "$STAMP"
-log "done: $VENV"
+cached_venv_done "$check"

@@ -18,38 +18,13 @@ set -euo pipefail
 RAY_VERSION=2.60.0
 STAMP_VALUE="ray==${RAY_VERSION} v1"
 
+TAG=setup_ray
 VENV="${VLLMTUNE_RAY_VENV:-$HOME/.cache/vllmtune/ray-venv}"
-PYTHON="${VLLMTUNE_PYTHON:-python3}"
-STAMP="$VENV/.vllmtune-setup-stamp"
-FORCE=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) FORCE=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) echo "usage: $0 [--force]" >&2; exit 2 ;;
-  esac
-done
-
-log() { echo "[setup_ray] $*" >&2; }
-
-# ---- fast path -------------------------------------------------------------
-if [[ $FORCE -eq 0 && -f "$STAMP" && -x "$VENV/bin/ray" && -x "$VENV/bin/python" ]] \
-   && [[ "$(head -n1 "$STAMP")" == "$STAMP_VALUE" ]]; then
-  log "already set up: $VENV ($(sed -n 2p "$STAMP"))"
-  exit 0
-fi
-rm -f "$STAMP"
-
-# ---- venv ------------------------------------------------------------------
-if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys, pip' >/dev/null 2>&1; then
-  log "reusing venv $VENV"
-else
-  log "creating venv $VENV with $PYTHON"
-  mkdir -p "$(dirname "$VENV")"
-  "$PYTHON" -m venv --clear "$VENV"
-fi
-VPY="$VENV/bin/python"
-export PIP_DISABLE_PIP_VERSION_CHECK=1
+READY="$VENV/bin/ray"
+HELP_LINES="2,16p"
+# shellcheck source=lib/cached_venv.sh
+source "$(dirname "$0")/lib/cached_venv.sh"
+cached_venv_begin "$@"
 
 # ---- install ---------------------------------------------------------------
 log "installing ray==$RAY_VERSION"
@@ -67,5 +42,4 @@ if [[ "$check" != "ray $RAY_VERSION" ]]; then
   log "expected ray $RAY_VERSION"
   exit 1
 fi
-printf '%s\n%s\n' "$STAMP_VALUE" "$check" > "$STAMP"
-log "done: $VENV"
+cached_venv_done "$check"

