@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from vllmtune.fit import FitError, FitInputs, estimate, find_gpu, fit_problems, fit_report, resolve_model
+from vllmtune.fit import FitError, FitInputs, find_gpu, fit_problems, fit_report, resolve_model
 from vllmtune.fit import models as fit_models
-from vllmtune.fit.estimate import AWQ_BITS, GIB, kv_per_token, suggestions, weight_bytes
+from vllmtune.fit.estimate import AWQ_BITS, GIB, estimate, kv_per_token, suggestions, weight_bytes
 from vllmtune.fit.models import (
     catalog_lookup,
     catalog_names,

@@ -4,11 +4,34 @@ levers fit, and what to change when they do not. The math is documented in
 
 from __future__ import annotations
 
-from vllmtune.fit.command import fit_inputs, fit_problems, fit_report, fit_table, report_for
-from vllmtune.fit.estimate import FitInputs, FitResult, estimate, suggestions
-from vllmtune.fit.gpus import GPUS, GpuSpec, find_gpu
-from vllmtune.fit.models import FitError, ModelArch, resolve_model
+import importlib
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from vllmtune.fit.command import fit_inputs, fit_problems, fit_report, fit_table, report_for
+    from vllmtune.fit.estimate import FitInputs, FitResult, suggestions
+    from vllmtune.fit.gpus import GPUS, GpuSpec, find_gpu
+    from vllmtune.fit.models import FitError, ModelArch, resolve_model
+
+# Exported lazily: every plan reads the model catalog (vllmtune.fit.models) for its start-up
+# budget, and `vllmtune render` must not pay for the estimator and the report on the way.
+# (The function estimate is imported from vllmtune.fit.estimate: here the name is the module.)
+_EXPORTS = {
+    "fit_inputs": "command",
+    "fit_problems": "command",
+    "fit_report": "command",
+    "fit_table": "command",
+    "report_for": "command",
+    "FitInputs": "estimate",
+    "FitResult": "estimate",
+    "suggestions": "estimate",
+    "GPUS": "gpus",
+    "GpuSpec": "gpus",
+    "find_gpu": "gpus",
+    "FitError": "models",
+    "ModelArch": "models",
+    "resolve_model": "models",
+}
 __all__ = [
     "GPUS",
     "FitError",
@@ -16,7 +39,6 @@ __all__ = [
     "FitResult",
     "GpuSpec",
     "ModelArch",
-    "estimate",
     "find_gpu",
     "fit_inputs",
     "fit_problems",
@@ -26,3 +48,10 @@ __all__ = [
     "resolve_model",
     "suggestions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
