@@ -88,10 +88,15 @@ def _from_k8s_dump(plan: DeploymentPlan, dump: str) -> tuple[str, list[str]]:
     for d in docs:
         items += d.get("items", []) if d.get("kind") == "List" else [d]
     # A multi-node server is a LeaderWorkerSet: its leader pod runs vLLM.
-    kind, short = ("LeaderWorkerSet", "lws") if plan.multi_node else ("Deployment", "deploy")
-    deps = [d for d in items if d.get("kind") == kind and d.get("metadata", {}).get("name") == plan.name]
+    if plan.multi_node:
+        from vllmtune.render.kubernetes import lws_name
+
+        kind, short, name = "LeaderWorkerSet", "lws", lws_name(plan)
+    else:
+        kind, short, name = "Deployment", "deploy", plan.name
+    deps = [d for d in items if d.get("kind") == kind and d.get("metadata", {}).get("name") == name]
     if not deps:
-        raise DriftError(f"{dump}: no {kind} named {plan.name} (kubectl get {short} {plan.name} -o yaml > FILE)")
+        raise DriftError(f"{dump}: no {kind} named {name} (kubectl get {short} {name} -o yaml > FILE)")
     spec = deps[0]["spec"]
     template = spec["leaderWorkerTemplate"]["leaderTemplate"] if plan.multi_node else spec["template"]
     containers = template["spec"]["containers"]
@@ -103,7 +108,7 @@ def _from_k8s_dump(plan: DeploymentPlan, dump: str) -> tuple[str, list[str]]:
         args = args[len(plan.entrypoint) :]  # the leader runs the entrypoint itself, after Ray
     # An autoscaled workload has no replicas of its own to compare.
     replicas = None if plan.autoscaling else spec.get("replicas", 1)
-    return f"{kind} {plan.name} in {dump}", _compare(plan, c["image"], args, env, gpus, replicas)
+    return f"{kind} {name} in {dump}", _compare(plan, c["image"], args, env, gpus, replicas)
 
 
 def drift(profile: str, k8s_dump: str | None = None, runtime: str | None = None) -> dict[str, Any]:

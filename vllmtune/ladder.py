@@ -165,7 +165,7 @@ def prompt_cache_proxy(upstream: str, lp: LoadedProfile) -> Any:
     """The prompt-result cache proxy in front of ``upstream`` for the duration of a rung."""
     pc = lp.profile.prompt_cache
     port = _free_port()
-    from vllmtune.plan import parse_duration
+    from vllmtune.profile.models import parse_duration
 
     cmd = [
         sys.executable,

@@ -27,7 +27,7 @@ from vllmtune.flags import (
     versions_with_value,
 )
 from vllmtune.profile.loader import LoadedProfile
-from vllmtune.profile.models import SecretRef
+from vllmtune.profile.models import SecretRef, parse_duration
 
 CONTAINER_HF_CACHE = "/root/.cache/huggingface"
 CONTAINER_MODELS = "/models"
@@ -306,12 +306,6 @@ def entrypoint_for(version: str) -> tuple[str, ...]:
     if version_key(version) >= SERVE_ENTRYPOINT_SINCE:
         return ("vllm", "serve")
     return ("python3", "-m", "vllm.entrypoints.openai.api_server")
-
-
-def parse_duration(text: str) -> int:
-    """'30s' / '15m' / '24h' / '7d' -> seconds."""
-    n, unit = int(text[:-1]), text[-1]
-    return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
 
 
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([kKmMgGtT]?)i?[bB]?$")

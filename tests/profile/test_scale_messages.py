@@ -73,16 +73,28 @@ def test_max_cpu_loras_below_max_loras(tmp_path: Path) -> None:
     assert run(tmp_path, text)[0] == ["p.yaml:7: lora.max_cpu_loras: 2 is below max_loras (4)"]
 
 
-def test_shared_cache_warnings(tmp_path: Path) -> None:
-    text = BASE + "resources: {gpus: 8, nodes: 2, tensor_parallel_size: 8, pipeline_parallel_size: 2}\n"
-    text += "deploy:\n  kubernetes:\n    autoscaling: {max_replicas: 3}\n"
+def test_shared_cache_warning_and_autoscaler_without_metrics(tmp_path: Path) -> None:
+    text = BASE + "deploy:\n  kubernetes:\n    autoscaling: {max_replicas: 3, cooldown: 90m}\n"
+    assert run(tmp_path, text)[0] == [
+        "p.yaml:6: deploy.kubernetes.autoscaling.cooldown: 90m is above 1h, the longest scale-down window "
+        "Kubernetes accepts"
+    ]
+    text = BASE + "deploy:\n  kubernetes:\n    autoscaling: {max_replicas: 3}\n    monitoring: {scrape: none}\n"
     assert run(tmp_path, text) == (
         [],
         [
-            "p.yaml:6: deploy.kubernetes.pvc.access_mode: every node of a 2-node server loads the weights: with "
-            "ReadWriteOnce each pod needs its own copy; use ReadWriteMany (and model_download: job) to download "
-            "once",
-            "p.yaml:7: deploy.kubernetes.autoscaling.max_replicas: up to 3 replicas share a ReadWriteOnce model "
+            "p.yaml:7: deploy.kubernetes.monitoring.scrape: none: nothing collects the metrics the autoscaler "
+            "reads; use annotations, podmonitor or servicemonitor",
+            "p.yaml:6: deploy.kubernetes.autoscaling.max_replicas: up to 3 replicas share a ReadWriteOnce model "
             "cache: pods on other nodes cannot mount it; set deploy.kubernetes.pvc.access_mode: ReadWriteMany",
         ],
     )
+
+
+def test_scale_to_zero_needs_something_to_wake_it(tmp_path: Path) -> None:
+    text = BASE + "deploy:\n  kubernetes:\n    autoscaling: {min_replicas: 0, max_replicas: 1}\n"
+    assert run(tmp_path, text)[0] == [
+        "p.yaml:6: deploy.kubernetes.autoscaling.min_replicas: 0 replicas can never wake up: with no pods there "
+        "are no vLLM metrics to trigger on; enable prompt_cache (its proxy stays up and its request rate wakes "
+        "the server) or set min_replicas: 1"
+    ]

@@ -43,6 +43,7 @@ PROFILE = {
     "vllm": {"version": "0.32.0"},
     "model": {"id": "Qwen/Qwen2.5-0.5B-Instruct"},
     "resources": {"gpus": 1, "nodes": 2, "tensor_parallel_size": 1, "pipeline_parallel_size": 2},
+    "deploy": {"kubernetes": {"pvc": {"access_mode": "ReadWriteMany"}}},
 }
 
 # Runs in place of `vllm serve` (the leader's args): what vLLM's Ray executor would see.

@@ -141,17 +141,17 @@ def test_example_script_matches_golden(golden, monkeypatch) -> None:  # type: ig
 def test_job_and_configmap_validate_strictly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for plan in (example_plan(monkeypatch), plan_of(local_doc(tmp_path), tmp_path)):
         docs = list(yaml.safe_load_all(render_quantize_job(plan)))
-        assert [d["kind"] for d in docs] == ["ConfigMap", "Job"]
+        assert [d["kind"] for d in docs] == ["PersistentVolumeClaim", "ConfigMap", "Job"]
         for doc in docs:
             kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
-    docs[1]["spec"]["template"]["spec"]["containers"][0]["bogus"] = 1  # the validator can say no
+    docs[2]["spec"]["template"]["spec"]["containers"][0]["bogus"] = 1  # the validator can say no
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(docs[1], K8S_VERSION, strict=True)
+        kubernetes_validate.validate(docs[2], K8S_VERSION, strict=True)
 
 
 def test_job_carries_script_settings_and_secret_by_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     plan = example_plan(monkeypatch)
-    cm, job = yaml.safe_load_all(render_quantize_job(plan))
+    _, cm, job = yaml.safe_load_all(render_quantize_job(plan))
     assert cm["data"] == {"quantize_job.py": job_script()}
     assert job_script() == (ROOT / "vllmtune" / "quantize_job.py").read_text()
     pod = job["spec"]["template"]["spec"]
@@ -195,7 +195,7 @@ def test_job_carries_script_settings_and_secret_by_reference(monkeypatch: pytest
 
 def test_local_paths_become_host_mounts(tmp_path: Path) -> None:
     plan = plan_of(local_doc(tmp_path), tmp_path)
-    _, job = yaml.safe_load_all(render_quantize_job(plan))
+    _, _, job = yaml.safe_load_all(render_quantize_job(plan))
     pod = job["spec"]["template"]["spec"]
     c = pod["containers"][0]
     host = {v["name"]: v["hostPath"] for v in pod["volumes"] if "hostPath" in v}
@@ -215,9 +215,11 @@ def test_local_paths_become_host_mounts(tmp_path: Path) -> None:
         False,
         "/work/calibration/calib data.jsonl",
     )
-    # everything is local: no token, no GPU, no GPU tolerations; the node selector stays
+    # everything is local: no token, no GPU; the node selector stays, with the servers'
+    # tolerations (the nodes it selects may be tainted GPU nodes)
     assert [e["name"] for e in c["env"]] == ["VLLMTUNE_LLMC_REQUIREMENT"]
-    assert "resources" not in c and "tolerations" not in pod
+    assert "resources" not in c
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     assert pod["nodeSelector"] == {"pool": "cpu"}
     assert job["metadata"]["namespace"] == "ml"
     assert "CPU only" in job["metadata"]["annotations"]["vllmtune.io/estimate-memory"]

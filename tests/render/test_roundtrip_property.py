@@ -215,7 +215,10 @@ def test_scaled_out_kubernetes_parses_back_and_validates(doc: dict[str, Any]) ->
         return
     docs = list(yaml.safe_load_all(render_kubernetes(plan)))
     server = next(
-        d for d in docs if d["metadata"]["name"] == plan.name and d["kind"] in ("Deployment", "LeaderWorkerSet")
+        d
+        for d in docs
+        if d["metadata"]["labels"]["app.kubernetes.io/component"] == "server"
+        and d["kind"] in ("Deployment", "LeaderWorkerSet")
     )
     if plan.multi_node:
         tpl = server["spec"]["leaderWorkerTemplate"]

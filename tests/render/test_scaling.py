@@ -20,7 +20,15 @@ from tests.render.test_golden import SOURCES
 from vllmtune.errors import LaunchError, ProfileError, RenderError
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render import render
-from vllmtune.render.kubernetes import DOWNLOAD_PY, WAIT_PY, download_marker, kubernetes_objects, quantity
+from vllmtune.render.kubernetes import (
+    DOWNLOAD_PY,
+    WAIT_PY,
+    download_job_name,
+    download_marker,
+    kubernetes_objects,
+    lws_name,
+    quantity,
+)
 from vllmtune.runtime.up import UpOptions, prepare
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -63,11 +71,21 @@ def pod_template_ok(template: dict[str, Any]) -> None:
 # ------------------------------------------------------------------ multi-node
 
 
-MULTI = BASE + "resources: {gpus: 8, nodes: 2, tensor_parallel_size: 8, pipeline_parallel_size: 2}\n"
+NODES = "resources: {gpus: 8, nodes: 2, tensor_parallel_size: 8, pipeline_parallel_size: 2}\n"
+MULTI = BASE + NODES + "deploy: {kubernetes: {pvc: {access_mode: ReadWriteMany}}}\n"
+
+
+def test_multi_node_needs_a_shared_cache(tmp_path: Path) -> None:
+    assert errors_of(tmp_path, BASE + NODES) == [
+        f"{tmp_path}/profile.yaml:4: resources.nodes: the 2 pods of a 2-node server mount the "
+        "model cache on 2 machines: ReadWriteOnce attaches to one; set deploy.kubernetes.pvc.access_mode: "
+        "ReadWriteMany (and model_download: job to download once)"
+    ]
 
 
 def test_wrong_arithmetic_is_one_clear_error(tmp_path: Path) -> None:
     text = BASE + "resources:\n  gpus: 8\n  nodes: 2\n  tensor_parallel_size: 8\n  pipeline_parallel_size: 1\n"
+    text += "deploy: {kubernetes: {pvc: {access_mode: ReadWriteMany}}}\n"
     assert errors_of(tmp_path, text) == [
         f"{tmp_path}/profile.yaml:6: resources.nodes: 2 nodes x 8 GPUs = 16 GPUs, but tensor_parallel_size 8 x "
         "pipeline_parallel_size 1 = 8: they must be equal; as vLLM recommends, set tensor_parallel_size: 8 "
@@ -82,7 +100,8 @@ def test_nodes_without_gpus(tmp_path: Path) -> None:
 
 
 def test_tensor_parallel_across_nodes_warns(tmp_path: Path) -> None:
-    plan = plan_of(tmp_path, BASE + "resources: {gpus: 4, nodes: 2, tensor_parallel_size: 8}\n")
+    text = BASE + "resources: {gpus: 4, nodes: 2, tensor_parallel_size: 8}\n"
+    plan = plan_of(tmp_path, text + "deploy: {kubernetes: {pvc: {access_mode: ReadWriteMany}}}\n")
     assert (
         f"{tmp_path}/profile.yaml:4: resources.tensor_parallel_size: 8 spans nodes (each has 4 GPUs): tensor "
         "parallel traffic then crosses the network at every layer; prefer tensor_parallel_size: 4, "
@@ -108,8 +127,8 @@ def test_single_machine_targets_refuse_with_the_line(tmp_path: Path) -> None:
 def test_leader_worker_set(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, MULTI)
     objs = objects(plan)
-    assert list(objs) == ["PersistentVolumeClaim/big-hf-cache", "LeaderWorkerSet/big", "Service/big"]
-    lws = objs["LeaderWorkerSet/big"]
+    assert list(objs) == ["PersistentVolumeClaim/big-hf-cache", "LeaderWorkerSet/big-group", "Service/big"]
+    lws = objs["LeaderWorkerSet/big-group"]
     assert lws["apiVersion"] == "leaderworkerset.x-k8s.io/v1"
     tpl = lws["spec"]["leaderWorkerTemplate"]
     assert tpl["size"] == 2 and tpl["restartPolicy"] == "RecreateGroupOnPodRestart"
@@ -140,12 +159,12 @@ def test_leader_worker_set(tmp_path: Path) -> None:
 
 
 def test_old_versions_run_their_own_entrypoint_and_keep_user_nccl_settings(tmp_path: Path) -> None:
-    text = MULTI.replace('"0.32.0"', '"0.6.4"') + "server: {env: {NCCL_SOCKET_IFNAME: ib0}}\n"
-    lws = objects(plan_of(tmp_path, text))["LeaderWorkerSet/big"]
+    text = MULTI.replace('"0.32.0"', '"0.6.4"') + "server: {env: {NCCL_SOCKET_IFNAME: ib0, VLLM_HOST_IP: 10.0.0.9}}\n"
+    lws = objects(plan_of(tmp_path, text))["LeaderWorkerSet/big-group"]
     leader = lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]
     assert leader["args"][:4] == ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model"]
     names = [e["name"] for e in leader["env"]]
-    assert names.count("NCCL_SOCKET_IFNAME") == 1
+    assert names.count("NCCL_SOCKET_IFNAME") == names.count("VLLM_HOST_IP") == 1
     assert {"name": "NCCL_SOCKET_IFNAME", "value": "ib0"} in leader["env"]
 
 
@@ -159,7 +178,8 @@ def test_a_version_without_the_ray_backend_is_refused(tmp_path: Path) -> None:
 
 
 VARIANTS = {
-    "multi-node keda podmonitor job": MULTI
+    "multi-node keda podmonitor job": BASE
+    + NODES
     + "deploy:\n  kubernetes:\n    pvc: {access_mode: ReadWriteMany}\n    model_download: job\n"
     "    autoscaling: {max_replicas: 3}\n    monitoring: {scrape: podmonitor}\n",
     "hpa servicemonitor init": BASE
@@ -234,10 +254,12 @@ def test_no_selector_picks_another_components_pods(monkeypatch: pytest.MonkeyPat
             else:
                 continue
             matched = [name for name, labels in pods if selector.items() <= labels.items()]
-            expected = "leaderTemplate" if plan.multi_node and o["metadata"]["name"] == plan.name else o["kind"]
-            if o["kind"] == "Service" and not plan.multi_node:
-                expected = "Deployment"
-            assert matched == [f"{o['metadata']['name']}/{expected}"], (plan.name, o["kind"], matched)
+            name = o["metadata"]["name"]
+            if plan.multi_node and name == plan.name:  # the Service in front of the leaders
+                expected = f"{lws_name(plan)}/leaderTemplate"
+            else:
+                expected = f"{name}/Deployment"
+            assert matched == [expected], (plan.name, o["kind"], matched)
 
 
 # ------------------------------------------------------------------ autoscaling
@@ -253,6 +275,7 @@ def test_keda_queue_scaled_object_and_no_replicas_to_fight_over(tmp_path: Path) 
         "maxReplicaCount": 4,
         "pollingInterval": 15,
         "cooldownPeriod": 300,
+        "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}}}},
         "triggers": [
             {
                 "type": "prometheus",
@@ -272,11 +295,12 @@ def test_scale_to_zero_wakes_on_the_proxy_and_warns(tmp_path: Path) -> None:
     assert triggers[0]["metricType"] == "Value"
     assert triggers[0]["metadata"]["query"] == (
         "histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket"
-        '{model_name="meta-llama/Llama-3.3-70B-Instruct",namespace="llm"}[2m])))'
+        '{model_name="meta-llama/Llama-3.3-70B-Instruct",namespace="llm"}[2m]))) > 0 or vector(0)'
     )
     assert triggers[0]["metadata"]["threshold"] == "0.5"
     assert triggers[1]["metadata"]["query"] == (
-        'sum(rate(vllmtune_cache_requests_total{namespace="llm",pod=~"big-cache-.*"}[2m]))'
+        'clamp_max(sum(rate({__name__=~"vllmtune_cache_(hits|misses|bypass)_total",namespace="llm",'
+        'pod=~"big-cache-.*"}[2m])), 1)'
     )
     assert plan.warnings == (
         f"{tmp_path}/profile.yaml:9: deploy.kubernetes.autoscaling.min_replicas: scale to zero: the first request "
@@ -373,12 +397,17 @@ def test_job_download_pods_wait_and_run_offline(tmp_path: Path) -> None:
     text = BASE + "deploy: {kubernetes: {model_download: job, pvc: {access_mode: ReadWriteMany}, replicas: 3}}\n"
     plan = plan_of(tmp_path, text)
     objs = objects(plan)
-    assert list(objs) == ["PersistentVolumeClaim/big-hf-cache", "Job/big-download", "Deployment/big", "Service/big"]
-    job = objs["Job/big-download"]["spec"]["template"]["spec"]
+    name = download_job_name(plan)
+    assert list(objs) == ["PersistentVolumeClaim/big-hf-cache", f"Job/{name}", "Deployment/big", "Service/big"]
+    assert name == "big-download-" + download_marker(plan).rsplit("-", 1)[1].removesuffix(".done")
+    job = objs[f"Job/{name}"]["spec"]["template"]
     marker = download_marker(plan)
-    assert job["containers"][0]["env"] == [{"name": "VLLMTUNE_MARKER", "value": marker}]
+    assert job["spec"]["containers"][0]["env"] == [{"name": "VLLMTUNE_MARKER", "value": marker}]
+    # an edit of the profile must not change the (immutable) pod template of the Job
+    assert "vllmtune.io/profile-hash" not in job["metadata"]["labels"]
     pod = objs["Deployment/big"]["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["wait-for-model"]
+    assert pod["initContainers"][0]["env"][1] == {"name": "VLLMTUNE_JOB", "value": name}
     assert {"name": "HF_HUB_OFFLINE", "value": "1"} in pod["containers"][0]["env"]
     assert marker.startswith("/root/.cache/huggingface/.vllmtune/big-")
     assert errors_of(tmp_path, text.replace("ReadWriteMany", "ReadWriteOncePod")) == [
@@ -392,10 +421,12 @@ import json, os
 LOG = os.environ["STUB_LOG"]
 class HfApi:
     def list_repo_files(self, repo, revision=None):
-        return ["config.json", "model.safetensors", "original/consolidated.pth"] if "llama" in repo else ["x.bin"]
-def snapshot_download(repo, revision=None, allow_patterns=None):
+        if "llama" in repo:
+            return ["config.json", "model.safetensors", "consolidated.safetensors", "original/consolidated.pth"]
+        return ["x.bin"]
+def snapshot_download(repo, revision=None, allow_patterns=None, ignore_patterns=None):
     with open(LOG, "a") as fh:
-        fh.write(json.dumps([repo, revision, allow_patterns]) + "\\n")
+        fh.write(json.dumps([repo, revision, allow_patterns, ignore_patterns]) + "\\n")
     return "/cache/" + repo
 """
 
@@ -405,7 +436,13 @@ def test_download_and_wait_programs_run(tmp_path: Path) -> None:
     (tmp_path / "stub").mkdir()
     (tmp_path / "stub" / "huggingface_hub.py").write_text(STUB_HUB)
     log, marker = tmp_path / "calls.jsonl", tmp_path / "cache" / ".vllmtune" / "m.done"
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "stub"), "STUB_LOG": str(log), "VLLMTUNE_MARKER": str(marker)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tmp_path / "stub"),
+        "STUB_LOG": str(log),
+        "VLLMTUNE_MARKER": str(marker),
+        "VLLMTUNE_JOB": "big-download-0123456789",
+    }
     waiter = subprocess.Popen([sys.executable, "-c", WAIT_PY], env=env, stdout=subprocess.PIPE, text=True)
     time.sleep(0.5)
     assert waiter.poll() is None  # still waiting: no marker yet
@@ -416,7 +453,10 @@ def test_download_and_wait_programs_run(tmp_path: Path) -> None:
     assert "vllmtune: weights ready in" in done.stdout
     calls = [yaml.safe_load(line) for line in log.read_text().splitlines()]
     tail = ["*.json", "*.model", "*.txt", "*.tiktoken", "*.py", "*.jinja"]
-    assert calls == [["meta-llama/x", "main", ["*.safetensors", *tail]], ["org/old", None, ["*.bin", "*.pt", *tail]]]
+    assert calls == [
+        ["meta-llama/x", "main", ["*.safetensors", *tail], ["original/*", "consolidated*"]],
+        ["org/old", None, ["*.bin", "*.pt", *tail], ["original/*"]],
+    ]
     assert marker.read_text() == "meta-llama/x@main\norg/old\n"
     out, _ = waiter.communicate(timeout=30)  # polls every 15 s
     assert waiter.returncode == 0 and out.endswith("vllmtune: weights ready\n")
@@ -455,7 +495,8 @@ def test_dashboard_config_map(tmp_path: Path) -> None:
 def test_drift_reads_the_leader_of_a_leader_worker_set(tmp_path: Path) -> None:
     from vllmtune.drift import drift
 
-    path = write(tmp_path, MULTI + "deploy: {kubernetes: {autoscaling: {max_replicas: 2}}}\n")
+    deploy = "deploy: {kubernetes: {pvc: {access_mode: ReadWriteMany}, autoscaling: {max_replicas: 2}}}\n"
+    path = write(tmp_path, BASE + NODES + deploy)
     dump = tmp_path / "dump.yaml"
     dump.write_text(render(load_plan(path), "kubernetes"))
     assert drift(path, k8s_dump=str(dump))["drift"] == []

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from vllmtune.errors import Problem
 from vllmtune.flags import known_versions
-from vllmtune.profile.models import LABEL_VALUE_RE, SECRET_HINT_RE
+from vllmtune.profile.models import LABEL_VALUE_RE, SECRET_HINT_RE, parse_duration
 
 if TYPE_CHECKING:
     from vllmtune.profile.loader import LoadedProfile
@@ -241,11 +241,12 @@ def _check_multi_node(lp: LoadedProfile, err: Report, warn: Report) -> None:
             f"network at every layer; prefer tensor_parallel_size: {r.gpus}, pipeline_parallel_size: {r.nodes}",
         )
     k8s = lp.profile.deploy.kubernetes
-    if k8s.model_download == "server" and k8s.pvc.access_mode not in ("ReadWriteMany", "ReadOnlyMany"):
-        warn(
-            ("deploy", "kubernetes", "pvc", "access_mode"),
-            f"every node of a {r.nodes}-node server loads the weights: with {k8s.pvc.access_mode} each pod "
-            "needs its own copy; use ReadWriteMany (and model_download: job) to download once",
+    if k8s.pvc.access_mode not in ("ReadWriteMany", "ReadOnlyMany"):
+        err(
+            ("resources", "nodes"),
+            f"the {r.nodes} pods of a {r.nodes}-node server mount the model cache on {r.nodes} machines: "
+            f"{k8s.pvc.access_mode} attaches to one; set deploy.kubernetes.pvc.access_mode: ReadWriteMany "
+            "(and model_download: job to download once)",
         )
 
 
@@ -337,11 +338,24 @@ def _check_scaling(lp: LoadedProfile, err: Report, warn: Report) -> None:
             (*path, "metric"),
             "a TTFT percentile is a PromQL query, not a per-pod metric the HPA can average; use engine: keda",
         )
-    if a.min_replicas == 0 and a.engine == "keda":
+    if parse_duration(a.cooldown) > 3600:
+        err((*path, "cooldown"), f"{a.cooldown} is above 1h, the longest scale-down window Kubernetes accepts")
+    if a.min_replicas == 0 and a.engine == "keda" and not lp.profile.prompt_cache.enabled:
+        err(
+            (*path, "min_replicas"),
+            "0 replicas can never wake up: with no pods there are no vLLM metrics to trigger on; enable "
+            "prompt_cache (its proxy stays up and its request rate wakes the server) or set min_replicas: 1",
+        )
+    elif a.min_replicas == 0 and a.engine == "keda":
         warn(
             (*path, "min_replicas"),
             "scale to zero: the first request after idle waits for a cold start (pod scheduling, model "
             "download unless cached, load, warm-up: minutes for large models); clients need long timeouts",
+        )
+    if k8s.monitoring.scrape == "none":
+        warn(
+            ("deploy", "kubernetes", "monitoring", "scrape"),
+            "none: nothing collects the metrics the autoscaler reads; use annotations, podmonitor or servicemonitor",
         )
     if a.max_replicas > 1 and k8s.pvc.access_mode in ("ReadWriteOnce", "ReadWriteOncePod"):
         warn(

@@ -22,6 +22,12 @@ DURATION_RE = re.compile(r"^([0-9]+)(s|m|h|d)$")
 SECRET_HINT_RE = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL)", re.I)
 
 
+def parse_duration(text: str) -> int:
+    """'30s' / '15m' / '24h' / '7d' (a validated Duration) -> seconds."""
+    n, unit = int(text[:-1]), text[-1]
+    return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
 def _not_an_option(value: str) -> str:
     # vLLM's argparse would read a value starting with "-" as another option.
     if value.startswith("-"):

@@ -8,7 +8,7 @@ import hashlib
 import math
 from typing import Any
 
-from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, Sidecar, k8s_quantity
+from vllmtune.plan import CONTAINER_HF_CACHE, LABEL_PREFIX, DeploymentPlan, Sidecar, k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 
 # Pods of the server, of each sidecar and of the download Job differ by component: every
@@ -26,11 +26,14 @@ start = time.time()
 for spec in sys.argv[1:]:
     repo, _, rev = spec.partition("@")
     files = HfApi().list_repo_files(repo, revision=rev or None)
-    # What vLLM reads: safetensors when there are any (never both formats), configs, tokenizer.
+    # What vLLM reads: safetensors when there are any (never both formats), configs, tokenizer;
+    # not the original/ or consolidated* copies some repositories carry as well.
     weights = ["*.safetensors"] if any(f.endswith(".safetensors") for f in files) else ["*.bin", "*.pt"]
     patterns = [*weights, "*.json", "*.model", "*.txt", "*.tiktoken", "*.py", "*.jinja"]
+    hf_format = [f for f in files if f.endswith(".safetensors") and not f.startswith(("original/", "consolidated"))]
+    skip = ["original/*"] + (["consolidated*"] if hf_format else [])
     print(f"vllmtune: downloading {spec}", flush=True)
-    path = snapshot_download(repo, revision=rev or None, allow_patterns=patterns)
+    path = snapshot_download(repo, revision=rev or None, allow_patterns=patterns, ignore_patterns=skip)
     print(f"vllmtune: {spec} -> {path} ({time.time() - start:.0f}s)", flush=True)
 marker = os.environ.get("VLLMTUNE_MARKER")
 if marker:
@@ -43,7 +46,7 @@ WAIT_PY = """\
 import os, time
 marker, start = os.environ["VLLMTUNE_MARKER"], time.time()
 while not os.path.exists(marker):
-    print(f"vllmtune: waiting for the download Job ({time.time() - start:.0f}s)", flush=True)
+    print(f"vllmtune: waiting for Job {os.environ['VLLMTUNE_JOB']} ({time.time() - start:.0f}s)", flush=True)
     time.sleep(15)
 print("vllmtune: weights ready", flush=True)
 """
@@ -107,11 +110,27 @@ def cache_claim_name(plan: DeploymentPlan) -> str:
     return f"{plan.name}-hf-cache"
 
 
+def lws_name(plan: DeploymentPlan) -> str:
+    """The LeaderWorkerSet's name. Not the Service's: the LWS controller creates a headless
+    Service named after the LWS for its pods' DNS (LWS_LEADER_ADDRESS), and skips it when a
+    Service of that name already exists -- the workers would never find the leader."""
+    return f"{plan.name}-group"
+
+
+def downloads_digest(plan: DeploymentPlan) -> str:
+    """Short digest of what is downloaded: names the download Job and its marker file."""
+    return hashlib.sha256("\n".join(plan.downloads).encode()).hexdigest()[:10]
+
+
+def download_job_name(plan: DeploymentPlan) -> str:
+    """A Job's pod template is immutable: a new set of downloads is a new Job."""
+    return f"{plan.name}-download-{downloads_digest(plan)}"
+
+
 def download_marker(plan: DeploymentPlan) -> str:
     """File the download Job writes when done; named after what it downloaded, so that a
     changed model waits for a new download."""
-    digest = hashlib.sha256("\n".join(plan.downloads).encode()).hexdigest()[:12]
-    return f"{CONTAINER_HF_CACHE}/.vllmtune/{plan.name}-{digest}.done"
+    return f"{CONTAINER_HF_CACHE}/.vllmtune/{plan.name}-{downloads_digest(plan)}.done"
 
 
 def _secret_env(plan: DeploymentPlan, only: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
@@ -129,7 +148,8 @@ def _server_env(plan: DeploymentPlan) -> list[dict[str, Any]]:
         # The Job downloaded everything: never let a replica start a second download.
         env.append({"name": "HF_HUB_OFFLINE", "value": "1"})
     if plan.multi_node:
-        env.append({"name": "VLLM_HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+        if "VLLM_HOST_IP" not in given:
+            env.append({"name": "VLLM_HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
         for var in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME"):
             if var not in given:
                 env.append({"name": var, "value": DEFAULT_IFNAME})
@@ -200,7 +220,10 @@ def _init_containers(plan: DeploymentPlan) -> list[dict[str, Any]]:
             "name": "wait-for-model",
             "image": plan.image,
             "command": ["python3", "-c", WAIT_PY],
-            "env": [{"name": "VLLMTUNE_MARKER", "value": download_marker(plan)}],
+            "env": [
+                {"name": "VLLMTUNE_MARKER", "value": download_marker(plan)},
+                {"name": "VLLMTUNE_JOB", "value": download_job_name(plan)},
+            ],
             "volumeMounts": [{"name": "hf-cache", "mountPath": CONTAINER_HF_CACHE}],
         }
     ]
@@ -283,7 +306,7 @@ def leader_worker_set(plan: DeploymentPlan) -> dict[str, Any]:
     mn = plan.multi_node
     assert mn is not None
     _, volumes = _volumes(plan)
-    meta = _meta(plan, plan.name)
+    meta = _meta(plan, lws_name(plan))
     meta["annotations"] = _annotations(plan)
     leader_labels = {**meta["labels"], ROLE_LABEL: "leader"}
     worker_labels = {**meta["labels"], ROLE_LABEL: "worker"}
@@ -353,20 +376,29 @@ def pvc(plan: DeploymentPlan) -> dict[str, Any]:
 
 def download_job(plan: DeploymentPlan) -> dict[str, Any]:
     """One Job that fills the shared cache; server pods wait for its marker file."""
-    meta = _meta(plan, f"{plan.name}-download", "download")
+    meta = _meta(plan, download_job_name(plan), "download")
     pod: dict[str, Any] = {
         "restartPolicy": "OnFailure",
         "containers": [_download_container(plan, marker=True)],
         "volumes": [{"name": "hf-cache", "persistentVolumeClaim": {"claimName": cache_claim_name(plan)}}],
     }
-    if plan.k8s_node_selector:
+    if plan.k8s_node_selector:  # GPU nodes are usually tainted: tolerate what the servers do
         pod["nodeSelector"] = dict(plan.k8s_node_selector)
+        if plan.k8s_tolerations:
+            pod["tolerations"] = [dict(t) for t in plan.k8s_tolerations]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
-        "spec": {"backoffLimit": 4, "template": {"metadata": {"labels": meta["labels"]}, "spec": pod}},
+        "spec": {"backoffLimit": 4, "template": {"metadata": {"labels": stable_labels(meta["labels"])}, "spec": pod}},
     }
+
+
+def stable_labels(labels: dict[str, str]) -> dict[str, str]:
+    """A Job's pod template is immutable: its labels leave out what changes with every edit
+    of the profile (hash, versions), so that re-applying an unchanged Job is a no-op."""
+    volatile = {f"{LABEL_PREFIX}/profile-hash", f"{LABEL_PREFIX}/vllm-version", f"{LABEL_PREFIX}/version"}
+    return {k: v for k, v in labels.items() if k not in volatile}
 
 
 def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
@@ -450,18 +482,25 @@ def autoscaling_queries(plan: DeploymentPlan) -> dict[str, str]:
     if a.metric == "queue":
         out["metric"] = f"sum(vllm:num_requests_waiting{sel})"
     else:
+        # Idle: no samples in the window make the quantile NaN; read that as 0 (no load).
         out["metric"] = (
             f"histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{sel}[2m])))"
+            " > 0 or vector(0)"
         )
     if a.min_replicas == 0 and plan.sidecars:
         ns = f'namespace="{plan.k8s_namespace}",' if plan.k8s_namespace else ""
-        out["wake"] = f'sum(rate(vllmtune_cache_requests_total{{{ns}pod=~"{plan.sidecar_name("cache")}-.*"}}[2m]))'
+        # Requests reaching the proxy (answered or not), capped at 1: it wakes the server and
+        # asks for one replica at most; the queue or TTFT trigger sizes it from there.
+        out["wake"] = (
+            f'clamp_max(sum(rate({{__name__=~"vllmtune_cache_(hits|misses|bypass)_total",{ns}'
+            f'pod=~"{plan.sidecar_name("cache")}-.*"}}[2m])), 1)'
+        )
     return out
 
 
 def _scale_target(plan: DeploymentPlan) -> dict[str, str]:
     if plan.multi_node:
-        return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "name": plan.name}
+        return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "name": lws_name(plan)}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "name": plan.name}
 
 
@@ -502,7 +541,13 @@ def scaled_object(plan: DeploymentPlan) -> dict[str, Any]:
             "minReplicaCount": a.min_replicas,
             "maxReplicaCount": a.max_replicas,
             "pollingInterval": KEDA_POLLING_SECONDS,
-            "cooldownPeriod": a.cooldown_seconds,
+            "cooldownPeriod": a.cooldown_seconds,  # 1 -> 0 only
+            # N -> N-1: the HPA KEDA creates waits this long too.
+            "advanced": {
+                "horizontalPodAutoscalerConfig": {
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": a.cooldown_seconds}}
+                }
+            },
             "triggers": triggers,
         },
     }

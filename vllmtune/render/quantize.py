@@ -22,7 +22,7 @@ from vllmtune.errors import RenderError
 from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, QuantizeJob, SecretEnv, k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 from vllmtune.render.docker import Shell, Word, hf_cache_default
-from vllmtune.render.kubernetes import cache_claim_name
+from vllmtune.render.kubernetes import cache_claim_name, pvc, stable_labels
 from vllmtune.render.text import oneline
 
 SCRIPT_NAME = "quantize_job.py"
@@ -135,8 +135,17 @@ def config_map_name(plan: DeploymentPlan) -> str:
 
 
 def job_name(plan: DeploymentPlan) -> str:
-    """The Job (and the docker container) name."""
+    """The docker container name."""
     return f"{plan.name}-quantize"
+
+
+def k8s_job_name(plan: DeploymentPlan) -> str:
+    """The Job's name carries a digest of its settings: a Job's pod template is immutable, so a
+    changed recipe is a new Job (re-applying an unchanged one is a no-op)."""
+    import hashlib
+
+    digest = hashlib.sha256((settings_arg(_job(plan)) + job_script()).encode()).hexdigest()[:10]
+    return f"{plan.name}-quantize-{digest}"
 
 
 def config_map(plan: DeploymentPlan) -> dict[str, Any]:
@@ -199,9 +208,10 @@ def job(plan: DeploymentPlan) -> dict[str, Any]:
     pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container], "volumes": volumes}
     if plan.k8s_node_selector:
         pod_spec["nodeSelector"] = dict(plan.k8s_node_selector)
-    if q.gpus and plan.k8s_tolerations:
+    # GPU nodes are usually tainted: tolerate them when asking for a GPU or for their nodes.
+    if (q.gpus or plan.k8s_node_selector) and plan.k8s_tolerations:
         pod_spec["tolerations"] = [dict(t) for t in plan.k8s_tolerations]
-    meta = _meta(plan, job_name(plan))
+    meta = _meta(plan, k8s_job_name(plan))
     meta["annotations"] = {
         f"{ANNOTATION}/estimate-memory": estimate_memory(q),
         f"{ANNOTATION}/estimate-runtime": estimate_runtime(q),
@@ -214,15 +224,15 @@ def job(plan: DeploymentPlan) -> dict[str, Any]:
             # One retry: a failure is usually deterministic (memory, a bad input), and each
             # attempt repeats the pip install and the calibration.
             "backoffLimit": 1,
-            "template": {"metadata": {"labels": meta["labels"]}, "spec": pod_spec},
+            "template": {"metadata": {"labels": stable_labels(meta["labels"])}, "spec": pod_spec},
         },
     }
 
 
 def quantize_objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
-    """ConfigMap then Job, in apply order."""
+    """The model cache claim (shared with the server), ConfigMap, then Job, in apply order."""
     _job(plan)
-    return [config_map(plan), job(plan)]
+    return [pvc(plan), config_map(plan), job(plan)]
 
 
 def render_quantize_job(plan: DeploymentPlan) -> str:
