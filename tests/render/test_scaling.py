@@ -502,3 +502,22 @@ def test_drift_reads_the_leader_of_a_leader_worker_set(tmp_path: Path) -> None:
     assert drift(path, k8s_dump=str(dump))["drift"] == []
     dump.write_text(dump.read_text().replace("- ray\n", "- mp\n"))
     assert drift(path, k8s_dump=str(dump))["drift"] == ["vLLM args: +ray -mp (profile vs running)"]
+
+
+def test_autoscaler_queries_are_valid_promql(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.conftest import require
+    from tests.render.test_grafana import promtool_check
+    from vllmtune.render.kubernetes import autoscaling_queries
+
+    require(shutil.which("promtool") is not None, "promtool (Debian package prometheus)")
+    exprs: list[str] = []
+    for text in VARIANTS.values():
+        plan = plan_of(tmp_path, text)
+        if plan.autoscaling is not None:
+            exprs += autoscaling_queries(plan).values()
+    assert len(exprs) == 4  # queue, queue, ttft + the proxy wake-up
+    proc = promtool_check(exprs, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS: 4 rules found" in proc.stdout
