@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, require
 from tests.support.dockerenv import free_port
-from tests.support.realvllm import tiny_model_dir, vllm_executable
+from tests.support.realvllm import process_group_gone, tiny_model_dir, vllm_executable
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -88,15 +87,7 @@ def test_up_chat_ps_logs_down(tmp_path: Path) -> None:
     finally:
         down = vt("down", str(profile), "--runtime", "local", env=env)
     assert down.stdout == "vt-local: stopped and removed (local)\n"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail("vLLM's process group outlived `vllmtune down`")
+    assert process_group_gone(pid), "vLLM's process group outlived `vllmtune down`"
 
 
 def test_local_preflight_errors(tmp_path: Path) -> None:

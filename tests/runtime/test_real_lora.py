@@ -21,7 +21,13 @@ import pytest
 from tests.conftest import ROOT, require
 from tests.runtime.test_local_real_vllm import vt
 from tests.support.dockerenv import free_port
-from tests.support.realvllm import parse_with_real_vllm, tiny_model_dir, vllm_executable, vllm_venv_python
+from tests.support.realvllm import (
+    parse_with_real_vllm,
+    process_group_gone,
+    tiny_model_dir,
+    vllm_executable,
+    vllm_venv_python,
+)
 from vllmtune.runtime.up import UpOptions, prepare
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -160,12 +166,4 @@ def test_up_two_adapters_models_completion_ps_down(tmp_path: Path) -> None:
     finally:
         down = vt("down", str(profile), "--runtime", "local", env=env)
     assert down.stdout == "vt-lora: stopped and removed (local)\n"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail("vLLM's process group outlived `vllmtune down`")
+    assert process_group_gone(pid), "vLLM's process group outlived `vllmtune down`"

@@ -152,3 +152,17 @@ def parse_kv_cache_log(text: str) -> dict | None:
         "max_model_len": int(m["max_model_len"].replace(",", "")),
         "max_concurrency": float(m["concurrency"]),
     }
+
+
+def process_group_gone(pgid: int, timeout: float = 10.0) -> bool:
+    """True once no process of the group is left (checked every 0.2 s, at most ``timeout``)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable
 from typing import Any
 
-from vllmtune.plan import CONTAINER_HF_CACHE, LABEL_PREFIX, DeploymentPlan, Sidecar, k8s_quantity
+from vllmtune.plan import CONTAINER_HF_CACHE, LABEL_PREFIX, DeploymentPlan, SecretEnv, Sidecar, k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 
 # Pods of the server, of each sidecar and of the download Job differ by component: every
@@ -90,7 +91,8 @@ exec ray start --address="$head" --block --disable-usage-stats
 DEFAULT_IFNAME = "eth0"
 
 
-def _meta(plan: DeploymentPlan, name: str, component: str = "server") -> dict[str, Any]:
+def object_meta(plan: DeploymentPlan, name: str, component: str = "server") -> dict[str, Any]:
+    """metadata of one object: name, namespace, the plan's labels with this component."""
     labels = dict(plan.labels)
     labels["app.kubernetes.io/component"] = component
     labels.update(plan.k8s_extra_labels)
@@ -133,12 +135,13 @@ def download_marker(plan: DeploymentPlan) -> str:
     return f"{CONTAINER_HF_CACHE}/.vllmtune/{plan.name}-{downloads_digest(plan)}.done"
 
 
+def secret_env(secrets: Iterable[SecretEnv]) -> list[dict[str, Any]]:
+    """Container env entries reading secrets from their Kubernetes Secret keys."""
+    return [{"name": s.name, "valueFrom": {"secretKeyRef": {"name": s.k8s_secret, "key": s.k8s_key}}} for s in secrets]
+
+
 def _secret_env(plan: DeploymentPlan, only: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-    return [
-        {"name": s.name, "valueFrom": {"secretKeyRef": {"name": s.k8s_secret, "key": s.k8s_key}}}
-        for s in plan.secret_env
-        if only is None or s.name in only
-    ]
+    return secret_env(s for s in plan.secret_env if only is None or s.name in only)
 
 
 def _server_env(plan: DeploymentPlan) -> list[dict[str, Any]]:
@@ -283,7 +286,7 @@ def _annotations(plan: DeploymentPlan) -> dict[str, str]:
 def deployment(plan: DeploymentPlan) -> dict[str, Any]:
     """The vLLM Deployment (one node per replica)."""
     _, volumes = _volumes(plan)
-    meta = _meta(plan, plan.name)
+    meta = object_meta(plan, plan.name)
     meta["annotations"] = _annotations(plan)
     labels = dict(meta["labels"])
     spec: dict[str, Any] = {}
@@ -306,7 +309,7 @@ def leader_worker_set(plan: DeploymentPlan) -> dict[str, Any]:
     mn = plan.multi_node
     assert mn is not None
     _, volumes = _volumes(plan)
-    meta = _meta(plan, lws_name(plan))
+    meta = object_meta(plan, lws_name(plan))
     meta["annotations"] = _annotations(plan)
     leader_labels = {**meta["labels"], ROLE_LABEL: "leader"}
     worker_labels = {**meta["labels"], ROLE_LABEL: "worker"}
@@ -342,7 +345,7 @@ def leader_worker_set(plan: DeploymentPlan) -> dict[str, Any]:
 
 def service(plan: DeploymentPlan) -> dict[str, Any]:
     """The Service in front of the server (the leader pods of a multi-node server)."""
-    meta = _meta(plan, plan.name)
+    meta = object_meta(plan, plan.name)
     selector = _selector(meta["labels"])
     if plan.multi_node:
         selector[ROLE_LABEL] = "leader"
@@ -369,14 +372,14 @@ def pvc(plan: DeploymentPlan) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _meta(plan, cache_claim_name(plan), "model-cache"),
+        "metadata": object_meta(plan, cache_claim_name(plan), "model-cache"),
         "spec": spec,
     }
 
 
 def download_job(plan: DeploymentPlan) -> dict[str, Any]:
     """One Job that fills the shared cache; server pods wait for its marker file."""
-    meta = _meta(plan, download_job_name(plan), "download")
+    meta = object_meta(plan, download_job_name(plan), "download")
     pod: dict[str, Any] = {
         "restartPolicy": "OnFailure",
         "containers": [_download_container(plan, marker=True)],
@@ -404,7 +407,7 @@ def stable_labels(labels: dict[str, str]) -> dict[str, str]:
 def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
     """A sidecar's Deployment and Service (reaching vLLM through its Service name)."""
     name = plan.sidecar_name(sc.role)
-    meta = _meta(plan, name, sc.role)
+    meta = object_meta(plan, name, sc.role)
     labels = meta["labels"]
     selector = _selector(labels)
     container: dict[str, Any] = {"name": sc.role, "image": sc.image}
@@ -415,9 +418,7 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
         {"name": "http" if sc.role == "cache" else sc.role, "containerPort": sc.port, "protocol": "TCP"}
     ]
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sc.env]
-    env += [
-        {"name": s.name, "valueFrom": {"secretKeyRef": {"name": s.k8s_secret, "key": s.k8s_key}}} for s in sc.secret_env
-    ]
+    env += secret_env(sc.secret_env)
     if env:
         container["env"] = env
     port_name = container["ports"][0]["name"]
@@ -436,7 +437,10 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": selector},
-            "template": {"metadata": _template_meta(plan, labels, annotations), "spec": {"containers": [container]}},
+            "template": {
+                "metadata": _template_meta(plan, labels, annotations),
+                "spec": {"containers": [container]},
+            },
         },
     }
     svc = {
@@ -535,7 +539,7 @@ def scaled_object(plan: DeploymentPlan) -> dict[str, Any]:
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": _meta(plan, plan.name),
+        "metadata": object_meta(plan, plan.name),
         "spec": {
             "scaleTargetRef": _scale_target(plan),
             "minReplicaCount": a.min_replicas,
@@ -563,7 +567,7 @@ def hpa(plan: DeploymentPlan) -> dict[str, Any]:
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": _meta(plan, plan.name),
+        "metadata": object_meta(plan, plan.name),
         "spec": {
             "scaleTargetRef": _scale_target(plan),
             "minReplicas": a.min_replicas,
@@ -588,7 +592,7 @@ def monitor(plan: DeploymentPlan) -> dict[str, Any] | None:
     m = plan.monitoring
     if m.scrape not in ("podmonitor", "servicemonitor"):
         return None
-    meta = _meta(plan, plan.name)
+    meta = object_meta(plan, plan.name)
     meta["labels"].update(m.labels)
     selector = {"matchLabels": {k: dict(plan.labels)[k] for k in SELECTOR_KEYS[:2]}}
     endpoint = {"port": "http", "path": "/metrics", "interval": m.interval}
@@ -605,7 +609,7 @@ def dashboard_configmap(plan: DeploymentPlan) -> dict[str, Any]:
     """The Grafana dashboard, picked up by Grafana's sidecar (label grafana_dashboard=1)."""
     from vllmtune.render.grafana import render_grafana
 
-    meta = _meta(plan, f"{plan.name}-dashboard", "dashboard")
+    meta = object_meta(plan, f"{plan.name}-dashboard", "dashboard")
     meta["labels"]["grafana_dashboard"] = "1"
     return {
         "apiVersion": "v1",

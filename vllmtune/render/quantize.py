@@ -22,7 +22,7 @@ from vllmtune.errors import RenderError
 from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, QuantizeJob, SecretEnv, k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 from vllmtune.render.docker import Shell, Word, hf_cache_default
-from vllmtune.render.kubernetes import cache_claim_name, pvc, stable_labels
+from vllmtune.render.kubernetes import cache_claim_name, object_meta, pvc, secret_env, stable_labels
 from vllmtune.render.text import oneline
 
 SCRIPT_NAME = "quantize_job.py"
@@ -121,14 +121,6 @@ def estimate_runtime(q: QuantizeJob) -> str:
 # ---- Kubernetes -------------------------------------------------------------------------
 
 
-def _meta(plan: DeploymentPlan, name: str) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name}
-    if plan.k8s_namespace:
-        meta["namespace"] = plan.k8s_namespace
-    meta["labels"] = {**plan.sidecar_labels(COMPONENT), **dict(plan.k8s_extra_labels)}
-    return meta
-
-
 def config_map_name(plan: DeploymentPlan) -> str:
     """The ConfigMap carrying quantize_job.py."""
     return f"{plan.name}-quantize-script"
@@ -153,7 +145,7 @@ def config_map(plan: DeploymentPlan) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _meta(plan, config_map_name(plan)),
+        "metadata": object_meta(plan, config_map_name(plan), COMPONENT),
         "data": {SCRIPT_NAME: job_script()},
     }
 
@@ -177,9 +169,7 @@ def job(plan: DeploymentPlan) -> dict[str, Any]:
     env: list[dict[str, Any]] = [{"name": REQUIREMENT_ENV, "value": q.requirement}]
     token = hf_token(plan, q)
     if token is not None:
-        env.append(
-            {"name": token.name, "valueFrom": {"secretKeyRef": {"name": token.k8s_secret, "key": token.k8s_key}}}
-        )
+        env += secret_env([token])
     mounts: list[dict[str, Any]] = [
         {"name": "shm", "mountPath": "/dev/shm"},
         {"name": "hf-cache", "mountPath": CONTAINER_HF_CACHE},
@@ -211,7 +201,7 @@ def job(plan: DeploymentPlan) -> dict[str, Any]:
     # GPU nodes are usually tainted: tolerate them when asking for a GPU or for their nodes.
     if (q.gpus or plan.k8s_node_selector) and plan.k8s_tolerations:
         pod_spec["tolerations"] = [dict(t) for t in plan.k8s_tolerations]
-    meta = _meta(plan, k8s_job_name(plan))
+    meta = object_meta(plan, k8s_job_name(plan), COMPONENT)
     meta["annotations"] = {
         f"{ANNOTATION}/estimate-memory": estimate_memory(q),
         f"{ANNOTATION}/estimate-runtime": estimate_runtime(q),
