@@ -75,6 +75,20 @@ class Shm:
 
 
 @dataclass(frozen=True)
+class Hardening:
+    """A container's Kubernetes securityContext and resources, resolved here so that no
+    renderer decides them. Every container drops all capabilities, may not escalate and runs
+    under the runtime's default seccomp profile; the rest depends on what its image allows."""
+
+    run_as_user: int | None  # None: the image's own user (vLLM's image runs as root)
+    read_only_root: bool
+    writable_paths: tuple[str, ...]  # emptyDir mounts under a read-only root
+    cpu_request: str
+    memory_request: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
 class Health:
     """How to tell the server is up."""
 
@@ -98,6 +112,8 @@ class Sidecar:
     env: tuple[tuple[str, str], ...] = ()
     secret_env: tuple[SecretEnv, ...] = ()
     command: tuple[str, ...] = ()  # entrypoint override (empty: the image's own)
+    hardening: Hardening = Hardening(None, False, (), "100m", "128Mi", "128Mi")
+    admits: tuple[str, ...] = ()  # NetworkPolicy: the only roles that may reach it (empty: no policy)
 
     def resolved_args(self, hosts: dict[str, str]) -> list[str]:
         """``args`` with ``{vllm}`` / ``{redis}`` replaced by this target's host names."""
@@ -229,6 +245,11 @@ class DeploymentPlan:
     startup_budget: str = ""  # how health.startup_seconds was chosen, for comments and explain
     source: str = ""  # the profile file (or preset:NAME), for messages of renderers
     warnings: tuple[str, ...] = field(default=())
+    k8s_server_hardening: Hardening = Hardening(None, False, (), "2", "16Gi", "16Gi")
+    # download / wait-for-model containers (vLLM's image, a Python download: little memory)
+    k8s_download_hardening: Hardening = Hardening(None, False, (), "500m", "2Gi", "2Gi")
+    k8s_network_policy: bool = False  # a NetworkPolicy for the vLLM pods
+    k8s_network_policy_from: tuple[tuple[tuple[str, str], ...], ...] = ()  # extra admitted pod labels
 
     def sidecar_labels(self, role: str) -> dict[str, str]:
         """The plan's labels with the sidecar's own component."""
@@ -311,6 +332,11 @@ def entrypoint_for(version: str) -> tuple[str, ...]:
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([kKmMgGtT]?)i?[bB]?$")
 
 
+REDIS_IMAGE = "redis:7.4.2-alpine"  # an exact release: a floating tag changes under a running Deployment
+REDIS_MAXMEMORY = "1gb"
+REDIS_MEMORY = "1536Mi"  # maxmemory 1gb + Redis' own overhead and fragmentation headroom
+
+
 def docker_size(text: str) -> str:
     """'16Gi' / '16g' / '16G' -> docker's '16g' (binary units, as docker uses)."""
     m = _SIZE.match(text)
@@ -324,6 +350,14 @@ def k8s_quantity(docker: str) -> str:
     assert m, docker
     unit = m.group(2).upper()
     return m.group(1) + (unit + "i" if unit else "")
+
+
+def _gib(docker: str) -> float:
+    """docker's '16g' -> 16.0 (GiB)."""
+    m = _SIZE.match(docker)
+    assert m, docker
+    power = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}[m.group(2).lower()]
+    return float(m.group(1)) * float(1 << (10 * power)) / float(1 << 30)
 
 
 class _Planner:
@@ -473,7 +507,31 @@ class _Planner:
             startup_budget=budget,
             source=self.lp.source,
             warnings=tuple(str(w) for w in self.warnings),
+            k8s_server_hardening=self._server_hardening(shm),
+            k8s_download_hardening=Hardening(None, False, (), "500m", "2Gi", "2Gi"),
+            k8s_network_policy=d.kubernetes.network_policy.enabled,
+            k8s_network_policy_from=tuple(tuple(sorted(sel.items())) for sel in d.kubernetes.network_policy.allow_from),
         )
+
+    def _server_hardening(self, shm: Shm) -> Hardening:
+        """vLLM's container: its image runs as root and writes caches (torch.compile, Triton,
+        flashinfer) under its home, so it keeps the image's user and a writable root; it drops
+        every capability. Memory: the weights pass through host memory while loading, and the
+        memory-backed /dev/shm counts against the container's limit."""
+        r = self.p.deploy.kubernetes.resources
+        cpu = r.cpu or str(2 + 2 * self.p.resources.gpus)
+        if r.memory:
+            memory = k8s_quantity(docker_size(r.memory))
+        else:
+            shm_gib = _gib(shm.size)
+            size = self._weights_bytes()
+            if size is None:
+                gib = 32 + shm_gib
+            else:
+                per_pod = size / max(1, self.p.resources.nodes)
+                gib = math.ceil(per_pod * 1.2 / 2**30) + shm_gib + 8
+            memory = f"{math.ceil(gib)}Gi"
+        return Hardening(None, False, (), cpu, memory, memory)
 
     def _host_path(self, ident: str) -> str | None:
         """The absolute host path of a local directory or file (relative to the profile), or
@@ -790,7 +848,7 @@ class _Planner:
                 out.append(
                     Sidecar(
                         role="redis",
-                        image="redis:7-alpine",
+                        image=REDIS_IMAGE,
                         args=(
                             "redis-server",
                             "--save",
@@ -798,13 +856,16 @@ class _Planner:
                             "--appendonly",
                             "no",
                             "--maxmemory",
-                            "1gb",
+                            REDIS_MAXMEMORY,
                             "--maxmemory-policy",
                             "allkeys-lru",
                         ),
                         port=6379,
                         publish=False,
                         health_path=None,
+                        # a high uid (the image runs non-root users as they are); nothing written (no save, no AOF)
+                        hardening=Hardening(10001, True, ("/data",), "100m", REDIS_MEMORY, REDIS_MEMORY),
+                        admits=("cache",),
                     )
                 )
             else:
@@ -817,6 +878,9 @@ class _Planner:
             publish=True,
             health_path="/cache/stats",
             secret_env=secret,
+            # the image's USER proxy (uid 10001); the proxy writes nothing. The memory backend
+            # holds up to its byte bound (256 MiB) plus Python's own ~64 MiB.
+            hardening=Hardening(10001, True, ("/tmp",), "250m", "512Mi", "512Mi"),
         )
         return (proxy, *out)
 

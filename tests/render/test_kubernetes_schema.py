@@ -7,6 +7,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.render.test_golden import SOURCES
+from tests.support import crds
 from vllmtune.plan import load_plan
 from vllmtune.render.kubernetes import render_kubernetes
 
@@ -20,7 +21,7 @@ def test_every_object_validates_strictly(source: str, monkeypatch) -> None:  # t
     docs = list(yaml.safe_load_all(render_kubernetes(load_plan(source))))
     assert docs[0]["kind"] == "PersistentVolumeClaim"
     for doc in docs:
-        if "." in doc["apiVersion"].split("/")[0]:
+        if crds.is_custom(doc):
             continue  # custom resources: tests/render/test_scaling.py checks them against their CRDs
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
@@ -37,7 +38,11 @@ def test_shm_gpu_probes_and_secrets() -> None:
     docs = list(yaml.safe_load_all(render_kubernetes(load_plan(str(ROOT / "profiles/examples/legacy-0.6.4.yaml")))))
     pod = docs[1]["spec"]["template"]["spec"]
     c = pod["containers"][0]
-    assert c["resources"]["limits"] == {"nvidia.com/gpu": "2"}
+    # host memory: 1.2 x 16 GB of weights (18Gi) + the 16Gi /dev/shm + 8Gi; no CPU limit
+    assert c["resources"] == {
+        "limits": {"memory": "42Gi", "nvidia.com/gpu": "2"},
+        "requests": {"cpu": "6", "memory": "42Gi", "nvidia.com/gpu": "2"},
+    }
     assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in pod["volumes"]
     assert {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "llm-keys", "key": "vllm"}}} in c["env"]
     assert c["startupProbe"]["failureThreshold"] == 120  # 20 min (16 GB of weights) / 10 s

@@ -17,6 +17,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.render.test_golden import SOURCES
+from tests.support import crds
 from vllmtune.errors import LaunchError, ProfileError, RenderError
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render import render
@@ -142,7 +143,7 @@ def test_leader_worker_set(tmp_path: Path) -> None:
     assert args[args.index("--pipeline-parallel-size") + 1] == "2"
     assert args[args.index("--distributed-executor-backend") + 1] == "ray"
     for c in (leader, worker):  # every pod holds one node's GPUs and /dev/shm
-        assert c["resources"]["limits"] == {"nvidia.com/gpu": "8"}
+        assert c["resources"]["limits"] == {"memory": "103Gi", "nvidia.com/gpu": "8"}  # 1.2 x 70 GB per node + shm + 8Gi
         env = {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
         assert env["VLLM_HOST_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
         assert env["NCCL_SOCKET_IFNAME"] == env["GLOO_SOCKET_IFNAME"] == "eth0"
@@ -197,7 +198,7 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_core_objects_validate_strictly(tmp_path: Path, variant: str) -> None:
     for obj in kubernetes_objects(plan_of(tmp_path, VARIANTS[variant])):
-        if obj["apiVersion"].startswith(("leaderworkerset.", "keda.", "monitoring.coreos.")):
+        if crds.is_custom(obj):
             continue  # custom kinds: test_custom_objects_validate_against_their_crds
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
@@ -208,7 +209,7 @@ def _custom_objects() -> list[tuple[str, dict[str, Any]]]:
     try:
         os.chdir(ROOT)
         for source in [*SOURCES, str(EXAMPLE)]:
-            out += [(source, o) for o in kubernetes_objects(load_plan(source)) if "." in o["apiVersion"].split("/")[0]]
+            out += [(source, o) for o in kubernetes_objects(load_plan(source)) if crds.is_custom(o)]
     finally:
         os.chdir(cwd)
     return out
@@ -216,12 +217,11 @@ def _custom_objects() -> list[tuple[str, dict[str, Any]]]:
 
 def test_custom_objects_validate_against_their_crds(tmp_path: Path) -> None:
     from tests.conftest import require
-    from tests.support import crds
 
     require(crds.available(), "the CRD validators (scripts/setup_crd_validators.sh)")
     docs = [o for _, o in _custom_objects()]
     for text in VARIANTS.values():
-        docs += [o for o in kubernetes_objects(plan_of(tmp_path, text)) if "." in o["apiVersion"].split("/")[0]]
+        docs += [o for o in kubernetes_objects(plan_of(tmp_path, text)) if crds.is_custom(o)]
     kinds = {d["kind"] for d in docs}
     assert kinds == {"LeaderWorkerSet", "ScaledObject", "PodMonitor", "ServiceMonitor"}
     for doc in docs:

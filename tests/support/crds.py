@@ -209,3 +209,11 @@ def _strict(node: Any) -> Any:
     ):
         out["additionalProperties"] = False
     return out
+
+
+def is_custom(doc: dict[str, Any]) -> bool:
+    """A custom resource (checked here), not a built-in kind (checked by kubernetes-validate):
+    built-in groups have no dot or end in .k8s.io (networking.k8s.io); x-k8s.io groups are SIGs'
+    CRDs (leaderworkerset.x-k8s.io)."""
+    group = doc["apiVersion"].rpartition("/")[0]
+    return "." in group and (group.endswith(".x-k8s.io") or not group.endswith(".k8s.io"))

@@ -356,6 +356,36 @@ class Toleration(Strict):
     )
 
 
+class ServerResources(Strict):
+    """CPU and host memory for the vLLM container (Kubernetes requests/limits)."""
+
+    cpu: str | None = Field(
+        default=None,
+        description="CPU request (no limit: CFS throttling stalls the engine loop). Default: 2 + 2 per GPU.",
+        pattern=r"^[0-9]+(\.[0-9]+)?m?$",
+    )
+    memory: str | None = Field(
+        default=None,
+        description="Host memory request and limit. Default: 1.2 x the weights per pod + /dev/shm + 8Gi "
+        "(32Gi + /dev/shm when vllmtune does not know the model's size).",
+        pattern=SIZE_RE.pattern,
+    )
+
+
+class NetworkPolicySettings(Strict):
+    """A NetworkPolicy for the vLLM pods."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Admit traffic to vLLM only on its port, and only from the prompt-cache proxy (when on) "
+        "and the pods in allow_from.",
+    )
+    allow_from: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="Pod label selectors also admitted (e.g. your gateway or Prometheus: {app: prometheus}).",
+    )
+
+
 class PvcSettings(Strict):
     """The model cache volume."""
 
@@ -442,6 +472,12 @@ class KubernetesDeploy(Strict):
         default="ClusterIP", description="Service type."
     )
     probes: ProbeSettings = Field(default_factory=ProbeSettings, description="Probe timing.")
+    resources: ServerResources = Field(
+        default_factory=ServerResources, description="CPU and host memory of the vLLM container."
+    )
+    network_policy: NetworkPolicySettings = Field(
+        default_factory=NetworkPolicySettings, description="Restrict who reaches the vLLM pods."
+    )
     model_download: Literal["server", "init-container", "job"] = Field(
         default="server",
         description="Who downloads the weights: server (vLLM at start-up), init-container (each pod, "

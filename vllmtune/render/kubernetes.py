@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from vllmtune.plan import CONTAINER_HF_CACHE, LABEL_PREFIX, DeploymentPlan, SecretEnv, Sidecar, k8s_quantity
+from vllmtune.plan import CONTAINER_HF_CACHE, LABEL_PREFIX, DeploymentPlan, Hardening, SecretEnv, Sidecar, k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 
 # Pods of the server, of each sidecar and of the download Job differ by component: every
@@ -181,9 +181,46 @@ def _volumes(plan: DeploymentPlan) -> tuple[list[dict[str, Any]], list[dict[str,
     return mounts, volumes
 
 
-def _gpu_resources(gpus: int) -> dict[str, Any]:
-    n = str(gpus)
-    return {"limits": {"nvidia.com/gpu": n}, "requests": {"nvidia.com/gpu": n}}
+def _resources(h: Hardening, gpus: int = 0) -> dict[str, Any]:
+    """Requests and limits; no CPU limit (CFS throttling stalls an engine or event loop)."""
+    requests: dict[str, str] = {"cpu": h.cpu_request, "memory": h.memory_request}
+    limits: dict[str, str] = {"memory": h.memory_limit}
+    if gpus:
+        requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(gpus)
+    return {"limits": limits, "requests": requests}
+
+
+def security_context(h: Hardening) -> dict[str, Any]:
+    """A container's securityContext: no privilege escalation, no capabilities, the runtime's
+    seccomp profile; non-root and a read-only root where the image allows (the plan says)."""
+    ctx: dict[str, Any] = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "privileged": False,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if h.run_as_user is not None:
+        ctx["runAsNonRoot"] = True
+        ctx["runAsUser"] = h.run_as_user
+        ctx["runAsGroup"] = h.run_as_user
+    if h.read_only_root:
+        ctx["readOnlyRootFilesystem"] = True
+    return ctx
+
+
+def pod_security_context(h: Hardening) -> dict[str, Any]:
+    """The pod's securityContext, matching its main container's."""
+    ctx: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
+    if h.run_as_user is not None:
+        ctx.update(runAsNonRoot=True, runAsUser=h.run_as_user, runAsGroup=h.run_as_user, fsGroup=h.run_as_user)
+    return ctx
+
+
+def harden(container: dict[str, Any], h: Hardening, gpus: int = 0) -> dict[str, Any]:
+    """``container`` with its resources and securityContext (in place, returned)."""
+    container["resources"] = _resources(h, gpus)
+    container["securityContext"] = security_context(h)
+    return container
 
 
 def _probes(plan: DeploymentPlan) -> dict[str, Any]:
@@ -210,7 +247,7 @@ def _download_container(plan: DeploymentPlan, marker: bool) -> dict[str, Any]:
     if env:
         container["env"] = env
     container["volumeMounts"] = [{"name": "hf-cache", "mountPath": CONTAINER_HF_CACHE}]
-    return container
+    return harden(container, plan.k8s_download_hardening)
 
 
 def _init_containers(plan: DeploymentPlan) -> list[dict[str, Any]]:
@@ -218,18 +255,17 @@ def _init_containers(plan: DeploymentPlan) -> list[dict[str, Any]]:
         return []
     if plan.k8s_model_download == "init-container":
         return [_download_container(plan, marker=False)]
-    return [
-        {
-            "name": "wait-for-model",
-            "image": plan.image,
-            "command": ["python3", "-c", WAIT_PY],
-            "env": [
-                {"name": "VLLMTUNE_MARKER", "value": download_marker(plan)},
-                {"name": "VLLMTUNE_JOB", "value": download_job_name(plan)},
-            ],
-            "volumeMounts": [{"name": "hf-cache", "mountPath": CONTAINER_HF_CACHE}],
-        }
-    ]
+    wait = {
+        "name": "wait-for-model",
+        "image": plan.image,
+        "command": ["python3", "-c", WAIT_PY],
+        "env": [
+            {"name": "VLLMTUNE_MARKER", "value": download_marker(plan)},
+            {"name": "VLLMTUNE_JOB", "value": download_job_name(plan)},
+        ],
+        "volumeMounts": [{"name": "hf-cache", "mountPath": CONTAINER_HF_CACHE}],
+    }
+    return [harden(wait, plan.k8s_download_hardening)]
 
 
 def _scrape_annotations(plan: DeploymentPlan, port: int) -> dict[str, str]:
@@ -239,7 +275,10 @@ def _scrape_annotations(plan: DeploymentPlan, port: int) -> dict[str, str]:
 
 
 def _pod_spec(plan: DeploymentPlan, containers: list[dict[str, Any]], volumes: list[dict[str, Any]]) -> dict[str, Any]:
-    spec: dict[str, Any] = {}
+    spec: dict[str, Any] = {  # vLLM never calls the API server
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(plan.k8s_server_hardening),
+    }
     init = _init_containers(plan)
     if init:
         spec["initContainers"] = init
@@ -265,8 +304,7 @@ def _server_container(plan: DeploymentPlan) -> dict[str, Any]:
     container["ports"] = [{"name": "http", "containerPort": plan.port, "protocol": "TCP"}]
     if env:
         container["env"] = env
-    if plan.gpus:
-        container["resources"] = _gpu_resources(plan.gpus)
+    harden(container, plan.k8s_server_hardening, plan.gpus)
     container["volumeMounts"] = mounts
     container.update(_probes(plan))
     return container
@@ -319,9 +357,9 @@ def leader_worker_set(plan: DeploymentPlan) -> dict[str, Any]:
         "image": plan.image,
         "command": ["bash", "-c", WORKER_SH, "vllmtune-worker"],
         "env": _server_env(plan),
-        "resources": _gpu_resources(plan.gpus),
         "volumeMounts": mounts,
     }
+    harden(worker, plan.k8s_server_hardening, plan.gpus)
     spec: dict[str, Any] = {}
     if plan.autoscaling is None:
         spec["replicas"] = plan.k8s_replicas
@@ -381,6 +419,8 @@ def download_job(plan: DeploymentPlan) -> dict[str, Any]:
     """One Job that fills the shared cache; server pods wait for its marker file."""
     meta = object_meta(plan, download_job_name(plan), "download")
     pod: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(plan.k8s_download_hardening),
         "restartPolicy": "OnFailure",
         "containers": [_download_container(plan, marker=True)],
         "volumes": [{"name": "hf-cache", "persistentVolumeClaim": {"claimName": cache_claim_name(plan)}}],
@@ -428,6 +468,18 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
         probe = {"tcpSocket": {"port": port_name}, "periodSeconds": 10}
     container["readinessProbe"] = probe
     container["livenessProbe"] = {**probe, "failureThreshold": 6}
+    harden(container, sc.hardening)
+    pod: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(sc.hardening),
+        "containers": [container],
+    }
+    if sc.hardening.writable_paths:  # a read-only root: what the process writes is an emptyDir
+        names = [f"writable-{i}" for i in range(len(sc.hardening.writable_paths))]
+        container["volumeMounts"] = [
+            {"name": n, "mountPath": path} for n, path in zip(names, sc.hardening.writable_paths, strict=True)
+        ]
+        pod["volumes"] = [{"name": n, "emptyDir": {"sizeLimit": "64Mi"}} for n in names]
     replicas = plan.k8s_replicas if sc.role == "cache" else 1
     annotations = _scrape_annotations(plan, sc.port) if sc.health_path else {}
     dep = {
@@ -439,7 +491,7 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": _template_meta(plan, labels, annotations),
-                "spec": {"containers": [container]},
+                "spec": pod,
             },
         },
     }
@@ -453,7 +505,48 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
             "ports": [{"name": port_name, "port": sc.port, "targetPort": port_name, "protocol": "TCP"}],
         },
     }
-    return [dep, svc]
+    objects = [dep, svc]
+    if sc.admits:
+        sources = [_selector(plan.sidecar_labels(r)) for r in sc.admits]
+        objects.append(network_policy(plan, meta, selector, sc.port, sources))
+    return objects
+
+
+def network_policy(
+    plan: DeploymentPlan,
+    meta: dict[str, Any],
+    selector: dict[str, str],
+    port: int,
+    sources: list[dict[str, str]],
+) -> dict[str, Any]:
+    """Only pods matching ``sources`` reach the selected pods, and only on ``port``."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta,
+        "spec": {
+            "podSelector": {"matchLabels": selector},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"podSelector": {"matchLabels": src}} for src in sources],
+                    "ports": [{"port": port, "protocol": "TCP"}],
+                }
+            ],
+        },
+    }
+
+
+def server_network_policy(plan: DeploymentPlan) -> dict[str, Any]:
+    """deploy.kubernetes.network_policy: vLLM admits the proxy (so that no client bypasses the
+    cache and its key check) and the pods the profile lists."""
+    meta = object_meta(plan, plan.name)
+    sources = [_selector(plan.sidecar_labels(sc.role)) for sc in plan.sidecars if sc.role == "cache"]
+    sources += [dict(sel) for sel in plan.k8s_network_policy_from]
+    pol = network_policy(plan, meta, _selector(meta["labels"]), plan.port, sources)
+    if not sources:  # nobody named: the port stays open to every pod, every other port closed
+        pol["spec"]["ingress"] = [{"ports": [{"port": plan.port, "protocol": "TCP"}]}]
+    return pol
 
 
 def quantity(value: float) -> str:
@@ -626,6 +719,8 @@ def kubernetes_objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
         objects.append(download_job(plan))
     objects.append(leader_worker_set(plan) if plan.multi_node else deployment(plan))
     objects.append(service(plan))
+    if plan.k8s_network_policy:
+        objects.append(server_network_policy(plan))
     for sc in sorted(plan.sidecars, key=lambda s: s.role != "redis"):
         objects += sidecar_objects(plan, sc)
     if plan.autoscaling is not None:
