@@ -143,7 +143,10 @@ def test_leader_worker_set(tmp_path: Path) -> None:
     assert args[args.index("--pipeline-parallel-size") + 1] == "2"
     assert args[args.index("--distributed-executor-backend") + 1] == "ray"
     for c in (leader, worker):  # every pod holds one node's GPUs and /dev/shm
-        assert c["resources"]["limits"] == {"memory": "103Gi", "nvidia.com/gpu": "8"}  # 1.2 x 70 GB per node + shm + 8Gi
+        assert c["resources"]["limits"] == {
+            "memory": "103Gi",
+            "nvidia.com/gpu": "8",
+        }  # 1.2 x 70 GB per node + shm + 8Gi
         env = {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
         assert env["VLLM_HOST_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
         assert env["NCCL_SOCKET_IFNAME"] == env["GLOO_SOCKET_IFNAME"] == "eth0"
