@@ -605,10 +605,12 @@ def _bench_text(r: dict[str, Any]) -> str:
         f"  tokens/chunk {s['tokens_per_chunk'].get('mean', 0) or 0:.2f}",
     ]
     sm = r["server_metrics"]
-    q = sm.get("vllm:prefix_cache_queries_total") or sm.get("vllm:gpu_prefix_cache_queries_total")
-    h = sm.get("vllm:prefix_cache_hits_total") or sm.get("vllm:gpu_prefix_cache_hits_total")
+    # vLLM >= 0.8 names them prefix_cache_*, older ones gpu_prefix_cache_*; 0 hits is a value, not "absent"
+    prefix = "vllm:prefix_cache_" if "vllm:prefix_cache_queries_total" in sm else "vllm:gpu_prefix_cache_"
+    q = sm.get(prefix + "queries_total")
+    h = sm.get(prefix + "hits_total", 0.0)
     if q:
-        lines.append(f"  server prefix cache: {h:,.0f} of {q:,.0f} prompt tokens hit ({(h or 0) / q:.1%})")
+        lines.append(f"  server prefix cache: {h:,.0f} of {q:,.0f} prompt tokens hit ({h / q:.1%})")
     if r["quality"]:
         lines.append(
             f"  quality      {r['quality']['normalized']:.3f} normalized match over {r['quality']['cases']} cases "

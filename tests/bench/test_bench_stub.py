@@ -268,3 +268,44 @@ def test_calibrate_and_the_ceiling_warning(tmp_path: Path) -> None:
         "close to this client's ceiling (5 req/s, vllmtune bench --calibrate): the client may be the bottleneck"
         in r.stderr
     )
+
+
+def test_zero_prefix_cache_hits_are_reported_not_a_crash() -> None:
+    with stub("--prefix-hit-share", "0") as url:
+        r = vt("bench", url, "-n", "4", "-c", "2", "-w", "random")
+    assert r.returncode == 0, r.stderr
+    line = [x for x in r.stdout.splitlines() if "server prefix cache" in x]
+    assert len(line) == 1 and line[0].startswith("  server prefix cache: 0 of ")
+    assert line[0].endswith(" prompt tokens hit (0.0%)")
+
+
+def test_every_request_failing_is_exit_1_with_the_servers_reason(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    with stub("--max-model-len", "64") as url:
+        r = vt("bench", url, "-n", "8", "-c", "2", "-w", "duplicates", "--max-tokens", "8", "-o", str(out))
+    assert r.returncode == 1, r.stderr
+    assert "  ok 0/8  errors http_400 8" in r.stdout
+    assert r.stderr.splitlines()[-3:] == [
+        "error: 8 of 8 requests failed (100.0%, above --max-error-rate 5.0%); first distinct errors:",
+        "  http_400 (8x): This model's maximum context length is 64 tokens. However, you requested "
+        + r.stderr.split("you requested ", 1)[1].split(" tokens", 1)[0]
+        + " tokens "
+        + r.stderr.split("you requested ", 1)[1].split(" tokens ", 1)[1].splitlines()[0],
+        "  (the server's max_model_len is 64 tokens: shorten the workload's prompts and --max-tokens, "
+        "or raise model.max_model_len)",
+    ][-3:]
+    res = json.loads(out.read_text())  # still written, for a look
+    assert res["error_samples"][0]["error"] == "http_400"
+    assert res["error_samples"][0]["message"].startswith("This model's maximum context length is 64 tokens.")
+
+
+def test_error_rate_threshold(tmp_path: Path) -> None:
+    with stub("--fail-every", "4") as url:  # 25% fail
+        loose = vt("bench", url, "-n", "20", "-c", "1", "--max-error-rate", "0.3")
+        strict = vt("bench", url, "-n", "20", "-c", "1")
+    assert loose.returncode == 0, loose.stderr
+    assert strict.returncode == 1
+    assert strict.stderr.splitlines()[-2:] == [
+        "error: 5 of 20 requests failed (25.0%, above --max-error-rate 5.0%); first distinct errors:",
+        "  http_500 (5x): stub failure",
+    ]
