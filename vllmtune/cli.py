@@ -496,6 +496,10 @@ def bench(
     out: Annotated[
         str | None, typer.Option("--out", "-o", help="Write the result JSON here (for vllmtune compare).")
     ] = None,
+    max_error_rate: Annotated[
+        float,
+        typer.Option("--max-error-rate", help="Exit 1 when more than this share of requests fails (0.05 = 5%)."),
+    ] = 0.05,
     calibrate: Annotated[
         bool,
         typer.Option("--calibrate", help="Measure this client's own ceiling against an instant stub, and remember it."),
@@ -512,7 +516,7 @@ def bench(
       vllmtune bench --calibrate
     API key: $VLLM_API_KEY or $OPENAI_API_KEY. Ctrl-C stops early and still writes the partial result.
     """
-    from vllmtune.bench.command import BenchArgs, BenchError, write_result
+    from vllmtune.bench.command import BenchArgs, BenchError, error_rate_problem, write_result
     from vllmtune.bench.command import calibrate as do_calibrate
 
     if calibrate:
@@ -560,6 +564,9 @@ def bench(
         _echo(_bench_text(result))
     if result["partial"]:
         raise typer.Exit(130)
+    problem = error_rate_problem(result, max_error_rate)
+    if problem:
+        raise BenchError(problem)
 
 
 def _run_with_progress(args: Any, enabled: bool) -> Any:
@@ -596,7 +603,8 @@ def _bench_text(r: dict[str, Any]) -> str:
         f"{r['label']}: {c['workload']} x {s['requests_sent']} requests, c={c['concurrency']}"
         + (f", rate {c['rate']}/s {c['arrivals']}" if c["rate"] else "")
         + (", streaming" if c["stream"] else ""),
-        f"  ok {s['requests_ok']}/{s['requests_sent']}  errors {r['errors'] or 0}",
+        f"  ok {s['requests_ok']}/{s['requests_sent']}  errors "
+        + (", ".join(f"{kind} {n}" for kind, n in sorted(r["errors"].items())) or "0"),
         f"  throughput   {s['request_throughput']:,.2f} req/s, {s['output_token_throughput']:,.1f} output tok/s, "
         f"{s['tokens_per_call']:.1f} tokens/call",
         f"  e2e ms       {pct('e2e_ms')}",

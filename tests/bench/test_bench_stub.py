@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -285,15 +286,21 @@ def test_every_request_failing_is_exit_1_with_the_servers_reason(tmp_path: Path)
         r = vt("bench", url, "-n", "8", "-c", "2", "-w", "duplicates", "--max-tokens", "8", "-o", str(out))
     assert r.returncode == 1, r.stderr
     assert "  ok 0/8  errors http_400 8" in r.stdout
-    assert r.stderr.splitlines()[-3:] == [
-        "error: 8 of 8 requests failed (100.0%, above --max-error-rate 5.0%); first distinct errors:",
-        "  http_400 (8x): This model's maximum context length is 64 tokens. However, you requested "
-        + r.stderr.split("you requested ", 1)[1].split(" tokens", 1)[0]
-        + " tokens "
-        + r.stderr.split("you requested ", 1)[1].split(" tokens ", 1)[1].splitlines()[0],
+    err = r.stderr.splitlines()
+    assert err[0] == f"wrote {out}"
+    assert err[1] == "error: 8 of 8 requests failed (100.0%, above --max-error-rate 5.0%); first distinct errors:"
+    # the first 3 distinct bodies (the prompts differ in length), each with its count
+    for line in err[2:5]:
+        assert re.fullmatch(
+            r"  http_400 \(\dx\): This model's maximum context length is 64 tokens\. However, you requested "
+            r"(\d+) tokens \(\d+ in the messages, 8 in the completion\)\. Please reduce the length of the "
+            r"messages or completion\.",
+            line,
+        ), line
+    assert err[5:] == [
         "  (the server's max_model_len is 64 tokens: shorten the workload's prompts and --max-tokens, "
-        "or raise model.max_model_len)",
-    ][-3:]
+        "or raise model.max_model_len)"
+    ]
     res = json.loads(out.read_text())  # still written, for a look
     assert res["error_samples"][0]["error"] == "http_400"
     assert res["error_samples"][0]["message"].startswith("This model's maximum context length is 64 tokens.")

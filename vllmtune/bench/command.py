@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -140,6 +141,33 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
         partial=partial,
         ceiling=known_ceiling(),
     )
+
+
+CONTEXT_LENGTH = re.compile(r"maximum context length is (\d+) tokens")
+
+
+def error_rate_problem(result: dict[str, Any], max_error_rate: float) -> str | None:
+    """Why the run failed (too many errors, with what the server said), or None."""
+    sent = result["summary"]["requests_sent"]
+    failed = sum(result["errors"].values())
+    if not sent or failed / sent <= max_error_rate:
+        return None
+    lines = [
+        f"{failed} of {sent} requests failed ({failed / sent:.1%}, above --max-error-rate {max_error_rate:.1%}); "
+        "first distinct errors:"
+    ]
+    for sample in result.get("error_samples", []):
+        said = f": {sample['message']}" if sample["message"] else ""
+        lines.append(f"  {sample['error']} ({sample['count']}x){said}")
+    for sample in result.get("error_samples", []):
+        m = CONTEXT_LENGTH.search(sample["message"])
+        if m:
+            lines.append(
+                f"  (the server's max_model_len is {m.group(1)} tokens: shorten the workload's prompts and "
+                "--max-tokens, or raise model.max_model_len)"
+            )
+            break
+    return "\n".join(lines)
 
 
 def calibrate(requests: int = 20000, concurrency: int = 16, stream_requests: int = 10000) -> dict[str, float]:

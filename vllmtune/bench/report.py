@@ -11,7 +11,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from vllmtune.bench.runner import Options, Record, error_counts
+from vllmtune.bench.runner import Options, Record, error_counts, error_samples
 from vllmtune.bench.stats import diff_ci, summarize
 from vllmtune.errors import VllmtuneError
 
@@ -139,6 +139,7 @@ def build_result(
         "server_metrics": server,
         "quality": q,
         "errors": error_counts(records),
+        "error_samples": error_samples(records),
         "warnings": warnings,
         "definitions": DEFINITIONS,
         "samples": {"e2e_ms": e2e, "ttft_ms": ttft},
