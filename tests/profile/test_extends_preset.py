@@ -15,9 +15,11 @@ def test_both_spellings_of_a_preset_parent(tmp_path: Path) -> None:
     for spelling in ("cpu-tiny", "preset:cpu-tiny"):
         p = tmp_path / f"{spelling.replace(':', '-')}.yaml"
         p.write_text(f"extends: {spelling}\nname: mine\n")
-        loaded[spelling] = load_profile(str(p)).profile
+        loaded[spelling] = load_profile(str(p)).profile.model_dump()
+    assert loaded["preset:cpu-tiny"].pop("extends") == "preset:cpu-tiny"  # kept as written
+    assert loaded["cpu-tiny"].pop("extends") == "cpu-tiny"
     assert loaded["cpu-tiny"] == loaded["preset:cpu-tiny"]
-    assert loaded["preset:cpu-tiny"].model.served_name == "tiny-llama"
+    assert loaded["preset:cpu-tiny"]["model"]["served_name"] == "tiny-llama"
 
 
 def test_unknown_preset_spelled_with_the_prefix(tmp_path: Path) -> None:
