@@ -177,6 +177,39 @@ def test_internal_error_exit_3_with_report_hint() -> None:
     assert r.returncode == 3
     assert "ZeroDivisionError" in r.stderr
     assert "This is a bug in vllmtune, not in your input: please report it" in r.stderr
+    # where: the installed package's [project.urls], never an address nobody set up
+    from vllmtune.cli import report_where
+
+    assert r.stderr.endswith(f"please report it with the text above {report_where()}\n")
+    assert "github.com/vllmtune/vllmtune" not in r.stderr
+
+
+def _metadata_with(monkeypatch: pytest.MonkeyPatch, urls: list[str] | None) -> None:
+    import email.message
+    from importlib import metadata
+
+    def fake(name: str) -> email.message.Message:
+        if urls is None:
+            raise metadata.PackageNotFoundError(name)
+        msg = email.message.Message()
+        for u in urls:
+            msg["Project-URL"] = u
+        return msg
+
+    monkeypatch.setattr(metadata, "metadata", fake)
+
+
+def test_report_where_reads_project_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vllmtune.cli import report_where
+
+    _metadata_with(monkeypatch, ["Homepage, https://example.org/vt", "Issues, https://example.org/vt/issues"])
+    assert report_where() == "at https://example.org/vt/issues"
+    _metadata_with(monkeypatch, ["Source, https://example.org/src"])
+    assert report_where() == "at https://example.org/src"
+    _metadata_with(monkeypatch, [])
+    assert report_where() == "to the maintainers of this installation"
+    _metadata_with(monkeypatch, None)  # not installed (run from a checkout)
+    assert report_where() == "to the maintainers of this installation"
 
 
 def test_render_cache_hits_and_notices_edits_in_the_extends_chain(tmp_path: Path) -> None:

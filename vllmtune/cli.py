@@ -16,7 +16,8 @@ import typer
 from vllmtune import __version__
 from vllmtune.errors import ProfileError, VllmtuneError
 
-REPORT_URL = "https://github.com/vllmtune/vllmtune/issues"
+# [project.urls] labels, best first, for "where to report a bug"
+REPORT_LABELS = ("issues", "issue tracker", "bug tracker", "bugs", "tracker", "homepage", "source", "repository")
 EPILOG = (
     "Exit codes: 0 ok, 1 a problem in your input or environment (the message says how "
     "to fix it), 2 wrong usage, 3 a bug in vllmtune (please report it), 130 interrupted."
@@ -954,6 +955,26 @@ def cache_stats(
         _echo(f"  bypass {reason}: {n:,}")
 
 
+def report_where() -> str:
+    """Where to report a bug: the installed package's ``[project.urls]`` (Issues first), or,
+    when it declares none, its maintainers (never an address nobody set up)."""
+    from importlib import metadata
+
+    try:
+        entries = metadata.metadata("vllmtune").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        entries = []
+    urls = {}
+    for entry in entries:
+        label, _, url = str(entry).partition(",")
+        if url.strip():
+            urls[label.strip().lower()] = url.strip()
+    for label in REPORT_LABELS:
+        if label in urls:
+            return f"at {urls[label]}"
+    return "to the maintainers of this installation"
+
+
 def _fail(message: str, code: int) -> int:
     sys.stderr.write(message if message.endswith("\n") else message + "\n")
     return code
@@ -1003,7 +1024,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(
             f"{tb}\nvllmtune {__version__}: internal error ({type(exc).__name__}: {exc}).\n"
             f"This is a bug in vllmtune, not in your input: please report it with the "
-            f"text above at {REPORT_URL}",
+            f"text above {report_where()}",
             3,
         )
 
