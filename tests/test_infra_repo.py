@@ -156,7 +156,7 @@ def test_drift_against_a_kubernetes_dump(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert json.loads(r.stdout)["drift"] == [
         "image: running vllm/vllm-openai:v0.31.0, profile vllm/vllm-openai:v0.32.0",
-        "vLLM args: +--no-enable-prefix-caching (profile vs running)",
+        "enable_prefix_caching: running (not set), profile off (--no-enable-prefix-caching)",
         "GPUs: running 2, profile 1",
         "replicas: running 2, profile 1",
     ]
@@ -199,3 +199,20 @@ def test_diff_against_and_render_check_agree_on_a_fresh_render(tmp_path: Path, p
     (tmp_path / "k8s" / svc.name).unlink()  # a missing file is a difference too
     r = vt("diff", "p.yaml", "--against", "k8s/", cwd=tmp_path)
     assert r.returncode == 1 and f"--- k8s/{svc.name} (missing)\n" in r.stdout
+
+
+def test_diff_says_each_changed_flag_in_words(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "extends: cpu-tiny\nname: a\nbatching:\n  max_num_batched_tokens: 1024\n  max_num_seqs: 8\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        "extends: cpu-tiny\nname: a\nbatching:\n  max_num_batched_tokens: 512\nserver:\n  extra_args: [--seed, '3']\n"
+    )
+    r = vt("diff", "a.yaml", "b.yaml", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stdout.splitlines()[:3] == [
+        "* max_num_batched_tokens: 1024 -> 512 (--max-num-batched-tokens)",
+        "* max_num_seqs: 8 -> (not set) (--max-num-seqs)",
+        "* seed: (not set) -> 3 (--seed)",
+    ]
+    assert r.stdout.splitlines()[3].startswith("--- a.yaml (docker)")

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from vllmtune.argdiff import describe, flag_key
 from vllmtune.errors import VllmtuneError
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render import TARGETS, render, resolve_target
@@ -37,13 +38,15 @@ def lever_changes(a: DeploymentPlan, b: DeploymentPlan) -> list[str]:
     ):
         if va != vb:
             out.append(f"{label}: {va} -> {vb}")
-    lever_flags = {f.split(" ", 1)[0] for _, _, flags in a.levers + b.levers for f in flags}
-    args_a = [x for x in a.args if x.startswith("--") and x not in lever_flags]
-    args_b = [x for x in b.args if x.startswith("--") and x not in lever_flags]
-    added = [x for x in args_b if x not in args_a]
-    removed = [x for x in args_a if x not in args_b]
-    if added or removed:
-        out.append("other vLLM flags: " + " ".join([f"+{x}" for x in added] + [f"-{x}" for x in removed]))
+    # every other flag in words; the flags of a lever switched on/off are its line above
+    switched = frozenset(
+        flag_key(f)
+        for (_, sa, fa), (_, sb, fb) in zip(a.levers, b.levers, strict=True)
+        if sa != sb
+        for f in fa + fb
+    )
+    endpoint = frozenset(("--model", "--served-model-name", "--port", "args"))  # said above as model/port
+    out += describe(a.args, b.args, skip=switched | endpoint)
     if dict(a.env) != dict(b.env) or [s.name for s in a.secret_env] != [s.name for s in b.secret_env]:
         out.append("environment changed")
     return out
