@@ -245,3 +245,32 @@ def test_fast_render_path_takes_the_same_options_as_typer() -> None:
     # and a usage error on the fast path still gets typer's message
     r = run("render", "preset:baseline", "--bogus")
     assert r.returncode == 2 and "No such option: --bogus" in r.stderr
+
+
+def test_presets_lists_name_levers_and_description() -> None:
+    r = run("presets")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "LEVERS", "ON", "DESCRIPTION"]
+    by_name = {line.split()[0]: line for line in lines[1:]}
+    assert sorted(by_name) == ["all-levers", "awq", "baseline", "cpu-tiny", "prefix-cache", "speculative"]
+    assert by_name["baseline"].split(None, 2)[1:] == [
+        "-",
+        "Llama-3.1-8B-Instruct, BF16, one GPU, every lever off (the row everything is compared to).",
+    ]
+    assert "prompt-cache,prefix-caching,batching,quantization,speculative-decoding " in by_name["all-levers"]
+    data = json.loads(run("presets", "--output", "json").stdout)
+    assert data[3] == {
+        "name": "cpu-tiny",
+        "description": "Tiny local Llama on vLLM's CPU build (tests, laptops, CI).",
+        "levers_on": ["prefix-caching"],
+        "use": "vllmtune init NAME --preset cpu-tiny, or preset:cpu-tiny wherever a profile goes",
+    }
+
+
+def test_explain_keeps_the_name_as_written(tmp_path: Path) -> None:
+    p = tmp_path / "p.yaml"
+    p.write_text("extends: cpu-tiny\nname: my-llm\n")
+    r = run("explain", str(p), env={"COLUMNS": "120"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "my-llm: vLLM 0.32.0, tiny-llama"

@@ -176,10 +176,33 @@ def explain(profile: ProfileArg, output: OutputOpt = OutputFormat.text) -> None:
     from rich.console import Console
 
     console = Console()
+    # the title as a plain line: rich's table title would restyle it (it capitalised "my-llm")
+    console.print(f"{plan.name}: vLLM {plan.vllm_version}, {plan.served_name}", markup=False, highlight=False)
     console.print(explain_table(plan))
     console.print(f"image {plan.image}; entrypoint {' '.join(plan.entrypoint)}")
     for w in plan.warnings:
         console.print(f"warning: {w}", style="yellow", markup=False, highlight=False)
+
+
+@app.command()
+def presets(output: OutputOpt = OutputFormat.text) -> None:
+    """List the built-in presets: name, the levers each turns on, what it is.
+
+    Use one with vllmtune init NAME --preset PRESET, or preset:PRESET wherever a profile goes
+    (vllmtune up preset:cpu-tiny, extends: cpu-tiny).
+    """
+    from vllmtune.presets import preset_rows
+
+    rows = preset_rows()
+    if output is OutputFormat.json:
+        _echo(json.dumps(rows, indent=2))
+        return
+    table = [("NAME", "LEVERS ON", "DESCRIPTION")] + [
+        (r["name"], ",".join(r["levers_on"]) or "-", r["description"]) for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(2)]
+    for row in table:
+        _echo(f"{row[0].ljust(widths[0])}  {row[1].ljust(widths[1])}  {row[2]}".rstrip())
 
 
 @app.command()
@@ -635,7 +658,8 @@ def compare(
         typer.Argument(help="Result files from vllmtune bench -o; the first is the reference.", metavar="RESULT..."),
     ],
     gpu_hour_usd: Annotated[
-        float | None, typer.Option("--gpu-hour-usd", help="GPU price per hour, for $ per 1k requests.")
+        float | None,
+        typer.Option("--gpu-hour-usd", help="GPU price per hour: adds $ per 1k requests and per 1M output tokens."),
     ] = None,
     fmt: Annotated[str, typer.Option("--output", help="text, markdown, csv or json.")] = "text",
     plot: Annotated[
@@ -655,7 +679,9 @@ def compare(
 
     if fmt not in ("text", "markdown", "csv", "json"):
         raise typer.BadParameter("text, markdown, csv or json", param_hint="--output")
-    _echo(do_compare(results, gpu_hour_usd, fmt, plot, quality_drop))
+    text, warnings = do_compare(results, gpu_hour_usd, fmt, plot, quality_drop)
+    _warn(warnings)
+    _echo(text)
     if plot:
         sys.stderr.write(f"wrote {plot}\n")
 
@@ -823,7 +849,8 @@ def ladder(
     ] = 0.3,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same requests on every rung.")] = 0,
     gpu_hour_usd: Annotated[
-        float | None, typer.Option("--gpu-hour-usd", help="GPU price per hour, for $ per 1k requests.")
+        float | None,
+        typer.Option("--gpu-hour-usd", help="GPU price per hour: adds $ per 1k requests and per 1M output tokens."),
     ] = None,
     runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help="docker or local.")] = Runtime.docker,
     port: Annotated[int | None, typer.Option("--port", help="Serve every rung on this port.")] = None,
@@ -876,7 +903,15 @@ def ladder(
         _echo(json.dumps(summary, indent=2, default=str))
     else:
         _echo("\n".join(summary["table_markdown"]))
-        sys.stderr.write(f"wrote {out}/report.md, {out}/ladder.json, {out}/ladder.png, {out}/rungs/*.yaml\n")
+        sys.stderr.write(ladder_wrote(out) + "\n")
+
+
+def ladder_wrote(out: str) -> str:
+    """What ``ladder`` wrote, with the paths as the user's shell spells them (``-o ladder/`` too)."""
+    base = out.rstrip("/") or "/"
+    return "wrote " + ", ".join(
+        f"{base}/{name}".replace("//", "/") for name in ("report.md", "ladder.json", "ladder.png", "rungs/*.yaml")
+    )
 
 
 cache_app = typer.Typer(help="Lever 1, the prompt-result cache proxy.", no_args_is_help=True, rich_markup_mode=None)

@@ -40,10 +40,7 @@ def lever_changes(a: DeploymentPlan, b: DeploymentPlan) -> list[str]:
             out.append(f"{label}: {va} -> {vb}")
     # every other flag in words; the flags of a lever switched on/off are its line above
     switched = frozenset(
-        flag_key(f)
-        for (_, sa, fa), (_, sb, fb) in zip(a.levers, b.levers, strict=True)
-        if sa != sb
-        for f in fa + fb
+        flag_key(f) for (_, sa, fa), (_, sb, fb) in zip(a.levers, b.levers, strict=True) if sa != sb for f in fa + fb
     )
     endpoint = frozenset(("--model", "--served-model-name", "--port", "args"))  # said above as model/port
     out += describe(a.args, b.args, skip=switched | endpoint)

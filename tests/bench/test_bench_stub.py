@@ -187,7 +187,7 @@ def test_compare_table_and_formats(tmp_path: Path) -> None:
         vt("bench", slow_url, "-n", "20", "-c", "2", "-l", "baseline", "-o", str(tmp_path / "a.json"))
     with stub("--ttft", "0.01", "--itl", "0.005", "--tokens", "8") as fast_url:
         vt("bench", fast_url, "-n", "20", "-c", "2", "-l", "prefix", "-o", str(tmp_path / "b.json"))
-    r = vt("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--gpu-hour-usd", "2.49")
+    r = vt("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"))  # no price: no $ columns
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split() == [
@@ -316,3 +316,30 @@ def test_error_rate_threshold(tmp_path: Path) -> None:
         "error: 5 of 20 requests failed (25.0%, above --max-error-rate 5.0%); first distinct errors:",
         "  http_500 (5x): stub failure",
     ]
+
+
+def test_compare_warns_on_different_workloads_and_shows_costs(tmp_path: Path) -> None:
+    with stub("--tokens", "8") as url:
+        vt("bench", url, "-n", "10", "-w", "shared-prefix", "-l", "a", "-o", str(tmp_path / "a.json"))
+        vt("bench", url, "-n", "10", "-w", "random", "-l", "b", "-o", str(tmp_path / "b.json"))
+        vt("bench", url, "-n", "10", "-w", "random", "-l", "c", "-o", str(tmp_path / "c.json"))
+    a, b, c = (str(tmp_path / f"{x}.json") for x in "abc")
+    r = vt("compare", a, b)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == (
+        "warning: these results ran different workloads, so the comparison is not like for like: "
+        f"{a}: shared-prefix, seed 0, 10 requests; {b}: random, seed 0, 10 requests\n"
+    )
+    assert vt("compare", b, c).stderr == ""
+    # --gpu-hour-usd: $ per 1k requests and per 1M output tokens, in text and markdown
+    r = vt("compare", b, c, "--gpu-hour-usd", "3.6")
+    header, row_b = r.stdout.splitlines()[:2]
+    assert header.endswith("Relative cost  $/1k req  $/1M out tok")
+    res = json.loads(Path(b).read_text())["summary"]
+    per_1k = 3.6 / (res["request_throughput"] * 3600) * 1000
+    per_1m = 3.6 / (res["output_token_throughput"] * 3600) * 1e6
+    assert row_b.split()[-2:] == [f"{per_1k:,.4f}", f"{per_1m:,.2f}"]
+    md = vt("compare", b, c, "--gpu-hour-usd", "3.6", "--output", "markdown").stdout.splitlines()
+    assert md[0].endswith("| Relative cost | $/1k req | $/1M out tok |")
+    assert md[2].endswith(f"| {per_1k:,.4f} | {per_1m:,.2f} |")
+    assert "$/1k req" not in vt("compare", b, c).stdout  # no price, no $ columns

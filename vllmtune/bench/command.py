@@ -227,16 +227,18 @@ def write_result(result: dict[str, Any], path: str) -> None:
 
 def compare(
     paths: list[str], gpu_hour_usd: float | None, output: str, plot_path: str | None, quality_drop: float
-) -> str:
-    """The comparison in the requested format."""
+) -> tuple[str, list[str]]:
+    """The comparison in the requested format, and warnings (results of different workloads)."""
     if not paths:
         raise BenchError("give at least one result file (vllmtune bench ... -o FILE)")
     results = [report.load_result(p) for p in paths]
+    warnings = report.workload_warnings(results)
     rows = report.compare_rows(results, gpu_hour_usd, quality_drop)
     if plot_path:
         report.plot(results, rows, plot_path)
     if output == "json":
-        return json.dumps({"rows": rows, "definitions": report.DEFINITIONS}, indent=2, default=str)
+        data = {"rows": rows, "warnings": warnings, "definitions": report.DEFINITIONS}
+        return json.dumps(data, indent=2, default=str), warnings
     if output == "csv":
-        return report.rows_csv(rows)
-    return "\n".join(report.table_lines(rows, markdown=output == "markdown"))
+        return report.rows_csv(rows), warnings
+    return "\n".join(report.table_lines(rows, markdown=output == "markdown")), warnings
