@@ -274,3 +274,19 @@ def test_explain_keeps_the_name_as_written(tmp_path: Path) -> None:
     r = run("explain", str(p), env={"COLUMNS": "120"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "my-llm: vLLM 0.32.0, tiny-llama"
+
+
+def test_up_phase_lines_name_the_server_not_the_argument(tmp_path: Path) -> None:
+    # a stand-in `vllm serve` that logs vLLM's weights line and dies: the phases go by, named
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    fake = tmp_path / "vllm"
+    fake.write_text('#!/bin/sh\necho "INFO Loading weights took 0.1 GB"\nsleep 1\nexit 1\n')
+    fake.chmod(0o755)
+    p = tmp_path / "p.yaml"
+    p.write_text(f"extends: cpu-tiny\nname: vt-phase\nmodel:\n  id: {tmp_path}/model\n")
+    env = {"VLLMTUNE_VLLM": str(fake), "VLLMTUNE_STATE_DIR": str(tmp_path / "state")}
+    r = run("up", str(p), "--runtime", "local", "-d", "--timeout", "20", env=env)
+    assert r.returncode == 1
+    phases = [line.split(" (", 1)[0] for line in r.stderr.splitlines() if line.endswith(" s)")]
+    assert phases == ["vt-phase: starting", "vt-phase: loading weights"]

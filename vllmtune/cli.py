@@ -367,7 +367,11 @@ def up(
         replace=replace,
         keep_on_failure=keep_on_failure,
     )
-    with _Progress(profile, enabled=output is OutputFormat.text) as progress:
+    from vllmtune.profile.loader import load_profile
+
+    # phase lines name the server (as ps, down and logs do), not the file or preset: argument
+    server_name = load_profile(profile).profile.name
+    with _Progress(server_name, enabled=output is OutputFormat.text) as progress:
         result = do_up(profile, opts, progress)
     estimate = _kv_estimate(profile) if result.kv_cache else None
     if output is OutputFormat.json:
