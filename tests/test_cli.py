@@ -177,6 +177,39 @@ def test_internal_error_exit_3_with_report_hint() -> None:
     assert r.returncode == 3
     assert "ZeroDivisionError" in r.stderr
     assert "This is a bug in vllmtune, not in your input: please report it" in r.stderr
+    # where: the installed package's [project.urls], never an address nobody set up
+    from vllmtune.cli import report_where
+
+    assert r.stderr.endswith(f"please report it with the text above {report_where()}\n")
+    assert "github.com/vllmtune/vllmtune" not in r.stderr
+
+
+def _metadata_with(monkeypatch: pytest.MonkeyPatch, urls: list[str] | None) -> None:
+    import email.message
+    from importlib import metadata
+
+    def fake(name: str) -> email.message.Message:
+        if urls is None:
+            raise metadata.PackageNotFoundError(name)
+        msg = email.message.Message()
+        for u in urls:
+            msg["Project-URL"] = u
+        return msg
+
+    monkeypatch.setattr(metadata, "metadata", fake)
+
+
+def test_report_where_reads_project_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vllmtune.cli import report_where
+
+    _metadata_with(monkeypatch, ["Homepage, https://example.org/vt", "Issues, https://example.org/vt/issues"])
+    assert report_where() == "at https://example.org/vt/issues"
+    _metadata_with(monkeypatch, ["Source, https://example.org/src"])
+    assert report_where() == "at https://example.org/src"
+    _metadata_with(monkeypatch, [])
+    assert report_where() == "to the maintainers of this installation"
+    _metadata_with(monkeypatch, None)  # not installed (run from a checkout)
+    assert report_where() == "to the maintainers of this installation"
 
 
 def test_render_cache_hits_and_notices_edits_in_the_extends_chain(tmp_path: Path) -> None:
@@ -212,3 +245,48 @@ def test_fast_render_path_takes_the_same_options_as_typer() -> None:
     # and a usage error on the fast path still gets typer's message
     r = run("render", "preset:baseline", "--bogus")
     assert r.returncode == 2 and "No such option: --bogus" in r.stderr
+
+
+def test_presets_lists_name_levers_and_description() -> None:
+    r = run("presets")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "LEVERS", "ON", "DESCRIPTION"]
+    by_name = {line.split()[0]: line for line in lines[1:]}
+    assert sorted(by_name) == ["all-levers", "awq", "baseline", "cpu-tiny", "prefix-cache", "speculative"]
+    assert by_name["baseline"].split(None, 2)[1:] == [
+        "-",
+        "Llama-3.1-8B-Instruct, BF16, one GPU, every lever off (the row everything is compared to).",
+    ]
+    assert "prompt-cache,prefix-caching,batching,quantization,speculative-decoding " in by_name["all-levers"]
+    data = json.loads(run("presets", "--output", "json").stdout)
+    assert data[3] == {
+        "name": "cpu-tiny",
+        "description": "Tiny local Llama on vLLM's CPU build (tests, laptops, CI).",
+        "levers_on": ["prefix-caching"],
+        "use": "vllmtune init NAME --preset cpu-tiny, or preset:cpu-tiny wherever a profile goes",
+    }
+
+
+def test_explain_keeps_the_name_as_written(tmp_path: Path) -> None:
+    p = tmp_path / "p.yaml"
+    p.write_text("extends: cpu-tiny\nname: my-llm\n")
+    r = run("explain", str(p), env={"COLUMNS": "120"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "my-llm: vLLM 0.32.0, tiny-llama"
+
+
+def test_up_phase_lines_name_the_server_not_the_argument(tmp_path: Path) -> None:
+    # a stand-in `vllm serve` that logs vLLM's weights line and dies: the phases go by, named
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    fake = tmp_path / "vllm"
+    fake.write_text('#!/bin/sh\necho "INFO Loading weights took 0.1 GB"\nsleep 1\nexit 1\n')
+    fake.chmod(0o755)
+    p = tmp_path / "p.yaml"
+    p.write_text(f"extends: cpu-tiny\nname: vt-phase\nmodel:\n  id: {tmp_path}/model\n")
+    env = {"VLLMTUNE_VLLM": str(fake), "VLLMTUNE_STATE_DIR": str(tmp_path / "state")}
+    r = run("up", str(p), "--runtime", "local", "-d", "--timeout", "20", env=env)
+    assert r.returncode == 1
+    phases = [line.split(" (", 1)[0] for line in r.stderr.splitlines() if line.endswith(" s)")]
+    assert phases == ["vt-phase: starting", "vt-phase: loading weights"]

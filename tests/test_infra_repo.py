@@ -156,7 +156,7 @@ def test_drift_against_a_kubernetes_dump(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert json.loads(r.stdout)["drift"] == [
         "image: running vllm/vllm-openai:v0.31.0, profile vllm/vllm-openai:v0.32.0",
-        "vLLM args: +--no-enable-prefix-caching (profile vs running)",
+        "enable_prefix_caching: running (not set), profile off (--no-enable-prefix-caching)",
         "GPUs: running 2, profile 1",
         "replicas: running 2, profile 1",
     ]
@@ -175,3 +175,44 @@ def test_shell_completion() -> None:
     env = {**os.environ, "_VLLMTUNE_COMPLETE": "complete_bash", "COMP_WORDS": "vllmtune ren", "COMP_CWORD": "1"}
     r = subprocess.run([sys.executable, "-m", "vllmtune.cli"], capture_output=True, text=True, env=env, cwd=ROOT)
     assert r.stdout.split() == ["render", "render-check"]
+
+
+@pytest.mark.parametrize("preset", ["prefix-cache", "all-levers"])
+def test_diff_against_and_render_check_agree_on_a_fresh_render(tmp_path: Path, preset: str) -> None:
+    # one comparison for both: a fresh `render -o k8s/` is no difference to diff and up to date to render-check
+    (tmp_path / "p.yaml").write_text(f"extends: {preset}\nname: llm\n")
+    (tmp_path / ".vllmtune-render.yaml").write_text("- {profile: p.yaml, target: kubernetes, output: k8s/}\n")
+    assert vt("render", "p.yaml", "-t", "k8s", "-o", "k8s/", cwd=tmp_path).returncode == 0
+    r = vt("diff", "p.yaml", "--against", "k8s/", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "no differences\n")
+    r = vt("render-check", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "k8s/: up to date (p.yaml, kubernetes)\n")
+    # an edit: both see it, and the diff names the file it is in
+    svc = tmp_path / "k8s" / "service-llm.yaml"
+    svc.write_text(svc.read_text().replace("port: 8000", "port: 8001", 1))
+    r = vt("diff", "p.yaml", "--against", "k8s/", cwd=tmp_path)
+    assert r.returncode == 1
+    assert f"--- k8s/{svc.name} (on disk)\n+++ k8s/{svc.name} (rendered from p.yaml)\n" in r.stdout
+    assert "-    port: 8001\n+    port: 8000\n" in r.stdout
+    r = vt("render-check", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (1, "k8s/: stale (p.yaml, kubernetes)\n")
+    (tmp_path / "k8s" / svc.name).unlink()  # a missing file is a difference too
+    r = vt("diff", "p.yaml", "--against", "k8s/", cwd=tmp_path)
+    assert r.returncode == 1 and f"--- k8s/{svc.name} (missing)\n" in r.stdout
+
+
+def test_diff_says_each_changed_flag_in_words(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "extends: cpu-tiny\nname: a\nbatching:\n  max_num_batched_tokens: 1024\n  max_num_seqs: 8\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        "extends: cpu-tiny\nname: a\nbatching:\n  max_num_batched_tokens: 512\nserver:\n  extra_args: [--seed, '3']\n"
+    )
+    r = vt("diff", "a.yaml", "b.yaml", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stdout.splitlines()[:3] == [
+        "* max_num_batched_tokens: 1024 -> 512 (--max-num-batched-tokens)",
+        "* max_num_seqs: 8 -> (not set) (--max-num-seqs)",
+        "* seed: (not set) -> 3 (--seed)",
+    ]
+    assert r.stdout.splitlines()[3].startswith("--- a.yaml (docker)")

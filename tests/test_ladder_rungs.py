@@ -71,3 +71,26 @@ def test_parse_rungs() -> None:
     assert parse_rungs("prefix,spec") == ["prefix-caching", "speculative"]
     with pytest.raises(LadderError, match="unknown rung 'turbo'; choose from baseline, prompt-cache"):
         parse_rungs("turbo")
+
+
+def test_ladder_table_costs_and_the_wrote_line() -> None:
+    from vllmtune.cli import ladder_wrote
+    from vllmtune.ladder import ladder_table
+
+    row = {
+        "config": "baseline",
+        "p50_ms": 10.0,
+        "p99_ms": 20.0,
+        "ttft_p50_ms": 5.0,
+        "tokens_per_call": 8.0,
+        "relative_cost": 1.0,
+        "usd_per_1k_requests": 0.0123,
+        "usd_per_1m_output_tokens": 1.5,
+    }
+    lines = ladder_table([row])
+    assert lines[0].endswith("| Relative cost | $/1k req | $/1M out tok |")
+    assert lines[2].endswith("| 1.00x | 0.0123 | 1.50 |")
+    del row["usd_per_1k_requests"], row["usd_per_1m_output_tokens"]
+    assert ladder_table([row])[0].endswith("| Relative cost |")
+    for out in ("ladder", "ladder/"):
+        assert ladder_wrote(out) == "wrote ladder/report.md, ladder/ladder.json, ladder/ladder.png, ladder/rungs/*.yaml"

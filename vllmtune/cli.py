@@ -16,7 +16,8 @@ import typer
 from vllmtune import __version__
 from vllmtune.errors import ProfileError, VllmtuneError
 
-REPORT_URL = "https://github.com/vllmtune/vllmtune/issues"
+# [project.urls] labels, best first, for "where to report a bug"
+REPORT_LABELS = ("issues", "issue tracker", "bug tracker", "bugs", "tracker", "homepage", "source", "repository")
 EPILOG = (
     "Exit codes: 0 ok, 1 a problem in your input or environment (the message says how "
     "to fix it), 2 wrong usage, 3 a bug in vllmtune (please report it), 130 interrupted."
@@ -175,10 +176,33 @@ def explain(profile: ProfileArg, output: OutputOpt = OutputFormat.text) -> None:
     from rich.console import Console
 
     console = Console()
+    # the title as a plain line: rich's table title would restyle it (it capitalised "my-llm")
+    console.print(f"{plan.name}: vLLM {plan.vllm_version}, {plan.served_name}", markup=False, highlight=False)
     console.print(explain_table(plan))
     console.print(f"image {plan.image}; entrypoint {' '.join(plan.entrypoint)}")
     for w in plan.warnings:
         console.print(f"warning: {w}", style="yellow", markup=False, highlight=False)
+
+
+@app.command()
+def presets(output: OutputOpt = OutputFormat.text) -> None:
+    """List the built-in presets: name, the levers each turns on, what it is.
+
+    Use one with vllmtune init NAME --preset PRESET, or preset:PRESET wherever a profile goes
+    (vllmtune up preset:cpu-tiny, extends: cpu-tiny).
+    """
+    from vllmtune.presets import preset_rows
+
+    rows = preset_rows()
+    if output is OutputFormat.json:
+        _echo(json.dumps(rows, indent=2))
+        return
+    table = [("NAME", "LEVERS ON", "DESCRIPTION")] + [
+        (r["name"], ",".join(r["levers_on"]) or "-", r["description"]) for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(2)]
+    for row in table:
+        _echo(f"{row[0].ljust(widths[0])}  {row[1].ljust(widths[1])}  {row[2]}".rstrip())
 
 
 @app.command()
@@ -343,7 +367,11 @@ def up(
         replace=replace,
         keep_on_failure=keep_on_failure,
     )
-    with _Progress(profile, enabled=output is OutputFormat.text) as progress:
+    from vllmtune.profile.loader import load_profile
+
+    # phase lines name the server (as ps, down and logs do), not the file or preset: argument
+    server_name = load_profile(profile).profile.name
+    with _Progress(server_name, enabled=output is OutputFormat.text) as progress:
         result = do_up(profile, opts, progress)
     estimate = _kv_estimate(profile) if result.kv_cache else None
     if output is OutputFormat.json:
@@ -496,6 +524,10 @@ def bench(
     out: Annotated[
         str | None, typer.Option("--out", "-o", help="Write the result JSON here (for vllmtune compare).")
     ] = None,
+    max_error_rate: Annotated[
+        float,
+        typer.Option("--max-error-rate", help="Exit 1 when more than this share of requests fails (0.05 = 5%)."),
+    ] = 0.05,
     calibrate: Annotated[
         bool,
         typer.Option("--calibrate", help="Measure this client's own ceiling against an instant stub, and remember it."),
@@ -512,7 +544,7 @@ def bench(
       vllmtune bench --calibrate
     API key: $VLLM_API_KEY or $OPENAI_API_KEY. Ctrl-C stops early and still writes the partial result.
     """
-    from vllmtune.bench.command import BenchArgs, BenchError, write_result
+    from vllmtune.bench.command import BenchArgs, BenchError, error_rate_problem, write_result
     from vllmtune.bench.command import calibrate as do_calibrate
 
     if calibrate:
@@ -560,6 +592,9 @@ def bench(
         _echo(_bench_text(result))
     if result["partial"]:
         raise typer.Exit(130)
+    problem = error_rate_problem(result, max_error_rate)
+    if problem:
+        raise BenchError(problem)
 
 
 def _run_with_progress(args: Any, enabled: bool) -> Any:
@@ -596,7 +631,8 @@ def _bench_text(r: dict[str, Any]) -> str:
         f"{r['label']}: {c['workload']} x {s['requests_sent']} requests, c={c['concurrency']}"
         + (f", rate {c['rate']}/s {c['arrivals']}" if c["rate"] else "")
         + (", streaming" if c["stream"] else ""),
-        f"  ok {s['requests_ok']}/{s['requests_sent']}  errors {r['errors'] or 0}",
+        f"  ok {s['requests_ok']}/{s['requests_sent']}  errors "
+        + (", ".join(f"{kind} {n}" for kind, n in sorted(r["errors"].items())) or "0"),
         f"  throughput   {s['request_throughput']:,.2f} req/s, {s['output_token_throughput']:,.1f} output tok/s, "
         f"{s['tokens_per_call']:.1f} tokens/call",
         f"  e2e ms       {pct('e2e_ms')}",
@@ -605,10 +641,12 @@ def _bench_text(r: dict[str, Any]) -> str:
         f"  tokens/chunk {s['tokens_per_chunk'].get('mean', 0) or 0:.2f}",
     ]
     sm = r["server_metrics"]
-    q = sm.get("vllm:prefix_cache_queries_total") or sm.get("vllm:gpu_prefix_cache_queries_total")
-    h = sm.get("vllm:prefix_cache_hits_total") or sm.get("vllm:gpu_prefix_cache_hits_total")
+    # vLLM >= 0.8 names them prefix_cache_*, older ones gpu_prefix_cache_*; 0 hits is a value, not "absent"
+    prefix = "vllm:prefix_cache_" if "vllm:prefix_cache_queries_total" in sm else "vllm:gpu_prefix_cache_"
+    q = sm.get(prefix + "queries_total")
+    h = sm.get(prefix + "hits_total", 0.0)
     if q:
-        lines.append(f"  server prefix cache: {h:,.0f} of {q:,.0f} prompt tokens hit ({(h or 0) / q:.1%})")
+        lines.append(f"  server prefix cache: {h:,.0f} of {q:,.0f} prompt tokens hit ({h / q:.1%})")
     if r["quality"]:
         lines.append(
             f"  quality      {r['quality']['normalized']:.3f} normalized match over {r['quality']['cases']} cases "
@@ -624,7 +662,8 @@ def compare(
         typer.Argument(help="Result files from vllmtune bench -o; the first is the reference.", metavar="RESULT..."),
     ],
     gpu_hour_usd: Annotated[
-        float | None, typer.Option("--gpu-hour-usd", help="GPU price per hour, for $ per 1k requests.")
+        float | None,
+        typer.Option("--gpu-hour-usd", help="GPU price per hour: adds $ per 1k requests and per 1M output tokens."),
     ] = None,
     fmt: Annotated[str, typer.Option("--output", help="text, markdown, csv or json.")] = "text",
     plot: Annotated[
@@ -644,7 +683,9 @@ def compare(
 
     if fmt not in ("text", "markdown", "csv", "json"):
         raise typer.BadParameter("text, markdown, csv or json", param_hint="--output")
-    _echo(do_compare(results, gpu_hour_usd, fmt, plot, quality_drop))
+    text, warnings = do_compare(results, gpu_hour_usd, fmt, plot, quality_drop)
+    _warn(warnings)
+    _echo(text)
     if plot:
         sys.stderr.write(f"wrote {plot}\n")
 
@@ -812,7 +853,8 @@ def ladder(
     ] = 0.3,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same requests on every rung.")] = 0,
     gpu_hour_usd: Annotated[
-        float | None, typer.Option("--gpu-hour-usd", help="GPU price per hour, for $ per 1k requests.")
+        float | None,
+        typer.Option("--gpu-hour-usd", help="GPU price per hour: adds $ per 1k requests and per 1M output tokens."),
     ] = None,
     runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help="docker or local.")] = Runtime.docker,
     port: Annotated[int | None, typer.Option("--port", help="Serve every rung on this port.")] = None,
@@ -865,7 +907,15 @@ def ladder(
         _echo(json.dumps(summary, indent=2, default=str))
     else:
         _echo("\n".join(summary["table_markdown"]))
-        sys.stderr.write(f"wrote {out}/report.md, {out}/ladder.json, {out}/ladder.png, {out}/rungs/*.yaml\n")
+        sys.stderr.write(ladder_wrote(out) + "\n")
+
+
+def ladder_wrote(out: str) -> str:
+    """What ``ladder`` wrote, with the paths as the user's shell spells them (``-o ladder/`` too)."""
+    base = out.rstrip("/") or "/"
+    return "wrote " + ", ".join(
+        f"{base}/{name}".replace("//", "/") for name in ("report.md", "ladder.json", "ladder.png", "rungs/*.yaml")
+    )
 
 
 cache_app = typer.Typer(help="Lever 1, the prompt-result cache proxy.", no_args_is_help=True, rich_markup_mode=None)
@@ -944,6 +994,26 @@ def cache_stats(
         _echo(f"  bypass {reason}: {n:,}")
 
 
+def report_where() -> str:
+    """Where to report a bug: the installed package's ``[project.urls]`` (Issues first), or,
+    when it declares none, its maintainers (never an address nobody set up)."""
+    from importlib import metadata
+
+    try:
+        entries = metadata.metadata("vllmtune").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        entries = []
+    urls = {}
+    for entry in entries:
+        label, _, url = str(entry).partition(",")
+        if url.strip():
+            urls[label.strip().lower()] = url.strip()
+    for label in REPORT_LABELS:
+        if label in urls:
+            return f"at {urls[label]}"
+    return "to the maintainers of this installation"
+
+
 def _fail(message: str, code: int) -> int:
     sys.stderr.write(message if message.endswith("\n") else message + "\n")
     return code
@@ -993,7 +1063,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(
             f"{tb}\nvllmtune {__version__}: internal error ({type(exc).__name__}: {exc}).\n"
             f"This is a bug in vllmtune, not in your input: please report it with the "
-            f"text above at {REPORT_URL}",
+            f"text above {report_where()}",
             3,
         )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from vllmtune.argdiff import describe, flag_key
 from vllmtune.errors import VllmtuneError
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render import TARGETS, render, resolve_target
@@ -37,13 +38,12 @@ def lever_changes(a: DeploymentPlan, b: DeploymentPlan) -> list[str]:
     ):
         if va != vb:
             out.append(f"{label}: {va} -> {vb}")
-    lever_flags = {f.split(" ", 1)[0] for _, _, flags in a.levers + b.levers for f in flags}
-    args_a = [x for x in a.args if x.startswith("--") and x not in lever_flags]
-    args_b = [x for x in b.args if x.startswith("--") and x not in lever_flags]
-    added = [x for x in args_b if x not in args_a]
-    removed = [x for x in args_a if x not in args_b]
-    if added or removed:
-        out.append("other vLLM flags: " + " ".join([f"+{x}" for x in added] + [f"-{x}" for x in removed]))
+    # every other flag in words; the flags of a lever switched on/off are its line above
+    switched = frozenset(
+        flag_key(f) for (_, sa, fa), (_, sb, fb) in zip(a.levers, b.levers, strict=True) if sa != sb for f in fa + fb
+    )
+    endpoint = frozenset(("--model", "--served-model-name", "--port", "args"))  # said above as model/port
+    out += describe(a.args, b.args, skip=switched | endpoint)
     if dict(a.env) != dict(b.env) or [s.name for s in a.secret_env] != [s.name for s in b.secret_env]:
         out.append("environment changed")
     return out
@@ -87,23 +87,21 @@ def guess_target(path: Path) -> str:
     raise DiffError(f"{path}: cannot tell whether it is docker, compose or kubernetes output; give --target")
 
 
-def read_against(path: Path, target: str) -> str:
-    """The hand-edited output as one text (a Kubernetes directory is read in file order)."""
-    if path.is_dir():
-        from vllmtune.render.kubernetes import object_filename
+def compare_rendered(plan: DeploymentPlan, target: str, output: str) -> list[tuple[Path, str | None, str]]:
+    """The one comparison behind ``diff --against`` and ``render-check``: each file that
+    ``render -o OUTPUT`` writes (one per object for a Kubernetes directory) against the file on
+    disk. Returns those that differ as (path, text on disk or None when missing, rendered text)."""
+    from vllmtune.render import render_files
 
-        docs = []
-        for f in sorted(path.glob("*.y*ml")):
-            docs += [d for d in yaml.safe_load_all(f.read_text(encoding="utf-8")) if d]
-        order = {"PersistentVolumeClaim": 0, "Deployment": 1, "Service": 2}
-        docs.sort(key=lambda d: (order.get(d.get("kind"), 9), object_filename(d)))
-        from vllmtune.profile.yamlio import dump_yaml
-
-        return "".join("---\n" + dump_yaml(d) for d in docs)
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DiffError(f"{path}: cannot read: {exc.strerror}") from None
+    stale: list[tuple[Path, str | None, str]] = []
+    for path, text in render_files(plan, target, output).items():
+        try:
+            current: str | None = path.read_text(encoding="utf-8")
+        except OSError:
+            current = None
+        if current != text:
+            stale.append((path, current, text))
+    return stale
 
 
 def diff_against(profile: str, against: str, target: str | None) -> dict[str, Any]:
@@ -113,17 +111,16 @@ def diff_against(profile: str, against: str, target: str | None) -> dict[str, An
         raise DiffError(f"{against}: no such file or directory")
     target = resolve_target(target) if target else guess_target(path)
     plan = load_plan(profile)
-    expected = render(plan, target)
-    actual = read_against(path, target)
-    if target == "kubernetes" and path.is_dir():  # compare objects, not file boundaries
-        from vllmtune.profile.yamlio import dump_yaml
-
-        expected = "".join("---\n" + dump_yaml(d) for d in yaml.safe_load_all(expected) if d)
-    return {
-        "changes": [],
-        "target": target,
-        "diff": unified(actual, expected, f"{against} (on disk)", f"{profile} (rendered {target})"),
-    }
+    text = "".join(
+        unified(
+            current or "",
+            rendered,
+            f"{file} ({'on disk' if current is not None else 'missing'})",
+            f"{file} (rendered from {profile})",
+        )
+        for file, current, rendered in compare_rendered(plan, target, against)
+    )
+    return {"changes": [], "target": target, "diff": text}
 
 
 def render_check(map_file: str, fix: bool) -> list[dict[str, Any]]:
@@ -144,7 +141,7 @@ def render_check(map_file: str, fix: bool) -> list[dict[str, Any]]:
         isinstance(e, dict) and {"profile", "target", "output"} <= set(e) for e in entries
     ):
         raise DiffError(f"{map_file}: expected a list of {{profile, target, output}} entries")
-    from vllmtune.render import render_files, write_files
+    from vllmtune.render import write_files
 
     results = []
     for e in entries:
@@ -152,18 +149,10 @@ def render_check(map_file: str, fix: bool) -> list[dict[str, Any]]:
         target = resolve_target(str(e["target"]))
         if target not in TARGETS:
             raise DiffError(f"{map_file}: unknown target {e['target']!r}")
-        plan = load_plan(profile)
-        files = render_files(plan, target, output)
-        stale = []
-        for path, text in files.items():
-            try:
-                current = path.read_text(encoding="utf-8")
-            except OSError:
-                current = None
-            if current != text:
-                stale.append(str(path))
+        differ = compare_rendered(load_plan(profile), target, output)
+        stale = [str(path) for path, _, _ in differ]
         if stale and fix:
-            write_files(files, mode=0o755 if target == "docker" else None)
+            write_files({path: text for path, _, text in differ}, mode=0o755 if target == "docker" else None)
         results.append(
             {
                 "profile": e["profile"],

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from vllmtune.argdiff import describe
 from vllmtune.errors import VllmtuneError
 from vllmtune.plan import DeploymentPlan, load_plan
 
@@ -31,10 +32,8 @@ def _compare(
     if image != plan.image:
         out.append(f"image: running {image}, profile {plan.image}")
     if args != list(plan.args):
-        added = [a for a in plan.args if a not in args]
-        removed = [a for a in args if a not in plan.args]
-        detail = " ".join([f"+{a}" for a in added] + [f"-{a}" for a in removed]) or "order differs"
-        out.append(f"vLLM args: {detail} (profile vs running)")
+        # flag by flag: "max_num_seqs: running 64, profile 128 (--max-num-seqs)"
+        out += describe(args, list(plan.args), old_word="running", new_word="profile")
     for k, v in plan.env:
         if env.get(k) != v:
             out.append(f"env {k}: running {env.get(k)!r}, profile {v!r}")

@@ -58,7 +58,7 @@ def explain_table(plan: DeploymentPlan) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=escape(f"{plan.name}: vLLM {plan.vllm_version}, {plan.served_name}"), title_justify="left")
+    table = Table()  # the title line is printed by the caller, as written
     table.add_column("Lever", ratio=2)
     table.add_column("State", ratio=1)
     table.add_column("Renders", overflow="fold", ratio=3)

@@ -382,6 +382,9 @@ def ladder_table(rows: list[dict[str, Any]]) -> list[str]:
         "Quality",
         "Relative cost",
     ]
+    costs = any("usd_per_1k_requests" in r for r in rows)  # --gpu-hour-usd given
+    if costs:
+        head += ["$/1k req", "$/1M out tok"]
     out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
 
     def f(v: Any, d: int = 0, suffix: str = "") -> str:
@@ -404,6 +407,7 @@ def ladder_table(rows: list[dict[str, Any]]) -> list[str]:
                     q,
                     f(r["relative_cost"], 2, "x"),
                 ]
+                + ([f(r.get("usd_per_1k_requests"), 4), f(r.get("usd_per_1m_output_tokens"), 2)] if costs else [])
             )
             + " |"
         )

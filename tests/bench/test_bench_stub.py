@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -186,7 +187,7 @@ def test_compare_table_and_formats(tmp_path: Path) -> None:
         vt("bench", slow_url, "-n", "20", "-c", "2", "-l", "baseline", "-o", str(tmp_path / "a.json"))
     with stub("--ttft", "0.01", "--itl", "0.005", "--tokens", "8") as fast_url:
         vt("bench", fast_url, "-n", "20", "-c", "2", "-l", "prefix", "-o", str(tmp_path / "b.json"))
-    r = vt("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--gpu-hour-usd", "2.49")
+    r = vt("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"))  # no price: no $ columns
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split() == [
@@ -268,3 +269,77 @@ def test_calibrate_and_the_ceiling_warning(tmp_path: Path) -> None:
         "close to this client's ceiling (5 req/s, vllmtune bench --calibrate): the client may be the bottleneck"
         in r.stderr
     )
+
+
+def test_zero_prefix_cache_hits_are_reported_not_a_crash() -> None:
+    with stub("--prefix-hit-share", "0") as url:
+        r = vt("bench", url, "-n", "4", "-c", "2", "-w", "random")
+    assert r.returncode == 0, r.stderr
+    line = [x for x in r.stdout.splitlines() if "server prefix cache" in x]
+    assert len(line) == 1 and line[0].startswith("  server prefix cache: 0 of ")
+    assert line[0].endswith(" prompt tokens hit (0.0%)")
+
+
+def test_every_request_failing_is_exit_1_with_the_servers_reason(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    with stub("--max-model-len", "64") as url:
+        r = vt("bench", url, "-n", "8", "-c", "2", "-w", "duplicates", "--max-tokens", "8", "-o", str(out))
+    assert r.returncode == 1, r.stderr
+    assert "  ok 0/8  errors http_400 8" in r.stdout
+    err = r.stderr.splitlines()
+    assert err[0] == f"wrote {out}"
+    assert err[1] == "error: 8 of 8 requests failed (100.0%, above --max-error-rate 5.0%); first distinct errors:"
+    # the first 3 distinct bodies (the prompts differ in length), each with its count
+    for line in err[2:5]:
+        assert re.fullmatch(
+            r"  http_400 \(\dx\): This model's maximum context length is 64 tokens\. However, you requested "
+            r"(\d+) tokens \(\d+ in the messages, 8 in the completion\)\. Please reduce the length of the "
+            r"messages or completion\.",
+            line,
+        ), line
+    assert err[5:] == [
+        "  (the server's max_model_len is 64 tokens: shorten the workload's prompts and --max-tokens, "
+        "or raise model.max_model_len)"
+    ]
+    res = json.loads(out.read_text())  # still written, for a look
+    assert res["error_samples"][0]["error"] == "http_400"
+    assert res["error_samples"][0]["message"].startswith("This model's maximum context length is 64 tokens.")
+
+
+def test_error_rate_threshold(tmp_path: Path) -> None:
+    with stub("--fail-every", "4") as url:  # 25% fail
+        loose = vt("bench", url, "-n", "20", "-c", "1", "--max-error-rate", "0.3")
+        strict = vt("bench", url, "-n", "20", "-c", "1")
+    assert loose.returncode == 0, loose.stderr
+    assert strict.returncode == 1
+    assert strict.stderr.splitlines()[-2:] == [
+        "error: 5 of 20 requests failed (25.0%, above --max-error-rate 5.0%); first distinct errors:",
+        "  http_500 (5x): stub failure",
+    ]
+
+
+def test_compare_warns_on_different_workloads_and_shows_costs(tmp_path: Path) -> None:
+    with stub("--tokens", "8") as url:
+        vt("bench", url, "-n", "10", "-w", "shared-prefix", "-l", "a", "-o", str(tmp_path / "a.json"))
+        vt("bench", url, "-n", "10", "-w", "random", "-l", "b", "-o", str(tmp_path / "b.json"))
+        vt("bench", url, "-n", "10", "-w", "random", "-l", "c", "-o", str(tmp_path / "c.json"))
+    a, b, c = (str(tmp_path / f"{x}.json") for x in "abc")
+    r = vt("compare", a, b)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == (
+        "warning: these results ran different workloads, so the comparison is not like for like: "
+        f"{a}: shared-prefix, seed 0, 10 requests; {b}: random, seed 0, 10 requests\n"
+    )
+    assert vt("compare", b, c).stderr == ""
+    # --gpu-hour-usd: $ per 1k requests and per 1M output tokens, in text and markdown
+    r = vt("compare", b, c, "--gpu-hour-usd", "3.6")
+    header, row_b = r.stdout.splitlines()[:2]
+    assert header.endswith("Relative cost  $/1k req  $/1M out tok")
+    res = json.loads(Path(b).read_text())["summary"]
+    per_1k = 3.6 / (res["request_throughput"] * 3600) * 1000
+    per_1m = 3.6 / (res["output_token_throughput"] * 3600) * 1e6
+    assert row_b.split()[-2:] == [f"{per_1k:,.4f}", f"{per_1m:,.2f}"]
+    md = vt("compare", b, c, "--gpu-hour-usd", "3.6", "--output", "markdown").stdout.splitlines()
+    assert md[0].endswith("| Relative cost | $/1k req | $/1M out tok |")
+    assert md[2].endswith(f"| {per_1k:,.4f} | {per_1m:,.2f} |")
+    assert "$/1k req" not in vt("compare", b, c).stdout  # no price, no $ columns

@@ -504,7 +504,9 @@ def test_drift_reads_the_leader_of_a_leader_worker_set(tmp_path: Path) -> None:
     dump.write_text(render(load_plan(path), "kubernetes"))
     assert drift(path, k8s_dump=str(dump))["drift"] == []
     dump.write_text(dump.read_text().replace("- ray\n", "- mp\n"))
-    assert drift(path, k8s_dump=str(dump))["drift"] == ["vLLM args: +ray -mp (profile vs running)"]
+    assert drift(path, k8s_dump=str(dump))["drift"] == [
+        "distributed_executor_backend: running mp, profile ray (--distributed-executor-backend)"
+    ]
 
 
 def test_autoscaler_queries_are_valid_promql(tmp_path: Path) -> None:

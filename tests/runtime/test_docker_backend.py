@@ -288,6 +288,6 @@ def test_drift_against_the_running_container(tmp_path: Path, names: list[str]) -
     r = vt("drift", edited, "--runtime", "docker", "--output", "json")
     assert r.returncode == 1
     assert json.loads(r.stdout)["drift"] == [
-        "vLLM args: +--enable-prefix-caching (profile vs running)",
+        "enable_prefix_caching: running (not set), profile on (--enable-prefix-caching)",
         "env LOG_LEVEL: running None, profile 'debug'",
     ]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -142,6 +143,33 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
     )
 
 
+CONTEXT_LENGTH = re.compile(r"maximum context length is (\d+) tokens")
+
+
+def error_rate_problem(result: dict[str, Any], max_error_rate: float) -> str | None:
+    """Why the run failed (too many errors, with what the server said), or None."""
+    sent = result["summary"]["requests_sent"]
+    failed = sum(result["errors"].values())
+    if not sent or failed / sent <= max_error_rate:
+        return None
+    lines = [
+        f"{failed} of {sent} requests failed ({failed / sent:.1%}, above --max-error-rate {max_error_rate:.1%}); "
+        "first distinct errors:"
+    ]
+    for sample in result.get("error_samples", []):
+        said = f": {sample['message']}" if sample["message"] else ""
+        lines.append(f"  {sample['error']} ({sample['count']}x){said}")
+    for sample in result.get("error_samples", []):
+        m = CONTEXT_LENGTH.search(sample["message"])
+        if m:
+            lines.append(
+                f"  (the server's max_model_len is {m.group(1)} tokens: shorten the workload's prompts and "
+                "--max-tokens, or raise model.max_model_len)"
+            )
+            break
+    return "\n".join(lines)
+
+
 def calibrate(requests: int = 20000, concurrency: int = 16, stream_requests: int = 10000) -> dict[str, float]:
     """Measure this client's ceiling against an instant stub server in another process."""
     import socket
@@ -199,16 +227,18 @@ def write_result(result: dict[str, Any], path: str) -> None:
 
 def compare(
     paths: list[str], gpu_hour_usd: float | None, output: str, plot_path: str | None, quality_drop: float
-) -> str:
-    """The comparison in the requested format."""
+) -> tuple[str, list[str]]:
+    """The comparison in the requested format, and warnings (results of different workloads)."""
     if not paths:
         raise BenchError("give at least one result file (vllmtune bench ... -o FILE)")
     results = [report.load_result(p) for p in paths]
+    warnings = report.workload_warnings(results)
     rows = report.compare_rows(results, gpu_hour_usd, quality_drop)
     if plot_path:
         report.plot(results, rows, plot_path)
     if output == "json":
-        return json.dumps({"rows": rows, "definitions": report.DEFINITIONS}, indent=2, default=str)
+        data = {"rows": rows, "warnings": warnings, "definitions": report.DEFINITIONS}
+        return json.dumps(data, indent=2, default=str), warnings
     if output == "csv":
-        return report.rows_csv(rows)
-    return "\n".join(report.table_lines(rows, markdown=output == "markdown"))
+        return report.rows_csv(rows), warnings
+    return "\n".join(report.table_lines(rows, markdown=output == "markdown")), warnings

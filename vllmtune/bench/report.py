@@ -11,7 +11,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from vllmtune.bench.runner import Options, Record, error_counts
+from vllmtune.bench.runner import Options, Record, error_counts, error_samples
 from vllmtune.bench.stats import diff_ci, summarize
 from vllmtune.errors import VllmtuneError
 
@@ -139,6 +139,7 @@ def build_result(
         "server_metrics": server,
         "quality": q,
         "errors": error_counts(records),
+        "error_samples": error_samples(records),
         "warnings": warnings,
         "definitions": DEFINITIONS,
         "samples": {"e2e_ms": e2e, "ttft_ms": ttft},
@@ -181,7 +182,9 @@ def compare_rows(
             "errors": sum(res.get("errors", {}).values()),
         }
         if gpu_hour_usd:
+            out_tok_s = s["output_token_throughput"]
             row["usd_per_1k_requests"] = gpu_hour_usd / (thr * 3600) * 1000 if thr else math.inf
+            row["usd_per_1m_output_tokens"] = gpu_hour_usd / (out_tok_s * 3600) * 1e6 if out_tok_s else math.inf
         q, bq = res.get("quality"), base.get("quality")
         if q:
             row["quality"] = q["normalized"]
@@ -216,14 +219,40 @@ COLUMNS = (
     ("Quality", "quality", 3),
     ("Relative cost", "relative_cost", 2),
 )
+# with --gpu-hour-usd: what a request and a million output tokens cost at the measured throughput
+COST_COLUMNS = (
+    ("$/1k req", "usd_per_1k_requests", 4),
+    ("$/1M out tok", "usd_per_1m_output_tokens", 2),
+)
+
+
+def columns_for(rows: list[dict[str, Any]]) -> tuple[tuple[str, str, int], ...]:
+    """The table's columns: the $ ones only when a GPU price was given."""
+    return COLUMNS + (COST_COLUMNS if any("usd_per_1k_requests" in r for r in rows) else ())
+
+
+def workload_warnings(results: list[dict[str, Any]]) -> list[str]:
+    """A warning when the results did not run the same workload (name, seed, request count)."""
+
+    def what(res: dict[str, Any]) -> str:
+        c = res.get("config", {})
+        return f"{c.get('workload')}, seed {c.get('seed')}, {c.get('requests')} requests"
+
+    if len({what(r) for r in results}) <= 1:
+        return []
+    return [
+        "these results ran different workloads, so the comparison is not like for like: "
+        + "; ".join(f"{r['_path']}: {what(r)}" for r in results)
+    ]
 
 
 def table_lines(rows: list[dict[str, Any]], markdown: bool) -> list[str]:
     """The comparison as aligned text or a markdown table."""
+    columns = columns_for(rows)
     cells = []
     for r in rows:
         line = []
-        for _, key, digits in COLUMNS:
+        for _, key, digits in columns:
             v = r.get(key)
             text = _fmt(v, digits)
             if key == "relative_cost" and text != "-":
@@ -232,7 +261,7 @@ def table_lines(rows: list[dict[str, Any]], markdown: bool) -> list[str]:
                 text += " (!)"
             line.append(text)
         cells.append(line)
-    header = [c[0] for c in COLUMNS]
+    header = [c[0] for c in columns]
     if markdown:
         out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
         out += ["| " + " | ".join(c) + " |" for c in cells]

@@ -54,6 +54,7 @@ class Record:
     end: float = math.nan
     status: int = 0
     error: str | None = None
+    error_detail: str = ""  # what the server said (the error body's message), for the first few shown
     chunk_times: list[float] = field(default_factory=list)
     chunk_tokens: list[int] = field(default_factory=list)
     prompt_tokens: int = 0
@@ -115,7 +116,7 @@ async def _one(
         data = await conn.body(resp)
         rec.end = time.perf_counter() - t0
         rec.error = f"http_{resp.status}"
-        _ = data
+        rec.error_detail = error_message(data)
         return
     if not stream:
         data = await conn.body(resp)
@@ -280,6 +281,33 @@ async def run(opts: Options, on_progress: Callable[[int, int], None] | None = No
                 r.error = r.error or ("cancelled" if not math.isnan(r.start) else "not_sent")
     wall = time.perf_counter() - measure_start[0]
     return [r for r in records if not r.warmup], wall
+
+
+def error_message(body: bytes, limit: int = 300) -> str:
+    """The message of an error answer: OpenAI's {"error": {"message"}}, vLLM's {"message"}, or the text."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):
+        inner = obj.get("error")
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            text = inner["message"]
+        elif isinstance(obj.get("message"), str):
+            text = obj["message"]
+        elif isinstance(inner, str):
+            text = inner
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def error_samples(records: list[Record], limit: int = 3) -> list[dict[str, Any]]:
+    """The first ``limit`` distinct (error, message) pairs, in the order met, with their counts."""
+    counts: Counter[tuple[str, str]] = Counter(
+        (r.error, r.error_detail) for r in records if r.error and r.error != "not_sent"
+    )
+    return [{"error": e, "message": m, "count": n} for (e, m), n in list(counts.items())[:limit]]
 
 
 def error_counts(records: list[Record]) -> dict[str, int]:

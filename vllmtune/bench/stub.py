@@ -35,14 +35,28 @@ class StubConfig:
     malformed_every: int = 0  # every Nth streamed completion sends a broken SSE line
     cut_every: int = 0  # every Nth streamed completion drops the connection mid-stream
     text: str = "ok"  # content of each token
+    prefix_hit_share: float = 0.5  # share of prompt tokens /metrics reports as prefix-cache hits
+    max_model_len: int = 0  # >0: answer 400 like vLLM when prompt + max_tokens is longer
     counters: dict[str, int] = field(default_factory=lambda: {"requests": 0, "prefix_queries": 0, "prefix_hits": 0})
 
 
 def _resp(status: int, body: bytes, ctype: bytes = b"application/json") -> bytes:
-    reason = {200: b"OK", 404: b"Not Found", 500: b"Internal Server Error"}.get(status, b"Error")
+    reason = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 500: b"Internal Server Error"}.get(status, b"Error")
     return (
         b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n" % (status, reason, ctype, len(body)) + body
     )
+
+
+def _too_long(max_len: int, prompt_tokens: int, asked: int) -> bytes:
+    """vLLM's answer to a request longer than --max-model-len (its OpenAI server's wording)."""
+    message = (
+        f"This model's maximum context length is {max_len} tokens. However, you requested "
+        f"{prompt_tokens + asked} tokens ({prompt_tokens} in the messages, {asked} in the completion). "
+        "Please reduce the length of the messages or completion."
+    )
+    return json.dumps(
+        {"object": "error", "message": message, "type": "BadRequestError", "param": None, "code": 400}
+    ).encode()
 
 
 class StubProtocol(asyncio.Protocol):
@@ -99,14 +113,18 @@ class StubProtocol(asyncio.Protocol):
             cfg.counters["requests"] += 1
             n = cfg.counters["requests"]
             cfg.counters["prefix_queries"] += len(body) // PROMPT_LEN_HINT
-            cfg.counters["prefix_hits"] += len(body) // (2 * PROMPT_LEN_HINT)
+            cfg.counters["prefix_hits"] += int(len(body) * cfg.prefix_hit_share) // PROMPT_LEN_HINT
             if cfg.fail_every and n % cfg.fail_every == 0:
                 t.write(_resp(500, b'{"error":{"message":"stub failure","type":"InternalServerError"}}'))
                 return False
             m = MAX_TOKENS.search(body)
-            tokens = min(cfg.tokens, int(m.group(1))) if m else cfg.tokens
+            asked = int(m.group(1)) if m else cfg.tokens
+            tokens = min(cfg.tokens, asked)
             chat = path == b"/v1/chat/completions"
             prompt_tokens = max(1, len(body) // PROMPT_LEN_HINT)
+            if cfg.max_model_len and prompt_tokens + asked > cfg.max_model_len:
+                t.write(_resp(400, _too_long(cfg.max_model_len, prompt_tokens, asked)))
+                return False
             if STREAM.search(body):
                 if not cfg.ttft and not cfg.itl and not (cfg.malformed_every or cfg.cut_every):
                     t.write(self._stream_all(chat, tokens, prompt_tokens))
@@ -242,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fail-every", type=int, default=0, help="every Nth completion answers 500")
     ap.add_argument("--malformed-every", type=int, default=0, help="every Nth stream has a broken SSE line")
     ap.add_argument("--cut-every", type=int, default=0, help="every Nth stream is cut mid-way")
+    ap.add_argument("--prefix-hit-share", type=float, default=0.5, help="share of prompt tokens reported as hits")
+    ap.add_argument("--max-model-len", type=int, default=0, help="answer 400 (like vLLM) above this many tokens")
     ap.add_argument("--seconds", type=float, default=0.0, help="exit after this long (0: until SIGTERM)")
     a = ap.parse_args(argv)
     cfg = StubConfig(
@@ -253,6 +273,8 @@ def main(argv: list[str] | None = None) -> None:
         fail_every=a.fail_every,
         malformed_every=a.malformed_every,
         cut_every=a.cut_every,
+        prefix_hit_share=a.prefix_hit_share,
+        max_model_len=a.max_model_len,
     )
 
     async def run() -> None:

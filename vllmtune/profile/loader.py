@@ -66,11 +66,12 @@ def _read(ref: str, base: Path | None, requester: Problem | None) -> tuple[str, 
 
     Returns (display name, text, directory against which the next ``extends`` resolves).
     """
-    is_path = requester is None or "/" in ref or ref.endswith((".yaml", ".yml"))
+    is_path = requester is None or (not ref.startswith("preset:") and ("/" in ref or ref.endswith((".yaml", ".yml"))))
     if not is_path:
-        if ref in preset_names():
-            return f"preset:{ref}", preset_text(ref), None
-        raise _missing(ref, f"preset:{ref}", requester)
+        name = ref.removeprefix("preset:")  # `extends: preset:NAME`, the CLI's spelling, or just NAME
+        if name in preset_names():
+            return f"preset:{name}", preset_text(name), None
+        raise _missing(ref, f"preset:{name}", requester)
     path = Path(ref) if base is None or Path(ref).is_absolute() else base / ref
     try:
         data = path.read_bytes()
@@ -93,7 +94,7 @@ def _decode(data: bytes, name: str) -> str:
 
 def _missing(ref: str, shown: str, requester: Problem | None) -> ProfileError:
     presets = preset_names()
-    close = difflib.get_close_matches(ref, presets, n=1)
+    close = difflib.get_close_matches(ref.removeprefix("preset:"), presets, n=1)
     hint = (
         f"; did you mean the preset {close[0]!r}?"
         if close
