@@ -14,11 +14,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+import h11
 
 from vllmtune.cache.backends import Backend
 from vllmtune.cache.keys import body_digest, entry_key, tenant_of
@@ -862,31 +865,56 @@ class _ClientAbort(Exception):
 
 
 class ProxyProtocol(asyncio.Protocol):
-    """HTTP/1.1 server side: keep-alive, pipelining (answered in order), ``Expect: 100-continue``,
-    Content-Length and chunked request bodies, write flow control."""
+    """HTTP/1.1 server side, framed by h11 (RFC 9112): keep-alive, pipelining (answered in order),
+    ``Expect: 100-continue``, Content-Length and chunked request bodies, write flow control.
+
+    Stricter than h11 where a proxy must be (RFC 9112 5.2, 6.1, 6.3; RFC 9110 8.6): a bare LF or CR
+    in the head, an obs-fold line, Content-Length with Transfer-Encoding, and a repeated
+    Content-Length, Transfer-Encoding, Host or Authorization are a 400 and a closed connection --
+    whatever an upstream would make of them, it never sees them.
+    """
 
     def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
-        self.buf = b""
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
         self.responded = False
         self.close_after = False
         self.continued = False
+        self.http10 = False  # the current request's client speaks HTTP/1.0: close-delimited bodies
+        self.backlog = 0  # bytes received while an answer is in flight
+        self._req: h11.Request | None = None
+        self._body: list[bytes] = []
+        self._size = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        self.buf = b""
+        self._body = []
 
-    def data_received(self, data: bytes) -> None:
-        self.buf = self.buf + data if self.buf else data
+    def eof_received(self) -> bool | None:
+        self.conn.receive_data(b"")
         if self.task is None:
             self._next()
-        elif len(self.buf) > self.proxy.cfg.max_body_bytes + MAX_HEAD and self.transport is not None:
-            self.transport.close()  # a pipelined flood while an answer is in flight
+        return True  # half-close: answer what was asked, then close
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return
+        try:
+            self.conn.receive_data(data)
+        except h11.RemoteProtocolError:  # data after the client's EOF
+            self.transport.close()
+            return
+        if self.task is None:
+            self._next()
+        else:
+            self.backlog += len(data)
+            if self.backlog > self.proxy.cfg.max_body_bytes + MAX_HEAD and self.transport is not None:
+                self.transport.close()  # a pipelined flood while an answer is in flight
 
     def write(self, data: bytes) -> None:
         self.responded = True
@@ -898,82 +926,84 @@ class ProxyProtocol(asyncio.Protocol):
         self.write(_error(status, message, "invalid_request_error", b""))
         if self.transport is not None:
             self.transport.close()
-        self.buf = b""
+        self._body = []
 
     def _next(self) -> None:
+        self.backlog = 0
         while self._step():
             pass
 
+    def _head_check(self) -> str | None:
+        """What RFC 9112 lets a server reject and h11 tolerates, in the head about to be parsed."""
+        raw = self.conn.trailing_data[0]
+        end = raw.find(b"\r\n\r\n")
+        head = raw if end < 0 else raw[: end + 2]
+        if len(head) > MAX_HEAD:
+            return "request head too large"
+        if _BARE_EOL.search(head):
+            return "bare LF or CR in the request head"
+        if _OBS_FOLD.search(head):
+            return "obsolete line folding in the request head"
+        return None
+
     def _step(self) -> bool:
-        """Start answering the next complete request in the buffer; True if it was answered
-        synchronously and another one may follow."""
-        buf = self.buf
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buf) > MAX_HEAD:
-                self._fail(431, "request head too large")
+        """Start answering the next complete request; True if it was answered synchronously and
+        another one may follow."""
+        conn = self.conn
+        if self.transport is None:
             return False
-        head = buf[:end]
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ")
-        if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-            self._fail(400, "not an HTTP/1.1 request")
-            return False
-        headers = []
-        length = 0
-        chunked = expect = False
-        close = parts[2] == b"HTTP/1.0"
-        for line in lines[1:]:
-            k, _, v = line.partition(b":")
-            k = k.strip().lower()
-            v = v.strip()
-            headers.append((k, v))
-            if k == b"content-length":
-                try:
-                    length = int(v)
-                except ValueError:
-                    self._fail(400, "bad content-length")
-                    return False
-            elif k == b"transfer-encoding":
-                chunked = b"chunked" in v.lower()
-            elif k == b"expect":
-                expect = v.lower() == b"100-continue"
-            elif k == b"connection":
-                lv = v.lower()
-                close = b"close" in lv or (close and b"keep-alive" not in lv)
-        start = end + 4
+        if self._req is None and conn.their_state is h11.IDLE:
+            bad = self._head_check()
+            if bad is not None:
+                self._fail(431 if "too large" in bad else 400, bad)
+                return False
         limit = self.proxy.cfg.max_body_bytes
-        if chunked:
-            got = _dechunk(buf, start, limit)
-            if got is None:
-                if len(buf) - start > limit + 64:
+        while True:
+            try:
+                ev = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                status = 431 if exc.error_status_hint == 431 else 400
+                self._fail(status, "request head too large" if status == 431 else f"malformed request: {exc}")
+                return False
+            if ev is h11.NEED_DATA:
+                if conn.they_are_waiting_for_100_continue and not self.continued and self._req is not None:
+                    self.continued = True
+                    self.write(conn.send(_CONTINUE) or b"")
+                return False
+            if isinstance(ev, h11.ConnectionClosed):
+                self.transport.close()
+                return False
+            if ev is h11.PAUSED:
+                return False
+            if isinstance(ev, h11.Request):
+                problem = _request_head_problem(ev)
+                if problem is not None:
+                    self._fail(400, problem)
+                    return False
+                self._req, self._body, self._size = ev, [], 0
+            elif isinstance(ev, h11.Data):
+                self._size += len(ev.data)
+                if self._size > limit:
                     self._fail(413, "request body too large")
-                elif expect and not self.continued:
-                    self.continued = True
-                    self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                return False
-            if got[1] < 0:
-                self._fail(
-                    400 if got[1] == -1 else 413, "bad chunked body" if got[1] == -1 else "request body too large"
-                )
-                return False
-            body, nxt = got
-        else:
-            if length > limit or length < 0:
-                self._fail(413, "request body too large")
-                return False
-            if len(buf) < start + length:
-                if expect and not self.continued:
-                    self.continued = True
-                    self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                return False
-            body, nxt = buf[start : start + length], start + length
-        self.buf = buf[nxt:]
+                    return False
+                self._body.append(ev.data)
+            elif isinstance(ev, h11.EndOfMessage):
+                break
+        req = self._req
+        assert req is not None
+        body = b"".join(self._body) if len(self._body) != 1 else bytes(self._body[0])
+        self._req, self._body = None, []
+        # h11 tracks our side too: a placeholder response (never sent) ends this cycle
+        conn.send(h11.Response(status_code=200, headers=_PLACEHOLDER))
+        conn.send(h11.EndOfMessage())
+        self.close_after = conn.our_state is h11.MUST_CLOSE
+        self.http10 = req.http_version == b"1.0"
+        if not self.close_after:
+            conn.start_next_cycle()
         self.continued = False
         self.responded = False
-        self.close_after = close
         try:
-            pending = self.proxy.dispatch(parts[0], parts[1], headers, body, self.write)
+            pending = self.proxy.dispatch(req.method, req.target, list(req.headers), body, self.write)
         except Exception as exc:  # a bug: answer, log, keep serving
             log.error("proxy error: %r", exc, exc_info=exc)
             if not self.responded:
@@ -984,7 +1014,7 @@ class ProxyProtocol(asyncio.Protocol):
                 if self.transport is not None:
                     self.transport.close()
                 return False
-            return bool(self.buf) and self.transport is not None
+            return self.transport is not None
         self.task = asyncio.ensure_future(pending)
         self.task.add_done_callback(self._done)
         return False
@@ -1011,35 +1041,28 @@ class ProxyProtocol(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             return
-        if self.buf and self.transport is not None:
+        if self.transport is not None:
             self._next()
 
 
-def _dechunk(buf: bytes, pos: int, limit: int) -> tuple[bytes, int] | None:
-    """A complete chunked body starting at ``pos``: (body, end) -- end -1: malformed, -2: too large;
-    None: incomplete."""
-    out: list[bytes] = []
-    total = 0
-    while True:
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        try:
-            size = int(buf[pos:eol].split(b";", 1)[0], 16)
-        except ValueError:
-            return b"", -1
-        if size == 0:
-            end = buf.find(b"\r\n\r\n", eol)  # (trailers and) the final CRLF
-            if end < 0:
-                return None
-            return b"".join(out), end + 4
-        total += size
-        if total > limit:
-            return b"", -2
-        if len(buf) < eol + 2 + size + 2:
-            return None
-        out.append(buf[eol + 2 : eol + 2 + size])
-        pos = eol + 4 + size
+_BARE_EOL = re.compile(rb"(?<!\r)\n|\r(?!\n)")
+_OBS_FOLD = re.compile(rb"\n[ \t]")
+_PLACEHOLDER = [(b"content-length", b"0")]
+_CONTINUE = h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+_ONCE = (b"content-length", b"transfer-encoding", b"host", b"authorization")
+
+
+def _request_head_problem(req: h11.Request) -> str | None:
+    """Why a head h11 accepts must be refused by a proxy (a 400), else None."""
+    seen: set[bytes] = set()
+    for k, _ in req.headers:
+        if k in _ONCE:
+            if k in seen:
+                return f"more than one {k.decode()} header"
+            seen.add(k)
+    if b"content-length" in seen and b"transfer-encoding" in seen:
+        return "both content-length and transfer-encoding"
+    return None
 
 
 async def serve(proxy: Proxy, stop: asyncio.Event, ready: Callable[[int], None] | None = None) -> None:
