@@ -275,39 +275,52 @@ class _Watchdog:
         self.handle.cancel()
 
 
+class _Conn:
+    """One upstream connection: the stream pair and the h11 client state that frames its answers."""
+
+    __slots__ = ("h11", "reader", "received", "writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+        self.received = 0  # bytes of the current answer
+
+    def stale(self) -> bool:
+        """Closed by the upstream while idle (its keep-alive timeout), or it sent something unasked."""
+        r = self.reader
+        return self.writer.is_closing() or r.at_eof() or r.exception() is not None or bool(getattr(r, "_buffer", b""))
+
+    async def next_event(self, dog: _Watchdog) -> Any:
+        conn = self.h11
+        while True:
+            ev = conn.next_event()
+            if ev is not h11.NEED_DATA:
+                return ev
+            data = await self.reader.read(65536)
+            self.received += len(data)
+            dog.poke()
+            conn.receive_data(data)
+
+
 class UpstreamResponse:
     """Status line and headers of an upstream response; the body is read with :meth:`pieces`."""
 
-    def __init__(
-        self,
-        up: Upstream,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        dog: _Watchdog,
-        status: int,
-        reason: bytes,
-        headers: list[tuple[bytes, bytes]],
-        head_only: bool,
-    ) -> None:
-        self.up, self.reader, self.writer, self.dog = up, reader, writer, dog
-        self.status, self.reason, self.headers = status, reason, headers
+    def __init__(self, up: Upstream, c: _Conn, dog: _Watchdog, ev: h11.Response, head_only: bool) -> None:
+        self.up, self.c, self.dog = up, c, dog
+        self.status, self.reason = ev.status_code, ev.reason or REASONS.get(ev.status_code, b"Status")
+        self.headers: list[tuple[bytes, bytes]] = list(ev.headers)
         self.ctype = b"application/json"
         self.length: int | None = None
         self.chunked = False
-        self.keep_alive = True
-        for k, v in headers:
+        for k, v in self.headers:
             if k == b"content-type":
                 self.ctype = v
             elif k == b"content-length":
-                self.length = int(v)
+                self.length = int(v)  # h11 checked it: 1*DIGIT, one value
             elif k == b"transfer-encoding":
-                self.chunked = b"chunked" in v.lower()
-            elif k == b"connection" and b"close" in v.lower():
-                self.keep_alive = False
-        if head_only or status in (204, 304) or 100 <= status < 200:
+                self.chunked = True  # h11 accepts only chunked
+        if head_only or self.status in (204, 304):
             self.length, self.chunked = 0, False
-        elif not self.chunked and self.length is None:
-            self.keep_alive = False  # the body runs until the upstream closes
         self.complete = False
 
     def relay_headers(self) -> bytes:
@@ -320,68 +333,63 @@ class UpstreamResponse:
         return b"".join([p async for p in self.pieces()])
 
     async def pieces(self) -> AsyncGenerator[bytes, None]:
-        """The body as it arrives (de-chunked), one piece per network read."""
-        reader = self.reader
+        """The body as it arrives (de-chunked by h11), one piece per network read."""
+        c, dog = self.c, self.dog
+        conn = c.h11
         try:
-            if not self.chunked:
-                if self.length is not None:
-                    if self.length:
-                        data = await reader.readexactly(self.length)
-                        self.dog.poke()
-                        yield data
-                else:
-                    while data := await reader.read(65536):
-                        self.dog.poke()
-                        yield data
-                self.complete = True
-                return
-            buf = b""
             while True:
-                data = await reader.read(65536)
-                if not data:
-                    raise UpstreamError("the upstream closed the stream before its end")
-                self.dog.poke()
-                buf = buf + data if buf else data
+                ev = conn.next_event()
+                if ev is h11.NEED_DATA:
+                    data = await c.reader.read(65536)
+                    c.received += len(data)
+                    dog.poke()
+                    conn.receive_data(data)
+                    continue
                 out: list[bytes] = []
-                pos = 0
-                while True:
-                    eol = buf.find(b"\r\n", pos)
-                    if eol < 0:
-                        break
-                    size = int(buf[pos:eol].split(b";", 1)[0], 16)
-                    if size == 0:
-                        if buf.find(b"\r\n\r\n", eol) < 0:
-                            break  # wait for the (trailers and) final CRLF
-                        if out:
-                            yield b"".join(out)
-                        self.complete = True
-                        return
-                    if len(buf) < eol + 2 + size + 2:
-                        break
-                    out.append(buf[eol + 2 : eol + 2 + size])
-                    pos = eol + 4 + size
-                buf = buf[pos:]
+                while isinstance(ev, h11.Data):
+                    out.append(bytes(ev.data))
+                    ev = conn.next_event()
                 if out:
                     yield b"".join(out)
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
-            if self.dog.fired:
-                raise UpstreamError("the upstream timed out mid-answer", timeout=True) from None
-            raise UpstreamError(f"the upstream broke off ({type(exc).__name__})") from None
+                if isinstance(ev, h11.EndOfMessage):
+                    self.complete = True
+                    return
+                if ev is not h11.NEED_DATA:
+                    raise UpstreamError(f"{self.up.url} sent an unexpected {type(ev).__name__} mid-answer")
+                data = await c.reader.read(65536)
+                c.received += len(data)
+                dog.poke()
+                conn.receive_data(data)
+        except (h11.RemoteProtocolError, ConnectionError) as exc:
+            if dog.fired:
+                raise UpstreamError(f"{self.up.url} timed out mid-answer", timeout=True) from None
+            if isinstance(exc, h11.RemoteProtocolError) and c.reader.at_eof():
+                raise UpstreamError(f"{self.up.url} closed the stream before its end") from None
+            raise UpstreamError(f"{self.up.url} broke off mid-answer ({exc})") from None
         finally:
             self.finish()
 
     def finish(self) -> None:
-        """Give the connection back to the pool (complete response) or close it."""
+        """Give the connection back to the pool (complete response, nothing more sent) or close it."""
         self.dog.cancel()
-        if self.complete and self.keep_alive and not self.writer.is_closing():
-            self.up.release(self.reader, self.writer)
+        c = self.c
+        conn = c.h11
+        if (
+            self.complete
+            and conn.our_state is h11.DONE
+            and conn.their_state is h11.DONE
+            and not conn.trailing_data[0]
+            and not c.stale()
+        ):
+            conn.start_next_cycle()
+            self.up.release(c)
         else:
-            self.writer.close()
+            c.writer.close()
         self.complete = False  # finish() is idempotent
 
 
 class Upstream:
-    """A keep-alive connection pool to one ``http://host:port[/prefix]``."""
+    """A keep-alive connection pool to one ``http://host:port[/prefix]``; answers framed by h11."""
 
     def __init__(self, url: str, timeout: float) -> None:
         parts = urlsplit(url if "://" in url else f"http://{url}")
@@ -396,22 +404,43 @@ class Upstream:
         self.prefix = parts.path.rstrip("/").encode()
         self.timeout = timeout
         self.host_header = f"{self.host}:{self.port}".encode()
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._idle: list[_Conn] = []
 
-    def release(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def release(self, c: _Conn) -> None:
         if len(self._idle) < 256:
-            self._idle.append((reader, writer))
+            self._idle.append(c)
         else:
-            writer.close()
+            c.writer.close()
 
     def close(self) -> None:
-        for _, w in self._idle:
-            w.close()
+        for c in self._idle:
+            c.writer.close()
         self._idle.clear()
 
+    def _take(self) -> _Conn | None:
+        """An idle pooled connection still usable, or None (the dead ones are closed on the way)."""
+        while self._idle:
+            c = self._idle.pop()
+            if not c.stale():
+                return c
+            c.writer.close()
+        return None
+
+    async def _connect(self) -> _Conn:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port, limit=1 << 20), self.timeout
+            )
+        except asyncio.TimeoutError:
+            raise UpstreamError(f"connecting to {self.url} timed out", timeout=True) from None
+        except OSError as exc:
+            raise UpstreamError(f"{self.url} is unreachable ({exc.strerror or exc})") from None
+        return _Conn(reader, writer)
+
     async def request(self, method: bytes, target: bytes, headers: bytes, body: bytes) -> UpstreamResponse:
-        """Send one request and read the status line and headers. A pooled connection that
-        turns out closed (the server's keep-alive timeout) is retried once on a fresh one."""
+        """Send one request and read the final status line and headers (1xx interim answers are
+        skipped). A pooled connection that closes before a byte of answer (the server's keep-alive
+        timeout, seen too late) is retried once on a fresh connection."""
         if self.prefix and not target.startswith(self.prefix + b"/"):
             target = self.prefix + target
         head = (
@@ -424,48 +453,40 @@ class Upstream:
             + headers
             + (b"content-length: %d\r\n\r\n" % len(body) if body or method not in (b"GET", b"HEAD") else b"\r\n")
         )
+        # the head is written as is (its headers were validated by the server side); h11 only
+        # needs to know a request of this method went out, to frame the answer
+        placeholder = h11.Request(method=method, target=b"/", headers=[(b"host", b"x"), (b"content-length", b"0")])
         for attempt in (0, 1):
-            reused = bool(self._idle)
-            if reused:
-                reader, writer = self._idle.pop()
-            else:
-                try:
-                    reader, writer = await asyncio.wait_for(
-                        asyncio.open_connection(self.host, self.port, limit=1 << 20), self.timeout
-                    )
-                except asyncio.TimeoutError:
-                    raise UpstreamError(f"connecting to {self.url} timed out", timeout=True) from None
-                except OSError as exc:
-                    raise UpstreamError(f"{self.url} is unreachable ({exc.strerror or exc})") from None
-            dog = _Watchdog(writer.transport, self.timeout)
+            c = self._take() if attempt == 0 else None
+            reused = c is not None
+            if c is None:
+                c = await self._connect()
+            c.h11.send(placeholder)
+            c.h11.send(h11.EndOfMessage())
+            c.received = 0
+            dog = _Watchdog(c.writer.transport, self.timeout)
             try:
-                writer.write(head + body)
-                raw = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError) as exc:
+                c.writer.write(head + body)
+                while True:
+                    ev = await c.next_event(dog)
+                    if isinstance(ev, h11.InformationalResponse):
+                        continue  # 100 Continue, 103 Early Hints...: not the answer
+                    break
+                if not isinstance(ev, h11.Response):
+                    raise ConnectionResetError("closed")
+            except (h11.RemoteProtocolError, ConnectionError) as exc:
                 dog.cancel()
-                writer.close()
+                c.writer.close()
                 if dog.fired:
                     raise UpstreamError(
                         f"{self.url} timed out: no answer in {self.timeout:g} s", timeout=True
                     ) from None
-                if reused and attempt == 0 and not getattr(exc, "partial", b""):
+                if reused and attempt == 0 and c.received == 0:
                     continue
-                raise UpstreamError(f"{self.url} closed the connection ({type(exc).__name__})") from None
-            dog.poke()
-            lines = raw[:-4].split(b"\r\n")
-            status_line = lines[0].split(b" ", 2)
-            try:
-                status = int(status_line[1])
-            except (IndexError, ValueError):
-                dog.cancel()
-                writer.close()
-                raise UpstreamError(f"{self.url} answered something that is not HTTP/1.1") from None
-            hdrs = []
-            for line in lines[1:]:
-                k, _, v = line.partition(b":")
-                hdrs.append((k.strip().lower(), v.strip()))
-            reason = status_line[2] if len(status_line) > 2 else REASONS.get(status, b"Status")
-            return UpstreamResponse(self, reader, writer, dog, status, reason, hdrs, method == b"HEAD")
+                if c.received == 0:
+                    raise UpstreamError(f"{self.url} closed the connection without an answer") from None
+                raise UpstreamError(f"{self.url} sent an invalid HTTP/1.1 answer ({exc})") from None
+            return UpstreamResponse(self, c, dog, ev, method == b"HEAD")
         raise AssertionError("unreachable")  # pragma: no cover
 
 
