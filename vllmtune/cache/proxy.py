@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +26,7 @@ import h11
 from vllmtune.cache.backends import Backend
 from vllmtune.cache.keys import body_digest, entry_key, tenant_of
 from vllmtune.cache.metrics import Metrics
-from vllmtune.cache.pii import find_pii_in
+from vllmtune.cache.pii import find_pii, find_pii_in
 
 log = logging.getLogger("vllmtune.cache")
 
@@ -703,7 +703,7 @@ class Proxy:
             # stored by a proxy that did not check (a shared Redis): check now, both sides
             if p.pii is None and p.req is not None:
                 p.pii = self._request_pii(p.req)
-            if p.pii or find_pii_in([entry.get("body"), entry.get("frames")]):
+            if p.pii or find_pii_in(entry.get("body")) or _frames_pii(entry.get("frames")):
                 return False
         created = entry.get("created") or 0.0
         age = b"%d" % max(0, int(time.time() - created))
@@ -854,13 +854,13 @@ class Proxy:
             return None  # a malformed stream is not an answer to keep
         if any(not isinstance(o, dict) or "error" in o for o in objs):
             return None
-        if self.cfg.skip_pii and find_pii_in([o.get("choices") for o in objs]):
-            self.metrics.bypassed("pii_response")
-            return None
         try:
             full = assemble(frames)
         except (ValueError, KeyError, TypeError, AttributeError):
             full = None
+        if self.cfg.skip_pii and _streamed_pii(objs, full):
+            self.metrics.bypassed("pii_response")
+            return None
         usage: Any = (full or {}).get("usage") or next((o["usage"] for o in reversed(objs) if o.get("usage")), {})
         return {
             "body": json.dumps(full, separators=(",", ":"), ensure_ascii=False) if full else None,
@@ -869,6 +869,53 @@ class Proxy:
             "tokens": int(usage.get("total_tokens") or 0) if isinstance(usage, dict) else 0,
             "pii_checked": self.cfg.skip_pii,
         }
+
+
+def _streamed_pii(objs: list[Any], full: dict[str, Any] | None) -> bool:
+    """PII in a streamed answer, checked on the assembled text (a name or an e-mail split over
+    frames is found), and frame by frame (what assembly cannot rebuild is still checked)."""
+    if find_pii_in([o.get("choices") for o in objs]):
+        return True
+    if full is not None:
+        return bool(find_pii_in(full.get("choices")))
+    # not rebuildable: every string field of the choices, concatenated across frames, per field
+    joined: dict[str, list[str]] = {}
+    for o in objs:
+        for c in o.get("choices") or ():
+            if not isinstance(c, dict):
+                continue
+            src = c.get("delta") if isinstance(c.get("delta"), dict) else c
+            for k, v in _flat(src):
+                joined.setdefault(k, []).append(v)
+    return any(find_pii("".join(parts)) for parts in joined.values())
+
+
+def _flat(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, string) for every string in a JSON value, list indices included in the path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _flat(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _flat(v, f"{path}[{i}]")
+
+
+def _frames_pii(frames: Any) -> bool:
+    if not isinstance(frames, list) or not frames:
+        return False
+    try:
+        objs = [json.loads(f) for f in frames]
+    except (ValueError, TypeError):
+        return True  # cannot check it: do not serve it
+    if not all(isinstance(o, dict) for o in objs):
+        return True
+    try:
+        full = assemble(frames)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        full = None
+    return _streamed_pii(objs, full)
 
 
 def _client_gone(write: Write) -> bool:
