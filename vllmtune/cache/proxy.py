@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -85,16 +87,26 @@ class ProxyConfig:
     upstream_timeout: float = 600.0  # connect, and then silence between two reads of a response
     share_across_tenants: bool = False  # one cache for every API key (off: scoped per tenant)
     max_body_bytes: int = 32 << 20
+    # the key vLLM checks (``Authorization: Bearer KEY``); set, the proxy checks it too before a hit
+    api_key: str | None = field(default_factory=lambda: os.environ.get("VLLM_API_KEY") or None, repr=False)
 
 
 class Parsed:
     """What a request body says about caching (memoised per body bytes; never mutated but ``pii``)."""
 
-    __slots__ = ("body", "digest", "keys", "pii", "reason", "req", "stream", "want_usage")
+    __slots__ = ("body", "digest", "error", "keys", "pii", "reason", "req", "stream", "want_usage")
 
     def __init__(
-        self, reason: str | None, digest: bytes, stream: bool, want_usage: bool, body: bytes, req: dict[str, Any] | None
+        self,
+        reason: str | None,
+        digest: bytes,
+        stream: bool,
+        want_usage: bool,
+        body: bytes,
+        req: dict[str, Any] | None,
+        error: str | None = None,
     ) -> None:
+        self.error = error  # the body is JSON no server should get: a 400 with this reason
         self.reason = reason  # a bypass reason from the body alone, or None
         self.digest = digest  # keys.body_digest (empty when not cacheable)
         self.stream = stream
@@ -504,7 +516,7 @@ class Proxy:
         self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
         self._memo: dict[tuple[bytes, bytes], Parsed] = {}
         self._memo_bytes = 0
-        self._tenants: dict[bytes, str] = {}
+        self._tenants: dict[tuple[bytes, bytes, bytes], str] = {}
         # a backend that can answer without waiting (memory) is asked synchronously
         self._peek: Callable[[str], Entry | None] | None = getattr(backend, "peek", None)
         self._peek_final = self._peek is not None and bool(getattr(backend, "peek_is_final", False))
@@ -577,11 +589,18 @@ class Proxy:
         parsed = self._memo.get(memo_key)
         if parsed is not None:
             return parsed
+        error = None
         try:
             req = json.loads(body)
+        except RecursionError:
+            req, error = None, f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
         except ValueError:
             req = None
-        if not isinstance(req, dict):
+        if req is not None:
+            error = _json_problem(req)
+        if error is not None:
+            parsed = Parsed("bad_json", b"", False, False, body, None, error)
+        elif not isinstance(req, dict):
             parsed = Parsed("not_json", b"", False, False, body, None)
         else:
             forward = body
@@ -602,21 +621,29 @@ class Proxy:
             self._memo_bytes += len(body)
         return parsed
 
-    def _tenant(self, auth: bytes, api_key: bytes) -> str:
+    def _tenant(self, auth: bytes, api_key: bytes, org: bytes, project: bytes) -> str:
         if self.cfg.share_across_tenants:
             return "shared"
-        cred = auth or api_key
-        tenant = self._tenants.get(cred)
+        memo = (auth or api_key, org, project)
+        tenant = self._tenants.get(memo)
         if tenant is None:
             if len(self._tenants) >= MEMO_ENTRIES:
                 self._tenants.clear()
-            tenant = self._tenants[cred] = tenant_of(auth, api_key)
+            tenant = self._tenants[memo] = tenant_of(auth, api_key, org, project)
         return tenant
+
+    def _authorized(self, auth: bytes) -> bool:
+        """The client's key is the one vLLM checks (when the proxy knows it): a revoked or wrong
+        key never gets a cached answer."""
+        key = self.cfg.api_key
+        if not key:
+            return True
+        return hmac.compare_digest(auth, b"Bearer " + key.encode())
 
     def _cacheable(
         self, route: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes, write: Write
     ) -> Coroutine[Any, Any, Any] | None:
-        cc = auth = api_key = b""
+        cc = auth = api_key = org = project = b""
         for k, v in headers:
             if k == b"cache-control":
                 cc = v.lower()
@@ -624,13 +651,24 @@ class Proxy:
                 auth = v
             elif k == b"api-key" or k == b"x-api-key":
                 api_key = v
+            elif k == b"openai-organization":
+                org = v
+            elif k == b"openai-project":
+                project = v
+        if not self._authorized(auth):
+            write(_response(401, b'{"error":"Unauthorized"}', b"x-cache: BYPASS\r\n"))
+            return None
         p = self._parse(route, body)
+        if p.error is not None:
+            self.metrics.bypassed("bad_request")
+            write(_error(400, p.error, "invalid_request_error"))
+            return None
         reason = "no_store" if b"no-store" in cc else p.reason
         if reason is not None:
             self.metrics.bypassed(reason)
             fwd = self._forward(headers, NOT_FORWARDED_CACHED)
             return self._relay(b"POST", target, fwd, p.body, write, b"BYPASS")
-        tenant = self._tenant(auth, api_key)
+        tenant = self._tenant(auth, api_key, org, project)
         key = p.keys.get(tenant)
         if key is None:
             if len(p.keys) >= 64:
@@ -729,14 +767,24 @@ class Proxy:
                     last = json.loads(frames[-1]) if frames else {}
                     extra = {k: last.get(k) for k in ("id", "object", "created", "model")}
                     frames = [*frames, json.dumps({**extra, "choices": [], "usage": usage}, separators=(",", ":"))]
-            parts = [
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
-                b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\nx-cache: HIT\r\nage: " + age + b"\r\n\r\n"
-            ]
-            for f in frames:
-                data = b"data: " + _mark_cached(f) + b"\n\n"
-                parts.append(b"%x\r\n%s\r\n" % (len(data), data))
-            parts.append(b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
+            if _http10(write):  # no chunked coding for HTTP/1.0: the body ends when the proxy closes
+                parts = [
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+                    b"cache-control: no-cache\r\nconnection: close\r\nx-cache: HIT\r\nage: " + age + b"\r\n\r\n"
+                ]
+                parts += [b"data: " + _mark_cached(f) + b"\n\n" for f in frames]
+                parts.append(b"data: [DONE]\n\n")
+            else:
+                parts = [
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+                    b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\nx-cache: HIT\r\nage: "
+                    + age
+                    + b"\r\n\r\n"
+                ]
+                for f in frames:
+                    data = b"data: " + _mark_cached(f) + b"\n\n"
+                    parts.append(b"%x\r\n%s\r\n" % (len(data), data))
+                parts.append(b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
             write(b"".join(parts))
         m = self.metrics
         m.hits += 1
@@ -792,9 +840,17 @@ class Proxy:
             )
             return self._entry_from_body(data) if store else None
         # streamed (or read-to-close): relay piece by piece, keep the SSE frames to store once complete
+        old_client = _http10(write)  # HTTP/1.0: no chunked coding, the body ends when the proxy closes
         write(
-            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ntransfer-encoding: chunked\r\n%s%s\r\n"
-            % (resp.status, resp.reason, resp.ctype, relayed, xc)
+            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\n%s%s%s\r\n"
+            % (
+                resp.status,
+                resp.reason,
+                resp.ctype,
+                b"connection: close\r\n" if old_client else b"transfer-encoding: chunked\r\n",
+                relayed,
+                xc,
+            )
         )
         frames: list[str] = []
         buf = b""
@@ -804,7 +860,7 @@ class Proxy:
             async for piece in pieces:
                 if not store and _client_gone(write):
                     raise _ClientAbort  # nobody reads it: stop the generation (closing aborts it in vLLM)
-                write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                write(piece if old_client else b"%x\r\n%s\r\n" % (len(piece), piece))
                 if store:
                     buf = buf + piece if buf else piece
                     if b"\n\n" in buf:
@@ -822,7 +878,8 @@ class Proxy:
             raise _ClientAbort from None  # no last chunk: the client sees a broken stream, nothing is stored
         finally:
             await pieces.aclose()  # an early exit closes the upstream connection now, not at GC
-        write(b"0\r\n\r\n")
+        if not old_client:
+            write(b"0\r\n\r\n")
         self.metrics.observe(time.perf_counter() - started)
         if not (store and done and frames):
             return None
@@ -871,6 +928,32 @@ class Proxy:
         }
 
 
+MAX_JSON_DEPTH = 64
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why a decoded request body must not go anywhere (a 400), else None: nesting deeper than
+    MAX_JSON_DEPTH, or a lone surrogate (\\ud800 ...: no UTF-8 for it, nothing downstream can use it)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, str):
+            if _SURROGATE.search(v):
+                return "the JSON body has a lone surrogate (an invalid \\uD800-\\uDFFF escape)"
+        elif isinstance(v, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+            for k, x in items:
+                if isinstance(k, str) and _SURROGATE.search(k):
+                    return "the JSON body has a lone surrogate (an invalid \\uD800-\\uDFFF escape)"
+                stack.append((x, depth + 1))
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _streamed_pii(objs: list[Any], full: dict[str, Any] | None) -> bool:
     """PII in a streamed answer, checked on the assembled text (a name or an e-mail split over
     frames is found), and frame by frame (what assembly cannot rebuild is still checked)."""
@@ -916,6 +999,12 @@ def _frames_pii(frames: Any) -> bool:
     except (ValueError, KeyError, TypeError, AttributeError):
         full = None
     return _streamed_pii(objs, full)
+
+
+def _http10(write: Write) -> bool:
+    """The client of a :class:`ProxyProtocol` write speaks HTTP/1.0 (no chunked coding)."""
+    proto = getattr(write, "__self__", None)
+    return isinstance(proto, ProxyProtocol) and proto.http10
 
 
 def _client_gone(write: Write) -> bool:
@@ -1073,7 +1162,7 @@ class ProxyProtocol(asyncio.Protocol):
         try:
             pending = self.proxy.dispatch(req.method, req.target, list(req.headers), body, self.write)
         except Exception as exc:  # a bug: answer, log, keep serving
-            log.error("proxy error: %r", exc, exc_info=exc)
+            log.error("proxy error (a bug): %s", type(exc).__name__, exc_info=exc)
             if not self.responded:
                 self.write(_error(502, "proxy error", "proxy_error", b""))
             pending = None
@@ -1117,7 +1206,18 @@ _BARE_EOL = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 _OBS_FOLD = re.compile(rb"\n[ \t]")
 _PLACEHOLDER = [(b"content-length", b"0")]
 _CONTINUE = h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
-_ONCE = (b"content-length", b"transfer-encoding", b"host", b"authorization")
+_ONCE = frozenset(
+    {
+        b"content-length",
+        b"transfer-encoding",
+        b"host",
+        b"authorization",
+        b"api-key",
+        b"x-api-key",
+        b"openai-organization",
+        b"openai-project",
+    }
+)
 
 
 def _request_head_problem(req: h11.Request) -> str | None:
