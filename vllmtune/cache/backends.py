@@ -19,11 +19,25 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import time
 from collections import OrderedDict
 from typing import Any, Protocol
 
 log = logging.getLogger("vllmtune.cache")
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials (user:password@) of every URL in it replaced by ``***@``."""
+    return _USERINFO.sub(r"\1***@", text) if "@" in text else text
+
+
+def redact_url(url: str) -> str:
+    """A URL as it may be shown or logged: ``redis://:pw@host:6379/0`` -> ``redis://***@host:6379/0``."""
+    return redact(url)
 
 
 class Backend(Protocol):
@@ -101,18 +115,29 @@ class RedisBackend:
 
     peek_is_final = False  # a local (L1) miss still has to ask Redis
 
-    def __init__(self, url: str, timeout: float = 0.25, retry_after: float = 0.5, l1_bytes: int = 64 << 20) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 0.25,
+        retry_after: float = 0.5,
+        l1_bytes: int = 64 << 20,
+        password: str | None = None,
+    ) -> None:
+        """``password`` (default: $VLLMTUNE_REDIS_PASSWORD) is used when the URL carries none."""
         try:
             import redis.asyncio as aioredis
         except ImportError:
             raise RuntimeError("backend redis needs the redis package: pip install 'vllmtune[cache]'") from None
+        if password is None:
+            password = os.environ.get("VLLMTUNE_REDIS_PASSWORD") or None
+        extra: dict[str, Any] = {"password": password} if password else {}
         try:
             self.client: Any = aioredis.from_url(
-                url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=0
+                url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=0, **extra
             )
         except ValueError as exc:
-            raise ValueError(f"--redis-url {url!r}: {exc}") from None
-        self.url = url
+            raise ValueError(f"--redis-url {redact_url(url)!r}: {redact(str(exc))}") from None
+        self.url = redact_url(url)  # what is ever shown: no credentials
         # L1: entries this process stored or read, until their own expiry. Safe because an entry
         # never changes (same key, same deterministic answer) and nothing is ever invalidated;
         # it makes a repeated hit cost no Redis round trip. 0 disables it.
@@ -128,7 +153,8 @@ class RedisBackend:
         if not self._down:
             self._down = True
             log.warning(
-                "redis unavailable (%s): serving without the cache until it is back", str(exc) or type(exc).__name__
+                "redis unavailable (%s): serving without the cache until it is back",
+                redact(str(exc)) or type(exc).__name__,
             )
 
     def _ok(self) -> None:
@@ -146,7 +172,7 @@ class RedisBackend:
         except Exception as exc:  # fail open: any redis problem (the caller warns)
             self.errors += 1
             self._down, self._down_until = True, time.monotonic() + self.retry_after
-            return str(exc) or type(exc).__name__
+            return redact(str(exc)) or type(exc).__name__
         self._ok()
         return None
 

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import h11
 
-from vllmtune.cache.backends import Backend
+from vllmtune.cache.backends import Backend, redact
 from vllmtune.cache.keys import body_digest, entry_key, tenant_of
 from vllmtune.cache.metrics import Metrics
 from vllmtune.cache.pii import find_pii, find_pii_in
@@ -405,13 +405,14 @@ class Upstream:
 
     def __init__(self, url: str, timeout: float) -> None:
         parts = urlsplit(url if "://" in url else f"http://{url}")
+        shown = redact(url)  # what messages name: never a credential
         try:
             port = parts.port or 80
         except ValueError:
-            raise ValueError(f"upstream {url!r}: the port is not a number 1-65535") from None
+            raise ValueError(f"upstream {shown!r}: the port is not a number 1-65535") from None
         if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"upstream {url!r}: expected http://HOST:PORT (https: put TLS in front of the proxy)")
-        self.url = url
+            raise ValueError(f"upstream {shown!r}: expected http://HOST:PORT (https: put TLS in front of the proxy)")
+        self.url = shown
         self.host, self.port = parts.hostname, port
         self.prefix = parts.path.rstrip("/").encode()
         self.timeout = timeout
