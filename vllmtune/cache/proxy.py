@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,10 @@ class ProxyConfig:
     share_across_tenants: bool = False  # one cache for every API key (off: scoped per tenant)
     max_body_bytes: int = 32 << 20
     # the key vLLM checks (``Authorization: Bearer KEY``); set, the proxy checks it too before a hit
+    header_timeout: float = 10.0  # a request head must be complete this long after its first byte
+    body_timeout: float = 30.0  # silence allowed within a request body
+    idle_timeout: float = 60.0  # a keep-alive connection with no request in flight
+    max_connections: int = 0  # client connections at once (0: half the open-file limit, at most 4096)
     api_key: str | None = field(default_factory=lambda: os.environ.get("VLLM_API_KEY") or None, repr=False)
 
 
@@ -515,9 +520,11 @@ class Proxy:
         self.metrics = Metrics(usd_per_1k_tokens=cfg.usd_per_1k_tokens)
         self.upstream = Upstream(cfg.upstream, cfg.upstream_timeout)
         self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
-        self._memo: dict[tuple[bytes, bytes], Parsed] = {}
+        self._memo: OrderedDict[tuple[bytes, bytes], Parsed] = OrderedDict()  # an LRU
         self._memo_bytes = 0
         self._tenants: dict[tuple[bytes, bytes, bytes], str] = {}
+        self.connections = 0  # client connections open
+        self.max_connections = cfg.max_connections or _default_max_connections()
         # a backend that can answer without waiting (memory) is asked synchronously
         self._peek: Callable[[str], Entry | None] | None = getattr(backend, "peek", None)
         self._peek_final = self._peek is not None and bool(getattr(backend, "peek_is_final", False))
@@ -589,6 +596,7 @@ class Proxy:
         memo_key = (route, body)
         parsed = self._memo.get(memo_key)
         if parsed is not None:
+            self._memo.move_to_end(memo_key)
             return parsed
         error = None
         try:
@@ -615,11 +623,11 @@ class Proxy:
             want_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
             parsed = Parsed(reason, digest, req.get("stream") is True, want_usage, forward, req)
         if len(body) <= MEMO_MAX_BODY:
-            if len(self._memo) >= MEMO_ENTRIES or self._memo_bytes > MEMO_MAX_BYTES:
-                self._memo.clear()
-                self._memo_bytes = 0
             self._memo[memo_key] = parsed
             self._memo_bytes += len(body)
+            while len(self._memo) > MEMO_ENTRIES or self._memo_bytes > MEMO_MAX_BYTES:
+                (_, old), _ = self._memo.popitem(last=False)
+                self._memo_bytes -= len(old)
         return parsed
 
     def _tenant(self, auth: bytes, api_key: bytes, org: bytes, project: bytes) -> str:
@@ -862,6 +870,9 @@ class Proxy:
                 if not store and _client_gone(write):
                     raise _ClientAbort  # nobody reads it: stop the generation (closing aborts it in vLLM)
                 write(piece if old_client else b"%x\r\n%s\r\n" % (len(piece), piece))
+                wait = _drain_for(write)
+                if wait is not None:
+                    await wait  # back-pressure: the upstream is read as fast as the client reads
                 if store:
                     buf = buf + piece if buf else piece
                     if b"\n\n" in buf:
@@ -1002,6 +1013,30 @@ def _frames_pii(frames: Any) -> bool:
     return _streamed_pii(objs, full)
 
 
+WRITE_HIGH = 256 << 10  # bytes buffered for a client before its connection stops being read
+BACKLOG_MAX = 1 << 20  # pipelined bytes read ahead while an answer is in flight
+
+
+def _default_max_connections() -> int:
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 1024
+    if soft == resource.RLIM_INFINITY:
+        return 4096
+    return max(16, min(4096, (soft - 32) // 2))  # the other half: upstream and Redis connections
+
+
+def _drain_for(write: Write) -> Coroutine[Any, Any, None] | None:
+    """Wait-until-drained for a :class:`ProxyProtocol` client that is not reading, else None."""
+    proto = getattr(write, "__self__", None)
+    if isinstance(proto, ProxyProtocol) and proto.paused:
+        return proto.drained()
+    return None
+
+
 def _http10(write: Write) -> bool:
     """The client of a :class:`ProxyProtocol` write speaks HTTP/1.0 (no chunked coding)."""
     proto = getattr(write, "__self__", None)
@@ -1042,16 +1077,98 @@ class ProxyProtocol(asyncio.Protocol):
         self.continued = False
         self.http10 = False  # the current request's client speaks HTTP/1.0: close-delimited bodies
         self.backlog = 0  # bytes received while an answer is in flight
+        self.paused = False  # the client does not read: its answers wait, its requests are not read
+        self._backlog_paused = False
+        self._drain: asyncio.Future[None] | None = None
         self._req: h11.Request | None = None
         self._body: list[bytes] = []
         self._size = 0
+        self._counted = False
+        # one timer per connection (re-armed by moving its deadline; nothing is scheduled per request)
+        self._kind: str | None = None  # idle / head / body: what the client is late with
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        t: asyncio.Transport = transport  # type: ignore[assignment]
+        self.transport = t
+        p = self.proxy
+        p.connections += 1
+        self._counted = True
+        if p.connections > p.max_connections:
+            self.write(_error(503, "too many connections", "server_busy", b""))
+            t.close()
+            return
+        t.set_write_buffer_limits(high=WRITE_HIGH)
+        self._arm("idle")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self._body = []
+        if self._counted:
+            self._counted = False
+            self.proxy.connections -= 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._wake()
+
+    # -- flow control: a client that does not read gets no more answers written --------------------------
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._wake()
+        if self.transport is not None:
+            self.transport.resume_reading()
+            if self.task is None:
+                self._next()
+
+    def _wake(self) -> None:
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+        self._drain = None
+
+    async def drained(self) -> None:
+        """Until the client has read what was written (or is gone)."""
+        if self.paused and self.transport is not None:
+            if self._drain is None:
+                self._drain = asyncio.get_running_loop().create_future()
+            await self._drain
+
+    # -- timeouts -------------------------------------------------------------------------------------------
+
+    def _arm(self, kind: str | None) -> None:
+        """Expect ``kind`` (idle: the next request; head: the rest of a head, not extended by
+        trickled bytes; body: more body); None: the proxy is answering, no client timeout."""
+        if kind == self._kind and kind != "body":
+            return
+        self._kind = kind
+        if kind is None:
+            return
+        cfg = self.proxy.cfg
+        seconds = cfg.idle_timeout if kind == "idle" else cfg.header_timeout if kind == "head" else cfg.body_timeout
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + seconds
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._check_timer)
+
+    def _check_timer(self) -> None:
+        self._timer = None
+        if self.transport is None or self._kind is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:
+            self._timer = loop.call_at(self._deadline, self._check_timer)
+            return
+        if self._kind == "idle":
+            self.transport.close()
+        else:
+            self._fail(408, f"request {self._kind} not received in time")
 
     def eof_received(self) -> bool | None:
         self.conn.receive_data(b"")
@@ -1071,8 +1188,9 @@ class ProxyProtocol(asyncio.Protocol):
             self._next()
         else:
             self.backlog += len(data)
-            if self.backlog > self.proxy.cfg.max_body_bytes + MAX_HEAD and self.transport is not None:
-                self.transport.close()  # a pipelined flood while an answer is in flight
+            if self.backlog > BACKLOG_MAX and not self._backlog_paused:
+                self._backlog_paused = True  # pipelined requests wait in the kernel, not here
+                self.transport.pause_reading()
 
     def write(self, data: bytes) -> None:
         self.responded = True
@@ -1088,6 +1206,10 @@ class ProxyProtocol(asyncio.Protocol):
 
     def _next(self) -> None:
         self.backlog = 0
+        if self._backlog_paused:
+            self._backlog_paused = False
+            if self.transport is not None and not self.paused:
+                self.transport.resume_reading()
         while self._step():
             pass
 
@@ -1108,7 +1230,7 @@ class ProxyProtocol(asyncio.Protocol):
         """Start answering the next complete request; True if it was answered synchronously and
         another one may follow."""
         conn = self.conn
-        if self.transport is None:
+        if self.transport is None or self.paused:
             return False
         if self._req is None and conn.their_state is h11.IDLE:
             bad = self._head_check()
@@ -1124,6 +1246,10 @@ class ProxyProtocol(asyncio.Protocol):
                 self._fail(status, "request head too large" if status == 431 else f"malformed request: {exc}")
                 return False
             if ev is h11.NEED_DATA:
+                if self._req is not None:
+                    self._arm("body")
+                else:
+                    self._arm("head" if conn.trailing_data[0] else "idle")
                 if conn.they_are_waiting_for_100_continue and not self.continued and self._req is not None:
                     self.continued = True
                     self.write(conn.send(_CONTINUE) or b"")
@@ -1149,6 +1275,7 @@ class ProxyProtocol(asyncio.Protocol):
                 break
         req = self._req
         assert req is not None
+        self._arm(None)
         body = b"".join(self._body) if len(self._body) != 1 else bytes(self._body[0])
         self._req, self._body = None, []
         # h11 tracks our side too: a placeholder response (never sent) ends this cycle
