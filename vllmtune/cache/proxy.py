@@ -480,7 +480,7 @@ class Upstream:
             if c is None:
                 c = await self._connect()
             c.h11.send(placeholder)
-            c.h11.send(h11.EndOfMessage())
+            c.h11.send(_END)
             c.received = 0
             dog = _Watchdog(c.writer.transport, self.timeout)
             try:
@@ -1279,8 +1279,8 @@ class ProxyProtocol(asyncio.Protocol):
         body = b"".join(self._body) if len(self._body) != 1 else bytes(self._body[0])
         self._req, self._body = None, []
         # h11 tracks our side too: a placeholder response (never sent) ends this cycle
-        conn.send(h11.Response(status_code=200, headers=_PLACEHOLDER))
-        conn.send(h11.EndOfMessage())
+        conn.send(_PLACEHOLDER)
+        conn.send(_END)
         self.close_after = conn.our_state is h11.MUST_CLOSE
         self.http10 = req.http_version == b"1.0"
         if not self.close_after:
@@ -1332,7 +1332,8 @@ class ProxyProtocol(asyncio.Protocol):
 
 _BARE_EOL = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 _OBS_FOLD = re.compile(rb"\n[ \t]")
-_PLACEHOLDER = [(b"content-length", b"0")]
+_PLACEHOLDER = h11.Response(status_code=200, headers=[(b"content-length", b"0")])  # events are immutable
+_END = h11.EndOfMessage()
 _CONTINUE = h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
 _ONCE = frozenset(
     {
