@@ -142,3 +142,27 @@ def test_memo_is_an_lru() -> None:
         assert proxy._parse(route, BODY) is hot  # a hot body stays parsed however many cold ones pass
     assert len(proxy._memo) == MEMO_ENTRIES
     assert proxy._memo_bytes == sum(len(b) for _, b in proxy._memo)
+
+
+def test_tiny_chunks_are_refused_quickly() -> None:
+    """8 MB in 1-byte chunks: refused after a few hundred chunks, not parsed for seconds; a body
+    in ordinary chunks (1 KiB) of the same count is accepted."""
+
+    async def go() -> None:
+        async with proxied(Upstream()) as (_proxy, port):
+            head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            t = time.monotonic()
+            w.write(head + b"1\r\n \r\n" * 100_000)
+            data, _ = await until_closed(r)
+            assert data.startswith(b"HTTP/1.1 400 ") and b"chunks of under 256 bytes" in data, data[:200]
+            assert time.monotonic() - t < 3
+            w.close()
+            padded = BODY + b" " * (1024 * 400 - len(BODY))  # JSON with trailing spaces, 400 chunks of 1 KiB
+            chunks = b"".join(b"400\r\n" + padded[i : i + 1024] + b"\r\n" for i in range(0, len(padded), 1024))
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(head + chunks + b"0\r\n\r\n")
+            assert (await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 200 OK\r\n")
+            w.close()
+
+    run(go())

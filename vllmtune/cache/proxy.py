@@ -1013,6 +1013,8 @@ def _frames_pii(frames: Any) -> bool:
     return _streamed_pii(objs, full)
 
 
+LINGER = 2.0  # seconds a connection refused with an error is still read (and dropped) before it closes
+TINY_CHUNKS, TINY_CHUNK_BYTES = 256, 256  # beyond 256 chunks, chunks must average >= 256 bytes
 WRITE_HIGH = 256 << 10  # bytes buffered for a client before its connection stops being read
 BACKLOG_MAX = 1 << 20  # pipelined bytes read ahead while an answer is in flight
 
@@ -1083,6 +1085,9 @@ class ProxyProtocol(asyncio.Protocol):
         self._req: h11.Request | None = None
         self._body: list[bytes] = []
         self._size = 0
+        self._pieces = 0
+        self._chunked = False
+        self.lingering = False  # answered an error: reading only to drop what the client still sends
         self._counted = False
         # one timer per connection (re-armed by moving its deadline; nothing is scheduled per request)
         self._kind: str | None = None  # idle / head / body: what the client is late with
@@ -1171,13 +1176,15 @@ class ProxyProtocol(asyncio.Protocol):
             self._fail(408, f"request {self._kind} not received in time")
 
     def eof_received(self) -> bool | None:
+        if self.lingering:
+            return False  # the client has read the answer and closed: close
         self.conn.receive_data(b"")
         if self.task is None:
             self._next()
         return True  # half-close: answer what was asked, then close
 
     def data_received(self, data: bytes) -> None:
-        if self.transport is None:
+        if self.transport is None or self.lingering:
             return
         try:
             self.conn.receive_data(data)
@@ -1199,10 +1206,23 @@ class ProxyProtocol(asyncio.Protocol):
             t.write(data)
 
     def _fail(self, status: int, message: str) -> None:
+        """Answer ``status`` and close -- lingering (RFC 9112 9.6): the rest of what the client
+        sent is read and dropped for up to LINGER seconds, so that closing with unread input
+        does not reset the connection before the client has read the answer."""
         self.write(_error(status, message, "invalid_request_error", b""))
-        if self.transport is not None:
-            self.transport.close()
         self._body = []
+        self._kind = None
+        t = self.transport
+        if t is None or self.lingering:
+            return
+        self.lingering = True
+        if t.can_write_eof():
+            t.write_eof()
+            if self.paused:
+                t.resume_reading()
+            asyncio.get_running_loop().call_later(LINGER, t.close)
+        else:
+            t.close()
 
     def _next(self) -> None:
         self.backlog = 0
@@ -1230,7 +1250,7 @@ class ProxyProtocol(asyncio.Protocol):
         """Start answering the next complete request; True if it was answered synchronously and
         another one may follow."""
         conn = self.conn
-        if self.transport is None or self.paused:
+        if self.transport is None or self.paused or self.lingering:
             return False
         if self._req is None and conn.their_state is h11.IDLE:
             bad = self._head_check()
@@ -1264,11 +1284,17 @@ class ProxyProtocol(asyncio.Protocol):
                 if problem is not None:
                     self._fail(400, problem)
                     return False
-                self._req, self._body, self._size = ev, [], 0
+                self._req, self._body, self._size, self._pieces = ev, [], 0, 0
+                self._chunked = any(k == b"transfer-encoding" for k, _ in ev.headers)
             elif isinstance(ev, h11.Data):
                 self._size += len(ev.data)
+                self._pieces += 1
                 if self._size > limit:
                     self._fail(413, "request body too large")
+                    return False
+                if self._chunked and self._pieces > TINY_CHUNKS and self._size < self._pieces * TINY_CHUNK_BYTES:
+                    # parsing costs per chunk: a body in 1-byte chunks would hold the event loop
+                    self._fail(400, f"chunked body in too many chunks of under {TINY_CHUNK_BYTES} bytes")
                     return False
                 self._body.append(ev.data)
             elif isinstance(ev, h11.EndOfMessage):
