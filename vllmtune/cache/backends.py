@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 from collections import OrderedDict
 from typing import Any, Protocol
@@ -53,6 +54,24 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
     def entries(self) -> int | None: ...
+
+
+_NODE = 200  # per entry: the OrderedDict link, the (expiry, size, entry) tuple, the float
+
+
+def entry_bytes(key: str, entry: dict[str, Any]) -> int:
+    """What an entry really holds in memory (CPython object sizes, not its JSON length): the
+    key, the dict, each string and frame, and the proxy's bytes copy of the body made on its
+    first hit."""
+    size = _NODE + sys.getsizeof(key) + sys.getsizeof(entry)
+    for v in entry.values():
+        size += sys.getsizeof(v)
+        if isinstance(v, list):
+            size += sum(sys.getsizeof(f) for f in v)
+    body = entry.get("body")
+    if isinstance(body, str):
+        size += sys.getsizeof(b"") + len(body.encode("utf-8", "replace")) + 16  # the marked copy
+    return size
 
 
 class MemoryBackend:
@@ -88,7 +107,7 @@ class MemoryBackend:
     def put(self, key: str, entry: dict[str, Any], ttl: int) -> None:
         """:meth:`set` without the coroutine."""
         entry.pop("_marked", None)  # the proxy's in-process copy of a hit's body (bytes)
-        size = 2 * len(json.dumps(entry)) + len(key) + 64  # x2: the JSON and the proxy's marked copy
+        size = entry_bytes(key, entry)
         old = self._data.pop(key, None)
         if old is not None:
             self.size -= old[1]
