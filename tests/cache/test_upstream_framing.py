@@ -8,8 +8,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from vllmtune.bench.http import Connection
@@ -175,10 +175,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_stale_pooled_connections_after_uvicorn_keepalive() -> None:
-    """A real uvicorn (h11) closes idle connections after timeout_keep_alive; after a longer gap the
-    next burst must not meet a dead pooled connection (issue 13 item 9: 0 errors expected)."""
+@contextmanager
+def uvicorn_upstream(timeout_keep_alive: int = 5) -> Iterator[tuple[int, list[str]]]:
+    """A real uvicorn (h11, which accepts a bare LF) answering "re: <last message>"; yields its port
+    and the prompts it answered."""
     import uvicorn
+
+    seen: list[str] = []
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         assert scope["type"] == "http"
@@ -188,14 +191,22 @@ def test_stale_pooled_connections_after_uvicorn_keepalive() -> None:
             body += msg.get("body", b"")
             if not msg.get("more_body"):
                 break
-        data = answer("re: " + json.loads(body)["messages"][-1]["content"])
+        prompt = json.loads(body)["messages"][-1]["content"]
+        seen.append(prompt)
+        data = answer("re: " + prompt)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": data})
 
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, http="h11", timeout_keep_alive=1, log_level="warning", lifespan="off"
+            app,
+            host="127.0.0.1",
+            port=port,
+            http="h11",
+            timeout_keep_alive=timeout_keep_alive,
+            log_level="warning",
+            lifespan="off",
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
@@ -204,6 +215,47 @@ def test_stale_pooled_connections_after_uvicorn_keepalive() -> None:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started
+    try:
+        yield port, seen
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_smuggling_through_to_a_real_h11_upstream_is_impossible() -> None:
+    """Issue 13 item 1 end to end: the attacker's bare-LF head would make uvicorn (h11) read a
+    second, attacker-written request; the proxy refuses it, and the victim's request gets its
+    own answer, not a cached forged one."""
+    forged = json.dumps(chat("victim question")).encode()
+    inner = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(forged) + forged
+    outer_body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(inner), inner)
+    attack = (
+        b"POST /v1/models HTTP/1.1\r\nHost: x\r\nX-A: a\nTransfer-Encoding: chunked\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(outer_body) + outer_body
+    )
+
+    async def go(up: int, seen: list[str]) -> None:
+        async with proxy_for(up) as port:
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(attack)
+            got = await asyncio.wait_for(r.read(), 5)
+            w.close()
+            assert got.startswith(b"HTTP/1.1 400 Bad Request\r\n") and got.count(b"HTTP/1.1") == 1
+            conn = Connection("127.0.0.1", port)
+            try:
+                status, headers, body = await ask(conn, "victim question")
+            finally:
+                conn.close()
+            assert (status, headers["x-cache"], content_of(body)) == (200, "MISS", "re: victim question")
+            assert seen == ["victim question"]  # the attacker's request never reached the upstream
+
+    with uvicorn_upstream() as (up, seen):
+        asyncio.run(go(up, seen))
+
+
+def test_stale_pooled_connections_after_uvicorn_keepalive() -> None:
+    """A real uvicorn (h11) closes idle connections after timeout_keep_alive; after a longer gap the
+    next burst must not meet a dead pooled connection (issue 13 item 9: 0 errors expected)."""
 
     async def burst(port: int, tag: str) -> list[int]:
         async def one(i: int) -> int:
@@ -217,15 +269,12 @@ def test_stale_pooled_connections_after_uvicorn_keepalive() -> None:
 
         return list(await asyncio.gather(*(one(i) for i in range(16))))
 
-    async def go() -> None:
-        async with proxy_for(port) as pport:
+    async def go(up: int) -> None:
+        async with proxy_for(up) as pport:
             first = await burst(pport, "a")
             await asyncio.sleep(1.6)  # longer than the upstream's keep-alive: it closed the pooled connections
             second = await burst(pport, "b")
             assert first == second == [200] * 16
 
-    try:
-        asyncio.run(go())
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with uvicorn_upstream(timeout_keep_alive=1) as (up, _):
+        asyncio.run(go(up))
