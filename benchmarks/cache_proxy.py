@@ -57,7 +57,7 @@ def blocking_calls(port: int, reqs: list[bytes], deadline: float = 120.0) -> lis
             while True:
                 end = buf.find(b"\r\n\r\n")
                 if end >= 0:
-                    i = buf.find(b"content-length:", 0, end)
+                    i = buf[:end].lower().find(b"content-length:")
                     n = int(buf[i + 15 : buf.find(b"\r\n", i)])
                     if len(buf) >= end + 4 + n:
                         if not buf.startswith(b"HTTP/1.1 200"):
@@ -102,7 +102,7 @@ class _Client(asyncio.Protocol):
         end = self.buf.find(b"\r\n\r\n")
         if end < 0:
             return
-        i = self.buf.find(b"content-length:", 0, end)
+        i = self.buf[:end].lower().find(b"content-length:")
         n = int(self.buf[i + 15 : self.buf.find(b"\r\n", i)])
         if len(self.buf) >= end + 4 + n:
             self.buf = self.buf[end + 4 + n :]
@@ -147,7 +147,9 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
     raise SystemExit(f"{what} did not listen on {port} within 15 s")
 
 
-def measure(backend: str, n: int, redis_url: str | None = None, extra: tuple[str, ...] = ()) -> dict[str, float]:
+def measure(
+    backend: str, n: int, redis_url: str | None = None, extra: tuple[str, ...] = (), prototype: bool = False
+) -> dict[str, float]:
     up, port = free_port(), free_port()
     procs = []
     try:
@@ -158,6 +160,9 @@ def measure(backend: str, n: int, redis_url: str | None = None, extra: tuple[str
         procs.append(stub)
         cmd = [sys.executable, "-m", "vllmtune.cache", "--upstream", f"http://127.0.0.1:{up}", "--port", str(port)]
         cmd += ["--backend", backend, *extra] + (["--redis-url", redis_url] if redis_url else [])
+        if prototype:  # the ~90-line aiohttp prototype, same stub, same client
+            cmd = [sys.executable, str(ROOT / "benchmarks/aiohttp_prototype.py"), "--upstream"]
+            cmd += [f"http://127.0.0.1:{up}", "--port", str(port)]
         proxy = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
         procs.append(proxy)
         wait_port(up, stub, "the stub")
@@ -210,6 +215,21 @@ def main() -> None:
         f"memory hits      c=16: {mem['hits_rps_c16']:8,.0f} req/s  p50 {mem['hit16_p50_ms']:.3f} ms  "
         f"p99 {mem['hit16_p99_ms']:.3f} ms"
     )
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        print("aiohttp prototype    : skipped (pip install aiohttp)")
+    else:
+        pro = measure("memory", a.requests, prototype=True)
+        ratio = mem["hits_rps_c1"] / pro["hits_rps_c1"]
+        print(
+            f"aiohttp prototype c=1: {pro['hits_rps_c1']:8,.0f} req/s  p50 {pro['hit_p50_ms']:.3f} ms  "
+            f"-> proxy = {ratio:.2f}x the prototype   goal >= 0.8x: {'met' if ratio >= 0.8 else 'MISSED'}"
+        )
+        print(
+            f"aiohttp prototype c=16: {pro['hits_rps_c16']:8,.0f} req/s  p50 {pro['hit16_p50_ms']:.3f} ms; "
+            f"miss p50 {pro['miss_p50_ms']:.3f} ms"
+        )
     extra = mem["miss_p50_ms"] - mem["direct_p50_ms"]
     print(
         f"miss overhead        : p50 via proxy {mem['miss_p50_ms']:.3f} ms vs direct {mem['direct_p50_ms']:.3f} ms = "

@@ -939,6 +939,10 @@ def cache_serve(
     ] = 0.1,
     skip_pii: Annotated[bool, typer.Option("--skip-pii/--no-skip-pii", help="Never cache what looks like PII.")] = True,
     usd_per_1k_tokens: Annotated[float, typer.Option("--usd-per-1k-tokens", help="For the cost-saved metric.")] = 0.0,
+    upstream_timeout: Annotated[
+        float, typer.Option("--upstream-timeout", help="Seconds to connect, and of silence within an answer.")
+    ] = 600.0,
+    max_bytes: Annotated[int, typer.Option("--max-bytes", help="Memory backend size bound, bytes.")] = 256 << 20,
 ) -> None:
     """Serve the cache proxy: clients point at it exactly as at vLLM. Deterministic requests
     (temperature <= --max-temperature, n = 1) are answered from the cache; headers X-Cache
@@ -963,9 +967,11 @@ def cache_serve(
             max_temperature=max_temperature,
             skip_pii=skip_pii,
             usd_per_1k_tokens=usd_per_1k_tokens,
+            upstream_timeout=upstream_timeout,
         ),
         backend,
         redis_url,
+        max_bytes=max_bytes,
     )
 
 

@@ -18,7 +18,7 @@ import pytest
 from tests.cache.upstream import Upstream, serving
 from tests.conftest import ROOT, require
 from vllmtune.bench.http import Connection, HttpError
-from vllmtune.cache.backends import MemoryBackend, RedisBackend
+from vllmtune.cache.backends import MemoryBackend, RedisBackend, entry_bytes
 from vllmtune.cache.command import CacheError, main, stats
 from vllmtune.cache.proxy import Proxy, ProxyConfig, serve
 
@@ -313,11 +313,13 @@ def test_redis_unreachable_fails_open_and_warns_once(caplog: pytest.LogCaptureFi
 
 def test_memory_backend_is_an_lru_bounded_by_bytes_with_ttl() -> None:
     async def go() -> None:
-        mem = MemoryBackend(max_bytes=1000)
+        one = entry_bytes("k0", {"body": "x" * 100})  # what an entry holds in memory (~730 bytes)
+        mem = MemoryBackend(max_bytes=int(one * 3.5))  # room for 3
         for i in range(10):
             await mem.set(f"k{i}", {"body": "x" * 100}, ttl=60)
             await mem.get("k0")  # k0 stays recently used
-        assert mem.size <= 1000 and await mem.get("k0") is not None and await mem.get("k1") is None
+        assert mem.size <= one * 3.5 and len(mem._data) == 3
+        assert await mem.get("k0") is not None and await mem.get("k1") is None
         assert await mem.get("k9") is not None
         await mem.set("big", {"body": "x" * 5000}, ttl=60)
         assert await mem.get("big") is None and await mem.get("k9") is not None

@@ -19,11 +19,26 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import sys
 import time
 from collections import OrderedDict
 from typing import Any, Protocol
 
 log = logging.getLogger("vllmtune.cache")
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials (user:password@) of every URL in it replaced by ``***@``."""
+    return _USERINFO.sub(r"\1***@", text) if "@" in text else text
+
+
+def redact_url(url: str) -> str:
+    """A URL as it may be shown or logged: ``redis://:pw@host:6379/0`` -> ``redis://***@host:6379/0``."""
+    return redact(url)
 
 
 class Backend(Protocol):
@@ -39,6 +54,24 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
     def entries(self) -> int | None: ...
+
+
+_NODE = 200  # per entry: the OrderedDict link, the (expiry, size, entry) tuple, the float
+
+
+def entry_bytes(key: str, entry: dict[str, Any]) -> int:
+    """What an entry really holds in memory (CPython object sizes, not its JSON length): the
+    key, the dict, each string and frame, and the proxy's bytes copy of the body made on its
+    first hit."""
+    size = _NODE + sys.getsizeof(key) + sys.getsizeof(entry)
+    for v in entry.values():
+        size += sys.getsizeof(v)
+        if isinstance(v, list):
+            size += sum(sys.getsizeof(f) for f in v)
+    body = entry.get("body")
+    if isinstance(body, str):
+        size += sys.getsizeof(b"") + len(body.encode("utf-8", "replace")) + 16  # the marked copy
+    return size
 
 
 class MemoryBackend:
@@ -74,7 +107,7 @@ class MemoryBackend:
     def put(self, key: str, entry: dict[str, Any], ttl: int) -> None:
         """:meth:`set` without the coroutine."""
         entry.pop("_marked", None)  # the proxy's in-process copy of a hit's body (bytes)
-        size = 2 * len(json.dumps(entry)) + len(key) + 64  # x2: the JSON and the proxy's marked copy
+        size = entry_bytes(key, entry)
         old = self._data.pop(key, None)
         if old is not None:
             self.size -= old[1]
@@ -101,18 +134,29 @@ class RedisBackend:
 
     peek_is_final = False  # a local (L1) miss still has to ask Redis
 
-    def __init__(self, url: str, timeout: float = 0.25, retry_after: float = 0.5, l1_bytes: int = 64 << 20) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 0.25,
+        retry_after: float = 0.5,
+        l1_bytes: int = 64 << 20,
+        password: str | None = None,
+    ) -> None:
+        """``password`` (default: $VLLMTUNE_REDIS_PASSWORD) is used when the URL carries none."""
         try:
             import redis.asyncio as aioredis
         except ImportError:
             raise RuntimeError("backend redis needs the redis package: pip install 'vllmtune[cache]'") from None
+        if password is None:
+            password = os.environ.get("VLLMTUNE_REDIS_PASSWORD") or None
+        extra: dict[str, Any] = {"password": password} if password else {}
         try:
             self.client: Any = aioredis.from_url(
-                url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=0
+                url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=0, **extra
             )
         except ValueError as exc:
-            raise ValueError(f"--redis-url {url!r}: {exc}") from None
-        self.url = url
+            raise ValueError(f"--redis-url {redact_url(url)!r}: {redact(str(exc))}") from None
+        self.url = redact_url(url)  # what is ever shown: no credentials
         # L1: entries this process stored or read, until their own expiry. Safe because an entry
         # never changes (same key, same deterministic answer) and nothing is ever invalidated;
         # it makes a repeated hit cost no Redis round trip. 0 disables it.
@@ -128,7 +172,8 @@ class RedisBackend:
         if not self._down:
             self._down = True
             log.warning(
-                "redis unavailable (%s): serving without the cache until it is back", str(exc) or type(exc).__name__
+                "redis unavailable (%s): serving without the cache until it is back",
+                redact(str(exc)) or type(exc).__name__,
             )
 
     def _ok(self) -> None:
@@ -146,7 +191,7 @@ class RedisBackend:
         except Exception as exc:  # fail open: any redis problem (the caller warns)
             self.errors += 1
             self._down, self._down_until = True, time.monotonic() + self.retry_after
-            return str(exc) or type(exc).__name__
+            return redact(str(exc)) or type(exc).__name__
         self._ok()
         return None
 

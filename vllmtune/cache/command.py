@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from vllmtune.cache.backends import Backend, MemoryBackend, RedisBackend
+from vllmtune.cache.backends import Backend, MemoryBackend, RedisBackend, redact
 from vllmtune.cache.proxy import Proxy, ProxyConfig
 from vllmtune.cache.proxy import serve as run_server
 from vllmtune.errors import VllmtuneError
@@ -94,6 +94,10 @@ def serve_config(
         raise CacheError(f"--port {cfg.port}: expected 1-65535")
     if cfg.ttl <= 0:
         raise CacheError(f"--ttl {cfg.ttl}: expected a positive number of seconds")
+    if not cfg.upstream_timeout > 0:
+        raise CacheError(f"--upstream-timeout {cfg.upstream_timeout:g}: expected a positive number of seconds")
+    if backend == "memory" and max_bytes <= 0:
+        raise CacheError(f"--max-bytes {max_bytes}: expected a positive number of bytes")
     store = make_backend(backend, redis_url, max_bytes, redis_l1_bytes)
     try:
         proxy = Proxy(cfg, store)
@@ -115,12 +119,13 @@ def serve_config(
             _, w = await asyncio.wait_for(asyncio.open_connection(up.host, up.port), 2.0)
             w.close()
         except (OSError, asyncio.TimeoutError):
-            log.warning("the upstream %s does not answer yet; requests get 502 until it does", cfg.upstream)
+            log.warning("the upstream %s does not answer yet; requests get 502 until it does", redact(cfg.upstream))
 
         def ready(bound: int) -> None:
             if announce:
+                up_shown = redact(cfg.upstream)
                 sys.stderr.write(
-                    f"vllmtune cache: http://{cfg.host}:{bound} -> {cfg.upstream} ({store.name}, ttl {cfg.ttl} s, "
+                    f"vllmtune cache: http://{cfg.host}:{bound} -> {up_shown} ({store.name}, ttl {cfg.ttl} s, "
                     f"temperature <= {cfg.max_temperature:g}, pii {'skipped' if cfg.skip_pii else 'cached'})\n"
                 )
                 sys.stderr.flush()

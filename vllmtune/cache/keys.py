@@ -40,14 +40,26 @@ def canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(_normal(shaped), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def tenant_of(authorization: str | bytes | None, api_key: str | bytes | None = None) -> str:
-    """A tenant id: a hash of the Authorization header (or an ``api-key`` header); the
-    credential itself is never stored. Requests without either share the "anonymous" tenant."""
-    cred = authorization or api_key
-    if not cred:
+def _b(v: str | bytes | None) -> bytes:
+    return b"" if not v else v if isinstance(v, bytes) else v.encode()
+
+
+def tenant_of(
+    authorization: str | bytes | None,
+    api_key: str | bytes | None = None,
+    organization: str | bytes | None = None,
+    project: str | bytes | None = None,
+) -> str:
+    """A tenant id: a hash of the Authorization header (or an ``api-key`` header), and of the
+    ``OpenAI-Organization`` / ``OpenAI-Project`` headers when sent; the credential itself is
+    never stored. Requests without any of them share the "anonymous" tenant."""
+    raw = _b(authorization or api_key).strip()
+    scope = b""
+    if organization or project:
+        scope = b"\0org=" + _b(organization).strip() + b"\0project=" + _b(project).strip()
+    if not raw and not scope:
         return "anonymous"
-    raw = cred if isinstance(cred, bytes) else cred.encode()
-    return hashlib.sha256(b"vllmtune-tenant\0" + raw.strip()).hexdigest()[:32]
+    return hashlib.sha256(b"vllmtune-tenant\0" + raw + scope).hexdigest()[:32]
 
 
 def body_digest(path: str, body: dict[str, Any]) -> bytes:
