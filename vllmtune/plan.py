@@ -845,12 +845,29 @@ class _Planner:
             ref = self._secret(c.redis_url, "prompt_cache.redis_url", "VLLMTUNE_REDIS_URL", "redis-url")
             if ref is None:  # no URL given: run a Redis next to the proxy
                 args += ["--redis-url", "redis://{redis}:6379/0"]
+                # Redis refuses clients without the password (anyone who reaches it could
+                # otherwise write answers the proxy serves as hits); both read it from one Secret.
+                password = SecretEnv(
+                    name="VLLMTUNE_REDIS_PASSWORD",
+                    source_env="VLLMTUNE_REDIS_PASSWORD",
+                    k8s_secret=f"{self.p.name}-redis-auth",
+                    k8s_key="password",
+                    field="prompt_cache.backend",
+                )
+                secret = (password,)
                 out.append(
                     Sidecar(
                         role="redis",
                         image=REDIS_IMAGE,
+                        # the password from the environment, never in argv (ps, logs, manifests)
+                        command=(
+                            "sh",
+                            "-c",
+                            'exec redis-server - "$@" <<EOF\nrequirepass $VLLMTUNE_REDIS_PASSWORD\nEOF\n',
+                            "redis",
+                        ),
+                        secret_env=(password,),
                         args=(
-                            "redis-server",
                             "--save",
                             "",
                             "--appendonly",
@@ -877,7 +894,8 @@ class _Planner:
             port=c.port,
             publish=True,
             health_path="/cache/stats",
-            secret_env=secret,
+            # with server.api_key the proxy checks the key itself before serving a hit
+            secret_env=(*secret, *(e for e in self._secrets() if e.name == "VLLM_API_KEY")),
             # the image's USER proxy (uid 10001); the proxy writes nothing. The memory backend
             # holds up to its byte bound (256 MiB) plus Python's own ~64 MiB.
             hardening=Hardening(10001, True, ("/tmp",), "250m", "512Mi", "512Mi"),

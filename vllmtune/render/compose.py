@@ -78,7 +78,7 @@ def sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
     """A sidecar as a compose service: reaches vLLM and Redis by service name."""
     svc: dict[str, Any] = {"image": sc.image, "restart": plan.compose_restart}
     if sc.command:
-        svc["entrypoint"] = list(sc.command)
+        svc["entrypoint"] = [esc(a) for a in sc.command]
     svc["command"] = [esc(a) for a in sc.resolved_args({"vllm": SERVICE, "redis": "redis"})]
     if sc.publish:
         svc["ports"] = [f"{plan.docker_bind}:{sc.port}:{sc.port}"]
@@ -100,7 +100,9 @@ def sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
             "retries": 3,
         }
     elif sc.role == "redis":
-        svc["healthcheck"] = {"test": ["CMD", "redis-cli", "ping"], "interval": "5s", "timeout": "3s", "retries": 5}
+        # an answer without the password is NOAUTH, not PONG
+        ping = 'REDISCLI_AUTH="$$VLLMTUNE_REDIS_PASSWORD" redis-cli ping | grep -q PONG'
+        svc["healthcheck"] = {"test": ["CMD-SHELL", ping], "interval": "5s", "timeout": "3s", "retries": 5}
     svc["labels"] = plan.sidecar_labels(sc.role)
     return svc
 

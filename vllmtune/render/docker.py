@@ -112,7 +112,8 @@ def render_docker(plan: DeploymentPlan) -> str:
     out.append("# Hugging Face cache on this machine (override: HF_CACHE=/path bash this-script)")
     out.append(f'HF_CACHE="${{HF_CACHE:-}}"; [ -n "$HF_CACHE" ] || HF_CACHE={hf_cache_default(_cache_source(plan))}')
     out.append('mkdir -p "$HF_CACHE"')
-    for s in plan.secret_env:
+    secrets = {s.name: s for s in [*plan.secret_env, *(e for sc in plan.sidecars for e in sc.secret_env)]}
+    for s in secrets.values():
         # source_env is a validated identifier and field a fixed key path: safe as text.
         out.append(f': "${{{s.source_env}:?set {s.source_env} in your environment ({s.field})}}"')
         if s.source_env != s.name:
