@@ -84,7 +84,10 @@ def test_up_ps_logs_down_and_noop(tmp_path: Path, names: list[str]) -> None:
     assert (again["status"], again["ident"]) == ("unchanged", data["ident"])
     r = vt("down", p)
     assert r.stdout == "vt-basic: stopped and removed (docker)\n"
-    assert vt("down", "vt-basic").stdout == "vt-basic: nothing to stop\n"
+    assert vt("down", p).stdout == "vt-basic: nothing to stop\n"  # a profile: idempotent
+    gone = vt("down", "vt-basic", "--runtime", "docker")  # a name that matches nothing: an error
+    assert (gone.returncode, gone.stdout) == (1, "")
+    assert gone.stderr.startswith("error: no server named 'vt-basic' to stop")
 
 
 def test_changed_profile_needs_replace(tmp_path: Path, names: list[str]) -> None:
