@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ROOT, require
 from tests.support.dockerenv import docker_host, ensure_test_image, free_port
+from tests.support.interrupt import INTERRUPTIBLE
 
 pytestmark = pytest.mark.docker
 IMAGE = "vllm/vllm-openai:v0.32.0"
@@ -243,6 +244,7 @@ def test_ctrl_c_while_waiting_removes_the_container(tmp_path: Path, names: list[
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **INTERRUPTIBLE,
     )
     assert _wait_for(lambda: _container_ids("vt-slow") != "")
     proc.send_signal(signal.SIGINT)
@@ -265,6 +267,7 @@ def test_foreground_streams_logs_until_ctrl_c(tmp_path: Path, names: list[str]) 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **INTERRUPTIBLE,
     )
     assert wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60)
     assert _wait_for(lambda: _container_ids("vt-fg") != "")
