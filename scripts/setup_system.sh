@@ -3,6 +3,7 @@
 #   docker.io        a real Docker engine (tests start a private dockerd; scripts/start_dockerd.sh)
 #   busybox-static   the rootfs of the stand-in vLLM image (tests/docker_image), built offline
 #   redis-server     the prompt cache's Redis backend, run on 127.0.0.1 (scripts/start_redis.sh)
+#   docker-compose   Compose v1 (1.29 on Debian 12): rendered compose files must pass `config`
 #   prometheus       promtool checks the rendered alert/recording rules and autoscaler PromQL
 # Idempotent: installs only what is missing. Needs root (or sudo) only when something is missing.
 # Packages must not start their services (prometheus would listen on 0.0.0.0:9090): tests start
@@ -11,13 +12,13 @@
 set -euo pipefail
 
 if ! command -v dpkg >/dev/null; then  # not Debian/Ubuntu: the commands must be there already
-  for cmd in dockerd busybox redis-server promtool; do
+  for cmd in dockerd busybox redis-server docker-compose promtool; do
     command -v "$cmd" >/dev/null || { echo "setup_system: $cmd not found; install it (not an apt system)" >&2; exit 1; }
   done
   exit 0
 fi
 missing=()
-for pkg in docker.io busybox-static redis-server; do
+for pkg in docker.io busybox-static redis-server docker-compose; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 lean=()  # prometheus alone, without its recommends (node-exporter, smartmontools, ipmitool, ...)
@@ -33,7 +34,7 @@ if [[ "$(id -u)" != 0 ]] && ! command -v sudo >/dev/null; then
   exit 1
 fi
 command -v apt-get >/dev/null || {
-  echo "setup_system: no apt-get: install docker.io, busybox-static, redis-server, prometheus (promtool) by hand" >&2
+  echo "setup_system: no apt-get: install docker.io, busybox-static, redis-server, docker-compose, prometheus (promtool) by hand" >&2
   exit 1
 }
 

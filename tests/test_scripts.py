@@ -37,7 +37,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     test_sh = (ROOT / "scripts" / "test.sh").read_text()
     assert "bash scripts/setup_system.sh" in test_sh and "bash scripts/check_flag_catalog.sh" in test_sh
     system = (ROOT / "scripts" / "setup_system.sh").read_text()
-    for pkg in ("docker.io", "busybox-static", "redis-server", "prometheus"):
+    for pkg in ("docker.io", "busybox-static", "redis-server", "docker-compose", "prometheus"):
         assert pkg in system
     for script in ("test.sh", "setup_system.sh", "check_flag_catalog.sh"):
         assert subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)]).returncode == 0
