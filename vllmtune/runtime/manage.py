@@ -73,9 +73,13 @@ def ps_rows(only: str | None) -> list[dict[str, Any]]:
     return rows
 
 
+def _is_profile(target: str) -> bool:
+    return target.startswith("preset:") or target.endswith((".yaml", ".yml")) or Path(target).is_file()
+
+
 def _name_of(target: str) -> str:
     """A server name, or the name inside a profile file."""
-    if target.startswith("preset:") or target.endswith((".yaml", ".yml")) or Path(target).is_file():
+    if _is_profile(target):
         from vllmtune.profile.loader import load_profile
 
         return load_profile(target).profile.name
@@ -92,7 +96,7 @@ def down(target: str, only: str | None) -> str:
         return f"{name}: stopped and removed ({', '.join(stopped)})"
     if unreachable is not None:
         raise unreachable
-    if name == target:  # a bare name, not a profile
+    if not _is_profile(target):  # a bare name
         known = sorted({r.name for b in backends for r in b.list()})
         raise LaunchError(f"no server named {name!r} to stop{_did_you_mean(name, known)}")
     return f"{name}: nothing to stop"
