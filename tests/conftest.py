@@ -7,6 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.require_real import (  # hooks: under VLLMTUNE_REQUIRE_REAL=1 a skip is a failure
+    pytest_make_collect_report,
+    pytest_runtest_makereport,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
+
+__all__ = ["pytest_make_collect_report", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary"]
+
 ROOT = Path(__file__).resolve().parent.parent
 # Tests pin HOME (rendered output may expand ~); real components found under the real home
 # are pinned first, so that they are still found.

@@ -160,9 +160,12 @@ def test_drift_against_a_kubernetes_dump(tmp_path: Path) -> None:
         "GPUs: running 2, profile 1",
         "replicas: running 2, profile 1",
     ]
+    # Nothing running (an unreachable Docker daemon is an error of its own: tests/runtime/test_unreachable_and_names.py)
     r = vt(
         "drift",
         "preset:cpu-tiny",
+        "--runtime",
+        "local",
         env={"VLLMTUNE_STATE_DIR": str(tmp_path / "empty"), "DOCKER_HOST": "unix:///nonexistent"},
     )
     assert (r.returncode, r.stderr) == (

@@ -120,10 +120,13 @@ def drift(profile: str, k8s_dump: str | None = None, runtime: str | None = None)
     if runtime in (None, "local"):
         found = _from_local(plan)
     if found is None and runtime in (None, "docker"):
+        from vllmtune.runtime.docker_backend import docker_in_use
+
         try:
             found = _from_docker(plan)
         except VllmtuneError:
-            if runtime == "docker":
+            # An unreachable daemon is not "nothing running" on a machine that uses Docker.
+            if runtime == "docker" or docker_in_use():
                 raise
     if found is None:
         raise DriftError(

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.interrupt import INTERRUPTIBLE
 
 
 def free_port() -> int:
@@ -171,6 +172,7 @@ def test_ctrl_c_writes_partial_results(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            **INTERRUPTIBLE,
         )
         time.sleep(3)
         proc.send_signal(signal.SIGINT)

@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ROOT, require
 from tests.support.dockerenv import docker_host, ensure_test_image, free_port
+from tests.support.interrupt import INTERRUPTIBLE
 
 pytestmark = pytest.mark.docker
 IMAGE = "vllm/vllm-openai:v0.32.0"
@@ -84,7 +85,10 @@ def test_up_ps_logs_down_and_noop(tmp_path: Path, names: list[str]) -> None:
     assert (again["status"], again["ident"]) == ("unchanged", data["ident"])
     r = vt("down", p)
     assert r.stdout == "vt-basic: stopped and removed (docker)\n"
-    assert vt("down", "vt-basic").stdout == "vt-basic: nothing to stop\n"
+    assert vt("down", p).stdout == "vt-basic: nothing to stop\n"  # a profile: idempotent
+    gone = vt("down", "vt-basic", "--runtime", "docker")  # a name that matches nothing: an error
+    assert (gone.returncode, gone.stdout) == (1, "")
+    assert gone.stderr.startswith("error: no server named 'vt-basic' to stop")
 
 
 def test_changed_profile_needs_replace(tmp_path: Path, names: list[str]) -> None:
@@ -195,9 +199,12 @@ def test_missing_image_and_secret(tmp_path: Path) -> None:
 
 def test_daemon_unreachable(tmp_path: Path) -> None:
     r = vt("up", profile(tmp_path, "vt-nodaemon"), "-d", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
-    assert r.returncode == 1
-    assert r.stderr.startswith(f"error: cannot reach the Docker daemon at unix://{tmp_path}/no.sock")
-    assert "start it (sudo systemctl start docker) or point DOCKER_HOST at a running daemon" in r.stderr
+    assert (r.returncode, r.stderr) == (
+        1,
+        f"error: cannot reach the Docker daemon at unix://{tmp_path}/no.sock: No such file or directory\n"
+        "start it (sudo systemctl start docker, or dockerd) or point DOCKER_HOST at a running daemon; "
+        "or use --runtime local\n",
+    )
 
 
 def test_secret_reaches_the_container_but_not_the_labels(tmp_path: Path, names: list[str]) -> None:
@@ -240,12 +247,16 @@ def test_ctrl_c_while_waiting_removes_the_container(tmp_path: Path, names: list[
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **INTERRUPTIBLE,
     )
     assert _wait_for(lambda: _container_ids("vt-slow") != "")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert err.endswith("interrupted\n")
+    # What it does while it cleans up, then the one-word verdict.
+    lines = err.splitlines()
+    assert lines[-1] == "interrupted"
+    assert lines[-2].startswith(f"{p}: interrupted: stopping and removing the container ("), err
     assert _container_ids("vt-slow") == ""
 
 
@@ -262,6 +273,7 @@ def test_foreground_streams_logs_until_ctrl_c(tmp_path: Path, names: list[str]) 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **INTERRUPTIBLE,
     )
     assert wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60)
     assert _wait_for(lambda: _container_ids("vt-fg") != "")

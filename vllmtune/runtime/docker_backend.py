@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,53 @@ SERVER = "app.kubernetes.io/component=server"  # the vLLM container, not its sid
 SUMMARY_LABEL = "vllmtune.io/launch"
 # Comma-joined served names (base model, then LoRA adapters): names never contain a comma.
 SERVED_LABEL = "vllmtune.io/served-models"
+DEFAULT_SOCKET = "/var/run/docker.sock"
 NVIDIA_TOOLKIT = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
+
+
+class DockerUnreachable(LaunchError):
+    """No Docker daemon answers where DOCKER_HOST (or the default socket) points."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        super().__init__(
+            f"cannot reach the Docker daemon at {where}: {reason}\n"
+            "start it (sudo systemctl start docker, or dockerd) or point DOCKER_HOST at a running "
+            "daemon; or use --runtime local"
+        )
+
+
+def docker_where() -> str:
+    """Where the Docker SDK looks for the daemon."""
+    return os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
+
+
+def docker_in_use() -> bool:
+    """Does this machine use Docker at all (so that an unreachable daemon is news)?
+    DOCKER_HOST set, the default socket there, or the docker CLI / dockerd installed."""
+    return bool(
+        os.environ.get("DOCKER_HOST")
+        or os.path.exists(DEFAULT_SOCKET)
+        or shutil.which("docker")
+        or shutil.which("dockerd")
+    )
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """The root cause of a failed connection, whole ("No such file or directory"), not the
+    SDK's wrapper text ("Error while fetching server API version: (...")."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.strerror:
+            return str(cause.strerror)
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(exc).split())
+    found = re.search(r"\[Errno -?\d+\] ([^\"')]+)", text)
+    if found:
+        return found.group(1).strip()
+    return text.removeprefix("Error while fetching server API version: ")[:500]
 
 
 def device_requests(gpus: str | None, plan_gpus: int) -> list[Any]:
@@ -59,19 +107,18 @@ class DockerBackend:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import docker
-
+            try:
+                import docker
+            except ImportError:
+                raise LaunchError(
+                    "the Docker SDK (python package docker) is not installed: pip install 'docker>=7.0', "
+                    "or use --runtime local"
+                ) from None
             try:
                 self._client = docker.from_env(timeout=30)
                 self._client.ping()
             except docker.errors.DockerException as exc:
-                where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-                reason = str(exc).split("(", 1)[0].strip()
-                raise LaunchError(
-                    f"cannot reach the Docker daemon at {where}: {reason}\n"
-                    "start it (sudo systemctl start docker) or point DOCKER_HOST at a running "
-                    "daemon, or use --runtime local"
-                ) from None
+                raise DockerUnreachable(docker_where(), unreachable_reason(exc)) from None
         return self._client
 
     def _container(self, name: str) -> Any | None:

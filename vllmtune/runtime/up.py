@@ -111,6 +111,10 @@ def up(
         ready = wait_ready(watch, opts.timeout, on_phase, tail)
     except BaseException as exc:
         # Failure or Ctrl-C (even mid-create): leave nothing running unless asked to.
+        if isinstance(exc, KeyboardInterrupt):
+            # Stopping takes seconds (a container's removal, a process's graceful exit): say so.
+            what = "the container" if backend.name == "docker" else "the process"
+            on_phase(f"interrupted: stopping and removing {what}", time.monotonic() - t_spawn)
         if not opts.keep_on_failure or isinstance(exc, KeyboardInterrupt):
             backend.stop(plan.name)
         raise

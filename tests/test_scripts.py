@@ -1,0 +1,43 @@
+"""The test command's own steps (scripts/): what they do without a component, with and without
+VLLMTUNE_REQUIRE_REAL=1 (CI). The heavy installs are exercised by every CI run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def sh(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k != "VLLMTUNE_REQUIRE_REAL"}
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / script)], capture_output=True, text=True, timeout=120, env={**base, **env}
+    )
+
+
+def test_flag_catalog_check_without_the_dumps(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-dumps")
+    r = sh("check_flag_catalog.sh", {"VLLMTUNE_FLAG_DUMPS": missing})
+    assert (r.returncode, r.stdout) == (0, f"skipped: no vLLM flag dumps at {missing} (set VLLMTUNE_FLAG_DUMPS)\n")
+    r = sh("check_flag_catalog.sh", {"VLLMTUNE_FLAG_DUMPS": missing, "VLLMTUNE_REQUIRE_REAL": "1"})
+    assert (r.returncode, r.stderr) == (
+        1,
+        f"error: the vLLM flag dumps ({missing}) are required (VLLMTUNE_REQUIRE_REAL=1) but missing\n",
+    )
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    # One way to run the suite: .ci/run only requires every component and calls scripts/test.sh,
+    # which installs the system packages itself (scripts/setup_system.sh).
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get" not in ci
+    assert 'export VLLMTUNE_REQUIRE_REAL=1\nexec bash scripts/test.sh "$@"\n' in ci
+    test_sh = (ROOT / "scripts" / "test.sh").read_text()
+    assert "bash scripts/setup_system.sh" in test_sh and "bash scripts/check_flag_catalog.sh" in test_sh
+    system = (ROOT / "scripts" / "setup_system.sh").read_text()
+    for pkg in ("docker.io", "busybox-static", "redis-server", "docker-compose", "prometheus"):
+        assert pkg in system
+    for script in ("test.sh", "setup_system.sh", "check_flag_catalog.sh"):
+        assert subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)]).returncode == 0
