@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.render.k8s_expand import expand
+from tests.render.k8s_expand import as_run, expand
+from vllmtune.errors import ProfileError
 from vllmtune.plan import load_plan
 from vllmtune.render import render
 from vllmtune.render.kubernetes import k8s_literal
@@ -73,3 +75,37 @@ def test_the_renderers_own_scripts_still_run_after_expansion() -> None:
     assert expand(k8s_literal(LEADER_SH), {}) == LEADER_SH
     assert k8s_literal(LEADER_SH) != LEADER_SH
     assert re.search(r"\$\(", LEADER_SH)
+
+
+BREAKS = ["a\x85b", "a\u2028b", "a\u2029b", "tail\x85", "a\x85b\n"]
+
+
+@pytest.mark.parametrize("value", BREAKS)
+@pytest.mark.parametrize("target", ["compose", "kubernetes"])
+def test_yaml_line_break_characters_round_trip_exactly(value: str, target: str, tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    quoted = json.dumps(value)  # a YAML double-quoted scalar
+    path.write_text(
+        'name: my-llm\nvllm:\n  version: "0.32.0"\nmodel:\n  id: org/m\n'
+        f"server:\n  extra_args: [{json.dumps('--chat-template=' + value)}]\n  env:\n    FOO: {quoted}\n"
+    )
+    text = render(load_plan(str(path)), target)
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    if target == "compose":
+        service = docs[0]["services"]["vllm"]
+        assert "--chat-template=" + value in service["command"]
+        assert service["environment"]["FOO"] == value
+    else:
+        [c] = [as_run(c) for c in containers(docs) if "--chat-template=" + value in c.get("args", [])]
+        assert {"name": "FOO", "value": value} in c["env"]
+
+
+def test_nul_is_refused_with_its_location(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text('name: my-llm\nvllm:\n  version: "0.32.0"\nmodel:\n  id: "org/m\\0x"\n')
+    with pytest.raises(ProfileError) as info:
+        load_plan(str(path))
+    assert str(info.value) == (
+        f"{path}:5: model.id: contains a NUL character (\\0), which no command line, environment or shell "
+        "can carry; remove it"
+    )

@@ -124,11 +124,22 @@ def _scalar(node: yaml.Node, ctor: Any, file: str, path: Path_, problems: list[P
         )
         return None
     try:
-        return ctor.construct_object(node, deep=True)
+        value = ctor.construct_object(node, deep=True)
     except (ValueError, OverflowError) as exc:  # e.g. a timestamp 2026-13-45
         text = node.value if len(node.value) <= 40 else node.value[:40] + "..."
         problems.append(Problem(file, line, format_path(path), f"cannot read {text!r} ({exc}); quote it if it is text"))
         return None
+    if isinstance(value, str) and "\x00" in value:
+        problems.append(
+            Problem(
+                file,
+                line,
+                format_path(path),
+                "contains a NUL character (\\0), which no command line, environment or shell can carry; remove it",
+            )
+        )
+        return None
+    return value
 
 
 def _construct(node: yaml.Node, ctor: Any, file: str, path: Path_, doc: Located, problems: list[Problem]) -> Any:
@@ -213,8 +224,15 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+# Line breaks YAML 1.1 knows besides \n: PyYAML writes them raw in plain, single-quoted and
+# literal styles, where a reader folds U+0085 into a space. Double quotes escape them (\N \L \P).
+_OTHER_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
 def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     style = "|" if "\n" in data and data == data.strip("\n") + "\n" * data.endswith("\n") else None
+    if any(c in data for c in _OTHER_BREAKS):
+        style = '"'
     node = dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
     return node
 
