@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from tests.conftest import require
+from tests.render.k8s_expand import as_run
 from tests.support.dockerenv import free_port
 from vllmtune.plan import load_plan
 from vllmtune.profile.yamlio import dump_yaml
@@ -234,8 +235,8 @@ def containers(tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     [lws] = [d for d in docs if d["kind"] == "LeaderWorkerSet"]
     template = lws["spec"]["leaderWorkerTemplate"]
     assert template["size"] == 2
-    [leader] = template["leaderTemplate"]["spec"]["containers"]
-    [worker] = template["workerTemplate"]["spec"]["containers"]
+    [leader] = [as_run(c) for c in template["leaderTemplate"]["spec"]["containers"]]
+    [worker] = [as_run(c) for c in template["workerTemplate"]["spec"]["containers"]]
     # What the pods would run: the leader's command execs its args, vLLM on Ray.
     assert leader["command"][:2] == ["bash", "-c"] and leader["command"][3:] == ["vllmtune-leader"]
     assert leader["args"][:2] == ["vllm", "serve"]

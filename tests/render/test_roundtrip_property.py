@@ -16,6 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.render.k8s_expand import as_run
 from vllmtune.errors import ProfileError
 from vllmtune.plan import build_plan
 from vllmtune.profile.loader import validate_document
@@ -184,6 +185,7 @@ def test_compose_and_kubernetes_parse_back_to_the_plan(doc: dict[str, Any]) -> N
         assert service["environment"][k].replace("$$", "$") == v
     docs = list(yaml.safe_load_all(render_kubernetes(plan)))
     container = docs[1]["spec"]["template"]["spec"]["containers"][0]
+    container = as_run(container)
     assert container["args"] == list(plan.args)
     assert [e["value"] for e in container.get("env", []) if "value" in e] == [v for _, v in plan.env]
 
@@ -224,12 +226,12 @@ def test_scaled_out_kubernetes_parses_back_and_validates(doc: dict[str, Any]) ->
         tpl = server["spec"]["leaderWorkerTemplate"]
         assert tpl["size"] == plan.multi_node.nodes
         pod = tpl["leaderTemplate"]["spec"]
-        assert pod["containers"][0]["args"] == [*plan.entrypoint, *plan.args]
+        assert as_run(pod["containers"][0])["args"] == [*plan.entrypoint, *plan.args]
     else:
         pod = server["spec"]["template"]["spec"]
-        assert pod["containers"][0]["args"] == list(plan.args)
+        assert as_run(pod["containers"][0])["args"] == list(plan.args)
     if plan.k8s_model_download == "init-container" and plan.downloads:
-        assert pod["initContainers"][0]["args"] == list(plan.downloads)
+        assert as_run(pod["initContainers"][0])["args"] == list(plan.downloads)
     assert ("replicas" in server["spec"]) == (plan.autoscaling is None)
     for d in docs:
         if "." not in d["apiVersion"].split("/")[0]:

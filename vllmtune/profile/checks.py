@@ -210,13 +210,67 @@ def _check_secrets(lp: LoadedProfile, err: Report) -> None:
     for path, ref in refs.items():
         if ref is not None and ref.env is None and ref.secret is None:
             err(path, "give the secret by reference: {env: NAME} and/or {secret: {name: NAME, key: KEY}}")
+    flagged: set[tuple[str | int, ...]] = set()
     for key in p.server.env:
         if SECRET_HINT_RE.search(key):
+            flagged.add(("server", "env", key))
             field = "hf_token" if "HF" in key.upper() or "HUGGING" in key.upper() else "api_key"
             err(
                 ("server", "env", key),
                 f"looks like a secret; never write secrets in a profile: use "
                 f"server.{field}: {{env: {key}}} (or a Kubernetes secret reference)",
+            )
+    _check_literal_secrets(lp, err, flagged)
+
+
+# Literal credentials anywhere in a profile (tokens by their well-known prefixes, JWTs, URL userinfo).
+_TOKEN_RE = re.compile(
+    r"(?<![A-Za-z0-9])(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}"
+    r"|AKIA[0-9A-Z]{16}|xox[abpr]-[A-Za-z0-9-]{10,}|eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,})"
+)
+_URL_CREDENTIALS_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s@]*@")
+_SECRET_FLAG_RE = re.compile(r"^--(api-key|hf-token|[a-z-]*(token|secret|password))(=|$)")
+_BY_REFERENCE = "{env: NAME} (docker, compose) and/or {secret: {name: S, key: K}} (kubernetes)"
+
+
+def _strings(value: object, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [x for k, v in value.items() for x in _strings(v, (*path, k))]
+    if isinstance(value, list | tuple):
+        return [x for i, v in enumerate(value) for x in _strings(v, (*path, i))]
+    return []
+
+
+def _check_literal_secrets(lp: LoadedProfile, err: Report, flagged: set[tuple[str | int, ...]]) -> None:
+    """Every string of the profile: no token, no credentials in a URL, no secret-carrying flag."""
+    doc = lp.profile.model_dump(mode="python", exclude_defaults=True)
+    args = list(lp.profile.server.extra_args)
+    for i, arg in enumerate(args):
+        m = _SECRET_FLAG_RE.match(arg)
+        if m:
+            field = "hf_token" if m.group(1) == "hf-token" else "api_key"
+            err(
+                ("server", "extra_args", i),
+                f"{arg.split('=')[0]} passes a secret on the command line; remove it and set "
+                f"server.{field}: {_BY_REFERENCE}",
+            )
+            flagged |= {("server", "extra_args", i), ("server", "extra_args", i + 1)}
+    for path, text in _strings(doc, ()):
+        if path in flagged:
+            continue
+        if _URL_CREDENTIALS_RE.search(text):
+            err(
+                path,
+                "a URL with credentials (user:password@) is a literal secret; remove them from the URL and pass "
+                f"them by reference (server.hf_token, server.api_key, prompt_cache.redis_url take {_BY_REFERENCE})",
+            )
+        elif _TOKEN_RE.search(text):
+            err(
+                path,
+                "looks like a literal secret (an access token); never write secrets in a profile: "
+                f"server.hf_token and server.api_key take {_BY_REFERENCE}",
             )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
+import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from vllmtune.profile.yamlio import Located, format_path, load_yaml
 
 PRESET_PACKAGE = "vllmtune.presets"
 SECRET_FIELDS = ("api_key", "hf_token", "redis_url")
+MAX_PROFILE_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -74,7 +77,7 @@ def _read(ref: str, base: Path | None, requester: Problem | None) -> tuple[str, 
         raise _missing(ref, f"preset:{name}", requester)
     path = Path(ref) if base is None or Path(ref).is_absolute() else base / ref
     try:
-        data = path.read_bytes()
+        data = _read_bounded(path, ref, requester)
     except FileNotFoundError:
         raise _missing(ref, str(path), requester) from None
     except IsADirectoryError:
@@ -82,6 +85,35 @@ def _read(ref: str, base: Path | None, requester: Problem | None) -> tuple[str, 
     except OSError as exc:
         raise ProfileError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
     return str(path), _decode(data, str(path)), path.parent
+
+
+def _read_bounded(path: Path, ref: str, requester: Problem | None) -> bytes:
+    """At most MAX_PROFILE_BYTES; an ``extends`` must name a regular file (not /dev/zero, a FIFO...)."""
+    # O_NONBLOCK for an extends: opening a FIFO must not wait for a writer (it is refused below).
+    flags = os.O_RDONLY | (os.O_NONBLOCK if requester is not None else 0)
+    with os.fdopen(os.open(path, flags), "rb") as f:
+        st = os.fstat(f.fileno())
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(str(path))
+        if requester is not None and not stat.S_ISREG(st.st_mode):
+            raise ProfileError(
+                [
+                    Problem(
+                        requester.file,
+                        requester.line,
+                        "extends",
+                        f"{ref!r} is not a regular file; extend a profile file or a preset",
+                    )
+                ]
+            )
+        data = f.read(MAX_PROFILE_BYTES + 1)
+    if len(data) > MAX_PROFILE_BYTES:
+        shown = Problem(requester.file, requester.line, "extends", f"{ref!r} ") if requester else None
+        limit = f"is larger than {MAX_PROFILE_BYTES // 1024} KiB; a profile is a few KiB of YAML"
+        if shown is None:
+            raise ProfileError([Problem(str(path), None, "", limit)])
+        raise ProfileError([Problem(shown.file, shown.line, "extends", shown.message + limit)])
+    return data
 
 
 def _decode(data: bytes, name: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -712,8 +713,41 @@ def dashboard_configmap(plan: DeploymentPlan) -> dict[str, Any]:
     }
 
 
+# Kubernetes expands $(VAR) in a container's command, args and env values, and reads $$ as $.
+# Doubling every $ that precedes "(" or "$" makes each rendered string reach the process as
+# written (a model id "$(HF_TOKEN)" stays that text; a script's $(date) and $$ still work).
+_VAR_REF = re.compile(r"\$(?=[($])")
+
+
+def k8s_literal(text: str) -> str:
+    """``text`` escaped so that Kubernetes' $(VAR) expansion leaves it unchanged."""
+    return _VAR_REF.sub("$$", text)
+
+
+def escape_var_refs(obj: Any) -> Any:
+    """Escape command, args and env values of every container in ``obj`` (in place); returns it."""
+    if isinstance(obj, dict):
+        if "image" in obj and "name" in obj:  # a container
+            for key in ("command", "args"):
+                if isinstance(obj.get(key), list):
+                    obj[key] = [k8s_literal(a) if isinstance(a, str) else a for a in obj[key]]
+            for var in obj.get("env") or []:
+                if isinstance(var, dict) and isinstance(var.get("value"), str):
+                    var["value"] = k8s_literal(var["value"])
+        for value in obj.values():
+            escape_var_refs(value)
+    elif isinstance(obj, list):
+        for item in obj:
+            escape_var_refs(item)
+    return obj
+
+
 def kubernetes_objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
-    """Every object, in apply order."""
+    """Every object, in apply order, with every container string escaped for $(VAR)."""
+    return [escape_var_refs(o) for o in _objects(plan)]
+
+
+def _objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
     objects = [pvc(plan)]
     if plan.k8s_model_download == "job" and plan.downloads:
         objects.append(download_job(plan))

@@ -22,7 +22,7 @@ from vllmtune.errors import RenderError
 from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, QuantizeJob, SecretEnv, k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 from vllmtune.render.docker import Shell, Word, hf_cache_default
-from vllmtune.render.kubernetes import cache_claim_name, object_meta, pvc, secret_env, stable_labels
+from vllmtune.render.kubernetes import cache_claim_name, escape_var_refs, object_meta, pvc, secret_env, stable_labels
 from vllmtune.render.text import oneline
 
 SCRIPT_NAME = "quantize_job.py"
@@ -222,7 +222,7 @@ def job(plan: DeploymentPlan) -> dict[str, Any]:
 def quantize_objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
     """The model cache claim (shared with the server), ConfigMap, then Job, in apply order."""
     _job(plan)
-    return [pvc(plan), config_map(plan), job(plan)]
+    return [escape_var_refs(o) for o in (pvc(plan), config_map(plan), job(plan))]
 
 
 def render_quantize_job(plan: DeploymentPlan) -> str:
