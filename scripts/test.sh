@@ -22,6 +22,7 @@ if [[ "${VLLMTUNE_SKIP_SETUP:-0}" != 1 ]]; then
   "$venv/bin/python" scripts/make_tiny_model.py --with-draft
   "$venv/bin/python" scripts/make_tiny_lora.py
   bash scripts/setup_ray.sh
+  bash scripts/setup_checkov.sh  # the policy scanner over the rendered manifests
 fi
 
 if [[ -z "${DOCKER_HOST:-}" ]] && command -v dockerd >/dev/null; then
