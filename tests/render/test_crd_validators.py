@@ -196,7 +196,7 @@ def test_leader_worker_set_errors() -> None:
 def test_leader_worker_set_pod_templates_are_core_pod_templates() -> None:
     doc = leader_worker_set()
     doc["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["imagePullPolicy"] = 1
-    # our LWS schema and kubernetes-validate's PodTemplate (>= 1.37: nullable) both say so
+    # the published LWS CRD and kubernetes-validate's PodTemplate (>= 1.37: nullable) both say so
     assert messages(doc) == [
         "/spec/leaderWorkerTemplate/workerTemplate/spec/containers/0/imagePullPolicy: 1 is not of type 'string'",
         "/spec/leaderWorkerTemplate/workerTemplate/spec/containers/0/imagePullPolicy: 1 is not of type 'string', 'null'",

@@ -142,7 +142,8 @@ def _lws_problems(doc: dict[str, Any]) -> list[str]:
                     f"/spec/leaderWorkerTemplate/volumeClaimTemplates/{i}",
                     drop=0,
                 )
-    return problems
+    # the published CRD (shared/crds) embeds the pod schema too: one problem, said once
+    return list(dict.fromkeys(problems))
 
 
 def _k8s_problems(wrapped: dict[str, Any], where: str, drop: int) -> list[str]:
