@@ -419,7 +419,8 @@ def down(
         Runtime | None, typer.Option("--runtime", "-r", help="Only this backend (default: both).")
     ] = None,
 ) -> None:
-    """Stop and remove a server. Idempotent: nothing to stop is not an error."""
+    """Stop and remove a server. For a profile whose server is not running there is nothing to stop (exit 0); a
+    NAME that matches no server exits 1 and lists the servers that exist."""
     from vllmtune.runtime.manage import down as do_down
 
     _echo(do_down(target, runtime.value if runtime else None))
