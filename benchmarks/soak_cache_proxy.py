@@ -4,7 +4,8 @@ Three processes on 127.0.0.1, as deployed: a fault-injecting upstream (this scri
 ``--serve-upstream``, raw asyncio), the proxy (``python -m vllmtune.cache --backend redis``) and a
 real ``redis-server`` (killed mid-run, then restarted: the proxy must fail open). This process is the
 client: ``--concurrency`` keep-alive connections (h11) sending ``--requests`` deterministic
-(temperature 0) chat/completions requests, streamed and not, from 5 tenants over a few prompts.
+(temperature 0) chat/completions requests, streamed and not (1 in 10 with ``cache-control:
+no-cache``), from 5 tenants over 10 prompts.
 
 The upstream writes into every completion text which request it answers (the client's
 ``x-soak-id``, the tenant of the Authorization header, the route, the prompt), spelled in letters
@@ -246,6 +247,7 @@ class Stats:
     cross_tenant: int = 0
     cached_errors: int = 0
     interim_seen: int = 0
+    injected: Counter[str] = field(default_factory=Counter)  # faults on the answers that came from the upstream
     problems: list[str] = field(default_factory=list)
     redis_down_requests: int = 0
     redis_down_ok: int = 0
@@ -340,7 +342,7 @@ class Soak:
         self.jobs: dict[int, tuple[str, str, str]] = {}  # rid -> (tenant, route, prompt) sent
         self.cut_short = False
 
-    def plan(self) -> tuple[int, str, str, str, bool] | None:
+    def plan(self) -> tuple[int, str, str, str, bool, bool] | None:
         if self.next_rid > self.a.requests:
             return None
         if time.monotonic() > self.deadline:
@@ -349,7 +351,8 @@ class Soak:
         rid = self.next_rid
         self.next_rid += 1
         r = self.rng
-        return rid, r.choice(TENANTS), r.choice(("chat", "completions")), r.choice(PROMPTS), r.random() < 0.4
+        tenant, route, prompt = r.choice(TENANTS), r.choice(("chat", "completions")), r.choice(PROMPTS)
+        return rid, tenant, route, prompt, r.random() < 0.4, r.random() < 0.1
 
     async def worker(self) -> None:
         client = Client(self.port)
@@ -359,7 +362,11 @@ class Soak:
         finally:
             await client.close()
 
-    async def one(self, client: Client, rid: int, tenant: str, route: str, prompt: str, stream: bool) -> None:
+    async def one(
+        self, client: Client, rid: int, tenant: str, route: str, prompt: str, stream: bool, fresh: bool
+    ) -> None:
+        """Send one request (``fresh``: with ``cache-control: no-cache``, the answer must come from
+        the upstream) and check the answer."""
         st = self.st
         st.sent += 1
         self.jobs[rid] = (tenant, route, prompt)
@@ -378,8 +385,11 @@ class Soak:
             (b"authorization", f"Bearer soak-{tenant}".encode()),
             (b"x-soak-id", b"%d" % rid),
         ]
+        if fresh:
+            headers.append((b"cache-control", b"no-cache"))
         fault = fault_of(self.a.seed, rid)
-        where = f"request {rid} ({tenant}, {route}, {'stream' if stream else 'json'}, fault {fault})"
+        where = f"request {rid} ({tenant}, {route}, {'stream' if stream else 'json'}, fault {fault}"
+        where += ", no-cache)" if fresh else ")"
         try:
             status, hdrs, body, interim = await asyncio.wait_for(
                 client.call(ROUTES[route], headers, json.dumps(req).encode()), 30
@@ -426,6 +436,9 @@ class Soak:
             return
         origin = unspell(got["id"]) if got["id"] else 0
         same = (got.get("tenant"), got.get("route"), got.get("prompt")) == (tenant, route, prompt)
+        if xc == "HIT" and fresh:
+            st.wrong += 1
+            st.problem(f"{where}: a HIT although the request said cache-control: no-cache")
         if xc == "HIT":
             st.hits += 1
             if got.get("tenant") != tenant:
@@ -441,6 +454,7 @@ class Soak:
                 st.problem(f"{where}: HIT answers request {origin}: {text[:160]!r}")
                 return
         else:
+            st.injected[fault] += 1
             if xc == "MISS":
                 st.misses += 1
             else:
@@ -459,6 +473,7 @@ class Soak:
             st.redis_down_ok += 1
 
     def failed(self, fault: str, kind: str, msg: str) -> None:
+        self.st.injected[fault] += 1
         if fault in BAD_FAULTS:
             self.st.errors[f"{fault}->{kind}"] += 1
         else:
@@ -637,6 +652,8 @@ def main() -> int:
         f"unexpected errors: {sum(st.unexpected.values())} "
         + ", ".join(f"{k} {v}" for k, v in sorted(st.unexpected.items()))
     )
+    shown = ", ".join(f"{k} {v}" for k, v in sorted(st.injected.items()) if k != "none")
+    print(f"upstream faults : {shown} (on the {sum(st.injected.values())} answers that came from the upstream)")
     print(f"wrong answers   : {st.wrong} (cross-tenant hits included)")
     print(f"cross-tenant hits: {st.cross_tenant}")
     print(f"cached errors   : {st.cached_errors}")
