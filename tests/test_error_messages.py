@@ -29,7 +29,11 @@ def test_profile_file_mistakes(tmp_path: Path) -> None:
     p.write_text("extends: 3\nname: x\n")
     assert vt("render", str(p)) == (1, f"{p}:1: extends: must be a file path or a preset name\n")
     p.write_text('name: x\nvllm: {version: "0.32.0"}\nmodel: {id: "m\\0x"}\n')
-    assert vt("render", str(p)) == (1, f"{p}:3: model.id: contains a NUL character, which no command line can carry\n")
+    assert vt("render", str(p)) == (
+        1,
+        f"{p}:3: model.id: contains a NUL character (\\0), which no command line, environment or shell can carry; "
+        "remove it\n",
+    )
 
 
 def test_jsonl_case_mistakes(tmp_path: Path) -> None:
