@@ -256,7 +256,7 @@ def test_ctrl_c_while_waiting_removes_the_container(tmp_path: Path, names: list[
     # What it does while it cleans up, then the one-word verdict.
     lines = err.splitlines()
     assert lines[-1] == "interrupted"
-    assert lines[-2].startswith(f"{p}: interrupted: stopping and removing the container ("), err
+    assert lines[-2].startswith("vt-slow: interrupted: stopping and removing the container ("), err  # the server, by name
     assert _container_ids("vt-slow") == ""
 
 
