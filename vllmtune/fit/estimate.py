@@ -32,10 +32,34 @@ Capacity (the figure vLLM logs as "KV cache size: N tokens")::
     max_concurrency = num_blocks / blocks_per_request(max_model_len)
     kv_tokens  = int(max_concurrency x max_model_len)
 
-Reserve (GPU, conservative): 1 GiB (CUDA graphs, cuBLAS/NCCL workspaces, non-torch
-allocations; +0.5 GiB with tensor parallelism for NCCL buffers) plus the activation peak of the
-profiling forward pass: ``max_num_batched_tokens x (4 x hidden + 2 x intermediate / TP) x 2``
-plus the sampler's FP32 logits ``max_num_seqs x vocab / TP x 4``.
+Reserve (GPU): what vLLM subtracts before the KV cache (``determine_available_memory`` in
+vllm/worker/worker.py (V0) and vllm/v1/worker/gpu_worker.py (V1))::
+
+    kv_budget = total x gpu_memory_utilization - weights - non_torch - activation_peak
+                - cudagraph (only where vLLM counts it) - lora_slots
+
+    non_torch       = 0.30 GiB, + 0.25 GiB per GPU with tensor/pipeline parallelism
+                      (NCCL / custom all-reduce buffers; logged "non_torch_memory": 0.03-0.35 GiB
+                      on one GPU, 0.30 GiB per GPU at TP 2 in the published logs)
+    activation_peak = max(forward, sampler): the profile runs them one after the other
+        forward = profile_tokens x (3 x intermediate / TP + 2 x hidden) x act_bytes x 1.08
+        sampler = max_num_seqs x vocab x 4 B x 9.5: the dummy sampler run samples every
+                  sequence with top_k = vocab - 1 and top_p < 1 (gpu_model_runner
+                  _dummy_sampler_run; V0: profile_run's SamplingParams), so the FP32 logits,
+                  their sort (values + int64 indices), cumsum, mask, probs and logprobs are
+                  alive at once: ~9.5 logits-sized buffers
+        profile_tokens = max_num_batched_tokens: V1 (and V0 with chunked prefill) profiles one
+                         batch of it; V0 without chunked prefill (max_model_len <= 32K) profiles
+                         max(max_model_len, max_num_batched_tokens) tokens
+        MoE: intermediate = moe_intermediate x experts_per_token (the fused-MoE buffers)
+    cudagraph       = 0.4 GiB unless enforce_eager, subtracted only from vLLM 0.21 on
+                      ("CUDA graph memory profiling is enabled (default since v0.21.0)"; before,
+                      graphs are captured after the KV cache is allocated, outside the budget)
+    lora_slots      = max_loras x max_lora_rank x sum(in + out of the adapted linears) x layers x 2 B
+
+The constants are fitted against tests/fit/data/published_logs.json (published start-up logs,
+each with its source); ``RESERVE_BAND`` is the spread of the reserve the fit leaves, which sets
+the band of every estimate: below the band's low end "fits", inside it "may not fit".
 """
 
 from __future__ import annotations
@@ -48,8 +72,15 @@ from vllmtune.fit.gpus import GPUS, GpuSpec
 from vllmtune.fit.models import ModelArch
 
 GIB = 1024**3
-FIXED_RESERVE = 1 * GIB
-TP_RESERVE = GIB // 2
+NON_TORCH = int(0.30 * GIB)
+TP_NON_TORCH = int(0.25 * GIB)
+ACT_SCALE = 1.08
+SAMPLER_COPIES = 9.5
+CUDAGRAPH = int(0.4 * GIB)
+CUDAGRAPH_COUNTED_SINCE = (0, 21, 0)  # vLLM 0.21: the profile counts CUDA graph memory by default
+V1_SINCE = (0, 8, 0)  # vLLM 0.8: the V1 engine is the default
+RESERVE_BAND = 0.20  # +-20% of the reserve (and at least RESERVE_BAND_MIN) -- the fit's spread
+RESERVE_BAND_MIN = int(0.25 * GIB)
 DEFAULT_GROUP = 128
 AWQ_BITS = 4 + (16 + 4) / DEFAULT_GROUP  # 4.15625
 BNB4_BITS = 4.5
@@ -98,6 +129,11 @@ class FitInputs:
     kv_budget_override: int | None = None  # CPU KV space / --kv-cache-memory-bytes
     draft: ModelArch | None = None
     draft_tensor_parallel: int = 1
+    vllm_version: str = ""  # "": the newest behaviour
+    enforce_eager: bool = False
+    chunked_prefill: bool | None = None  # None: the version's default
+    max_loras: int = 0
+    max_lora_rank: int = 16
 
     @property
     def device(self) -> str:
@@ -123,12 +159,24 @@ class FitResult:
     fits: bool
     verdict: str
     notes: tuple[str, ...] = field(default=())
+    fit: str = "fits"  # fits | may not fit | does not fit
+    reserve_parts: tuple[tuple[str, int], ...] = ()
+    reserve_band_bytes: int = 0  # +- around reserve_bytes
+    kv_tokens_low: int = 0  # the band's ends
+    kv_tokens_high: int = 0
 
 
 def weight_bytes(arch: ModelArch, bits: float | None, act_bytes: int, use_checkpoint: bool = False) -> int:
     """Total weight bytes of the model (all ranks)."""
     if use_checkpoint and arch.checkpoint_bytes:
         return arch.checkpoint_bytes
+    if arch.quant_method == "mxfp4" and arch.num_experts:
+        # gpt-oss: only the experts are MXFP4 (4.25 bits), padded to the MoE kernels' tiles
+        # (intermediate to 128, hidden to 256: vllm/model_executor/layers/fused_moe/oracle/mxfp4.py)
+        h, i = arch.hidden_size, arch.moe_intermediate_size
+        experts = (arch.num_layers - arch.first_k_dense) * arch.num_experts * 3 * h * i
+        padded = experts * (-(-i // 128) * 128) * (-(-h // 256) * 256) / (i * h)
+        return int(padded * 4.25 / 8 + (arch.params - experts) * act_bytes)
     if bits is None:
         return arch.params * act_bytes
     embed = min(arch.embedding_params, arch.params)
@@ -167,15 +215,58 @@ def request_bytes(inp: FitInputs, length: int) -> int:
     return int(total)
 
 
+def _version(v: str) -> tuple[int, ...]:
+    if not v:
+        return (99,)
+    out: list[int] = []
+    for part in v.lstrip("v").split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits) if digits else 0)
+    return tuple(out)
+
+
+def profile_tokens(inp: FitInputs) -> int:
+    """Tokens of vLLM's profiling forward pass (module docstring)."""
+    v1 = _version(inp.vllm_version) >= V1_SINCE
+    chunked = inp.chunked_prefill if inp.chunked_prefill is not None else (v1 or inp.max_model_len > 32768)
+    if chunked:
+        return inp.max_num_batched_tokens
+    return max(inp.max_model_len, inp.max_num_batched_tokens)
+
+
+def reserve_parts(inp: FitInputs) -> list[tuple[str, int]]:
+    """(name, bytes) of each part of the reserve, per GPU (module docstring); empty on CPU."""
+    if inp.gpu is None:
+        return []
+    a = inp.arch
+    tp = inp.tensor_parallel
+    inter = a.moe_intermediate_size * max(1, a.num_experts_per_tok) if a.num_experts else a.intermediate_size
+    tokens = profile_tokens(inp)
+    act = tokens * (3 * inter / tp + 2 * a.hidden_size) * inp.act_bytes * ACT_SCALE
+    sampler = inp.max_num_seqs * a.vocab_size * 4 * SAMPLER_COPIES
+    # the forward pass and the sampler run one after the other: the peak is the larger one
+    peak = (f"activations ({tokens:,} tokens)", int(act)) if act >= sampler else (
+        f"sampler ({inp.max_num_seqs} seqs x {a.vocab_size:,} vocab)", int(sampler))  # fmt: skip
+    parts = [("non-torch", NON_TORCH + (TP_NON_TORCH if tp * inp.pipeline_parallel > 1 else 0)), peak]
+    if not inp.enforce_eager and _version(inp.vllm_version) >= CUDAGRAPH_COUNTED_SINCE:
+        parts.append(("CUDA graphs", CUDAGRAPH))
+    if inp.max_loras:
+        io = 2 * a.hidden_size + (a.num_heads + 2 * a.num_kv_heads) * a.head_dim  # qkv in+out
+        io += a.num_heads * a.head_dim + a.hidden_size  # o_proj
+        io += 3 * a.hidden_size + 3 * inter  # gate_up + down
+        parts.append((f"LoRA slots ({inp.max_loras} x rank {inp.max_lora_rank})",
+                      int(inp.max_loras * inp.max_lora_rank * io * a.num_layers * inp.act_bytes / tp)))  # fmt: skip
+    return parts
+
+
 def reserve_bytes(inp: FitInputs) -> int:
     """Non-weight, non-KV memory vLLM holds on a GPU (module docstring)."""
-    if inp.gpu is None:
-        return 0
-    a = inp.arch
-    inter = a.moe_intermediate_size * max(1, a.num_experts_per_tok) if a.num_experts else a.intermediate_size
-    act = inp.max_num_batched_tokens * (4 * a.hidden_size + 2 * inter / inp.tensor_parallel) * inp.act_bytes
-    logits = inp.max_num_seqs * a.vocab_size / inp.tensor_parallel * 4
-    return int(FIXED_RESERVE + (TP_RESERVE if inp.tensor_parallel > 1 else 0) + act + logits)
+    return sum(n for _, n in reserve_parts(inp))
+
+
+def reserve_band(reserve: int) -> int:
+    """The +- bytes around a reserve estimate (RESERVE_BAND of it, at least RESERVE_BAND_MIN)."""
+    return max(RESERVE_BAND_MIN, int(reserve * RESERVE_BAND))
 
 
 def max_fitting_len(inp: FitInputs, budget: int, upper: int) -> int:
@@ -194,8 +285,16 @@ def max_fitting_len(inp: FitInputs, budget: int, upper: int) -> int:
     return lo
 
 
+def _capacity(inp: FitInputs, budget: int, per_block: int, per_request: int) -> tuple[int, float, int]:
+    """(num_blocks, max_concurrency, kv_tokens) of a KV budget, as vLLM computes them."""
+    num_blocks = max(0, budget) // per_block if per_block else 0
+    # vLLM: concurrency = num_blocks / blocks one request needs (summed over layer groups).
+    concurrency = num_blocks * per_block / per_request if per_request else 0.0
+    return num_blocks, concurrency, int(concurrency * inp.max_model_len)
+
+
 def estimate(inp: FitInputs) -> FitResult:
-    """Weights, reserve, KV capacity and verdict for one configuration."""
+    """Weights, reserve, KV capacity, its band and the verdict for one configuration."""
     a = inp.arch
     ranks = inp.tensor_parallel * inp.pipeline_parallel
     weights = weight_bytes(a, inp.weight_bits, inp.act_bytes, inp.use_checkpoint_bytes) // ranks
@@ -203,41 +302,54 @@ def estimate(inp: FitInputs) -> FitResult:
     kvb = kv_dtype_bytes(inp.kv_cache_dtype, inp.act_bytes)
     full, sw = kv_per_token(a, kvb, inp.tensor_parallel, inp.pipeline_parallel)
     dfull, dsw = kv_per_token(inp.draft, kvb, inp.draft_tensor_parallel, 1) if inp.draft else (0.0, 0.0)
-    reserve = reserve_bytes(inp)
+    parts = reserve_parts(inp)
+    reserve = sum(n for _, n in parts)
+    band = reserve_band(reserve) if inp.gpu is not None else 0
     notes: list[str] = []
     if inp.gpu is not None:
         usable = int(inp.gpu.memory_bytes * inp.gpu_memory_utilization)
         budget = usable - weights - draft_w - reserve
+        low, high = budget - band, budget + band
         if inp.kv_budget_override is not None:
-            budget = min(budget, inp.kv_budget_override)
+            budget = low = high = min(budget, inp.kv_budget_override)
     else:
         usable = 0
-        budget = inp.kv_budget_override or 0
+        budget = low = high = inp.kv_budget_override or 0
     per_block = int((full + sw + dfull + dsw) * inp.block_size)
-    num_blocks = max(0, budget) // per_block if per_block else 0
     per_request = request_bytes(inp, inp.max_model_len)
-    # vLLM: concurrency = num_blocks / blocks one request needs (summed over layer groups).
-    concurrency = num_blocks * per_block / per_request if per_request else 0.0
-    tokens = int(concurrency * inp.max_model_len)
+    num_blocks, concurrency, tokens = _capacity(inp, budget, per_block, per_request)
+    _, conc_low, tokens_low = _capacity(inp, low, per_block, per_request)
+    _, conc_high, tokens_high = _capacity(inp, high, per_block, per_request)
     upper = max(inp.max_model_len, a.max_position_embeddings or 0)
     fitting = max_fitting_len(inp, num_blocks * per_block, upper)
     gib = _gib
-    if inp.gpu is not None and budget <= 0:
-        fits = False
+    need = gib(per_request)
+    if inp.gpu is not None and high <= 0:
+        fit = "does not fit"
         verdict = (
-            f"does not fit: weights {gib(weights + draft_w)} + reserve {gib(reserve)} per GPU exceed "
-            f"{gib(usable)} ({inp.gpu_memory_utilization:g} x {inp.gpu.memory_gib:.1f} GiB {inp.gpu.name})"
+            f"does not fit: weights {gib(weights + draft_w)} + reserve {gib(reserve)} (+-{gib(band)}) per GPU exceed "
+            f"{gib(usable)} ({inp.gpu_memory_utilization:g} x {inp.gpu.memory_gib:.2f} GiB {inp.gpu.name})"
         )
-    elif concurrency < 1:
-        fits = False
+    elif conc_high < 1:
+        fit = "does not fit"
         verdict = (
-            f"does not fit: one request at max_model_len {inp.max_model_len:,} needs {gib(per_request)} of KV "
+            f"does not fit: one request at max_model_len {inp.max_model_len:,} needs {need} of KV "
             f"cache, only {gib(max(0, budget))} is available"
+            + (f" (at most {gib(max(0, high))})" if high != budget else "")
             + (f"; the largest max_model_len that fits is {fitting:,}" if fitting else "")
         )
+    elif conc_low < 1 or concurrency < 1:
+        fit = "may not fit"
+        verdict = (
+            f"may not fit: one request at max_model_len {inp.max_model_len:,} needs {need} of KV cache; "
+            f"the estimate leaves {gib(max(0, budget))} (between {gib(max(0, low))} and {gib(max(0, high))})"
+            + (f"; max_model_len {fitting:,} fits the middle of the band" if fitting and concurrency >= 0 else "")
+        )
     else:
-        fits = True
+        fit = "fits"
         verdict = f"fits: {math.floor(concurrency):,} concurrent sequences at max_model_len {inp.max_model_len:,}"
+        if conc_low != concurrency:
+            verdict += f" ({math.floor(conc_low):,} to {math.floor(conc_high):,} within the error band)"
         if concurrency < inp.max_num_seqs:
             notes.append(
                 f"max_num_seqs {inp.max_num_seqs} > {math.floor(concurrency)} full-length sequences: vLLM "
@@ -256,9 +368,14 @@ def estimate(inp: FitInputs) -> FitResult:
         kv_tokens=tokens,
         max_concurrency=concurrency,
         max_fitting_len=fitting,
-        fits=fits,
+        fits=fit == "fits",
         verdict=verdict,
         notes=tuple(notes),
+        fit=fit,
+        reserve_parts=tuple(parts),
+        reserve_band_bytes=band,
+        kv_tokens_low=tokens_low,
+        kv_tokens_high=tokens_high,
     )
 
 
@@ -305,8 +422,8 @@ def suggestions(inp: FitInputs, result: FitResult) -> list[dict[str, Any]]:
                     break
         if inp.gpu_memory_utilization < 0.95:
             add("resources.gpu_memory_utilization: 0.95", replace(inp, gpu_memory_utilization=0.95))
-        for gpu in sorted(GPUS, key=lambda g: g.memory_mib):
-            if gpu.memory_mib > inp.gpu.memory_mib and estimate(replace(inp, gpu=gpu)).fits:
+        for gpu in sorted(GPUS, key=lambda g: g.memory_bytes):
+            if gpu.memory_bytes > inp.gpu.memory_bytes and estimate(replace(inp, gpu=gpu)).fits:
                 add(f"a larger GPU: --gpu {gpu.name}", replace(inp, gpu=gpu))
                 break
     else:

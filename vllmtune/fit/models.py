@@ -242,6 +242,8 @@ def _quant_facts(q: dict[str, Any] | None) -> tuple[str | None, float | None, in
                 break
     if bits is None and method in ("fp8", "fbgemm_fp8", "modelopt"):
         bits = 8
+    if bits is None and method == "mxfp4":  # gpt-oss: 4-bit weights + an E8M0 scale per 32
+        bits = 4.25
     if bits is None and q.get("load_in_4bit"):
         bits = 4
     if bits is None and q.get("load_in_8bit"):
