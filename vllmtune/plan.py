@@ -18,6 +18,7 @@ from typing import Any
 
 from vllmtune import __version__
 from vllmtune.errors import Problem, ProfileError
+from vllmtune.fit.sizes import parse_size
 from vllmtune.flags import (
     FlagSet,
     describe_versions,
@@ -250,6 +251,7 @@ class DeploymentPlan:
     k8s_download_hardening: Hardening = Hardening(None, False, (), "500m", "2Gi", "2Gi")
     k8s_network_policy: bool = False  # a NetworkPolicy for the vLLM pods
     k8s_network_policy_from: tuple[tuple[tuple[str, str], ...], ...] = ()  # extra admitted pod labels
+    gpu_memory_bytes: int | None = None  # resources.gpu_memory: one GPU's total, for `fit` / `validate`
 
     def sidecar_labels(self, role: str) -> dict[str, str]:
         """The plan's labels with the sidecar's own component."""
@@ -473,6 +475,7 @@ class _Planner:
             secret_env=self._secrets(),
             port=p.server.port,
             gpus=r.gpus,
+            gpu_memory_bytes=parse_size(r.gpu_memory) if r.gpu_memory else None,
             shm=shm,
             mounts=mounts,
             health=Health("/health", startup_seconds, probes.period_seconds),

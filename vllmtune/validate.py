@@ -19,7 +19,7 @@ def validate_one(path: str, gpu: str | None = None) -> dict[str, Any]:
         for target in targets_for(plan):
             render(plan, target)
         gpu = gpu or loaded.profile.resources.gpu_type
-        if gpu:  # named GPU: a profile that cannot fit is an error, before a 20-minute download
+        if gpu or plan.gpu_memory_bytes:  # a known GPU: not fitting is an error, before a 20-minute download
             from vllmtune.fit import fit_problems
 
             problems = fit_problems(loaded, plan, gpu)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vllmtune.fit.estimate import AWQ_BITS, GIB, FitInputs, FitResult, estimate
-from vllmtune.fit.gpus import GpuSpec, find_gpu
+from vllmtune.fit.gpus import GpuSpec, custom_gpu, find_gpu
 from vllmtune.fit.models import catalog_lookup
 
 DATA = Path(__file__).parent / "data" / "published_logs.json"
@@ -28,10 +28,13 @@ def inputs(case: dict[str, Any]) -> FitInputs:
     arch = catalog_lookup(case["model"])
     assert arch is not None, case["model"]
     i = case["inputs"]
-    gpu: GpuSpec = find_gpu(case["gpu"])
     total = case["logged"].get("total_gpu_memory_gib")
-    if total is not None:  # the total the log states (the catalog's figure otherwise)
-        gpu = GpuSpec(gpu.name, int(total * GIB), gpu.capability, gpu.bf16, gpu.fp8_compute)
+    if case["gpu"] is None:  # an unnamed GPU: its logged total, as --gpu-memory gives it
+        gpu = custom_gpu(int(total * GIB))
+    else:
+        gpu = find_gpu(case["gpu"])
+        if total is not None:  # the total the log states (the catalog's figure otherwise)
+            gpu = GpuSpec(gpu.name, int(total * GIB), gpu.capability, gpu.bf16, gpu.fp8_compute)
     v1 = case["engine"] == "V1"
     big = gpu.memory_bytes >= 70 * GIB and not gpu.name.startswith("A100")
     default_tokens, default_seqs = ((8192, 1024) if big else (2048, 256)) if v1 else (2048, 256)
@@ -107,7 +110,7 @@ def summary() -> dict[str, Any]:
         "failures": failures,
         "rows": table,
         "cases": len(cases()),
-        "gpus": len({c["gpu"] for c in cases()}),
+        "gpus": len({c["gpu"] or c["logged"]["total_gpu_memory_gib"] for c in cases()}),
         "models": len({c["model"] for c in cases()}),
     }
 

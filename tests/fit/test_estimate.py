@@ -66,13 +66,21 @@ def test_llama_70b_tp4_on_h100() -> None:
     r = estimate(inp)
     assert r.weights_bytes == 35_276_853_248  # 141.1 GB / 4
     assert r.kv_bytes_per_token == 81_920  # 80 layers x 2 kv heads per GPU x 128 x 2 x 2 B
-    # 1 GiB + 0.5 GiB (TP) + 8192 x (4 x 8192 + 2 x 28672 / 4) x 2 B + 256 x 128256 / 4 x 4 B
-    assert r.reserve_bytes == 2_415_198_208
-    assert r.usable_bytes == 76_968_728_985  # 81,559 MiB x 0.9
-    assert r.kv_budget_bytes == 39_276_677_529
-    assert r.num_blocks == 29_965  # // (81,920 B x 16 tokens)
-    assert r.kv_tokens == 479_440  # 29,965 / 2,048 blocks per request x 32,768
-    assert r.fits and r.verdict == "fits: 14 concurrent sequences at max_model_len 32,768"
+    # non-torch 0.30 + 0.25 GiB (TP); the peak is the sampler's: 256 x 128,256 x 4 B x 9.5 (the forward
+    # pass, 8192 x (3 x 28672 / 4 + 2 x 8192) x 2 B x 1.08 = 0.62 GiB, is smaller); CUDA graphs 0.4 GiB
+    assert r.reserve_parts == (
+        ("non-torch", 590_558_003),
+        ("sampler (256 seqs x 128,256 vocab)", 1_247_674_368),
+        ("CUDA graphs", 429_496_729),
+    )
+    assert r.reserve_bytes == 2_267_729_100
+    assert r.reserve_band_bytes == 453_545_820  # 20% of the reserve
+    assert r.usable_bytes == 76_555_644_567  # 79.22 GiB (torch's total of an H100 80GB) x 0.9
+    assert r.kv_budget_bytes == 39_011_062_219
+    assert r.num_blocks == 29_763  # // (81,920 B x 16 tokens)
+    assert r.kv_tokens == 476_208  # 29,763 / 2,048 blocks per request x 32,768
+    assert (r.kv_tokens_low, r.kv_tokens_high) == (470_672, 481_744)
+    assert r.fit == "fits" and r.verdict == "fits: 14 concurrent sequences at max_model_len 32,768"
 
 
 def test_70b_does_not_fit_one_h100_and_suggestions_say_what_does() -> None:
@@ -88,14 +96,28 @@ def test_70b_does_not_fit_one_h100_and_suggestions_say_what_does() -> None:
 def test_max_model_len_too_long_names_the_length_that_fits() -> None:
     inp = FitInputs(arch=arch(LLAMA_8B), max_model_len=131072, gpu=find_gpu("L4"), gpu_memory_utilization=0.9)
     r = estimate(inp)
-    assert not r.fits
-    assert r.max_fitting_len == r.num_blocks * 16
+    assert not r.fits and r.fit == "does not fit"
+    assert r.max_fitting_len == r.num_blocks * 16 == 24_704
     assert r.verdict == (
-        "does not fit: one request at max_model_len 131,072 needs 16.00 GiB of KV cache, only 3.99 GiB "
-        f"is available; the largest max_model_len that fits is {r.max_fitting_len:,}"
+        "does not fit: one request at max_model_len 131,072 needs 16.00 GiB of KV cache, only 3.02 GiB "
+        "is available (at most 3.39 GiB); the largest max_model_len that fits is 24,704"
     )
     first = suggestions(inp, r)[0]
-    assert first["change"] == f"model.max_model_len: {r.max_fitting_len}"
+    assert r.max_fitting_len_low == 21_648  # fits even the low end of the band
+    assert first["change"] == "model.max_model_len: 21648"
+
+
+def test_near_the_edge_may_not_fit() -> None:
+    # 3.02 GiB of KV +- 0.37 GiB: 24,704 tokens fit the middle of the band, not its low end
+    inp = FitInputs(arch=arch(LLAMA_8B), max_model_len=24_000, gpu=find_gpu("L4"), gpu_memory_utilization=0.9)
+    r = estimate(inp)
+    assert r.fit == "may not fit" and not r.fits
+    assert r.verdict == (
+        "may not fit: one request at max_model_len 24,000 needs 2.93 GiB of KV cache; the estimate leaves "
+        "3.02 GiB (between 2.64 GiB and 3.39 GiB); max_model_len 24,704 fits the middle of the band"
+    )
+    assert estimate(replace(inp, max_model_len=20_000)).fit == "fits"
+    assert estimate(replace(inp, max_model_len=28_000)).fit == "does not fit"
 
 
 def test_fp8_kv_halves_and_mla_is_not_split_by_tp() -> None:

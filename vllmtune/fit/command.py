@@ -24,7 +24,7 @@ from vllmtune.fit.estimate import (
     suggestions,
     weight_bytes,
 )
-from vllmtune.fit.gpus import GpuSpec, find_gpu, gpu_names, kv_dtype_support, quantization_support
+from vllmtune.fit.gpus import GpuSpec, custom_gpu, find_gpu, gpu_names, kv_dtype_support, quantization_support
 from vllmtune.fit.models import FitError, ModelArch, name_quant_hint, resolve_model
 from vllmtune.flags.catalog import version_key
 from vllmtune.plan import DeploymentPlan
@@ -86,10 +86,21 @@ def _weights_quant(
     return None, m
 
 
+def resolve_gpu(gpu: str | None, memory_bytes: int | None) -> GpuSpec | None:
+    """The GPU to plan for: a catalog entry, one of ``memory_bytes`` (its kernels if named), or None."""
+    base = find_gpu(gpu) if gpu else None
+    if memory_bytes is None:
+        return base
+    return custom_gpu(memory_bytes, base)
+
+
 def fit_inputs(
-    lp: LoadedProfile, plan: DeploymentPlan, gpu: str | None, online: bool = True
+    lp: LoadedProfile, plan: DeploymentPlan, gpu: str | None, online: bool = True, gpu_memory: int | None = None
 ) -> tuple[FitInputs, list[str]]:
-    """Resolve the profile + plan into estimate inputs; returns (inputs, notes)."""
+    """Resolve the profile + plan into estimate inputs; returns (inputs, notes).
+
+    ``gpu_memory`` (bytes, ``--gpu-memory``) wins over ``resources.gpu_memory`` and the catalog.
+    """
     p = lp.profile
     notes: list[str] = []
     ident = p.quantization.checkpoint or p.model.id
@@ -100,15 +111,18 @@ def fit_inputs(
             raise
         arch = resolve_model(p.model.id, _local(p.model.id, lp.source), online, p.model.revision)
         notes.append(f"architecture of model.id {p.model.id} used for the checkpoint {ident}")
-    spec: GpuSpec | None = find_gpu(gpu) if gpu else None
+    spec = resolve_gpu(gpu, gpu_memory if gpu_memory is not None else plan.gpu_memory_bytes)
     if spec is None and plan.gpus > 0:
-        raise FitError(f"name the GPU to plan for: --gpu NAME, one of {', '.join(gpu_names())}")
+        raise FitError(
+            f"name the GPU to plan for: --gpu NAME, one of {', '.join(gpu_names())}; or give its memory as "
+            "torch reports it: --gpu-memory 24GiB (or resources.gpu_memory)"
+        )
     bits, method = _weights_quant(arch, p.quantization.method, ident, notes)
     dtype = p.model.dtype or "auto"
     act_bytes = 4 if dtype in ("float", "float32") else 2  # auto: vLLM downcasts float32 checkpoints
     kv_dtype = p.quantization.kv_cache_dtype or _arg(plan, "--kv-cache-dtype") or "auto"
     r = p.resources
-    big = spec is not None and spec.memory_mib >= 70 * 1024 and not spec.name.startswith("A100")
+    big = spec is not None and spec.memory_gib >= 70 and not spec.name.startswith("A100")
     if spec is None:
         default_tokens, default_seqs = 2048, 128
     else:
@@ -159,6 +173,11 @@ def fit_inputs(
         kv_budget_override=budget,
         draft=draft,
         draft_tensor_parallel=draft_tp,
+        vllm_version=plan.vllm_version,
+        enforce_eager="--enforce-eager" in plan.args,
+        chunked_prefill=p.batching.chunked_prefill,
+        max_loras=(p.lora.max_loras or 1) if p.lora else 0,
+        max_lora_rank=(p.lora.max_lora_rank or 16) if p.lora else 16,
     )
     if spec is not None:
         for warning in (quantization_support(spec, method), kv_dtype_support(spec, kv_dtype)):
@@ -211,17 +230,25 @@ def _result_data(inp: FitInputs, r: FitResult) -> dict[str, Any]:
         "block_size": inp.block_size,
         "num_blocks": r.num_blocks,
         "kv_tokens": r.kv_tokens,
+        "kv_tokens_band": [r.kv_tokens_low, r.kv_tokens_high],
         "max_concurrency": round(r.max_concurrency, 2),
         "max_model_len": inp.max_model_len,
         "max_fitting_len": r.max_fitting_len,
+        "reserve_parts": {name: n for name, n in r.reserve_parts},
+        "reserve_band_bytes": r.reserve_band_bytes,
     }
 
 
 def report_for(
-    lp: LoadedProfile, plan: DeploymentPlan, gpu: str | None, suggest: bool, online: bool = True
+    lp: LoadedProfile,
+    plan: DeploymentPlan,
+    gpu: str | None,
+    suggest: bool,
+    online: bool = True,
+    gpu_memory: int | None = None,
 ) -> dict[str, Any]:
     """The fit report of an already loaded profile (see :func:`fit_report`)."""
-    inp, notes = fit_inputs(lp, plan, gpu, online)
+    inp, notes = fit_inputs(lp, plan, gpu, online, gpu_memory)
     r = estimate(inp)
     data: dict[str, Any] = {
         "profile": plan.name,
@@ -229,6 +256,7 @@ def report_for(
         "model": plan.model,
         "device": inp.device,
         "gpu_memory_bytes": inp.gpu.memory_bytes if inp.gpu else None,
+        "gpu_memory_source": inp.gpu.source if inp.gpu else None,
         "gpu_memory_utilization": inp.gpu_memory_utilization if inp.gpu else None,
         "tensor_parallel_size": inp.tensor_parallel,
         "pipeline_parallel_size": inp.pipeline_parallel,
@@ -243,6 +271,7 @@ def report_for(
         "draft": _arch_data(inp.draft) if inp.draft else None,
         "per_gpu" if inp.gpu else "cpu": _result_data(inp, r),
         "fits": r.fits,
+        "fit": r.fit,
         "verdict": r.verdict,
         "notes": [*notes, *r.notes],
     }
@@ -251,8 +280,10 @@ def report_for(
     return data
 
 
-def fit_report(profile_path: str, gpu: str | None, suggest: bool) -> dict[str, Any]:
-    """``vllmtune fit PROFILE [--gpu NAME] [--suggest]`` as JSON-able data.
+def fit_report(
+    profile_path: str, gpu: str | None, suggest: bool, gpu_memory: int | None = None
+) -> dict[str, Any]:
+    """``vllmtune fit PROFILE [--gpu NAME] [--gpu-memory SIZE] [--suggest]`` as JSON-able data.
 
     Raises FitError (unknown model or GPU) or ProfileError (invalid profile).
     """
@@ -260,7 +291,7 @@ def fit_report(profile_path: str, gpu: str | None, suggest: bool) -> dict[str, A
     from vllmtune.profile.loader import load_profile
 
     lp = load_profile(profile_path)
-    return report_for(lp, build_plan(lp), gpu, suggest)
+    return report_for(lp, build_plan(lp), gpu, suggest, gpu_memory=gpu_memory)
 
 
 def _fmt_bytes(n: float) -> str:
@@ -295,16 +326,27 @@ def fit_table(report: dict[str, Any]) -> Any:
     if report.get("draft"):
         table.add_row("draft weights", _fmt_bytes(per["draft_weights_bytes"]))
     if on_gpu:
+        table.add_row(
+            "GPU memory", escape(f"{_fmt_bytes(report['gpu_memory_bytes'])} ({report['gpu_memory_source']})")
+        )
         table.add_row("usable", f"{_fmt_bytes(per['usable_bytes'])} (x{report['gpu_memory_utilization']:g})")
-        table.add_row("reserve", f"{_fmt_bytes(per['reserve_bytes'])} (activations, CUDA graphs, workspaces)")
+        parts = ", ".join(f"{name} {_fmt_bytes(n)}" for name, n in per["reserve_parts"].items())
+        table.add_row(
+            "reserve",
+            escape(f"{_fmt_bytes(per['reserve_bytes'])} +- {_fmt_bytes(per['reserve_band_bytes'])} ({parts})"),
+        )
     table.add_row("KV cache", f"{_fmt_bytes(per['kv_budget_bytes'])} ({report['kv_cache_dtype']})")
     kv = f"{per['kv_bytes_per_token']:,.0f} B"
     if per["draft_kv_bytes_per_token"]:
         kv += f" + {per['draft_kv_bytes_per_token']:,.0f} B draft"
     table.add_row("KV per token", kv)
-    table.add_row("KV tokens", f"{per['kv_tokens']:,} ({per['num_blocks']:,} blocks of {per['block_size']})")
+    tokens = f"{per['kv_tokens']:,} ({per['num_blocks']:,} blocks of {per['block_size']})"
+    low, high = per["kv_tokens_band"]
+    if on_gpu and (low, high) != (per["kv_tokens"], per["kv_tokens"]):
+        tokens += f", {low:,} to {high:,} within the error band"
+    table.add_row("KV tokens", tokens)
     table.add_row("concurrency", f"{per['max_concurrency']:,.2f}x at max_model_len {per['max_model_len']:,}")
-    style = "green" if report["fits"] else "red"
+    style = {"fits": "green", "may not fit": "yellow"}.get(report["fit"], "red")
     table.add_row("verdict", f"[{style}]{escape(report['verdict'])}[/{style}]")
     parts: list[Any] = [table]
     for note in report["notes"]:
@@ -329,7 +371,7 @@ def fit_problems(loaded_profile: LoadedProfile, plan: DeploymentPlan, gpu: str |
     Empty when it fits, or when it cannot be judged: no GPU named for a GPU profile, unknown
     model facts, or a CPU profile whose KV space is vLLM's auto-sizing.
     """
-    if gpu is None and plan.gpus > 0:
+    if gpu is None and plan.gpus > 0 and plan.gpu_memory_bytes is None:
         return []
     try:
         inp, notes = fit_inputs(loaded_profile, plan, gpu, online=False)
@@ -338,7 +380,7 @@ def fit_problems(loaded_profile: LoadedProfile, plan: DeploymentPlan, gpu: str |
     if inp.gpu is None and any("VLLM_CPU_KVCACHE_SPACE unset" in n for n in notes):
         return []
     r = estimate(inp)
-    if r.fits:
+    if r.fit != "does not fit":  # "may not fit" is the band's doubt, not a profile error
         return []
     where: tuple[str | int, ...] = ("model", "max_model_len") if r.max_fitting_len else ("resources",)
     if not loaded_profile.profile.model.max_model_len and r.max_fitting_len:

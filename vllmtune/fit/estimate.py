@@ -164,6 +164,7 @@ class FitResult:
     reserve_band_bytes: int = 0  # +- around reserve_bytes
     kv_tokens_low: int = 0  # the band's ends
     kv_tokens_high: int = 0
+    max_fitting_len_low: int = 0  # largest max_model_len that fits even the band's low end
 
 
 def weight_bytes(arch: ModelArch, bits: float | None, act_bytes: int, use_checkpoint: bool = False) -> int:
@@ -318,10 +319,11 @@ def estimate(inp: FitInputs) -> FitResult:
     per_block = int((full + sw + dfull + dsw) * inp.block_size)
     per_request = request_bytes(inp, inp.max_model_len)
     num_blocks, concurrency, tokens = _capacity(inp, budget, per_block, per_request)
-    _, conc_low, tokens_low = _capacity(inp, low, per_block, per_request)
+    blocks_low, conc_low, tokens_low = _capacity(inp, low, per_block, per_request)
     _, conc_high, tokens_high = _capacity(inp, high, per_block, per_request)
     upper = max(inp.max_model_len, a.max_position_embeddings or 0)
     fitting = max_fitting_len(inp, num_blocks * per_block, upper)
+    fitting_low = max_fitting_len(inp, blocks_low * per_block, upper)
     gib = _gib
     need = gib(per_request)
     if inp.gpu is not None and high <= 0:
@@ -348,7 +350,7 @@ def estimate(inp: FitInputs) -> FitResult:
     else:
         fit = "fits"
         verdict = f"fits: {math.floor(concurrency):,} concurrent sequences at max_model_len {inp.max_model_len:,}"
-        if conc_low != concurrency:
+        if math.floor(conc_low) != math.floor(conc_high):
             verdict += f" ({math.floor(conc_low):,} to {math.floor(conc_high):,} within the error band)"
         if concurrency < inp.max_num_seqs:
             notes.append(
@@ -376,6 +378,7 @@ def estimate(inp: FitInputs) -> FitResult:
         reserve_band_bytes=band,
         kv_tokens_low=tokens_low,
         kv_tokens_high=tokens_high,
+        max_fitting_len_low=fitting_low,
     )
 
 
@@ -399,8 +402,8 @@ def suggestions(inp: FitInputs, result: FitResult) -> list[dict[str, Any]]:
                 }
             )
 
-    if not result.fits and result.max_fitting_len:
-        length = result.max_fitting_len
+    if not result.fits and result.max_fitting_len_low:
+        length = result.max_fitting_len_low
         if length >= inp.block_size:
             length -= length % inp.block_size
         add(f"model.max_model_len: {length}", replace(inp, max_model_len=length))

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from vllmtune.fit.sizes import parse_size
+
 # Kubernetes object names (DNS-1123 label) -- we use the profile name for containers,
 # compose services and every Kubernetes object, so it has to satisfy the strictest of them.
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -266,9 +268,22 @@ class ResourcesSection(Strict):
         "fails when the model does not fit, and `vllmtune fit` uses it by default.",
         examples=["H100-80GB"],
     )
+    gpu_memory: str | None = Field(
+        default=None,
+        description="Total memory of one GPU as torch reports it (23.58GiB, 80GB, 24576MiB), for GPUs outside "
+        "`vllmtune fit`'s catalog or to override its figure: `fit` and `validate` then plan for it.",
+        examples=["23.58GiB"],
+    )
     gpu_memory_utilization: float | None = Field(
         default=None, description="Fraction of GPU memory vLLM may use, in (0, 1]."
     )
+
+    @field_validator("gpu_memory")
+    @classmethod
+    def _gpu_memory_is_a_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_size(value)  # ValueError: the loader locates it (file:line: resources.gpu_memory)
+        return value
     tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs one model is split across.")
     pipeline_parallel_size: int = Field(default=1, ge=1, description="Pipeline stages.")
     nodes: int = Field(
