@@ -801,33 +801,70 @@ def fit(
         str | None,
         typer.Option("--gpu", help="GPU model, e.g. H100-80GB, A100-40GB, L4 (default: resources.gpu_type)."),
     ] = None,
+    gpu_memory: Annotated[
+        str | None,
+        typer.Option(
+            "--gpu-memory",
+            help="One GPU's total memory as torch reports it, e.g. 23.58GiB: any GPU, in the catalog or not "
+            "(default: resources.gpu_memory; with --gpu: that GPU's kernels, this memory).",
+            metavar="SIZE",
+        ),
+    ] = None,
+    from_log: Annotated[
+        str | None,
+        typer.Option(
+            "--from-log", help="A vLLM start-up log: print each figure it states beside the estimate.", metavar="LOG"
+        ),
+    ] = None,
     suggest: Annotated[
         bool, typer.Option("--suggest", help="Also list changes that make it fit or fit more sequences.")
     ] = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """Will it fit? Weights (target and draft), reserve, KV cache bytes per token, KV tokens
-    available, concurrent sequences at max_model_len, and a verdict. Exit 1 when it does not fit.
+    """Will it fit? Weights (target and draft), reserve (with its error band), KV cache bytes per
+    token, KV tokens available, concurrent sequences at max_model_len, and a verdict: fits, may
+    not fit (inside the error band), does not fit. Exit 1 when it does not fit.
 
     \b
     Examples:
       vllmtune fit profile.yaml --gpu H100-80GB
+      vllmtune fit profile.yaml --gpu-memory 23.58GiB
       vllmtune fit profile.yaml --gpu L4 --suggest
+      vllmtune fit profile.yaml --from-log vllm.log
     Model facts come from a local config.json, a built-in catalog, or the Hub when online.
     """
     from vllmtune.fit import fit_report, fit_table
+    from vllmtune.fit.models import FitError
+    from vllmtune.fit.sizes import parse_size
     from vllmtune.profile.loader import load_profile
 
+    memory: int | None = None
+    if gpu_memory is not None:
+        try:
+            memory = parse_size(gpu_memory)
+        except ValueError as exc:
+            raise FitError(f"--gpu-memory: {exc}") from None
     if gpu is None and not profile.startswith("preset:"):
         gpu = load_profile(profile).profile.resources.gpu_type
-    report = fit_report(profile, gpu, suggest)
+    if from_log is not None:
+        from vllmtune.fit.fromlog import from_log_report, from_log_table
+
+        result = from_log_report(profile, from_log, gpu, memory)
+        if output is OutputFormat.json:
+            _echo(json.dumps(result, indent=2))
+        else:
+            from rich.console import Console
+
+            Console().print(from_log_table(result))
+        return
+    report = fit_report(profile, gpu, suggest, memory)
     if output is OutputFormat.json:
         _echo(json.dumps(report, indent=2))
     else:
         from rich.console import Console
 
         Console().print(fit_table(report))
-    if not report["fits"]:
+    if report["fit"] == "does not fit":
         raise typer.Exit(1)
 
 
