@@ -5,7 +5,7 @@ total, the ``total_gpu_memory`` vLLM logs and multiplies by ``gpu_memory_utiliza
 a little below ``nvidia-smi``'s total (an H100 80GB: 79.22 GiB, not 81,559 MiB = 79.65 GiB).
 Each entry says where its figure comes from (``source``): a published vLLM or torch log line,
 or, where none was found, nvidia-smi's total minus ``DRIVER_RESERVE`` (the median gap of the
-sourced entries: RTX 3090 0.42, H100 0.43, RTX 5090 0.44, L40S 0.57 GiB) -- those say
+sourced entries: RTX 3090 0.42, H100 0.43, RTX 5090 0.47, L40S 0.57 GiB) -- those say
 "derived". Any other GPU: ``fit --gpu-memory 24GiB`` or ``resources.gpu_memory``.
 ``capability`` is the CUDA compute capability (None for AMD).
 """
@@ -67,7 +67,7 @@ GPUS: tuple[GpuSpec, ...] = (
     _gpu("B200", _derived(183359), (10, 0), True, True, "b200-180gb", "b200-sxm"),
     _gpu("A100-80GB", _logged(79.25, "https://github.com/levihsu/OOTDiffusion/issues/235 (torch OOM total)"),
          (8, 0), True, False, "a100-80g", "a100-sxm4-80gb", "a100-pcie-80gb"),
-    _gpu("A100-40GB", _logged(39.50, "https://github.com/TianheWu/CoSeR/issues/10 (torch OOM total)"),
+    _gpu("A100-40GB", _logged(39.38, f"{VLLM}/issues/16570 (total_gpu_memory)"),
          (8, 0), True, False, "a100", "a100-40g", "a100-sxm4-40gb"),
     _gpu("L40S", _logged(44.42, f"{VLLM}/issues/15815 (total_gpu_memory)"), (8, 9), True, True, "l40s-48gb"),
     _gpu("L4", _derived(23034), (8, 9), True, True, "l4-24gb"),
@@ -78,7 +78,7 @@ GPUS: tuple[GpuSpec, ...] = (
          "rtx3090", "3090", "geforce-rtx-3090"),
     _gpu("RTX-4090", _logged(23.6, "https://github.com/ollama/ollama/pull/6279 (CUDA total of a GeForce RTX 4090)"),
          (8, 9), True, True, "rtx4090", "4090", "geforce-rtx-4090"),
-    _gpu("RTX-5090", _logged(31.4, "https://github.com/noonghunna/club-3090/issues/1087 (vLLM free/total)"),
+    _gpu("RTX-5090", _logged(31.37, f"{VLLM}/issues/14452 (total_gpu_memory)"),
          (12, 0), True, True, "rtx5090", "5090", "geforce-rtx-5090"),
     _gpu("RTX-PRO-6000", _derived(97887), (12, 0), True, True,
          "rtx-pro-6000-blackwell", "rtxpro6000", "pro6000"),
@@ -86,7 +86,7 @@ GPUS: tuple[GpuSpec, ...] = (
          "rtx4060", "4060"),
     _gpu("T4", _derived(15360), (7, 5), False, False, "t4-16gb", "tesla-t4"),
     _gpu("V100-16GB", _derived(16384), (7, 0), False, False, "v100", "v100-16g", "tesla-v100"),
-    _gpu("V100-32GB", _derived(32768), (7, 0), False, False, "v100-32g"),
+    _gpu("V100-32GB", _logged(31.73, f"{VLLM}/issues/11352 (total_gpu_memory)"), (7, 0), False, False, "v100-32g"),
     _gpu("MI300X", _derived(196592, "rocm-smi"), None, True, True, "mi300x-192gb", "mi300"),
 )  # fmt: skip
 
