@@ -119,12 +119,17 @@ def summary() -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":
+def main() -> None:
     s = summary()
     print("| case | figure | logged | estimate | error |\n|---|---|---:|---:|---:|")
     for row in s["rows"]:
-        print(f"| {row.case} | {row.figure} | {row.logged:,.2f} | {row.estimate:,.2f} | {row.error:+.1%} |")
+        fmt = "{:,.0f}" if row.figure == "KV tokens" else "{:,.2f}"
+        print(f"| {row.case} | {row.figure} | {fmt.format(row.logged)} | {fmt.format(row.estimate)} | {row.error:+.1%} |")
     print(f"cases {s['cases']}, GPUs {s['gpus']}, models {s['models']}")
     print(f"median |KV error| {s['median']:.1%}, max {s['max']:.1%} (with the excluded cases: {s['max_all']:.1%})")
     for cid, fit in s["failures"]:
         print(f"logged failure {cid}: predicted {fit}")
+
+
+if __name__ == "__main__":
+    main()

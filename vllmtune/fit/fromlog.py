@@ -188,8 +188,7 @@ def from_log_table(result: dict[str, Any]) -> Any:
     from rich.table import Table
 
     report = result["report"]
-    table = Table(title=escape(f"{result['log']}: vLLM's figures beside vllmtune fit's ({report['device']})"),
-                  title_justify="left")  # fmt: skip
+    table = Table()
     table.add_column("figure")
     table.add_column("vLLM logged", justify="right")
     table.add_column("estimate", justify="right")
@@ -199,7 +198,8 @@ def from_log_table(result: dict[str, Any]) -> Any:
         unit = f" {row['unit']}" if row["unit"] in ("GiB",) else ("x" if row["unit"] == "x" else "")
         diff = "" if row["error"] is None else f"{row['error']:+.1%}"
         table.add_row(row["figure"], fmt.format(row["logged"]) + unit, fmt.format(row["estimate"]) + unit, diff)
-    parts: list[Any] = [table]
+    header = f"{result['log']}: vLLM's figures beside vllmtune fit's ({report['device']})"
+    parts: list[Any] = [escape(header), table]
     logged = f"vLLM: {result['failure']}" if result["failure"] else "vLLM: started"
     parts.append(escape(f"{logged}; vllmtune fit: {report['verdict']}"))
     for note in result["notes"]:
