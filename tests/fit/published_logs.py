@@ -87,9 +87,9 @@ def kv_token_error(case: dict[str, Any], r: FitResult) -> float | None:
         return None
     logged = case["logged"]
     if "kv_tokens" in logged:
-        return abs(r.kv_tokens - logged["kv_tokens"]) / logged["kv_tokens"]
+        return float(abs(r.kv_tokens - logged["kv_tokens"]) / logged["kv_tokens"])
     budget = r.usable_bytes - r.weights_bytes - r.reserve_bytes
-    return abs(budget / GIB - logged["kv_gib"]) / logged["kv_gib"]
+    return float(abs(budget / GIB - logged["kv_gib"]) / logged["kv_gib"])
 
 
 def summary() -> dict[str, Any]:
@@ -124,7 +124,9 @@ def main() -> None:
     print("| case | figure | logged | estimate | error |\n|---|---|---:|---:|---:|")
     for row in s["rows"]:
         fmt = "{:,.0f}" if row.figure == "KV tokens" else "{:,.2f}"
-        print(f"| {row.case} | {row.figure} | {fmt.format(row.logged)} | {fmt.format(row.estimate)} | {row.error:+.1%} |")
+        print(
+            f"| {row.case} | {row.figure} | {fmt.format(row.logged)} | {fmt.format(row.estimate)} | {row.error:+.1%} |"
+        )
     print(f"cases {s['cases']}, GPUs {s['gpus']}, models {s['models']}")
     print(f"median |KV error| {s['median']:.1%}, max {s['max']:.1%} (with the excluded cases: {s['max_all']:.1%})")
     for cid, fit in s["failures"]:

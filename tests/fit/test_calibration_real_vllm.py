@@ -2,7 +2,8 @@
 
 Each case writes a profile, estimates it with ``fit_report``, starts ``vllm serve`` with the
 plan's own argv and environment, reads ``CPU KV cache size: N tokens`` from its log, stops it,
-and requires the estimate within 5%. One server at a time, ~80 s each.
+and requires the estimate to be exactly vLLM's figure -- also as ``fit --from-log`` reads that
+log. One server at a time, ~80 s each.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from tests.conftest import _REAL_HOME, require
 from tests.support.realvllm import parse_kv_cache_log, tiny_draft_model_dir, tiny_model_dir, vllm_executable
 from vllmtune.fit import fit_report
+from vllmtune.fit.fromlog import from_log_report
 from vllmtune.plan import load_plan
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -106,5 +108,9 @@ def test_estimate_matches_real_vllm(case: str, tmp_path: Path) -> None:
     measured = serve_and_read_kv(str(path), tmp_path / "vllm.log")
     tokens = int(str(measured["tokens"]))
     assert measured["max_model_len"] == max_len
-    error = abs(estimate - tokens) / tokens
-    assert error <= 0.05, f"{case}: estimate {estimate:,} vs vLLM {tokens:,} ({error:.1%})"
+    assert estimate == tokens, f"{case}: estimate {estimate:,} vs vLLM {tokens:,}"
+    # fit --from-log reads the same real log and puts the same figure beside it
+    result = from_log_report(str(path), str(tmp_path / "vllm.log"), None)
+    [row] = [r for r in result["rows"] if r["figure"] == "KV cache tokens"]
+    assert (row["logged"], row["estimate"], row["error"]) == (tokens, estimate, 0.0)
+    assert (result["failure"], result["predicted"], result["agrees"]) == (None, "fits", True)

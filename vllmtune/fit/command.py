@@ -280,9 +280,7 @@ def report_for(
     return data
 
 
-def fit_report(
-    profile_path: str, gpu: str | None, suggest: bool, gpu_memory: int | None = None
-) -> dict[str, Any]:
+def fit_report(profile_path: str, gpu: str | None, suggest: bool, gpu_memory: int | None = None) -> dict[str, Any]:
     """``vllmtune fit PROFILE [--gpu NAME] [--gpu-memory SIZE] [--suggest]`` as JSON-able data.
 
     Raises FitError (unknown model or GPU) or ProfileError (invalid profile).
@@ -326,14 +324,12 @@ def fit_table(report: dict[str, Any]) -> Any:
     if report.get("draft"):
         table.add_row("draft weights", _fmt_bytes(per["draft_weights_bytes"]))
     if on_gpu:
-        table.add_row(
-            "GPU memory", escape(f"{_fmt_bytes(report['gpu_memory_bytes'])} ({report['gpu_memory_source']})")
-        )
+        table.add_row("GPU memory", escape(f"{_fmt_bytes(report['gpu_memory_bytes'])} ({report['gpu_memory_source']})"))
         table.add_row("usable", f"{_fmt_bytes(per['usable_bytes'])} (x{report['gpu_memory_utilization']:g})")
-        parts = ", ".join(f"{name} {_fmt_bytes(n)}" for name, n in per["reserve_parts"].items())
+        reserve = ", ".join(f"{name} {_fmt_bytes(n)}" for name, n in per["reserve_parts"].items())
         table.add_row(
             "reserve",
-            escape(f"{_fmt_bytes(per['reserve_bytes'])} +- {_fmt_bytes(per['reserve_band_bytes'])} ({parts})"),
+            escape(f"{_fmt_bytes(per['reserve_bytes'])} +- {_fmt_bytes(per['reserve_band_bytes'])} ({reserve})"),
         )
     table.add_row("KV cache", f"{_fmt_bytes(per['kv_budget_bytes'])} ({report['kv_cache_dtype']})")
     kv = f"{per['kv_bytes_per_token']:,.0f} B"

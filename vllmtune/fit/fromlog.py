@@ -23,7 +23,11 @@ _GIB = _NUM + r"\s*Gi?B"
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(rx))
     for name, rx in (
-        ("vllm_version", r"(?:LLM engine \(v|API server version |vLLM version |  version )([0-9]+\.[0-9]+\.[0-9A-Za-z.+]+)"),
+        (
+            "vllm_version",
+            r"(?:LLM engine \(v|API server version |vLLM version |  version )"
+            r"([0-9]+\.[0-9]+\.[0-9A-Za-z.+]+)",
+        ),
         ("total_gpu_memory_gib", r"total_gpu_memory[ =(]+" + _GIB),
         ("total_gpu_memory_gib", r"Free memory on device \([0-9.]+/" + _NUM + r" GiB\)"),
         ("gpu_memory_utilization", r"gpu_memory_utilization[ =(]+([0-9.]+)"),
@@ -64,6 +68,9 @@ def parse_log(text: str) -> dict[str, Any]:
         if key in found:
             found[key] = int(found[key])
     for label, rx in FAILURES:
+        # a generic engine failure after the KV cache was sized is a stop, not a memory failure
+        if label == "start-up failed" and ("kv_tokens" in found or "gpu_blocks" in found):
+            continue
         if rx.search(text):
             found["failure"] = label
             break
@@ -135,9 +142,7 @@ def _signed_budget(report: dict[str, Any]) -> float:
     return float(per["usable_bytes"] - per["weights_bytes"] - per["draft_weights_bytes"] - per["reserve_bytes"])
 
 
-def from_log_report(
-    profile: str, log: str, gpu: str | None, gpu_memory: int | None = None
-) -> dict[str, Any]:
+def from_log_report(profile: str, log: str, gpu: str | None, gpu_memory: int | None = None) -> dict[str, Any]:
     """``fit PROFILE --from-log LOG``: the fit report and each logged figure beside its estimate.
 
     Without ``--gpu`` / ``--gpu-memory`` the GPU total the log states is planned for, so that the
@@ -156,29 +161,27 @@ def from_log_report(
             f"the log is vLLM {logged['vllm_version']}, the profile pins {report['vllm_version']}: "
             "the estimate follows the profile's version"
         )
-    if "gpu_memory_utilization" in logged and report.get("gpu_memory_utilization") is not None:
-        if abs(float(logged["gpu_memory_utilization"]) - report["gpu_memory_utilization"]) > 1e-6:
-            notes.append(
-                f"the log used gpu_memory_utilization {logged['gpu_memory_utilization']:g}, the profile "
-                f"{report['gpu_memory_utilization']:g}"
-            )
+    util = report.get("gpu_memory_utilization")
+    if "gpu_memory_utilization" in logged and util is not None and abs(logged["gpu_memory_utilization"] - util) > 1e-6:
+        notes.append(f"the log used gpu_memory_utilization {logged['gpu_memory_utilization']:g}, the profile {util:g}")
     rows = compare(report, logged)
     failure = logged.get("failure")
     return {
         "log": log,
         "report": report,
         "logged": logged,
-        "rows": [
-            {"figure": r.figure, "logged": r.logged, "estimate": round(r.estimate, 4), "unit": r.unit,
-             "error": None if r.error is None else round(r.error, 4)}
-            for r in rows
-        ],  # fmt: skip
+        "rows": [_row_data(r) for r in rows],
         "failure": failure,
         "predicted": report["fit"],
         # a logged failure should be predicted "does not fit" or "may not fit"; a start, not "does not fit"
         "agrees": report["fit"] != "fits" if failure else report["fit"] != "does not fit",
         "notes": notes,
     }
+
+
+def _row_data(r: Row) -> dict[str, Any]:
+    error = None if r.error is None else round(r.error, 4)
+    return {"figure": r.figure, "logged": r.logged, "estimate": round(r.estimate, 4), "unit": r.unit, "error": error}
 
 
 def from_log_table(result: dict[str, Any]) -> Any:

@@ -277,13 +277,6 @@ class ResourcesSection(Strict):
     gpu_memory_utilization: float | None = Field(
         default=None, description="Fraction of GPU memory vLLM may use, in (0, 1]."
     )
-
-    @field_validator("gpu_memory")
-    @classmethod
-    def _gpu_memory_is_a_size(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_size(value)  # ValueError: the loader locates it (file:line: resources.gpu_memory)
-        return value
     tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs one model is split across.")
     pipeline_parallel_size: int = Field(default=1, ge=1, description="Pipeline stages.")
     nodes: int = Field(
@@ -300,6 +293,13 @@ class ResourcesSection(Strict):
         "else 2g (docker uses --ipc=host when parallel and no size is set).",
         pattern=SIZE_RE.pattern,
     )
+
+    @field_validator("gpu_memory")
+    @classmethod
+    def _gpu_memory_is_a_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_size(value)  # ValueError: the loader locates it (file:line: resources.gpu_memory)
+        return value
 
 
 class ServerSection(Strict):
