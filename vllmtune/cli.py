@@ -533,6 +533,14 @@ def bench(
         bool,
         typer.Option("--calibrate", help="Measure this client's own ceiling against an instant stub, and remember it."),
     ] = False,
+    slo: Annotated[
+        str | None,
+        typer.Option(
+            "--slo",
+            help="Service-level objectives, e.g. ttft_p99=500ms,itl_p99=50ms,e2e_p99=5s (also tpot): reports "
+            "goodput, the requests/s meeting every bound (vllm bench serve --goodput), and whether the run meets them.",
+        ),
+    ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Load-test an endpoint and report latency, TTFT, inter-token latency, throughput,
@@ -579,6 +587,7 @@ def bench(
         model=model,
         label=label,
         duplicate_share=duplicate_share,
+        slo=slo,
     )
     result = _run_with_progress(args, enabled=output is OutputFormat.text)
     if out:
@@ -648,6 +657,18 @@ def _bench_text(r: dict[str, Any]) -> str:
     h = sm.get(prefix + "hits_total", 0.0)
     if q:
         lines.append(f"  server prefix cache: {h:,.0f} of {q:,.0f} prompt tokens hit ({h / q:.1%})")
+    if r.get("slo"):
+        g = r["slo"]
+        lines.append(
+            f"  goodput      {g['goodput']:,.2f} req/s: {g['good_requests']} of {g['requests_sent']} requests "
+            f"({g['good_share']:.1%}) within every bound; SLO " + ("met" if g["met"] else "NOT met")
+        )
+        for o in g["objectives"]:
+            lines.append(
+                f"    {o['objective']:<10} {o['observed_ms']:,.1f} ms (limit {o['limit_ms']:,.1f}): "
+                + ("ok" if o["met"] else "over")
+                + f", {o['requests_within']} requests within"
+            )
     if r["quality"]:
         lines.append(
             f"  quality      {r['quality']['normalized']:.3f} normalized match over {r['quality']['cases']} cases "

@@ -345,3 +345,43 @@ def test_compare_warns_on_different_workloads_and_shows_costs(tmp_path: Path) ->
     assert md[0].endswith("| Relative cost | $/1k req | $/1M out tok |")
     assert md[2].endswith(f"| {per_1k:,.4f} | {per_1m:,.2f} |")
     assert "$/1k req" not in vt("compare", b, c).stdout  # no price, no $ columns
+
+
+def test_goodput_counts_the_requests_within_the_slo() -> None:
+    # every 4th request waits 1 s more for its first token: 5 of 20 are over a 500 ms TTFT bound
+    # whatever the machine's load (a sleep is never shorter); the others have 500 ms of slack
+    with stub("--slow-every", "4", "--slow-ttft", "1.0", "--tokens", "4") as url:
+        r = vt("bench", url, "-n", "20", "-c", "4", "-w", "random", "--max-tokens", "4",
+               "--slo", "ttft_p50=500ms,e2e_p99=30s", "--output", "json")  # fmt: skip
+        text = vt("bench", url, "-n", "20", "-c", "4", "-w", "random", "--max-tokens", "4", "--slo", "ttft=500ms")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    g = res["slo"]
+    assert (g["good_requests"], g["requests_sent"], g["good_share"]) == (15, 20, 0.75)
+    assert g["goodput"] == pytest.approx(15 / res["summary"]["wall_s"], rel=1e-3)
+    assert res["summary"]["goodput"] == g["goodput"]
+    ttft, e2e = g["objectives"]
+    assert (ttft["objective"], ttft["limit_ms"], ttft["requests_within"], ttft["met"]) == ("ttft_p50", 500.0, 15, True)
+    assert ttft["observed_ms"] < 500
+    assert (e2e["objective"], e2e["limit_ms"], e2e["requests_within"], e2e["met"]) == ("e2e_p99", 30000.0, 20, True)
+    assert e2e["observed_ms"] >= 1000  # the slow ones are in the p99
+    assert g["met"] is True  # at the p50 the TTFT objective holds, although 5 requests missed it
+    # the text report: p99 by default, so this run does not meet its SLO
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("  goodput "))
+    assert re.fullmatch(
+        r"  goodput      [\d.]+ req/s: 15 of 20 requests \(75\.0%\) within every bound; SLO NOT met", lines[at]
+    ), lines[at]
+    assert re.fullmatch(r"    ttft_p99   [\d,.]+ ms \(limit 500\.0\): over, 15 requests within", lines[at + 1]), lines[
+        at + 1
+    ]
+
+
+def test_bad_slo_is_a_clear_error_before_any_request() -> None:
+    r = vt("bench", "http://127.0.0.1:9", "--slo", "ttft_p99=500ms,latency=2s")
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == "error: --slo 'latency=2s': unknown metric 'latency'; use one of ttft, tpot, itl, e2e\n"
+    r = vt("bench", "http://127.0.0.1:9", "--slo", "itl_p99=50ms", "--no-stream")
+    assert r.returncode == 1
+    assert r.stderr == "error: --slo itl_p99: measured on streamed answers only; drop --no-stream\n"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vllmtune.bench import report, runner, workloads
+from vllmtune.bench import report, runner, slo, workloads
 from vllmtune.bench.http import Endpoint, get
 from vllmtune.errors import VllmtuneError
 
@@ -43,6 +43,7 @@ class BenchArgs:
     label: str | None = None
     duplicate_share: float = 0.5
     timeout: float = 600.0
+    slo: str | None = None  # --slo ttft_p99=500ms,...: goodput and the SLO verdict
     metrics_url: str | None = None  # scrape vLLM's /metrics here (when the target is a proxy in front of it)
 
 
@@ -80,8 +81,10 @@ def _resolve_target(args: BenchArgs) -> tuple[str, str | None, dict[str, Any]]:
 
 def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
     """Run one benchmark and return the result JSON (partial on Ctrl-C)."""
+    # the user's own input first: a bad --slo or workload file should not wait on a server
+    objectives = slo.parse_slo(args.slo) if args.slo is not None else ()
+    slo.check_streaming(objectives, args.stream)
     url, model, meta = _resolve_target(args)
-    # the user's own input first: a bad workload file should not wait on a server
     cases = workloads.build(args.workload, args.requests, args.seed, args.max_tokens, args.duplicate_share)
     ep = Endpoint(url)
     info = asyncio.run(runner.server_info(ep.base, ep.prefix))
@@ -140,6 +143,7 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
         meta=meta,
         partial=partial,
         ceiling=known_ceiling(),
+        slo=objectives,
     )
 
 
