@@ -888,6 +888,14 @@ def ladder(
         bool, typer.Option("--resume", help="Continue an interrupted ladder from its last finished rung.")
     ] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds each rung may take to start.")] = 1800.0,
+    max_error_rate: Annotated[
+        float,
+        typer.Option(
+            "--max-error-rate",
+            help="A rung whose requests fail more often than this (0.05 = 5%) is a failed rung; the ladder "
+            "goes on and exits 1.",
+        ),
+    ] = 0.05,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """The five-lever ladder: baseline (every lever off), then + prompt cache, + prefix caching,
@@ -918,6 +926,7 @@ def ladder(
         repeat=repeat,
         resume=resume,
         timeout=timeout,
+        max_error_rate=max_error_rate,
     )
 
     def say(msg: str) -> None:
@@ -930,6 +939,14 @@ def ladder(
     else:
         _echo("\n".join(summary["table_markdown"]))
         sys.stderr.write(ladder_wrote(out) + "\n")
+    if summary["error_rate_failures"]:
+        from vllmtune.ladder import LadderError
+
+        raise LadderError(
+            "too many requests failed on "
+            + ", ".join(summary["error_rate_failures"])
+            + f" (above --max-error-rate {max_error_rate:.1%}): see the first errors above and in report.md"
+        )
 
 
 def ladder_wrote(out: str) -> str:
