@@ -533,6 +533,25 @@ def bench(
         bool,
         typer.Option("--calibrate", help="Measure this client's own ceiling against an instant stub, and remember it."),
     ] = False,
+    burstiness: Annotated[
+        float | None,
+        typer.Option(
+            "--burstiness",
+            help="Gamma arrivals at --rate with this shape (vllm bench serve's): 1 = Poisson, below 1 burstier.",
+        ),
+    ] = None,
+    save_requests: Annotated[
+        str | None,
+        typer.Option("--save-requests", help="Write one JSON line per measured request here (times, tokens, errors)."),
+    ] = None,
+    find_max_rate: Annotated[
+        bool,
+        typer.Option(
+            "--find-max-rate",
+            help="Search the highest request rate meeting --slo: a closed-loop run, then bisection (--max-trials).",
+        ),
+    ] = False,
+    max_trials: Annotated[int, typer.Option("--max-trials", help="--find-max-rate: runs at most.")] = 6,
     slo: Annotated[
         str | None,
         typer.Option(
@@ -588,8 +607,21 @@ def bench(
         label=label,
         duplicate_share=duplicate_share,
         slo=slo,
+        burstiness=burstiness,
+        save_requests=save_requests,
     )
-    result = _run_with_progress(args, enabled=output is OutputFormat.text)
+    if find_max_rate:
+        from vllmtune.bench.command import find_max_rate as search
+
+        def say(msg: str) -> None:
+            if output is OutputFormat.text:
+                sys.stderr.write(f"bench: {msg}\n")
+
+        result = search(args, max_trials, say)
+    else:
+        result = _run_with_progress(args, enabled=output is OutputFormat.text)
+    if save_requests:
+        sys.stderr.write(f"wrote {save_requests}" + (" (the best trial's requests)\n" if find_max_rate else "\n"))
     if out:
         write_result(result, out)
         sys.stderr.write(f"wrote {out}\n")
@@ -639,7 +671,7 @@ def _bench_text(r: dict[str, Any]) -> str:
 
     lines = [
         f"{r['label']}: {c['workload']} x {s['requests_sent']} requests, c={c['concurrency']}"
-        + (f", rate {c['rate']}/s {c['arrivals']}" if c["rate"] else "")
+        + (f", rate {c['rate']:g}/s {c['arrivals']}" if c["rate"] else "")
         + (", streaming" if c["stream"] else ""),
         f"  ok {s['requests_ok']}/{s['requests_sent']}  errors "
         + (", ".join(f"{kind} {n}" for kind, n in sorted(r["errors"].items())) or "0"),
@@ -669,6 +701,14 @@ def _bench_text(r: dict[str, Any]) -> str:
                 + ("ok" if o["met"] else "over")
                 + f", {o['requests_within']} requests within"
             )
+    if r.get("find_max_rate"):
+        f = r["find_max_rate"]
+        best, tried = f["max_rate"], len(f["trials"])
+        lines.append(
+            f"  max rate     {best:,.2f} req/s meets the SLO ({tried} trials; the figures above are that run's)"
+            if best is not None
+            else f"  max rate     none of {tried} trials met the SLO (the figures above are the last run's)"
+        )
     if r["quality"]:
         lines.append(
             f"  quality      {r['quality']['normalized']:.3f} normalized match over {r['quality']['cases']} cases "

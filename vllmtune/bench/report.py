@@ -147,7 +147,8 @@ def build_result(
             "warmup": opts.warmup,
             "concurrency": opts.concurrency,
             "rate": opts.rate,
-            "arrivals": "poisson" if opts.poisson else ("constant" if opts.rate else "closed-loop"),
+            "arrivals": arrivals(opts),
+            "burstiness": opts.burstiness,
             "duration": opts.duration,
             "stream": opts.stream,
             "api": opts.api,
@@ -163,6 +164,45 @@ def build_result(
         "definitions": DEFINITIONS,
         "samples": {"e2e_ms": e2e, "ttft_ms": ttft},
     }
+
+
+def arrivals(opts: Options) -> str:
+    """How requests arrived: closed-loop, constant, poisson or gamma(burstiness)."""
+    if not opts.rate:
+        return "closed-loop"
+    if opts.burstiness is not None:
+        return f"gamma (burstiness {opts.burstiness:g})"
+    return "poisson" if opts.poisson else "constant"
+
+
+def request_lines(records: list[Record]) -> list[dict[str, Any]]:
+    """One JSON object per measured request (``bench --save-requests``): times in ms from the run
+    start (the first request of the measured part is sent near 0)."""
+
+    def ms(v: float) -> float | None:
+        return None if math.isnan(v) else round(v * 1000, 6)
+
+    out = []
+    for r in records:
+        gaps = [round((t2 - t1) * 1000, 3) for t1, t2 in zip(r.chunk_times, r.chunk_times[1:], strict=False)]
+        out.append(
+            {
+                "index": r.index,
+                "scheduled_ms": ms(r.scheduled),
+                "sent_ms": ms(r.start),
+                "ttft_ms": None if math.isnan(r.first_token) else round((r.first_token - r.start) * 1000, 3),
+                "e2e_ms": None if math.isnan(r.end) or math.isnan(r.start) else round((r.end - r.start) * 1000, 3),
+                "status": r.status,
+                "error": r.error,
+                "error_detail": r.error_detail or None,
+                "prompt_tokens": r.prompt_tokens,
+                "completion_tokens": r.completion_tokens,
+                "cached_tokens": r.cached_tokens,
+                "chunk_tokens": r.chunk_tokens,
+                "chunk_gaps_ms": gaps,
+            }
+        )
+    return out
 
 
 def load_result(path: str) -> dict[str, Any]:
