@@ -363,12 +363,15 @@ def finish(args: LadderArgs, entries: list[dict[str, Any]], out: Path) -> dict[s
         row["prompt_cache_hit_ratio"] = pc.get("hit_ratio")
         if "spread" in res:
             row["spread"] = res["spread"]
-    failed_rows = [
-        {"config": TITLES[e["rung"]], "failed": True, "reason": e.get("reason", "")}
+    measured = iter(rows)
+    table_rows = [  # in rung order: a failed rung where it stands
+        next(measured)
+        if e.get("status") == "done"
+        else {"config": TITLES[e["rung"]], "failed": True, "reason": e.get("reason", "")}
         for e in entries
-        if e.get("status") == "failed"
+        if e.get("status") in ("done", "failed")
     ]
-    lines = ladder_table(rows + failed_rows)
+    lines = ladder_table(table_rows)
     skipped = []
     for e in entries:
         if e.get("status") == "done":
@@ -396,7 +399,7 @@ def finish(args: LadderArgs, entries: list[dict[str, Any]], out: Path) -> dict[s
         report.plot(results, rows, str(out / "ladder.png"))
     summary = {
         "profile": args.profile,
-        "rows": rows + failed_rows,
+        "rows": table_rows,
         "rungs": entries,
         "table_markdown": lines,
         "failed_rungs": [e["rung"] for e in entries if e.get("status") == "failed"],
