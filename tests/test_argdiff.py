@@ -26,3 +26,22 @@ def test_order_only_and_repeated_flags() -> None:
         "args": ("args", "serve m"),
         "--mw": ("--mw", "x y"),
     }
+
+
+def test_up_says_a_changed_launch_flag_by_flag() -> None:
+    from vllmtune.runtime.base import summary_changes
+
+    old = {"image": "vllm/vllm-openai:v0.9.2", "args": ["--model", "m", "--max-num-batched-tokens", "1024"],
+           "env": {}, "gpus": "0", "port": 8000}  # fmt: skip
+    new = {**old, "image": "vllm/vllm-openai:v0.10.0", "env": {"A": "1"},
+           "args": ["--model", "m", "--max-num-batched-tokens", "512", "--no-enable-prefix-caching"]}  # fmt: skip
+    assert summary_changes(old, new) == [
+        "image: vllm/vllm-openai:v0.9.2 -> vllm/vllm-openai:v0.10.0",
+        "max_num_batched_tokens: 1024 -> 512 (--max-num-batched-tokens)",
+        "enable_prefix_caching: (not set) -> off (--no-enable-prefix-caching)",  # as the new args spell it
+        "environment changed",
+    ]
+    assert summary_changes(old, {**old, "args": ["--max-num-batched-tokens", "1024", "--model", "m"]}) == [
+        "vLLM args: the same flags in a different order"
+    ]
+    assert summary_changes(old, dict(old)) == []

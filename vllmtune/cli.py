@@ -533,6 +533,33 @@ def bench(
         bool,
         typer.Option("--calibrate", help="Measure this client's own ceiling against an instant stub, and remember it."),
     ] = False,
+    burstiness: Annotated[
+        float | None,
+        typer.Option(
+            "--burstiness",
+            help="Gamma arrivals at --rate with this shape (vllm bench serve's): 1 = Poisson, below 1 burstier.",
+        ),
+    ] = None,
+    save_requests: Annotated[
+        str | None,
+        typer.Option("--save-requests", help="Write one JSON line per measured request here (times, tokens, errors)."),
+    ] = None,
+    find_max_rate: Annotated[
+        bool,
+        typer.Option(
+            "--find-max-rate",
+            help="Search the highest request rate meeting --slo: a closed-loop run, then bisection (--max-trials).",
+        ),
+    ] = False,
+    max_trials: Annotated[int, typer.Option("--max-trials", help="--find-max-rate: runs at most.")] = 6,
+    slo: Annotated[
+        str | None,
+        typer.Option(
+            "--slo",
+            help="Service-level objectives, e.g. ttft_p99=500ms,itl_p99=50ms,e2e_p99=5s (also tpot): reports "
+            "goodput, the requests/s meeting every bound (vllm bench serve --goodput), and whether the run meets them.",
+        ),
+    ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Load-test an endpoint and report latency, TTFT, inter-token latency, throughput,
@@ -579,8 +606,22 @@ def bench(
         model=model,
         label=label,
         duplicate_share=duplicate_share,
+        slo=slo,
+        burstiness=burstiness,
+        save_requests=save_requests,
     )
-    result = _run_with_progress(args, enabled=output is OutputFormat.text)
+    if find_max_rate:
+        from vllmtune.bench.command import find_max_rate as search
+
+        def say(msg: str) -> None:
+            if output is OutputFormat.text:
+                sys.stderr.write(f"bench: {msg}\n")
+
+        result = search(args, max_trials, say)
+    else:
+        result = _run_with_progress(args, enabled=output is OutputFormat.text)
+    if save_requests:
+        sys.stderr.write(f"wrote {save_requests}" + (" (the best trial's requests)\n" if find_max_rate else "\n"))
     if out:
         write_result(result, out)
         sys.stderr.write(f"wrote {out}\n")
@@ -630,7 +671,7 @@ def _bench_text(r: dict[str, Any]) -> str:
 
     lines = [
         f"{r['label']}: {c['workload']} x {s['requests_sent']} requests, c={c['concurrency']}"
-        + (f", rate {c['rate']}/s {c['arrivals']}" if c["rate"] else "")
+        + (f", rate {c['rate']:g}/s {c['arrivals']}" if c["rate"] else "")
         + (", streaming" if c["stream"] else ""),
         f"  ok {s['requests_ok']}/{s['requests_sent']}  errors "
         + (", ".join(f"{kind} {n}" for kind, n in sorted(r["errors"].items())) or "0"),
@@ -648,6 +689,26 @@ def _bench_text(r: dict[str, Any]) -> str:
     h = sm.get(prefix + "hits_total", 0.0)
     if q:
         lines.append(f"  server prefix cache: {h:,.0f} of {q:,.0f} prompt tokens hit ({h / q:.1%})")
+    if r.get("slo"):
+        g = r["slo"]
+        lines.append(
+            f"  goodput      {g['goodput']:,.2f} req/s: {g['good_requests']} of {g['requests_sent']} requests "
+            f"({g['good_share']:.1%}) within every bound; SLO " + ("met" if g["met"] else "NOT met")
+        )
+        for o in g["objectives"]:
+            lines.append(
+                f"    {o['objective']:<10} {o['observed_ms']:,.1f} ms (limit {o['limit_ms']:,.1f}): "
+                + ("ok" if o["met"] else "over")
+                + f", {o['requests_within']} requests within"
+            )
+    if r.get("find_max_rate"):
+        f = r["find_max_rate"]
+        best, tried = f["max_rate"], len(f["trials"])
+        lines.append(
+            f"  max rate     {best:,.2f} req/s meets the SLO ({tried} trials; the figures above are that run's)"
+            if best is not None
+            else f"  max rate     none of {tried} trials met the SLO (the figures above are the last run's)"
+        )
     if r["quality"]:
         lines.append(
             f"  quality      {r['quality']['normalized']:.3f} normalized match over {r['quality']['cases']} cases "
@@ -904,6 +965,14 @@ def ladder(
         bool, typer.Option("--resume", help="Continue an interrupted ladder from its last finished rung.")
     ] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds each rung may take to start.")] = 1800.0,
+    max_error_rate: Annotated[
+        float,
+        typer.Option(
+            "--max-error-rate",
+            help="A rung whose requests fail more often than this (0.05 = 5%) is a failed rung; the ladder "
+            "goes on and exits 1.",
+        ),
+    ] = 0.05,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """The five-lever ladder: baseline (every lever off), then + prompt cache, + prefix caching,
@@ -934,6 +1003,7 @@ def ladder(
         repeat=repeat,
         resume=resume,
         timeout=timeout,
+        max_error_rate=max_error_rate,
     )
 
     def say(msg: str) -> None:
@@ -946,6 +1016,14 @@ def ladder(
     else:
         _echo("\n".join(summary["table_markdown"]))
         sys.stderr.write(ladder_wrote(out) + "\n")
+    if summary["error_rate_failures"]:
+        from vllmtune.ladder import LadderError
+
+        raise LadderError(
+            "too many requests failed on "
+            + ", ".join(summary["error_rate_failures"])
+            + f" (above --max-error-rate {max_error_rate:.1%}): see the first errors above and in report.md"
+        )
 
 
 def ladder_wrote(out: str) -> str:

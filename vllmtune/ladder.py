@@ -69,6 +69,7 @@ class LadderArgs:
     resume: bool = False
     timeout: float = 1800.0
     warmup: int = 2
+    max_error_rate: float = 0.05  # a rung whose requests fail more often than this is a failed rung
 
 
 def _off(doc: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +208,7 @@ def _state_path(out: Path) -> Path:
 
 def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
     """Run every rung; returns the ladder summary (also written to OUT/ladder.json)."""
-    from vllmtune.bench.command import BenchArgs, run_bench, write_result
+    from vllmtune.bench.command import BenchArgs, error_rate_problem, run_bench, write_result
     from vllmtune.runtime.up import UpOptions, get_backend, up
 
     source = load_profile(args.profile)
@@ -254,6 +255,7 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
             entry["start_s"] = started.timings.get("server_start_s")
             endpoint = started.endpoint.removesuffix("/v1")
             results = []
+            problems = []
             with contextlib.ExitStack() as stack:
                 target = endpoint
                 if rdoc.get("prompt_cache", {}).get("enabled"):
@@ -287,8 +289,26 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
                     path = out / f"{rung}{'' if args.repeat == 1 else f'-{i + 1}'}.json"
                     write_result(result, str(path))
                     results.append(str(path))
-            entry.update({"status": "done", "results": results})
-            say(f"{TITLES[rung]}: measured -> {', '.join(results)}")
+                    problem = error_rate_problem(result, args.max_error_rate)
+                    if problem:
+                        problems.append((problem, result.get("error_samples", [])))
+            if problems:  # measured, but too many requests failed: its figures are not the lever's
+                problem, samples = problems[0]
+                entry.update(
+                    {
+                        "status": "failed",
+                        "reason": problem.splitlines()[0].removesuffix("; first distinct errors:"),
+                        "detail": problem,
+                        "error_samples": samples,
+                        "results": results,
+                        "error_rate": True,
+                    }
+                )
+                failed.add(rung)
+                say(f"{TITLES[rung]}: FAILED: {problem}")
+            else:
+                entry.update({"status": "done", "results": results})
+                say(f"{TITLES[rung]}: measured -> {', '.join(results)}")
         except KeyboardInterrupt:
             backend.stop(lp.profile.name)
             raise
@@ -322,7 +342,7 @@ def finish(args: LadderArgs, entries: list[dict[str, Any]], out: Path) -> dict[s
 
     done = [e for e in entries if e.get("status") == "done"]
     if not done:
-        raise LadderError("no rung could be measured; see the reasons above")
+        raise LadderError("no rung could be measured; see the reasons above")  # (say() printed them)
     results = []
     for e in done:
         runs = [report.load_result(p) for p in e["results"]]
@@ -343,10 +363,23 @@ def finish(args: LadderArgs, entries: list[dict[str, Any]], out: Path) -> dict[s
         row["prompt_cache_hit_ratio"] = pc.get("hit_ratio")
         if "spread" in res:
             row["spread"] = res["spread"]
-    lines = ladder_table(rows)
-    skipped = [
-        f"- {TITLES[e['rung']]}: {e['status']} ({e.get('reason', '')})" for e in entries if e.get("status") != "done"
+    measured = iter(rows)
+    table_rows = [  # in rung order: a failed rung where it stands
+        next(measured)
+        if e.get("status") == "done"
+        else {"config": TITLES[e["rung"]], "failed": True, "reason": e.get("reason", "")}
+        for e in entries
+        if e.get("status") in ("done", "failed")
     ]
+    lines = ladder_table(table_rows)
+    skipped = []
+    for e in entries:
+        if e.get("status") == "done":
+            continue
+        skipped.append(f"- {TITLES[e['rung']]}: {e['status']} ({e.get('reason', '')})")
+        for sample in e.get("error_samples", []):  # what the server said, first distinct answers
+            said = f": {sample['message']}" if sample["message"] else ""
+            skipped.append(f"  - {sample['error']} ({sample['count']}x){said}")
     md = [
         f"# Ladder: {args.profile}",
         "",
@@ -356,7 +389,7 @@ def finish(args: LadderArgs, entries: list[dict[str, Any]], out: Path) -> dict[s
         *lines,
     ]
     if skipped:
-        md += ["", "Not measured:", *skipped]
+        md += ["", "Failed or not measured:", *skipped]
     md += [
         "",
         "Rung profiles (deployable): " + ", ".join(f"`rungs/{e['rung']}.yaml`" for e in entries if e.get("profile")),
@@ -364,7 +397,14 @@ def finish(args: LadderArgs, entries: list[dict[str, Any]], out: Path) -> dict[s
     (out / "report.md").write_text("\n".join(md) + "\n")
     with contextlib.suppress(VllmtuneError):
         report.plot(results, rows, str(out / "ladder.png"))
-    summary = {"profile": args.profile, "rows": rows, "rungs": entries, "table_markdown": lines}
+    summary = {
+        "profile": args.profile,
+        "rows": table_rows,
+        "rungs": entries,
+        "table_markdown": lines,
+        "failed_rungs": [e["rung"] for e in entries if e.get("status") == "failed"],
+        "error_rate_failures": [e["rung"] for e in entries if e.get("error_rate")],
+    }
     (out / "ladder.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
@@ -391,6 +431,10 @@ def ladder_table(rows: list[dict[str, Any]]) -> list[str]:
         return "-" if v is None else f"{v:,.{d}f}{suffix}"
 
     for r in rows:
+        if r.get("failed"):  # a rung that did not start or whose requests failed: no figures to show
+            cells = [f"{r['config']} (FAILED)", *("-" for _ in head[1:])]
+            out.append("| " + " | ".join(cells) + " |")
+            continue
         q = "-" if r.get("quality") is None else f"{r['quality']:.3f}" + (" (!)" if r.get("quality_regression") else "")
         hits = "-" if r.get("prompt_cache_hit_ratio") is None else f"{r['prompt_cache_hit_ratio']:.0%}"
         out.append(

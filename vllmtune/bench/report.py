@@ -8,10 +8,12 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from vllmtune.bench.runner import Options, Record, error_counts, error_samples
+from vllmtune.bench.slo import Objective, RequestMetrics, goodput
 from vllmtune.bench.stats import diff_ci, summarize
 from vllmtune.errors import VllmtuneError
 
@@ -27,6 +29,8 @@ DEFINITIONS = {
     "output_token_throughput": "completion tokens per second of the measured wall time",
     "quality": "share of JSONL cases with 'expected' whose answer matches (exact, or normalized: "
     "case, accents, punctuation and spacing ignored)",
+    "goodput": "requests per second completed with every per-request metric within its --slo bound "
+    "(vllm bench serve --goodput's definition)",
     "relative_cost": "cost per request relative to the first config: (GPU $/h / requests per s) ratio",
 }
 
@@ -65,8 +69,9 @@ def build_result(
     meta: dict[str, Any],
     partial: bool,
     ceiling: float | None,
+    slo: Sequence[Objective] = (),
 ) -> dict[str, Any]:
-    """The result JSON of one run."""
+    """The result JSON of one run (with goodput when ``slo`` has objectives)."""
     ok = [r for r in records if r.error is None and not math.isnan(r.end)]
     e2e = [(r.end - r.start) * 1000 for r in ok]
     ttft = [(r.first_token - r.start) * 1000 for r in ok if not math.isnan(r.first_token)]
@@ -116,6 +121,19 @@ def build_result(
         )
     server = {k: after[k] - before.get(k, 0.0) for k in after}
     q = quality(records, opts.cases)
+    slo_result = None
+    if slo:
+        per_request = []
+        for r in ok:
+            ttft_ms = (r.first_token - r.start) * 1000 if not math.isnan(r.first_token) else math.nan
+            gaps = tuple(
+                (t2 - t1) * 1000 / max(k, 1)
+                for t1, t2, k in zip(r.chunk_times, r.chunk_times[1:], r.chunk_tokens[1:], strict=False)
+            )
+            tpot_ms = (r.end - r.first_token) * 1000 / (r.completion_tokens - 1) if r.completion_tokens > 1 else 0.0
+            per_request.append(RequestMetrics(ttft_ms, tpot_ms, (r.end - r.start) * 1000, gaps))
+        slo_result = goodput(per_request, slo, wall, len(sent))
+        summary["goodput"] = slo_result["goodput"]
     return {
         "version": RESULT_VERSION,
         "label": label,
@@ -129,7 +147,8 @@ def build_result(
             "warmup": opts.warmup,
             "concurrency": opts.concurrency,
             "rate": opts.rate,
-            "arrivals": "poisson" if opts.poisson else ("constant" if opts.rate else "closed-loop"),
+            "arrivals": arrivals(opts),
+            "burstiness": opts.burstiness,
             "duration": opts.duration,
             "stream": opts.stream,
             "api": opts.api,
@@ -138,12 +157,52 @@ def build_result(
         "summary": summary,
         "server_metrics": server,
         "quality": q,
+        "slo": slo_result,
         "errors": error_counts(records),
         "error_samples": error_samples(records),
         "warnings": warnings,
         "definitions": DEFINITIONS,
         "samples": {"e2e_ms": e2e, "ttft_ms": ttft},
     }
+
+
+def arrivals(opts: Options) -> str:
+    """How requests arrived: closed-loop, constant, poisson or gamma(burstiness)."""
+    if not opts.rate:
+        return "closed-loop"
+    if opts.burstiness is not None:
+        return f"gamma (burstiness {opts.burstiness:g})"
+    return "poisson" if opts.poisson else "constant"
+
+
+def request_lines(records: list[Record]) -> list[dict[str, Any]]:
+    """One JSON object per measured request (``bench --save-requests``): times in ms from the run
+    start (the first request of the measured part is sent near 0)."""
+
+    def ms(v: float) -> float | None:
+        return None if math.isnan(v) else round(v * 1000, 6)
+
+    out = []
+    for r in records:
+        gaps = [round((t2 - t1) * 1000, 3) for t1, t2 in zip(r.chunk_times, r.chunk_times[1:], strict=False)]
+        out.append(
+            {
+                "index": r.index,
+                "scheduled_ms": ms(r.scheduled),
+                "sent_ms": ms(r.start),
+                "ttft_ms": None if math.isnan(r.first_token) else round((r.first_token - r.start) * 1000, 3),
+                "e2e_ms": None if math.isnan(r.end) or math.isnan(r.start) else round((r.end - r.start) * 1000, 3),
+                "status": r.status,
+                "error": r.error,
+                "error_detail": r.error_detail or None,
+                "prompt_tokens": r.prompt_tokens,
+                "completion_tokens": r.completion_tokens,
+                "cached_tokens": r.cached_tokens,
+                "chunk_tokens": r.chunk_tokens,
+                "chunk_gaps_ms": gaps,
+            }
+        )
+    return out
 
 
 def load_result(path: str) -> dict[str, Any]:
@@ -178,6 +237,8 @@ def compare_rows(
             "tokens_per_call": s["tokens_per_call"],
             "output_tok_s": s["output_token_throughput"],
             "req_s": thr,
+            "goodput": "requests per second completed with every per-request metric within its --slo bound "
+            "(vllm bench serve --goodput's definition)",
             "relative_cost": (base["summary"]["request_throughput"] / thr) if thr else math.inf,
             "errors": sum(res.get("errors", {}).values()),
         }

@@ -1,4 +1,4 @@
-"""The load generator: closed-loop concurrency or an open-loop (constant / Poisson) rate,
+"""The load generator: closed-loop concurrency or an open-loop (constant / Poisson / gamma) rate,
 bounded by a request count or a duration, streaming or not, against any OpenAI-compatible
 endpoint. One asyncio loop, one keep-alive connection per concurrent worker."""
 
@@ -34,6 +34,7 @@ class Options:
     concurrency: int = 16
     rate: float | None = None  # requests/s; None = closed loop at full concurrency
     poisson: bool = False
+    burstiness: float | None = None  # gamma arrivals (shape = burstiness; 1 = Poisson), as vllm bench serve
     duration: float | None = None  # seconds; stop issuing after this long
     warmup: int = 0
     stream: bool = True
@@ -216,7 +217,10 @@ async def run(opts: Options, on_progress: Callable[[int, int], None] | None = No
         t = 0.0
         for i in range(opts.warmup, total):
             schedule[i] = t
-            t += rng.expovariate(opts.rate) if opts.poisson else 1.0 / opts.rate
+            if opts.burstiness is not None:  # mean 1/rate; below 1 burstier than Poisson, above 1 steadier
+                t += rng.gammavariate(opts.burstiness, 1.0 / (opts.rate * opts.burstiness))
+            else:
+                t += rng.expovariate(opts.rate) if opts.poisson else 1.0 / opts.rate
     records = [Record(index=i - opts.warmup, scheduled=schedule[i], warmup=i < opts.warmup) for i in range(total)]
     counter = iter(range(total))
     finished = 0

@@ -36,8 +36,18 @@ class StubConfig:
     cut_every: int = 0  # every Nth streamed completion drops the connection mid-stream
     text: str = "ok"  # content of each token
     prefix_hit_share: float = 0.5  # share of prompt tokens /metrics reports as prefix-cache hits
+    slow_every: int = 0  # every Nth completion waits slow_ttft more before its first token
+    slow_ttft: float = 0.0
+    max_concurrent: int = 0  # >0: answers (timed ones) served at most this many at a time, others queue
     max_model_len: int = 0  # >0: answer 400 like vLLM when prompt + max_tokens is longer
     counters: dict[str, int] = field(default_factory=lambda: {"requests": 0, "prefix_queries": 0, "prefix_hits": 0})
+    _gate: asyncio.Semaphore | None = None
+
+    def gate(self) -> asyncio.Semaphore | None:
+        """The server's capacity (--max-concurrent): made in the running loop, shared by connections."""
+        if self.max_concurrent and self._gate is None:
+            self._gate = asyncio.Semaphore(self.max_concurrent)
+        return self._gate
 
 
 def _resp(status: int, body: bytes, ctype: bytes = b"application/json") -> bytes:
@@ -125,16 +135,17 @@ class StubProtocol(asyncio.Protocol):
             if cfg.max_model_len and prompt_tokens + asked > cfg.max_model_len:
                 t.write(_resp(400, _too_long(cfg.max_model_len, prompt_tokens, asked)))
                 return False
+            ttft = cfg.ttft + (cfg.slow_ttft if cfg.slow_every and n % cfg.slow_every == 0 else 0.0)
             if STREAM.search(body):
-                if not cfg.ttft and not cfg.itl and not (cfg.malformed_every or cfg.cut_every):
+                if not ttft and not cfg.itl and not (cfg.malformed_every or cfg.cut_every):
                     t.write(self._stream_all(chat, tokens, prompt_tokens))
                     return False
                 self.busy = True
-                self._task = asyncio.ensure_future(self._stream_timed(chat, tokens, prompt_tokens, n))
+                self._task = asyncio.ensure_future(self._stream_timed(chat, tokens, prompt_tokens, n, ttft))
                 return True
-            if cfg.ttft or cfg.itl:
+            if ttft or cfg.itl:
                 self.busy = True
-                self._task = asyncio.ensure_future(self._delayed(chat, tokens, prompt_tokens))
+                self._task = asyncio.ensure_future(self._delayed(chat, tokens, prompt_tokens, ttft))
                 return True
             t.write(_resp(200, self._full(chat, tokens, prompt_tokens)))
         else:
@@ -205,18 +216,31 @@ class StubProtocol(asyncio.Protocol):
         parts.append(self._stream_end())
         return b"".join(parts)
 
-    async def _delayed(self, chat: bool, tokens: int, prompt_tokens: int) -> None:
-        await asyncio.sleep(self.cfg.ttft + self.cfg.itl * max(0, tokens - 1))
+    async def _delayed(self, chat: bool, tokens: int, prompt_tokens: int, ttft: float) -> None:
+        gate = self.cfg.gate()
+        if gate is not None:
+            async with gate:
+                await asyncio.sleep(ttft + self.cfg.itl * max(0, tokens - 1))
+        else:
+            await asyncio.sleep(ttft + self.cfg.itl * max(0, tokens - 1))
         if self.transport and not self.transport.is_closing():
             self.transport.write(_resp(200, self._full(chat, tokens, prompt_tokens)))
         self._resume()
 
-    async def _stream_timed(self, chat: bool, tokens: int, prompt_tokens: int, n: int) -> None:
+    async def _stream_timed(self, chat: bool, tokens: int, prompt_tokens: int, n: int, ttft: float) -> None:
+        gate = self.cfg.gate()
+        if gate is None:
+            await self._stream_body(chat, tokens, prompt_tokens, n, ttft)
+        else:
+            async with gate:  # queued like a server at capacity: the wait counts in TTFT
+                await self._stream_body(chat, tokens, prompt_tokens, n, ttft)
+
+    async def _stream_body(self, chat: bool, tokens: int, prompt_tokens: int, n: int, ttft: float) -> None:
         t = self.transport
         assert t is not None
         cfg = self.cfg
         t.write(self._stream_head())
-        await asyncio.sleep(cfg.ttft)
+        await asyncio.sleep(ttft)
         done = 0
         while done < tokens:
             if t.is_closing():
@@ -261,6 +285,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--malformed-every", type=int, default=0, help="every Nth stream has a broken SSE line")
     ap.add_argument("--cut-every", type=int, default=0, help="every Nth stream is cut mid-way")
     ap.add_argument("--prefix-hit-share", type=float, default=0.5, help="share of prompt tokens reported as hits")
+    ap.add_argument("--slow-every", type=int, default=0, help="every Nth completion waits --slow-ttft longer")
+    ap.add_argument("--slow-ttft", type=float, default=0.0, help="extra seconds before the first token (--slow-every)")
+    ap.add_argument("--max-concurrent", type=int, default=0, help="serve timed answers at most N at a time")
     ap.add_argument("--max-model-len", type=int, default=0, help="answer 400 (like vLLM) above this many tokens")
     ap.add_argument("--seconds", type=float, default=0.0, help="exit after this long (0: until SIGTERM)")
     a = ap.parse_args(argv)
@@ -274,6 +301,9 @@ def main(argv: list[str] | None = None) -> None:
         malformed_every=a.malformed_every,
         cut_every=a.cut_every,
         prefix_hit_share=a.prefix_hit_share,
+        slow_every=a.slow_every,
+        slow_ttft=a.slow_ttft,
+        max_concurrent=a.max_concurrent,
         max_model_len=a.max_model_len,
     )
 

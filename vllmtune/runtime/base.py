@@ -32,8 +32,50 @@ class ServerRecord:
     served_models: tuple[str, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
-        """The record as ``ps --output json`` shows it."""
+        """The record as stored (and as ``up --output json`` shows it)."""
         return {**asdict(self), "served_models": list(self.served_models)}
+
+    def shown(self) -> dict[str, Any]:
+        """The record as ``ps --output json`` shows it: a local server's summary says which
+        ``vllm`` ran (executable, installed version), not the docker image it never used."""
+        data = self.to_json()
+        if self.backend == "local":
+            summary = {k: v for k, v in self.summary.items() if k != "image"}
+            argv = self.summary.get("argv") or []
+            exe = str(argv[0]) if argv else None
+            summary["vllm"] = {"executable": exe, "version": installed_vllm_version(exe) if exe else None}
+            data["summary"] = summary
+        return data
+
+
+def installed_vllm_version(executable: str) -> str | None:
+    """The vLLM version installed beside a ``vllm`` console script (its interpreter's environment's
+    ``vllm-*.dist-info``), read from the file system: importing vLLM to ask takes seconds."""
+    try:
+        with open(executable, "rb") as f:
+            first = f.readline(4096)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    parts = first[2:].decode("utf-8", "replace").split()
+    if not parts:
+        return None
+    interpreter = Path(parts[-1] if parts[0].endswith("/env") and len(parts) > 1 else parts[0])
+    if not interpreter.is_absolute():
+        return None
+    root = interpreter.parent.parent
+    for info in sorted(root.glob("lib/python3*/site-packages/vllm-*.dist-info")):
+        meta = info / "METADATA"
+        try:
+            for line in meta.read_text(encoding="utf-8", errors="replace").splitlines():
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+                if not line:
+                    break
+        except OSError:
+            continue
+    return None
 
 
 @dataclass
@@ -84,14 +126,9 @@ def summary_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if old.get(key) != new.get(key):
             out.append(f"{key}: {old.get(key)} -> {new.get(key)}")
     if old.get("args") != new.get("args"):
-        a, b = old.get("args", []), new.get("args", [])
-        removed = [x for x in a if x not in b]
-        added = [x for x in b if x not in a]
-        out.append(
-            "vLLM args: " + " ".join([f"+{x}" for x in added] + [f"-{x}" for x in removed])
-            if added or removed
-            else "vLLM args: reordered"
-        )
+        from vllmtune.argdiff import describe
+
+        out += describe(old.get("args", []), new.get("args", []))  # max_num_seqs: 8 -> 16 (--max-num-seqs)
     if old.get("env") != new.get("env") or old.get("secret_env") != new.get("secret_env"):
         out.append("environment changed")
     return out

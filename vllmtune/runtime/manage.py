@@ -69,7 +69,7 @@ def ps_rows(only: str | None) -> list[dict[str, Any]]:
     rows = []
     for backend in _backends(only, quiet=False):
         for r in backend.list():
-            rows.append({**r.to_json(), "health": _health(r), "uptime": _uptime(r.started_at)})
+            rows.append({**r.shown(), "health": _health(r), "uptime": _uptime(r.started_at)})
     return rows
 
 

@@ -1,0 +1,93 @@
+"""`ladder --max-error-rate`: a rung whose requests fail too often is a failed rung in the table, the
+markdown and ladder.json (with the server's first error bodies), and the ladder exits 1. The rungs
+run on the local runtime with a `vllm` that starts the stub server (vllmtune/bench/stub.py): the
+prefix-caching rung's stub refuses every request as too long, as vLLM does past --max-model-len."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+FAKE_VLLM = """#!{python}
+import os, sys
+argv = sys.argv[1:]
+def opt(name):
+    return argv[argv.index(name) + 1]
+extra = ["--max-model-len", "64"] if "--enable-prefix-caching" in argv else []
+os.execv(sys.executable, [sys.executable, "-m", "vllmtune.bench.stub", "--host", "127.0.0.1", "--port",
+         opt("--port"), "--model", opt("--served-model-name"), "--seconds", "300", *extra])
+"""
+
+TOO_LONG = (
+    r"http_400 \(\dx\): This model's maximum context length is 64 tokens\. However, you requested \d+ tokens "
+    r"\(\d+ in the messages, 8 in the completion\)\. Please reduce the length of the messages or completion\."
+)
+
+
+def test_a_rung_over_the_error_rate_is_failed_and_the_ladder_exits_1(tmp_path: Path) -> None:
+    fake = tmp_path / "vllm"
+    fake.write_text(FAKE_VLLM.format(python=sys.executable))
+    fake.chmod(0o755)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    prof = tmp_path / "p.yaml"
+    prof.write_text(
+        "name: lad-err\nvllm: {version: '0.32.0'}\n"
+        f"model: {{id: {tmp_path / 'model'}, served_name: tiny}}\nresources: {{gpus: 0}}\nprefix_caching: true\n"
+    )
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "VLLMTUNE_VLLM": str(fake),
+        "VLLMTUNE_STATE_DIR": str(tmp_path / "state"),
+        "NO_COLOR": "1",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    argv = [sys.executable, "-m", "vllmtune.cli", "ladder", str(prof), "--runtime", "local", "-w", "duplicates",
+            "-n", "8", "-c", "2", "--max-tokens", "8", "-o", str(out)]  # fmt: skip
+    r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert r.returncode == 1, r.stderr
+    table = r.stdout.splitlines()
+    assert table[0] == (
+        "| Config | p50 ms | p99 ms | TTFT p50 | Server TTFT | Tokens/call | Cache hits | Quality | Relative cost |"
+    )
+    assert table[2].startswith("| baseline | ")
+    assert table[3] == "| + prefix caching (FAILED) | - | - | - | - | - | - | - | - |"
+    assert len(table) == 4
+    err = r.stderr.splitlines()
+    at = err.index(
+        "ladder: + prefix caching: FAILED: 8 of 8 requests failed (100.0%, above --max-error-rate 5.0%); "
+        "first distinct errors:"
+    )
+    assert all(re.fullmatch("  " + TOO_LONG, line) for line in err[at + 1 : at + 4]), err[at + 1 : at + 4]
+    assert err[-1] == (
+        "error: too many requests failed on prefix-caching (above --max-error-rate 5.0%): "
+        "see the first errors above and in report.md"
+    )
+    md = (out / "report.md").read_text().splitlines()
+    at = md.index("- + prefix caching: failed (8 of 8 requests failed (100.0%, above --max-error-rate 5.0%))")
+    assert all(re.fullmatch("  - " + TOO_LONG, line) for line in md[at + 1 : at + 4]), md[at + 1 : at + 4]
+    assert md[at + 4] == "- + batching: skipped (not configured in the profile)"
+    summary = json.loads((out / "ladder.json").read_text())
+    assert (summary["failed_rungs"], summary["error_rate_failures"]) == (["prefix-caching"], ["prefix-caching"])
+    [entry] = [e for e in summary["rungs"] if e["rung"] == "prefix-caching"]
+    assert entry["status"] == "failed"
+    assert sum(s["count"] for s in entry["error_samples"]) <= 8
+    assert all(s["error"] == "http_400" for s in entry["error_samples"])
+    assert (out / "prefix-caching.json").exists()  # measured and kept, for a look
+    assert [row["config"] for row in summary["rows"]] == ["baseline", "+ prefix caching"]
+    assert summary["rows"][1]["failed"] is True
+
+    # a looser threshold accepts the same rung (it is measured again: its profile is unchanged but
+    # it failed, and --resume re-reports a failure; a fresh directory runs it)
+    r = subprocess.run([*argv[:-1], str(tmp_path / "out2"), "--max-error-rate", "1"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[3].startswith("| + prefix caching | ")
