@@ -215,19 +215,16 @@ def assert_located(error: ProfileError, file: str, slot: Slot, value: str) -> No
     ), f"refused, but not at {wanted}: {str(error)!r}"
 
 
-@pytest.mark.parametrize("hostile", list(HOSTILE))
-@pytest.mark.parametrize("slot", SLOTS, ids=[s.name for s in SLOTS])
-def test_hostile_value(slot: Slot, hostile: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    value = HOSTILE[hostile](slot.base)
-    tmp = tmp_path_factory.mktemp("case")
+def check_case(slot: Slot, value: str, tmp: Path, harmless_dir: Path) -> str:
+    """Refused with located errors, or every target's consumer gets exactly ``value``.
+    Returns "refused" or "rendered" (for hypothesis.event)."""
     try:
         plan = load(with_value(slot, value), tmp)
     except ProfileError as exc:
         assert_located(exc, str(tmp / "p.yaml"), slot, value)
-        return
-    base_dir = tmp_path_factory.getbasetemp() / f"harmless-{SLOTS.index(slot)}"
-    base_dir.mkdir(exist_ok=True)
-    (expected_all,) = harmless(slot, base_dir)
+        return "refused"
+    harmless_dir.mkdir(exist_ok=True)
+    (expected_all,) = harmless(slot, harmless_dir)
     for target in ALL_TARGETS:
         expected = expected_all[target]
         if expected is None:
@@ -238,3 +235,11 @@ def test_hostile_value(slot: Slot, hostile: str, tmp_path_factory: pytest.TempPa
         want = substituted(expected, slot.base, value)
         got = substituted(got, slot.base, slot.base)
         assert got == want, f"{target}: {first_difference(got, want)}"
+    return "rendered"
+
+
+@pytest.mark.parametrize("hostile", list(HOSTILE))
+@pytest.mark.parametrize("slot", SLOTS, ids=[s.name for s in SLOTS])
+def test_hostile_value(slot: Slot, hostile: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    harmless_dir = tmp_path_factory.getbasetemp() / f"harmless-{SLOTS.index(slot)}"
+    check_case(slot, HOSTILE[hostile](slot.base), tmp_path_factory.mktemp("case"), harmless_dir)

@@ -14,8 +14,8 @@ from vllmtune.flags import known_versions
 from vllmtune.profile.models import LABEL_VALUE_RE, MANAGED_SECRET_VARS, SECRET_NAME_RE, parse_duration
 
 if TYPE_CHECKING:
-    from vllmtune.profile.models import SecretRef
     from vllmtune.profile.loader import LoadedProfile
+    from vllmtune.profile.models import SecretRef
 
 # Methods whose speculative proposals come from separate weights (a draft model or a head).
 DRAFT_METHODS = {"draft_model", "eagle", "eagle3", "medusa", "mlp_speculator", "dflash"}
