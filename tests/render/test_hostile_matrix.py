@@ -243,3 +243,14 @@ def check_case(slot: Slot, value: str, tmp: Path, harmless_dir: Path) -> str:
 def test_hostile_value(slot: Slot, hostile: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     harmless_dir = tmp_path_factory.getbasetemp() / f"harmless-{SLOTS.index(slot)}"
     check_case(slot, HOSTILE[hostile](slot.base), tmp_path_factory.mktemp("case"), harmless_dir)
+
+
+def test_nul_is_refused_in_every_slot(tmp_path: Path) -> None:
+    # bash drops a NUL silently, argv and environments cannot hold one: never rendered at all
+    for slot in SLOTS:
+        value = HOSTILE["NUL"](slot.base)
+        with pytest.raises(ProfileError) as info:
+            load(with_value(slot, value), tmp_path)
+        assert_located(info.value, str(tmp_path / "p.yaml"), slot, value)
+        if not slot.literal and not slot.pattern:
+            assert any("NUL" in p.message for p in info.value.problems), str(info.value)
