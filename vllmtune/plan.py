@@ -806,6 +806,10 @@ class _Planner:
         found = (
             self._secret(s.api_key, "server.api_key", "VLLM_API_KEY", "api-key"),
             self._secret(s.hf_token, "server.hf_token", "HF_TOKEN", "hf-token"),
+            *(
+                self._secret(ref, f"server.secret_env.{name}", name, name.lower().replace("_", "-"))
+                for name, ref in s.secret_env.items()
+            ),
         )
         return tuple(x for x in found if x is not None)
 

@@ -28,8 +28,13 @@ def expand(text: str, env: dict[str, str]) -> str:
     return "".join(out)
 
 
+FROM_SECRET = "LEAKED-SECRET"
+
+
 def as_run(container: dict[str, Any]) -> dict[str, Any]:
-    """The container with command, args and env values as the process sees them."""
+    """The container with command, args and env values as the process sees them. A variable
+    set from a Secret (``valueFrom``) is defined too: Kubernetes substitutes it like any other,
+    so its value here is ``FROM_SECRET``, which must never show up in what the process gets."""
     env: dict[str, str] = {}
     new_env = []
     for var in container.get("env", []):
@@ -37,6 +42,8 @@ def as_run(container: dict[str, Any]) -> dict[str, Any]:
         if "value" in var:
             var["value"] = expand(var["value"], env)
             env[var["name"]] = var["value"]
+        elif "valueFrom" in var:
+            env[var["name"]] = FROM_SECRET
         new_env.append(var)
     out = dict(container)
     if "env" in container:

@@ -4,10 +4,16 @@ What counts as PII (each kind is one name in the result of :func:`find_pii`):
 
 - ``email``: ``local@domain.tld``.
 - ``card``: 13-19 digits, optionally grouped by spaces or dashes, passing the Luhn check.
-- ``phone``: 7-15 digits with common separators (spaces, dots, dashes, parentheses) and an
-  optional ``+country`` code, e.g. ``+44 20 7946 0958``, ``(555) 123-4567``, ``555-123-4567``.
-  ISO dates (``2024-01-15``) and times are not phones. A digit run that looks like a card but
-  fails Luhn is still reported as ``phone`` (a long number is personal more often than not).
+- ``phone``: a number written the way phone numbers are written, not any long number (order ids,
+  invoice numbers, timestamps, amounts and ISBNs are everywhere in prompts, and a false positive
+  makes a request uncacheable): international ``+country`` numbers (``+84 912 345 678``,
+  ``+44 20 7946 0958``, ``+14155552671``), North American ``(555) 123-4567`` / ``555-123-4567`` /
+  ``555.123.4567``, national numbers with their trunk ``0`` (``0912 345 678``, ``020 7946 0958``,
+  ``07700 900123``, ``06 12 34 56 78``, ``0912345678``), and any 7-15 digit number right after a
+  word that announces one (phone, tel, call, mobile, cell, fax, WhatsApp, SMS, text me).
+  ISO dates (``2024-01-15``) and times are not phones. Four groups of four digits that fail
+  Luhn (a mistyped card) are still reported as ``phone``. ``benchmarks/pii_phone.py`` measures
+  the false-positive and false-negative rates on ``tests/cache/data/pii_phone_prompts.json``.
 - ``ip``: IPv4 (every octet <= 255) and IPv6 (validated by :mod:`ipaddress`, ``::1`` included).
 - ``name``: a capitalised word after a greeting or salutation: "Hello Diep", "Hi Anna,",
   "Dear Mr Smith", "Good morning Dr. Lee", "Thanks, Maria". Generic addressees ("Hello
@@ -29,7 +35,24 @@ from typing import Any
 DIGIT = re.compile(r"\d")
 NON_DIGITS = re.compile(r"\D")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-PHONE = re.compile(r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]?\d{2,4}){1,5}(?![\w])")
+# Each alternative is one way people write a phone number; a bare digit run is none of them.
+PHONE = re.compile(
+    r"(?<![\w+.,/-])(?:"
+    r"\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,6}"  # +84 912 345 678, +1 (555) 123-4567, +14155552671
+    r"|(?:\(\d{3}\) ?|\d{3}[-. ])\d{3}[-. ]\d{4}"  # (555) 123-4567, 555-123-4567, 555.123.4567
+    r"|0\d{1,4}[ .-]\d{3,4}[ .-]\d{3,4}"  # 0912 345 678, 020 7946 0958
+    r"|0\d{3,4}[ .-]\d{6,7}"  # 07700 900123
+    r"|0\d(?:[ .]\d{2}){4}"  # 06 12 34 56 78
+    r"|0[1-9]\d{8,9}"  # 0912345678 (a leading-zero run: a mobile number written together)
+    r")(?![\w.,/-]?\d)(?!\w)"
+)
+# A word that announces a phone number, then any 7-15 digit number with separators.
+PHONE_CUE = re.compile(
+    r"\b(?:phone|tel|telephone|call|mobile|cell|fax|whatsapp|sms|text me)\b\W{0,4}(?:[a-z]+\W{1,3}){0,2}"
+    r"(\+?\(?\d[\d ().-]{5,20}\d)",
+    re.I,
+)
+CARD_GROUPS = re.compile(r"(?<![\d.])\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?!\d)")
 DATE_OR_TIME = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[:.]\d{2}(?:[:.]\d{2})?|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
 CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d)")
 IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d]|\.\d)")
@@ -63,6 +86,18 @@ def _digits(s: str) -> str:
     return NON_DIGITS.sub("", s)
 
 
+def _has_phone(text: str) -> bool:
+    for m in PHONE.finditer(text):
+        s = m.group(0)
+        if not DATE_OR_TIME.fullmatch(s.strip()) and 7 <= len(_digits(s)) <= 15:
+            return True
+    for m in PHONE_CUE.finditer(text):
+        s = m.group(1)
+        if not DATE_OR_TIME.fullmatch(s.strip()) and 7 <= len(_digits(s)) <= 15:
+            return True
+    return False
+
+
 def find_pii(text: str) -> list[str]:
     """Kinds of PII found in ``text``, in a fixed order (empty: none found)."""
     if not text:
@@ -79,7 +114,7 @@ def find_pii(text: str) -> list[str]:
                 if luhn_ok(digits):
                     kinds.append("card")
                     break
-                long_runs = True
+                long_runs = long_runs or CARD_GROUPS.fullmatch(m.group(0).strip()) is not None
         for m in IPV4.finditer(text):
             if all(int(p) <= 255 for p in m.group(0).split(".")):
                 kinds.append("ip")
@@ -92,17 +127,8 @@ def find_pii(text: str) -> list[str]:
                 continue
             kinds.append("ip")
             break
-    if has_digit and "card" not in kinds:
-        for m in PHONE.finditer(IPV4.sub(" ", text) if "ip" in kinds else text):
-            s = m.group(0)
-            if DATE_OR_TIME.fullmatch(s.strip()):
-                continue
-            if 7 <= len(_digits(s)) <= 15:
-                kinds.append("phone")
-                break
-        else:
-            if long_runs:
-                kinds.append("phone")
+    if has_digit and "card" not in kinds and (long_runs or _has_phone(IPV4.sub(" ", text) if "ip" in kinds else text)):
+        kinds.append("phone")
     for m in GREETING.finditer(text):
         word = m.group(1)
         if word[0].isupper() and word.lower() not in NOT_NAMES:

@@ -3,16 +3,19 @@ checks (does this vLLM have that flag?) happen while planning, in ``vllmtune.pla
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from vllmtune.errors import Problem
 from vllmtune.flags import known_versions
-from vllmtune.profile.models import LABEL_VALUE_RE, SECRET_HINT_RE, parse_duration
+from vllmtune.profile.models import LABEL_VALUE_RE, MANAGED_SECRET_VARS, SECRET_NAME_RE, parse_duration
 
 if TYPE_CHECKING:
     from vllmtune.profile.loader import LoadedProfile
+    from vllmtune.profile.models import SecretRef
 
 # Methods whose speculative proposals come from separate weights (a draft model or a head).
 DRAFT_METHODS = {"draft_model", "eagle", "eagle3", "medusa", "mlp_speculator", "dflash"}
@@ -30,6 +33,9 @@ def model_family(model_id: str) -> tuple[str, str] | None:
         return None
     return m.group(1).lower(), m.group(2) or ""
 
+
+# The compose-spec's name pattern for top-level volumes.
+COMPOSE_VOLUME_RE = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 Report = Callable[[tuple[str | int, ...], str], None]
 
@@ -96,6 +102,13 @@ def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
                 f"{value!r}: a volume path cannot contain ':' or a newline (docker "
                 "reads ':' as the separator of host and container paths)",
             )
+    named = p.deploy.compose.hf_cache
+    if "/" not in named and not named.startswith((".", "~")) and not COMPOSE_VOLUME_RE.match(named):
+        err(
+            ("deploy", "compose", "hf_cache"),
+            f"{named!r} is a named volume (it has no '/'), and Compose names volumes with letters, digits, "
+            "'.', '_' and '-' only; use such a name, or a path (./hf-cache, /data/hf) for a host directory",
+        )
     ident = p.quantization.checkpoint or p.model.id
     if ident.startswith(("/", "./", "../", "~/")) and (":" in ident or "\n" in ident):
         err(
@@ -202,25 +215,61 @@ def _check_quantization(lp: LoadedProfile, warn: Report) -> None:
 
 def _check_secrets(lp: LoadedProfile, err: Report) -> None:
     p = lp.profile
-    refs = {
+    refs: dict[tuple[str | int, ...], SecretRef | None] = {
         ("server", "api_key"): p.server.api_key,
         ("server", "hf_token"): p.server.hf_token,
         ("prompt_cache", "redis_url"): p.prompt_cache.redis_url,
     }
+    refs.update({("server", "secret_env", name): ref for name, ref in p.server.secret_env.items()})
     for path, ref in refs.items():
         if ref is not None and ref.env is None and ref.secret is None:
             err(path, "give the secret by reference: {env: NAME} and/or {secret: {name: NAME, key: KEY}}")
+    managed = {"HF_TOKEN", "VLLM_API_KEY"} | {"VLLMTUNE_REDIS_PASSWORD", "VLLMTUNE_REDIS_URL"}
+    for name in p.server.secret_env:
+        if name in managed or name in p.server.env:
+            what = "server.env" if name in p.server.env else "vllmtune (server.hf_token, server.api_key, the cache)"
+            err(("server", "secret_env", name), f"{name} is already set by {what}; set it in one place")
     flagged: set[tuple[str | int, ...]] = set()
-    for key in p.server.env:
-        if SECRET_HINT_RE.search(key):
+    for key, value in p.server.env.items():
+        if key.upper() in MANAGED_SECRET_VARS:
             flagged.add(("server", "env", key))
-            field = "hf_token" if "HF" in key.upper() or "HUGGING" in key.upper() else "api_key"
+            field = MANAGED_SECRET_VARS[key.upper()]
             err(
                 ("server", "env", key),
                 f"looks like a secret; never write secrets in a profile: use "
                 f"server.{field}: {{env: {key}}} (or a Kubernetes secret reference)",
             )
+        elif SECRET_NAME_RE.search(key) and looks_random(value):
+            flagged.add(("server", "env", key))
+            err(
+                ("server", "env", key),
+                "a random-looking value under a secret-like name is a literal secret; never write secrets in "
+                f"a profile: pass it by reference, server.secret_env: {{{key}: {{env: {key}}}}} (docker, compose) "
+                "and/or {secret: {name: S, key: K}} (kubernetes)",
+            )
     _check_literal_secrets(lp, err, flagged)
+
+
+_HEX_RE = re.compile(r"[0-9a-fA-F]{16,}")
+
+
+def _entropy(text: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def looks_random(value: str) -> bool:
+    """A value that looks generated rather than written: hex of 16+ digits with letters and
+    digits (entropy >= 3 bits/char), or 20+ characters without spaces mixing lower case, upper
+    case and digits (>= 4 bits/char). Paths, URLs, words, numbers, booleans do not."""
+    v = value.strip()
+    if len(v) < 16 or any(c.isspace() for c in v) or v.startswith(("/", "./", "../", "~/")) or "://" in v:
+        return False
+    if _HEX_RE.fullmatch(v):
+        return any(c.isdigit() for c in v) and any(c.isalpha() for c in v) and _entropy(v) >= 3.0
+    classes = sum((any(c.islower() for c in v), any(c.isupper() for c in v), any(c.isdigit() for c in v)))
+    return len(v) >= 20 and classes == 3 and _entropy(v) >= 4.0
 
 
 # Literal credentials anywhere in a profile (tokens by their well-known prefixes, JWTs, URL userinfo).

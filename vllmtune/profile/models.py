@@ -21,7 +21,10 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 SIZE_RE = re.compile(r"^[0-9]+(\.[0-9]+)?([kKmMgGtT]i?)?[bB]?$")
 DURATION_RE = re.compile(r"^([0-9]+)(s|m|h|d)$")
-SECRET_HINT_RE = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL)", re.I)
+# Names whose value is probably a secret when it looks random (KEY alone: MY_KEY, KEY_ID, ...).
+SECRET_NAME_RE = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.I)
+# The variables vllmtune itself fills from server.hf_token / server.api_key.
+MANAGED_SECRET_VARS = {"HF_TOKEN": "hf_token", "HUGGING_FACE_HUB_TOKEN": "hf_token", "VLLM_API_KEY": "api_key"}
 
 
 def parse_duration(text: str) -> int:
@@ -315,15 +318,22 @@ class ServerSection(Strict):
         default_factory=dict,
         description="Extra environment variables (not secrets: use references for those).",
     )
+    secret_env: dict[str, SecretRef] = Field(
+        default_factory=dict,
+        description="Other secret environment variables of the server, by reference: NAME: {env: HOST_VAR} "
+        "and/or {secret: {name: S, key: K}} (default: Secret '<name>-secrets', key NAME in lowercase "
+        "with '-' for '_').",
+        examples=[{"WANDB_API_KEY": {"env": "WANDB_API_KEY"}}],
+    )
     extra_args: list[str] = Field(
         default_factory=list,
         description="Escape hatch: more vLLM flags, checked against the pinned version.",
         examples=[["--enable-auto-tool-choice", "--tool-call-parser", "llama3_json"]],
     )
 
-    @field_validator("env")
+    @field_validator("env", "secret_env")
     @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+    def _env_names(cls, value: dict[str, object]) -> dict[str, object]:
         for key in value:
             if not ENV_NAME_RE.match(key):
                 raise ValueError(f"{key!r} is not a valid environment variable name")
