@@ -1,5 +1,7 @@
 """The proxy's upstream client against hostile or sloppy upstreams over raw sockets (interim 1xx,
-extra responses, malformed framing) and against a real uvicorn with a short keep-alive."""
+extra responses -- at once, late, or before the request was sent in full -- malformed framing)
+and against a real uvicorn, with each of its HTTP/1.1 parsers (h11, and httptools = llhttp,
+uvicorn's default), with a short keep-alive."""
 
 from __future__ import annotations
 
@@ -12,9 +14,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import pytest
+
 from vllmtune.bench.http import Connection
 from vllmtune.cache.backends import MemoryBackend
 from vllmtune.cache.proxy import Proxy, ProxyConfig, serve
+from vllmtune.cache.upstream import Upstream
+
+PARSERS = ("h11", "httptools")  # uvicorn's two HTTP/1.1 implementations
 
 
 def answer(content: str) -> bytes:
@@ -124,31 +131,170 @@ def test_interim_103_is_skipped() -> None:
 
 
 def test_extra_response_closes_the_connection() -> None:
-    """An upstream that sends a second, unasked response (at once, or a moment later): the
+    """An upstream that sends a second, unasked response in the same write as the answer: the
     connection is closed, never reused, so no later request gets the forged answer."""
-    for delay in (0.0, 0.1):
 
-        def script(prompt: str, delay: float = delay) -> list[tuple[float, bytes]]:
-            return [(0, response(answer("re: " + prompt))), (delay, response(answer("FORGED")))]
+    def script(prompt: str) -> list[tuple[float, bytes]]:
+        return [(0, response(answer("re: " + prompt)) + response(answer("FORGED")))]
 
-        async def go() -> None:
-            async with raw_upstream(script) as (up, counts), proxy_for(up) as port:
+    async def go() -> None:
+        async with raw_upstream(script) as (up, counts), proxy_for(up) as port:
+            conn = Connection("127.0.0.1", port)
+            try:
+                got = [await ask(conn, p) for p in ("one", "two", "three")]
+            finally:
+                conn.close()
+            assert [(s, content_of(b)) for s, _, b in got] == [(200, "re: one"), (200, "re: two"), (200, "re: three")]
+            assert counts == {"connections": 3, "requests": 3}
+
+    asyncio.run(go())
+
+
+def test_late_extra_response_on_an_idle_connection_is_never_relayed() -> None:
+    """Issue 13: the unasked response comes later than the answer, once the client has it and
+    before its next request (synchronised by events, not by sleeping): the pooled connection is
+    dropped before reuse, and the next request gets its own answer on a fresh connection."""
+    answered, extra_sent = asyncio.Event(), asyncio.Event()
+    connections = []
+
+    async def client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        connections.append(w)
+        try:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                prompt = json.loads(await r.readexactly(n))["messages"][-1]["content"]
+                w.write(response(answer("re: " + prompt)))
+                if prompt == "one":
+                    await answered.wait()  # the client has read its answer
+                    w.write(response(answer("FORGED")))
+                    await w.drain()
+                    extra_sent.set()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            w.close()
+
+    async def go() -> None:
+        server = await asyncio.start_server(client, "127.0.0.1", 0)
+        up = server.sockets[0].getsockname()[1]
+        try:
+            async with proxy_for(up) as port:
                 conn = Connection("127.0.0.1", port)
                 try:
-                    got = []
-                    for p in ("one", "two", "three"):
-                        got.append(await ask(conn, p))
-                        await asyncio.sleep(0.2)  # the late extra response arrives while the connection is idle
+                    first = await ask(conn, "one")
+                    answered.set()
+                    await extra_sent.wait()
+                    second = await ask(conn, "two")
+                    third = await ask(conn, "one")
                 finally:
                     conn.close()
-                assert [(s, content_of(b)) for s, _, b in got] == [
-                    (200, "re: one"),
-                    (200, "re: two"),
-                    (200, "re: three"),
-                ]
-                assert counts == {"connections": 3, "requests": 3}
+        finally:
+            server.close()
+        assert [(s, h["x-cache"], content_of(b)) for s, h, b in (first, second, third)] == [
+            (200, "MISS", "re: one"),
+            (200, "MISS", "re: two"),
+            (200, "HIT", "re: one"),
+        ]
+        assert len(connections) == 2  # the connection that sent the extra one was not reused
 
+    asyncio.run(go())
+
+
+def test_unasked_bytes_still_in_the_kernel_are_seen_before_reuse() -> None:
+    """The late extra response has reached the proxy's socket but the event loop has not read it
+    yet (no await between its arrival and the next request taking the connection): the pool's
+    non-blocking peek finds it, and the connection is closed instead of reused."""
+    lsock = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def serve_one() -> None:
+        s, _ = lsock.accept()
+        accepted.append(s)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536)
+        s.sendall(response(answer("re: one")))
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+
+    async def go() -> None:
+        pool = Upstream(f"http://127.0.0.1:{lsock.getsockname()[1]}", 5)
+        resp = await pool.request(b"GET", b"/v1/models", b"", b"")
+        assert (resp.status, content_of(await resp.read_all())) == (200, "re: one")
+        assert len(pool._idle) == 1  # complete and clean: pooled
+        thread.join(5)
+        accepted[0].sendall(response(answer("FORGED")))  # on loopback: in the proxy's receive queue now
+        assert pool.take() is None  # ... and seen there, with no await in between
+        assert pool._idle == []
+        pool.close()
+
+    try:
         asyncio.run(go())
+    finally:
+        for s in accepted:
+            s.close()
+        lsock.close()
+
+
+def test_answer_before_the_request_was_sent_in_full_is_502_and_never_cached() -> None:
+    """An upstream that answers a request it has not read (here: as soon as it has the head of an
+    8 MB request, its receive buffer pinned small so the rest cannot be in flight) sends an
+    answer that cannot be this request's: a 502, the connection closed, nothing cached; the same
+    request later gets its own answer."""
+    release = asyncio.Event()
+    early = {"sent": 0}
+
+    async def client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            head = await r.readuntil(b"\r\n\r\n")
+            n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            if early["sent"] == 0:
+                early["sent"] += 1
+                w.write(response(answer("FORGED")))
+                await release.wait()  # and reads nothing more until the client has its answer
+                return
+            prompt = json.loads(await r.readexactly(n))["messages"][-1]["content"]
+            w.write(response(answer("re: " + prompt[:3])))
+            await r.read()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            w.close()
+
+    async def go() -> None:
+        lsock = socket.socket()
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # fixed: no autotuning
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen()
+        server = await asyncio.start_server(client, sock=lsock)
+        up = lsock.getsockname()[1]
+        big = "big" + "a" * (8 << 20)
+        try:
+            async with proxy_for(up, skip_pii=False) as port:
+                conn = Connection("127.0.0.1", port)
+                try:
+                    first = await ask(conn, big)
+                    release.set()
+                    second = await ask(conn, big)
+                    third = await ask(conn, big)
+                finally:
+                    conn.close()
+        finally:
+            release.set()
+            server.close()
+        status, headers, body = first
+        assert (status, headers["x-cache"]) == (502, "BYPASS")
+        assert json.loads(body)["error"]["message"] == (
+            f"http://127.0.0.1:{up} answered before the request was sent in full"
+        )
+        assert [(s, h["x-cache"], content_of(b)) for s, h, b in (second, third)] == [
+            (200, "MISS", "re: big"),
+            (200, "HIT", "re: big"),
+        ]
+
+    asyncio.run(go())
 
 
 def test_malformed_upstream_content_length_is_502_naming_it() -> None:
@@ -176,9 +322,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def uvicorn_upstream(timeout_keep_alive: int = 5) -> Iterator[tuple[int, list[str]]]:
-    """A real uvicorn (h11, which accepts a bare LF) answering "re: <last message>"; yields its port
-    and the prompts it answered."""
+def uvicorn_upstream(http: str, timeout_keep_alive: int = 5) -> Iterator[tuple[int, list[str]]]:
+    """A real uvicorn answering "re: <last message>" with the HTTP/1.1 parser ``http`` ("h11",
+    which accepts a bare LF, or "httptools", llhttp); yields its port and the prompts it answered."""
     import uvicorn
 
     seen: list[str] = []
@@ -203,7 +349,7 @@ def uvicorn_upstream(timeout_keep_alive: int = 5) -> Iterator[tuple[int, list[st
             app,
             host="127.0.0.1",
             port=port,
-            http="h11",
+            http=http,
             timeout_keep_alive=timeout_keep_alive,
             log_level="warning",
             lifespan="off",
@@ -222,10 +368,11 @@ def uvicorn_upstream(timeout_keep_alive: int = 5) -> Iterator[tuple[int, list[st
         thread.join(10)
 
 
-def test_smuggling_through_to_a_real_h11_upstream_is_impossible() -> None:
+@pytest.mark.parametrize("http", PARSERS)
+def test_smuggling_through_to_a_real_uvicorn_upstream_is_impossible(http: str) -> None:
     """Issue 13 item 1 end to end: the attacker's bare-LF head would make uvicorn (h11) read a
     second, attacker-written request; the proxy refuses it, and the victim's request gets its
-    own answer, not a cached forged one."""
+    own answer, not a cached forged one -- whichever parser the upstream runs."""
     forged = json.dumps(chat("victim question")).encode()
     inner = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(forged) + forged
     outer_body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(inner), inner)
@@ -249,11 +396,12 @@ def test_smuggling_through_to_a_real_h11_upstream_is_impossible() -> None:
             assert (status, headers["x-cache"], content_of(body)) == (200, "MISS", "re: victim question")
             assert seen == ["victim question"]  # the attacker's request never reached the upstream
 
-    with uvicorn_upstream() as (up, seen):
+    with uvicorn_upstream(http) as (up, seen):
         asyncio.run(go(up, seen))
 
 
-def test_stale_pooled_connections_after_uvicorn_keepalive() -> None:
+@pytest.mark.parametrize("http", PARSERS)
+def test_stale_pooled_connections_after_uvicorn_keepalive(http: str) -> None:
     """A real uvicorn (h11) closes idle connections after timeout_keep_alive; after a longer gap the
     next burst must not meet a dead pooled connection (issue 13 item 9: 0 errors expected)."""
 
@@ -276,5 +424,5 @@ def test_stale_pooled_connections_after_uvicorn_keepalive() -> None:
             second = await burst(pport, "b")
             assert first == second == [200] * 16
 
-    with uvicorn_upstream(timeout_keep_alive=1) as (up, _):
+    with uvicorn_upstream(http, timeout_keep_alive=1) as (up, _):
         asyncio.run(go(up))
