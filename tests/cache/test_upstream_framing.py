@@ -9,30 +9,15 @@ import asyncio
 import json
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
+from tests.cache.upstream import PARSERS, answer, proxy_for, uvicorn_upstream
 from vllmtune.bench.http import Connection
-from vllmtune.cache.backends import MemoryBackend
-from vllmtune.cache.proxy import Proxy, ProxyConfig, serve
 from vllmtune.cache.upstream import Upstream
-
-PARSERS = ("h11", "httptools")  # uvicorn's two HTTP/1.1 implementations
-
-
-def answer(content: str) -> bytes:
-    body = {
-        "id": "x",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-    }
-    return json.dumps(body).encode()
 
 
 def response(body: bytes, extra: bytes = b"") -> bytes:
@@ -77,21 +62,6 @@ async def raw_upstream(script: Script) -> AsyncIterator[tuple[int, dict[str, int
         yield server.sockets[0].getsockname()[1], counts
     finally:
         server.close()
-
-
-@asynccontextmanager
-async def proxy_for(up_port: int, **cfg: Any) -> AsyncIterator[int]:
-    proxy = Proxy(ProxyConfig(upstream=f"http://127.0.0.1:{up_port}", port=0, **cfg), MemoryBackend())
-    stop = asyncio.Event()
-    ports: list[int] = []
-    task = asyncio.ensure_future(serve(proxy, stop, ports.append))
-    while not ports:
-        await asyncio.sleep(0.01)
-    try:
-        yield ports[0]
-    finally:
-        stop.set()
-        await task
 
 
 async def ask(conn: Connection, content: str) -> tuple[int, dict[str, str], bytes]:
@@ -313,59 +283,6 @@ def test_malformed_upstream_content_length_is_502_naming_it() -> None:
             assert msg.startswith(f"http://127.0.0.1:{up} sent an invalid HTTP/1.1 answer"), msg
 
     asyncio.run(go())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def uvicorn_upstream(http: str, timeout_keep_alive: int = 5) -> Iterator[tuple[int, list[str]]]:
-    """A real uvicorn answering "re: <last message>" with the HTTP/1.1 parser ``http`` ("h11",
-    which accepts a bare LF, or "httptools", llhttp); yields its port and the prompts it answered."""
-    import uvicorn
-
-    seen: list[str] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        assert scope["type"] == "http"
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
-        prompt = json.loads(body)["messages"][-1]["content"]
-        seen.append(prompt)
-        data = answer("re: " + prompt)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": data})
-
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            http=http,
-            timeout_keep_alive=timeout_keep_alive,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
-        yield port, seen
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.mark.parametrize("http", PARSERS)

@@ -298,7 +298,8 @@ class Proxy:
                 + data
             )
             return self.policy.entry_from_body(data) if store else None
-        # streamed (or read-to-close): relay piece by piece, keep the SSE frames to store once complete
+        # streamed (or read-to-close): relay piece by piece; to store once complete, keep the SSE
+        # frames, or the whole body of a chunked JSON answer (framed: its end is known)
         old_client = is_http10(write)  # HTTP/1.0: no chunked coding, the body ends when the proxy closes
         write(
             b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\n%s%s%s\r\n"
@@ -311,11 +312,12 @@ class Proxy:
                 xc,
             )
         )
-        sse = FrameCollector() if store else None
+        sse = FrameCollector() if store and resp.ctype.startswith(b"text/event-stream") else None
+        whole: list[bytes] | None = [] if store and sse is None and resp.chunked else None
         pieces = resp.pieces()
         try:
             async for piece in pieces:
-                if sse is None and client_gone(write):
+                if not store and client_gone(write):
                     raise ClientAbort  # nobody reads it: stop the generation (closing aborts it in vLLM)
                 write(piece if old_client else b"%x\r\n%s\r\n" % (len(piece), piece))
                 wait = drain_for(write)
@@ -323,6 +325,8 @@ class Proxy:
                     await wait  # back-pressure: the upstream is read as fast as the client reads
                 if sse is not None:
                     sse.feed(piece)
+                elif whole is not None:
+                    whole.append(piece)
         except UpstreamError:
             self.metrics.upstream_errors += 1
             raise ClientAbort from None  # no last chunk: the client sees a broken stream, nothing is stored
@@ -331,6 +335,8 @@ class Proxy:
         if not old_client:
             write(b"0\r\n\r\n")
         self.metrics.observe(time.perf_counter() - started)
+        if whole is not None:
+            return self.policy.entry_from_body(b"".join(whole))
         if sse is None or not (sse.done and sse.frames):
             return None
         return self.policy.entry_from_frames(sse.frames)
