@@ -22,7 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import ROOT, free_port, proxy_cmd, stop, stub_cmd, wait_port
+
 PATH = b"/v1/chat/completions"
 
 
@@ -128,38 +132,15 @@ def pct(values: list[float], q: float) -> float:
     return v[min(len(v) - 1, int(len(v) * q / 100))] * 1000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{what} did not listen on {port} within 15 s")
-
-
 def measure(
     backend: str, n: int, redis_url: str | None = None, extra: tuple[str, ...] = (), prototype: bool = False
 ) -> dict[str, float]:
     up, port = free_port(), free_port()
-    procs = []
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        stub = subprocess.Popen(
-            [sys.executable, "-m", "vllmtune.bench.stub", "--port", str(up), "--seconds", "600"],
-            stdout=subprocess.DEVNULL,
-        )
+        stub = subprocess.Popen(stub_cmd(up), stdout=subprocess.DEVNULL)
         procs.append(stub)
-        cmd = [sys.executable, "-m", "vllmtune.cache", "--upstream", f"http://127.0.0.1:{up}", "--port", str(port)]
-        cmd += ["--backend", backend, *extra] + (["--redis-url", redis_url] if redis_url else [])
+        cmd = proxy_cmd(up, port, "--backend", backend, *extra, *(["--redis-url", redis_url] if redis_url else []))
         if prototype:  # the ~90-line aiohttp prototype, same stub, same client
             cmd = [sys.executable, str(ROOT / "benchmarks/aiohttp_prototype.py"), "--upstream"]
             cmd += [f"http://127.0.0.1:{up}", "--port", str(port)]
@@ -187,13 +168,7 @@ def measure(
             "miss_p50_ms": pct(proxied, 50),
         }
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
 
 
 def concurrent_calls_sync(port: int, req: bytes, n: int, concurrency: int) -> tuple[float, list[float]]:

@@ -17,7 +17,8 @@ import pytest
 
 from tests.cache.upstream import PARSERS, answer, proxy_for, uvicorn_upstream
 from vllmtune.bench.http import Connection
-from vllmtune.cache.upstream import Upstream
+from vllmtune.cache import upstream as upstream_mod
+from vllmtune.cache.upstream import REUSE_AFTER, Upstream
 
 
 def response(body: bytes, extra: bytes = b"") -> bytes:
@@ -85,8 +86,11 @@ def test_interim_103_is_skipped() -> None:
     async def go() -> None:
         async with raw_upstream(script) as (up, counts), proxy_for(up) as port:
             conn = Connection("127.0.0.1", port)
+            got = []
             try:
-                got = [await ask(conn, p) for p in ("one", "two", "one", "three")]
+                for p in ("one", "two", "one", "three"):
+                    got.append(await ask(conn, p))
+                    await asyncio.sleep(REUSE_AFTER)  # the pooled connection may carry the next one
             finally:
                 conn.close()
             assert [(s, h["x-cache"], content_of(b)) for s, h, b in got] == [
@@ -171,6 +175,66 @@ def test_late_extra_response_on_an_idle_connection_is_never_relayed() -> None:
     asyncio.run(go())
 
 
+def test_unasked_response_after_the_next_request_cannot_answer_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hole HTTP/1.1 leaves: an unasked response that arrives once the next request is on the
+    connection reads as its answer. Here the upstream sends it exactly then -- when the next
+    request arrives -- so it would be taken for that answer on a reused connection: the pool
+    does not reuse a connection within its quiet period (long here, so that the test does not
+    depend on the machine's speed), and the next request goes on another one."""
+    monkeypatch.setattr(upstream_mod, "REUSE_AFTER", 5.0)
+    two_received, extra_sent = asyncio.Event(), asyncio.Event()
+    first_conn: list[asyncio.StreamWriter] = []
+
+    async def late_extra(w: asyncio.StreamWriter) -> None:
+        await two_received.wait()
+        w.write(response(answer("FORGED")))
+        await w.drain()
+        extra_sent.set()
+
+    async def client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        tasks = []
+        try:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                prompt = json.loads(await r.readexactly(n))["messages"][-1]["content"]
+                if prompt == "two":
+                    two_received.set()
+                    if first_conn and first_conn[0] is w:  # reused: the unasked one comes first
+                        w.write(response(answer("FORGED")))
+                w.write(response(answer("re: " + prompt)))
+                if prompt == "one" and not first_conn:
+                    first_conn.append(w)
+                    tasks.append(asyncio.ensure_future(late_extra(w)))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            w.close()
+
+    async def go() -> None:
+        server = await asyncio.start_server(client, "127.0.0.1", 0)
+        up = server.sockets[0].getsockname()[1]
+        try:
+            async with proxy_for(up) as port:
+                conn = Connection("127.0.0.1", port)
+                try:
+                    got = [await ask(conn, "one"), await ask(conn, "two")]
+                    await extra_sent.wait()
+                    got += [await ask(conn, "three"), await ask(conn, "one")]
+                finally:
+                    conn.close()
+        finally:
+            server.close()
+        assert [(s, h["x-cache"], content_of(b)) for s, h, b in got] == [
+            (200, "MISS", "re: one"),
+            (200, "MISS", "re: two"),
+            (200, "MISS", "re: three"),
+            (200, "HIT", "re: one"),
+        ]
+
+    asyncio.run(go())
+
+
 def test_unasked_bytes_still_in_the_kernel_are_seen_before_reuse() -> None:
     """The late extra response has reached the proxy's socket but the event loop has not read it
     yet (no await between its arrival and the next request taking the connection): the pool's
@@ -191,13 +255,14 @@ def test_unasked_bytes_still_in_the_kernel_are_seen_before_reuse() -> None:
 
     async def go() -> None:
         pool = Upstream(f"http://127.0.0.1:{lsock.getsockname()[1]}", 5)
+        pool.reuse_after = 0  # no quiet period: only the peek can find the late bytes
         resp = await pool.request(b"GET", b"/v1/models", b"", b"")
         assert (resp.status, content_of(await resp.read_all())) == (200, "re: one")
         assert len(pool._idle) == 1  # complete and clean: pooled
         thread.join(5)
         accepted[0].sendall(response(answer("FORGED")))  # on loopback: in the proxy's receive queue now
         assert pool.take() is None  # ... and seen there, with no await in between
-        assert pool._idle == []
+        assert not pool._idle  # and closed
         pool.close()
 
     try:

@@ -4,10 +4,14 @@ framed by h11 (the one HTTP/1.1 parser and chunk decoder of the package, as on t
 A pooled connection is reused only when nothing is pending on it: not closed by the upstream
 while idle (its keep-alive timeout), and not one byte the proxy did not ask for -- in the
 StreamReader's buffer or still in the kernel (a non-blocking ``MSG_PEEK`` before each reuse).
-An answer that starts before the request was fully written, a 1xx-less second response, or
-anything after the end of an answer closes the connection: it is never reused, so no later
-request can be answered with bytes meant for another. A pooled connection that closes before a
-byte of answer is retried once on a fresh one.
+An answer that starts before the request was fully written, a second response, or anything
+after the end of an answer closes the connection: it is never reused, so no later request can
+be answered with bytes meant for another. HTTP/1.1 cannot tell an unasked response that arrives
+*after* the next request was sent from that request's answer; so a connection is reused only
+once it has been quiet for ``REUSE_AFTER`` since its last answer (the pool is FIFO: the
+connection idle longest goes first; a burst opens more connections instead of waiting). An
+unasked response later than that is indistinguishable from an answer. A pooled connection that
+closes before a byte of answer is retried once on a fresh one.
 
 Knows nothing of caching: imports only :mod:`vllmtune.cache.wire` (and the URL redaction).
 """
@@ -16,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
+from collections import deque
 from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +32,10 @@ from vllmtune.cache.backends import redact
 from vllmtune.cache.wire import HOP_BY_HOP, MAX_HEAD, REASONS
 
 POOL_MAX = 256  # idle connections kept
+# seconds a connection must be quiet after an answer before it carries another request: an
+# upstream that sends an unasked response within this is caught (vLLM takes longer than this
+# to answer anyway, so the pool stays a few connections wide)
+REUSE_AFTER = 0.05
 _END = h11.EndOfMessage()
 
 
@@ -69,12 +79,13 @@ class Conn:
     """One upstream connection: its socket, the stream pair over it, and the h11 client state
     that frames its answers."""
 
-    __slots__ = ("h11", "reader", "received", "sock", "writer")
+    __slots__ = ("h11", "idle_since", "reader", "received", "sock", "writer")
 
     def __init__(self, sock: socket.socket, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.sock, self.reader, self.writer = sock, reader, writer
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self.received = 0  # bytes of the current answer
+        self.idle_since = 0.0  # time.monotonic() of its last answer's end
 
     def stale(self) -> bool:
         """Closed by the upstream while idle (its keep-alive timeout), or it sent something unasked
@@ -208,10 +219,12 @@ class Upstream:
         self.prefix = parts.path.rstrip("/").encode()
         self.timeout = timeout
         self.host_header = f"{self.host}:{self.port}".encode()
-        self._idle: list[Conn] = []
+        self.reuse_after = REUSE_AFTER
+        self._idle: deque[Conn] = deque()  # oldest first
 
     def release(self, c: Conn) -> None:
         if len(self._idle) < POOL_MAX:
+            c.idle_since = time.monotonic()
             self._idle.append(c)
         else:
             c.close()
@@ -222,9 +235,14 @@ class Upstream:
         self._idle.clear()
 
     def take(self) -> Conn | None:
-        """An idle pooled connection still usable, or None (the others are closed on the way)."""
-        while self._idle:
-            c = self._idle.pop()
+        """The pooled connection idle longest, if it has been quiet for ``reuse_after`` and is still
+        usable; else None (the unusable ones are closed on the way)."""
+        idle = self._idle
+        if not idle:
+            return None
+        ready = time.monotonic() - self.reuse_after
+        while idle and idle[0].idle_since <= ready:
+            c = idle.popleft()
             if not c.stale():
                 return c
             c.close()
