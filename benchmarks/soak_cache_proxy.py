@@ -11,7 +11,8 @@ The upstream writes into every completion text which request it answers (the cli
 ``x-soak-id``, the tenant of the Authorization header, the route, the prompt), spelled in letters
 only so that the proxy's PII filter never skips it. Faults, chosen per request id by a seeded RNG
 (so the client knows which answers were sabotaged): a 103 Early Hints before the answer, an
-unsolicited extra response right after the answer, a 500, a connection closed mid-body (after
+unsolicited extra response right after the answer or 3 ms later (once the proxy may already have
+sent the next request: it must not reuse the connection that soon), a 500, a connection closed mid-body (after
 [DONE] but before the last chunk, for some streams), slow answers.
 
 Invariants, checked on every answer the client receives (exit 1 if one breaks):
@@ -69,7 +70,7 @@ PROMPTS = (
     "define idempotent",
 )
 ROUTES = {"chat": b"/v1/chat/completions", "completions": b"/v1/completions"}
-OK_FAULTS = ("none", "early_hints", "extra_response", "slow")  # the upstream still answers correctly
+OK_FAULTS = ("none", "early_hints", "extra_response", "late_extra", "slow")  # the upstream still answers correctly
 BAD_FAULTS = ("status_500", "cut")  # the answer is an error or is broken: it must never be cached
 
 
@@ -86,6 +87,8 @@ def fault_of(seed: int, rid: int) -> str:
         return "cut"
     if r < 0.18:
         return "slow"
+    if r < 0.20:
+        return "late_extra"
     return "none"
 
 
@@ -213,13 +216,15 @@ class FaultyUpstream:
                     await w.drain()
                     await asyncio.sleep(0.005)
             w.write(b"0\r\n\r\n")
-        if fault == "extra_response":  # nobody asked for it; it names a request nobody sent
+        if fault in ("extra_response", "late_extra"):  # nobody asked for it; it names a request nobody sent
             bogus = answer_text(0, "nobody", route, "unsolicited").encode()
-            if rng.random() < 0.5:  # in its own segment, right after the answer
-                await w.drain()
-            w.write(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n%s" % (len(bogus), bogus)
-            )
+            extra = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n%s" % (len(bogus), bogus)
+            if fault == "late_extra":  # while this handler already reads the next request
+                asyncio.get_running_loop().call_later(0.003, lambda: w.is_closing() or w.write(extra))
+            else:
+                if rng.random() < 0.5:  # in its own segment, right after the answer
+                    await w.drain()
+                w.write(extra)
         await w.drain()
         return True
 
