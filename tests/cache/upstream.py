@@ -201,18 +201,29 @@ def answer(content: str) -> bytes:
 
 
 @asynccontextmanager
-async def proxy_for(up_port: int, **cfg: Any) -> AsyncIterator[int]:
-    proxy = Proxy(ProxyConfig(upstream=f"http://127.0.0.1:{up_port}", port=0, **cfg), MemoryBackend())
+async def proxy_running(up_port: int, backend: Any = None, **cfg: Any) -> AsyncIterator[tuple[Proxy, int]]:
+    """The proxy (memory backend unless ``backend``) in front of 127.0.0.1:``up_port``, served in
+    the running loop; yields it and its port."""
+    proxy = Proxy(ProxyConfig(upstream=f"http://127.0.0.1:{up_port}", port=0, **cfg), backend or MemoryBackend())
     stop = asyncio.Event()
     ports: list[int] = []
     task = asyncio.ensure_future(serve(proxy, stop, ports.append))
     while not ports:
-        await asyncio.sleep(0.01)
+        if task.done():
+            task.result()  # it failed to start: raise why
+        await asyncio.sleep(0.005)
     try:
-        yield ports[0]
+        yield proxy, ports[0]
     finally:
         stop.set()
-        await task
+        await asyncio.wait_for(task, 5)
+
+
+@asynccontextmanager
+async def proxy_for(up_port: int, **cfg: Any) -> AsyncIterator[int]:
+    """:func:`proxy_running`, yielding only the port."""
+    async with proxy_running(up_port, **cfg) as (_, port):
+        yield port
 
 
 def _free_port() -> int:
