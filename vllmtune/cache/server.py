@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import h11
@@ -288,13 +288,18 @@ class ProxyProtocol(asyncio.Protocol, ClientSide):
         self._arm(None)
         body = b"".join(self._body) if len(self._body) != 1 else bytes(self._body[0])
         self._req, self._body = None, []
-        # h11 tracks our side too: a placeholder response (never sent) ends this cycle
-        conn.send(_PLACEHOLDER)
-        conn.send(_END)
-        self.close_after = conn.our_state is h11.MUST_CLOSE
+        # keep-alive as h11 decides it (RFC 9112 9.3): HTTP/1.1 without "Connection: close"
+        self.close_after = req.http_version != b"1.1" or _wants_close(req.headers)
         self.http10 = req.http_version == b"1.0"
         if not self.close_after:
-            conn.start_next_cycle()
+            # the next request is parsed by a fresh h11 state machine fed what followed this one
+            # (a third of the cost of walking this one through a placeholder response)
+            data, closed = conn.trailing_data
+            self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+            if data:
+                self.conn.receive_data(bytes(data))
+            if closed:
+                self.conn.receive_data(b"")
         self.continued = False
         self.responded = False
         try:
@@ -342,8 +347,6 @@ class ProxyProtocol(asyncio.Protocol, ClientSide):
 
 _BARE_EOL = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 _OBS_FOLD = re.compile(rb"\n[ \t]")
-_PLACEHOLDER = h11.Response(status_code=200, headers=[(b"content-length", b"0")])  # events are immutable
-_END = h11.EndOfMessage()
 _CONTINUE = h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
 _ONCE = frozenset(
     {
@@ -357,6 +360,11 @@ _ONCE = frozenset(
         b"openai-project",
     }
 )
+
+
+def _wants_close(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """A ``Connection`` header with the ``close`` option (names come lower-cased from h11)."""
+    return any(k == b"connection" and b"close" in (t.strip().lower() for t in v.split(b",")) for k, v in headers)
 
 
 def _request_head_problem(req: h11.Request) -> str | None:
