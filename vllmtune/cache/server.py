@@ -67,6 +67,7 @@ class ProxyProtocol(asyncio.Protocol, ClientSide):
         self._backlog_paused = False
         self._drain: asyncio.Future[None] | None = None
         self._req: h11.Request | None = None
+        self._headers: list[tuple[bytes, bytes]] = []  # the request's, listed once (h11's are slow to iterate)
         self._body: list[bytes] = []
         self._size = 0
         self._pieces = 0
@@ -264,12 +265,13 @@ class ProxyProtocol(asyncio.Protocol, ClientSide):
             if ev is h11.PAUSED:
                 return False
             if isinstance(ev, h11.Request):
-                problem = _request_head_problem(ev)
+                headers = list(ev.headers)
+                problem = _request_head_problem(headers)
                 if problem is not None:
                     self._fail(400, problem)
                     return False
-                self._req, self._body, self._size, self._pieces = ev, [], 0, 0
-                self._chunked = any(k == b"transfer-encoding" for k, _ in ev.headers)
+                self._req, self._headers, self._body, self._size, self._pieces = ev, headers, [], 0, 0
+                self._chunked = any(k == b"transfer-encoding" for k, _ in headers)
             elif isinstance(ev, h11.Data):
                 self._size += len(ev.data)
                 self._pieces += 1
@@ -289,7 +291,8 @@ class ProxyProtocol(asyncio.Protocol, ClientSide):
         body = b"".join(self._body) if len(self._body) != 1 else bytes(self._body[0])
         self._req, self._body = None, []
         # keep-alive as h11 decides it (RFC 9112 9.3): HTTP/1.1 without "Connection: close"
-        self.close_after = req.http_version != b"1.1" or _wants_close(req.headers)
+        headers, self._headers = self._headers, []
+        self.close_after = req.http_version != b"1.1" or _wants_close(headers)
         self.http10 = req.http_version == b"1.0"
         if not self.close_after:
             # the next request is parsed by a fresh h11 state machine fed what followed this one
@@ -303,7 +306,7 @@ class ProxyProtocol(asyncio.Protocol, ClientSide):
         self.continued = False
         self.responded = False
         try:
-            pending = self.proxy.dispatch(req.method, req.target, list(req.headers), body, self.write)
+            pending = self.proxy.dispatch(req.method, req.target, headers, body, self.write)
         except Exception as exc:  # a bug: answer, log, keep serving
             log.error("proxy error (a bug): %s", type(exc).__name__, exc_info=exc)
             if not self.responded:
@@ -367,10 +370,10 @@ def _wants_close(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     return any(k == b"connection" and b"close" in (t.strip().lower() for t in v.split(b",")) for k, v in headers)
 
 
-def _request_head_problem(req: h11.Request) -> str | None:
+def _request_head_problem(headers: list[tuple[bytes, bytes]]) -> str | None:
     """Why a head h11 accepts must be refused by a proxy (a 400), else None."""
     seen: set[bytes] = set()
-    for k, _ in req.headers:
+    for k, _ in headers:
         if k in _ONCE:
             if k in seen:
                 return f"more than one {k.decode()} header"
