@@ -2,6 +2,9 @@
 concurrency 1; a miss adds <= 0.5 ms p50 over calling the upstream directly; Redis hits within
 2x of memory hits. Bounded: fixed request counts, every wait has a deadline.
 
+The proxy's hit rate is compared with the ~90-line aiohttp prototype's twice: in separate runs,
+and interleaved (both running, alternating rounds), which a shared machine's load drift cannot skew.
+
 The stub upstream (``python -m vllmtune.bench.stub``) and the proxy (``python -m
 vllmtune.cache``) each run in their own process, as deployed; this process is the client. At
 concurrency 1 the client is a blocking socket (cheaper per request than any asyncio client, so
@@ -17,12 +20,17 @@ import asyncio
 import json
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import ROOT, free_port, proxy_cmd, stop, stub_cmd, wait_port
+
 PATH = b"/v1/chat/completions"
 
 
@@ -128,38 +136,15 @@ def pct(values: list[float], q: float) -> float:
     return v[min(len(v) - 1, int(len(v) * q / 100))] * 1000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{what} did not listen on {port} within 15 s")
-
-
 def measure(
     backend: str, n: int, redis_url: str | None = None, extra: tuple[str, ...] = (), prototype: bool = False
 ) -> dict[str, float]:
     up, port = free_port(), free_port()
-    procs = []
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        stub = subprocess.Popen(
-            [sys.executable, "-m", "vllmtune.bench.stub", "--port", str(up), "--seconds", "600"],
-            stdout=subprocess.DEVNULL,
-        )
+        stub = subprocess.Popen(stub_cmd(up), stdout=subprocess.DEVNULL)
         procs.append(stub)
-        cmd = [sys.executable, "-m", "vllmtune.cache", "--upstream", f"http://127.0.0.1:{up}", "--port", str(port)]
-        cmd += ["--backend", backend, *extra] + (["--redis-url", redis_url] if redis_url else [])
+        cmd = proxy_cmd(up, port, "--backend", backend, *extra, *(["--redis-url", redis_url] if redis_url else []))
         if prototype:  # the ~90-line aiohttp prototype, same stub, same client
             cmd = [sys.executable, str(ROOT / "benchmarks/aiohttp_prototype.py"), "--upstream"]
             cmd += [f"http://127.0.0.1:{up}", "--port", str(port)]
@@ -187,13 +172,37 @@ def measure(
             "miss_p50_ms": pct(proxied, 50),
         }
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
+
+
+def interleaved_hits(n: int, rounds: int = 5) -> list[tuple[float, float]]:
+    """Memory-hit rates at c=1 of the proxy and of the prototype, (proxy, prototype) per round,
+    measured in alternating rounds with both running in front of one stub: a change of load on a
+    shared machine between two separate runs would otherwise show up as a ratio."""
+    up, px, pt = free_port(), free_port(), free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen(stub_cmd(up), stdout=subprocess.DEVNULL))
+        procs.append(subprocess.Popen(proxy_cmd(up, px, "--backend", "memory"), stderr=subprocess.DEVNULL))
+        proto = [sys.executable, str(ROOT / "benchmarks/aiohttp_prototype.py"), "--upstream", f"http://127.0.0.1:{up}"]
+        procs.append(subprocess.Popen([*proto, "--port", str(pt)], stderr=subprocess.DEVNULL))
+        for port, proc, what in zip((up, px, pt), procs, ("the stub", "the proxy", "the prototype"), strict=True):
+            wait_port(port, proc, what)
+        hit = request(chat("same question"))
+        each = max(1, n // rounds)
+        for port in (px, pt):
+            blocking_calls(port, [hit] * 1000)  # warm up (and store the entry)
+        out = []
+        for _ in range(rounds):
+            rates = []
+            for port in (px, pt):
+                t = time.perf_counter()
+                blocking_calls(port, [hit] * each)
+                rates.append(each / (time.perf_counter() - t))
+            out.append((rates[0], rates[1]))
+        return out
+    finally:
+        stop(procs)
 
 
 def concurrent_calls_sync(port: int, req: bytes, n: int, concurrency: int) -> tuple[float, list[float]]:
@@ -229,6 +238,15 @@ def main() -> None:
         print(
             f"aiohttp prototype c=16: {pro['hits_rps_c16']:8,.0f} req/s  p50 {pro['hit16_p50_ms']:.3f} ms; "
             f"miss p50 {pro['miss_p50_ms']:.3f} ms"
+        )
+        pairs = interleaved_hits(a.requests)
+        ratios = sorted(p / q for p, q in pairs)
+        median = ratios[len(ratios) // 2]
+        verdict = "met" if median >= 0.8 else "MISSED"
+        print(
+            f"interleaved c=1     : proxy {statistics.median(p for p, _ in pairs):8,.0f} req/s, prototype "
+            f"{statistics.median(q for _, q in pairs):,.0f} req/s; proxy/prototype per round "
+            f"{ratios[0]:.2f}-{ratios[-1]:.2f}, median {median:.2f}x   goal >= 0.8x: {verdict}"
         )
     extra = mem["miss_p50_ms"] - mem["direct_p50_ms"]
     print(

@@ -11,7 +11,8 @@ The upstream writes into every completion text which request it answers (the cli
 ``x-soak-id``, the tenant of the Authorization header, the route, the prompt), spelled in letters
 only so that the proxy's PII filter never skips it. Faults, chosen per request id by a seeded RNG
 (so the client knows which answers were sabotaged): a 103 Early Hints before the answer, an
-unsolicited extra response right after the answer, a 500, a connection closed mid-body (after
+unsolicited extra response right after the answer or 3 ms later (once the proxy may already have
+sent the next request: it must not reuse the connection that soon), a 500, a connection closed mid-body (after
 [DONE] but before the last chunk, for some streams), slow answers.
 
 Invariants, checked on every answer the client receives (exit 1 if one breaks):
@@ -20,9 +21,15 @@ Invariants, checked on every answer the client receives (exit 1 if one breaks):
     upstream answered correctly (never a 500 or a cut answer: 0 cached errors, 0 cross-tenant hits);
   * a failed answer (5xx, broken stream) happens only to a request whose upstream answer was
     sabotaged: Redis down or not, every other request is answered (fail open);
-  * the proxy's RSS stays bounded (start/peak printed; the run fails above ``--max-rss-mb``).
+  * the proxy's RSS stays bounded: the run fails when it peaks above ``--max-rss-mb``, or grows
+    by more than ``--max-rss-growth-mb`` over its start (16 MiB by default: what the proxy holds in
+    this run is bounded far below that -- about 40 distinct bodies in the parsed-request memo, 5
+    tenants, at most 32 client and 32 upstream connections with answers under 2 KiB, a Redis
+    client pool -- while a leak of 1 KiB per request would add 20 MiB over 20,000 requests).
 
     python benchmarks/soak_cache_proxy.py [--requests 20000] [--concurrency 32] [--max-seconds 300]
+
+``tests/cache/test_soak.py`` runs it as a module (:func:`options`, :func:`run`, :class:`Result`).
 """
 
 from __future__ import annotations
@@ -30,11 +37,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,7 +51,11 @@ from typing import Any
 
 import h11
 
-ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import env, free_port, proxy_cmd, stop, wait_port
+
 TENANTS = ("alpha", "bravo", "charlie", "delta", "echo")
 PROMPTS = (
     "why is the sky blue",
@@ -61,7 +70,7 @@ PROMPTS = (
     "define idempotent",
 )
 ROUTES = {"chat": b"/v1/chat/completions", "completions": b"/v1/completions"}
-OK_FAULTS = ("none", "early_hints", "extra_response", "slow")  # the upstream still answers correctly
+OK_FAULTS = ("none", "early_hints", "extra_response", "late_extra", "slow")  # the upstream still answers correctly
 BAD_FAULTS = ("status_500", "cut")  # the answer is an error or is broken: it must never be cached
 
 
@@ -78,6 +87,8 @@ def fault_of(seed: int, rid: int) -> str:
         return "cut"
     if r < 0.18:
         return "slow"
+    if r < 0.20:
+        return "late_extra"
     return "none"
 
 
@@ -205,13 +216,15 @@ class FaultyUpstream:
                     await w.drain()
                     await asyncio.sleep(0.005)
             w.write(b"0\r\n\r\n")
-        if fault == "extra_response":  # nobody asked for it; it names a request nobody sent
+        if fault in ("extra_response", "late_extra"):  # nobody asked for it; it names a request nobody sent
             bogus = answer_text(0, "nobody", route, "unsolicited").encode()
-            if rng.random() < 0.5:  # in its own segment, right after the answer
-                await w.drain()
-            w.write(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n%s" % (len(bogus), bogus)
-            )
+            extra = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n%s" % (len(bogus), bogus)
+            if fault == "late_extra":  # while this handler already reads the next request
+                asyncio.get_running_loop().call_later(0.003, lambda: w.is_closing() or w.write(extra))
+            else:
+                if rng.random() < 0.5:  # in its own segment, right after the answer
+                    await w.drain()
+                w.write(extra)
         await w.drain()
         return True
 
@@ -484,25 +497,6 @@ class Soak:
 # -- processes ------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{what} did not listen on 127.0.0.1:{port} within 15 s")
-
-
 class RedisServer:
     def __init__(self, binary: str) -> None:
         self.binary, self.port = binary, free_port()
@@ -567,128 +561,131 @@ async def soak(a: argparse.Namespace, port: int, redis: RedisServer, proxy_pid: 
     return s, rss, wall
 
 
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
+@dataclass
+class Result:
+    """One soak run: what the client saw, the proxy's RSS samples (KiB), and what broke."""
+
+    a: argparse.Namespace
+    s: Soak
+    rss: list[int]
+    wall: float
+    alive: bool
+    warnings: list[str]
+
+    @property
+    def st(self) -> Stats:
+        return self.s.st
+
+    def report(self) -> list[str]:
+        st, a, redis = self.st, self.a, self.s.redis
+        rss, warnings = self.rss, self.warnings
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(st.errors.items()))
+        unexpected = ", ".join(f"{k} {v}" for k, v in sorted(st.unexpected.items()))
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(st.injected.items()) if k != "none")
+        return [
+            f"requests        : {st.sent} of {a.requests} (concurrency {a.concurrency}, seed {a.seed}) "
+            f"in {self.wall:.1f} s = {st.sent / self.wall:,.0f} req/s",
+            f"answers         : {st.ok} correct; x-cache HIT {st.hits}, MISS {st.misses}, other {st.bypass}",
+            f"injected-fault errors (expected): {sum(st.errors.values())} {errors}",
+            f"unexpected errors: {sum(st.unexpected.values())} {unexpected}",
+            f"upstream faults : {shown} (on the {sum(st.injected.values())} answers that came from the upstream)",
+            f"wrong answers   : {st.wrong} (cross-tenant hits included)",
+            f"cross-tenant hits: {st.cross_tenant}",
+            f"cached errors   : {st.cached_errors}",
+            f"1xx seen by the client: {st.interim_seen} (the proxy must swallow 103s)",
+            f"redis           : killed {redis.kills}x, restarted {redis.restarts}x; while down "
+            f"{st.redis_down_ok} of {st.redis_down_requests} requests answered correctly (the rest: injected faults)",
+            f"proxy RSS       : start {rss[0] / 1024:.1f} MiB, peak {max(rss) / 1024:.1f} MiB, "
+            f"end {rss[-1] / 1024:.1f} MiB ({len(rss)} samples)",
+            f"proxy warnings  : {len(warnings)} lines" + (f", last: {warnings[-1][:160]}" if warnings else ""),
+        ]
+
+    def failures(self) -> list[str]:
+        """Why the run failed (empty: every invariant held)."""
+        st, a, s = self.st, self.a, self.s
+        out = []
+        if s.cut_short:
+            out.append(f"--max-seconds {a.max_seconds:g} stopped the run after {st.sent} requests")
+        if st.wrong or st.cross_tenant or st.cached_errors or st.unexpected or st.interim_seen:
+            out.append("an invariant broke:\n" + "\n".join("  " + p for p in st.problems))
+        if s.redis.kills and st.redis_down_requests == 0:
+            out.append("no request was sent while Redis was down")
+        if max(self.rss) / 1024 > a.max_rss_mb:
+            out.append(f"the proxy's RSS peaked above {a.max_rss_mb:g} MiB")
+        if (max(self.rss) - self.rss[0]) / 1024 > a.max_rss_growth_mb:
+            out.append(f"the proxy's RSS grew by more than {a.max_rss_growth_mb:g} MiB")
+        if not self.alive:
+            out.append("the proxy died during the run")
+        if st.hits == 0:
+            out.append("no cache hit at all: the soak did not exercise the cache")
+        return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--max-seconds", type=float, default=300.0, help="time bound of the whole load loop")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--max-rss-mb", type=float, default=256.0, help="fail when the proxy's RSS peaks above")
+    ap.add_argument(
+        "--max-rss-growth-mb", type=float, default=16.0, help="fail when the proxy's RSS grows by more than"
+    )
     ap.add_argument("--redis-l1-bytes", type=int, default=0, help="the proxy's in-process L1 (0: every hit asks Redis)")
     ap.add_argument("--no-restart", action="store_true", help="leave Redis dead after the kill")
     ap.add_argument(
         "--proxy-arg", action="append", default=[], help="extra proxy argument (repeat), e.g. --share-across-tenants"
     )
     ap.add_argument("--serve-upstream", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
+    if a.requests < 1 or a.concurrency < 1 or a.max_seconds <= 0:
+        ap.error("--requests, --concurrency and --max-seconds must be positive")
+    return a
+
+
+def run(a: argparse.Namespace, redis_binary: str) -> Result:
+    """Start the upstream, Redis and the proxy, soak, stop them all."""
+    redis = RedisServer(redis_binary)
+    up_port, port = free_port(), free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryFile() as log:  # the proxy's warnings, read after the run
+        try:
+            redis.start()
+            up_cmd = [sys.executable, __file__, "--serve-upstream", str(up_port), "--seed", str(a.seed)]
+            upstream = subprocess.Popen([*up_cmd, "--max-seconds", str(a.max_seconds)], env=env())
+            procs.append(upstream)
+            args = ["--backend", "redis", "--redis-url", f"redis://127.0.0.1:{redis.port}/0"]
+            args += ["--redis-l1-bytes", str(a.redis_l1_bytes), "--upstream-timeout", "10", *a.proxy_arg]
+            proxy = subprocess.Popen(proxy_cmd(up_port, port, *args), env=env(), stderr=log)
+            procs.append(proxy)
+            wait_port(up_port, upstream, "the upstream")
+            wait_port(port, proxy, "the proxy")
+            s, rss, wall = asyncio.run(soak(a, port, redis, proxy.pid))
+            alive = proxy.poll() is None
+        finally:
+            stop(procs)
+            redis.kill()
+        log.seek(0)
+        warnings = [ln for ln in log.read().decode(errors="replace").splitlines() if ln]
+    return Result(a, s, rss, wall, alive, warnings)
+
+
+def main() -> int:
+    a = options()
     if a.serve_upstream:
         asyncio.run(run_upstream(a.serve_upstream, a.seed, a.max_seconds + 60))
         return 0
-    if a.requests < 1 or a.concurrency < 1 or a.max_seconds <= 0:
-        ap.error("--requests, --concurrency and --max-seconds must be positive")
     binary = shutil.which("redis-server")
     if binary is None:
         print("error: redis-server is not installed (apt-get install redis-server)", file=sys.stderr)
         return 1
-    redis = RedisServer(binary)
-    up_port, port = free_port(), free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    procs: list[subprocess.Popen[bytes]] = []
-    log = tempfile.TemporaryFile()  # noqa: SIM115 -- the proxy's warnings, read after the run
-    try:
-        redis.start()
-        upstream = subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--serve-upstream",
-                str(up_port),
-                "--seed",
-                str(a.seed),
-                "--max-seconds",
-                str(a.max_seconds),
-            ],
-            env=env,
-        )
-        procs.append(upstream)
-        cmd = [sys.executable, "-m", "vllmtune.cache", "--upstream", f"http://127.0.0.1:{up_port}", "--port", str(port)]
-        cmd += ["--backend", "redis", "--redis-url", f"redis://127.0.0.1:{redis.port}/0"]
-        cmd += ["--redis-l1-bytes", str(a.redis_l1_bytes), "--upstream-timeout", "10", *a.proxy_arg]
-        proxy = subprocess.Popen(cmd, env=env, stderr=log)
-        procs.append(proxy)
-        wait_port(up_port, upstream, "the upstream")
-        wait_port(port, proxy, "the proxy")
-        s, rss, wall = asyncio.run(soak(a, port, redis, proxy.pid))
-        alive = proxy.poll() is None
-    finally:
-        stop(procs)
-        redis.kill()
-    log.seek(0)
-    warnings = [ln for ln in log.read().decode(errors="replace").splitlines() if ln]
-    log.close()
-    st = s.st
-    ok = True
-    print(
-        f"requests        : {st.sent} of {a.requests} (concurrency {a.concurrency}, seed {a.seed}) "
-        f"in {wall:.1f} s = {st.sent / wall:,.0f} req/s"
-    )
-    print(f"answers         : {st.ok} correct; x-cache HIT {st.hits}, MISS {st.misses}, other {st.bypass}")
-    print(
-        f"injected-fault errors (expected): {sum(st.errors.values())} "
-        + (", ".join(f"{k} {v}" for k, v in sorted(st.errors.items())) or "")
-    )
-    print(
-        f"unexpected errors: {sum(st.unexpected.values())} "
-        + ", ".join(f"{k} {v}" for k, v in sorted(st.unexpected.items()))
-    )
-    shown = ", ".join(f"{k} {v}" for k, v in sorted(st.injected.items()) if k != "none")
-    print(f"upstream faults : {shown} (on the {sum(st.injected.values())} answers that came from the upstream)")
-    print(f"wrong answers   : {st.wrong} (cross-tenant hits included)")
-    print(f"cross-tenant hits: {st.cross_tenant}")
-    print(f"cached errors   : {st.cached_errors}")
-    print(f"1xx seen by the client: {st.interim_seen} (the proxy must swallow 103s)")
-    print(
-        f"redis           : killed {redis.kills}x, restarted {redis.restarts}x; while down "
-        f"{st.redis_down_ok} of {st.redis_down_requests} requests answered correctly (the rest: injected faults)"
-    )
-    print(
-        f"proxy RSS       : start {rss[0] / 1024:.1f} MiB, peak {max(rss) / 1024:.1f} MiB, "
-        f"end {rss[-1] / 1024:.1f} MiB ({len(rss)} samples)"
-    )
-    print(f"proxy warnings  : {len(warnings)} lines" + (f", last: {warnings[-1][:160]}" if warnings else ""))
-    if s.cut_short:
-        print(f"FAILED: --max-seconds {a.max_seconds:g} stopped the run after {st.sent} requests")
-        ok = False
-    if st.wrong or st.cross_tenant or st.cached_errors or st.unexpected or st.interim_seen:
-        print("FAILED: an invariant broke:")
-        for p in st.problems:
-            print("  " + p)
-        ok = False
-    if redis.kills and st.redis_down_requests == 0:
-        print("FAILED: no request was sent while Redis was down")
-        ok = False
-    if max(rss) / 1024 > a.max_rss_mb:
-        print(f"FAILED: the proxy's RSS peaked above {a.max_rss_mb:g} MiB")
-        ok = False
-    if not alive:
-        print("FAILED: the proxy died during the run")
-        ok = False
-    if st.hits == 0:
-        print("FAILED: no cache hit at all: the soak did not exercise the cache")
-        ok = False
-    print("OK: every invariant held" if ok else "soak FAILED")
-    return 0 if ok else 1
+    r = run(a, binary)
+    print("\n".join(r.report()))
+    failures = r.failures()
+    for f in failures:
+        print("FAILED: " + f)
+    print("soak FAILED" if failures else "OK: every invariant held")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -1,15 +1,26 @@
 """Hostile HTTP/1.1 framing from a client, over raw sockets. The expected behaviour is RFC 9112's:
 a request whose framing is ambiguous or invalid gets 400 and the connection is closed (the
-request is never forwarded, and nothing after it on the connection is read as a request)."""
+request is never forwarded, and nothing after it on the connection is read as a request).
+
+Every case runs with the proxy in front of three upstreams: the raw-asyncio stub, and a real
+uvicorn on each of its HTTP/1.1 parsers -- h11 (which accepts a bare LF) and httptools (llhttp,
+uvicorn's default) -- so that "never forwarded" is checked where a lenient parser would act on it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 
 import pytest
 
 from tests.cache.test_proxy import CHAT, running
+from tests.cache.upstream import PARSERS, proxy_for, uvicorn_upstream
 from vllmtune.bench.stub import StubConfig
+
+UPSTREAMS = ("stub", *PARSERS)
+Uvicorns = dict[str, tuple[int, list[str]]]
 
 POST = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
 OK_BODY = b'{"model":"stub-model","messages":[{"role":"user","content":"hi"}],"temperature":0}'
@@ -70,6 +81,27 @@ CASES = {
 }
 
 
+@pytest.fixture(scope="module")
+def uvicorns() -> Iterator[Uvicorns]:
+    """One uvicorn per parser for the whole module: port, and what it was asked ("re:" prompts)."""
+    with contextlib.ExitStack() as stack:
+        yield {http: stack.enter_context(uvicorn_upstream(http)) for http in PARSERS}
+
+
+@asynccontextmanager
+async def in_front_of(kind: str, uvicorns: Uvicorns) -> AsyncIterator[tuple[int, Callable[[], int]]]:
+    """The proxy in front of the upstream ``kind``: its port, and how many requests that upstream
+    has received since."""
+    if kind == "stub":
+        async with running(StubConfig()) as (_proxy, port, stub):
+            yield port, lambda: int(stub.counters.get("requests", 0))
+        return
+    up, seen = uvicorns[kind]
+    before = len(seen)
+    async with proxy_for(up) as port:
+        yield port, lambda: len(seen) - before
+
+
 async def exchange(port: int, data: bytes) -> bytes:
     """Everything the proxy sends until it closes the connection (5 s at most)."""
     r, w = await asyncio.open_connection("127.0.0.1", port)
@@ -81,39 +113,42 @@ async def exchange(port: int, data: bytes) -> bytes:
         w.close()
 
 
+@pytest.mark.parametrize("upstream", UPSTREAMS)
 @pytest.mark.parametrize("case", list(CASES))
-def test_malformed_request_is_400_and_closes(case: str) -> None:
+def test_malformed_request_is_400_and_closes(case: str, upstream: str, uvicorns: Uvicorns) -> None:
     async def go() -> None:
-        async with running(StubConfig()) as (_proxy, port, stub):
+        async with in_front_of(upstream, uvicorns) as (port, forwarded):
             got = await exchange(port, CASES[case] + NEXT)
             assert got.startswith(b"HTTP/1.1 400 Bad Request\r\n"), got[:200]
             assert got.count(b"HTTP/1.1 ") == 1  # nothing after it was taken as a request
             assert b'"invalid_request_error"' in got
-            assert stub.counters.get("requests", 0) == 0  # never forwarded
+            assert forwarded() == 0  # never forwarded
 
     asyncio.run(go())
 
 
-def test_control_valid_framings_are_answered() -> None:
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+def test_control_valid_framings_are_answered(upstream: str, uvicorns: Uvicorns) -> None:
     """The same shapes, well-formed: answered (so the tests above cannot pass on a dead proxy)."""
 
     async def go() -> None:
-        async with running(StubConfig()) as (_proxy, port, stub):
+        async with in_front_of(upstream, uvicorns) as (port, forwarded):
             chunked = POST + b"Transfer-Encoding: chunked\r\n\r\n%x;ext=1\r\n" % N + OK_BODY + b"\r\n0\r\n\r\n"
             plain = POST + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % N + OK_BODY
             got = await exchange(port, chunked + plain)
             assert got.count(b"HTTP/1.1 200 OK\r\n") == 2, got[:300]
-            assert stub.counters["requests"] == 1  # the second one is a hit
+            assert forwarded() == 1  # the second one is a hit
             assert CHAT  # same module as the proxy tests
 
     asyncio.run(go())
 
 
-def test_head_over_64k_is_431() -> None:
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+def test_head_over_64k_is_431(upstream: str, uvicorns: Uvicorns) -> None:
     async def go() -> None:
-        async with running(StubConfig()) as (_proxy, port, stub):
+        async with in_front_of(upstream, uvicorns) as (port, forwarded):
             got = await exchange(port, POST + b"X-Big: " + b"a" * (66 << 10) + b"\r\n\r\n")
             assert got.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), got[:200]
-            assert stub.counters.get("requests", 0) == 0
+            assert forwarded() == 0
 
     asyncio.run(go())

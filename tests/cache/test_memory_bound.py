@@ -12,7 +12,8 @@ import tracemalloc
 import pytest
 
 from vllmtune.cache.backends import MemoryBackend
-from vllmtune.cache.proxy import _mark_cached, assemble
+from vllmtune.cache.sse import assemble
+from vllmtune.cache.wire import mark_cached
 
 
 def make_entry(rng: random.Random, i: int) -> dict[str, object]:
@@ -46,7 +47,7 @@ def test_memory_backend_stays_within_max_bytes() -> None:
             backend.put(key, make_entry(rng, i), 3600)
             entry = backend.peek(key)
             if entry is not None:  # what the proxy adds on a hit
-                entry["_marked"] = _mark_cached(str(entry["body"]))
+                entry["_marked"] = mark_cached(str(entry["body"]))
         gc.collect()
         after = tracemalloc.take_snapshot()
     finally:

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
+from tests.cache.upstream import proxy_running
 from tests.conftest import ROOT, require
 from vllmtune.bench.http import Connection, HttpError
 from vllmtune.bench.stub import StubConfig, start_stub
 from vllmtune.cache.backends import MemoryBackend, RedisBackend
-from vllmtune.cache.proxy import Proxy, ProxyConfig, serve
+from vllmtune.cache.proxy import Proxy, ProxyConfig
 
 CHAT = {
     "model": "stub-model",
@@ -32,19 +33,12 @@ CHAT = {
 async def running(
     stub_cfg: StubConfig, backend: Any = None, **cfg: Any
 ) -> AsyncIterator[tuple[Proxy, int, StubConfig]]:
+    """The proxy in front of the bench stub (``vllmtune.bench.stub``) configured by ``stub_cfg``."""
     stub = await start_stub(stub_cfg)
-    up_port = stub.sockets[0].getsockname()[1]
-    proxy = Proxy(ProxyConfig(upstream=f"http://127.0.0.1:{up_port}", port=0, **cfg), backend or MemoryBackend())
-    stop = asyncio.Event()
-    ports: list[int] = []
-    task = asyncio.ensure_future(serve(proxy, stop, ports.append))
-    while not ports:
-        await asyncio.sleep(0.01)
     try:
-        yield proxy, ports[0], stub_cfg
+        async with proxy_running(stub.sockets[0].getsockname()[1], backend, **cfg) as (proxy, port):
+            yield proxy, port, stub_cfg
     finally:
-        stop.set()
-        await task
         stub.close()
 
 

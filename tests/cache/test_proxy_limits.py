@@ -136,12 +136,12 @@ def test_client_that_does_not_read_is_not_read() -> None:
 def test_memo_is_an_lru() -> None:
     proxy = Proxy(ProxyConfig(upstream="http://127.0.0.1:1"), MemoryBackend())
     route = b"/v1/chat/completions"
-    hot = proxy._parse(route, BODY)
+    hot = proxy.policy.parse(route, BODY)
     for i in range(MEMO_ENTRIES + 500):
-        proxy._parse(route, json.dumps({**CHAT, "seed": i}).encode())
-        assert proxy._parse(route, BODY) is hot  # a hot body stays parsed however many cold ones pass
-    assert len(proxy._memo) == MEMO_ENTRIES
-    assert proxy._memo_bytes == sum(len(b) for _, b in proxy._memo)
+        proxy.policy.parse(route, json.dumps({**CHAT, "seed": i}).encode())
+        assert proxy.policy.parse(route, BODY) is hot  # a hot body stays parsed however many cold ones pass
+    assert len(proxy.policy.memo) == MEMO_ENTRIES
+    assert proxy.policy.memo_bytes == sum(len(b) for _, b in proxy.policy.memo)
 
 
 def test_tiny_chunks_are_refused_quickly() -> None:

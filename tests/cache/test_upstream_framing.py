@@ -1,5 +1,7 @@
 """The proxy's upstream client against hostile or sloppy upstreams over raw sockets (interim 1xx,
-extra responses, malformed framing) and against a real uvicorn with a short keep-alive."""
+extra responses -- at once, late, or before the request was sent in full -- malformed framing)
+and against a real uvicorn, with each of its HTTP/1.1 parsers (h11, and httptools = llhttp,
+uvicorn's default), with a short keep-alive."""
 
 from __future__ import annotations
 
@@ -7,25 +9,16 @@ import asyncio
 import json
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
+
+from tests.cache.upstream import PARSERS, answer, proxy_for, uvicorn_upstream
 from vllmtune.bench.http import Connection
-from vllmtune.cache.backends import MemoryBackend
-from vllmtune.cache.proxy import Proxy, ProxyConfig, serve
-
-
-def answer(content: str) -> bytes:
-    body = {
-        "id": "x",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-    }
-    return json.dumps(body).encode()
+from vllmtune.cache import upstream as upstream_mod
+from vllmtune.cache.upstream import REUSE_AFTER, Upstream
 
 
 def response(body: bytes, extra: bytes = b"") -> bytes:
@@ -72,21 +65,6 @@ async def raw_upstream(script: Script) -> AsyncIterator[tuple[int, dict[str, int
         server.close()
 
 
-@asynccontextmanager
-async def proxy_for(up_port: int, **cfg: Any) -> AsyncIterator[int]:
-    proxy = Proxy(ProxyConfig(upstream=f"http://127.0.0.1:{up_port}", port=0, **cfg), MemoryBackend())
-    stop = asyncio.Event()
-    ports: list[int] = []
-    task = asyncio.ensure_future(serve(proxy, stop, ports.append))
-    while not ports:
-        await asyncio.sleep(0.01)
-    try:
-        yield ports[0]
-    finally:
-        stop.set()
-        await task
-
-
 async def ask(conn: Connection, content: str) -> tuple[int, dict[str, str], bytes]:
     resp = await conn.send(
         "POST", "/v1/chat/completions", json.dumps(chat(content)).encode(), b"content-type: application/json\r\n"
@@ -108,8 +86,11 @@ def test_interim_103_is_skipped() -> None:
     async def go() -> None:
         async with raw_upstream(script) as (up, counts), proxy_for(up) as port:
             conn = Connection("127.0.0.1", port)
+            got = []
             try:
-                got = [await ask(conn, p) for p in ("one", "two", "one", "three")]
+                for p in ("one", "two", "one", "three"):
+                    got.append(await ask(conn, p))
+                    await asyncio.sleep(REUSE_AFTER)  # the pooled connection may carry the next one
             finally:
                 conn.close()
             assert [(s, h["x-cache"], content_of(b)) for s, h, b in got] == [
@@ -124,31 +105,231 @@ def test_interim_103_is_skipped() -> None:
 
 
 def test_extra_response_closes_the_connection() -> None:
-    """An upstream that sends a second, unasked response (at once, or a moment later): the
+    """An upstream that sends a second, unasked response in the same write as the answer: the
     connection is closed, never reused, so no later request gets the forged answer."""
-    for delay in (0.0, 0.1):
 
-        def script(prompt: str, delay: float = delay) -> list[tuple[float, bytes]]:
-            return [(0, response(answer("re: " + prompt))), (delay, response(answer("FORGED")))]
+    def script(prompt: str) -> list[tuple[float, bytes]]:
+        return [(0, response(answer("re: " + prompt)) + response(answer("FORGED")))]
 
-        async def go() -> None:
-            async with raw_upstream(script) as (up, counts), proxy_for(up) as port:
+    async def go() -> None:
+        async with raw_upstream(script) as (up, counts), proxy_for(up) as port:
+            conn = Connection("127.0.0.1", port)
+            try:
+                got = [await ask(conn, p) for p in ("one", "two", "three")]
+            finally:
+                conn.close()
+            assert [(s, content_of(b)) for s, _, b in got] == [(200, "re: one"), (200, "re: two"), (200, "re: three")]
+            assert counts == {"connections": 3, "requests": 3}
+
+    asyncio.run(go())
+
+
+def test_late_extra_response_on_an_idle_connection_is_never_relayed() -> None:
+    """Issue 13: the unasked response comes later than the answer, once the client has it and
+    before its next request (synchronised by events, not by sleeping): the pooled connection is
+    dropped before reuse, and the next request gets its own answer on a fresh connection."""
+    answered, extra_sent = asyncio.Event(), asyncio.Event()
+    connections = []
+
+    async def client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        connections.append(w)
+        try:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                prompt = json.loads(await r.readexactly(n))["messages"][-1]["content"]
+                w.write(response(answer("re: " + prompt)))
+                if prompt == "one":
+                    await answered.wait()  # the client has read its answer
+                    w.write(response(answer("FORGED")))
+                    await w.drain()
+                    extra_sent.set()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            w.close()
+
+    async def go() -> None:
+        server = await asyncio.start_server(client, "127.0.0.1", 0)
+        up = server.sockets[0].getsockname()[1]
+        try:
+            async with proxy_for(up) as port:
                 conn = Connection("127.0.0.1", port)
                 try:
-                    got = []
-                    for p in ("one", "two", "three"):
-                        got.append(await ask(conn, p))
-                        await asyncio.sleep(0.2)  # the late extra response arrives while the connection is idle
+                    first = await ask(conn, "one")
+                    answered.set()
+                    await extra_sent.wait()
+                    second = await ask(conn, "two")
+                    third = await ask(conn, "one")
                 finally:
                     conn.close()
-                assert [(s, content_of(b)) for s, _, b in got] == [
-                    (200, "re: one"),
-                    (200, "re: two"),
-                    (200, "re: three"),
-                ]
-                assert counts == {"connections": 3, "requests": 3}
+        finally:
+            server.close()
+        assert [(s, h["x-cache"], content_of(b)) for s, h, b in (first, second, third)] == [
+            (200, "MISS", "re: one"),
+            (200, "MISS", "re: two"),
+            (200, "HIT", "re: one"),
+        ]
+        assert len(connections) == 2  # the connection that sent the extra one was not reused
 
+    asyncio.run(go())
+
+
+def test_unasked_response_after_the_next_request_cannot_answer_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hole HTTP/1.1 leaves: an unasked response that arrives once the next request is on the
+    connection reads as its answer. Here the upstream sends it exactly then -- when the next
+    request arrives -- so it would be taken for that answer on a reused connection: the pool
+    does not reuse a connection within its quiet period (long here, so that the test does not
+    depend on the machine's speed), and the next request goes on another one."""
+    monkeypatch.setattr(upstream_mod, "REUSE_AFTER", 5.0)
+    two_received, extra_sent = asyncio.Event(), asyncio.Event()
+    first_conn: list[asyncio.StreamWriter] = []
+
+    async def late_extra(w: asyncio.StreamWriter) -> None:
+        await two_received.wait()
+        w.write(response(answer("FORGED")))
+        await w.drain()
+        extra_sent.set()
+
+    async def client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        tasks = []
+        try:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                prompt = json.loads(await r.readexactly(n))["messages"][-1]["content"]
+                if prompt == "two":
+                    two_received.set()
+                    if first_conn and first_conn[0] is w:  # reused: the unasked one comes first
+                        w.write(response(answer("FORGED")))
+                w.write(response(answer("re: " + prompt)))
+                if prompt == "one" and not first_conn:
+                    first_conn.append(w)
+                    tasks.append(asyncio.ensure_future(late_extra(w)))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            w.close()
+
+    async def go() -> None:
+        server = await asyncio.start_server(client, "127.0.0.1", 0)
+        up = server.sockets[0].getsockname()[1]
+        try:
+            async with proxy_for(up) as port:
+                conn = Connection("127.0.0.1", port)
+                try:
+                    got = [await ask(conn, "one"), await ask(conn, "two")]
+                    await extra_sent.wait()
+                    got += [await ask(conn, "three"), await ask(conn, "one")]
+                finally:
+                    conn.close()
+        finally:
+            server.close()
+        assert [(s, h["x-cache"], content_of(b)) for s, h, b in got] == [
+            (200, "MISS", "re: one"),
+            (200, "MISS", "re: two"),
+            (200, "MISS", "re: three"),
+            (200, "HIT", "re: one"),
+        ]
+
+    asyncio.run(go())
+
+
+def test_unasked_bytes_still_in_the_kernel_are_seen_before_reuse() -> None:
+    """The late extra response has reached the proxy's socket but the event loop has not read it
+    yet (no await between its arrival and the next request taking the connection): the pool's
+    non-blocking peek finds it, and the connection is closed instead of reused."""
+    lsock = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def serve_one() -> None:
+        s, _ = lsock.accept()
+        accepted.append(s)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536)
+        s.sendall(response(answer("re: one")))
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+
+    async def go() -> None:
+        pool = Upstream(f"http://127.0.0.1:{lsock.getsockname()[1]}", 5)
+        pool.reuse_after = 0  # no quiet period: only the peek can find the late bytes
+        resp = await pool.request(b"GET", b"/v1/models", b"", b"")
+        assert (resp.status, content_of(await resp.read_all())) == (200, "re: one")
+        assert len(pool._idle) == 1  # complete and clean: pooled
+        thread.join(5)
+        accepted[0].sendall(response(answer("FORGED")))  # on loopback: in the proxy's receive queue now
+        assert pool.take() is None  # ... and seen there, with no await in between
+        assert not pool._idle  # and closed
+        pool.close()
+
+    try:
         asyncio.run(go())
+    finally:
+        for s in accepted:
+            s.close()
+        lsock.close()
+
+
+def test_answer_before_the_request_was_sent_in_full_is_502_and_never_cached() -> None:
+    """An upstream that answers a request it has not read (here: as soon as it has the head of an
+    8 MB request, its receive buffer pinned small so the rest cannot be in flight) sends an
+    answer that cannot be this request's: a 502, the connection closed, nothing cached; the same
+    request later gets its own answer."""
+    release = asyncio.Event()
+    early = {"sent": 0}
+
+    async def client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            head = await r.readuntil(b"\r\n\r\n")
+            n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            if early["sent"] == 0:
+                early["sent"] += 1
+                w.write(response(answer("FORGED")))
+                await release.wait()  # and reads nothing more until the client has its answer
+                return
+            prompt = json.loads(await r.readexactly(n))["messages"][-1]["content"]
+            w.write(response(answer("re: " + prompt[:3])))
+            await r.read()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            w.close()
+
+    async def go() -> None:
+        lsock = socket.socket()
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # fixed: no autotuning
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen()
+        server = await asyncio.start_server(client, sock=lsock)
+        up = lsock.getsockname()[1]
+        big = "big" + "a" * (8 << 20)
+        try:
+            async with proxy_for(up, skip_pii=False) as port:
+                conn = Connection("127.0.0.1", port)
+                try:
+                    first = await ask(conn, big)
+                    release.set()
+                    second = await ask(conn, big)
+                    third = await ask(conn, big)
+                finally:
+                    conn.close()
+        finally:
+            release.set()
+            server.close()
+        status, headers, body = first
+        assert (status, headers["x-cache"]) == (502, "BYPASS")
+        assert json.loads(body)["error"]["message"] == (
+            f"http://127.0.0.1:{up} answered before the request was sent in full"
+        )
+        assert [(s, h["x-cache"], content_of(b)) for s, h, b in (second, third)] == [
+            (200, "MISS", "re: big"),
+            (200, "HIT", "re: big"),
+        ]
+
+    asyncio.run(go())
 
 
 def test_malformed_upstream_content_length_is_502_naming_it() -> None:
@@ -169,63 +350,11 @@ def test_malformed_upstream_content_length_is_502_naming_it() -> None:
     asyncio.run(go())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def uvicorn_upstream(timeout_keep_alive: int = 5) -> Iterator[tuple[int, list[str]]]:
-    """A real uvicorn (h11, which accepts a bare LF) answering "re: <last message>"; yields its port
-    and the prompts it answered."""
-    import uvicorn
-
-    seen: list[str] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        assert scope["type"] == "http"
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
-        prompt = json.loads(body)["messages"][-1]["content"]
-        seen.append(prompt)
-        data = answer("re: " + prompt)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": data})
-
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            http="h11",
-            timeout_keep_alive=timeout_keep_alive,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
-        yield port, seen
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-def test_smuggling_through_to_a_real_h11_upstream_is_impossible() -> None:
+@pytest.mark.parametrize("http", PARSERS)
+def test_smuggling_through_to_a_real_uvicorn_upstream_is_impossible(http: str) -> None:
     """Issue 13 item 1 end to end: the attacker's bare-LF head would make uvicorn (h11) read a
     second, attacker-written request; the proxy refuses it, and the victim's request gets its
-    own answer, not a cached forged one."""
+    own answer, not a cached forged one -- whichever parser the upstream runs."""
     forged = json.dumps(chat("victim question")).encode()
     inner = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(forged) + forged
     outer_body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(inner), inner)
@@ -249,11 +378,12 @@ def test_smuggling_through_to_a_real_h11_upstream_is_impossible() -> None:
             assert (status, headers["x-cache"], content_of(body)) == (200, "MISS", "re: victim question")
             assert seen == ["victim question"]  # the attacker's request never reached the upstream
 
-    with uvicorn_upstream() as (up, seen):
+    with uvicorn_upstream(http) as (up, seen):
         asyncio.run(go(up, seen))
 
 
-def test_stale_pooled_connections_after_uvicorn_keepalive() -> None:
+@pytest.mark.parametrize("http", PARSERS)
+def test_stale_pooled_connections_after_uvicorn_keepalive(http: str) -> None:
     """A real uvicorn (h11) closes idle connections after timeout_keep_alive; after a longer gap the
     next burst must not meet a dead pooled connection (issue 13 item 9: 0 errors expected)."""
 
@@ -276,5 +406,5 @@ def test_stale_pooled_connections_after_uvicorn_keepalive() -> None:
             second = await burst(pport, "b")
             assert first == second == [200] * 16
 
-    with uvicorn_upstream(timeout_keep_alive=1) as (up, _):
+    with uvicorn_upstream(http, timeout_keep_alive=1) as (up, _):
         asyncio.run(go(up))

@@ -1,4 +1,5 @@
-"""An in-test OpenAI-compatible upstream (raw asyncio) with controllable answers and faults.
+"""In-test upstreams and the proxy in front of one: an OpenAI-compatible upstream (raw asyncio)
+with controllable answers and faults, and a real uvicorn with either HTTP/1.1 parser.
 
 Answers are vLLM-shaped: a chat stream is a role chunk, one chunk per token, a finish chunk,
 a usage chunk when ``stream_options.include_usage``, then ``data: [DONE]``.
@@ -8,10 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from vllmtune.cache.backends import MemoryBackend
+from vllmtune.cache.proxy import Proxy, ProxyConfig, serve
+
+PARSERS = ("h11", "httptools")  # uvicorn's two HTTP/1.1 implementations (httptools = llhttp, its default)
 
 
 @dataclass
@@ -178,3 +187,97 @@ async def serving(up: Upstream) -> AsyncIterator[Upstream]:
         yield up
     finally:
         server.close()
+
+
+def answer(content: str) -> bytes:
+    body = {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+    }
+    return json.dumps(body).encode()
+
+
+@asynccontextmanager
+async def proxy_running(up_port: int, backend: Any = None, **cfg: Any) -> AsyncIterator[tuple[Proxy, int]]:
+    """The proxy (memory backend unless ``backend``) in front of 127.0.0.1:``up_port``, served in
+    the running loop; yields it and its port."""
+    proxy = Proxy(ProxyConfig(upstream=f"http://127.0.0.1:{up_port}", port=0, **cfg), backend or MemoryBackend())
+    stop = asyncio.Event()
+    ports: list[int] = []
+    task = asyncio.ensure_future(serve(proxy, stop, ports.append))
+    while not ports:
+        if task.done():
+            task.result()  # it failed to start: raise why
+        await asyncio.sleep(0.005)
+    try:
+        yield proxy, ports[0]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+@asynccontextmanager
+async def proxy_for(up_port: int, **cfg: Any) -> AsyncIterator[int]:
+    """:func:`proxy_running`, yielding only the port."""
+    async with proxy_running(up_port, **cfg) as (_, port):
+        yield port
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def uvicorn_upstream(http: str, timeout_keep_alive: int = 5) -> Iterator[tuple[int, list[str]]]:
+    """A real uvicorn answering "re: <last message>" with the HTTP/1.1 parser ``http`` ("h11",
+    which accepts a bare LF, or "httptools", llhttp); yields its port and the prompts it answered."""
+    import uvicorn
+
+    seen: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        if scope["method"] == "POST" and scope["path"] == "/v1/chat/completions":
+            prompt = json.loads(body)["messages"][-1]["content"]
+            seen.append(prompt)
+            data = answer("re: " + prompt)
+        else:  # anything else is recorded as "METHOD /path" and answered {}
+            seen.append(f"{scope['method']} {scope['path']}")
+            data = b"{}"
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": data})
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            http=http,
+            timeout_keep_alive=timeout_keep_alive,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    try:
+        yield port, seen
+    finally:
+        server.should_exit = True
+        thread.join(10)
