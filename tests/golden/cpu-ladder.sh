@@ -48,6 +48,9 @@ docker run --detach \
   --port 8000
 
 # lever 1, the prompt-result cache: clients use port 8080
+# its image is on no registry: build it on this machine first (vllmtune up does when missing)
+#   vllmtune cache build-image --tag vllmtune/cache-proxy:0.1.0
+# or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push
 docker run --detach \
   --name tiny-ladder-cache \
   --restart unless-stopped \
@@ -60,6 +63,12 @@ docker run --detach \
   --label vllmtune.io/profile-hash=5e48e569b6fc \
   --label vllmtune.io/vllm-version=0.32.0 \
   --label vllmtune.io/version=0.1.0 \
+  --user 10001:10001 \
+  --read-only \
+  --tmpfs /tmp \
+  --cap-drop ALL \
+  --security-opt no-new-privileges \
+  --memory 512m \
   --publish 127.0.0.1:8080:8080 \
   vllmtune/cache-proxy:0.1.0 \
   --upstream http://tiny-ladder:8000 \
