@@ -52,7 +52,7 @@ docker run --detach \
   --port 8000
 
 # lever 1, the prompt-result cache: clients use port 8080
-# its image is on no registry: build it on this machine first (vllmtune up does when missing)
+# its image is on no registry: build it here first (vllmtune up does when it is missing)
 #   vllmtune cache build-image --tag vllmtune/cache-proxy:0.1.0
 # or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push
 docker run --detach \

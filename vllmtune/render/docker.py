@@ -144,7 +144,7 @@ def render_docker(plan: DeploymentPlan) -> str:
             out.append(f"# lever 1, the prompt-result cache: clients use port {sc.port}")
             hint = image_build_hint(sc)
             if hint:
-                out.append("# its image is on no registry: build it on this machine first (`up` does when it is missing)")
+                out.append("# its image is on no registry: build it here first (vllmtune up does when it is missing)")
                 out.append(f"#   {hint}")
                 out.append("# or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push")
             out.append(_join(sidecar_lines(plan, sc)))
