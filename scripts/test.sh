@@ -23,6 +23,7 @@ if [[ "${VLLMTUNE_SKIP_SETUP:-0}" != 1 ]]; then
   "$venv/bin/python" scripts/make_tiny_lora.py
   bash scripts/setup_ray.sh
   bash scripts/setup_checkov.sh  # the policy scanner over the rendered manifests
+  bash scripts/setup_proxy_base.sh  # offline base for the cache-proxy image + the Redis stand-in
 fi
 
 if [[ -z "${DOCKER_HOST:-}" ]] && command -v dockerd >/dev/null; then

@@ -398,6 +398,10 @@ class DockerBackend:
         if buf:
             yield buf.decode("utf-8", "replace")
 
+    def has_part(self, name: str) -> bool:
+        """Is ``name`` a container of a stack vllmtune started (NAME-cache, NAME-redis)?"""
+        return self._part_by_name(name) is not None
+
     def _part_by_name(self, name: str) -> Any | None:
         found = self.client.containers.list(all=True, filters={"label": [MANAGED], "name": name})
         return next((c for c in found if c.name == name), None)

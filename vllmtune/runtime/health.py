@@ -131,6 +131,11 @@ def wait_http(
         status, _ = http_get(url, timeout=1.0)
         if status == 200:
             return time.monotonic() - start
+        if status in (404, 405):  # something answers there, but not this part
+            log_tail.extend(new_log_lines())
+            raise _startup_failure(
+                f"{url} answers {status}: what runs there is not the {what} (check its image)", log_tail
+            )
         if not alive():
             log_tail.extend(new_log_lines())
             raise _startup_failure(f"the {what} exited during start-up", log_tail)

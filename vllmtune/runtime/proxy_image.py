@@ -124,7 +124,11 @@ def build_image(client: Any, tag: str, base: str, say: Callable[[str], None]) ->
 def _build_failure(tag: str, base: str, text: str) -> str:
     text = " ".join(text.split())[:500]
     hint = ""
-    if base in text or "pull access denied" in text or "not found" in text or "dial tcp" in text:
+    if '"python3": executable file not found' in text:
+        hint = f"\nthe base image {base} has no python3: build on one with python3 >= 3.10 (--base IMAGE)"
+    elif "AssertionError" in text or "ModuleNotFoundError" in text:
+        hint = f"\nthe base image {base} cannot run the proxy: use one with python3 >= 3.10 (--base IMAGE)"
+    elif any(s in text for s in ("pull access denied", "manifest unknown", "dial tcp", "no such host", "not found")):
         hint = (
             f"\nthe base image {base} is not on this machine and could not be pulled: docker pull {base}, "
             f"or build on an image you have with python3 >= 3.10 (vllmtune cache build-image --base IMAGE; "
