@@ -19,6 +19,7 @@ from vllmtune.containers import SidecarContainer, before_server, network_name, s
 from vllmtune.errors import LaunchError
 from vllmtune.plan import DeploymentPlan
 from vllmtune.runtime.base import (
+    ROLE_ORDER,
     SIDECAR_LABELS,
     ServerRecord,
     Started,
@@ -455,7 +456,7 @@ def _record(c: Any, parts: list[Any] | None = None) -> ServerRecord:
     served = _served(summary)
     # Containers started before the label existed: the base name is all we know.
     models = tuple(n for n in labels.get(SERVED_LABEL, "").split(",") if n) or ((served,) if served else ())
-    part_rows = tuple(sorted((_part(p) for p in parts or [c]), key=lambda p: _ROLE_ORDER.get(p["role"], 9)))
+    part_rows = tuple(sorted((_part(p) for p in parts or [c]), key=lambda p: ROLE_ORDER.get(p["role"], 9)))
     return ServerRecord(
         name=labels.get("vllmtune.io/profile", c.name),
         backend="docker",
@@ -469,9 +470,6 @@ def _record(c: Any, parts: list[Any] | None = None) -> ServerRecord:
         served_models=models,
         parts=part_rows,
     )
-
-
-_ROLE_ORDER = {"server": 0, "cache": 1, "redis": 2}
 
 
 def _served(summary: dict[str, Any]) -> str:

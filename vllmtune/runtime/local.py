@@ -19,6 +19,7 @@ from typing import Any
 from vllmtune.errors import LaunchError
 from vllmtune.plan import DeploymentPlan, Sidecar
 from vllmtune.runtime.base import (
+    ROLE_ORDER,
     SIDECAR_LABELS,
     ServerRecord,
     Started,
@@ -113,7 +114,8 @@ class LocalBackend:
         server_state = "running" if _alive(int(data["ident"])) else "exited"
         # Records written before served_models existed: the base name is all we know.
         models = tuple(data.get("served_models") or ([data["served_name"]] if data.get("served_name") else []))
-        parts = tuple({**p, "state": "running" if _alive(int(p["pid"])) else "exited"} for p in data.get("parts") or [])
+        states = ({**p, "state": "running" if _alive(int(p["pid"])) else "exited"} for p in data.get("parts") or [])
+        parts = tuple(sorted(states, key=lambda p: ROLE_ORDER.get(p["role"], 9)))
         state = stack_state(server_state, data.get("summary", {}), parts)
         return ServerRecord(**{**data, "state": state, "served_models": models, "parts": parts})
 
