@@ -479,7 +479,7 @@ def ps(
             width = max(len(str(p["name"])) for p in parts)
             for p in parts:
                 port = f"port {p['port']}" if p.get("port") else ""
-                _echo(f"  {p['role']:<7} {str(p['name']):<{width}}  {p['state']:<8} {port}".rstrip())
+                _echo(f"  {p['role']:<7} {p['name']!s:<{width}}  {p['state']:<8} {port}".rstrip())
 
 
 @app.command()

@@ -18,8 +18,6 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import ROOT, require
 from tests.support.dockerenv import free_port
 from tests.support.interrupt import INTERRUPTIBLE
