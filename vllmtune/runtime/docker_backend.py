@@ -289,25 +289,7 @@ class DockerBackend:
         """Create and start one sidecar from the spec the rendered script uses."""
         import docker
 
-        kwargs: dict[str, Any] = {
-            "name": c.name,
-            "command": list(c.command),
-            "environment": {**dict(c.env), **{s.name: env[s.name] for s in c.secret_env if s.name in env}},
-            "labels": dict(c.labels),
-            "network": c.network,
-            "read_only": c.read_only,
-            "tmpfs": {path: "" for path in c.tmpfs},
-            "cap_drop": list(c.cap_drop),
-            "security_opt": list(c.security_opt),
-            "mem_limit": c.memory,
-            "detach": True,
-        }
-        if c.entrypoint:
-            kwargs["entrypoint"] = [c.entrypoint]
-        if c.user is not None:
-            kwargs["user"] = c.user
-        if c.publish:
-            kwargs["ports"] = {f"{c.port}/tcp": (c.publish[0], c.publish[1])}
+        kwargs = sidecar_run_kwargs(c, env)
         container = self.client.containers.create(c.image, **kwargs)
         try:
             container.start()
@@ -406,6 +388,31 @@ class DockerBackend:
     def _part_by_name(self, name: str) -> Any | None:
         found = self.client.containers.list(all=True, filters={"label": [MANAGED], "name": name})
         return next((c for c in found if c.name == name), None)
+
+
+def sidecar_run_kwargs(c: SidecarContainer, env: dict[str, str]) -> dict[str, Any]:
+    """Docker SDK ``containers.create`` arguments of a sidecar: the rendered script's
+    ``docker run`` flags (vllmtune/render/docker.py), from the same spec."""
+    kwargs: dict[str, Any] = {
+        "name": c.name,
+        "command": list(c.command),
+        "environment": {**dict(c.env), **{s.name: env[s.name] for s in c.secret_env if s.name in env}},
+        "labels": dict(c.labels),
+        "network": c.network,
+        "read_only": c.read_only,
+        "tmpfs": {path: "" for path in c.tmpfs},
+        "cap_drop": list(c.cap_drop),
+        "security_opt": list(c.security_opt),
+        "mem_limit": c.memory,
+        "detach": True,
+    }
+    if c.entrypoint:
+        kwargs["entrypoint"] = [c.entrypoint]
+    if c.user is not None:
+        kwargs["user"] = c.user
+    if c.publish:
+        kwargs["ports"] = {f"{c.port}/tcp": (c.publish[0], c.publish[1])}
+    return kwargs
 
 
 def _watch(container: Any) -> Started:
