@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from vllmtune.containers import network_name, sidecar_container
+from vllmtune.containers import network_labels, network_name, sidecar_container
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render.docker import render_docker
 from vllmtune.runtime.base import plan_summary, summary_changes
@@ -36,6 +36,7 @@ def _script_runs(script: str, tmp_path: Path) -> dict[str, list[str]]:
     fake = bin_dir / "docker"
     fake.write_text(
         f"#!{sys.executable}\nimport json, sys\nopen({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        "sys.exit(1 if sys.argv[1:3] == ['network', 'inspect'] else 0)\n"  # no network yet: it is created
     )
     fake.chmod(0o755)
     (tmp_path / "run.sh").write_text(script)
@@ -53,6 +54,8 @@ def _script_runs(script: str, tmp_path: Path) -> dict[str, list[str]]:
         words = ["docker", *json.loads(line)]
         if words[:3] == ["docker", "run", "--detach"]:
             runs[words[words.index("--name") + 1]] = words
+        if words[:3] == ["docker", "network", "create"]:
+            runs["network " + words[-1]] = words
     return runs
 
 
@@ -113,7 +116,9 @@ def _kwargs_from_words(words: list[str]) -> dict[str, object]:
 def test_up_starts_the_sidecars_the_script_runs(tmp_path: Path, backend: str) -> None:
     plan = _plan(tmp_path, f"prompt_cache: {{enabled: true, backend: {backend}}}\n")
     runs = _script_runs(render_docker(plan), tmp_path)
-    assert set(runs) == {"stk", *(plan.sidecar_name(sc.role) for sc in plan.sidecars)}
+    assert set(runs) == {"stk", "network stk-net", *(plan.sidecar_name(sc.role) for sc in plan.sidecars)}
+    net = runs["network stk-net"]
+    assert dict(w.split("=", 1) for w in net[4:-1:2]) == network_labels(plan)  # as up creates it
     secrets = {s.name: f"<{s.name} from the environment>" for sc in plan.sidecars for s in sc.secret_env}
     for sc in plan.sidecars:
         c = sidecar_container(plan, sc)

@@ -44,6 +44,11 @@ def network_name(plan: DeploymentPlan) -> str:
     return f"{plan.name}-net"
 
 
+def network_labels(plan: DeploymentPlan) -> dict[str, str]:
+    """The network's labels: ``vllmtune down`` removes it with the containers."""
+    return {**dict(plan.labels), "app.kubernetes.io/component": "network"}
+
+
 def docker_hosts(plan: DeploymentPlan) -> dict[str, str]:
     """What ``{vllm}`` / ``{redis}`` in a sidecar's args mean on a Docker network."""
     return {"vllm": plan.docker_container, "redis": plan.sidecar_name("redis")}

@@ -15,7 +15,17 @@ HF_CACHE="${HF_CACHE:-}"; [ -n "$HF_CACHE" ] || HF_CACHE="$HOME"/.cache/huggingf
 mkdir -p "$HF_CACHE"
 
 # vLLM and its sidecars talk over a user-defined network, by container name
-docker network inspect tiny-ladder-net >/dev/null 2>&1 || docker network create tiny-ladder-net >/dev/null
+docker network inspect tiny-ladder-net >/dev/null 2>&1 || \
+  docker network create \
+  --label app.kubernetes.io/name=vllm \
+  --label app.kubernetes.io/instance=tiny-ladder \
+  --label app.kubernetes.io/component=network \
+  --label app.kubernetes.io/managed-by=vllmtune \
+  --label vllmtune.io/profile=tiny-ladder \
+  --label vllmtune.io/profile-hash=5e48e569b6fc \
+  --label vllmtune.io/vllm-version=0.32.0 \
+  --label vllmtune.io/version=0.1.0 \
+  tiny-ladder-net >/dev/null
 
 docker run --detach \
   --name tiny-ladder \

@@ -18,7 +18,17 @@ mkdir -p "$HF_CACHE"
 export HF_TOKEN
 
 # vLLM and its sidecars talk over a user-defined network, by container name
-docker network inspect llama-8b-033-net >/dev/null 2>&1 || docker network create llama-8b-033-net >/dev/null
+docker network inspect llama-8b-033-net >/dev/null 2>&1 || \
+  docker network create \
+  --label app.kubernetes.io/name=vllm \
+  --label app.kubernetes.io/instance=llama-8b-033 \
+  --label app.kubernetes.io/component=network \
+  --label app.kubernetes.io/managed-by=vllmtune \
+  --label vllmtune.io/profile=llama-8b-033 \
+  --label vllmtune.io/profile-hash=a1750230feb5 \
+  --label vllmtune.io/vllm-version=0.33.0 \
+  --label vllmtune.io/version=0.1.0 \
+  llama-8b-033-net >/dev/null
 
 docker run --detach \
   --name llama-8b-033 \

@@ -332,3 +332,38 @@ def test_build_image_offline(tmp_path: Path) -> None:
         assert "Traceback" not in bad.stderr
     finally:
         subprocess.run(["docker", "rmi", "-f", tag, tag + "-bad"], capture_output=True, timeout=60)
+
+
+def test_the_rendered_script_runs_the_same_stack(tmp_path: Path) -> None:
+    # issue 16 item 7: the docker script, run by bash on the real engine, with the same images
+    p, proxy_port = profile(tmp_path, "vt-script", "backend: redis", f"server: {{port: {free_port()}}}\n")
+    script = tmp_path / "run.sh"
+    r = vt("render", p, "-t", "docker", "-o", str(script))
+    assert r.returncode == 0, r.stderr
+    env = {**os.environ, "HF_CACHE": str(tmp_path / "hf"), "VLLMTUNE_REDIS_PASSWORD": "script-pw-0123456789"}
+    try:
+        run = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert parts_of("vt-script") == ["vt-script", "vt-script-cache", "vt-script-redis"]
+        assert networks_of("vt-script") == ["vt-script-net"]  # labelled as up labels it
+        assert _wait_for(lambda: _answers(f"http://127.0.0.1:{proxy_port}/cache/stats"))
+        endpoint = f"http://127.0.0.1:{proxy_port}/v1"
+        assert _wait_for(lambda: _answers(endpoint + "/models"))
+        assert [completion(endpoint)[0] for _ in range(2)] == ["MISS", "HIT"]
+        redis = json.loads(docker("inspect", "vt-script-redis"))[0]
+        assert (redis["Config"]["User"], redis["HostConfig"]["ReadonlyRootfs"]) == ("10001:10001", True)
+        assert "script-pw-0123456789" not in json.dumps(redis["Args"])
+        # what the script started, `vllmtune down` removes (the same labels)
+        assert vt("down", "vt-script", "--runtime", "docker").returncode == 0
+        assert (parts_of("vt-script"), networks_of("vt-script")) == ([], [])
+    finally:
+        subprocess.run(["docker", "rm", "-f", "vt-script", "vt-script-cache", "vt-script-redis"], capture_output=True)
+        subprocess.run(["docker", "network", "rm", "vt-script-net"], capture_output=True)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False

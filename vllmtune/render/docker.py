@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vllmtune.containers import image_build_hint, network_name, sidecar_container
+from vllmtune.containers import image_build_hint, network_labels, network_name, sidecar_container
 from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, Sidecar
 from vllmtune.render.text import render_template
 
@@ -128,10 +128,10 @@ def render_docker(plan: DeploymentPlan) -> str:
     out.append("")
     if plan.sidecars:
         out.append("# vLLM and its sidecars talk over a user-defined network, by container name")
-        out.append(
-            f"docker network inspect {shlex.quote(network_name(plan))} >/dev/null 2>&1 || "
-            f"docker network create {shlex.quote(network_name(plan))} >/dev/null"
-        )
+        net = shlex.quote(network_name(plan))
+        labels = [f"--label {shlex.quote(f'{k}={v}')}" for k, v in network_labels(plan).items()]
+        lines = ["docker network create", *labels, f"{net} >/dev/null"]
+        out.append(f"docker network inspect {net} >/dev/null 2>&1 || \\\n  " + " \\\n  ".join(lines))
         out.append("")
     redis = [sc for sc in plan.sidecars if sc.role == "redis"]
     for sc in redis:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from vllmtune.containers import SidecarContainer, before_server, network_name, sidecar_container
+from vllmtune.containers import SidecarContainer, before_server, network_labels, network_name, sidecar_container
 from vllmtune.errors import LaunchError
 from vllmtune.plan import DeploymentPlan
 from vllmtune.runtime.base import (
@@ -282,8 +282,7 @@ class DockerBackend:
         try:
             self.client.networks.get(network_name(plan))
         except docker.errors.NotFound:
-            labels = {**dict(plan.labels), COMPONENT: "network"}
-            self.client.networks.create(network_name(plan), driver="bridge", labels=labels)
+            self.client.networks.create(network_name(plan), driver="bridge", labels=network_labels(plan))
 
     def _run_sidecar(self, c: SidecarContainer, env: dict[str, str]) -> Any:
         """Create and start one sidecar from the spec the rendered script uses."""
