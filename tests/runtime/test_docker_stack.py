@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -367,3 +368,28 @@ def _answers(url: str) -> bool:
             return bool(resp.status == 200)
     except OSError:
         return False
+
+
+def test_the_rendered_compose_file_runs_on_compose_v1(tmp_path: Path) -> None:
+    # docker-compose 1.29 (what Debian 12 ships) up on the rendered file: healthchecks gate the
+    # proxy on vLLM and Redis (depends_on: service_healthy), and the proxy answers from Redis.
+    require(shutil.which("docker-compose") is not None, "docker-compose (Compose v1; scripts/setup_system.sh)")
+    p, proxy_port = profile(tmp_path, "vt-compose", "backend: redis", f"server: {{port: {free_port()}}}\n")
+    compose = tmp_path / "compose.yaml"
+    r = vt("render", p, "-t", "compose", "-o", str(compose))
+    assert r.returncode == 0, r.stderr
+    env = {**os.environ, "VLLMTUNE_REDIS_PASSWORD": "compose-pw-0123456789"}
+    cmd = ["docker-compose", "-p", "vt-compose", "-f", str(compose)]
+    try:
+        run = subprocess.run([*cmd, "up", "-d"], capture_output=True, text=True, env=env, timeout=180)
+        assert run.returncode == 0, run.stderr
+        endpoint = f"http://127.0.0.1:{proxy_port}/v1"
+        assert _wait_for(lambda: _answers(f"http://127.0.0.1:{proxy_port}/cache/stats"), timeout=60)
+        assert [completion(endpoint)[0] for _ in range(2)] == ["MISS", "HIT"]
+        size = docker(
+            "exec", "vt-compose_redis_1", "sh", "-c", 'REDISCLI_AUTH="$VLLMTUNE_REDIS_PASSWORD" redis-cli dbsize'
+        )
+        assert int(size) >= 1
+    finally:
+        subprocess.run([*cmd, "down", "-v"], capture_output=True, env=env, timeout=120)
+    assert parts_of("vt-compose") == []
