@@ -431,8 +431,9 @@ def down(
         Runtime | None, typer.Option("--runtime", "-r", help="Only this backend (default: both).")
     ] = None,
 ) -> None:
-    """Stop and remove a server. For a profile whose server is not running there is nothing to stop (exit 0); a
-    NAME that matches no server exits 1 and lists the servers that exist."""
+    """Stop and remove a server: with the prompt cache every part (vLLM, the proxy, Redis) and the
+    network. For a profile whose server is not running there is nothing to stop (exit 0); a NAME
+    that matches no server exits 1 and lists the servers that exist."""
     from vllmtune.runtime.manage import down as do_down
 
     _echo(do_down(target, runtime.value if runtime else None))
@@ -445,7 +446,8 @@ def ps(
     ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """List servers vllmtune started: profile, backend, port, state, health, uptime, served models."""
+    """List servers vllmtune started: profile, backend, port, state, health, uptime, served models;
+    a stack's parts (role, container or pid, state, port) below it."""
     from vllmtune.runtime.manage import ps_rows
 
     rows = ps_rows(runtime.value if runtime else None)
