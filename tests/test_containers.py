@@ -197,3 +197,19 @@ def test_the_dockerfile_ships_in_the_wheel(tmp_path: Path) -> None:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["vllmtune"]
     assert "cache/Dockerfile" in data
     assert (ROOT / "vllmtune" / "cache" / "Dockerfile").is_file()
+
+
+def test_build_failures_say_what_to_do() -> None:
+    from vllmtune.runtime.proxy_image import _build_failure
+
+    no_python = 'OCI runtime create failed: exec: "python3": executable file not found in $PATH: unknown'
+    assert _build_failure("t:1", "alpine:3", no_python) == (
+        f"building the cache-proxy image t:1 failed: {no_python}\n"
+        "the base image alpine:3 has no python3: build on one with python3 >= 3.10 (--base IMAGE)"
+    )
+    offline = "pull access denied for python, repository does not exist or may require 'docker login'"
+    assert _build_failure("t:1", "python:3.12-slim", offline).endswith(
+        "\nthe base image python:3.12-slim is not on this machine and could not be pulled: docker pull "
+        "python:3.12-slim, or build on an image you have with python3 >= 3.10 (vllmtune cache build-image "
+        "--base IMAGE; for vllmtune up: VLLMTUNE_CACHE_PROXY_BASE=IMAGE)"
+    )

@@ -322,13 +322,14 @@ def test_build_image_offline(tmp_path: Path) -> None:
         assert not {"pydantic", "yaml", "typer", "rich", "jinja2", "docker"} & set(listing)
         help_text = docker("run", "--rm", tag, "--help")
         assert help_text.startswith("usage: python -m vllmtune.cache")
-        # a base without python3 fails with the reason, not a traceback
+        # a base that cannot run the proxy (the busybox stand-in: its python3 only answers the
+        # compose healthcheck) fails at the build's own check, with the reason, not a traceback
         bad = vt("cache", "build-image", "--tag", tag + "-bad", "--base", "vllmtune-test/fake-vllm:latest")
         assert bad.returncode == 1
-        assert f"\nerror: building the cache-proxy image {tag}-bad failed: " in bad.stderr
+        assert f"\nerror: building the cache-proxy image {tag}-bad failed: The command " in bad.stderr
         assert bad.stderr.endswith(
-            "\nthe base image vllmtune-test/fake-vllm:latest has no python3: build on one with python3 >= 3.10 "
-            "(--base IMAGE)\n"
+            "returned a non-zero code: 2\nthe base image vllmtune-test/fake-vllm:latest cannot run the proxy: "
+            "use one with python3 >= 3.10 (--base IMAGE)\n"
         )
         assert "Traceback" not in bad.stderr
     finally:

@@ -126,7 +126,7 @@ def _build_failure(tag: str, base: str, text: str) -> str:
     hint = ""
     if '"python3": executable file not found' in text:
         hint = f"\nthe base image {base} has no python3: build on one with python3 >= 3.10 (--base IMAGE)"
-    elif "AssertionError" in text or "ModuleNotFoundError" in text:
+    elif "AssertionError" in text or "ModuleNotFoundError" in text or "import vllmtune.cache.command" in text:
         hint = f"\nthe base image {base} cannot run the proxy: use one with python3 >= 3.10 (--base IMAGE)"
     elif any(s in text for s in ("pull access denied", "manifest unknown", "dial tcp", "no such host", "not found")):
         hint = (
