@@ -24,6 +24,7 @@ if [[ "${VLLMTUNE_SKIP_SETUP:-0}" != 1 ]]; then
   bash scripts/setup_ray.sh
   bash scripts/setup_checkov.sh  # the policy scanner over the rendered manifests
   bash scripts/setup_compose_v2.sh  # Compose v2 (Debian ships v1) for the compose-file check
+  bash scripts/setup_proxy_base.sh  # offline base for the cache-proxy image + the Redis stand-in
 fi
 
 if [[ -z "${DOCKER_HOST:-}" ]] && command -v dockerd >/dev/null; then

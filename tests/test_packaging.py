@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from packaging.requirements import Requirement
 
@@ -47,3 +48,32 @@ def test_render_does_not_import_the_docker_sdk() -> None:
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_proxy_dockerfile_ships_in_the_package(tmp_path: Path) -> None:
+    # `vllmtune cache build-image` (and `up`) read the Dockerfile from the installed package.
+    import shutil
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "vllmtune", src / "vllmtune", ignore=shutil.ignore_patterns("__pycache__"))
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import setuptools; setuptools.setup()",
+            "-q",
+            "build_py",
+            "--build-lib",
+            str(tmp_path / "lib"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=src,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    built = tmp_path / "lib" / "vllmtune" / "cache" / "Dockerfile"
+    assert built.read_text() == (ROOT / "vllmtune" / "cache" / "Dockerfile").read_text()

@@ -345,9 +345,18 @@ def up(
     keep_on_failure: Annotated[
         bool, typer.Option("--keep-on-failure", help="Leave a failed server in place to inspect it.")
     ] = False,
+    cache_image: Annotated[
+        str | None,
+        typer.Option(
+            "--cache-image",
+            help="The cache-proxy image (REGISTRY/NAME:TAG) instead of prompt_cache.image:VERSION "
+            "(built here when missing).",
+        ),
+    ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """Start a vLLM server from a profile and wait until it answers.
+    """Start a vLLM server from a profile and wait until it answers: with prompt_cache
+    enabled, the whole stack (vLLM, the cache proxy, Redis for backend redis).
 
     \b
     Examples:
@@ -366,6 +375,7 @@ def up(
         timeout=timeout,
         replace=replace,
         keep_on_failure=keep_on_failure,
+        cache_image=cache_image,
     )
     from vllmtune.profile.loader import load_profile
 
@@ -385,6 +395,8 @@ def up(
         _echo(
             f"{result.name}: {what}{extra}: {result.endpoint} (model {result.model}, {result.backend} {result.ident})"
         )
+        if result.vllm_endpoint and result.vllm_endpoint != result.endpoint:
+            _echo(f"  through the prompt-cache proxy; vLLM itself: {result.vllm_endpoint}")
         if result.kv_cache:
             kv = result.kv_cache
             est = f" (vllmtune fit estimated {estimate:,})" if estimate is not None else ""
@@ -419,8 +431,9 @@ def down(
         Runtime | None, typer.Option("--runtime", "-r", help="Only this backend (default: both).")
     ] = None,
 ) -> None:
-    """Stop and remove a server. For a profile whose server is not running there is nothing to stop (exit 0); a
-    NAME that matches no server exits 1 and lists the servers that exist."""
+    """Stop and remove a server: with the prompt cache every part (vLLM, the proxy, Redis) and the
+    network. For a profile whose server is not running there is nothing to stop (exit 0); a NAME
+    that matches no server exits 1 and lists the servers that exist."""
     from vllmtune.runtime.manage import down as do_down
 
     _echo(do_down(target, runtime.value if runtime else None))
@@ -433,7 +446,8 @@ def ps(
     ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """List servers vllmtune started: profile, backend, port, state, health, uptime, served models."""
+    """List servers vllmtune started: profile, backend, port, state, health, uptime, served models;
+    a stack's parts (role, container or pid, state, port) below it."""
     from vllmtune.runtime.manage import ps_rows
 
     rows = ps_rows(runtime.value if runtime else None)
@@ -459,8 +473,15 @@ def ps(
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
+    _echo("  ".join(c.ljust(w) for c, w in zip(header, widths, strict=True)).rstrip())
+    for row, r in zip(table[1:], rows, strict=True):
         _echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        parts = r.get("parts") or []
+        if len(parts) > 1:  # a stack: vLLM and its sidecars, one line each (role, container/pid, state)
+            width = max(len(str(p["name"])) for p in parts)
+            for p in parts:
+                port = f"port {p['port']}" if p.get("port") else ""
+                _echo(f"  {p['role']:<7} {p['name']!s:<{width}}  {p['state']:<8} {port}".rstrip())
 
 
 @app.command()
@@ -1114,6 +1135,40 @@ def cache_stats(
     )
     for reason, n in sorted(data["bypass"].items()):
         _echo(f"  bypass {reason}: {n:,}")
+
+
+@cache_app.command("build-image")
+def cache_build_image(
+    tag: Annotated[
+        str | None, typer.Option("--tag", help="Image name:tag (default vllmtune/cache-proxy:VERSION).")
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="Base image with python3 >= 3.10 (default python:3.12-slim)."),
+    ] = None,
+    push: Annotated[bool, typer.Option("--push", help="Push the image to its registry afterwards.")] = False,
+) -> None:
+    """Build the cache-proxy image from the installed package (no downloads but the base image).
+
+    \b
+    Examples:
+      vllmtune cache build-image
+      vllmtune cache build-image --tag registry.example.com/team/cache-proxy:0.1.0 --push
+    Then set prompt_cache.image to registry.example.com/team/cache-proxy (or up --cache-image).
+    """
+    from vllmtune.runtime.docker_backend import DockerBackend
+    from vllmtune.runtime.proxy_image import build_image, default_base, default_tag, push_image
+
+    client = DockerBackend().client
+    image = tag or default_tag()
+
+    def say(msg: str) -> None:
+        sys.stderr.write(msg + "\n")
+
+    build_image(client, image, base or default_base(), say)
+    if push:
+        push_image(client, image, say)
+    _echo(image)
 
 
 def report_where() -> str:

@@ -32,7 +32,7 @@ if ! docker version >/dev/null 2>&1; then
     exit 1
 fi
 
-HASH="$( { echo "format=$FORMAT_VERSION"; cat "$BUSYBOX" "$HERE/vllm" "$HERE/handler.sh"; } \
+HASH="$( { echo "format=$FORMAT_VERSION"; cat "$BUSYBOX" "$HERE/vllm" "$HERE/handler.sh" "$HERE/python3"; } \
          | sha256sum | cut -c1-32)"
 MAIN_TAG="$1"
 
@@ -54,6 +54,7 @@ else
     done
     install -m 0755 "$HERE/vllm" "$root/usr/local/bin/vllm"
     install -m 0755 "$HERE/handler.sh" "$root/usr/local/lib/fake-vllm/handler.sh"
+    install -m 0755 "$HERE/python3" "$root/usr/local/bin/python3"  # the compose healthcheck's
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$root/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
     tar -C "$root" --numeric-owner --owner=0 --group=0 -cf "$work/rootfs.tar" .

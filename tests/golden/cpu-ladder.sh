@@ -15,7 +15,17 @@ HF_CACHE="${HF_CACHE:-}"; [ -n "$HF_CACHE" ] || HF_CACHE="$HOME"/.cache/huggingf
 mkdir -p "$HF_CACHE"
 
 # vLLM and its sidecars talk over a user-defined network, by container name
-docker network inspect tiny-ladder-net >/dev/null 2>&1 || docker network create tiny-ladder-net >/dev/null
+docker network inspect tiny-ladder-net >/dev/null 2>&1 || \
+  docker network create \
+  --label app.kubernetes.io/name=vllm \
+  --label app.kubernetes.io/instance=tiny-ladder \
+  --label app.kubernetes.io/component=network \
+  --label app.kubernetes.io/managed-by=vllmtune \
+  --label vllmtune.io/profile=tiny-ladder \
+  --label vllmtune.io/profile-hash=5e48e569b6fc \
+  --label vllmtune.io/vllm-version=0.32.0 \
+  --label vllmtune.io/version=0.1.0 \
+  tiny-ladder-net >/dev/null
 
 docker run --detach \
   --name tiny-ladder \
@@ -48,6 +58,9 @@ docker run --detach \
   --port 8000
 
 # lever 1, the prompt-result cache: clients use port 8080
+# its image is on no registry: build it here first (vllmtune up does when it is missing)
+#   vllmtune cache build-image --tag vllmtune/cache-proxy:0.1.0
+# or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push
 docker run --detach \
   --name tiny-ladder-cache \
   --restart unless-stopped \
@@ -60,6 +73,12 @@ docker run --detach \
   --label vllmtune.io/profile-hash=5e48e569b6fc \
   --label vllmtune.io/vllm-version=0.32.0 \
   --label vllmtune.io/version=0.1.0 \
+  --user 10001:10001 \
+  --read-only \
+  --tmpfs /tmp \
+  --cap-drop ALL \
+  --security-opt no-new-privileges \
+  --memory 512m \
   --publish 127.0.0.1:8080:8080 \
   vllmtune/cache-proxy:0.1.0 \
   --upstream http://tiny-ladder:8000 \

@@ -18,7 +18,17 @@ mkdir -p "$HF_CACHE"
 export HF_TOKEN
 
 # vLLM and its sidecars talk over a user-defined network, by container name
-docker network inspect llama-8b-033-net >/dev/null 2>&1 || docker network create llama-8b-033-net >/dev/null
+docker network inspect llama-8b-033-net >/dev/null 2>&1 || \
+  docker network create \
+  --label app.kubernetes.io/name=vllm \
+  --label app.kubernetes.io/instance=llama-8b-033 \
+  --label app.kubernetes.io/component=network \
+  --label app.kubernetes.io/managed-by=vllmtune \
+  --label vllmtune.io/profile=llama-8b-033 \
+  --label vllmtune.io/profile-hash=a1750230feb5 \
+  --label vllmtune.io/vllm-version=0.33.0 \
+  --label vllmtune.io/version=0.1.0 \
+  llama-8b-033-net >/dev/null
 
 docker run --detach \
   --name llama-8b-033 \
@@ -52,6 +62,9 @@ docker run --detach \
   --port 8000
 
 # lever 1, the prompt-result cache: clients use port 8080
+# its image is on no registry: build it here first (vllmtune up does when it is missing)
+#   vllmtune cache build-image --tag vllmtune/cache-proxy:0.1.0
+# or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push
 docker run --detach \
   --name llama-8b-033-cache \
   --restart unless-stopped \
@@ -64,6 +77,12 @@ docker run --detach \
   --label vllmtune.io/profile-hash=a1750230feb5 \
   --label vllmtune.io/vllm-version=0.33.0 \
   --label vllmtune.io/version=0.1.0 \
+  --user 10001:10001 \
+  --read-only \
+  --tmpfs /tmp \
+  --cap-drop ALL \
+  --security-opt no-new-privileges \
+  --memory 512m \
   --publish 127.0.0.1:8080:8080 \
   vllmtune/cache-proxy:0.1.0 \
   --upstream http://llama-8b-033:8000 \

@@ -189,7 +189,9 @@ def test_missing_image_and_secret(tmp_path: Path) -> None:
     Path(p).write_text(Path(p).read_text().replace("{version: '0.32.0'}", "{version: '0.31.0', image: nosuch/vllm}"))
     r = vt("up", p, "-d", "--port", str(free_port()))
     assert r.returncode == 1
-    assert r.stderr.startswith("error: image nosuch/vllm:v0.31.0 is not on this machine and pulling it failed: ")
+    pulling, error = r.stderr.split("\n", 1)
+    assert pulling.startswith("vt-img: pulling nosuch/vllm:v0.31.0 (")  # the progress line says what takes time
+    assert error.startswith("error: image nosuch/vllm:v0.31.0 is not on this machine and pulling it failed: ")
     s = profile(tmp_path, "vt-secret", "server:\n  hf_token: {env: VT_NOT_SET_TOKEN}\n")
     r = vt("up", s, "-d")
     assert (r.returncode, r.stderr) == (

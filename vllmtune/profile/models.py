@@ -135,7 +135,8 @@ class PromptCacheSection(Strict):
     port: int = Field(default=8080, ge=1, le=65535, description="Port clients use: the proxy's (vLLM stays behind it).")
     image: str = Field(
         default="vllmtune/cache-proxy",
-        description="Proxy image repository (built from Dockerfile.cache-proxy; tagged with the vllmtune version).",
+        description="Proxy image repository, tagged with the vllmtune version (vllmtune cache build-image "
+        "builds it; up builds it when missing).",
         pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$",
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vllmtune.containers import image_build_hint
 from vllmtune.plan import DeploymentPlan, Sidecar
 from vllmtune.profile.yamlio import dump_yaml
 
@@ -118,4 +119,11 @@ def render_compose(plan: DeploymentPlan) -> str:
         "re-render instead of editing.\n"
         f"# Start: docker compose -p {plan.name} -f THIS_FILE up -d   (Compose v1: docker-compose -p {plan.name} ...)\n"
     )
+    for sc in plan.sidecars:
+        hint = image_build_hint(sc)
+        if hint:
+            header += (
+                f"# The proxy image is on no registry: first {hint}\n"
+                "#   (or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push)\n"
+            )
     return header + dump_yaml(compose_dict(plan))

@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from vllmtune.containers import image_build_hint, network_labels, network_name, sidecar_container
 from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, Sidecar
 from vllmtune.render.text import render_template
 
@@ -76,29 +77,33 @@ def arg_lines(args: Sequence[str]) -> list[list[Word]]:
     return lines
 
 
-def network_name(plan: DeploymentPlan) -> str:
-    """The user-defined network that lets the sidecars reach vLLM by name."""
-    return f"{plan.name}-net"
-
-
 def sidecar_lines(plan: DeploymentPlan, sidecar: Sidecar) -> list[list[Word]]:
-    """``docker run`` of a sidecar (the cache proxy, its Redis) on the plan's network."""
-    hosts = {"vllm": plan.docker_container, "redis": plan.sidecar_name("redis")}
+    """``docker run`` of a sidecar (the cache proxy, its Redis) on the plan's network: the
+    container ``vllmtune up`` starts too (vllmtune/containers.py)."""
+    c = sidecar_container(plan, sidecar)
     lines: list[list[Word]] = [
         ["docker", "run", "--detach"],
-        ["--name", plan.sidecar_name(sidecar.role)],
-        ["--restart", plan.docker_restart],
-        ["--network", network_name(plan)],
+        ["--name", c.name],
+        ["--restart", c.restart],
+        ["--network", c.network],
     ]
-    lines += [["--label", f"{k}={v}"] for k, v in plan.sidecar_labels(sidecar.role).items()]
-    if sidecar.publish:
-        lines.append(["--publish", f"{plan.docker_bind}:{sidecar.port}:{sidecar.port}"])
-    lines += [["--env", f"{k}={v}"] for k, v in sidecar.env]
-    lines += [["--env", s.name] for s in sidecar.secret_env]
-    if sidecar.command:
-        lines.append(["--entrypoint", sidecar.command[0]])
-    lines.append([sidecar.image])
-    return lines + arg_lines([*sidecar.command[1:], *sidecar.resolved_args(hosts)])
+    lines += [["--label", f"{k}={v}"] for k, v in c.labels]
+    if c.user is not None:
+        lines.append(["--user", c.user])
+    if c.read_only:
+        lines.append(["--read-only"])
+    lines += [["--tmpfs", path] for path in c.tmpfs]
+    lines += [["--cap-drop", cap] for cap in c.cap_drop]
+    lines += [["--security-opt", opt] for opt in c.security_opt]
+    lines.append(["--memory", c.memory])
+    if c.publish:
+        lines.append(["--publish", f"{c.publish[0]}:{c.publish[1]}:{c.port}"])
+    lines += [["--env", f"{k}={v}"] for k, v in c.env]
+    lines += [["--env", s.name] for s in c.secret_env]
+    if c.entrypoint:
+        lines.append(["--entrypoint", c.entrypoint])
+    lines.append([c.image])
+    return lines + arg_lines(c.command)
 
 
 def _join(lines: list[list[Word]]) -> str:
@@ -123,10 +128,10 @@ def render_docker(plan: DeploymentPlan) -> str:
     out.append("")
     if plan.sidecars:
         out.append("# vLLM and its sidecars talk over a user-defined network, by container name")
-        out.append(
-            f"docker network inspect {shlex.quote(network_name(plan))} >/dev/null 2>&1 || "
-            f"docker network create {shlex.quote(network_name(plan))} >/dev/null"
-        )
+        net = shlex.quote(network_name(plan))
+        labels = [f"--label {shlex.quote(f'{k}={v}')}" for k, v in network_labels(plan).items()]
+        lines = ["docker network create", *labels, f"{net} >/dev/null"]
+        out.append(f"docker network inspect {net} >/dev/null 2>&1 || \\\n  " + " \\\n  ".join(lines))
         out.append("")
     redis = [sc for sc in plan.sidecars if sc.role == "redis"]
     for sc in redis:
@@ -137,6 +142,11 @@ def render_docker(plan: DeploymentPlan) -> str:
         if sc.role != "redis":
             out.append("")
             out.append(f"# lever 1, the prompt-result cache: clients use port {sc.port}")
+            hint = image_build_hint(sc)
+            if hint:
+                out.append("# its image is on no registry: build it here first (vllmtune up does when it is missing)")
+                out.append(f"#   {hint}")
+                out.append("# or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push")
             out.append(_join(sidecar_lines(plan, sc)))
     return "\n".join(out) + "\n"
 

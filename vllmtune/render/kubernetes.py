@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from vllmtune.containers import image_build_hint
 from vllmtune.plan import CONTAINER_HF_CACHE, LABEL_PREFIX, DeploymentPlan, Hardening, SecretEnv, Sidecar, k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 
@@ -483,10 +484,14 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
         pod["volumes"] = [{"name": n, "emptyDir": {"sizeLimit": "64Mi"}} for n in names]
     replicas = plan.k8s_replicas if sc.role == "cache" else 1
     annotations = _scrape_annotations(plan, sc.port) if sc.health_path else {}
+    dep_meta = meta
+    hint = image_build_hint(sc)
+    if hint:  # the proxy image is on no registry until someone pushes it there
+        dep_meta = {**meta, "annotations": {f"{LABEL_PREFIX}/image-build": hint}}
     dep = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": meta,
+        "metadata": dep_meta,
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": selector},

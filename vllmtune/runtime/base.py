@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,10 +30,21 @@ class ServerRecord:
     # Every name the server answers to: the base model, then its LoRA adapters. Records
     # written before vllmtune stored it have only served_name.
     served_models: tuple[str, ...] = field(default=())
+    # The stack's parts, vLLM first then its sidecars: {"role", "name", "state", "port"}
+    # (role server | cache | redis; name: the container or the process id).
+    parts: tuple[dict[str, Any], ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
         """The record as stored (and as ``up --output json`` shows it)."""
-        return {**asdict(self), "served_models": list(self.served_models)}
+        return {**asdict(self), "served_models": list(self.served_models), "parts": [dict(p) for p in self.parts]}
+
+    @property
+    def front_port(self) -> int:
+        """The port clients use: the cache proxy's when the prompt cache is on, else vLLM's."""
+        for p in self.parts:
+            if p.get("role") == "cache" and p.get("port"):
+                return int(p["port"])
+        return self.port
 
     def shown(self) -> dict[str, Any]:
         """The record as ``ps --output json`` shows it: a local server's summary says which
@@ -91,12 +102,24 @@ class Backend(Protocol):
     """up/down/ps/logs for one kind of runtime."""
 
     name: str
+    say: Callable[[str], None]  # progress lines (image builds, the sidecars' start)
 
     def preflight(self, plan: DeploymentPlan, gpus: str | None) -> None: ...
 
     def find(self, name: str) -> ServerRecord | None: ...
 
-    def start(self, plan: DeploymentPlan, gpus: str | None, env: dict[str, str]) -> Started: ...
+    def start(self, plan: DeploymentPlan, gpus: str | None, env: dict[str, str]) -> Started:
+        """What starts before vLLM (Redis, waited for), then vLLM; ``env`` holds every secret
+        of the launch and each part gets only the names it reads."""
+        ...
+
+    def start_front(self, plan: DeploymentPlan, env: dict[str, str]) -> list[tuple[str, str, Started]]:
+        """What starts once vLLM answers (the cache proxy): (what, health URL, watch) each."""
+        ...
+
+    def describe_parts(self, plan: DeploymentPlan) -> str:
+        """What stopping the stack removes ("the containers (...) and the network ...")."""
+        ...
 
     def mark_ready(self, plan: DeploymentPlan) -> None: ...
 
@@ -107,9 +130,19 @@ class Backend(Protocol):
     def logs(self, name: str, follow: bool, tail: int | None) -> Iterator[str]: ...
 
 
+def stack_state(server_state: str, summary: dict[str, Any], parts: tuple[dict[str, Any], ...]) -> str:
+    """A stack's state: the server's, or "degraded" when it runs but a sidecar of its launch
+    does not (``up`` then starts the whole stack again)."""
+    if server_state != "running":
+        return server_state
+    running = {p["role"] for p in parts if p.get("state") == "running"}
+    expected = {s["role"] for s in summary.get("sidecars", [])}
+    return "degraded" if expected - running else server_state
+
+
 def plan_summary(plan: DeploymentPlan, gpus: str | None) -> dict[str, Any]:
     """What identifies a launch: a change here means the server must be replaced."""
-    return {
+    out: dict[str, Any] = {
         "image": plan.image,
         "args": list(plan.args),
         "env": dict(plan.env),
@@ -117,6 +150,9 @@ def plan_summary(plan: DeploymentPlan, gpus: str | None) -> dict[str, Any]:
         "gpus": gpus if gpus is not None else str(plan.gpus),
         "port": plan.port,
     }
+    if plan.sidecars:  # absent without them: summaries of servers started before stay equal
+        out["sidecars"] = [{"role": sc.role, "image": sc.image, "args": list(sc.args)} for sc in plan.sidecars]
+    return out
 
 
 def summary_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -131,7 +167,50 @@ def summary_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         out += describe(old.get("args", []), new.get("args", []))  # max_num_seqs: 8 -> 16 (--max-num-seqs)
     if old.get("env") != new.get("env") or old.get("secret_env") != new.get("secret_env"):
         out.append("environment changed")
+    before = {s["role"]: s for s in old.get("sidecars", [])}
+    after = {s["role"]: s for s in new.get("sidecars", [])}
+    for role in sorted(set(before) | set(after)):
+        label = SIDECAR_LABELS.get(role, role)
+        if role not in before:
+            out.append(f"{label}: added")
+        elif role not in after:
+            out.append(f"{label}: removed")
+        elif before[role]["image"] != after[role]["image"]:
+            out.append(f"{label} image: {before[role]['image']} -> {after[role]['image']}")
+        elif before[role]["args"] != after[role]["args"]:
+            out.append(f"{label} args: {' '.join(before[role]['args'])} -> {' '.join(after[role]['args'])}")
     return out
+
+
+SIDECAR_LABELS = {"cache": "cache proxy", "redis": "Redis", "server": "vLLM"}
+ROLE_ORDER = {"server": 0, "cache": 1, "redis": 2}  # how ps lists a stack's parts
+GENERATED_PASSWORD = "VLLMTUNE_REDIS_PASSWORD"  # generated per launch unless the user sets it
+
+
+def sidecar_secret_values(plan: DeploymentPlan) -> dict[str, str]:
+    """Secrets of the sidecars, by the name each container reads. The Redis password comes from
+    $VLLMTUNE_REDIS_PASSWORD when set, else is generated for this launch (only the proxy and
+    Redis ever see it: as environment, never in argv, labels or logs)."""
+    import secrets
+
+    env: dict[str, str] = {}
+    missing = []
+    for sc in plan.sidecars:
+        for s in sc.secret_env:
+            if s.name in env:
+                continue
+            value = os.environ.get(s.source_env)
+            if value:
+                env[s.name] = value
+            elif s.name == GENERATED_PASSWORD:
+                env[s.name] = secrets.token_urlsafe(24)
+            else:
+                missing.append(
+                    f"{s.field} refers to ${s.source_env}, which is not set: export {s.source_env}=... and run again"
+                )
+    if missing:
+        raise LaunchError("\n".join(missing))
+    return env
 
 
 def secret_values(plan: DeploymentPlan) -> dict[str, str]:

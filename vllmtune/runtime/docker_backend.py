@@ -10,22 +10,30 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from vllmtune.containers import SidecarContainer, before_server, network_labels, network_name, sidecar_container
 from vllmtune.errors import LaunchError
 from vllmtune.plan import DeploymentPlan
 from vllmtune.runtime.base import (
+    ROLE_ORDER,
+    SIDECAR_LABELS,
     ServerRecord,
     Started,
     plan_summary,
     port_free,
     port_holder_process,
+    stack_state,
 )
 
 MANAGED = "app.kubernetes.io/managed-by=vllmtune"
 SERVER = "app.kubernetes.io/component=server"  # the vLLM container, not its sidecars
+COMPONENT = "app.kubernetes.io/component"
+PROFILE = "vllmtune.io/profile"
+REDIS_READY_SECONDS = 30.0
 SUMMARY_LABEL = "vllmtune.io/launch"
 # Comma-joined served names (base model, then LoRA adapters): names never contain a comma.
 SERVED_LABEL = "vllmtune.io/served-models"
@@ -103,6 +111,8 @@ class DockerBackend:
 
     def __init__(self) -> None:
         self._client: Any = None
+        # progress lines (image builds, pulls, the sidecars' start); up.py points it at the phase line
+        self.say: Callable[[str], None] = lambda _msg: None
 
     @property
     def client(self) -> Any:
@@ -132,53 +142,84 @@ class DockerBackend:
         import docker
 
         device_requests(gpus, plan.gpus)  # validates the spelling
+        self._ensure_pulled(plan.image)
+        for sc in plan.sidecars:
+            if sc.role == "cache":
+                from vllmtune.runtime.proxy_image import ensure_image
+
+                ensure_image(self.client, sc.image, self.say)
+            else:
+                self._ensure_pulled(sc.image)
+        # name conflicts with a container vllmtune does not manage
+        names = [plan.docker_container, *(plan.sidecar_name(sc.role) for sc in plan.sidecars)]
+        for name in names:
+            try:
+                other = self.client.containers.get(name)
+            except docker.errors.NotFound:
+                other = None
+            if other is not None and other.labels.get(PROFILE) != plan.name:
+                raise LaunchError(
+                    f"a container named {name!r} exists and was not "
+                    "started by vllmtune; remove it or set deploy.docker.container_name"
+                )
+        if plan.sidecars:
+            try:
+                net = self.client.networks.get(network_name(plan))
+            except docker.errors.NotFound:
+                net = None
+            if net is not None and (net.attrs.get("Labels") or {}).get(PROFILE) != plan.name:
+                raise LaunchError(
+                    f"a Docker network named {network_name(plan)!r} exists and was not created by vllmtune; "
+                    f"remove it (docker network rm {network_name(plan)}) or rename the profile"
+                )
+        self._check_port(plan.docker_bind, plan.port, "--port N")
+        for sc in plan.sidecars:
+            if sc.publish:
+                self._check_port(plan.docker_bind, sc.port, "prompt_cache.port")
+
+    def _ensure_pulled(self, image: str) -> None:
+        import docker
+
         try:
-            self.client.images.get(plan.image)
+            self.client.images.get(image)
         except docker.errors.ImageNotFound:
             try:
-                repo, tag = plan.image.rsplit(":", 1)
+                repo, tag = image.rsplit(":", 1)
+                self.say(f"pulling {image}")
                 self.client.images.pull(repo, tag=tag)
             except docker.errors.DockerException as exc:
                 raise LaunchError(
-                    f"image {plan.image} is not on this machine and pulling it failed: "
+                    f"image {image} is not on this machine and pulling it failed: "
                     f"{_short(exc)}\ncheck the network / registry login (docker login), or load "
                     "the image (docker load) first"
                 ) from None
-        # name conflicts with a container vllmtune does not manage
-        try:
-            other = self.client.containers.get(plan.docker_container)
-        except docker.errors.NotFound:
-            other = None
-        if other is not None and other.labels.get("vllmtune.io/profile") != plan.name:
-            raise LaunchError(
-                f"a container named {plan.docker_container!r} exists and was not "
-                "started by vllmtune; remove it or set deploy.docker.container_name"
-            )
-        self._check_port(plan)
 
-    def _check_port(self, plan: DeploymentPlan) -> None:
+    def _check_port(self, bind: str, port: int, how: str) -> None:
+        hint = "vllmtune up --port N" if how == "--port N" else how
         for c in self.client.containers.list():
             for bindings in (c.attrs.get("NetworkSettings", {}).get("Ports") or {}).values():
                 for b in bindings or []:
-                    if b.get("HostPort") == str(plan.port):
+                    if b.get("HostPort") == str(port):
                         raise LaunchError(
-                            f"port {plan.port} is already published by container "
+                            f"port {port} is already published by container "
                             f"{c.name}; stop it (docker rm -f {c.name}) or choose "
-                            "another port (vllmtune up --port N)"
+                            f"another port ({hint})"
                         )
-        if not port_free(plan.docker_bind, plan.port):
-            holder = port_holder_process(plan.port) or "another process"
-            raise LaunchError(
-                f"port {plan.port} is already in use by {holder}; stop it or choose another port (vllmtune up --port N)"
-            )
-
-    def find(self, name: str) -> ServerRecord | None:
-        c = self._container(name)
-        return None if c is None else _record(c)
+        if not port_free(bind, port):
+            holder = port_holder_process(port) or "another process"
+            raise LaunchError(f"port {port} is already in use by {holder}; stop it or choose another port ({hint})")
 
     def start(self, plan: DeploymentPlan, gpus: str | None, env: dict[str, str]) -> Started:
+        """The network and what starts before vLLM (Redis, waited for), then vLLM itself.
+        ``env``: every secret of the launch; each container gets only the ones it reads."""
         import docker
 
+        if plan.sidecars:
+            self._network(plan)
+        for c in (sidecar_container(plan, sc) for sc in plan.sidecars):
+            if before_server(c):
+                self.say(f"starting {SIDECAR_LABELS.get(c.role, c.role)} ({c.name})")
+                self._wait_redis(self._run_sidecar(c, env), c)
         volumes: dict[str, dict[str, str]] = {}
         for m in plan.mounts:
             source = os.path.expanduser(m.source)
@@ -191,13 +232,15 @@ class DockerBackend:
         kwargs: dict[str, Any] = {
             "name": plan.docker_container,
             "command": list(plan.args),
-            "environment": {**dict(plan.env), **env},
+            "environment": {**dict(plan.env), **{s.name: env[s.name] for s in plan.secret_env if s.name in env}},
             "ports": {f"{plan.port}/tcp": (plan.docker_bind, plan.port)},
             "volumes": volumes,
             "labels": labels,
             "device_requests": device_requests(gpus, plan.gpus),
             "detach": True,
         }
+        if plan.sidecars:
+            kwargs["network"] = network_name(plan)
         if plan.shm.ipc_host:
             kwargs["ipc_mode"] = "host"
         else:
@@ -218,51 +261,113 @@ class DockerBackend:
             if "port is already allocated" in text or "address already in use" in text:
                 raise LaunchError(f"port {plan.port} is already in use: {text}") from None
             raise LaunchError(f"docker could not start the container: {text}") from None
-        seen = 0
+        return _watch(container)
 
-        def new_lines() -> list[str]:
-            nonlocal seen
-            try:
-                raw: bytes = container.logs(stdout=True, stderr=True)
-                lines = raw.decode("utf-8", "replace").splitlines()
-            except docker.errors.DockerException:
-                return []
-            fresh, seen = lines[seen:], len(lines)
-            return fresh
+    def start_front(self, plan: DeploymentPlan, env: dict[str, str]) -> list[tuple[str, str, Started]]:
+        """What starts once vLLM answers (the cache proxy): (what, health URL, watch) each."""
+        out = []
+        for c in (sidecar_container(plan, sc) for sc in plan.sidecars):
+            if before_server(c):
+                continue
+            self.say(f"starting {SIDECAR_LABELS.get(c.role, c.role)} ({c.name})")
+            container = self._run_sidecar(c, env)
+            host = "127.0.0.1" if plan.docker_bind in ("0.0.0.0", "::") else plan.docker_bind
+            url = f"http://{host}:{c.port}{c.health_path}" if c.publish and c.health_path else ""
+            out.append((SIDECAR_LABELS.get(c.role, c.role), url, _watch(container)))
+        return out
 
-        def alive() -> bool:
+    def _network(self, plan: DeploymentPlan) -> None:
+        import docker
+
+        try:
+            self.client.networks.get(network_name(plan))
+        except docker.errors.NotFound:
+            self.client.networks.create(network_name(plan), driver="bridge", labels=network_labels(plan))
+
+    def _run_sidecar(self, c: SidecarContainer, env: dict[str, str]) -> Any:
+        """Create and start one sidecar from the spec the rendered script uses."""
+        import docker
+
+        kwargs = sidecar_run_kwargs(c, env)
+        container = self.client.containers.create(c.image, **kwargs)
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            text = str(exc.explanation or exc)
+            raise LaunchError(f"docker could not start {c.name} ({c.image}): {text}") from None
+        return container
+
+    def _wait_redis(self, container: Any, c: SidecarContainer) -> None:
+        """Redis answers PING with the password (read from its environment inside: no argv)."""
+        import docker
+
+        probe = ["sh", "-c", 'REDISCLI_AUTH="$VLLMTUNE_REDIS_PASSWORD" redis-cli ping']
+        deadline = time.monotonic() + REDIS_READY_SECONDS
+        while True:
             try:
                 container.reload()
-            except docker.errors.NotFound:
-                return False
-            return bool(container.status in ("created", "running"))
+                if container.status not in ("created", "running"):
+                    break
+                code, out = container.exec_run(probe)
+                if code == 0 and b"PONG" in out:
+                    return
+            except docker.errors.APIError:
+                pass
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        logs = container.logs(tail=20).decode("utf-8", "replace").rstrip()
+        tail = "\n".join("  | " + line for line in logs.splitlines()) or "  | (no log output)"
+        raise LaunchError(f"Redis ({c.name}) did not answer PING within {REDIS_READY_SECONDS:.0f} s\n{tail}")
 
-        return Started(ident=container.id[:12], alive=alive, new_log_lines=new_lines)
+    def parts(self, name: str) -> list[Any]:
+        """Every container of a stack: vLLM and its sidecars."""
+        return list(self.client.containers.list(all=True, filters={"label": [MANAGED, f"{PROFILE}={name}"]}))
+
+    def describe_parts(self, plan: DeploymentPlan) -> str:
+        """What stopping a stack removes, for the interrupt line."""
+        if not plan.sidecars:
+            return "the container"
+        roles = ", ".join(["vLLM", *(SIDECAR_LABELS.get(sc.role, sc.role) for sc in plan.sidecars)])
+        return f"the containers ({roles}) and the network {network_name(plan)}"
 
     def mark_ready(self, plan: DeploymentPlan) -> None:
         """Apply the restart policy only now: a crash during start-up must not loop."""
-        c = self._container(plan.name)
-        if c is not None and plan.docker_restart != "no":
+        if plan.docker_restart == "no":
+            return
+        for c in self.parts(plan.name):
             c.update(restart_policy={"Name": plan.docker_restart})
 
     def stop(self, name: str) -> bool:
+        """Remove every part of the stack (the proxy first, vLLM, Redis) and its network."""
         import docker
 
-        c = self._container(name)
-        if c is None:
-            return False
-        try:
-            c.remove(force=True)
-        except docker.errors.NotFound:
-            pass
-        return True
+        order = {"cache": 0, "server": 1, "redis": 2}
+        found = sorted(self.parts(name), key=lambda c: order.get(c.labels.get(COMPONENT, ""), 1))
+        for c in found:
+            try:
+                c.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        nets = self.client.networks.list(filters={"label": [MANAGED, f"{PROFILE}={name}"]})
+        for net in nets:
+            try:
+                net.remove()
+            except docker.errors.NotFound:
+                pass
+        return bool(found or nets)
 
     def list(self) -> list[ServerRecord]:
         found = self.client.containers.list(all=True, filters={"label": [MANAGED, SERVER]})
-        return [_record(c) for c in found]
+        return [_record(c, self.parts(c.labels.get(PROFILE, ""))) for c in found]
+
+    def find(self, name: str) -> ServerRecord | None:
+        c = self._container(name)
+        return None if c is None else _record(c, self.parts(name))
 
     def logs(self, name: str, follow: bool, tail: int | None) -> Iterator[str]:
-        c = self._container(name)
+        """A server's log, or a part's by its container name (NAME-cache, NAME-redis)."""
+        c = self._container(name) or self._part_by_name(name)
         if c is None:
             raise LaunchError(f"no container started by vllmtune for {name!r}")
         stream = c.logs(stream=True, follow=follow, tail=tail if tail else "all")
@@ -275,8 +380,76 @@ class DockerBackend:
         if buf:
             yield buf.decode("utf-8", "replace")
 
+    def has_part(self, name: str) -> bool:
+        """Is ``name`` a container of a stack vllmtune started (NAME-cache, NAME-redis)?"""
+        return self._part_by_name(name) is not None
 
-def _record(c: Any) -> ServerRecord:
+    def _part_by_name(self, name: str) -> Any | None:
+        found = self.client.containers.list(all=True, filters={"label": [MANAGED], "name": name})
+        return next((c for c in found if c.name == name), None)
+
+
+def sidecar_run_kwargs(c: SidecarContainer, env: dict[str, str]) -> dict[str, Any]:
+    """Docker SDK ``containers.create`` arguments of a sidecar: the rendered script's
+    ``docker run`` flags (vllmtune/render/docker.py), from the same spec."""
+    kwargs: dict[str, Any] = {
+        "name": c.name,
+        "command": list(c.command),
+        "environment": {**dict(c.env), **{s.name: env[s.name] for s in c.secret_env if s.name in env}},
+        "labels": dict(c.labels),
+        "network": c.network,
+        "read_only": c.read_only,
+        "tmpfs": {path: "" for path in c.tmpfs},
+        "cap_drop": list(c.cap_drop),
+        "security_opt": list(c.security_opt),
+        "mem_limit": c.memory,
+        "detach": True,
+    }
+    if c.entrypoint:
+        kwargs["entrypoint"] = [c.entrypoint]
+    if c.user is not None:
+        kwargs["user"] = c.user
+    if c.publish:
+        kwargs["ports"] = {f"{c.port}/tcp": (c.publish[0], c.publish[1])}
+    return kwargs
+
+
+def _watch(container: Any) -> Started:
+    """How up.py watches a starting container: alive, and its new log lines."""
+    import docker
+
+    seen = 0
+
+    def new_lines() -> list[str]:
+        nonlocal seen
+        try:
+            raw: bytes = container.logs(stdout=True, stderr=True)
+            lines = raw.decode("utf-8", "replace").splitlines()
+        except docker.errors.DockerException:
+            return []
+        fresh, seen = lines[seen:], len(lines)
+        return fresh
+
+    def alive() -> bool:
+        try:
+            container.reload()
+        except docker.errors.NotFound:
+            return False
+        return bool(container.status in ("created", "running"))
+
+    return Started(ident=container.id[:12], alive=alive, new_log_lines=new_lines)
+
+
+def _part(c: Any) -> dict[str, Any]:
+    role = c.labels.get(COMPONENT, "server")
+    port = 0
+    for bindings in (c.attrs.get("NetworkSettings", {}).get("Ports") or {}).values():
+        for b in bindings or []:
+            port = int(b.get("HostPort") or 0) or port
+    return {"role": role, "name": c.name, "state": c.status, "port": port}
+
+
+def _record(c: Any, parts: list[Any] | None = None) -> ServerRecord:
     labels = c.labels
     summary = json.loads(labels.get(SUMMARY_LABEL, "{}"))
     started = c.attrs.get("Created", "")  # e.g. 2026-11-23T21:25:01.123456789Z (UTC)
@@ -289,6 +462,7 @@ def _record(c: Any) -> ServerRecord:
     served = _served(summary)
     # Containers started before the label existed: the base name is all we know.
     models = tuple(n for n in labels.get(SERVED_LABEL, "").split(",") if n) or ((served,) if served else ())
+    part_rows = tuple(sorted((_part(p) for p in parts or [c]), key=lambda p: ROLE_ORDER.get(p["role"], 9)))
     return ServerRecord(
         name=labels.get("vllmtune.io/profile", c.name),
         backend="docker",
@@ -296,10 +470,11 @@ def _record(c: Any) -> ServerRecord:
         port=int(summary.get("port", 0)),
         served_name=served,
         started_at=ts,
-        state=c.status,
+        state=stack_state(c.status, summary, part_rows),
         ident=c.id[:12],
         summary=summary,
         served_models=models,
+        parts=part_rows,
     )
 
 

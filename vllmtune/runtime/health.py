@@ -113,3 +113,32 @@ def _startup_failure(what: str, log_tail: list[str]) -> LaunchError:
     if failure:
         msg += f"\nreason: {failure.reason}\nfix: {failure.hint}"
     return LaunchError(msg)
+
+
+def wait_http(
+    what: str,
+    url: str,
+    alive: Callable[[], bool],
+    new_log_lines: Callable[[], list[str]],
+    timeout: float,
+    log_tail: list[str],
+) -> float:
+    """Block until ``url`` answers 200 (a sidecar's health path); seconds taken. Raises
+    LaunchError with the part's log when it exits or does not answer in time."""
+    start = time.monotonic()
+    while True:
+        log_tail.extend(new_log_lines())
+        status, _ = http_get(url, timeout=1.0)
+        if status == 200:
+            return time.monotonic() - start
+        if status in (404, 405):  # something answers there, but not this part
+            log_tail.extend(new_log_lines())
+            raise _startup_failure(
+                f"{url} answers {status}: what runs there is not the {what} (check its image)", log_tail
+            )
+        if not alive():
+            log_tail.extend(new_log_lines())
+            raise _startup_failure(f"the {what} exited during start-up", log_tail)
+        if time.monotonic() - start > timeout:
+            raise _startup_failure(f"the {what} did not answer {url} within {timeout:.0f} s", log_tail)
+        time.sleep(POLL_SECONDS)

@@ -114,8 +114,13 @@ def logs(name: str, follow: bool, tail: int | None, only: str | None) -> Iterato
     """Log lines of the first backend that knows the server."""
     backends, unreachable = _reachable(only)
     for backend in backends:
-        leftover_log = getattr(backend, "log_path", None)  # a local server's log outlives it
-        if backend.find(name) is not None or (leftover_log and Path(leftover_log(name)).exists()):
+        leftover_log = getattr(backend, "log_path", None)  # a local server's log outlives it (a part's too)
+        part = getattr(backend, "has_part", None)  # a container of a stack: NAME-cache, NAME-redis
+        if (
+            backend.find(name) is not None
+            or (leftover_log and Path(leftover_log(name)).exists())
+            or (part and part(name))
+        ):
             return backend.logs(name, follow, tail)
     if unreachable is not None:
         raise unreachable

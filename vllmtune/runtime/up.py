@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vllmtune.errors import LaunchError
-from vllmtune.plan import DeploymentPlan, load_plan
-from vllmtune.runtime.base import Backend, plan_summary, secret_values, summary_changes
-from vllmtune.runtime.health import Watch, wait_ready
+from vllmtune.plan import DeploymentPlan, Sidecar, load_plan
+from vllmtune.runtime.base import Backend, plan_summary, secret_values, sidecar_secret_values, summary_changes
+from vllmtune.runtime.health import Watch, wait_http, wait_ready
+
+SIDECAR_READY_SECONDS = 60.0  # the proxy answers in about a second once vLLM does
 
 
 def get_backend(name: str) -> Backend:
@@ -33,10 +35,11 @@ class UpResult:
 
     name: str
     backend: str
-    endpoint: str
+    endpoint: str  # what clients use: the cache proxy's when the prompt cache is on
     model: str
     ident: str
     status: str  # started | unchanged | replaced
+    vllm_endpoint: str = ""  # vLLM's own (the same as endpoint without the prompt cache)
     timings: dict[str, float] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     kv_cache: dict[str, float] = field(default_factory=dict)
@@ -56,6 +59,7 @@ class UpOptions:
     timeout: float = 1800.0
     replace: bool = False
     keep_on_failure: bool = False
+    cache_image: str | None = None  # the proxy image instead of prompt_cache.image:VERSION
 
 
 def prepare(profile: str, opts: UpOptions) -> DeploymentPlan:
@@ -65,7 +69,24 @@ def prepare(profile: str, opts: UpOptions) -> DeploymentPlan:
     if refusal:
         raise LaunchError(refusal)
     host = opts.host or ("127.0.0.1" if opts.runtime == "local" else None)
-    return plan.with_endpoint(host=host, port=opts.port)
+    plan = plan.with_endpoint(host=host, port=opts.port)
+    if opts.port is not None and plan.sidecars:  # the proxy's upstream is vLLM's new port
+        plan = replace(plan, sidecars=tuple(_upstream_port(sc, plan.port) for sc in plan.sidecars))
+    if opts.cache_image:
+        if not plan.sidecars:
+            raise LaunchError("--cache-image: the profile has no prompt cache (prompt_cache.enabled: true)")
+        sidecars = tuple(replace(sc, image=opts.cache_image) if sc.role == "cache" else sc for sc in plan.sidecars)
+        plan = replace(plan, sidecars=sidecars)
+    return plan
+
+
+def _upstream_port(sc: Sidecar, port: int) -> Sidecar:
+    args = list(sc.args)
+    if "--upstream" not in args:
+        return sc
+    i = args.index("--upstream") + 1
+    args[i] = f"{args[i].rsplit(':', 1)[0]}:{port}"
+    return replace(sc, args=tuple(args))
 
 
 def up(
@@ -75,17 +96,28 @@ def up(
     t0 = time.monotonic()
     plan = prepare(profile, opts)
     backend = get_backend(opts.runtime)
+    backend.say = lambda msg: on_phase(msg, time.monotonic() - t0)
     host = "127.0.0.1" if plan.docker_bind in ("0.0.0.0", "::") or opts.runtime == "local" else plan.docker_bind
     if opts.runtime == "local" and plan.host not in ("0.0.0.0", "::"):
         host = plan.host
-    endpoint = f"http://{host}:{plan.port}"
+    vllm_endpoint = f"http://{host}:{plan.port}"
+    proxy = next((sc for sc in plan.sidecars if sc.role == "cache"), None)
+    endpoint = f"http://{host}:{proxy.port}" if proxy is not None else vllm_endpoint
     status = "started"
     existing = backend.find(plan.name)
     if existing is not None:
         new = plan_summary(plan, opts.gpus)
         changes = summary_changes(existing.summary, new)
         if existing.state == "running" and not changes:
-            return UpResult(plan.name, backend.name, endpoint + "/v1", plan.served_name, existing.ident, "unchanged")
+            return UpResult(
+                plan.name,
+                backend.name,
+                endpoint + "/v1",
+                plan.served_name,
+                existing.ident,
+                "unchanged",
+                vllm_endpoint=vllm_endpoint + "/v1",
+            )
         if existing.state == "running" and not opts.replace:
             raise LaunchError(
                 f"{plan.name} is already running with a different launch:\n  "
@@ -93,28 +125,32 @@ def up(
                 + "\nrun again with --replace to replace it, or vllmtune down "
                 f"{plan.name}"
             )
-        backend.stop(plan.name)  # an exited leftover, or --replace
+        backend.stop(plan.name)  # an exited leftover, a stack missing a part, or --replace
         status = "replaced" if existing.state == "running" else "started"
     env = secret_values(plan)
+    env_all = {**env, **sidecar_secret_values(plan)}  # each part gets only the names it reads
     backend.preflight(plan, opts.gpus)
     t_spawn = time.monotonic()
     tail = log_tail if log_tail is not None else []
     try:
-        started = backend.start(plan, opts.gpus, env)
+        started = backend.start(plan, opts.gpus, env_all)
         watch = Watch(
-            base_url=endpoint,
+            base_url=vllm_endpoint,
             served_name=plan.served_name,
             alive=started.alive,
             new_log_lines=started.new_log_lines,
             api_key=env.get("VLLM_API_KEY"),
         )
         ready = wait_ready(watch, opts.timeout, on_phase, tail)
+        for what, url, part in backend.start_front(plan, env_all):
+            took = wait_http(what, url, part.alive, part.new_log_lines, SIDECAR_READY_SECONDS, [])
+            on_phase(f"{what} ready", time.monotonic() - t_spawn)
+            ready.phases[f"{what} ready"] = ready.seconds + took
     except BaseException as exc:
         # Failure or Ctrl-C (even mid-create): leave nothing running unless asked to.
         if isinstance(exc, KeyboardInterrupt):
             # Stopping takes seconds (a container's removal, a process's graceful exit): say so.
-            what = "the container" if backend.name == "docker" else "the process"
-            on_phase(f"interrupted: stopping and removing {what}", time.monotonic() - t_spawn)
+            on_phase(f"interrupted: stopping and removing {backend.describe_parts(plan)}", time.monotonic() - t_spawn)
         if not opts.keep_on_failure or isinstance(exc, KeyboardInterrupt):
             backend.stop(plan.name)
         raise
@@ -127,6 +163,7 @@ def up(
         model=plan.served_name,
         ident=started.ident,
         status=status,
+        vllm_endpoint=vllm_endpoint + "/v1",
         timings={
             "total_s": round(t_end - t0, 3),
             "server_start_s": round(ready.seconds, 3),
