@@ -243,7 +243,9 @@ def test_a_failing_part_removes_everything(tmp_path: Path, names: list[str]) -> 
         f"error: http://127.0.0.1:{proxy_port}/cache/stats answers 404: what runs there is not the cache proxy "
         "(check its image)\n"
     ) in r.stderr
-    assert '"GET /cache/stats HTTP/1.1" 404 Not Found' in r.stderr  # the part's own log
+    # the part's own log is shown (its start-up lines; the 404's access-log line may not be
+    # flushed yet when the log is read, so it is not asserted)
+    assert "  | INFO:     Uvicorn running on http://0.0.0.0:" in r.stderr
     assert time.monotonic() - t0 < 30
     assert (parts_of("vt-fail"), networks_of("vt-fail")) == ([], [])
 
