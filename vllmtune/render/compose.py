@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vllmtune.containers import image_build_hint
+from vllmtune.containers import image_build_hint, sidecar_container
 from vllmtune.plan import DeploymentPlan, Sidecar
 from vllmtune.profile.yamlio import dump_yaml
 
@@ -108,6 +108,17 @@ def sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
         # an answer without the password is NOAUTH, not PONG
         ping = 'REDISCLI_AUTH="$$VLLMTUNE_REDIS_PASSWORD" redis-cli ping | grep -q PONG'
         svc["healthcheck"] = {"test": ["CMD-SHELL", ping], "interval": "5s", "timeout": "3s", "retries": 5}
+    # the same hardening as the docker script and `up` (one spec: vllmtune/containers.py)
+    c = sidecar_container(plan, sc)
+    if c.user is not None:
+        svc["user"] = c.user
+    if c.read_only:
+        svc["read_only"] = True
+    if c.tmpfs:
+        svc["tmpfs"] = list(c.tmpfs)
+    svc["cap_drop"] = list(c.cap_drop)
+    svc["security_opt"] = list(c.security_opt)
+    svc["mem_limit"] = c.memory
     svc["labels"] = plan.sidecar_labels(sc.role)
     return svc
 
