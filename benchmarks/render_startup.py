@@ -40,7 +40,7 @@ def main() -> None:
     )
     for mode, extra in (("cached", []), ("cold (--no-cache)", ["--no-cache"])):
         for target in ("docker", "compose", "kubernetes"):
-            cmd = [sys.executable, "-m", "vllmtune.cli", "render", args.profile, "-t", target, *extra]
+            cmd = [sys.executable, "-m", "vllmtune", "render", args.profile, "-t", target, *extra]
             timed(cmd, 3)
             t = timed(cmd, args.runs)
             print(

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from vllmtune import __version__
 
 CACHE = tempfile.mkdtemp(prefix="vllmtune-test-cache-")
 
@@ -292,3 +293,21 @@ def test_up_phase_lines_name_the_server_not_the_argument(tmp_path: Path) -> None
     assert r.returncode == 1
     phases = [line.split(" (", 1)[0] for line in r.stderr.splitlines() if line.endswith(" s)")]
     assert phases == ["vt-phase: starting", "vt-phase: loading weights"]
+
+
+def test_the_console_entry_renders_without_typer_and_maps_errors_like_the_cli() -> None:
+    # vllmtune.entry (the console script, `python -m vllmtune`): render's fast path never imports
+    # typer/click (nor a template engine); everything else is the typer app's, with one mapping.
+    code = (
+        "import sys; from vllmtune.entry import main; rc = main(sys.argv[1:]); "
+        "print(sorted(m for m in ('typer', 'click', 'jinja2') if m in sys.modules), file=sys.stderr); "
+        "raise SystemExit(rc)"
+    )
+    r = subprocess.run([sys.executable, "-c", code, "render", "preset:baseline"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("#!/usr/bin/env bash\n")
+    assert r.stderr == "[]\n"
+    r = subprocess.run([sys.executable, "-c", code, "render", "preset:nosuch"], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[0].startswith("preset:nosuch: extends: 'nosuch' not found")
+    r = subprocess.run([sys.executable, "-m", "vllmtune", "--version"], capture_output=True, text=True)
+    assert (r.returncode, r.stdout) == (0, f"vllmtune {__version__}\n")

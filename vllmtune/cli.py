@@ -1196,13 +1196,13 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _run(argv: list[str] | None) -> int:
+def _run(argv: list[str] | None, fast: bool = True) -> int:
     from vllmtune.render_cmd import fast_render
 
     # `render` runs in loops and pre-commit hooks: serve it without building the typer app.
-    fast = fast_render(sys.argv[1:] if argv is None else argv)
-    if fast is not None:
-        return fast
+    result = fast_render(sys.argv[1:] if argv is None else argv) if fast else None
+    if result is not None:
+        return result
     command = typer.main.get_command(app)
     result = command.main(args=argv, prog_name="vllmtune", standalone_mode=False)
     if result == 130:  # typer turns Ctrl-C into exit code 130 without a word
@@ -1210,39 +1210,48 @@ def _run(argv: list[str] | None) -> int:
     return result if isinstance(result, int) else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app and map errors to exit codes (no tracebacks for users)."""
+def main(argv: list[str] | None = None, fast: bool = True) -> int:
+    """Entry point: run the app and map errors to exit codes (no tracebacks for users).
+    (The console script is :func:`vllmtune.entry.main`: render's fast path without typer.)"""
     try:
-        return _run(argv)
-    except VllmtuneError as exc:
+        return _run(argv, fast)
+    except Exception as exc:
+        return handle(exc)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+def handle(exc: BaseException) -> int:
+    """The exit code (and message) for an exception that reached the top; call it from an
+    ``except`` block (a bug's traceback is the one being handled)."""
+    if isinstance(exc, VllmtuneError):
         # Profile problems already read "file:line: key.path: message", one per line.
         return _fail(str(exc) if isinstance(exc, ProfileError) else f"error: {exc}", exc.exit_code)
-    except typer.Exit as exc:
+    if isinstance(exc, typer.Exit):
         if exc.exit_code == 130:  # typer's own handling of Ctrl-C
             return _fail("interrupted", 130)
         return int(exc.exit_code)
-    except typer.Abort:
+    if isinstance(exc, (typer.Abort, KeyboardInterrupt)):
         return _fail("interrupted", 130)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-    except BrokenPipeError:
+    if isinstance(exc, BrokenPipeError):
         return 0
-    except Exception as exc:
-        # Usage errors (click's, vendored by typer): they know how to show themselves.
-        code = getattr(exc, "exit_code", None)
-        if hasattr(exc, "show") and isinstance(code, int):
-            exc.show()
-            return code
-        # Anything else is a bug: say so, with what to report.
-        import traceback
+    if not isinstance(exc, Exception):  # SystemExit, GeneratorExit: not ours to map
+        raise exc
+    # Usage errors (click's, vendored by typer): they know how to show themselves.
+    code = getattr(exc, "exit_code", None)
+    if hasattr(exc, "show") and isinstance(code, int):
+        exc.show()
+        return code
+    # Anything else is a bug: say so, with what to report.
+    import traceback
 
-        tb = traceback.format_exc()
-        return _fail(
-            f"{tb}\nvllmtune {__version__}: internal error ({type(exc).__name__}: {exc}).\n"
-            f"This is a bug in vllmtune, not in your input: please report it with the "
-            f"text above {report_where()}",
-            3,
-        )
+    tb = traceback.format_exc()
+    return _fail(
+        f"{tb}\nvllmtune {__version__}: internal error ({type(exc).__name__}: {exc}).\n"
+        f"This is a bug in vllmtune, not in your input: please report it with the "
+        f"text above {report_where()}",
+        3,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

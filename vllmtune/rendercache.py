@@ -4,7 +4,7 @@ not pay for importing and building the validation models each time.
 Like ccache's manifests: an entry is found by (profile path, target, working directory,
 HOME, vllmtune's own files) and is used only if every file of the profile's ``extends`` chain
 still has the content hash recorded with it. Standard library only; nothing here imports
-pydantic, yaml or jinja2. ``--no-cache`` or VLLMTUNE_NO_CACHE=1 turns it off.
+pydantic or yaml. ``--no-cache`` or VLLMTUNE_NO_CACHE=1 turns it off.
 """
 
 from __future__ import annotations

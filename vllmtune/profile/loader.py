@@ -6,6 +6,7 @@ every problem with ``file:line: key.path: message``.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
@@ -13,6 +14,7 @@ import os
 import stat
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -278,10 +280,30 @@ def load_profile(path: str | Path) -> LoadedProfile:
     return validate_document(doc, chain[0], chain)
 
 
+@contextlib.contextmanager
+def _without_pydantic_plugins() -> Iterator[None]:
+    """Build the profile's validators without pydantic's plugin scan. The profile models use no
+    pydantic plugin (an observability plugin would only trace profile validation), and the scan
+    reads the entry points of every installed distribution: ~80 ms of a cold ``render`` on a
+    machine with a few hundred packages (benchmarks/render_startup.py). Only this process's
+    first profile validation is affected: the variable is restored at once, so any other
+    pydantic model (and any child process) still loads its plugins."""
+    before = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
+    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYDANTIC_DISABLE_PLUGINS", None)
+        else:
+            os.environ["PYDANTIC_DISABLE_PLUGINS"] = before
+
+
 def validate_document(doc: Located, source: str, chain: list[str] | None = None) -> LoadedProfile:
     """Validate an already parsed document and run the cross-field checks."""
     try:
-        profile = Profile.model_validate(doc.value)
+        with _without_pydantic_plugins():
+            profile = Profile.model_validate(doc.value)
     except ValidationError as exc:
         raise ProfileError(validation_problems(exc, doc, source)) from None
     loaded = LoadedProfile(profile=profile, source=source, located=doc, chain=chain or [source])

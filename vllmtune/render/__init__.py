@@ -31,7 +31,7 @@ def resolve_target(name: str) -> str:
 
 
 def _renderer(target: str) -> Callable[[DeploymentPlan], str]:
-    # Import only the renderer asked for: jinja2 is needed by the docker script alone.
+    # Import only the renderer asked for.
     if target == "docker":
         from vllmtune.render.docker import render_docker
 

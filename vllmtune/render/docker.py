@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from vllmtune.containers import image_build_hint, network_labels, network_name, sidecar_container
 from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, Sidecar
-from vllmtune.render.text import render_template
+from vllmtune.render.text import docker_header
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def _join(lines: list[list[Word]]) -> str:
 
 def render_docker(plan: DeploymentPlan) -> str:
     """The whole script text."""
-    out = [render_template("docker_header.sh.j2", plan=plan)]
+    out = [docker_header(plan)]
     out.append("")
     out.append("# Hugging Face cache on this machine (override: HF_CACHE=/path bash this-script)")
     out.append(f'HF_CACHE="${{HF_CACHE:-}}"; [ -n "$HF_CACHE" ] || HF_CACHE={hf_cache_default(_cache_source(plan))}')
