@@ -12,9 +12,16 @@ from tests.support.require_real import (  # hooks: under VLLMTUNE_REQUIRE_REAL=1
     pytest_runtest_makereport,
     pytest_sessionfinish,
     pytest_terminal_summary,
+    require,
 )
 
-__all__ = ["pytest_make_collect_report", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary"]
+__all__ = [
+    "pytest_make_collect_report",
+    "pytest_runtest_makereport",
+    "pytest_sessionfinish",
+    "pytest_terminal_summary",
+    "require",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests pin HOME (rendered output may expand ~); real components found under the real home
@@ -45,18 +52,6 @@ def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
         assert text == path.read_text(encoding="utf-8"), f"{name} differs from golden file"
 
     return check
-
-
-def require(available: bool, what: str) -> None:
-    """Skip a test whose real component is missing -- but fail in CI, where
-    VLLMTUNE_REQUIRE_REAL=1 says every real component must be there."""
-    import os
-
-    if available:
-        return
-    if os.environ.get("VLLMTUNE_REQUIRE_REAL") == "1":
-        pytest.fail(f"{what} is required (VLLMTUNE_REQUIRE_REAL=1) but not available")
-    pytest.skip(f"{what} not available")
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.require_real import require_module
 from tests.support.interrupt import INTERRUPTIBLE
 
 
@@ -234,7 +235,7 @@ def test_compare_table_and_formats(tmp_path: Path) -> None:
 
 
 def test_plot(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    require_module("matplotlib", "matplotlib (pip install -e '.[test]')")
     with stub("--ttft", "0.01") as url:
         vt("bench", url, "-n", "10", "-o", str(tmp_path / "a.json"))
     r = vt("compare", str(tmp_path / "a.json"), "--plot", str(tmp_path / "p.png"))

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.render.k8s_expand import as_run
+from tests.support.crds import kubernetes_validate
 from vllmtune.errors import ProfileError
 from vllmtune.plan import build_plan
 from vllmtune.profile.loader import validate_document
@@ -210,7 +211,7 @@ def test_script_refuses_to_run_without_the_secret(fake_docker: Path, tmp_path: P
 @SETTINGS
 @given(doc=scaled_profiles())
 def test_scaled_out_kubernetes_parses_back_and_validates(doc: dict[str, Any]) -> None:
-    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    kv = kubernetes_validate()
     try:
         plan = plan_of(doc)
     except ProfileError:
@@ -235,4 +236,4 @@ def test_scaled_out_kubernetes_parses_back_and_validates(doc: dict[str, Any]) ->
     assert ("replicas" in server["spec"]) == (plan.autoscaling is None)
     for d in docs:
         if "." not in d["apiVersion"].split("/")[0]:
-            kubernetes_validate.validate(d, "1.30", strict=True)
+            kv.validate(d, "1.30", strict=True)

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.support.crds import kubernetes_validate
 from tests.render.test_golden import SOURCES
 from tests.support import crds
 from vllmtune.errors import LaunchError, ProfileError, RenderError
@@ -32,7 +33,6 @@ from vllmtune.render.kubernetes import (
 )
 from vllmtune.runtime.up import UpOptions, prepare
 
-kubernetes_validate = pytest.importorskip("kubernetes_validate")
 K8S_VERSION = "1.30"
 EXAMPLE = ROOT / "profiles/examples/llama-70b-2x8.yaml"
 
@@ -66,7 +66,7 @@ def objects(plan: DeploymentPlan) -> dict[str, dict[str, Any]]:
 def pod_template_ok(template: dict[str, Any]) -> None:
     """A pod template (inside a custom resource) checked as a core PodTemplate."""
     doc = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": template}
-    kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    kubernetes_validate().validate(doc, K8S_VERSION, strict=True)
 
 
 # ------------------------------------------------------------------ multi-node
@@ -203,7 +203,7 @@ def test_core_objects_validate_strictly(tmp_path: Path, variant: str) -> None:
     for obj in kubernetes_objects(plan_of(tmp_path, VARIANTS[variant])):
         if crds.is_custom(obj):
             continue  # custom kinds: test_custom_objects_validate_against_their_crds
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        kubernetes_validate().validate(obj, K8S_VERSION, strict=True)
 
 
 def _custom_objects() -> list[tuple[str, dict[str, Any]]]:
