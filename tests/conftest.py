@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.support.hypothesis_profiles  # noqa: F401  (loads the ci or dev settings profile)
 from tests.support.require_real import (  # hooks: under VLLMTUNE_REQUIRE_REAL=1 a skip is a failure
     pytest_make_collect_report,
     pytest_runtest_makereport,

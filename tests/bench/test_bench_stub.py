@@ -14,11 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import ROOT
-from tests.support.require_real import require_module
 from tests.support.interrupt import INTERRUPTIBLE
+from tests.support.require_real import require_module
 
 
 def free_port() -> int:

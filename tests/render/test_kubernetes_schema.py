@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.support.crds import kubernetes_validate
 from tests.render.test_golden import SOURCES
 from tests.support import crds
+from tests.support.crds import kubernetes_validate
 from vllmtune.plan import load_plan
 from vllmtune.render.kubernetes import render_kubernetes
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.support.crds import kubernetes_validate
 from tests.render.test_golden import SOURCES
 from tests.support import crds
+from tests.support.crds import kubernetes_validate
 from vllmtune.errors import LaunchError, ProfileError, RenderError
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render import render
