@@ -40,7 +40,16 @@ def bench(stub_args: list[str], bench_args: list[str]) -> dict:  # type: ignore[
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "r.json"
             subprocess.run(
-                [sys.executable, "-m", "vllmtune.cli", "bench", f"http://127.0.0.1:{port}", *bench_args, "-o", str(out)],
+                [
+                    sys.executable,
+                    "-m",
+                    "vllmtune.cli",
+                    "bench",
+                    f"http://127.0.0.1:{port}",
+                    *bench_args,
+                    "-o",
+                    str(out),
+                ],
                 check=True,
                 capture_output=True,
                 cwd=ROOT,

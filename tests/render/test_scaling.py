@@ -20,6 +20,7 @@ from tests.render.test_golden import SOURCES
 from tests.support import crds
 from tests.support.crds import kubernetes_validate
 from vllmtune.errors import LaunchError, ProfileError, RenderError
+from vllmtune.flags import known_versions
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render import render
 from vllmtune.render.kubernetes import (
@@ -172,10 +173,12 @@ def test_old_versions_run_their_own_entrypoint_and_keep_user_nccl_settings(tmp_p
     assert {"name": "NCCL_SOCKET_IFNAME", "value": "ib0"} in leader["env"]
 
 
-def test_a_version_without_the_ray_backend_is_refused(tmp_path: Path) -> None:
-    # every catalogued version has --distributed-executor-backend: the check is the flag lookup itself
-    plan = plan_of(tmp_path, MULTI.replace('"0.32.0"', '"0.6.0"'))
-    assert "--distributed-executor-backend" in plan.args
+def test_every_catalogued_version_has_the_ray_backend(tmp_path: Path) -> None:
+    # (the refusal of a version without the flag: tests/test_plan.py, with a catalog that lacks it)
+    for version in known_versions():
+        plan = plan_of(tmp_path, MULTI.replace('"0.32.0"', f'"{version}"'))
+        i = plan.args.index("--distributed-executor-backend")
+        assert plan.args[i + 1] == "ray", version
 
 
 # ------------------------------------------------------------------ every object validates
