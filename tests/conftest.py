@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,17 +14,11 @@ from tests.support.require_real import (  # hooks: under VLLMTUNE_REQUIRE_REAL=1
     pytest_make_collect_report,
     pytest_runtest_makereport,
     pytest_sessionfinish,
-    pytest_terminal_summary,
     require,
 )
+from tests.support.require_real import pytest_terminal_summary as _require_real_summary
 
-__all__ = [
-    "pytest_make_collect_report",
-    "pytest_runtest_makereport",
-    "pytest_sessionfinish",
-    "pytest_terminal_summary",
-    "require",
-]
+__all__ = ["pytest_make_collect_report", "pytest_runtest_makereport", "pytest_sessionfinish", "require"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests pin HOME (rendered output may expand ~); real components found under the real home
@@ -38,6 +34,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/* from the current output")
 
 
+_rewritten: list[str] = []  # unified diffs of the golden files --update-golden changed
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    _require_real_summary(terminalreporter)
+    if _rewritten:
+        terminalreporter.section(f"--update-golden rewrote {len(_rewritten)} golden file(s): review the diff")
+        for diff in _rewritten:
+            terminalreporter.write(diff if diff.endswith("\n") else diff + "\n")
+
+
 @pytest.fixture
 def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """Compare text with a golden file (or write it with --update-golden)."""
@@ -45,7 +52,15 @@ def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
 
     def check(name: str, text: str) -> None:
         path = GOLDEN / name
+        if update and os.environ.get("VLLMTUNE_REQUIRE_REAL") == "1":
+            pytest.fail("--update-golden under VLLMTUNE_REQUIRE_REAL=1: CI compares goldens, it never rewrites them")
         if update:
+            old = path.read_text(encoding="utf-8") if path.exists() else ""
+            if old != text:  # said at the end of the run, to be reviewed (never rewritten blindly)
+                diff = difflib.unified_diff(
+                    old.splitlines(keepends=True), text.splitlines(keepends=True), f"a/{name}", f"b/{name}"
+                )
+                _rewritten.append("".join(diff))
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             return
