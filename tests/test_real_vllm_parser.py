@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.conftest import ROOT, require
-from tests.render.test_golden import SOURCES
+from tests.render.test_golden import DOCKER_GOLDENS, SOURCES, vllm_argv_of_script
 from tests.render.test_roundtrip_property import DOCKER_SHAPES, assert_shape, plan_of, profiles
 from tests.support.hypothesis_profiles import examples
 from tests.support.realvllm import parse_with_real_vllm, vllm_venv_python
@@ -73,3 +74,17 @@ def test_generated_profiles_with_hostile_strings_parse() -> None:
     results = parse_with_real_vllm(every)
     bad = [(argv, r) for argv, r in zip(every, results, strict=True) if not r["ok"]]
     assert bad == []
+
+
+def test_every_032_golden_script_argv_parses(tmp_path: Path) -> None:
+    # The committed files themselves (tests/golden/*.sh), run under bash with a recording docker:
+    # what the container would get, given to vLLM 0.32.0's own parser.
+    argvs = []
+    for i, path in enumerate(DOCKER_GOLDENS):
+        (tmp_path / str(i)).mkdir()
+        image, argv = vllm_argv_of_script(path, tmp_path / str(i))
+        if image.endswith(":v0.32.0"):
+            argvs.append((path.name, argv))
+    assert len(argvs) >= 6
+    results = parse_with_real_vllm([a for _, a in argvs])
+    assert [(name, r["ok"]) for (name, _), r in zip(argvs, results, strict=True)] == [(n, True) for n, _ in argvs]
