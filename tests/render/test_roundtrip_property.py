@@ -221,7 +221,7 @@ def settings_for(ci_examples: int) -> settings:
 
 
 @pytest.mark.parametrize("shape", DOCKER_SHAPES)
-@settings_for(30)  # a bash run per example (~0.1-0.5 s on a shared 2-core box)
+@settings_for(50)  # a bash run per example (~0.1-0.5 s on a shared 2-core box)
 @given(data=st.data())
 def test_bash_runs_exactly_the_planned_docker_argv(shape: str, data: Any, fake_docker: Path, tmp_path: Path) -> None:
     doc = data.draw(profiles(shape))
@@ -262,7 +262,7 @@ def server_object(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("shape", DOCKER_SHAPES)
-@settings_for(80)
+@settings_for(125)  # x 4 shapes: 500 examples
 @given(data=st.data())
 def test_compose_and_kubernetes_parse_back_to_the_plan(shape: str, data: Any) -> None:
     doc = data.draw(profiles(shape))
@@ -299,7 +299,7 @@ def test_script_refuses_to_run_without_the_secret(fake_docker: Path, tmp_path: P
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@settings_for(30)  # kubernetes-validate on every object
+@settings_for(40)  # kubernetes-validate on every object
 @given(data=st.data())
 def test_scaled_out_kubernetes_parses_back_and_validates(shape: str, data: Any) -> None:
     kv = kubernetes_validate()
