@@ -73,7 +73,11 @@ def test_up_with_an_unreachable_daemon_says_it_whole(tmp_path: Path, no_daemon: 
     path = tmp_path / "vt-nodaemon.yaml"
     path.write_text("name: vt-nodaemon\nvllm: {version: '0.32.0'}\nmodel: {id: org/model-x}\n")
     r = vt("up", str(path), "-d", env=no_daemon)
-    assert (r.returncode, r.stdout, r.stderr) == (1, "", unreachable(no_daemon["DOCKER_HOST"], "No such file or directory"))
+    assert (r.returncode, r.stdout, r.stderr) == (
+        1,
+        "",
+        unreachable(no_daemon["DOCKER_HOST"], "No such file or directory"),
+    )
 
 
 def test_refused_tcp_daemon_message_is_whole(no_daemon: dict[str, str]) -> None:
