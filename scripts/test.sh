@@ -8,7 +8,10 @@
 #   scripts/test.sh -m "not vllm"   pytest arguments pass through
 #   VLLMTUNE_SKIP_SETUP=1           use what is already set up (no installs)
 #   VLLMTUNE_REQUIRE_REAL=1         every real component must be there: a skip is a failure
-#                                   (what .ci/run sets)
+#                                   (what .ci/run sets); it also selects the hypothesis "ci"
+#                                   profile (more examples, derandomized: tests/support/hypothesis_profiles.py)
+#   VLLMTUNE_NO_COV=1               no coverage report (branch coverage of vllmtune is printed at
+#                                   the end of the pytest run, CLI subprocesses included)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,4 +44,9 @@ echo "== mypy"; python3 -m mypy
 echo "== flag catalog is fresh"
 bash scripts/check_flag_catalog.sh
 echo "== pytest"
-python3 -m pytest "$@"
+cov=()
+if [[ "${VLLMTUNE_NO_COV:-0}" != 1 ]]; then
+  rm -f .coverage .coverage.*
+  cov=(--cov=vllmtune --cov-branch --cov-report=term:skip-covered)
+fi
+python3 -m pytest "${cov[@]}" "$@"

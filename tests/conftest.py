@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import tests.support.hypothesis_profiles  # noqa: F401  (loads the ci or dev settings profile)
 from tests.support.require_real import (  # hooks: under VLLMTUNE_REQUIRE_REAL=1 a skip is a failure
     pytest_make_collect_report,
     pytest_runtest_makereport,
     pytest_sessionfinish,
-    pytest_terminal_summary,
+    require,
 )
+from tests.support.require_real import pytest_terminal_summary as _require_real_summary
 
-__all__ = ["pytest_make_collect_report", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary"]
+__all__ = ["pytest_make_collect_report", "pytest_runtest_makereport", "pytest_sessionfinish", "require"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests pin HOME (rendered output may expand ~); real components found under the real home
@@ -30,6 +34,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/* from the current output")
 
 
+_rewritten: list[str] = []  # unified diffs of the golden files --update-golden changed
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    _require_real_summary(terminalreporter)
+    if _rewritten:
+        terminalreporter.section(f"--update-golden rewrote {len(_rewritten)} golden file(s): review the diff")
+        for diff in _rewritten:
+            terminalreporter.write(diff if diff.endswith("\n") else diff + "\n")
+
+
 @pytest.fixture
 def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """Compare text with a golden file (or write it with --update-golden)."""
@@ -37,7 +52,15 @@ def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
 
     def check(name: str, text: str) -> None:
         path = GOLDEN / name
+        if update and os.environ.get("VLLMTUNE_REQUIRE_REAL") == "1":
+            pytest.fail("--update-golden under VLLMTUNE_REQUIRE_REAL=1: CI compares goldens, it never rewrites them")
         if update:
+            old = path.read_text(encoding="utf-8") if path.exists() else ""
+            if old != text:  # said at the end of the run, to be reviewed (never rewritten blindly)
+                diff = difflib.unified_diff(
+                    old.splitlines(keepends=True), text.splitlines(keepends=True), f"a/{name}", f"b/{name}"
+                )
+                _rewritten.append("".join(diff))
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             return
@@ -45,18 +68,6 @@ def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
         assert text == path.read_text(encoding="utf-8"), f"{name} differs from golden file"
 
     return check
-
-
-def require(available: bool, what: str) -> None:
-    """Skip a test whose real component is missing -- but fail in CI, where
-    VLLMTUNE_REQUIRE_REAL=1 says every real component must be there."""
-    import os
-
-    if available:
-        return
-    if os.environ.get("VLLMTUNE_REQUIRE_REAL") == "1":
-        pytest.fail(f"{what} is required (VLLMTUNE_REQUIRE_REAL=1) but not available")
-    pytest.skip(f"{what} not available")
 
 
 @pytest.fixture(autouse=True)

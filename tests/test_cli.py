@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.support.require_real import require_module
 from vllmtune import __version__
 
 CACHE = tempfile.mkdtemp(prefix="vllmtune-test-cache-")
@@ -126,7 +127,7 @@ def test_explain_json_lists_the_five_levers() -> None:
 
 
 def test_schema_is_valid_json_schema_and_validates_presets() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema = require_module("jsonschema", "jsonschema (pip install -e '.[test]')")
     schema = json.loads(run("schema").stdout)
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)

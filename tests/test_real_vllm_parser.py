@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.conftest import ROOT, require
-from tests.render.test_golden import SOURCES
-from tests.render.test_roundtrip_property import plan_of, profiles
+from tests.render.test_golden import DOCKER_GOLDENS, SOURCES, vllm_argv_of_script
+from tests.render.test_roundtrip_property import DOCKER_SHAPES, assert_shape, plan_of, profiles
+from tests.support.hypothesis_profiles import examples
 from tests.support.realvllm import parse_with_real_vllm, vllm_venv_python
-from vllmtune.errors import ProfileError
 from vllmtune.plan import load_plan
 
 pytestmark = pytest.mark.vllm
@@ -50,22 +51,40 @@ def test_the_real_parser_rejects_what_vllmtune_refuses() -> None:
     assert not res["ok"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(doc=profiles())
-def _collect(doc: dict[str, Any]) -> None:
-    doc["vllm"]["version"] = "0.32.0"
-    try:
-        _COLLECTED.append(serve_args(plan_of(doc)))
-    except ProfileError:
-        pass
+def collect(shape: str) -> list[list[str]]:
+    """vLLM 0.32.0 argv of generated profiles of one shape: valid by construction, none dropped."""
+    collected: list[list[str]] = []
 
+    @settings(max_examples=examples(40), suppress_health_check=list(HealthCheck))
+    @given(doc=profiles(shape))
+    def draw(doc: dict[str, Any]) -> None:
+        doc["vllm"]["version"] = "0.32.0"
+        plan = plan_of(doc)
+        assert_shape(plan, doc, shape)
+        collected.append(serve_args(plan))
 
-_COLLECTED: list[list[str]] = []
+    draw()
+    return collected
 
 
 def test_generated_profiles_with_hostile_strings_parse() -> None:
-    _collect()
-    assert len(_COLLECTED) >= 20
-    results = parse_with_real_vllm(_COLLECTED)
-    bad = [(argv, r) for argv, r in zip(_COLLECTED, results, strict=True) if not r["ok"]]
+    argvs = {shape: collect(shape) for shape in DOCKER_SHAPES}
+    assert {shape: len(a) for shape, a in argvs.items()} == dict.fromkeys(DOCKER_SHAPES, examples(40))
+    every = [argv for a in argvs.values() for argv in a]
+    results = parse_with_real_vllm(every)
+    bad = [(argv, r) for argv, r in zip(every, results, strict=True) if not r["ok"]]
     assert bad == []
+
+
+def test_every_032_golden_script_argv_parses(tmp_path: Path) -> None:
+    # The committed files themselves (tests/golden/*.sh), run under bash with a recording docker:
+    # what the container would get, given to vLLM 0.32.0's own parser.
+    argvs = []
+    for i, path in enumerate(DOCKER_GOLDENS):
+        (tmp_path / str(i)).mkdir()
+        image, argv = vllm_argv_of_script(path, tmp_path / str(i))
+        if image.endswith(":v0.32.0"):
+            argvs.append((path.name, argv))
+    assert len(argvs) >= 6
+    results = parse_with_real_vllm([a for _, a in argvs])
+    assert [(name, r["ok"]) for (name, _), r in zip(argvs, results, strict=True)] == [(n, True) for n, _ in argvs]

@@ -62,3 +62,49 @@ def test_skips_stay_skips_without_it(tmp_path: Path) -> None:
     r = run(tmp_path, require_real=False)
     assert r.returncode == 0, r.stdout
     assert r.stdout.strip().splitlines()[-1].startswith("1 passed, 3 skipped, 1 xfailed"), r.stdout
+
+
+def test_every_skip_goes_through_require() -> None:
+    # One spelling for "a real component is missing": require() / require_module() (the message
+    # says what and how to install it). A bare skipif / importorskip / skip elsewhere is a bug.
+    spellings = ("importorskip(", "mark.skipif", "mark.skip(", "pytest.skip(")
+    allowed = {ROOT / "tests/support/require_real.py", Path(__file__).resolve()}
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if path not in allowed
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(s in line for s in spellings) and not line.lstrip().startswith("#")
+    ]
+    assert found == []
+
+
+MODULE_PROBE = """
+from tests.support.require_real import require_module
+
+def test_present():
+    assert require_module("json", "json").dumps([]) == "[]"
+
+def test_missing():
+    require_module("no_such_module_xyz", "the widget (pip install widget)")
+"""
+
+
+def test_require_module_fails_naming_the_component(tmp_path: Path) -> None:
+    (tmp_path / "test_modprobe.py").write_text(MODULE_PROBE)
+    for flag, rc, summary in (("1", 1, "1 failed, 1 passed"), ("0", 0, "1 passed, 1 skipped")):
+        r = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "tests.support.require_real", "-p", "no:cacheprovider", "-q", "-rA"]
+            + ["--rootdir", str(tmp_path), str(tmp_path)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+            env={**os.environ, "VLLMTUNE_REQUIRE_REAL": flag, "PYTHONPATH": str(ROOT)},
+        )
+        assert r.returncode == rc, r.stdout
+        assert r.stdout.strip().splitlines()[-1].startswith(summary), r.stdout
+        if flag == "1":
+            assert "the widget (pip install widget) is required (VLLMTUNE_REQUIRE_REAL=1) but not available" in r.stdout
+        else:
+            assert "the widget (pip install widget) not available" in r.stdout

@@ -36,6 +36,9 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert 'export VLLMTUNE_REQUIRE_REAL=1\nexec bash scripts/test.sh "$@"\n' in ci
     test_sh = (ROOT / "scripts" / "test.sh").read_text()
     assert "bash scripts/setup_system.sh" in test_sh and "bash scripts/check_flag_catalog.sh" in test_sh
+    # the CI run ends with the package's branch coverage (pytest-cov, the test extra)
+    assert "cov=(--cov=vllmtune --cov-branch --cov-report=term:skip-covered)" in test_sh
+    assert 'python3 -m pytest "${cov[@]}" "$@"' in test_sh
     system = (ROOT / "scripts" / "setup_system.sh").read_text()
     for pkg in ("docker.io", "busybox-static", "redis-server", "docker-compose", "prometheus"):
         assert pkg in system

@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.support.interrupt import INTERRUPTIBLE
+from tests.support.require_real import require_module
 
 
 def free_port() -> int:
@@ -78,10 +79,14 @@ def test_ttft_and_inter_token_latency_are_measured(tmp_path: Path) -> None:
     res = json.loads((tmp_path / "r.json").read_text())
     s = res["summary"]
     assert s["requests_ok"] == 12
-    assert 75 <= s["ttft_ms"]["p50"] <= 110
-    assert 18 <= s["itl_token_ms"]["p50"] <= 30
+    # Lower bounds only, and only those the stub's sleeps guarantee (a sleep is never shorter):
+    # the first token after 80 ms, the last after 80 ms + 9 x 20 ms. How close to them a busy
+    # machine gets is a benchmark's claim (benchmarks/bench_stub_timing.py), not a test's.
+    assert s["ttft_ms"]["p50"] >= 80 and s["ttft_ms"]["count"] == 12
+    assert s["e2e_ms"]["p50"] >= 80 + 9 * 20
+    assert s["e2e_ms"]["p50"] >= s["ttft_ms"]["p50"]
+    assert s["itl_token_ms"]["count"] == 12 * 9  # 10 one-token chunks: 9 gaps per request
     assert s["tokens_per_chunk"]["mean"] == 1.0
-    assert 250 <= s["e2e_ms"]["p50"] <= 330  # 80 ms + 9 x 20 ms
     assert s["tokens_per_call"] == 10
     assert res["config"]["workload"] == "random" and res["config"]["seed"] == 0
     assert res["definitions"]["ttft_ms"].startswith("time to first token")
@@ -93,8 +98,9 @@ def test_several_tokens_per_chunk_like_speculative_decoding() -> None:
         res = json.loads(vt("bench", url, "-n", "6", "-c", "2", "--output", "json").stdout)
     s = res["summary"]
     assert s["tokens_per_chunk"]["mean"] == 3.0
-    assert 25 <= s["itl_chunk_ms"]["p50"] <= 45  # 3 tokens x 10 ms per chunk
-    assert 8 <= s["itl_token_ms"]["p50"] <= 15
+    # each chunk gap divided by the 3 tokens of that chunk (whatever the gap measured)
+    assert s["itl_token_ms"]["count"] == s["itl_chunk_ms"]["count"] == 6 * 3  # 4 chunks: 3 gaps
+    assert s["itl_token_ms"]["p50"] == pytest.approx(s["itl_chunk_ms"]["p50"] / 3, rel=0.01)
 
 
 def test_errors_are_counted_not_hidden() -> None:
@@ -117,13 +123,11 @@ def test_non_streaming_and_completions_api() -> None:
 
 def test_rate_is_held_and_lag_reported() -> None:
     with stub() as url:
-        t = time.monotonic()
         res = json.loads(vt("bench", url, "-n", "20", "--rate", "40", "--output", "json").stdout)
-        took = time.monotonic() - t
     assert res["config"]["arrivals"] == "constant"
-    assert 0.45 <= res["summary"]["wall_s"] <= 1.5  # 20 requests at 40/s
-    assert res["summary"]["schedule_lag_p50_ms"] < 20
-    assert took < 30
+    # held: the 20th request is not sent before its slot, 19 x 25 ms after the first
+    assert res["summary"]["wall_s"] >= 19 / 40
+    assert res["summary"]["schedule_lag_p50_ms"] >= 0  # reported, and never early
 
 
 def test_quality_scored_from_jsonl(tmp_path: Path) -> None:
@@ -212,7 +216,9 @@ def test_compare_table_and_formats(tmp_path: Path) -> None:
     ]
     assert lines[1].startswith("baseline") and lines[1].endswith("1.00x")
     assert lines[2].startswith("prefix")
-    assert float(lines[2].split()[-1].rstrip("x")) < 0.7  # faster -> cheaper
+    a, b = (json.loads((tmp_path / f).read_text())["summary"] for f in ("a.json", "b.json"))
+    # relative cost = the reference's throughput / this one's (whichever was faster on this machine)
+    assert lines[2].split()[-1] == f"{a['request_throughput'] / b['request_throughput']:.2f}x"
     assert lines[4] == "vs baseline:"
     assert lines[5].startswith("  prefix: p50 -") and "(95% CI -" in lines[5]
     md = vt("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--output", "markdown").stdout
@@ -222,7 +228,8 @@ def test_compare_table_and_formats(tmp_path: Path) -> None:
             "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--gpu-hour-usd", "2.49", "--output", "json"
         ).stdout
     )["rows"]
-    assert rows[0]["usd_per_1k_requests"] > rows[1]["usd_per_1k_requests"]
+    for row, summary in zip(rows, (a, b), strict=True):
+        assert row["usd_per_1k_requests"] == pytest.approx(2.49 / (summary["request_throughput"] * 3600) * 1000)
     csv_text = vt("compare", str(tmp_path / "a.json"), "--output", "csv").stdout
     assert csv_text.startswith("config,")
     bad = tmp_path / "x.json"
@@ -235,7 +242,7 @@ def test_compare_table_and_formats(tmp_path: Path) -> None:
 
 
 def test_plot(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    require_module("matplotlib", "matplotlib (pip install -e '.[test]')")
     with stub("--ttft", "0.01") as url:
         vt("bench", url, "-n", "10", "-o", str(tmp_path / "a.json"))
     r = vt("compare", str(tmp_path / "a.json"), "--plot", str(tmp_path / "p.png"))
@@ -255,7 +262,8 @@ def test_calibrate_and_the_ceiling_warning(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     figures = json.loads(r.stdout)
-    assert figures["non_streaming_c16_req_s"] > 500
+    # a measured rate (how high is this machine's business: benchmarks/bench_client_ceiling.py)
+    assert isinstance(figures["non_streaming_c16_req_s"], float) and figures["non_streaming_c16_req_s"] > 0
     assert json.loads((tmp_path / "vllmtune" / "bench-ceiling.json").read_text()) == figures
     # pretend the ceiling is tiny: an ordinary run now gets the warning
     (tmp_path / "vllmtune" / "bench-ceiling.json").write_text('{"non_streaming_c16_req_s": 5}')

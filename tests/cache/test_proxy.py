@@ -146,7 +146,10 @@ def test_streaming_miss_stored_and_replayed_with_the_same_chunk_shape() -> None:
 
 def test_single_flight_collapses_identical_misses() -> None:
     async def go() -> None:
-        async with running(StubConfig(ttft=0.2)) as (proxy, port, stub):
+        # The 8 requests must reach the proxy while the first one's answer is pending: they leave
+        # one event loop within milliseconds; an upstream that takes 2 s to answer leaves a 100x
+        # margin for a loaded machine (the old 0.2 s did not).
+        async with running(StubConfig(ttft=2.0)) as (proxy, port, stub):
             results = await asyncio.gather(*(call(port, CHAT) for _ in range(8)))
             assert stub.counters["requests"] == 1
             assert sorted(h["x-cache"] for _, h, _ in results) == ["HIT"] * 7 + ["MISS"]

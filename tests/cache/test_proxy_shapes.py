@@ -17,6 +17,7 @@ import pytest
 
 from tests.cache.upstream import Upstream, proxy_running, serving
 from tests.conftest import ROOT, require
+from tests.support.require_real import require_module
 from vllmtune.bench.http import Connection, HttpError
 from vllmtune.cache.backends import MemoryBackend, RedisBackend, entry_bytes
 from vllmtune.cache.command import CacheError, main, stats
@@ -285,7 +286,7 @@ def test_metrics_and_stats() -> None:
 
 
 def test_redis_unreachable_fails_open_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    pytest.importorskip("redis")
+    require_module("redis", "the redis client (pip install -e '.[test]')")
 
     async def go() -> None:
         up = Upstream()
@@ -342,7 +343,7 @@ def redis_url() -> Iterator[str]:
 
 @pytest.mark.redis
 def test_redis_is_shared_between_replicas_streams_included(redis_url: str) -> None:
-    pytest.importorskip("redis")
+    require_module("redis", "the redis client (pip install -e '.[test]')")
 
     async def go() -> None:
         up = Upstream()

@@ -5,15 +5,23 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require
 from vllmtune.errors import FlagError
 from vllmtune.flags import describe_versions, flagset, known_versions, versions_with_dest
 from vllmtune.plan import entrypoint_for
 
 SHARED = ROOT.parent / "shared" / "vllm-flags"
+
+
+@pytest.fixture
+def flag_dumps() -> Path:
+    """The vLLM flag dumps beside the checkout (../shared/vllm-flags), through require()."""
+    require(SHARED.is_dir(), f"the vLLM flag dumps ({SHARED}, beside the checkout)")
+    return SHARED
 
 
 def test_versions_cover_every_release() -> None:
@@ -22,10 +30,9 @@ def test_versions_cover_every_release() -> None:
     assert len(versions) == 59
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared/vllm-flags not beside the checkout")
-def test_committed_catalog_is_fresh() -> None:
+def test_committed_catalog_is_fresh(flag_dumps: Path) -> None:
     r = subprocess.run(
-        [sys.executable, "scripts/build_flag_catalog.py", str(SHARED), "--check"],
+        [sys.executable, "scripts/build_flag_catalog.py", str(flag_dumps), "--check"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -33,11 +40,10 @@ def test_committed_catalog_is_fresh() -> None:
     assert (r.returncode, r.stdout) == (0, "catalog up to date\n")
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared/vllm-flags not beside the checkout")
 @pytest.mark.parametrize("version", ["0.6.0", "0.8.2", "0.11.0", "0.32.0", "0.33.0"])
-def test_every_option_string_matches_the_parser_dump(version: str) -> None:
+def test_every_option_string_matches_the_parser_dump(version: str, flag_dumps: Path) -> None:
     for ep in ("serve", "api_server"):
-        dump = json.loads((SHARED / ep / f"{version}.json").read_text())
+        dump = json.loads((flag_dumps / ep / f"{version}.json").read_text())
         expected = {o for a in dump for o in a["opts"] if a["action"] not in ("_HelpAction",)}
         assert set(flagset(version, ep).flags) == expected  # type: ignore[arg-type]
 

@@ -8,10 +8,10 @@ import yaml
 from tests.conftest import ROOT
 from tests.render.test_golden import SOURCES
 from tests.support import crds
+from tests.support.crds import kubernetes_validate
 from vllmtune.plan import load_plan
 from vllmtune.render.kubernetes import render_kubernetes
 
-kubernetes_validate = pytest.importorskip("kubernetes_validate")
 K8S_VERSION = "1.30"
 
 
@@ -23,15 +23,15 @@ def test_every_object_validates_strictly(source: str, monkeypatch) -> None:  # t
     for doc in docs:
         if crds.is_custom(doc):
             continue  # custom resources: tests/render/test_scaling.py checks them against their CRDs
-        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        kubernetes_validate().validate(doc, K8S_VERSION, strict=True)
 
 
 def test_validator_is_not_a_rubber_stamp() -> None:
     docs = list(yaml.safe_load_all(render_kubernetes(load_plan("preset:baseline"))))
     deployment = docs[1]
     deployment["spec"]["template"]["spec"]["containers"][0]["bogusField"] = 1
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+    with pytest.raises(kubernetes_validate().ValidationError):
+        kubernetes_validate().validate(deployment, K8S_VERSION, strict=True)
 
 
 def test_shm_gpu_probes_and_secrets() -> None:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.support.crds import kubernetes_validate
 from vllmtune.errors import RenderError
 from vllmtune.plan import DeploymentPlan, build_plan, load_plan
 from vllmtune.profile.loader import validate_document
@@ -29,7 +30,6 @@ from vllmtune.render.quantize import (
     settings,
 )
 
-kubernetes_validate = pytest.importorskip("kubernetes_validate")
 K8S_VERSION = "1.30"
 EXAMPLE = "profiles/examples/quantize-w4a16.yaml"
 JOB_SHELL_TEXT = (
@@ -143,10 +143,10 @@ def test_job_and_configmap_validate_strictly(monkeypatch: pytest.MonkeyPatch, tm
         docs = list(yaml.safe_load_all(render_quantize_job(plan)))
         assert [d["kind"] for d in docs] == ["PersistentVolumeClaim", "ConfigMap", "Job"]
         for doc in docs:
-            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+            kubernetes_validate().validate(doc, K8S_VERSION, strict=True)
     docs[2]["spec"]["template"]["spec"]["containers"][0]["bogus"] = 1  # the validator can say no
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(docs[2], K8S_VERSION, strict=True)
+    with pytest.raises(kubernetes_validate().ValidationError):
+        kubernetes_validate().validate(docs[2], K8S_VERSION, strict=True)
 
 
 def test_job_carries_script_settings_and_secret_by_reference(monkeypatch: pytest.MonkeyPatch) -> None:

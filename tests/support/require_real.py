@@ -1,11 +1,17 @@
 """``VLLMTUNE_REQUIRE_REAL=1`` (CI, ``.ci/run``): every real component must be there, so a
 skipped test -- ``require()``, ``skipif``, ``importorskip``, at run or at collection -- is a
-failure that names what was missing. tests/conftest.py registers these hooks."""
+failure that names what was missing. tests/conftest.py registers these hooks.
+
+Tests look real components up through ``require()`` / ``require_module()`` only (never a bare
+``skipif`` or ``importorskip``): one place says what is missing and how to install it, and
+tests/test_require_real.py keeps the suite free of the other spellings."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Generator
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -15,6 +21,27 @@ FLAG = "VLLMTUNE_REQUIRE_REAL"
 
 def required() -> bool:
     return os.environ.get(FLAG) == "1"
+
+
+def require(available: bool, what: str) -> None:
+    """Skip a test whose real component is missing -- but fail, naming it, under
+    VLLMTUNE_REQUIRE_REAL=1 (CI), where every real component must be there."""
+    if available:
+        return
+    if required():
+        pytest.fail(f"{what} is required ({FLAG}=1) but not available")
+    pytest.skip(f"{what} not available")
+
+
+def require_module(name: str, what: str) -> ModuleType:
+    """The imported module ``name`` (a real component installed by the test extra or a setup
+    script), through ``require()``: call it inside the test or a fixture, never at module level,
+    so that the tests of the same file that do not need it still run."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        require(False, what)
+        raise  # unreachable: require() skipped or failed
 
 
 def _reason(longrepr: Any) -> str:
