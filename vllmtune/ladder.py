@@ -613,7 +613,7 @@ def ladder_notes(rows: list[dict[str, Any]], point: dict[str, Any]) -> list[str]
     if changes:
         out += [
             "",
-            "Change from the previous rung (95% CI of the difference; a CI including 0 is no significant change):",
+            "Change from the previous rung (95% CI of the difference; a CI including 0: no significant change):",
         ]
         out += changes
     return out
