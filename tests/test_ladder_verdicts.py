@@ -111,6 +111,11 @@ def test_stub_ladder_verdicts_cis_and_cost(tmp_path: Path) -> None:
         tokens = sum(line["completion_tokens"] for run in runs for line in run)
         assert row["usd_per_1m_output_tokens"] == pytest.approx(busy / tokens * 0.001 * 1e6)
         hits = sum(line["x_cache"] == "HIT" for run in runs for line in run)
+        for result, run in zip(entries[row["rung"]]["results"], runs, strict=True):
+            # the server (its /metrics, scraped around the measured run) saw exactly the requests the
+            # proxy missed: the warm-up is not counted, a hit never reached it
+            served = json.loads(Path(result).read_text())["server_metrics"]["vllm:time_to_first_token_seconds_count"]
+            assert served == sum(line["x_cache"] != "HIT" for line in run)
         if row["rung"] == "baseline":
             assert row["prompt_cache_hits"] is None and hits == 0
             assert all(line["x_cache"] is None for run in runs for line in run)  # no proxy: no header

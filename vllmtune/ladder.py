@@ -268,7 +268,10 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
             try:
                 started = up(str(rung_file), opts, lambda phase, t: None)
                 entry.setdefault("start_s", []).append(started.timings.get("server_start_s"))
-                endpoint = started.endpoint.removesuffix("/v1")
+                # vLLM's own endpoint (warm-up, /metrics) and the clients' one: `up` starts the
+                # prompt-cache proxy of the stack itself when the rung enables it
+                endpoint = (started.vllm_endpoint or started.endpoint).removesuffix("/v1")
+                client = started.endpoint.removesuffix("/v1")
                 model = lp.profile.model.served_name or None
                 if args.warmup > 0:  # to the server itself: warms the engine, never fills the prompt cache
                     run_bench(
@@ -284,8 +287,8 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
                         )
                     )
                 with contextlib.ExitStack() as stack:
-                    target = endpoint
-                    if rdoc.get("prompt_cache", {}).get("enabled"):
+                    target = client
+                    if rdoc.get("prompt_cache", {}).get("enabled") and client == endpoint:  # no proxy from up
                         target = stack.enter_context(prompt_cache_proxy(endpoint, lp))
                     requests_path = out / _round_name(rung, rnd, ".requests.jsonl")
                     bench = BenchArgs(
