@@ -197,9 +197,9 @@ def test_rows_table_and_notes_from_constructed_rungs(tmp_path: Path) -> None:
     )
     assert notes[-3:] == [
         "Change from the previous rung (95% CI of the difference; a CI including 0: no significant change):",
-        "- + prompt cache vs baseline: p50 -50 ms [-99, +0] no significant change; p99 +0 ms [+0, +0] no significant "
-        "change; TTFT p50 -25 ms [-50, +0] no significant change; cost -50 ms [-66, -34] better",
-        "- + prefix caching vs + prompt cache: p50 +0 ms [-99, +99] no significant change; p99 +0 ms [+0, +0] no "
-        "significant change; TTFT p50 +0 ms [-50, +50] no significant change; cost +0 ms [-23, +23] no significant "
-        "change",
+        "- + prompt cache vs baseline: p50 -50 ms [-99, +0.0] no significant change; p99 +0.0 ms [+0.0, +0.0] no "
+        "significant change; TTFT p50 -25 ms [-50, +0.0] no significant change; cost -50 ms [-66, -34] better",
+        "- + prefix caching vs + prompt cache: p50 +0.0 ms [-99, +99] no significant change; p99 +0.0 ms [+0.0, +0.0] "
+        "no significant change; TTFT p50 +0.0 ms [-50, +50] no significant change; cost +0.0 ms [-23, +23] no "
+        "significant change",
     ]

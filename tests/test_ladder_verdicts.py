@@ -143,7 +143,7 @@ def test_stub_ladder_verdicts_cis_and_cost(tmp_path: Path) -> None:
     for change, row in zip(changes, rows[1:], strict=True):
         parts = change.split(": ", 1)[1].split("; ")
         for part, key in zip(parts, FIGURES, strict=True):
-            m = re.fullmatch(r"(?P<name>[\w ]+) [+-][\d,]+ ms \[[+-][\d,]+, [+-][\d,]+\] (?P<verdict>.+)", part)
+            m = re.fullmatch(r"(?P<name>[\w ]+) [+-][\d,.]+ ms \[[+-][\d,.]+, [+-][\d,.]+\] (?P<verdict>.+)", part)
             assert m, part
             assert (m["name"], m["verdict"]) == (NAMES[key], row["figures"][key]["verdict"])
     md = (out / "report.md").read_text()

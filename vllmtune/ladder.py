@@ -513,6 +513,11 @@ def _num(v: Any, d: int = 0, suffix: str = "") -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.{d}f}{suffix}"
 
 
+def _signed(v: float) -> str:
+    """``+12``, ``-0.3``: one decimal below 10 so that a bound just under 0 does not read as 0."""
+    return f"{v + 0.0:+,.{1 if abs(v) < 10 else 0}f}"
+
+
 def _with_ci(fig: dict[str, Any] | None, d: int = 0) -> str:
     """``436 [420, 450]``: the value and its 95% CI."""
     if not fig or fig.get("value") is None:
@@ -607,8 +612,8 @@ def ladder_notes(rows: list[dict[str, Any]], point: dict[str, Any]) -> list[str]
         for key, name, _, _ in FIGURES:
             fig = r["figures"][key]
             ci = fig.get("delta_ci95")
-            delta = "-" if fig.get("delta") is None else f"{fig['delta']:+,.0f} ms"
-            within = f" [{ci[0]:+,.0f}, {ci[1]:+,.0f}]" if ci else " [CI: too few samples]"
+            delta = "-" if fig.get("delta") is None else f"{_signed(fig['delta'])} ms"
+            within = f" [{_signed(ci[0])}, {_signed(ci[1])}]" if ci else " [CI: too few samples]"
             parts.append(f"{name} {delta}{within} {fig['verdict']}")
         changes.append(f"- {r['config']} vs {r['vs']}: " + "; ".join(parts))
         if r.get("quality_regression"):
