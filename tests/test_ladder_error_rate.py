@@ -56,11 +56,18 @@ def test_a_rung_over_the_error_rate_is_failed_and_the_ladder_exits_1(tmp_path: P
     assert r.returncode == 1, r.stderr
     table = r.stdout.splitlines()
     assert table[0] == (
-        "| Config | p50 ms | p99 ms | TTFT p50 | Server TTFT | Tokens/call | Cache hits | Quality | Relative cost |"
+        "| Config | p50 ms | p99 ms | TTFT p50 | Server TTFT | Tokens/call | Cache hits | Quality | Server ms/req "
+        "| Relative cost | vs previous rung |"
     )
-    assert table[2].startswith("| baseline | ")
-    assert table[3] == "| + prefix caching (FAILED) | - | - | - | - | - | - | - | - |"
-    assert len(table) == 4
+    assert table[2].startswith("| baseline | ") and table[2].endswith(" | 1.00x | - |")
+    assert table[3] == "| + prefix caching (FAILED) | - | - | - | - | - | - | - | - | - | - |"
+    assert table[4:] == [  # no change to judge: the only other rung failed
+        "",
+        "Operating point: closed loop at concurrency 2, 8 measured requests per rung per round after 2 warm-up "
+        "requests (excluded), workload duplicates, seed 0, 1 round (the rungs one after another).",
+        "Relative cost: server-busy seconds per successful request (the union of the requests' in-server intervals; "
+        "prompt-cache hits cost 0), relative to the first rung. [a, b]: 95% CI.",
+    ]
     err = r.stderr.splitlines()
     at = err.index(
         "ladder: + prefix caching: FAILED: 8 of 8 requests failed (100.0%, above --max-error-rate 5.0%); "

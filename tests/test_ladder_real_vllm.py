@@ -103,6 +103,25 @@ def test_cpu_ladder(tmp_path: Path) -> None:
     assert [baseline.get(f"vllm:{s}_hits_total", 0.0) for s in ("prefix_cache", "gpu_prefix_cache")] == [0.0, 0.0]
     assert all(rows[c]["server_ttft_mean_ms"] > 0 for c in ("baseline", "+ prefix caching"))
     assert rows["baseline"]["relative_cost"] == 1.0
+    # every change has a verdict that agrees with the CI of its difference; a CI including 0 is never a
+    # win or a loss (the figures themselves move with the load on the machine: no ordering is asserted)
+    measured = [row for row in summary["rows"] if not row.get("failed")]
+    assert [row["vs"] for row in measured] == [None, *(row["config"] for row in measured[:-1])]
+    for row in measured:
+        for key in ("e2e_p50_ms", "e2e_p99_ms", "ttft_p50_ms", "cost_ms_per_request"):
+            fig = row["figures"][key]
+            lo, hi = fig["ci95"]
+            assert lo <= fig["value"] <= hi, (row["config"], key, fig)
+            if row["vs"] is not None:
+                ci = fig["delta_ci95"]
+                expected = "better" if ci[1] < 0 else "worse" if ci[0] > 0 else "no significant change"
+                assert fig["verdict"] == row["verdicts"][key] == expected, (row["config"], key, fig)
+        assert row["cost_ms_per_request"] == pytest.approx(row["server_busy_s"] / row["requests_ok"] * 1000)
+    # prompt-cache hits are answered by the proxy: counted from each request's X-Cache, costing no server time
+    assert rows["+ prompt cache"]["prompt_cache_hits"] == round(rows["+ prompt cache"]["prompt_cache_hit_ratio"] * 30)
+    assert summary["operating_point"]["concurrency"] == 2 and summary["operating_point"]["rounds"] == 1
+    assert any(line.startswith("Operating point: closed loop at concurrency 2, 30 measured requests") for line in
+               summary["table_markdown"])  # fmt: skip
     assert (out / "report.md").read_text().startswith("# Ladder: ")
     assert (out / "ladder.png").exists()
     for rung in ("baseline", "prompt-cache", "speculative"):  # every rung is a deployable profile

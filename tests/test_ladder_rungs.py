@@ -79,18 +79,16 @@ def test_ladder_table_costs_and_the_wrote_line() -> None:
 
     row = {
         "config": "baseline",
-        "p50_ms": 10.0,
-        "p99_ms": 20.0,
-        "ttft_p50_ms": 5.0,
+        "figures": {"e2e_p50_ms": {"value": 10.0, "ci95": [9.0, 11.0]}, "cost_ms_per_request": {"value": 4.0}},
         "tokens_per_call": 8.0,
         "relative_cost": 1.0,
         "usd_per_1k_requests": 0.0123,
         "usd_per_1m_output_tokens": 1.5,
     }
     lines = ladder_table([row])
-    assert lines[0].endswith("| Relative cost | $/1k req | $/1M out tok |")
-    assert lines[2].endswith("| 1.00x | 0.0123 | 1.50 |")
+    assert lines[0].endswith("| Relative cost | $/1k req | $/1M out tok | vs previous rung |")
+    assert lines[2] == "| baseline | 10 [9, 11] | - | - | - | 8.0 | - | - | 4 | 1.00x | 0.0123 | 1.50 | - |"
     del row["usd_per_1k_requests"], row["usd_per_1m_output_tokens"]
-    assert ladder_table([row])[0].endswith("| Relative cost |")
+    assert ladder_table([row])[0].endswith("| Relative cost | vs previous rung |")
     for out in ("ladder", "ladder/"):
         assert ladder_wrote(out) == "wrote ladder/report.md, ladder/ladder.json, ladder/ladder.png, ladder/rungs/*.yaml"

@@ -981,7 +981,19 @@ def ladder(
     rungs: Annotated[
         str | None, typer.Option("--rungs", help="Only these rungs (baseline always): cache,prefix,batch,quant,spec.")
     ] = None,
-    repeat: Annotated[int, typer.Option("--repeat", help="Benchmark each rung N times and report the spread.")] = 1,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            "--repeats",
+            "--repeat",
+            help="Interleaved rounds: every rung once per round (A B A B ...), each brought up again; the "
+            "rounds' requests are pooled into each figure's 95% CI.",
+        ),
+    ] = 1,
+    warmup: Annotated[
+        int,
+        typer.Option("--warmup", help="Requests sent to each rung's server before measuring (excluded)."),
+    ] = 2,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted ladder from its last finished rung.")
     ] = False,
@@ -998,7 +1010,9 @@ def ladder(
 ) -> None:
     """The five-lever ladder: baseline (every lever off), then + prompt cache, + prefix caching,
     + batching, + quantization, + speculative decoding; each rung brought up, measured with the
-    same seeded workload, torn down; then the cost table. Rungs the profile does not configure
+    same seeded workload, torn down; then the table: figures with 95% CIs, each change from the
+    previous rung as better, worse or no significant change (its CI includes 0), and the relative
+    cost in server-busy seconds per successful request (prompt-cache hits cost 0). Rungs the profile does not configure
     are skipped; a rung that cannot start is reported with its reason and its lever is not
     carried to the next rungs.
 
@@ -1022,6 +1036,7 @@ def ladder(
         port=port,
         rungs=rungs.split(",") if rungs else None,
         repeat=repeat,
+        warmup=warmup,
         resume=resume,
         timeout=timeout,
         max_error_rate=max_error_rate,

@@ -445,7 +445,8 @@ def test_save_requests_writes_one_line_per_request(tmp_path: Path) -> None:
     for row in rows:
         assert set(row) == {"index", "scheduled_ms", "sent_ms", "ttft_ms", "e2e_ms", "status", "error",
                             "error_detail", "prompt_tokens", "completion_tokens", "cached_tokens",
-                            "chunk_tokens", "chunk_gaps_ms"}  # fmt: skip
+                            "chunk_tokens", "chunk_gaps_ms", "x_cache"}  # fmt: skip
+        assert row["x_cache"] is None  # no prompt-cache proxy in front of the stub
         if not row["error"]:
             assert row["status"] == 200 and row["completion_tokens"] == 4 and row["chunk_tokens"] == [2, 2]
             assert len(row["chunk_gaps_ms"]) == 1

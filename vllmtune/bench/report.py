@@ -200,6 +200,7 @@ def request_lines(records: list[Record]) -> list[dict[str, Any]]:
                 "cached_tokens": r.cached_tokens,
                 "chunk_tokens": r.chunk_tokens,
                 "chunk_gaps_ms": gaps,
+                "x_cache": r.x_cache or None,
             }
         )
     return out

@@ -63,6 +63,7 @@ class Record:
     cached_tokens: int = 0
     text: str = ""
     warmup: bool = False
+    x_cache: str = ""  # the prompt-cache proxy's X-Cache answer (HIT, MISS, BYPASS), "" without a proxy
 
 
 def _headers(api_key: str | None) -> bytes:
@@ -113,6 +114,7 @@ async def _one(
     rec.start = time.perf_counter() - t0
     resp = await conn.send("POST", path, body, headers)
     rec.status = resp.status
+    rec.x_cache = resp.headers.get("x-cache", "")
     if resp.status != 200:
         data = await conn.body(resp)
         rec.end = time.perf_counter() - t0

@@ -1,0 +1,205 @@
+"""The ladder's verdicts and cost model on deterministic, constructed data (no server, no clock)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vllmtune.ladder import LadderArgs, ladder_notes, ladder_rows, ladder_table, operating_point
+from vllmtune.ladder_figures import (
+    BETTER,
+    SAME,
+    WORSE,
+    busy_seconds,
+    compare_figures,
+    cost_sample,
+    rung_figures,
+    server_seconds,
+    verdict,
+    welch_diff_ci,
+)
+
+
+def req(sent: float, e2e: float, *, hit: bool = False, error: str | None = None, tokens: int = 8) -> dict[str, Any]:
+    """One line as ``bench --save-requests`` writes it (times in ms)."""
+    return {
+        "sent_ms": sent,
+        "e2e_ms": e2e,
+        "ttft_ms": e2e / 2,
+        "error": error,
+        "completion_tokens": 0 if error else tokens,
+        "x_cache": "HIT" if hit else None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("ci", "expected"),
+    [
+        ([-3.0, -1.0], BETTER),
+        ([1.0, 3.0], WORSE),
+        ([-1.0, 1.0], SAME),
+        ([0.0, 2.0], SAME),  # touching 0 includes it
+        ([-2.0, 0.0], SAME),
+        ([math.nan, math.nan], SAME),  # too few samples: no claim
+        (None, SAME),
+    ],
+)
+def test_verdict_is_a_win_or_loss_only_when_the_ci_excludes_0(ci: list[float] | None, expected: str) -> None:
+    assert verdict(ci) == expected
+
+
+BASE = [100.0 + (i * 7) % 20 for i in range(60)]  # 100..119, deterministic
+
+
+def test_compare_figures_on_synthetic_samples() -> None:
+    def samples(shift: float) -> dict[str, list[float]]:
+        return {"e2e_ms": [v + shift for v in BASE], "ttft_ms": [v / 2 + shift for v in BASE], "cost_ms": BASE}
+
+    faster = compare_figures(samples(0), samples(-30))
+    assert {k: f["verdict"] for k, f in faster.items()} == {
+        "e2e_p50_ms": BETTER,
+        "e2e_p99_ms": BETTER,
+        "ttft_p50_ms": BETTER,
+        "cost_ms_per_request": SAME,  # the same cost sample: an interval centred on 0
+    }
+    assert faster["e2e_p50_ms"]["delta"] == pytest.approx(-30)
+    lo, hi = faster["e2e_p50_ms"]["delta_ci95"]
+    assert lo < -30 < hi or lo == hi == -30
+    lo, hi = faster["cost_ms_per_request"]["delta_ci95"]
+    assert lo == pytest.approx(-hi) and lo < 0
+    slower = compare_figures(samples(0), samples(+30))
+    assert slower["e2e_p50_ms"]["verdict"] == WORSE and slower["ttft_p50_ms"]["verdict"] == WORSE
+    # the same distribution in another order: the CI of the difference straddles 0
+    same = compare_figures(samples(0), {k: v[::-1] for k, v in samples(0).items()})
+    for fig in same.values():
+        lo, hi = fig["delta_ci95"]
+        assert lo <= 0 <= hi and fig["verdict"] == SAME
+    # the first rung has values and CIs, no verdict
+    first = compare_figures(None, samples(0))
+    assert set(first["e2e_p50_ms"]) == {"value", "ci95"} and first["e2e_p50_ms"]["value"] == pytest.approx(109.5)
+
+
+def test_too_few_samples_is_no_significant_change() -> None:
+    few = {"e2e_ms": [1.0, 2.0], "ttft_ms": [], "cost_ms": [1.0]}
+    figs = compare_figures(few, {"e2e_ms": [50.0, 60.0], "ttft_ms": [], "cost_ms": [9.0]})
+    assert {f["verdict"] for f in figs.values()} == {SAME}
+    assert all(f["delta_ci95"] is None for f in figs.values())
+
+
+def test_welch_interval_matches_scipy() -> None:
+    from scipy import stats as sps
+
+    a = [float(v) for v in BASE]
+    b = [v * 0.8 + (i % 3) for i, v in enumerate(BASE[:40])]
+    lo, hi = welch_diff_ci(a, b)
+    ref = sps.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
+    assert lo == pytest.approx(ref.low, rel=2e-3) and hi == pytest.approx(ref.high, rel=2e-3)
+
+
+def test_busy_time_is_the_union_of_in_server_intervals_and_hits_cost_nothing() -> None:
+    lines = [
+        req(0, 100),  # A: alone 0-50, with B 50-100
+        req(50, 100),  # B: with A 50-100, alone 100-150
+        req(20, 1, hit=True),  # a prompt-cache hit: answered by the proxy
+        req(200, 60, error="http_500"),  # failed: the server spent the time anyway
+        {"sent_ms": None, "e2e_ms": None, "error": "not_sent", "x_cache": None},
+    ]
+    assert server_seconds(lines) == pytest.approx([0.075, 0.075, 0.0, 0.060, 0.0])
+    assert busy_seconds(lines) == pytest.approx(0.210)
+    fig = rung_figures([lines])
+    # 210 ms of server time over 3 successful requests (the hit is a success)
+    assert fig["cost_s_per_request"] == pytest.approx(0.070)
+    assert (fig["requests_sent"], fig["requests_ok"], fig["prompt_cache_hits"]) == (4, 3, 1)
+    assert fig["prompt_cache_hit_ratio"] == pytest.approx(1 / 3)
+    assert fig["output_tokens"] == 24
+    assert sum(cost_sample([lines])) / len(cost_sample([lines])) == pytest.approx(70.0)
+
+
+def test_touching_intervals_and_runs_are_not_merged() -> None:
+    back_to_back = [req(0, 10), req(10, 10)]  # one ends as the next starts: 20 ms, not shared
+    assert server_seconds(back_to_back) == pytest.approx([0.010, 0.010])
+    # two rounds each on its own clock: their busy times add (the intervals are not overlaid)
+    assert rung_figures([back_to_back, back_to_back])["busy_s"] == pytest.approx(0.040)
+    nested = [req(0, 100), req(10, 20)]  # a short request inside a long one: the union is 100 ms
+    assert busy_seconds(nested) == pytest.approx(0.100)
+    assert server_seconds(nested) == pytest.approx([0.090, 0.010])
+    no_proxy = rung_figures([nested])
+    assert no_proxy["prompt_cache_hits"] is None and no_proxy["prompt_cache_hit_ratio"] is None
+
+
+def write_rung(tmp: Path, name: str, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    result = {"version": 1, "summary": {}, "server_metrics": {}, "quality": None}
+    (tmp / f"{name}.json").write_text(json.dumps(result))
+    (tmp / f"{name}.requests.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return {
+        "rung": name,
+        "status": "done",
+        "results": [str(tmp / f"{name}.json")],
+        "requests": [str(tmp / f"{name}.requests.jsonl")],
+    }
+
+
+def test_rows_table_and_notes_from_constructed_rungs(tmp_path: Path) -> None:
+    # baseline: 40 requests one after another, 100 ms each; the prompt cache answers half of the
+    # same requests (1 ms each, in the gaps): half the server time per request; prefix caching:
+    # the same intervals as the prompt-cache rung (no change at all)
+    base = [req(i * 100, 100) for i in range(40)]
+    cached = [req(i * 100, 1, hit=True) if i % 2 else req(i * 100, 100) for i in range(40)]
+    entries = [
+        write_rung(tmp_path, "baseline", base),
+        write_rung(tmp_path, "prompt-cache", cached),
+        {"rung": "batching", "status": "failed", "reason": "did not start"},
+        write_rung(tmp_path, "prefix-caching", cached),
+        {"rung": "quantization", "status": "skipped", "reason": "not configured in the profile"},
+    ]
+    args = LadderArgs(profile="p.yaml", out=str(tmp_path), requests=40, concurrency=1, gpu_hour_usd=3.6)
+    rows, measured = ladder_rows(args, entries)
+    assert [r["config"] for r in rows] == ["baseline", "+ prompt cache", "+ batching", "+ prefix caching"]
+    b, pc, failed, px = rows
+    assert failed == {"config": "+ batching", "failed": True, "reason": "did not start"}
+    assert b["cost_ms_per_request"] == pytest.approx(100) and b["relative_cost"] == 1.0
+    assert pc["cost_ms_per_request"] == pytest.approx(50) and pc["relative_cost"] == pytest.approx(0.5)
+    assert pc["prompt_cache_hits"] == 20 and pc["prompt_cache_hit_ratio"] == 0.5
+    assert pc["verdicts"]["cost_ms_per_request"] == BETTER and pc["vs"] == "baseline"
+    assert px["vs"] == "+ prompt cache"  # the failed rung is not what the next one is compared with
+    assert set(px["verdicts"].values()) == {SAME}
+    # $3.6 per hour = $0.001 per second: 0.1 s per request -> $0.1 per 1k; 8 tokens per 0.1 s
+    assert b["usd_per_1k_requests"] == pytest.approx(0.1)
+    assert b["usd_per_1m_output_tokens"] == pytest.approx(0.1 / 8 * 1e6 / 1000)
+    assert pc["usd_per_1k_requests"] == pytest.approx(0.05)
+    assert len(measured) == 3
+    table = ladder_table(rows)
+    assert table[0] == (
+        "| Config | p50 ms | p99 ms | TTFT p50 | Server TTFT | Tokens/call | Cache hits | Quality | "
+        "Server ms/req | Relative cost | $/1k req | $/1M out tok | vs previous rung |"
+    )
+    assert table[2] == (
+        "| baseline | 100 [100, 100] | 100 [100, 100] | 50 [50, 50] | - | 8.0 | - | - | 100 [100, 100] | 1.00x | "
+        "0.1000 | 12.50 | - |"
+    )
+    assert table[4] == "| + batching (FAILED) | - | - | - | - | - | - | - | - | - | - | - | - |"
+    assert table[3] == (  # half the requests 1 ms, half 100 ms: the p50's CI spans both, so no verdict on it
+        "| + prompt cache | 50 [1, 100] | 100 [100, 100] | 25 [0, 50] | - | 8.0 | 50% | - | 50 [34, 66] | 0.50x | "
+        "0.0500 | 6.25 | better: cost; no significant change: p50, p99, TTFT p50 |"
+    )
+    assert table[5] == (
+        "| + prefix caching | 50 [1, 100] | 100 [100, 100] | 25 [0, 50] | - | 8.0 | 50% | - | 50 [34, 66] | 0.50x | "
+        "0.0500 | 6.25 | no significant change: p50, p99, TTFT p50, cost |"
+    )
+    notes = ladder_notes(rows, operating_point(args))
+    assert notes[0] == (
+        "Operating point: closed loop at concurrency 1, 40 measured requests per rung per round after 2 "
+        "warm-up requests (excluded), workload shared-prefix, seed 0, 1 round (the rungs one after another)."
+    )
+    assert notes[-3:] == [
+        "Change from the previous rung (95% CI of the difference; a CI including 0: no significant change):",
+        "- + prompt cache vs baseline: p50 -50 ms [-99, +0.0] no significant change; p99 +0.0 ms [+0.0, +0.0] no "
+        "significant change; TTFT p50 -25 ms [-50, +0.0] no significant change; cost -50 ms [-66, -34] better",
+        "- + prefix caching vs + prompt cache: p50 +0.0 ms [-99, +99] no significant change; p99 +0.0 ms [+0.0, +0.0] "
+        "no significant change; TTFT p50 +0.0 ms [-50, +50] no significant change; cost +0.0 ms [-23, +23] no "
+        "significant change",
+    ]

@@ -1,0 +1,155 @@
+"""The ladder end to end on the stub server (vllmtune/bench/stub.py started as `vllm` on the local
+runtime) with the real prompt-cache proxy: --repeats 2 interleaves the rounds, every figure has a
+95% CI, every change a verdict that agrees with its CI in ladder.json, the table and report.md, and
+the cost is the server-busy time of the requests the server answered (hits cost 0). No timings
+are compared: the verdicts are checked against their own intervals."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from vllmtune.ladder_figures import busy_seconds
+
+FAKE_VLLM = """#!{python}
+import os, sys
+argv = sys.argv[1:]
+def opt(name):
+    return argv[argv.index(name) + 1]
+os.execv(sys.executable, [sys.executable, "-m", "vllmtune.bench.stub", "--host", "127.0.0.1", "--port",
+         opt("--port"), "--model", opt("--served-model-name"), "--seconds", "300", "--ttft", "0.02",
+         "--itl", "0.002"])
+"""
+FIGURES = ("e2e_p50_ms", "e2e_p99_ms", "ttft_p50_ms", "cost_ms_per_request")
+NAMES = {"e2e_p50_ms": "p50", "e2e_p99_ms": "p99", "ttft_p50_ms": "TTFT p50", "cost_ms_per_request": "cost"}
+
+
+def expected_verdict(ci: list[float] | None) -> str:
+    """The rule, written out again: a win or a loss only when the CI of the difference excludes 0."""
+    if ci is None:
+        return "no significant change"
+    return "better" if ci[1] < 0 else "worse" if ci[0] > 0 else "no significant change"
+
+
+def read_lines(path: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def test_stub_ladder_verdicts_cis_and_cost(tmp_path: Path) -> None:
+    fake = tmp_path / "vllm"
+    fake.write_text(FAKE_VLLM.format(python=sys.executable))
+    fake.chmod(0o755)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    prof = tmp_path / "p.yaml"
+    prof.write_text(
+        "name: lad-v\nvllm: {version: '0.32.0'}\n"
+        f"model: {{id: {tmp_path / 'model'}, served_name: tiny}}\nresources: {{gpus: 0}}\n"
+        "prompt_cache: {enabled: true, ttl: 1h}\nprefix_caching: true\n"
+    )
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "VLLMTUNE_VLLM": str(fake),
+        "VLLMTUNE_STATE_DIR": str(tmp_path / "state"),
+        "NO_COLOR": "1",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    argv = [sys.executable, "-m", "vllmtune.cli", "ladder", str(prof), "--runtime", "local", "-w", "duplicates",
+            "--duplicate-share", "0.5", "-n", "30", "-c", "2", "--max-tokens", "4", "--repeats", "2",
+            "--gpu-hour-usd", "3.6", "-o", str(out)]  # fmt: skip
+    r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    starts = [line.removeprefix("ladder: ") for line in r.stderr.splitlines() if line.endswith(": starting (local)")]
+    assert starts == [  # A B C A B C: drift on the machine hits every rung alike
+        f"{rung} (round {n}/2): starting (local)"
+        for n in (1, 2)
+        for rung in ("baseline", "+ prompt cache", "+ prefix caching")
+    ]
+    summary = json.loads((out / "ladder.json").read_text())
+    assert summary["operating_point"] == {
+        "arrivals": "closed loop",
+        "concurrency": 2,
+        "requests_per_round": 30,
+        "warmup_requests": 2,
+        "rounds": 2,
+        "workload": "duplicates",
+        "seed": 0,
+        "max_tokens": 4,
+    }
+    rows = summary["rows"]
+    assert [row["config"] for row in rows] == ["baseline", "+ prompt cache", "+ prefix caching"]
+    assert [row["vs"] for row in rows] == [None, "baseline", "+ prompt cache"]
+    entries = {e["rung"]: e for e in summary["rungs"]}
+    for row in rows:
+        assert (row["rounds"], row["requests_ok"], row["requests_sent"]) == (2, 60, 60)
+        for key in FIGURES:
+            fig = row["figures"][key]
+            lo, hi = fig["ci95"]
+            assert lo <= fig["value"] <= hi, (row["config"], key, fig)
+            if row["vs"] is None:
+                assert "verdict" not in fig
+            else:
+                assert fig["verdict"] == expected_verdict(fig["delta_ci95"]) == row["verdicts"][key]
+        # the cost: the union of the in-server intervals of each round's requests, hits excluded
+        runs = [read_lines(p) for p in entries[row["rung"]]["requests"]]
+        assert len(runs) == 2 and all(len(run) == 30 for run in runs)
+        busy = sum(busy_seconds(run) for run in runs)
+        assert row["server_busy_s"] == pytest.approx(busy)
+        assert row["cost_ms_per_request"] == pytest.approx(busy / 60 * 1000)
+        assert row["relative_cost"] == pytest.approx(row["cost_ms_per_request"] / rows[0]["cost_ms_per_request"])
+        assert row["usd_per_1k_requests"] == pytest.approx(busy / 60 * 0.001 * 1000)
+        tokens = sum(line["completion_tokens"] for run in runs for line in run)
+        assert row["usd_per_1m_output_tokens"] == pytest.approx(busy / tokens * 0.001 * 1e6)
+        hits = sum(line["x_cache"] == "HIT" for run in runs for line in run)
+        for result, run in zip(entries[row["rung"]]["results"], runs, strict=True):
+            # the server (its /metrics, scraped around the measured run) saw exactly the requests the
+            # proxy missed: the warm-up is not counted, a hit never reached it
+            served = json.loads(Path(result).read_text())["server_metrics"]["vllm:time_to_first_token_seconds_count"]
+            assert served == sum(line["x_cache"] != "HIT" for line in run)
+        if row["rung"] == "baseline":
+            assert row["prompt_cache_hits"] is None and hits == 0
+            assert all(line["x_cache"] is None for run in runs for line in run)  # no proxy: no header
+        else:  # the same repeats in both rounds are answered by the proxy, never by the server
+            assert row["prompt_cache_hits"] == hits > 0
+            assert row["prompt_cache_hit_ratio"] == pytest.approx(hits / 60)
+    # the table and the lines under it say what ladder.json says
+    table = r.stdout.splitlines()
+    assert table == summary["table_markdown"]
+    for line, row in zip(table[3:5], rows[1:], strict=True):
+        cell = line.rstrip(" |").rsplit(" | ", 1)[1]
+        said = {
+            name: word for word, names in (part.split(": ") for part in cell.split("; ")) for name in names.split(", ")
+        }
+        assert said == {NAMES[k]: v for k, v in row["verdicts"].items()}
+    assert table[6].startswith(
+        "Operating point: closed loop at concurrency 2, 30 measured requests per rung per round "
+    )
+    assert table[6].endswith(", 2 interleaved rounds (every rung once per round, in ladder order), pooled.")
+    changes = [line for line in table if line.startswith("- ")]
+    assert [c.split(":")[0] for c in changes] == [
+        "- + prompt cache vs baseline",
+        "- + prefix caching vs + prompt cache",
+    ]
+    for change, row in zip(changes, rows[1:], strict=True):
+        parts = change.split(": ", 1)[1].split("; ")
+        for part, key in zip(parts, FIGURES, strict=True):
+            m = re.fullmatch(r"(?P<name>[\w ]+) [+-][\d,.]+ ms \[[+-][\d,.]+, [+-][\d,.]+\] (?P<verdict>.+)", part)
+            assert m, part
+            assert (m["name"], m["verdict"]) == (NAMES[key], row["figures"][key]["verdict"])
+    md = (out / "report.md").read_text()
+    assert "\n".join(table) in md
+    # --resume: every round of every rung is done; the same table comes back
+    again = subprocess.run([*argv, "--resume"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert sum("done earlier (resume)" in line for line in again.stderr.splitlines()) == 6
+    assert again.stdout.splitlines() == table
