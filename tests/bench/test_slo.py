@@ -98,3 +98,22 @@ def test_no_completed_request_is_zero_goodput_and_not_met() -> None:
     g = goodput([], parse_slo("e2e=1s"), wall_s=1.0, sent=3)
     assert (g["good_requests"], g["goodput"], g["met"]) == (0, 0.0, False)
     assert math.isnan(g["objectives"][0]["observed_ms"])
+
+
+def test_compare_rows_carry_each_runs_goodput_number() -> None:
+    from vllmtune.bench.report import compare_rows
+
+    def result(path: str, goodput: float | None) -> dict[str, object]:
+        summary: dict[str, object] = {
+            "request_throughput": 4.0,
+            "e2e_ms": {"p50": 10.0, "p99": 20.0},
+            "ttft_ms": {"p50": 5.0, "p99": 6.0},
+            "tokens_per_call": 8.0,
+            "output_token_throughput": 32.0,
+        }
+        if goodput is not None:
+            summary["goodput"] = goodput
+        return {"_path": path, "summary": summary, "samples": {"e2e_ms": [10.0, 11.0], "ttft_ms": [5.0, 6.0]}}
+
+    rows = compare_rows([result("a.json", 3.5), result("b.json", None)], None)
+    assert [r["goodput"] for r in rows] == [3.5, None]

@@ -238,8 +238,7 @@ def compare_rows(
             "tokens_per_call": s["tokens_per_call"],
             "output_tok_s": s["output_token_throughput"],
             "req_s": thr,
-            "goodput": "requests per second completed with every per-request metric within its --slo bound "
-            "(vllm bench serve --goodput's definition)",
+            "goodput": s.get("goodput"),  # req/s within every --slo bound (None: the run had no --slo)
             "relative_cost": (base["summary"]["request_throughput"] / thr) if thr else math.inf,
             "errors": sum(res.get("errors", {}).values()),
         }
