@@ -153,7 +153,8 @@ def test_bad_input_messages(tmp_path: Path) -> None:
         )
         r = vt("bench", url, "-w", "nope")
         assert r.stderr == (
-            "error: unknown workload 'nope': use shared-prefix, duplicates, mixed, random or a JSONL file of eval cases\n"
+            "error: unknown workload 'nope': use shared-prefix, duplicates, mixed, random, multi-turn, a JSONL file (eval cases or OpenAI chat "
+            "requests) or a ShareGPT JSON file\n"
         )
     port = free_port()
     r = vt("bench", f"http://127.0.0.1:{port}")
