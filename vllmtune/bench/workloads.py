@@ -287,10 +287,11 @@ def from_sharegpt(path: str, text: str | None = None) -> list[Case]:
 
 
 def from_file(path: str) -> tuple[list[Case], str]:
-    """The file's cases and its format, told by shape: ``sharegpt`` (a JSON list), or JSONL of
+    """The file's cases and its format, told by shape: ``sharegpt`` (a JSON list, or any ``.json``
+    file), or JSONL of
     ``openai-chat`` requests, ``eval-cases``, or ``jsonl`` (both kinds)."""
     text = _read(path)
-    if text.lstrip()[:1] == "[":
+    if text.lstrip()[:1] == "[" or path.endswith(".json"):
         return from_sharegpt(path, text), "sharegpt"
     kinds: set[str] = set()
     cases = from_jsonl(path, text=text, kinds=kinds)
