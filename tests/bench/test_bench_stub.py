@@ -481,8 +481,9 @@ def test_burstiness_needs_a_rate_and_a_positive_shape() -> None:
 def test_injected_ttft_and_chunk_gap_are_reported_within_2ms(tmp_path: Path) -> None:
     """The client's accuracy: the stub waits 50 ms before the first token and 10 ms between
     chunks (asyncio sleeps, never shorter); vllmtune bench's medians must land within 2 ms of them.
-    Measured on this 2-core machine with other engineers' tests running (load ~1.7): TTFT p50
-    +1.0 ms, chunk gap p50 +0.3 ms (the stub's own timer lateness included). Medians of 40
+    Measured on this 2-core machine with other engineers' tests running (load 1.7-2): TTFT p50
+    +1.0 to +1.5 ms, chunk gap p50 +0.33 to +0.36 ms in four runs (the stub's own timer lateness
+    included), so 2 ms holds with room. Medians of 40
     requests x 15 gaps: a few late wake-ups under load move the tails, not the medians."""
     with stub("--ttft", "0.05", "--itl", "0.01", "--tokens", "16") as url:
         r = vt("bench", url, "-n", "40", "-c", "4", "-w", "random", "--max-tokens", "16", "--warmup", "4",
