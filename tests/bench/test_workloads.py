@@ -29,8 +29,9 @@ DATA = Path(__file__).parent / "data"
 
 def test_sharegpt_first_human_turn_and_the_gpt_reply_length() -> None:
     path = str(DATA / "sharegpt_sample.json")
-    cases, fmt = workloads.from_file(path)
-    assert fmt == "sharegpt"
+    loaded = workloads.from_file(path)
+    cases = loaded.cases
+    assert loaded.format == "sharegpt"
     reply_1 = (
         "It keeps the KV cache of prompt prefixes it has seen so that a new request starting the same way skips "
         "recomputing them."
@@ -78,8 +79,9 @@ def test_sharegpt_mistakes_name_the_entry(tmp_path: Path, text: str, message: st
 
 
 def test_openai_chat_jsonl() -> None:
-    cases, fmt = workloads.from_file(str(DATA / "chat_sample.jsonl"))
-    assert fmt == "openai-chat"
+    loaded = workloads.from_file(str(DATA / "chat_sample.jsonl"))
+    cases = loaded.cases
+    assert loaded.format == "openai-chat"
     assert [(c.messages, c.max_tokens) for c in cases] == [
         ((("system", "You answer in one word."), ("user", "Capital of France?")), 4),
         ((("user", "Write a haiku about batching."),), 64),  # no max_tokens: the JSONL default
@@ -109,8 +111,9 @@ def test_openai_chat_jsonl_mistakes_name_the_line(tmp_path: Path, line: str, mes
 def test_jsonl_of_both_kinds(tmp_path: Path) -> None:
     path = tmp_path / "both.jsonl"
     path.write_text('{"input": "a", "expected": "b"}\n{"messages": [{"role": "user", "content": "c"}]}\n')
-    cases, fmt = workloads.from_file(str(path))
-    assert fmt == "jsonl"
+    loaded = workloads.from_file(str(path))
+    cases = loaded.cases
+    assert loaded.format == "jsonl"
     assert [(c.messages, c.expected) for c in cases] == [((("user", "a"),), "b"), ((("user", "c"),), None)]
 
 
@@ -133,12 +136,8 @@ def test_multi_turn_grows_a_shared_prefix_per_conversation() -> None:
     assert len({c.messages[0] for c in cases[:4]}) == 4  # round robin over the conversations
 
 
-def test_workload_meta_records_the_file_digest(tmp_path: Path) -> None:
-    from vllmtune.bench.command import workload_meta
-
+def test_the_result_identifies_the_workload_by_file_digest() -> None:
     path = DATA / "chat_sample.jsonl"
-    assert workload_meta(str(path)) == {
-        "workload_format": "openai-chat",
-        "workload_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-    }
-    assert workload_meta("multi-turn") == {"workload_format": "built-in", "workload_sha256": None}
+    _, meta = workloads.build_with_meta(str(path), 4, 0)
+    assert meta == {"workload_format": "openai-chat", "workload_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert workloads.build_with_meta("multi-turn", 4, 0)[1] == {"workload_format": "built-in", "workload_sha256": None}

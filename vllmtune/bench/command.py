@@ -82,15 +82,6 @@ def _resolve_target(args: BenchArgs) -> tuple[str, str | None, dict[str, Any]]:
     return f"http://127.0.0.1:{port}/v1", args.model or plan.served_name, meta
 
 
-def workload_meta(name: str) -> dict[str, Any]:
-    """What identifies the workload in the result: a file's format and sha256 (None for a built-in,
-    which the name and seed identify)."""
-    if name in workloads.BUILTIN:
-        return {"workload_format": "built-in", "workload_sha256": None}
-    _, fmt = workloads.from_file(name)
-    return {"workload_format": fmt, "workload_sha256": workloads.file_digest(name)}
-
-
 def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
     """Run one benchmark and return the result JSON (partial on Ctrl-C)."""
     # the user's own input first: a bad --slo or workload file should not wait on a server
@@ -102,8 +93,10 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
         if not (args.burstiness > 0 and args.burstiness != float("inf")):
             raise BenchError(f"--burstiness must be a positive number (1 = Poisson), not {args.burstiness:g}")
     url, model, meta = _resolve_target(args)
-    cases = workloads.build(args.workload, args.requests, args.seed, args.max_tokens, args.duplicate_share)
-    meta.update(workload_meta(args.workload))
+    cases, identity = workloads.build_with_meta(
+        args.workload, args.requests, args.seed, args.max_tokens, args.duplicate_share
+    )
+    meta.update(identity)
     ep = Endpoint(url)
     info = asyncio.run(runner.server_info(ep.base, ep.prefix))
     if not info.get("reachable"):

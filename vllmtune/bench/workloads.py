@@ -152,21 +152,22 @@ def multi_turn(
     return out
 
 
-def _read(path: str) -> str:
+def _read_bytes(path: str) -> bytes:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_bytes()
     except OSError as exc:
         raise WorkloadError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _decode(path: str, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise WorkloadError(f"{path}: not UTF-8 text") from None
 
 
-def file_digest(path: str) -> str:
-    """sha256 of the workload file's bytes (recorded in the result: compare tells files apart)."""
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError as exc:
-        raise WorkloadError(f"{path}: cannot read: {exc.strerror}") from None
+def _read(path: str) -> str:
+    return _decode(path, _read_bytes(path))
 
 
 def _messages(where: str, value: object, key: str) -> tuple[tuple[str, str], ...]:
@@ -286,20 +287,39 @@ def from_sharegpt(path: str, text: str | None = None) -> list[Case]:
     return cases
 
 
-def from_file(path: str) -> tuple[list[Case], str]:
-    """The file's cases and its format, told by shape: ``sharegpt`` (a JSON list, or any ``.json``
-    file), or JSONL of
-    ``openai-chat`` requests, ``eval-cases``, or ``jsonl`` (both kinds)."""
-    text = _read(path)
+@dataclass(frozen=True)
+class FileWorkload:
+    """A workload file's cases, its format and the sha256 of the bytes they were read from."""
+
+    cases: list[Case]
+    format: str  # sharegpt | openai-chat | eval-cases | jsonl (both JSONL kinds)
+    sha256: str
+
+
+def from_file(path: str) -> FileWorkload:
+    """The file's cases, told apart by shape: ShareGPT (a JSON list, or any ``.json`` file), or
+    JSONL of OpenAI chat requests and/or eval cases; with the digest of the bytes read."""
+    raw = _read_bytes(path)
+    digest = hashlib.sha256(raw).hexdigest()
+    text = _decode(path, raw)
     if text.lstrip()[:1] == "[" or path.endswith(".json"):
-        return from_sharegpt(path, text), "sharegpt"
+        return FileWorkload(from_sharegpt(path, text), "sharegpt", digest)
     kinds: set[str] = set()
     cases = from_jsonl(path, text=text, kinds=kinds)
-    return cases, kinds.pop() if len(kinds) == 1 else "jsonl"
+    return FileWorkload(cases, kinds.pop() if len(kinds) == 1 else "jsonl", digest)
 
 
 def build(name: str, n: int, seed: int, max_tokens: int | None = None, duplicate_share: float = 0.5) -> list[Case]:
     """A workload by name (built-in) or path (JSONL or ShareGPT JSON), cycled to ``n`` requests."""
+    return build_with_meta(name, n, seed, max_tokens, duplicate_share)[0]
+
+
+def build_with_meta(
+    name: str, n: int, seed: int, max_tokens: int | None = None, duplicate_share: float = 0.5
+) -> tuple[list[Case], dict[str, str | None]]:
+    """:func:`build`, and what identifies the workload in the result: ``workload_format`` and, for
+    a file, ``workload_sha256`` (a built-in is identified by its name and seed)."""
+    meta: dict[str, str | None] = {"workload_format": "built-in", "workload_sha256": None}
     if name == "shared-prefix":
         cases = shared_prefix(n, seed, max_tokens=max_tokens or 32)
     elif name == "duplicates":
@@ -311,8 +331,9 @@ def build(name: str, n: int, seed: int, max_tokens: int | None = None, duplicate
     elif name == "multi-turn":
         cases = multi_turn(n, seed, max_tokens=max_tokens or 32)
     elif name.endswith((".jsonl", ".json")) or Path(name).is_file():
-        base, _ = from_file(name)
-        cases = [base[i % len(base)] for i in range(n)]
+        loaded = from_file(name)
+        meta = {"workload_format": loaded.format, "workload_sha256": loaded.sha256}
+        cases = [loaded.cases[i % len(loaded.cases)] for i in range(n)]
     else:
         raise WorkloadError(
             f"unknown workload {name!r}: use {', '.join(BUILTIN)}, a JSONL file (eval cases or OpenAI chat "
@@ -320,4 +341,4 @@ def build(name: str, n: int, seed: int, max_tokens: int | None = None, duplicate
         )
     if max_tokens is not None:
         cases = [Case(c.messages, max_tokens, c.expected, c.temperature) for c in cases]
-    return cases
+    return cases, meta
