@@ -21,7 +21,7 @@ arms taken separately keep every run's share of the outside load. Measured under
 pinned as here: medians of the arms 0.995x (throughput) and 0.963x (TTFT) in one try, but 0.90x
 and 0.78x in the next, with another engineer's vLLM server busy (single runs from 12 to 48 req/s,
 pair ratios from 0.31x to 1.75x); the paired medians of those two tries: 0.933x and 0.997x,
-0.963x and 1.035x. Nine pairs: under such load about a third of the pairs are hit by an outside
+0.963x and 1.035x (and 0.918x and 1.023x in a quieter third). Nine pairs: under such load about a third of the pairs are hit by an outside
 burst that favours one arm, and the median of nine stands when up to four are; vLLM's client is
 called in-process by a driver in its venv (its own parser and main(), so a pair costs seconds,
 not ~20 s of importing vLLM again for each run), which keeps the test near three minutes. The paired medians of request throughput and of
