@@ -41,7 +41,7 @@ def test_jsonl_case_mistakes(tmp_path: Path) -> None:
     cases.write_text('{"input": "a", "max_tokens": 0}\n')
     assert vt("bench", "http://127.0.0.1:9", "-w", str(cases)) == (
         1,
-        f'error: {cases}:1: "max_tokens" must be a positive whole number\n',
+        f'error: {cases}:1: "max_tokens" must be a positive whole number, not 0\n',
     )
     cases.write_text('{"input": 42}\n')
     assert vt("bench", "http://127.0.0.1:9", "-w", str(cases)) == (

@@ -512,8 +512,9 @@ def bench(
         typer.Option(
             "--workload",
             "-w",
-            help="shared-prefix (prefix caching), duplicates (prompt cache), random, or a JSONL file of eval "
-            "cases {input, expected?, max_tokens?}.",
+            help="shared-prefix (prefix caching), duplicates (prompt cache), mixed, random, multi-turn "
+            "(conversations growing turn by turn), or a file: JSONL of eval cases {input, expected?, max_tokens?} "
+            "or OpenAI chat requests {messages, max_tokens?}, or ShareGPT JSON [{conversations: [...]}].",
         ),
     ] = "shared-prefix",
     requests: Annotated[int, typer.Option("--requests", "-n", help="Measured requests (after warm-up).")] = 100,
@@ -581,6 +582,10 @@ def bench(
             "goodput, the requests/s meeting every bound (vllm bench serve --goodput), and whether the run meets them.",
         ),
     ] = None,
+    ignore_eos: Annotated[
+        bool,
+        typer.Option("--ignore-eos", help="Ask vLLM to ignore end-of-sequence: every answer runs to its max_tokens."),
+    ] = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Load-test an endpoint and report latency, TTFT, inter-token latency, throughput,
@@ -630,6 +635,7 @@ def bench(
         slo=slo,
         burstiness=burstiness,
         save_requests=save_requests,
+        ignore_eos=ignore_eos,
     )
     if find_max_rate:
         from vllmtune.bench.command import find_max_rate as search
@@ -755,6 +761,10 @@ def compare(
     quality_drop: Annotated[
         float, typer.Option("--quality-drop", help="Flag a quality drop larger than this (0.01 = 1 point).")
     ] = 0.01,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Refuse (exit 1) results that ran different workloads, instead of warning."),
+    ] = False,
 ) -> None:
     """Compare benchmark results: p50/p99 latency, TTFT, tokens per call, output tok/s, quality
     and relative cost (1.00x for the first), with 95% confidence intervals on the deltas.
@@ -766,7 +776,7 @@ def compare(
 
     if fmt not in ("text", "markdown", "csv", "json"):
         raise typer.BadParameter("text, markdown, csv or json", param_hint="--output")
-    text, warnings = do_compare(results, gpu_hour_usd, fmt, plot, quality_drop)
+    text, warnings = do_compare(results, gpu_hour_usd, fmt, plot, quality_drop, strict)
     _warn(warnings)
     _echo(text)
     if plot:

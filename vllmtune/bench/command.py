@@ -47,6 +47,7 @@ class BenchArgs:
     save_requests: str | None = None  # one JSON line per measured request
     slo: str | None = None  # --slo ttft_p99=500ms,...: goodput and the SLO verdict
     metrics_url: str | None = None  # scrape vLLM's /metrics here (when the target is a proxy in front of it)
+    ignore_eos: bool = False  # vLLM's ignore_eos: every answer runs to max_tokens (vllm bench serve --ignore-eos)
 
 
 def _ceiling_file() -> Path:
@@ -92,7 +93,10 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
         if not (args.burstiness > 0 and args.burstiness != float("inf")):
             raise BenchError(f"--burstiness must be a positive number (1 = Poisson), not {args.burstiness:g}")
     url, model, meta = _resolve_target(args)
-    cases = workloads.build(args.workload, args.requests, args.seed, args.max_tokens, args.duplicate_share)
+    cases, identity = workloads.build_with_meta(
+        args.workload, args.requests, args.seed, args.max_tokens, args.duplicate_share
+    )
+    meta.update(identity)
     ep = Endpoint(url)
     info = asyncio.run(runner.server_info(ep.base, ep.prefix))
     if not info.get("reachable"):
@@ -121,6 +125,7 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
         api_key=os.environ.get("VLLM_API_KEY") or os.environ.get("OPENAI_API_KEY"),
         seed=args.seed,
         timeout=args.timeout,
+        ignore_eos=args.ignore_eos,
     )
 
     metrics_base = (args.metrics_url or ep.base).rstrip("/")
@@ -315,13 +320,24 @@ def write_result(result: dict[str, Any], path: str) -> None:
 
 
 def compare(
-    paths: list[str], gpu_hour_usd: float | None, output: str, plot_path: str | None, quality_drop: float
+    paths: list[str],
+    gpu_hour_usd: float | None,
+    output: str,
+    plot_path: str | None,
+    quality_drop: float,
+    strict: bool = False,
 ) -> tuple[str, list[str]]:
-    """The comparison in the requested format, and warnings (results of different workloads)."""
+    """The comparison in the requested format, and warnings (results of different workloads;
+    with ``strict`` that is an error)."""
     if not paths:
         raise BenchError("give at least one result file (vllmtune bench ... -o FILE)")
     results = [report.load_result(p) for p in paths]
     warnings = report.workload_warnings(results)
+    if strict and warnings:
+        raise report.CompareError(
+            f"--strict: these results ran different workloads: {report.workload_mismatch(results)}\n"
+            "  hint: run each config on the same --workload (file), --seed and -n, or drop --strict"
+        )
     rows = report.compare_rows(results, gpu_hour_usd, quality_drop)
     if plot_path:
         report.plot(results, rows, plot_path)

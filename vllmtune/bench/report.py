@@ -152,6 +152,7 @@ def build_result(
             "duration": opts.duration,
             "stream": opts.stream,
             "api": opts.api,
+            "ignore_eos": opts.ignore_eos,
             **meta,
         },
         "summary": summary,
@@ -292,19 +293,28 @@ def columns_for(rows: list[dict[str, Any]]) -> tuple[tuple[str, str, int], ...]:
     return COLUMNS + (COST_COLUMNS if any("usd_per_1k_requests" in r for r in rows) else ())
 
 
-def workload_warnings(results: list[dict[str, Any]]) -> list[str]:
-    """A warning when the results did not run the same workload (name, seed, request count)."""
+def workload_mismatch(results: list[dict[str, Any]]) -> str | None:
+    """What each result ran, when they did not all run the same workload: name, seed, request
+    count, and for a file its sha256 (the same path may hold other requests; a result from before
+    the digest was recorded has none and is told apart by the rest). None when they match."""
 
     def what(res: dict[str, Any]) -> str:
         c = res.get("config", {})
-        return f"{c.get('workload')}, seed {c.get('seed')}, {c.get('requests')} requests"
+        digest = c.get("workload_sha256")
+        name = f"{c.get('workload')}" + (f" (sha256 {digest[:12]})" if digest else "")
+        return f"{name}, seed {c.get('seed')}, {c.get('requests')} requests"
 
     if len({what(r) for r in results}) <= 1:
+        return None
+    return "; ".join(f"{r['_path']}: {what(r)}" for r in results)
+
+
+def workload_warnings(results: list[dict[str, Any]]) -> list[str]:
+    """A warning when the results did not run the same workload (see workload_mismatch)."""
+    listing = workload_mismatch(results)
+    if listing is None:
         return []
-    return [
-        "these results ran different workloads, so the comparison is not like for like: "
-        + "; ".join(f"{r['_path']}: {what(r)}" for r in results)
-    ]
+    return ["these results ran different workloads, so the comparison is not like for like: " + listing]
 
 
 def table_lines(rows: list[dict[str, Any]], markdown: bool) -> list[str]:

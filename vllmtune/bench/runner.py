@@ -42,6 +42,7 @@ class Options:
     api_key: str | None = None
     seed: int = 0
     timeout: float = 600.0
+    ignore_eos: bool = False  # vLLM's sampling extra: answers run to max_tokens (vllm bench serve --ignore-eos)
 
 
 @dataclass
@@ -83,6 +84,8 @@ def _body(case: Case, opts: Options) -> bytes:
             "max_tokens": case.max_tokens,
             "temperature": case.temperature,
         }
+    if opts.ignore_eos:
+        body["ignore_eos"] = True
     if opts.stream:
         # usage on every chunk: tokens per chunk without a tokenizer (speculative decoding
         # sends several tokens per chunk)

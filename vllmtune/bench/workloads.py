@@ -1,11 +1,23 @@
-"""Seeded workloads that exercise each lever, and user JSONL eval cases.
+"""Seeded workloads that exercise each lever, and the user's own files.
 
-Every workload is a list of :class:`Case` built from a seed, so two runs (two configs of the
-ladder) send exactly the same requests in the same order.
+Every workload is a list of :class:`Case` built from a seed (or read from a file, in its order),
+so two runs (two configs of the ladder) send exactly the same requests in the same order.
+
+Files, told apart by shape (:func:`from_file`):
+
+- a JSON list in the ShareGPT shape, ``[{"conversations": [{"from": "human", "value": ...},
+  {"from": "gpt", "value": ...}, ...]}, ...]``: the first human turn is the prompt and the gpt
+  turn after it sets ``max_tokens`` (its length in tokens, estimated), as ``vllm bench serve
+  --dataset-name sharegpt`` does with the model's tokenizer;
+- JSONL, one object per line: an eval case ``{"input", "expected"?, "max_tokens"?}`` or an
+  OpenAI chat request ``{"messages": [...], "max_tokens"?}``.
+
+Nothing here touches the network; this module imports only the standard library.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from dataclasses import dataclass
@@ -19,11 +31,18 @@ WORDS = (
     "outputs policy contract invoice customer support ticket shipment refund account password reset billing "
     "cycle region"
 ).split()
-BUILTIN = ("shared-prefix", "duplicates", "mixed", "random")
+BUILTIN = ("shared-prefix", "duplicates", "mixed", "random", "multi-turn")
+# ShareGPT replies carry no token count: their length in tokens is estimated at this many
+# characters per token (English text with a BPE tokenizer; vllm bench serve counts with the model's
+# tokenizer). --max-tokens overrides it, as vllm bench serve's --sharegpt-output-len does.
+SHAREGPT_CHARS_PER_TOKEN = 4
+SHAREGPT_MAX_TOKENS = 1024  # a reply longer than this is cut to it (vllm bench serve skips prompts of 1,024+)
+HUMAN = ("human", "user")
+GPT = ("gpt", "chatgpt", "assistant", "bard", "bing")
 
 
 class WorkloadError(VllmtuneError):
-    """A workload cannot be built (unknown name, bad JSONL line)."""
+    """A workload cannot be built (unknown name, bad JSONL line, bad ShareGPT entry)."""
 
 
 @dataclass(frozen=True)
@@ -105,46 +124,202 @@ def random_lengths(n: int, seed: int, mean_prompt_words: int = 200, mean_output:
     ]
 
 
-def from_jsonl(path: str, default_max_tokens: int = 64) -> list[Case]:
-    """Eval cases: one JSON object per line with ``input`` (text or chat messages), optional
-    ``expected`` and ``max_tokens``."""
+def multi_turn(
+    n: int, seed: int, conversations: int = 4, turn_words: int = 40, reply_words: int = 30, max_tokens: int = 32
+) -> list[Case]:
+    """N requests from a few conversations that grow turn by turn: each request re-sends its
+    conversation so far (a system prompt, every earlier question and a canned reply) plus a new
+    question, so each turn's prompt starts with the whole previous one (prefix caching, the way
+    chat traffic exercises it). The conversations take turns, round robin; a conversation that
+    would outgrow ~1,000 words starts again with a fresh system prompt."""
+    rng = random.Random(seed)
+
+    def system(c: int, k: int) -> tuple[str, str]:
+        return ("system", f"Conversation {c}.{k}. You are a support assistant. " + _text(rng, 60))
+
+    talks: list[list[tuple[str, str]]] = [[system(c, 0)] for c in range(conversations)]
+    restarts = [0] * conversations
+    out = []
+    for i in range(n):
+        c = i % conversations
+        words = sum(len(text.split()) for _, text in talks[c])
+        if words + turn_words + reply_words > 1000:
+            restarts[c] += 1
+            talks[c] = [system(c, restarts[c])]
+        talks[c].append(("user", f"Turn {len(talks[c]) // 2 + 1}: " + _text(rng, turn_words)))
+        out.append(Case(messages=tuple(talks[c]), max_tokens=max_tokens))
+        talks[c].append(("assistant", _text(rng, reply_words)))
+    return out
+
+
+def _read_bytes(path: str) -> bytes:
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return Path(path).read_bytes()
     except OSError as exc:
         raise WorkloadError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _decode(path: str, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise WorkloadError(f"{path}: not UTF-8 text") from None
+
+
+def _read(path: str) -> str:
+    return _decode(path, _read_bytes(path))
+
+
+def _messages(where: str, value: object, key: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list) or not value:
+        raise WorkloadError(f'{where}: "{key}" must be a non-empty list of chat messages {{"role", "content"}}')
+    out = []
+    for k, m in enumerate(value):
+        if not isinstance(m, dict) or not isinstance(m.get("content"), str):
+            raise WorkloadError(f'{where}: {key}[{k}]: each message needs a "content" string')
+        role = m.get("role", "user")
+        if role not in ("system", "user", "assistant", "developer", "tool"):
+            raise WorkloadError(
+                f"{where}: {key}[{k}].role: {role!r} is not a chat role (system, user, assistant, developer, tool)"
+            )
+        out.append((str(role), m["content"]))
+    return tuple(out)
+
+
+def _max_tokens(where: str, obj: dict[str, object], default: int) -> int:
+    value = obj.get("max_tokens", obj.get("max_completion_tokens", default))
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise WorkloadError(f'{where}: "max_tokens" must be a positive whole number, not {value!r}')
+    return value
+
+
+def from_jsonl(
+    path: str, default_max_tokens: int = 64, text: str | None = None, kinds: set[str] | None = None
+) -> list[Case]:
+    """One JSON object per line: an eval case ``{"input": text or messages, "expected"?,
+    "max_tokens"?}`` or an OpenAI chat request ``{"messages": [...], "max_tokens"?}``; the kinds
+    met are added to ``kinds`` (``eval-cases``, ``openai-chat``)."""
+    kinds = set() if kinds is None else kinds
+    lines = (_read(path) if text is None else text).splitlines()
     cases = []
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        where = f"{path}:{no}"
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise WorkloadError(f"{path}:{no}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            raise WorkloadError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if isinstance(obj, dict) and "messages" in obj and "input" not in obj:
+            kinds.add("openai-chat")
+            cases.append(
+                Case(
+                    messages=_messages(where, obj["messages"], "messages"),
+                    max_tokens=_max_tokens(where, obj, default_max_tokens),
+                )
+            )
+            continue
         if not isinstance(obj, dict) or "input" not in obj:
-            raise WorkloadError(f'{path}:{no}: each line needs an object with an "input" key')
+            raise WorkloadError(
+                f'{where}: each line needs an object with "input" (an eval case) or "messages" (an OpenAI chat request)'
+            )
         inp = obj["input"]
         if isinstance(inp, str):
             messages: tuple[tuple[str, str], ...] = (("user", inp),)
         elif isinstance(inp, list) and all(isinstance(m, dict) and "content" in m for m in inp):
             messages = tuple((str(m.get("role", "user")), str(m["content"])) for m in inp)
         else:
-            raise WorkloadError(f'{path}:{no}: "input" must be a string or a list of chat messages')
-        max_tokens = obj.get("max_tokens", default_max_tokens)
-        if not isinstance(max_tokens, int) or max_tokens < 1:
-            raise WorkloadError(f'{path}:{no}: "max_tokens" must be a positive whole number')
+            raise WorkloadError(f'{where}: "input" must be a string or a list of chat messages')
         expected = obj.get("expected")
+        kinds.add("eval-cases")
         cases.append(
-            Case(messages=messages, max_tokens=max_tokens, expected=None if expected is None else str(expected))
+            Case(
+                messages=messages,
+                max_tokens=_max_tokens(where, obj, default_max_tokens),
+                expected=None if expected is None else str(expected),
+            )
         )
     if not cases:
         raise WorkloadError(f"{path}: no cases")
     return cases
 
 
+def estimate_tokens(text: str) -> int:
+    """A reply's length in tokens, estimated from its characters (see SHAREGPT_CHARS_PER_TOKEN)."""
+    return max(1, min(SHAREGPT_MAX_TOKENS, -(-len(text) // SHAREGPT_CHARS_PER_TOKEN)))
+
+
+def from_sharegpt(path: str, text: str | None = None) -> list[Case]:
+    """A ShareGPT-shaped JSON list: per entry, the first human turn as the prompt and the gpt turn
+    right after it for ``max_tokens`` (its estimated token count). Entries without a human turn
+    answered by gpt are skipped, as vllm bench serve skips entries of fewer than two turns; a
+    malformed entry is an error naming its index."""
+    raw = _read(path) if text is None else text
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise WorkloadError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, list):
+        raise WorkloadError(
+            f'{path}: a JSON workload is a list of ShareGPT entries {{"conversations": [...]}} '
+            "(eval cases and chat requests go one per line, in JSONL)"
+        )
+    cases = []
+    for k, entry in enumerate(data):
+        where = f"{path}: entry {k}"
+        turns = entry.get("conversations") if isinstance(entry, dict) else None
+        if not isinstance(turns, list):
+            raise WorkloadError(f'{where}: needs "conversations", a list of turns {{"from", "value"}}')
+        for t, turn in enumerate(turns):
+            if (
+                not isinstance(turn, dict)
+                or not isinstance(turn.get("from"), str)
+                or not isinstance(turn.get("value"), str)
+            ):
+                raise WorkloadError(f'{where}: conversations[{t}]: each turn needs "from" and "value" strings')
+        for t in range(len(turns) - 1):
+            if turns[t]["from"].lower() in HUMAN and turns[t + 1]["from"].lower() in GPT:
+                prompt, reply = turns[t]["value"], turns[t + 1]["value"]
+                cases.append(Case(messages=(("user", prompt),), max_tokens=estimate_tokens(reply)))
+                break
+    if not cases:
+        raise WorkloadError(f"{path}: no entry has a human turn answered by gpt")
+    return cases
+
+
+@dataclass(frozen=True)
+class FileWorkload:
+    """A workload file's cases, its format and the sha256 of the bytes they were read from."""
+
+    cases: list[Case]
+    format: str  # sharegpt | openai-chat | eval-cases | jsonl (both JSONL kinds)
+    sha256: str
+
+
+def from_file(path: str) -> FileWorkload:
+    """The file's cases, told apart by shape: ShareGPT (a JSON list, or any ``.json`` file), or
+    JSONL of OpenAI chat requests and/or eval cases; with the digest of the bytes read."""
+    raw = _read_bytes(path)
+    digest = hashlib.sha256(raw).hexdigest()
+    text = _decode(path, raw)
+    if text.lstrip()[:1] == "[" or path.endswith(".json"):
+        return FileWorkload(from_sharegpt(path, text), "sharegpt", digest)
+    kinds: set[str] = set()
+    cases = from_jsonl(path, text=text, kinds=kinds)
+    return FileWorkload(cases, kinds.pop() if len(kinds) == 1 else "jsonl", digest)
+
+
 def build(name: str, n: int, seed: int, max_tokens: int | None = None, duplicate_share: float = 0.5) -> list[Case]:
-    """A workload by name (built-in) or path (JSONL), cycled to ``n`` requests."""
+    """A workload by name (built-in) or path (JSONL or ShareGPT JSON), cycled to ``n`` requests."""
+    return build_with_meta(name, n, seed, max_tokens, duplicate_share)[0]
+
+
+def build_with_meta(
+    name: str, n: int, seed: int, max_tokens: int | None = None, duplicate_share: float = 0.5
+) -> tuple[list[Case], dict[str, str | None]]:
+    """:func:`build`, and what identifies the workload in the result: ``workload_format`` and, for
+    a file, ``workload_sha256`` (a built-in is identified by its name and seed)."""
+    meta: dict[str, str | None] = {"workload_format": "built-in", "workload_sha256": None}
     if name == "shared-prefix":
         cases = shared_prefix(n, seed, max_tokens=max_tokens or 32)
     elif name == "duplicates":
@@ -153,11 +328,17 @@ def build(name: str, n: int, seed: int, max_tokens: int | None = None, duplicate
         cases = mixed(n, seed, share=duplicate_share, max_tokens=max_tokens or 32)
     elif name == "random":
         cases = random_lengths(n, seed)
-    elif name.endswith(".jsonl") or Path(name).is_file():
-        base = from_jsonl(name)
-        cases = [base[i % len(base)] for i in range(n)]
+    elif name == "multi-turn":
+        cases = multi_turn(n, seed, max_tokens=max_tokens or 32)
+    elif name.endswith((".jsonl", ".json")) or Path(name).is_file():
+        loaded = from_file(name)
+        meta = {"workload_format": loaded.format, "workload_sha256": loaded.sha256}
+        cases = [loaded.cases[i % len(loaded.cases)] for i in range(n)]
     else:
-        raise WorkloadError(f"unknown workload {name!r}: use {', '.join(BUILTIN)} or a JSONL file of eval cases")
+        raise WorkloadError(
+            f"unknown workload {name!r}: use {', '.join(BUILTIN)}, a JSONL file (eval cases or OpenAI chat "
+            "requests) or a ShareGPT JSON file"
+        )
     if max_tokens is not None:
         cases = [Case(c.messages, max_tokens, c.expected, c.temperature) for c in cases]
-    return cases
+    return cases, meta
