@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import _REAL_HOME, require
 from tests.support.dockerenv import free_port
 from tests.support.realvllm import tiny_model_dir, vllm_executable
+from tests.support.require_real import require_module
 from vllmtune.cache.backends import MemoryBackend
 from vllmtune.cache.proxy import Proxy, ProxyConfig, serve
 
@@ -179,7 +180,7 @@ def test_vllm_errors_pass_through_and_are_never_cached(client: httpx.Client, vll
 
 
 def test_official_openai_client_streaming_and_not(base: str) -> None:
-    openai = pytest.importorskip("openai")
+    openai = require_module("openai", "the official openai client (the test extra)")
     oc = openai.OpenAI(base_url=base + "/v1", api_key="test-key-not-a-secret", max_retries=0, timeout=60)
     ask: dict[str, Any] = {
         "model": "tiny",
