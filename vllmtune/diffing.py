@@ -11,6 +11,7 @@ import yaml
 
 from vllmtune.argdiff import describe, flag_key
 from vllmtune.errors import VllmtuneError
+from vllmtune.levers import BY_LABEL
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render import TARGETS, render, resolve_target
 
@@ -24,9 +25,9 @@ class DiffError(VllmtuneError):
 def lever_changes(a: DeploymentPlan, b: DeploymentPlan) -> list[str]:
     """Changes in words: levers first, then what else moved."""
     out = []
-    for (lever, sa, _), (_, sb, _) in zip(a.levers, b.levers, strict=True):
+    for (label, sa, _), (_, sb, _) in zip(a.levers, b.levers, strict=True):
         if sa != sb:
-            out.append(f"{lever.split(' ', 1)[1]}: {sa} -> {sb}")
+            out.append(f"{BY_LABEL[label].name}: {sa} -> {sb}")
     for label, va, vb in (
         ("vLLM", a.vllm_version, b.vllm_version),
         ("image", a.image, b.image),

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from vllmtune.levers import LEVERS
 from vllmtune.plan import DeploymentPlan
 
-# What each lever buys, in the order of return per hour of work.
-BUYS = {
-    "1 prompt cache": "identical deterministic requests answered from cache (5-10x cost win at a real hit rate)",
-    "2 prefix caching": "shared system prompts / RAG context skip prefill (TTFT -40..70%)",
-    "3 batching": "token budget per step: too high OOMs, too low wastes throughput",
-    "4 quantization": "2-4x cheaper; may cost 1-3 quality points: re-measure quality",
-    "5 speculative decoding": "1.3-2x faster decode, identical output distribution",
-}
+# What each lever buys, in the order of return per hour of work (declared in vllmtune/levers.py).
+BUYS = {lever.label: lever.buys for lever in LEVERS}
 
 
 def explain_data(plan: DeploymentPlan) -> dict[str, Any]:

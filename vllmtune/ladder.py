@@ -22,28 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from vllmtune.errors import VllmtuneError
+from vllmtune.levers import LEVERS
 from vllmtune.profile.loader import LoadedProfile, load_profile, validate_document
 from vllmtune.profile.yamlio import dump_yaml, load_yaml
 
-RUNGS = ("baseline", "prompt-cache", "prefix-caching", "batching", "quantization", "speculative")
-ALIASES = {
-    "base": "baseline",
-    "cache": "prompt-cache",
-    "prompt": "prompt-cache",
-    "prefix": "prefix-caching",
-    "batch": "batching",
-    "quant": "quantization",
-    "awq": "quantization",
-    "spec": "speculative",
-}
-TITLES = {
-    "baseline": "baseline",
-    "prompt-cache": "+ prompt cache",
-    "prefix-caching": "+ prefix caching",
-    "batching": "+ batching",
-    "quantization": "+ quantization",
-    "speculative": "+ speculative decoding",
-}
+RUNGS = ("baseline", *(lever.key for lever in LEVERS))
+ALIASES = {"base": "baseline", **{alias: lever.key for lever in LEVERS for alias in lever.aliases}}
+TITLES = {"baseline": "baseline", **{lever.key: lever.rung_title for lever in LEVERS}}
 
 
 class LadderError(VllmtuneError):
@@ -87,15 +72,7 @@ def _off(doc: dict[str, Any]) -> dict[str, Any]:
 
 def configured(doc: dict[str, Any]) -> dict[str, bool]:
     """Which levers the profile configures (a rung for an unconfigured lever is skipped)."""
-    q = doc.get("quantization") or {}
-    return {
-        "baseline": True,
-        "prompt-cache": bool((doc.get("prompt_cache") or {}).get("enabled")),
-        "prefix-caching": doc.get("prefix_caching") is True,
-        "batching": any(v is not None for v in (doc.get("batching") or {}).values()),
-        "quantization": bool(q.get("method") or q.get("checkpoint") or q.get("kv_cache_dtype")),
-        "speculative": bool(doc.get("speculative")),
-    }
+    return {"baseline": True, **{lever.key: lever.configured(doc) for lever in LEVERS}}
 
 
 def rung_document(
@@ -116,16 +93,9 @@ def rung_document(
     ident = (d.get("model") or {}).get("id", "")
     if base_dir is not None and isinstance(ident, str) and ident.startswith(("./", "../")):
         d["model"]["id"] = str((base_dir / ident).resolve())  # the rung file lives elsewhere
-    if upto >= 1 and on["prompt-cache"]:
-        d["prompt_cache"] = copy.deepcopy(doc["prompt_cache"])
-    if upto >= 2 and on["prefix-caching"]:
-        d["prefix_caching"] = True
-    if upto >= 3 and on["batching"]:
-        d["batching"] = copy.deepcopy(doc["batching"])
-    if upto >= 4 and on["quantization"]:
-        d["quantization"] = copy.deepcopy(doc["quantization"])
-    if upto >= 5 and on["speculative"]:
-        d["speculative"] = copy.deepcopy(doc["speculative"])
+    for lever in LEVERS:  # cumulative: every configured lever up to this rung
+        if upto >= lever.number and on[lever.key]:
+            d[lever.field] = copy.deepcopy(doc[lever.field])
     d["name"] = f"{doc['name']}-{rung}"[:63].rstrip("-")
     return d
 

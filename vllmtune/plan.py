@@ -27,6 +27,7 @@ from vllmtune.flags import (
     versions_with_dest,
     versions_with_value,
 )
+from vllmtune.levers import LEVERS
 from vllmtune.profile.loader import LoadedProfile
 from vllmtune.profile.models import SecretRef, parse_duration
 
@@ -924,38 +925,20 @@ class _Planner:
 
         p = self.p
         pc = p.prompt_cache
+        states = {
+            "prompt_cache": f"on ({pc.backend}, ttl {pc.ttl})" if pc.enabled else "off",
+            "prefix_caching": {True: "on", False: "off", None: "vLLM default"}[p.prefix_caching],
+            "batching": "set" if any(v is not None for v in p.batching.model_dump().values()) else "vLLM default",
+            "quantization": p.quantization.method or ("checkpoint" if p.quantization.checkpoint else "off"),
+            "speculative": p.speculative.method if p.speculative else "off",
+        }
         self.levers = [
             (
-                "1 prompt cache",
-                f"on ({pc.backend}, ttl {pc.ttl})" if pc.enabled else "off",
-                ("proxy sidecar",) if pc.enabled else (),
-            ),
-            (
-                "2 prefix caching",
-                {True: "on", False: "off", None: "vLLM default"}[p.prefix_caching],
-                flags_for("enable_prefix_caching"),
-            ),
-            (
-                "3 batching",
-                "set" if any(v is not None for v in p.batching.model_dump().values()) else "vLLM default",
-                flags_for("max_num_batched_tokens", "max_num_seqs", "enable_chunked_prefill"),
-            ),
-            (
-                "4 quantization",
-                p.quantization.method or ("checkpoint" if p.quantization.checkpoint else "off"),
-                flags_for("quantization", "kv_cache_dtype", "allow_deprecated_quantization"),
-            ),
-            (
-                "5 speculative decoding",
-                p.speculative.method if p.speculative else "off",
-                flags_for(
-                    "speculative_config",
-                    "speculative_model",
-                    "num_speculative_tokens",
-                    "ngram_prompt_lookup_max",
-                    "ngram_prompt_lookup_min",
-                ),
-            ),
+                lever.label,
+                states[lever.field],
+                flags_for(*lever.dests) if lever.dests else (("proxy sidecar",) if pc.enabled else ()),
+            )
+            for lever in LEVERS
         ]
 
 

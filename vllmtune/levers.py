@@ -1,0 +1,119 @@
+"""The five serving levers, declared once.
+
+Everything that names a lever reads this table: the plan (what each lever renders to), ``explain``
+(what it buys), ``diff`` (changes in words), the ladder (its rungs, their titles and aliases) and
+the README's lever table (checked by a test). A lever is a profile field; ``dests`` are the vLLM
+argument destinations (``flags/`` spells them for the pinned version) that belong to it.
+
+Layer: L0 (imports nothing from vllmtune).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Lever:
+    """One serving lever."""
+
+    number: int  # its place in the order of return per hour of work
+    key: str  # the ladder's rung name: prompt-cache, prefix-caching, ...
+    name: str  # in words: "prompt cache", "prefix caching", ...
+    field: str  # the profile field that holds it
+    buys: str  # what it buys, one line (explain, README)
+    dests: tuple[str, ...]  # the vLLM argument dests it renders to ("" when it is not a vLLM flag)
+    aliases: tuple[str, ...] = ()  # short names the ladder's --rungs accepts
+
+    @property
+    def label(self) -> str:
+        """``"2 prefix caching"``: how explain and the plan list it."""
+        return f"{self.number} {self.name}"
+
+    @property
+    def rung_title(self) -> str:
+        """``"+ prefix caching"``: the ladder row of the rung that adds it."""
+        return f"+ {self.name}"
+
+    def configured(self, doc: Mapping[str, Any]) -> bool:
+        """Whether a raw profile document (after ``extends``) configures this lever."""
+        value = doc.get(self.field)
+        if self.field == "prompt_cache":
+            return bool((value or {}).get("enabled"))
+        if self.field == "prefix_caching":
+            return value is True
+        if self.field == "batching":
+            return any(v is not None for v in (value or {}).values())
+        if self.field == "quantization":
+            q = value or {}
+            return bool(q.get("method") or q.get("checkpoint") or q.get("kv_cache_dtype"))
+        return bool(value)  # speculative
+
+
+LEVERS: tuple[Lever, ...] = (
+    Lever(
+        1,
+        "prompt-cache",
+        "prompt cache",
+        "prompt_cache",
+        "identical deterministic requests answered from cache (5-10x cost win at a real hit rate)",
+        (),
+        ("cache", "prompt"),
+    ),
+    Lever(
+        2,
+        "prefix-caching",
+        "prefix caching",
+        "prefix_caching",
+        "shared system prompts / RAG context skip prefill (TTFT -40..70%)",
+        ("enable_prefix_caching",),
+        ("prefix",),
+    ),
+    Lever(
+        3,
+        "batching",
+        "batching",
+        "batching",
+        "token budget per step: too high OOMs, too low wastes throughput",
+        ("max_num_batched_tokens", "max_num_seqs", "enable_chunked_prefill"),
+        ("batch",),
+    ),
+    Lever(
+        4,
+        "quantization",
+        "quantization",
+        "quantization",
+        "2-4x cheaper; may cost 1-3 quality points: re-measure quality",
+        ("quantization", "kv_cache_dtype", "allow_deprecated_quantization"),
+        ("quant", "awq"),
+    ),
+    Lever(
+        5,
+        "speculative",
+        "speculative decoding",
+        "speculative",
+        "1.3-2x faster decode, identical output distribution",
+        (
+            "speculative_config",
+            "speculative_model",
+            "num_speculative_tokens",
+            "ngram_prompt_lookup_max",
+            "ngram_prompt_lookup_min",
+        ),
+        ("spec",),
+    ),
+)
+
+BY_KEY: dict[str, Lever] = {lever.key: lever for lever in LEVERS}
+BY_LABEL: dict[str, Lever] = {lever.label: lever for lever in LEVERS}
+BY_FIELD: dict[str, Lever] = {lever.field: lever for lever in LEVERS}
+
+
+def lever(key: str) -> Lever:
+    """The lever of a rung name, a label ("2 prefix caching") or a profile field."""
+    found = BY_KEY.get(key) or BY_LABEL.get(key) or BY_FIELD.get(key)
+    if found is None:
+        raise KeyError(key)
+    return found
