@@ -1,7 +1,7 @@
 """End to end: the cache proxy in front of the REAL vLLM CPU server (tiny model), one vLLM for the
 module (~70 s to start). Completions and chat completions, streamed and not, with and without
-``stream_options.include_usage``; vLLM's own error statuses passed through and never cached; and
-real clients: httpx, and the official ``openai`` Python client (streaming and not)."""
+``stream_options.include_usage``; tool calls (a named tool_choice, streamed and not);
+vLLM's own error statuses passed through and never cached; and real clients: httpx, and the official ``openai`` Python client (streaming and not)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def vllm_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     log = path.open("w")
     argv = [str(exe), "serve", str(model), "--served-model-name", "tiny", "--max-model-len", str(MAX_MODEL_LEN)]
     argv += ["--host", "127.0.0.1", "--port", str(port)]
+    # tool calls (issue 16): vLLM needs a parser for any tool_choice; "pythonic" needs no special
+    # tokens (the tiny tokenizer has none), and a named/"required" choice is decoded by a grammar.
+    argv += ["--enable-auto-tool-choice", "--tool-call-parser", "pythonic"]
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
@@ -209,3 +212,102 @@ def test_official_openai_client_streaming_and_not(base: str) -> None:
     assert (x1, x2) == ("MISS", "HIT") and t1 and (t2, u2) == (t1, u1)
     done = [oc.completions.create(model="tiny", prompt="Two plus two", temperature=0, max_tokens=8) for _ in range(2)]
     assert done[0].choices[0].text and done[1].choices[0].text == done[0].choices[0].text
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "maxLength": 12}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+TOOL_ASK: dict[str, Any] = {
+    "model": "tiny",
+    "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+    "tools": [WEATHER_TOOL],
+    "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+    "temperature": 0,
+    "max_tokens": 24,
+}
+
+
+def _calls_of_stream(events: list[Any]) -> list[tuple[str, str]]:
+    """(name, arguments) of each tool call, assembled from streamed deltas as a client does."""
+    calls: dict[int, list[str]] = {}
+    for e in events:
+        if e == "[DONE]" or not e["choices"]:
+            continue
+        for tc in e["choices"][0]["delta"].get("tool_calls") or ():
+            slot = calls.setdefault(tc["index"], ["", ""])
+            slot[0] += (tc.get("function") or {}).get("name") or ""
+            slot[1] += (tc.get("function") or {}).get("arguments") or ""
+    return [(n, a) for _, (n, a) in sorted(calls.items())]
+
+
+def test_tool_calls_miss_then_hit_match_vllm(client: httpx.Client, vllm_port: int) -> None:
+    live = httpx.post(f"http://127.0.0.1:{vllm_port}/v1/chat/completions", json=TOOL_ASK, timeout=60).json()
+    [want] = live["choices"][0]["message"]["tool_calls"]
+    assert want["function"]["name"] == "get_weather" and want["type"] == "function"
+    r1, r2 = (client.post("/v1/chat/completions", json=TOOL_ASK) for _ in range(2))
+    assert (r1.status_code, r1.headers["x-cache"], r2.status_code, r2.headers["x-cache"]) == (200, "MISS", 200, "HIT")
+    got1, got2 = (r.json()["choices"][0]["message"]["tool_calls"] for r in (r1, r2))
+    # the same deterministic request gets vLLM's own call: name and arguments exact, and the hit
+    # is the stored answer whole (its tool-call id included)
+    assert [(c["function"]["name"], c["function"]["arguments"]) for c in got1] == [
+        (want["function"]["name"], want["function"]["arguments"])
+    ]
+    assert got2 == got1 and r2.json()["choices"][0]["finish_reason"] == r1.json()["choices"][0]["finish_reason"]
+
+
+def test_tool_calls_streamed_then_served_from_cache_both_ways(client: httpx.Client) -> None:
+    ask = {**TOOL_ASK, "messages": [{"role": "user", "content": "Weather in Oslo, please"}]}
+    x1, first = streamed(client, "/v1/chat/completions", ask)
+    x2, again = streamed(client, "/v1/chat/completions", ask)
+    assert (x1, x2) == ("MISS", "HIT") and first[-1] == again[-1] == "[DONE]"
+    calls = _calls_of_stream(first)
+    assert calls and _calls_of_stream(again) == calls
+    # the stored stream answers the non-streamed form of the same request, as one message
+    full = client.post("/v1/chat/completions", json=ask)
+    assert full.headers["x-cache"] == "HIT"
+    message = full.json()["choices"][0]["message"]
+    assert [(c["function"]["name"], c["function"]["arguments"]) for c in message["tool_calls"]] == calls
+
+
+def test_tool_calls_with_the_official_openai_client(base: str) -> None:
+    openai = require_module("openai", "the official openai client (the test extra)")
+    oc = openai.OpenAI(base_url=base + "/v1", api_key="test-key-not-a-secret", max_retries=0, timeout=60)
+    ask = {**TOOL_ASK, "messages": [{"role": "user", "content": "Is it raining in Rome?"}]}
+    raw = [oc.chat.completions.with_raw_response.create(**ask) for _ in range(2)]
+    assert [r.headers["x-cache"] for r in raw] == ["MISS", "HIT"]
+    m1, m2 = (r.parse().choices[0].message for r in raw)
+    assert m1.tool_calls and m1.tool_calls[0].function.name == "get_weather"
+    assert m2.tool_calls == m1.tool_calls
+
+    stream = oc.chat.completions.create(
+        **{**ask, "messages": [{"role": "user", "content": "Sun in Lima?"}]}, stream=True
+    )
+    args = "".join(
+        tc.function.arguments or ""
+        for chunk in stream
+        if chunk.choices
+        for tc in chunk.choices[0].delta.tool_calls or ()
+        if tc.function
+    )
+    again = oc.chat.completions.with_raw_response.create(
+        **{**ask, "messages": [{"role": "user", "content": "Sun in Lima?"}]}
+    )
+    assert again.headers["x-cache"] == "HIT"
+    assert again.parse().choices[0].message.tool_calls[0].function.arguments == args
+
+
+def test_a_tool_call_vllm_refuses_passes_through_uncached(client: httpx.Client) -> None:
+    ask = {**TOOL_ASK, "tool_choice": {"type": "function", "function": {"name": "no_such_tool"}}}
+    got = [client.post("/v1/chat/completions", json=ask) for _ in range(2)]
+    assert [(r.status_code, r.headers["x-cache"]) for r in got] == [(400, "MISS"), (400, "MISS")]
+    assert "does not match any of the specified `tools`" in got[0].json()["error"]["message"]
