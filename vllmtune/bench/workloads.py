@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from vllmtune.errors import VllmtuneError
+from vllmtune.errors import WorkloadError
 
 WORDS = (
     "the model serves requests with low latency while the cache keeps answers for repeated prompts and the "
@@ -39,10 +39,6 @@ SHAREGPT_CHARS_PER_TOKEN = 4
 SHAREGPT_MAX_TOKENS = 1024  # a reply longer than this is cut to it (vllm bench serve skips prompts of 1,024+)
 HUMAN = ("human", "user")
 GPT = ("gpt", "chatgpt", "assistant", "bard", "bing")
-
-
-class WorkloadError(VllmtuneError):
-    """A workload cannot be built (unknown name, bad JSONL line, bad ShareGPT entry)."""
 
 
 @dataclass(frozen=True)

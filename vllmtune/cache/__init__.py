@@ -3,6 +3,7 @@
 ``vllmtune cache serve`` / ``python -m vllmtune.cache`` (see :mod:`vllmtune.cache.command`).
 """
 
-from vllmtune.cache.command import CacheError, serve, stats
+from vllmtune.cache.command import serve, stats
+from vllmtune.errors import CacheError
 
 __all__ = ["CacheError", "serve", "stats"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vllmtune.containers import SidecarContainer, before_server, network_labels, network_name, sidecar_container
+from vllmtune.errors import DockerUnreachable as DockerUnreachable
 from vllmtune.errors import LaunchError
 from vllmtune.plan import DeploymentPlan
 from vllmtune.runtime.base import (
@@ -39,18 +40,6 @@ SUMMARY_LABEL = "vllmtune.io/launch"
 SERVED_LABEL = "vllmtune.io/served-models"
 DEFAULT_SOCKET = "/var/run/docker.sock"
 NVIDIA_TOOLKIT = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
-
-
-class DockerUnreachable(LaunchError):
-    """No Docker daemon answers where DOCKER_HOST (or the default socket) points."""
-
-    def __init__(self, where: str, reason: str) -> None:
-        self.where = where
-        super().__init__(
-            f"cannot reach the Docker daemon at {where}: {reason}\n"
-            "start it (sudo systemctl start docker, or dockerd) or point DOCKER_HOST at a running "
-            "daemon; or use --runtime local"
-        )
 
 
 def docker_where() -> str:
@@ -100,7 +89,7 @@ def device_requests(gpus: str | None, plan_gpus: int) -> list[Any]:
         return [docker.types.DeviceRequest(count=int(spec), capabilities=[["gpu"]])]
     ids = spec.removeprefix("device=").strip('"').split(",")
     if not all(i.strip() for i in ids):
-        raise LaunchError(f"--gpus {spec!r}: use all, a count (2) or device ids (0,1)")
+        raise LaunchError(f"--gpus {spec!r}", hint="use all, a count (2) or device ids (0,1)", sep=": ")
     return [docker.types.DeviceRequest(device_ids=[i.strip() for i in ids], capabilities=[["gpu"]])]
 
 
@@ -207,7 +196,9 @@ class DockerBackend:
                         )
         if not port_free(bind, port):
             holder = port_holder_process(port) or "another process"
-            raise LaunchError(f"port {port} is already in use by {holder}; stop it or choose another port ({hint})")
+            raise LaunchError(
+                f"port {port} is already in use by {holder}", hint=f"stop it or choose another port ({hint})"
+            )
 
     def start(self, plan: DeploymentPlan, gpus: str | None, env: dict[str, str]) -> Started:
         """The network and what starts before vLLM (Redis, waited for), then vLLM itself.

@@ -42,8 +42,10 @@ def vllm_executable() -> str:
     exe = os.environ.get("VLLMTUNE_VLLM") or shutil.which("vllm")
     if not exe or not os.access(exe, os.X_OK):
         raise LaunchError(
-            "no `vllm` command found: install vLLM (pip install vllm, or the CPU "
-            "build), put it on PATH, or set VLLMTUNE_VLLM=/path/to/vllm"
+            "no `vllm` command found",
+            hint="install vLLM (pip install vllm, or the CPU build), put it on PATH, "
+            "or set VLLMTUNE_VLLM=/path/to/vllm",
+            sep=": ",
         )
     return exe
 
@@ -80,13 +82,14 @@ class LocalBackend:
         vllm_executable()
         if plan.model_host_path and not Path(plan.model_host_path).is_dir():
             raise LaunchError(
-                f"model directory {plan.model_host_path} does not exist (model.id); "
-                "for the tiny test model run: python scripts/make_tiny_model.py"
+                f"model directory {plan.model_host_path} does not exist (model.id)",
+                hint="for the tiny test model run: python scripts/make_tiny_model.py",
             )
         if not port_free(plan.host, plan.port):
             holder = port_holder_process(plan.port) or "another process"
             raise LaunchError(
-                f"port {plan.port} is already in use by {holder}; stop it or choose another port (vllmtune up --port N)"
+                f"port {plan.port} is already in use by {holder}",
+                hint="stop it or choose another port (vllmtune up --port N)",
             )
         for sc in plan.sidecars:
             if sc.role == "redis" and not shutil.which("redis-server"):
@@ -104,7 +107,7 @@ class LocalBackend:
                     else "stop it or choose another prompt_cache.port"
                 )
                 what = SIDECAR_LABELS.get(sc.role, sc.role)
-                raise LaunchError(f"port {sc.port} (the {what}'s) is already in use by {holder}; {fix}")
+                raise LaunchError(f"port {sc.port} (the {what}'s) is already in use by {holder}", hint=fix)
 
     def find(self, name: str) -> ServerRecord | None:
         path = self._record_path(name)
