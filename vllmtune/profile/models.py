@@ -3,6 +3,10 @@
 Every field has a description: they become ``vllmtune schema`` (editor completion) and the
 reference in ``vllmtune explain``. Checks that need several fields or the vLLM version live in
 ``vllmtune.profile.checks`` so that they can report every problem at once with its location.
+
+A field whose value becomes one vLLM argument names that argument's argparse dest, and each
+lever's field its lever (``vllmtune.levers``), as ``json_schema_extra={"x-vllm-dest": ...,
+"x-lever": ...}``: the JSON schema shows them and ``vllmtune.profile.fieldmeta`` reads them.
 """
 
 from __future__ import annotations
@@ -94,24 +98,41 @@ class ModelSection(Strict):
     """The model to serve."""
 
     id: ArgValue = Field(
+        json_schema_extra={"x-vllm-dest": "model"},
         min_length=1,
         description="Hugging Face model id or a local directory (local runtime).",
         examples=["meta-llama/Llama-3.1-8B-Instruct"],
     )
-    revision: ArgValue | None = Field(default=None, description="Model revision (branch, tag, sha).")
+    revision: ArgValue | None = Field(
+        json_schema_extra={"x-vllm-dest": "revision"}, default=None, description="Model revision (branch, tag, sha)."
+    )
     served_name: str | None = Field(
+        json_schema_extra={"x-vllm-dest": "served_model_name"},
         default=None,
         description="Name clients use in the OpenAI API 'model' field (default: the model id "
         "as vLLM does). Also a Kubernetes label value, so letters, digits, '-', '_', '.'.",
     )
     max_model_len: int | None = Field(
-        default=None, gt=0, description="Context length (prompt + output tokens) per request."
+        json_schema_extra={"x-vllm-dest": "max_model_len"},
+        default=None,
+        gt=0,
+        description="Context length (prompt + output tokens) per request.",
     )
     dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = Field(
-        default=None, description="Weights/activations dtype (vLLM default: auto)."
+        json_schema_extra={"x-vllm-dest": "dtype"},
+        default=None,
+        description="Weights/activations dtype (vLLM default: auto).",
     )
-    trust_remote_code: bool | None = Field(default=None, description="Allow custom model code from the hub.")
-    tokenizer: ArgValue | None = Field(default=None, description="Tokenizer id or path if not the model's.")
+    trust_remote_code: bool | None = Field(
+        json_schema_extra={"x-vllm-dest": "trust_remote_code"},
+        default=None,
+        description="Allow custom model code from the hub.",
+    )
+    tokenizer: ArgValue | None = Field(
+        json_schema_extra={"x-vllm-dest": "tokenizer"},
+        default=None,
+        description="Tokenizer id or path if not the model's.",
+    )
 
 
 Duration = Annotated[str, Field(pattern=DURATION_RE.pattern)]
@@ -145,11 +166,21 @@ class BatchingSection(Strict):
     """Lever 3: continuous batching is always on; these are its knobs."""
 
     max_num_batched_tokens: int | None = Field(
-        default=None, gt=0, description="Token budget per scheduler step (too high OOMs, too low wastes throughput)."
+        json_schema_extra={"x-vllm-dest": "max_num_batched_tokens"},
+        default=None,
+        gt=0,
+        description="Token budget per scheduler step (too high OOMs, too low wastes throughput).",
     )
-    max_num_seqs: int | None = Field(default=None, gt=0, description="Maximum concurrent sequences.")
+    max_num_seqs: int | None = Field(
+        json_schema_extra={"x-vllm-dest": "max_num_seqs"},
+        default=None,
+        gt=0,
+        description="Maximum concurrent sequences.",
+    )
     chunked_prefill: bool | None = Field(
-        default=None, description="Split long prefills across steps (vLLM decides when unset)."
+        json_schema_extra={"x-vllm-dest": "enable_chunked_prefill"},
+        default=None,
+        description="Split long prefills across steps (vLLM decides when unset).",
     )
 
 
@@ -197,6 +228,7 @@ class QuantizationSection(Strict):
     """Lever 4: serve a quantized checkpoint. Always re-measure quality."""
 
     method: str | None = Field(
+        json_schema_extra={"x-vllm-dest": "quantization"},
         default=None,
         description="Quantization method the pinned vLLM accepts (awq, gptq, fp8, "
         "compressed-tensors, ...). Unset: vLLM reads it from the checkpoint's config.",
@@ -208,7 +240,9 @@ class QuantizationSection(Strict):
         examples=["hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"],
     )
     kv_cache_dtype: str | None = Field(
-        default=None, description="KV cache dtype (auto, fp8, fp8_e4m3, ...), as the version allows."
+        json_schema_extra={"x-vllm-dest": "kv_cache_dtype"},
+        default=None,
+        description="KV cache dtype (auto, fp8, fp8_e4m3, ...), as the version allows.",
     )
     recipe: QuantizeRecipe | None = Field(
         default=None,
@@ -225,15 +259,35 @@ class SpeculativeSection(Strict):
         examples=["draft_model", "ngram"],
     )
     model: ArgValue | None = Field(
+        json_schema_extra={"x-vllm-dest": "speculative_model"},
         default=None,
         description="Draft model / EAGLE head (same family and tokenizer as the target).",
         examples=["meta-llama/Llama-3.2-1B-Instruct"],
     )
-    num_tokens: int = Field(default=5, gt=0, le=64, description="Tokens proposed per step.")
-    prompt_lookup_max: int | None = Field(default=None, ge=1, description="ngram: longest n-gram to match.")
-    prompt_lookup_min: int | None = Field(default=None, ge=1, description="ngram: shortest n-gram to match.")
+    num_tokens: int = Field(
+        json_schema_extra={"x-vllm-dest": "num_speculative_tokens"},
+        default=5,
+        gt=0,
+        le=64,
+        description="Tokens proposed per step.",
+    )
+    prompt_lookup_max: int | None = Field(
+        json_schema_extra={"x-vllm-dest": "ngram_prompt_lookup_max"},
+        default=None,
+        ge=1,
+        description="ngram: longest n-gram to match.",
+    )
+    prompt_lookup_min: int | None = Field(
+        json_schema_extra={"x-vllm-dest": "ngram_prompt_lookup_min"},
+        default=None,
+        ge=1,
+        description="ngram: shortest n-gram to match.",
+    )
     draft_tensor_parallel_size: int | None = Field(
-        default=None, ge=1, description="Tensor parallel size of the draft model (1 or the target's)."
+        json_schema_extra={"x-vllm-dest": "speculative_draft_tensor_parallel_size"},
+        default=None,
+        ge=1,
+        description="Tensor parallel size of the draft model (1 or the target's).",
     )
 
 
@@ -254,12 +308,29 @@ class LoraAdapter(Strict):
 class LoraSection(Strict):
     """Multi-LoRA: several fine-tunes share one base model's GPUs."""
 
-    adapters: list[LoraAdapter] = Field(min_length=1, description="Adapters to serve (name and source).")
-    max_loras: int | None = Field(default=None, ge=1, description="Adapters active in one batch (vLLM default 1).")
-    max_lora_rank: int | None = Field(
-        default=None, ge=1, description="Largest adapter rank (vLLM default 16): set it to your adapters' r."
+    adapters: list[LoraAdapter] = Field(
+        json_schema_extra={"x-vllm-dest": "lora_modules"},
+        min_length=1,
+        description="Adapters to serve (name and source).",
     )
-    max_cpu_loras: int | None = Field(default=None, ge=1, description="Adapters kept in CPU memory.")
+    max_loras: int | None = Field(
+        json_schema_extra={"x-vllm-dest": "max_loras"},
+        default=None,
+        ge=1,
+        description="Adapters active in one batch (vLLM default 1).",
+    )
+    max_lora_rank: int | None = Field(
+        json_schema_extra={"x-vllm-dest": "max_lora_rank"},
+        default=None,
+        ge=1,
+        description="Largest adapter rank (vLLM default 16): set it to your adapters' r.",
+    )
+    max_cpu_loras: int | None = Field(
+        json_schema_extra={"x-vllm-dest": "max_cpu_loras"},
+        default=None,
+        ge=1,
+        description="Adapters kept in CPU memory.",
+    )
 
 
 class ResourcesSection(Strict):
@@ -279,10 +350,19 @@ class ResourcesSection(Strict):
         examples=["23.58GiB"],
     )
     gpu_memory_utilization: float | None = Field(
-        default=None, description="Fraction of GPU memory vLLM may use, in (0, 1]."
+        json_schema_extra={"x-vllm-dest": "gpu_memory_utilization"},
+        default=None,
+        description="Fraction of GPU memory vLLM may use, in (0, 1].",
     )
-    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs one model is split across.")
-    pipeline_parallel_size: int = Field(default=1, ge=1, description="Pipeline stages.")
+    tensor_parallel_size: int = Field(
+        json_schema_extra={"x-vllm-dest": "tensor_parallel_size"},
+        default=1,
+        ge=1,
+        description="GPUs one model is split across.",
+    )
+    pipeline_parallel_size: int = Field(
+        json_schema_extra={"x-vllm-dest": "pipeline_parallel_size"}, default=1, ge=1, description="Pipeline stages."
+    )
     nodes: int = Field(
         default=1,
         ge=1,
@@ -309,8 +389,18 @@ class ResourcesSection(Strict):
 class ServerSection(Strict):
     """The OpenAI-compatible server."""
 
-    port: int = Field(default=8000, ge=1, le=65535, description="Port vLLM listens on (host and container).")
-    host: str = Field(default="0.0.0.0", description="Address vLLM binds inside its container.")
+    port: int = Field(
+        json_schema_extra={"x-vllm-dest": "port"},
+        default=8000,
+        ge=1,
+        le=65535,
+        description="Port vLLM listens on (host and container).",
+    )
+    host: str = Field(
+        json_schema_extra={"x-vllm-dest": "host"},
+        default="0.0.0.0",
+        description="Address vLLM binds inside its container.",
+    )
     api_key: SecretRef | None = Field(
         default=None, description="API key clients must send, by reference (never inline)."
     )
@@ -543,20 +633,29 @@ class Profile(Strict):
     vllm: VllmSection = Field(description="Which vLLM: the version decides the image tag and the flags.")
     model: ModelSection = Field(description="The model: hub id or local directory, context length, dtype.")
     prompt_cache: PromptCacheSection = Field(
-        default_factory=PromptCacheSection, description="Lever 1: the prompt-result cache proxy in front of vLLM."
+        json_schema_extra={"x-lever": "prompt-cache"},
+        default_factory=PromptCacheSection,
+        description="Lever 1: the prompt-result cache proxy in front of vLLM.",
     )
     prefix_caching: bool | None = Field(
+        json_schema_extra={"x-vllm-dest": "enable_prefix_caching", "x-lever": "prefix-caching"},
         default=None,
         description="Lever 2: KV prefix caching. Rendered only when set (vLLM's own default "
         "otherwise: on since 0.8.0).",
     )
     batching: BatchingSection = Field(
-        default_factory=BatchingSection, description="Lever 3: continuous batching knobs (token budget, sequences)."
+        json_schema_extra={"x-lever": "batching"},
+        default_factory=BatchingSection,
+        description="Lever 3: continuous batching knobs (token budget, sequences).",
     )
     quantization: QuantizationSection = Field(
-        default_factory=QuantizationSection, description="Lever 4: quantized checkpoint, method, KV cache dtype."
+        json_schema_extra={"x-lever": "quantization"},
+        default_factory=QuantizationSection,
+        description="Lever 4: quantized checkpoint, method, KV cache dtype.",
     )
-    speculative: SpeculativeSection | None = Field(default=None, description="Lever 5 (off when absent).")
+    speculative: SpeculativeSection | None = Field(
+        json_schema_extra={"x-lever": "speculative"}, default=None, description="Lever 5 (off when absent)."
+    )
     lora: LoraSection | None = Field(default=None, description="Multi-LoRA adapters served with the base model.")
     resources: ResourcesSection = Field(
         default_factory=ResourcesSection, description="GPUs, memory share, tensor/pipeline parallelism, /dev/shm."
