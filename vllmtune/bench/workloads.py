@@ -332,8 +332,9 @@ def build_with_meta(
         cases = [loaded.cases[i % len(loaded.cases)] for i in range(n)]
     else:
         raise WorkloadError(
-            f"unknown workload {name!r}: use {', '.join(BUILTIN)}, a JSONL file (eval cases or OpenAI chat "
-            "requests) or a ShareGPT JSON file"
+            f"unknown workload {name!r}",
+            hint=f"use {', '.join(BUILTIN)}, a JSONL file (eval cases or OpenAI chat requests) or a ShareGPT JSON file",
+            sep=": ",
         )
     if max_tokens is not None:
         cases = [Case(c.messages, max_tokens, c.expected, c.temperature) for c in cases]

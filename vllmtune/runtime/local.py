@@ -94,9 +94,10 @@ class LocalBackend:
         for sc in plan.sidecars:
             if sc.role == "redis" and not shutil.which("redis-server"):
                 raise LaunchError(
-                    "prompt_cache.backend redis runs a local redis-server, which is not installed: "
-                    "apt-get install redis-server (or brew install redis), or give the proxy your Redis "
-                    "with prompt_cache.redis_url"
+                    "prompt_cache.backend redis runs a local redis-server, which is not installed",
+                    hint="apt-get install redis-server (or brew install redis), or give the proxy your Redis "
+                    "with prompt_cache.redis_url",
+                    sep=": ",
                 )
             bind = "127.0.0.1" if sc.role == "redis" else _bind(plan)
             if not port_free(bind, sc.port):
