@@ -196,9 +196,7 @@ class DockerBackend:
                         )
         if not port_free(bind, port):
             holder = port_holder_process(port) or "another process"
-            raise LaunchError(
-                f"port {port} is already in use by {holder}", hint=f"stop it or choose another port ({hint})"
-            )
+            raise LaunchError(f"port {port} is already in use by {holder}; stop it or choose another port ({hint})")
 
     def start(self, plan: DeploymentPlan, gpus: str | None, env: dict[str, str]) -> Started:
         """The network and what starts before vLLM (Redis, waited for), then vLLM itself.

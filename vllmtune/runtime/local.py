@@ -88,8 +88,7 @@ class LocalBackend:
         if not port_free(plan.host, plan.port):
             holder = port_holder_process(plan.port) or "another process"
             raise LaunchError(
-                f"port {plan.port} is already in use by {holder}",
-                hint="stop it or choose another port (vllmtune up --port N)",
+                f"port {plan.port} is already in use by {holder}; stop it or choose another port (vllmtune up --port N)"
             )
         for sc in plan.sidecars:
             if sc.role == "redis" and not shutil.which("redis-server"):
@@ -108,7 +107,7 @@ class LocalBackend:
                     else "stop it or choose another prompt_cache.port"
                 )
                 what = SIDECAR_LABELS.get(sc.role, sc.role)
-                raise LaunchError(f"port {sc.port} (the {what}'s) is already in use by {holder}", hint=fix)
+                raise LaunchError(f"port {sc.port} (the {what}'s) is already in use by {holder}; {fix}")
 
     def find(self, name: str) -> ServerRecord | None:
         path = self._record_path(name)
