@@ -3,7 +3,6 @@
 ``vllmtune cache serve`` / ``python -m vllmtune.cache`` (see :mod:`vllmtune.cache.command`).
 """
 
-from vllmtune.cache.command import serve, stats
-from vllmtune.errors import CacheError
+from vllmtune.cache.command import CacheError, serve, stats
 
 __all__ = ["CacheError", "serve", "stats"]
