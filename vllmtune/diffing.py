@@ -10,16 +10,12 @@ from typing import Any
 import yaml
 
 from vllmtune.argdiff import describe, flag_key
-from vllmtune.errors import VllmtuneError
+from vllmtune.errors import DiffError
 from vllmtune.levers import BY_LABEL
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render import TARGETS, render, resolve_target
 
 RENDER_MAP = ".vllmtune-render.yaml"
-
-
-class DiffError(VllmtuneError):
-    """A diff cannot be made (unreadable file, cannot tell the target)."""
 
 
 def lever_changes(a: DeploymentPlan, b: DeploymentPlan) -> list[str]:

@@ -8,12 +8,8 @@ from typing import Any
 import yaml
 
 from vllmtune.argdiff import describe
-from vllmtune.errors import VllmtuneError
+from vllmtune.errors import DriftError, VllmtuneError
 from vllmtune.plan import DeploymentPlan, load_plan
-
-
-class DriftError(VllmtuneError):
-    """Nothing to compare with (no running server, unreadable dump)."""
 
 
 def _endpoint_of(args: list[str]) -> tuple[str | None, int | None]:
@@ -130,6 +126,6 @@ def drift(profile: str, k8s_dump: str | None = None, runtime: str | None = None)
                 raise
     if found is None:
         raise DriftError(
-            f"no running server for {plan.name}; start it (vllmtune up) or compare a manifest dump (--k8s FILE)"
+            f"no running server for {plan.name}", hint="start it (vllmtune up) or compare a manifest dump (--k8s FILE)"
         )
     return {"source": found[0], "drift": found[1]}

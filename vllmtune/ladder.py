@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vllmtune.errors import LadderError as LadderError
 from vllmtune.errors import VllmtuneError
 from vllmtune.levers import LEVERS
 from vllmtune.profile.loader import LoadedProfile, load_profile, validate_document
@@ -29,10 +30,6 @@ from vllmtune.profile.yamlio import dump_yaml, load_yaml
 RUNGS = ("baseline", *(lever.key for lever in LEVERS))
 ALIASES = {"base": "baseline", **{alias: lever.key for lever in LEVERS for alias in lever.aliases}}
 TITLES = {"baseline": "baseline", **{lever.key: lever.rung_title for lever in LEVERS}}
-
-
-class LadderError(VllmtuneError):
-    """The ladder cannot run (bad --rungs, nothing to compare)."""
 
 
 @dataclass

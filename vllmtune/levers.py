@@ -101,6 +101,7 @@ LEVERS: tuple[Lever, ...] = (
             "num_speculative_tokens",
             "ngram_prompt_lookup_max",
             "ngram_prompt_lookup_min",
+            "speculative_draft_tensor_parallel_size",
         ),
         ("spec",),
     ),

@@ -16,11 +16,7 @@ from typing import Any
 
 from vllmtune.bench import report, runner, slo, workloads
 from vllmtune.bench.http import Endpoint, get
-from vllmtune.errors import VllmtuneError
-
-
-class BenchError(VllmtuneError):
-    """The benchmark cannot run (endpoint unreachable, wrong model, bad options)."""
+from vllmtune.errors import BenchError as BenchError
 
 
 @dataclass

@@ -3,12 +3,18 @@
 Why not httpx/aiohttp: a benchmark client must not be the bottleneck. On a 2-core machine a
 general-purpose client tops out well below the server it measures; this one does only what
 an OpenAI-compatible endpoint needs (Content-Length and chunked bodies, keep-alive).
+
+The seam for tests: the runner and :func:`get` talk to a :class:`Transport` (send a request,
+get its head, then its body whole or as pieces) made by a :data:`Connect` function;
+:class:`Connection` is the real one, over a socket. A test passes a scripted transport and
+drives the runner without sockets (``tests/support/fake_transport.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 
@@ -40,6 +46,28 @@ class Response:
         self.chunked = headers.get("transfer-encoding", "").lower() == "chunked"
         length = headers.get("content-length")
         self.length = int(length) if length is not None else None
+
+
+class Transport(Protocol):
+    """One client connection as the runner uses it: a request out, then the response's events
+    (its head from :meth:`send`, its body from :meth:`body` or, piece by piece as they arrive,
+    from :meth:`chunks`). Raises :class:`HttpError` (broken or not HTTP) or ``OSError`` (refused)."""
+
+    async def send(self, method: str, path: str, body: bytes = b"", headers: bytes = b"") -> Response:
+        """Send a request and read the status line and headers."""
+
+    async def body(self, resp: Response) -> bytes:
+        """The whole body of ``resp``."""
+
+    def chunks(self, resp: Response) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive (de-chunked)."""
+
+    def close(self) -> None:
+        """Drop the connection (the next :meth:`send` opens a new one)."""
+
+
+# Opens a transport to (host, port) with a read timeout in seconds: Connection, or a test's fake.
+Connect = Callable[[str, int, float], Transport]
 
 
 class Connection:
@@ -155,10 +183,10 @@ class Connection:
             raise HttpError(f"stream cut short ({type(exc).__name__})") from None
 
 
-async def get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+async def get(url: str, timeout: float = 5.0, connect: Connect | None = None) -> tuple[int, bytes]:
     """One-off GET (for /health, /v1/models, /metrics); (0, b'') when unreachable."""
     ep = Endpoint(url)
-    conn = Connection(ep.host, ep.port)
+    conn = (connect or Connection)(ep.host, ep.port, 600.0)
     path = urlsplit(url).path or "/"
     try:
         resp = await asyncio.wait_for(conn.send("GET", path), timeout)

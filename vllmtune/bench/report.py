@@ -15,7 +15,7 @@ from typing import Any
 from vllmtune.bench.runner import Options, Record, error_counts, error_samples
 from vllmtune.bench.slo import Objective, RequestMetrics, goodput
 from vllmtune.bench.stats import diff_ci, summarize
-from vllmtune.errors import VllmtuneError
+from vllmtune.errors import CompareError as CompareError
 
 RESULT_VERSION = 1
 DEFINITIONS = {
@@ -33,10 +33,6 @@ DEFINITIONS = {
     "(vllm bench serve --goodput's definition)",
     "relative_cost": "cost per request relative to the first config: (GPU $/h / requests per s) ratio",
 }
-
-
-class CompareError(VllmtuneError):
-    """A result file cannot be compared."""
 
 
 def normalize(text: str) -> str:
@@ -382,7 +378,7 @@ def plot(results: list[dict[str, Any]], rows: list[dict[str, Any]], path: str) -
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise CompareError("--plot needs matplotlib: pip install matplotlib") from None
+        raise CompareError("--plot needs matplotlib", hint="pip install matplotlib", sep=": ") from None
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.5))
     for res, row in zip(results, rows, strict=True):
         for ax, key in ((ax1, "e2e_ms"), (ax2, "ttft_ms")):

@@ -1,6 +1,11 @@
 """The load generator: closed-loop concurrency or an open-loop (constant / Poisson / gamma) rate,
 bounded by a request count or a duration, streaming or not, against any OpenAI-compatible
-endpoint. One asyncio loop, one keep-alive connection per concurrent worker."""
+endpoint. One asyncio loop, one keep-alive connection per concurrent worker.
+
+Its seams, for tests: ``connect`` (what opens a worker's :class:`~vllmtune.bench.http.Transport`;
+a real socket connection by default) and ``clock`` (the time source of every timestamp;
+``time.perf_counter`` by default). A scripted transport on an event loop with virtual time
+(``tests/support/fake_transport.py``) gives exact, repeatable timings without sockets."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vllmtune.bench.http import Connection, Endpoint, HttpError, get
+from vllmtune.bench.http import Connect, Connection, Endpoint, HttpError, Transport, get
 from vllmtune.bench.workloads import Case
 
 CONTENT = re.compile(rb'"(?:content|text)":\s*"(?!")')
@@ -105,7 +110,7 @@ def _delta_text(obj: dict[str, Any]) -> str:
 
 
 async def _one(
-    conn: Connection,
+    conn: Transport,
     path: str,
     body: bytes,
     headers: bytes,
@@ -113,20 +118,21 @@ async def _one(
     t0: float,
     stream: bool,
     want_text: bool = True,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> None:
-    rec.start = time.perf_counter() - t0
+    rec.start = clock() - t0
     resp = await conn.send("POST", path, body, headers)
     rec.status = resp.status
     rec.x_cache = resp.headers.get("x-cache", "")
     if resp.status != 200:
         data = await conn.body(resp)
-        rec.end = time.perf_counter() - t0
+        rec.end = clock() - t0
         rec.error = f"http_{resp.status}"
         rec.error_detail = error_message(data)
         return
     if not stream:
         data = await conn.body(resp)
-        rec.end = time.perf_counter() - t0
+        rec.end = clock() - t0
         try:
             obj = json.loads(data)
             choice = obj["choices"][0]
@@ -143,7 +149,7 @@ async def _one(
     texts: list[str] = []
     done = False
     async for piece in conn.chunks(resp):
-        now = time.perf_counter() - t0
+        now = clock() - t0
         buf += piece
         while b"\n\n" in buf:
             event, buf = buf.split(b"\n\n", 1)
@@ -192,16 +198,23 @@ async def _one(
                     if want_text:
                         texts.append(text)
                 seen_tokens += max(new, 0)
-    rec.end = time.perf_counter() - t0
+    rec.end = clock() - t0
     rec.completion_tokens = seen_tokens
     rec.text = "".join(texts)
     if not done and rec.error is None:
         rec.error = "stream_incomplete"
 
 
-async def run(opts: Options, on_progress: Callable[[int, int], None] | None = None) -> tuple[list[Record], float]:
+async def run(
+    opts: Options,
+    on_progress: Callable[[int, int], None] | None = None,
+    *,
+    connect: Connect = Connection,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[list[Record], float]:
     """Run the load; returns (records, wall seconds of the measured part). Ctrl-C (task
-    cancellation) ends it early: the records so far are returned, unfinished ones marked."""
+    cancellation) ends it early: the records so far are returned, unfinished ones marked.
+    ``connect`` opens each worker's transport, ``clock`` stamps every time (see the module)."""
     ep = Endpoint(opts.url)
     path = f"{ep.prefix or '/v1'}/{'chat/completions' if opts.api == 'chat' else 'completions'}"
     headers = _headers(opts.api_key)
@@ -229,7 +242,7 @@ async def run(opts: Options, on_progress: Callable[[int, int], None] | None = No
     records = [Record(index=i - opts.warmup, scheduled=schedule[i], warmup=i < opts.warmup) for i in range(total)]
     counter = iter(range(total))
     finished = 0
-    t0 = time.perf_counter()
+    t0 = clock()
     measure_start = [t0]
     warm_done = asyncio.Event()
     if opts.warmup == 0:
@@ -238,7 +251,7 @@ async def run(opts: Options, on_progress: Callable[[int, int], None] | None = No
 
     async def worker() -> None:
         nonlocal finished
-        conn = Connection(ep.host, ep.port, opts.timeout)
+        conn = connect(ep.host, ep.port, opts.timeout)
         try:
             for i in counter:
                 rec = records[i]
@@ -246,30 +259,30 @@ async def run(opts: Options, on_progress: Callable[[int, int], None] | None = No
                     if not warm_done.is_set():
                         await warm_done.wait()
                     if opts.rate:
-                        delay = measure_start[0] + rec.scheduled - time.perf_counter()
+                        delay = measure_start[0] + rec.scheduled - clock()
                         if delay > 0:
                             await asyncio.sleep(delay)
-                    if opts.duration and time.perf_counter() - measure_start[0] > opts.duration:
+                    if opts.duration and clock() - measure_start[0] > opts.duration:
                         rec.error = "not_sent"
                         continue
                 rec.scheduled += measure_start[0] - t0 if not rec.warmup else 0.0
                 try:
                     await asyncio.wait_for(
-                        _one(conn, path, bodies[i], headers, rec, t0, opts.stream, want_text), opts.timeout
+                        _one(conn, path, bodies[i], headers, rec, t0, opts.stream, want_text, clock), opts.timeout
                     )
                 except asyncio.TimeoutError:
-                    rec.error, rec.end = "timeout", time.perf_counter() - t0
+                    rec.error, rec.end = "timeout", clock() - t0
                     conn.close()
                 except HttpError:
-                    rec.error, rec.end = "connection", time.perf_counter() - t0
+                    rec.error, rec.end = "connection", clock() - t0
                     conn.close()
                 except OSError:
-                    rec.error, rec.end = "connect_refused", time.perf_counter() - t0
+                    rec.error, rec.end = "connect_refused", clock() - t0
                     conn.close()
                 if rec.warmup:
                     warm_left[0] -= 1
                     if warm_left[0] == 0:
-                        measure_start[0] = time.perf_counter()
+                        measure_start[0] = clock()
                         warm_done.set()
                 else:
                     finished += 1
@@ -288,7 +301,7 @@ async def run(opts: Options, on_progress: Callable[[int, int], None] | None = No
         for r in records:
             if not r.warmup and math.isnan(r.end):
                 r.error = r.error or ("cancelled" if not math.isnan(r.start) else "not_sent")
-    wall = time.perf_counter() - measure_start[0]
+    wall = clock() - measure_start[0]
     return [r for r in records if not r.warmup], wall
 
 
@@ -324,9 +337,9 @@ def error_counts(records: list[Record]) -> dict[str, int]:
     return dict(Counter(r.error for r in records if r.error and r.error != "not_sent"))
 
 
-async def scrape_metrics(base: str) -> dict[str, float]:
+async def scrape_metrics(base: str, connect: Connect | None = None) -> dict[str, float]:
     """vLLM's /metrics, the series vllmtune reports (summed over label sets)."""
-    status, body = await get(base + "/metrics")
+    status, body = await get(base + "/metrics", connect=connect)
     if status != 200:
         return {}
     wanted = (
@@ -355,16 +368,16 @@ async def scrape_metrics(base: str) -> dict[str, float]:
     return out
 
 
-async def server_info(base: str, prefix: str) -> dict[str, Any]:
+async def server_info(base: str, prefix: str, connect: Connect | None = None) -> dict[str, Any]:
     """Served model ids and vLLM version, when the server tells."""
     info: dict[str, Any] = {}
-    status, body = await get(f"{base}{prefix or '/v1'}/models")
+    status, body = await get(f"{base}{prefix or '/v1'}/models", connect=connect)
     if status == 200:
         try:
             info["models"] = [m["id"] for m in json.loads(body)["data"]]
         except (ValueError, KeyError, TypeError):
             pass
-    status, body = await get(base + "/version")
+    status, body = await get(base + "/version", connect=connect)
     if status == 200:
         try:
             info["vllm_version"] = json.loads(body).get("version")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vllmtune.bench.stats import percentile
-from vllmtune.errors import VllmtuneError
+from vllmtune.errors import SloError
 
 METRICS = ("ttft", "tpot", "itl", "e2e")
 ALIASES = {"e2el": "e2e"}  # vLLM's spelling
@@ -31,10 +31,6 @@ STREAMING_ONLY = ("ttft", "tpot", "itl")
 PART = re.compile(r"(?P<name>[a-z0-9]+?)(?:_p(?P<pct>\d+(?:\.\d+)?))?\s*[=:]\s*(?P<num>[^a-z\s]*)\s*(?P<unit>[a-z]*)")
 UNITS = {"": 1.0, "ms": 1.0, "s": 1000.0, "us": 0.001}
 HINT = "write it as METRIC[_pNN]=LIMIT[ms|s], e.g. --slo ttft_p99=500ms,itl_p99=50ms,e2e_p99=5s"
-
-
-class SloError(VllmtuneError):
-    """A --slo string that cannot be parsed."""
 
 
 @dataclass(frozen=True)
@@ -55,25 +51,25 @@ def parse_slo(text: str) -> tuple[Objective, ...]:
     out: list[Objective] = []
     parts = [p.strip() for p in text.split(",")]
     if not any(parts):
-        raise SloError(f"--slo is empty; {HINT}")
+        raise SloError("--slo is empty", hint=HINT)
     for part in parts:
         if not part:
-            raise SloError(f"--slo {text!r}: an empty entry (two commas?); {HINT}")
+            raise SloError(f"--slo {text!r}: an empty entry (two commas?)", hint=HINT)
         m = PART.fullmatch(part.lower())
         if not m:
-            raise SloError(f"--slo {part!r}: not METRIC=LIMIT; {HINT}")
+            raise SloError(f"--slo {part!r}: not METRIC=LIMIT", hint=HINT)
         name = ALIASES.get(m["name"], m["name"])
         if name not in METRICS:
-            raise SloError(f"--slo {part!r}: unknown metric {m['name']!r}; use one of {', '.join(METRICS)}")
+            raise SloError(f"--slo {part!r}: unknown metric {m['name']!r}", hint=f"use one of {', '.join(METRICS)}")
         pct = float(m["pct"]) if m["pct"] else 99.0
         if not 0 < pct <= 100:
             raise SloError(f"--slo {part!r}: the percentile must be above 0 and at most 100")
         if m["unit"] not in UNITS:
-            raise SloError(f"--slo {part!r}: unknown unit {m['unit']!r}; use ms or s (a bare number is ms)")
+            raise SloError(f"--slo {part!r}: unknown unit {m['unit']!r}", hint="use ms or s (a bare number is ms)")
         try:
             value = float(m["num"])
         except ValueError:
-            raise SloError(f"--slo {part!r}: {m['num']!r} is not a number; {HINT}") from None
+            raise SloError(f"--slo {part!r}: {m['num']!r} is not a number", hint=HINT) from None
         if not math.isfinite(value) or value <= 0:
             raise SloError(f"--slo {part!r}: the limit must be a positive number")
         if any(o.metric == name for o in out):
@@ -88,7 +84,7 @@ def check_streaming(objectives: Sequence[Objective], stream: bool) -> None:
         return
     bad = [o.name for o in objectives if o.metric in STREAMING_ONLY]
     if bad:
-        raise SloError(f"--slo {', '.join(bad)}: measured on streamed answers only; drop --no-stream")
+        raise SloError(f"--slo {', '.join(bad)}: measured on streamed answers only", hint="drop --no-stream")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from vllmtune.errors import VllmtuneError
+from vllmtune.errors import WorkloadError
 
 WORDS = (
     "the model serves requests with low latency while the cache keeps answers for repeated prompts and the "
@@ -39,10 +39,6 @@ SHAREGPT_CHARS_PER_TOKEN = 4
 SHAREGPT_MAX_TOKENS = 1024  # a reply longer than this is cut to it (vllm bench serve skips prompts of 1,024+)
 HUMAN = ("human", "user")
 GPT = ("gpt", "chatgpt", "assistant", "bard", "bing")
-
-
-class WorkloadError(VllmtuneError):
-    """A workload cannot be built (unknown name, bad JSONL line, bad ShareGPT entry)."""
 
 
 @dataclass(frozen=True)
@@ -336,8 +332,9 @@ def build_with_meta(
         cases = [loaded.cases[i % len(loaded.cases)] for i in range(n)]
     else:
         raise WorkloadError(
-            f"unknown workload {name!r}: use {', '.join(BUILTIN)}, a JSONL file (eval cases or OpenAI chat "
-            "requests) or a ShareGPT JSON file"
+            f"unknown workload {name!r}",
+            hint=f"use {', '.join(BUILTIN)}, a JSONL file (eval cases or OpenAI chat requests) or a ShareGPT JSON file",
+            sep=": ",
         )
     if max_tokens is not None:
         cases = [Case(c.messages, max_tokens, c.expected, c.temperature) for c in cases]

@@ -17,13 +17,10 @@ from typing import Any
 from vllmtune.cache.backends import Backend, MemoryBackend, RedisBackend, redact
 from vllmtune.cache.proxy import Proxy, ProxyConfig
 from vllmtune.cache.proxy import serve as run_server
+from vllmtune.errors import CacheError as CacheError
 from vllmtune.errors import VllmtuneError
 
 log = logging.getLogger("vllmtune.cache")
-
-
-class CacheError(VllmtuneError):
-    """The proxy cannot start (bad upstream URL, port in use, missing redis package...)."""
 
 
 def make_backend(
@@ -33,7 +30,7 @@ def make_backend(
     if kind == "memory":
         return MemoryBackend(max_bytes)
     if kind != "redis":
-        raise CacheError(f"--backend {kind!r}: choose memory or redis")
+        raise CacheError(f"--backend {kind!r}", hint="choose memory or redis", sep=": ")
     url = redis_url or os.environ.get("VLLMTUNE_REDIS_URL")
     if not url:
         raise CacheError("--backend redis needs --redis-url (or $VLLMTUNE_REDIS_URL), e.g. redis://HOST:6379/0")

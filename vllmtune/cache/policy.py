@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from vllmtune.cache.keys import body_digest, entry_key, tenant_of
 from vllmtune.cache.pii import find_pii, find_pii_in
 from vllmtune.cache.sse import assemble
+from vllmtune.cache.wire import ProxyConfig
 
 if TYPE_CHECKING:
     from vllmtune.cache.metrics import Metrics
-    from vllmtune.cache.proxy import ProxyConfig
 
 Entry = dict[str, Any]
 

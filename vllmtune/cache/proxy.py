@@ -22,10 +22,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 from vllmtune.cache.backends import Backend
@@ -38,6 +36,7 @@ from vllmtune.cache.wire import (
     HOP_BY_HOP,
     NOT_FORWARDED_CACHED,
     ClientAbort,
+    ProxyConfig,
     Write,
     client_gone,
     drain_for,
@@ -64,29 +63,6 @@ log = logging.getLogger("vllmtune.cache")
 CACHED_PATHS = (b"/v1/chat/completions", b"/v1/completions")
 
 
-@dataclass
-class ProxyConfig:
-    """How the proxy behaves (see ``python -m vllmtune.cache --help``)."""
-
-    upstream: str
-    host: str = "127.0.0.1"
-    port: int = 8080
-    ttl: int = 86400
-    max_temperature: float = 0.1
-    skip_pii: bool = True
-    missing_temperature_is_deterministic: bool = False
-    usd_per_1k_tokens: float = 0.0
-    upstream_timeout: float = 600.0  # connect, and then silence between two reads of a response
-    share_across_tenants: bool = False  # one cache for every API key (off: scoped per tenant)
-    max_body_bytes: int = 32 << 20
-    header_timeout: float = 10.0  # a request head must be complete this long after its first byte
-    body_timeout: float = 30.0  # silence allowed within a request body
-    idle_timeout: float = 60.0  # a keep-alive connection with no request in flight
-    max_connections: int = 0  # client connections at once (0: half the open-file limit, at most 4096)
-    # the key vLLM checks (``Authorization: Bearer KEY``); set, the proxy checks it too before a hit
-    api_key: str | None = field(default_factory=lambda: os.environ.get("VLLM_API_KEY") or None, repr=False)
-
-
 class Proxy:
     """Request handling, independent of the socket layer (see :class:`ProxyProtocol`)."""
 
@@ -102,6 +78,11 @@ class Proxy:
         # a backend that can answer without waiting (memory) is asked synchronously
         self._peek: Callable[[str], Entry | None] | None = getattr(backend, "peek", None)
         self._peek_final = self._peek is not None and bool(getattr(backend, "peek_is_final", False))
+
+    async def close(self) -> None:
+        """Release the upstream pool and the backend (the server side calls it once it stopped)."""
+        self.upstream.close()
+        await self.backend.close()
 
     # -- reporting ----------------------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@ hold (head/body/idle timeouts, a connection limit, write back-pressure, bounded 
 ``serve``. A complete request goes to :meth:`Proxy.dispatch` (the cache policy) with the
 connection's bound ``write``; nothing here knows about caching.
 
-Imports the policy only for its type; never the upstream pool.
+Imports neither the proxy nor the policy nor the upstream pool: it drives a
+:class:`~vllmtune.cache.wire.Dispatcher`.
 """
 
 from __future__ import annotations
@@ -13,14 +14,10 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 import h11
 
-from vllmtune.cache.wire import MAX_HEAD, ClientAbort, ClientSide, error
-
-if TYPE_CHECKING:
-    from vllmtune.cache.proxy import Proxy
+from vllmtune.cache.wire import MAX_HEAD, ClientAbort, ClientSide, Dispatcher, error
 
 log = logging.getLogger("vllmtune.cache")
 
@@ -53,7 +50,7 @@ class ProxyProtocol(asyncio.Protocol, ClientSide):
     whatever an upstream would make of them, it never sees them.
     """
 
-    def __init__(self, proxy: Proxy) -> None:
+    def __init__(self, proxy: Dispatcher) -> None:
         self.proxy = proxy
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         self.transport: asyncio.Transport | None = None
@@ -383,7 +380,7 @@ def _request_head_problem(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-async def serve(proxy: Proxy, stop: asyncio.Event, ready: Callable[[int], None] | None = None) -> None:
+async def serve(proxy: Dispatcher, stop: asyncio.Event, ready: Callable[[int], None] | None = None) -> None:
     """Run the proxy until ``stop`` is set; ``ready(port)`` is called once it listens."""
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
@@ -397,5 +394,4 @@ async def serve(proxy: Proxy, stop: asyncio.Event, ready: Callable[[int], None] 
         server.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), 1.0)
-        proxy.upstream.close()
-        await proxy.backend.close()
+        await proxy.close()

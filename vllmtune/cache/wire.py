@@ -1,6 +1,8 @@
 """What every layer of the cache proxy shares on the wire: the headers never relayed, canned
-answers, and :class:`ClientSide`, what the cache policy may ask of the client connection it
-answers (is it reading, does it speak HTTP/1.0, is it still there).
+answers, :class:`ClientSide`, what the cache policy may ask of the client connection it
+answers (is it reading, does it speak HTTP/1.0, is it still there), :class:`ProxyConfig`, and
+:class:`Dispatcher`, what the server side asks of the proxy it serves (so that the server and
+the policy need not import :mod:`vllmtune.cache.proxy`, which imports them).
 
 Imports nothing of the proxy's other layers (server, policy, upstream, sse): each of them imports it.
 """
@@ -9,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable, Coroutine
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 # Never forwarded in either direction (RFC 9110 7.6.1), plus what the proxy sets itself.
 HOP_BY_HOP = frozenset(
@@ -114,3 +118,42 @@ def client_gone(write: Write) -> bool:
     requests may be waiting for it, and it gets stored.)"""
     c = _client(write)
     return c is not None and c.transport is None
+
+
+@dataclass
+class ProxyConfig:
+    """How the proxy behaves (see ``python -m vllmtune.cache --help``)."""
+
+    upstream: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    ttl: int = 86400
+    max_temperature: float = 0.1
+    skip_pii: bool = True
+    missing_temperature_is_deterministic: bool = False
+    usd_per_1k_tokens: float = 0.0
+    upstream_timeout: float = 600.0  # connect, and then silence between two reads of a response
+    share_across_tenants: bool = False  # one cache for every API key (off: scoped per tenant)
+    max_body_bytes: int = 32 << 20
+    header_timeout: float = 10.0  # a request head must be complete this long after its first byte
+    body_timeout: float = 30.0  # silence allowed within a request body
+    idle_timeout: float = 60.0  # a keep-alive connection with no request in flight
+    max_connections: int = 0  # client connections at once (0: half the open-file limit, at most 4096)
+    # the key vLLM checks (``Authorization: Bearer KEY``); set, the proxy checks it too before a hit
+    api_key: str | None = field(default_factory=lambda: os.environ.get("VLLM_API_KEY") or None, repr=False)
+
+
+class Dispatcher(Protocol):
+    """What the server side (:mod:`vllmtune.cache.server`) drives: :class:`vllmtune.cache.proxy.Proxy`."""
+
+    cfg: ProxyConfig
+    connections: int  # client connections open, kept by the server side
+    max_connections: int
+
+    def dispatch(
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes, write: Write
+    ) -> Coroutine[Any, Any, Any] | None:
+        """Answer a complete request: None when answered at once, else the coroutine that answers."""
+
+    async def close(self) -> None:
+        """Release the upstream pool and the backend once the server stopped."""

@@ -39,7 +39,7 @@ from importlib import import_module, resources
 from pathlib import Path
 from typing import Any
 
-from vllmtune.errors import VllmtuneError
+from vllmtune.errors import FitError as FitError
 
 CATALOG_RESOURCE = "model_catalog.json"
 SAFETENSORS_DTYPE_BYTES = {
@@ -52,10 +52,6 @@ NOISE_WORDS = frozenset({
     "fp8", "fp4", "nvfp4", "mxfp4", "dynamic", "static", "bnb", "4bit", "8bit", "nf4", "gguf", "marlin", "quantized",
     "quant", "sym", "asym", "g128", "gs128", "128g",
 })  # fmt: skip
-
-
-class FitError(VllmtuneError):
-    """Memory planning cannot proceed: missing model facts, unknown GPU, ..."""
 
 
 @dataclass(frozen=True)
@@ -158,8 +154,8 @@ def parse_config(cfg: dict[str, Any], name: str, source: str) -> ModelArch:
     missing = [k for k, keys in REQUIRED.items() if _int(cfg, *keys) is None]
     if missing:
         raise FitError(
-            f"{source} lacks {', '.join(missing)}: cannot estimate the memory of {name}; "
-            "give a model directory whose config.json has them"
+            f"{source} lacks {', '.join(missing)}: cannot estimate the memory of {name}",
+            hint="give a model directory whose config.json has them",
         )
     layers = _int(cfg, *REQUIRED["num_hidden_layers"]) or 0
     hidden = _int(cfg, *REQUIRED["hidden_size"]) or 0

@@ -14,7 +14,7 @@ from vllmtune.flags import known_versions
 from vllmtune.profile.models import LABEL_VALUE_RE, MANAGED_SECRET_VARS, SECRET_NAME_RE, parse_duration
 
 if TYPE_CHECKING:
-    from vllmtune.profile.loader import LoadedProfile
+    from vllmtune.profile.loaded import LoadedProfile
     from vllmtune.profile.models import SecretRef
 
 # Methods whose speculative proposals come from separate weights (a draft model or a head).

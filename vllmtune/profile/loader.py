@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
 import json
 import os
 import stat
 import types
 import typing
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,35 +21,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from vllmtune.errors import Problem, ProfileError
+from vllmtune.profile.loaded import LoadedProfile as LoadedProfile
 from vllmtune.profile.models import Profile
 from vllmtune.profile.yamlio import Located, format_path, load_yaml
 
 PRESET_PACKAGE = "vllmtune.presets"
 SECRET_FIELDS = ("api_key", "hf_token", "redis_url")
 MAX_PROFILE_BYTES = 1024 * 1024
-
-
-@dataclass
-class LoadedProfile:
-    """A validated profile, where each of its keys came from, and non-fatal warnings."""
-
-    profile: Profile
-    source: str
-    located: Located
-    chain: list[str] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
-
-    def problem(self, path: tuple[str | int, ...], message: str) -> Problem:
-        """A Problem located at ``path`` (or its closest ancestor that has a line)."""
-        file, line = self.located.where(path)
-        return Problem(file or self.source, line, format_path(path), message)
-
-    @property
-    def digest(self) -> str:
-        """Short hash of the fully merged, validated profile (labels, ps, drift)."""
-        # Defaults left out: a new optional field in a later vllmtune does not change every hash.
-        blob = json.dumps(self.profile.model_dump(mode="json", exclude_defaults=True), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def preset_names() -> list[str]:

@@ -3,6 +3,10 @@
 Every field has a description: they become ``vllmtune schema`` (editor completion) and the
 reference in ``vllmtune explain``. Checks that need several fields or the vLLM version live in
 ``vllmtune.profile.checks`` so that they can report every problem at once with its location.
+
+A field whose value becomes one vLLM argument names that argument's argparse dest, and each
+lever's field its lever (``vllmtune.levers``), in ``json_schema_extra`` (written by
+``vllmtune.profile.fieldmeta.meta``): the JSON schema shows them and ``fieldmeta`` reads them.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from vllmtune.fit.sizes import parse_size
+from vllmtune.profile.fieldmeta import meta
 
 # Kubernetes object names (DNS-1123 label) -- we use the profile name for containers,
 # compose services and every Kubernetes object, so it has to satisfy the strictest of them.
@@ -97,21 +102,32 @@ class ModelSection(Strict):
         min_length=1,
         description="Hugging Face model id or a local directory (local runtime).",
         examples=["meta-llama/Llama-3.1-8B-Instruct"],
+        json_schema_extra=meta("model"),
     )
-    revision: ArgValue | None = Field(default=None, description="Model revision (branch, tag, sha).")
+    revision: ArgValue | None = Field(
+        default=None, description="Model revision (branch, tag, sha).", json_schema_extra=meta("revision")
+    )
     served_name: str | None = Field(
         default=None,
         description="Name clients use in the OpenAI API 'model' field (default: the model id "
         "as vLLM does). Also a Kubernetes label value, so letters, digits, '-', '_', '.'.",
+        json_schema_extra=meta("served_model_name"),
     )
     max_model_len: int | None = Field(
-        default=None, gt=0, description="Context length (prompt + output tokens) per request."
+        default=None,
+        gt=0,
+        description="Context length (prompt + output tokens) per request.",
+        json_schema_extra=meta("max_model_len"),
     )
     dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = Field(
-        default=None, description="Weights/activations dtype (vLLM default: auto)."
+        default=None, description="Weights/activations dtype (vLLM default: auto).", json_schema_extra=meta("dtype")
     )
-    trust_remote_code: bool | None = Field(default=None, description="Allow custom model code from the hub.")
-    tokenizer: ArgValue | None = Field(default=None, description="Tokenizer id or path if not the model's.")
+    trust_remote_code: bool | None = Field(
+        default=None, description="Allow custom model code from the hub.", json_schema_extra=meta("trust_remote_code")
+    )
+    tokenizer: ArgValue | None = Field(
+        default=None, description="Tokenizer id or path if not the model's.", json_schema_extra=meta("tokenizer")
+    )
 
 
 Duration = Annotated[str, Field(pattern=DURATION_RE.pattern)]
@@ -145,11 +161,18 @@ class BatchingSection(Strict):
     """Lever 3: continuous batching is always on; these are its knobs."""
 
     max_num_batched_tokens: int | None = Field(
-        default=None, gt=0, description="Token budget per scheduler step (too high OOMs, too low wastes throughput)."
+        default=None,
+        gt=0,
+        description="Token budget per scheduler step (too high OOMs, too low wastes throughput).",
+        json_schema_extra=meta("max_num_batched_tokens"),
     )
-    max_num_seqs: int | None = Field(default=None, gt=0, description="Maximum concurrent sequences.")
+    max_num_seqs: int | None = Field(
+        default=None, gt=0, description="Maximum concurrent sequences.", json_schema_extra=meta("max_num_seqs")
+    )
     chunked_prefill: bool | None = Field(
-        default=None, description="Split long prefills across steps (vLLM decides when unset)."
+        default=None,
+        description="Split long prefills across steps (vLLM decides when unset).",
+        json_schema_extra=meta("enable_chunked_prefill"),
     )
 
 
@@ -201,6 +224,7 @@ class QuantizationSection(Strict):
         description="Quantization method the pinned vLLM accepts (awq, gptq, fp8, "
         "compressed-tensors, ...). Unset: vLLM reads it from the checkpoint's config.",
         examples=["awq"],
+        json_schema_extra=meta("quantization"),
     )
     checkpoint: ArgValue | None = Field(
         default=None,
@@ -208,7 +232,9 @@ class QuantizationSection(Strict):
         examples=["hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"],
     )
     kv_cache_dtype: str | None = Field(
-        default=None, description="KV cache dtype (auto, fp8, fp8_e4m3, ...), as the version allows."
+        default=None,
+        description="KV cache dtype (auto, fp8, fp8_e4m3, ...), as the version allows.",
+        json_schema_extra=meta("kv_cache_dtype"),
     )
     recipe: QuantizeRecipe | None = Field(
         default=None,
@@ -228,12 +254,32 @@ class SpeculativeSection(Strict):
         default=None,
         description="Draft model / EAGLE head (same family and tokenizer as the target).",
         examples=["meta-llama/Llama-3.2-1B-Instruct"],
+        json_schema_extra=meta("speculative_model"),
     )
-    num_tokens: int = Field(default=5, gt=0, le=64, description="Tokens proposed per step.")
-    prompt_lookup_max: int | None = Field(default=None, ge=1, description="ngram: longest n-gram to match.")
-    prompt_lookup_min: int | None = Field(default=None, ge=1, description="ngram: shortest n-gram to match.")
+    num_tokens: int = Field(
+        default=5,
+        gt=0,
+        le=64,
+        description="Tokens proposed per step.",
+        json_schema_extra=meta("num_speculative_tokens"),
+    )
+    prompt_lookup_max: int | None = Field(
+        default=None,
+        ge=1,
+        description="ngram: longest n-gram to match.",
+        json_schema_extra=meta("ngram_prompt_lookup_max"),
+    )
+    prompt_lookup_min: int | None = Field(
+        default=None,
+        ge=1,
+        description="ngram: shortest n-gram to match.",
+        json_schema_extra=meta("ngram_prompt_lookup_min"),
+    )
     draft_tensor_parallel_size: int | None = Field(
-        default=None, ge=1, description="Tensor parallel size of the draft model (1 or the target's)."
+        default=None,
+        ge=1,
+        description="Tensor parallel size of the draft model (1 or the target's).",
+        json_schema_extra=meta("speculative_draft_tensor_parallel_size"),
     )
 
 
@@ -254,12 +300,24 @@ class LoraAdapter(Strict):
 class LoraSection(Strict):
     """Multi-LoRA: several fine-tunes share one base model's GPUs."""
 
-    adapters: list[LoraAdapter] = Field(min_length=1, description="Adapters to serve (name and source).")
-    max_loras: int | None = Field(default=None, ge=1, description="Adapters active in one batch (vLLM default 1).")
-    max_lora_rank: int | None = Field(
-        default=None, ge=1, description="Largest adapter rank (vLLM default 16): set it to your adapters' r."
+    adapters: list[LoraAdapter] = Field(
+        min_length=1, description="Adapters to serve (name and source).", json_schema_extra=meta("lora_modules")
     )
-    max_cpu_loras: int | None = Field(default=None, ge=1, description="Adapters kept in CPU memory.")
+    max_loras: int | None = Field(
+        default=None,
+        ge=1,
+        description="Adapters active in one batch (vLLM default 1).",
+        json_schema_extra=meta("max_loras"),
+    )
+    max_lora_rank: int | None = Field(
+        default=None,
+        ge=1,
+        description="Largest adapter rank (vLLM default 16): set it to your adapters' r.",
+        json_schema_extra=meta("max_lora_rank"),
+    )
+    max_cpu_loras: int | None = Field(
+        default=None, ge=1, description="Adapters kept in CPU memory.", json_schema_extra=meta("max_cpu_loras")
+    )
 
 
 class ResourcesSection(Strict):
@@ -279,10 +337,16 @@ class ResourcesSection(Strict):
         examples=["23.58GiB"],
     )
     gpu_memory_utilization: float | None = Field(
-        default=None, description="Fraction of GPU memory vLLM may use, in (0, 1]."
+        default=None,
+        description="Fraction of GPU memory vLLM may use, in (0, 1].",
+        json_schema_extra=meta("gpu_memory_utilization"),
     )
-    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs one model is split across.")
-    pipeline_parallel_size: int = Field(default=1, ge=1, description="Pipeline stages.")
+    tensor_parallel_size: int = Field(
+        default=1, ge=1, description="GPUs one model is split across.", json_schema_extra=meta("tensor_parallel_size")
+    )
+    pipeline_parallel_size: int = Field(
+        default=1, ge=1, description="Pipeline stages.", json_schema_extra=meta("pipeline_parallel_size")
+    )
     nodes: int = Field(
         default=1,
         ge=1,
@@ -309,8 +373,16 @@ class ResourcesSection(Strict):
 class ServerSection(Strict):
     """The OpenAI-compatible server."""
 
-    port: int = Field(default=8000, ge=1, le=65535, description="Port vLLM listens on (host and container).")
-    host: str = Field(default="0.0.0.0", description="Address vLLM binds inside its container.")
+    port: int = Field(
+        default=8000,
+        ge=1,
+        le=65535,
+        description="Port vLLM listens on (host and container).",
+        json_schema_extra=meta("port"),
+    )
+    host: str = Field(
+        default="0.0.0.0", description="Address vLLM binds inside its container.", json_schema_extra=meta("host")
+    )
     api_key: SecretRef | None = Field(
         default=None, description="API key clients must send, by reference (never inline)."
     )
@@ -543,20 +615,29 @@ class Profile(Strict):
     vllm: VllmSection = Field(description="Which vLLM: the version decides the image tag and the flags.")
     model: ModelSection = Field(description="The model: hub id or local directory, context length, dtype.")
     prompt_cache: PromptCacheSection = Field(
-        default_factory=PromptCacheSection, description="Lever 1: the prompt-result cache proxy in front of vLLM."
+        default_factory=PromptCacheSection,
+        description="Lever 1: the prompt-result cache proxy in front of vLLM.",
+        json_schema_extra=meta(lever="prompt-cache"),
     )
     prefix_caching: bool | None = Field(
         default=None,
         description="Lever 2: KV prefix caching. Rendered only when set (vLLM's own default "
         "otherwise: on since 0.8.0).",
+        json_schema_extra=meta("enable_prefix_caching", lever="prefix-caching"),
     )
     batching: BatchingSection = Field(
-        default_factory=BatchingSection, description="Lever 3: continuous batching knobs (token budget, sequences)."
+        default_factory=BatchingSection,
+        description="Lever 3: continuous batching knobs (token budget, sequences).",
+        json_schema_extra=meta(lever="batching"),
     )
     quantization: QuantizationSection = Field(
-        default_factory=QuantizationSection, description="Lever 4: quantized checkpoint, method, KV cache dtype."
+        default_factory=QuantizationSection,
+        description="Lever 4: quantized checkpoint, method, KV cache dtype.",
+        json_schema_extra=meta(lever="quantization"),
     )
-    speculative: SpeculativeSection | None = Field(default=None, description="Lever 5 (off when absent).")
+    speculative: SpeculativeSection | None = Field(
+        default=None, description="Lever 5 (off when absent).", json_schema_extra=meta(lever="speculative")
+    )
     lora: LoraSection | None = Field(default=None, description="Multi-LoRA adapters served with the base model.")
     resources: ResourcesSection = Field(
         default_factory=ResourcesSection, description="GPUs, memory share, tensor/pipeline parallelism, /dev/shm."

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vllmtune.containers import SidecarContainer, before_server, network_labels, network_name, sidecar_container
+from vllmtune.errors import DockerUnreachable as DockerUnreachable
 from vllmtune.errors import LaunchError
 from vllmtune.plan import DeploymentPlan
 from vllmtune.runtime.base import (
@@ -39,18 +40,6 @@ SUMMARY_LABEL = "vllmtune.io/launch"
 SERVED_LABEL = "vllmtune.io/served-models"
 DEFAULT_SOCKET = "/var/run/docker.sock"
 NVIDIA_TOOLKIT = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
-
-
-class DockerUnreachable(LaunchError):
-    """No Docker daemon answers where DOCKER_HOST (or the default socket) points."""
-
-    def __init__(self, where: str, reason: str) -> None:
-        self.where = where
-        super().__init__(
-            f"cannot reach the Docker daemon at {where}: {reason}\n"
-            "start it (sudo systemctl start docker, or dockerd) or point DOCKER_HOST at a running "
-            "daemon; or use --runtime local"
-        )
 
 
 def docker_where() -> str:
@@ -100,7 +89,7 @@ def device_requests(gpus: str | None, plan_gpus: int) -> list[Any]:
         return [docker.types.DeviceRequest(count=int(spec), capabilities=[["gpu"]])]
     ids = spec.removeprefix("device=").strip('"').split(",")
     if not all(i.strip() for i in ids):
-        raise LaunchError(f"--gpus {spec!r}: use all, a count (2) or device ids (0,1)")
+        raise LaunchError(f"--gpus {spec!r}", hint="use all, a count (2) or device ids (0,1)", sep=": ")
     return [docker.types.DeviceRequest(device_ids=[i.strip() for i in ids], capabilities=[["gpu"]])]
 
 
@@ -121,8 +110,9 @@ class DockerBackend:
                 import docker
             except ImportError:
                 raise LaunchError(
-                    "the Docker SDK (python package docker) is not installed: pip install 'docker>=7.0', "
-                    "or use --runtime local"
+                    "the Docker SDK (python package docker) is not installed",
+                    hint="pip install 'docker>=7.0', or use --runtime local",
+                    sep=": ",
                 ) from None
             try:
                 self._client = docker.from_env(timeout=30)
@@ -159,8 +149,8 @@ class DockerBackend:
                 other = None
             if other is not None and other.labels.get(PROFILE) != plan.name:
                 raise LaunchError(
-                    f"a container named {name!r} exists and was not "
-                    "started by vllmtune; remove it or set deploy.docker.container_name"
+                    f"a container named {name!r} exists and was not started by vllmtune",
+                    hint="remove it or set deploy.docker.container_name",
                 )
         if plan.sidecars:
             try:
@@ -169,8 +159,8 @@ class DockerBackend:
                 net = None
             if net is not None and (net.attrs.get("Labels") or {}).get(PROFILE) != plan.name:
                 raise LaunchError(
-                    f"a Docker network named {network_name(plan)!r} exists and was not created by vllmtune; "
-                    f"remove it (docker network rm {network_name(plan)}) or rename the profile"
+                    f"a Docker network named {network_name(plan)!r} exists and was not created by vllmtune",
+                    hint=f"remove it (docker network rm {network_name(plan)}) or rename the profile",
                 )
         self._check_port(plan.docker_bind, plan.port, "--port N")
         for sc in plan.sidecars:
@@ -189,9 +179,9 @@ class DockerBackend:
                 self.client.images.pull(repo, tag=tag)
             except docker.errors.DockerException as exc:
                 raise LaunchError(
-                    f"image {image} is not on this machine and pulling it failed: "
-                    f"{_short(exc)}\ncheck the network / registry login (docker login), or load "
-                    "the image (docker load) first"
+                    f"image {image} is not on this machine and pulling it failed: {_short(exc)}",
+                    hint="check the network / registry login (docker login), or load the image (docker load) first",
+                    sep="\n",
                 ) from None
 
     def _check_port(self, bind: str, port: int, how: str) -> None:
@@ -201,9 +191,8 @@ class DockerBackend:
                 for b in bindings or []:
                     if b.get("HostPort") == str(port):
                         raise LaunchError(
-                            f"port {port} is already published by container "
-                            f"{c.name}; stop it (docker rm -f {c.name}) or choose "
-                            f"another port ({hint})"
+                            f"port {port} is already published by container {c.name}",
+                            hint=f"stop it (docker rm -f {c.name}) or choose another port ({hint})",
                         )
         if not port_free(bind, port):
             holder = port_holder_process(port) or "another process"
@@ -253,10 +242,10 @@ class DockerBackend:
             text = str(exc.explanation or exc)
             if "could not select device driver" in text:
                 raise LaunchError(
-                    "GPUs were requested but Docker has no NVIDIA runtime (the engine said: "
-                    f"{text}).\ninstall the NVIDIA Container Toolkit and restart Docker: "
-                    f"{NVIDIA_TOOLKIT}\nor run without GPUs (--gpus 0, a CPU build of vLLM) or "
-                    "with --runtime local"
+                    f"GPUs were requested but Docker has no NVIDIA runtime (the engine said: {text}).",
+                    hint=f"install the NVIDIA Container Toolkit and restart Docker: {NVIDIA_TOOLKIT}\n"
+                    "or run without GPUs (--gpus 0, a CPU build of vLLM) or with --runtime local",
+                    sep="\n",
                 ) from None
             if "port is already allocated" in text or "address already in use" in text:
                 raise LaunchError(f"port {plan.port} is already in use: {text}") from None

@@ -91,8 +91,8 @@ def wait_ready(watch: Watch, timeout: float, on_phase: Callable[[str, float], No
                 return Ready(phases["ready"], phases, kv_cache_facts(log_tail))
             if code == 200 and models:
                 raise LaunchError(
-                    f"the server answers but serves {', '.join(models)}, not "
-                    f"{watch.served_name!r}; check model.served_name"
+                    f"the server answers but serves {', '.join(models)}, not {watch.served_name!r}",
+                    hint="check model.served_name",
                 )
         if not watch.alive():
             log_tail.extend(watch.new_log_lines())

@@ -42,8 +42,10 @@ def vllm_executable() -> str:
     exe = os.environ.get("VLLMTUNE_VLLM") or shutil.which("vllm")
     if not exe or not os.access(exe, os.X_OK):
         raise LaunchError(
-            "no `vllm` command found: install vLLM (pip install vllm, or the CPU "
-            "build), put it on PATH, or set VLLMTUNE_VLLM=/path/to/vllm"
+            "no `vllm` command found",
+            hint="install vLLM (pip install vllm, or the CPU build), put it on PATH, "
+            "or set VLLMTUNE_VLLM=/path/to/vllm",
+            sep=": ",
         )
     return exe
 
@@ -80,8 +82,8 @@ class LocalBackend:
         vllm_executable()
         if plan.model_host_path and not Path(plan.model_host_path).is_dir():
             raise LaunchError(
-                f"model directory {plan.model_host_path} does not exist (model.id); "
-                "for the tiny test model run: python scripts/make_tiny_model.py"
+                f"model directory {plan.model_host_path} does not exist (model.id)",
+                hint="for the tiny test model run: python scripts/make_tiny_model.py",
             )
         if not port_free(plan.host, plan.port):
             holder = port_holder_process(plan.port) or "another process"
@@ -91,9 +93,10 @@ class LocalBackend:
         for sc in plan.sidecars:
             if sc.role == "redis" and not shutil.which("redis-server"):
                 raise LaunchError(
-                    "prompt_cache.backend redis runs a local redis-server, which is not installed: "
-                    "apt-get install redis-server (or brew install redis), or give the proxy your Redis "
-                    "with prompt_cache.redis_url"
+                    "prompt_cache.backend redis runs a local redis-server, which is not installed",
+                    hint="apt-get install redis-server (or brew install redis), or give the proxy your Redis "
+                    "with prompt_cache.redis_url",
+                    sep=": ",
                 )
             bind = "127.0.0.1" if sc.role == "redis" else _bind(plan)
             if not port_free(bind, sc.port):

@@ -58,7 +58,9 @@ def build_context(dest: Path) -> list[str]:
         except metadata.PackageNotFoundError:
             if name in REQUIRED_DISTS:
                 raise LaunchError(
-                    f"the proxy needs the python package {name}, which is not installed here: pip install {name}"
+                    f"the proxy needs the python package {name}, which is not installed here",
+                    hint=f"pip install {name}",
+                    sep=": ",
                 ) from None
             continue
         for f in dist.files or ():
@@ -148,7 +150,9 @@ def push_image(client: Any, tag: str, say: Callable[[str], None]) -> None:
     try:
         for chunk in client.images.push(repo, tag=version, stream=True, decode=True):
             if "error" in chunk:
-                raise LaunchError(f"pushing {tag} failed: {chunk['error']}\nlog in first: docker login REGISTRY")
+                raise LaunchError(
+                    f"pushing {tag} failed: {chunk['error']}", hint="log in first: docker login REGISTRY", sep="\n"
+                )
             status = str(chunk.get("status", ""))
             if status in ("Pushed", "Layer already exists") or status.startswith(version + ": digest"):
                 say(f"pushing {tag}: {chunk.get('id', '')} {status}".replace("  ", " "))

@@ -26,7 +26,7 @@ def get_backend(name: str) -> Backend:
         from vllmtune.runtime.local import LocalBackend
 
         return LocalBackend()
-    raise LaunchError(f"unknown runtime {name!r}; choose docker or local")
+    raise LaunchError(f"unknown runtime {name!r}", hint="choose docker or local")
 
 
 @dataclass
@@ -120,10 +120,9 @@ def up(
             )
         if existing.state == "running" and not opts.replace:
             raise LaunchError(
-                f"{plan.name} is already running with a different launch:\n  "
-                + "\n  ".join(changes)
-                + "\nrun again with --replace to replace it, or vllmtune down "
-                f"{plan.name}"
+                f"{plan.name} is already running with a different launch:\n  " + "\n  ".join(changes),
+                hint=f"run again with --replace to replace it, or vllmtune down {plan.name}",
+                sep="\n",
             )
         backend.stop(plan.name)  # an exited leftover, a stack missing a part, or --replace
         status = "replaced" if existing.state == "running" else "started"
