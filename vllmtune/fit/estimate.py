@@ -30,7 +30,12 @@ Capacity (the figure vLLM logs as "KV cache size: N tokens")::
                = VLLM_CPU_KVCACHE_SPACE GiB (or --kv-cache-memory-bytes)       (CPU: exactly that)
     num_blocks = kv_budget // (block_size x kv_bytes_per_token)
     max_concurrency = num_blocks / blocks_per_request(max_model_len)
-    kv_tokens  = int(max_concurrency x max_model_len)
+    kv_tokens  = int(max_concurrency x max_model_len)                  (vLLM 0.20 on)
+               = num_blocks x block_size                                 (before: the pool
+                 as if every layer were full attention -- the same figure unless the model
+                 has sliding-window layers; vllm/v1/core/kv_cache_utils.py logged
+                 num_blocks // len(kv_cache_groups) x block_size until vLLM PR 40694 and its
+                 successors of April 2026 switched to max_concurrency x max_model_len)
 
 Reserve (GPU): what vLLM subtracts before the KV cache (``determine_available_memory`` in
 vllm/worker/worker.py (V0) and vllm/v1/worker/gpu_worker.py (V1))::
@@ -47,7 +52,11 @@ vllm/worker/worker.py (V0) and vllm/v1/worker/gpu_worker.py (V1))::
                   sequence with top_k = vocab - 1 and top_p < 1 (gpu_model_runner
                   _dummy_sampler_run; V0: profile_run's SamplingParams), so the FP32 logits,
                   their sort (values + int64 indices), cumsum, mask, probs and logprobs are
-                  alive at once: ~9.5 logits-sized buffers
+                  alive at once: ~9.5 logits-sized buffers (PyTorch's apply_top_k_top_p in
+                  vllm/v1/sample/ops/topk_topp_sampler.py)
+                = max_num_seqs x vocab x 4 B x 2.5 with the FlashInfer sampler (the log says
+                  "Using FlashInfer for top-p & top-k sampling"; flashinfer installed): no
+                  sort, only the BF16 logits (0.5), their FP32 copy and the probs
         profile_tokens = max_num_batched_tokens: V1 (and V0 with chunked prefill) profiles one
                          batch of it; V0 without chunked prefill (max_model_len <= 32K) profiles
                          max(max_model_len, max_num_batched_tokens) tokens
@@ -76,6 +85,8 @@ NON_TORCH = int(0.30 * GIB)
 TP_NON_TORCH = int(0.25 * GIB)
 ACT_SCALE = 1.08
 SAMPLER_COPIES = 9.5
+SAMPLER_COPIES_FLASHINFER = 2.5
+LOGGED_TOKENS_BY_CONCURRENCY_SINCE = (0, 20, 0)  # "GPU KV cache size" = concurrency x max_model_len
 CUDAGRAPH = int(0.4 * GIB)
 CUDAGRAPH_COUNTED_SINCE = (0, 21, 0)  # vLLM 0.21: the profile counts CUDA graph memory by default
 V1_SINCE = (0, 8, 0)  # vLLM 0.8: the V1 engine is the default
@@ -134,6 +145,7 @@ class FitInputs:
     chunked_prefill: bool | None = None  # None: the version's default
     max_loras: int = 0
     max_lora_rank: int = 16
+    flashinfer_sampler: bool = False  # vLLM samples with FlashInfer (logged; needs flashinfer installed)
 
     @property
     def device(self) -> str:
@@ -167,16 +179,21 @@ class FitResult:
     max_fitting_len_low: int = 0  # largest max_model_len that fits even the band's low end
 
 
-def weight_bytes(arch: ModelArch, bits: float | None, act_bytes: int, use_checkpoint: bool = False) -> int:
+def weight_bytes(
+    arch: ModelArch, bits: float | None, act_bytes: int, use_checkpoint: bool = False, tensor_parallel: int = 1
+) -> int:
     """Total weight bytes of the model (all ranks)."""
     if use_checkpoint and arch.checkpoint_bytes:
         return arch.checkpoint_bytes
     if arch.quant_method == "mxfp4" and arch.num_experts:
-        # gpt-oss: only the experts are MXFP4 (4.25 bits), padded to the MoE kernels' tiles
-        # (intermediate to 128, hidden to 256: vllm/model_executor/layers/fused_moe/oracle/mxfp4.py)
+        # gpt-oss: only the experts are MXFP4 (4.25 bits), padded to the MoE kernels' tiles:
+        # each rank's share of the intermediate to 128, the hidden size to 256 (Mxfp4MoEMethod
+        # create_weights rounds intermediate_size_per_partition: gpt-oss-120b at TP 4 pads its
+        # 720 columns per rank to 768 -- logged 17.22 GiB per GPU)
         h, i = arch.hidden_size, arch.moe_intermediate_size
         experts = (arch.num_layers - arch.first_k_dense) * arch.num_experts * 3 * h * i
-        padded = experts * (-(-i // 128) * 128) * (-(-h // 256) * 256) / (i * h)
+        share = -(-i // tensor_parallel)
+        padded = experts * (-(-share // 128) * 128 * tensor_parallel) * (-(-h // 256) * 256) / (i * h)
         return int(padded * 4.25 / 8 + (arch.params - experts) * act_bytes)
     if bits is None:
         return arch.params * act_bytes
@@ -244,7 +261,8 @@ def reserve_parts(inp: FitInputs) -> list[tuple[str, int]]:
     inter = a.moe_intermediate_size * max(1, a.num_experts_per_tok) if a.num_experts else a.intermediate_size
     tokens = profile_tokens(inp)
     act = tokens * (3 * inter / tp + 2 * a.hidden_size) * inp.act_bytes * ACT_SCALE
-    sampler = inp.max_num_seqs * a.vocab_size * 4 * SAMPLER_COPIES
+    copies = SAMPLER_COPIES_FLASHINFER if inp.flashinfer_sampler else SAMPLER_COPIES
+    sampler = inp.max_num_seqs * a.vocab_size * 4 * copies
     # the forward pass and the sampler run one after the other: the peak is the larger one
     peak = (f"activations ({tokens:,} tokens)", int(act)) if act >= sampler else (
         f"sampler ({inp.max_num_seqs} seqs x {a.vocab_size:,} vocab)", int(sampler))  # fmt: skip
@@ -287,10 +305,12 @@ def max_fitting_len(inp: FitInputs, budget: int, upper: int) -> int:
 
 
 def _capacity(inp: FitInputs, budget: int, per_block: int, per_request: int) -> tuple[int, float, int]:
-    """(num_blocks, max_concurrency, kv_tokens) of a KV budget, as vLLM computes them."""
+    """(num_blocks, max_concurrency, kv_tokens) of a KV budget, as vLLM computes and logs them."""
     num_blocks = max(0, budget) // per_block if per_block else 0
     # vLLM: concurrency = num_blocks / blocks one request needs (summed over layer groups).
     concurrency = num_blocks * per_block / per_request if per_request else 0.0
+    if inp.gpu is not None and _version(inp.vllm_version) < LOGGED_TOKENS_BY_CONCURRENCY_SINCE:
+        return num_blocks, concurrency, num_blocks * inp.block_size
     return num_blocks, concurrency, int(concurrency * inp.max_model_len)
 
 
@@ -298,7 +318,7 @@ def estimate(inp: FitInputs) -> FitResult:
     """Weights, reserve, KV capacity, its band and the verdict for one configuration."""
     a = inp.arch
     ranks = inp.tensor_parallel * inp.pipeline_parallel
-    weights = weight_bytes(a, inp.weight_bits, inp.act_bytes, inp.use_checkpoint_bytes) // ranks
+    weights = weight_bytes(a, inp.weight_bits, inp.act_bytes, inp.use_checkpoint_bytes, inp.tensor_parallel) // ranks
     draft_w = weight_bytes(inp.draft, None, inp.act_bytes) // inp.draft_tensor_parallel if inp.draft else 0
     kvb = kv_dtype_bytes(inp.kv_cache_dtype, inp.act_bytes)
     full, sw = kv_per_token(a, kvb, inp.tensor_parallel, inp.pipeline_parallel)
