@@ -263,8 +263,9 @@ def report_for(
         "weights": {
             "method": inp.weight_method or "none",
             "bits_per_weight": round(inp.weight_bits, 3) if inp.weight_bits else inp.act_bytes * 8,
-            "total_bytes": weight_bytes(inp.arch, inp.weight_bits, inp.act_bytes, inp.use_checkpoint_bytes,
-                                        inp.tensor_parallel),
+            "total_bytes": weight_bytes(
+                inp.arch, inp.weight_bits, inp.act_bytes, inp.use_checkpoint_bytes, inp.tensor_parallel
+            ),
         },
         "kv_cache_dtype": inp.kv_cache_dtype,
         "kv_dtype_bytes": kv_dtype_bytes(inp.kv_cache_dtype, inp.act_bytes),

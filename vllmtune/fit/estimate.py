@@ -43,9 +43,15 @@ vllm/worker/worker.py (V0) and vllm/v1/worker/gpu_worker.py (V1))::
     kv_budget = total x gpu_memory_utilization - weights - non_torch - activation_peak
                 - cudagraph (only where vLLM counts it) - lora_slots
 
-    non_torch       = 0.30 GiB, + 0.25 GiB per GPU with tensor/pipeline parallelism
-                      (NCCL / custom all-reduce buffers; logged "non_torch_memory": 0.03-0.35 GiB
-                      on one GPU, 0.30 GiB per GPU at TP 2 in the published logs)
+    non_torch       = 0.30 GiB (V1; V0 before 0.6.5), 0.05 GiB (V0 from 0.6.5), + 0.25 GiB
+                      per GPU with tensor/pipeline parallelism (NCCL / custom all-reduce buffers).
+                      V0 from 0.6.5 measures it from a snapshot taken after the CUDA context
+                      exists (vLLM PR 10511, memory_profiling(baseline_snapshot=...)): the logs
+                      say 0.02-0.07 GiB on one GPU, 0.30 GiB per GPU at TP 2; vLLM 0.6.4 logged
+                      0.15-0.73 GiB; V1 logs no figure -- its reserve leaves ~0.2-0.3 GiB
+    engine          = V1 from vLLM 0.8 unless the GPU is older than compute capability 8.0 (vLLM
+                      0.8-0.9 fall back to V0: "Compute Capability < 8.0 is not supported by the
+                      V1 Engine") or VLLM_USE_V1=0 (FitInputs.v0_engine)
     activation_peak = max(forward, sampler): the profile runs them one after the other
         forward = profile_tokens x (3 x intermediate / TP + 2 x hidden) x act_bytes x 1.08
         sampler = max_num_seqs x vocab x 4 B x 9.5: the dummy sampler run samples every
@@ -82,6 +88,9 @@ from vllmtune.fit.models import ModelArch
 
 GIB = 1024**3
 NON_TORCH = int(0.30 * GIB)
+NON_TORCH_V0_PROFILED = int(0.05 * GIB)  # V0 from 0.6.5: measured after the CUDA context
+V0_BASELINE_SNAPSHOT_SINCE = (0, 6, 5)  # vLLM PR 10511
+V0_REMOVED_SINCE = (0, 10, 0)
 TP_NON_TORCH = int(0.25 * GIB)
 ACT_SCALE = 1.08
 SAMPLER_COPIES = 9.5
@@ -146,6 +155,7 @@ class FitInputs:
     max_loras: int = 0
     max_lora_rank: int = 16
     flashinfer_sampler: bool = False  # vLLM samples with FlashInfer (logged; needs flashinfer installed)
+    v0_engine: bool | None = None  # None: by version and GPU (module docstring); True: VLLM_USE_V1=0
 
     @property
     def device(self) -> str:
@@ -243,9 +253,20 @@ def _version(v: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+def is_v0(inp: FitInputs) -> bool:
+    """Does this configuration run vLLM's V0 engine (module docstring)?"""
+    if inp.v0_engine is not None:
+        return inp.v0_engine
+    version = _version(inp.vllm_version)
+    if version < V1_SINCE:
+        return True
+    old_gpu = inp.gpu is not None and inp.gpu.capability is not None and inp.gpu.capability < (8, 0)
+    return old_gpu and version < V0_REMOVED_SINCE
+
+
 def profile_tokens(inp: FitInputs) -> int:
     """Tokens of vLLM's profiling forward pass (module docstring)."""
-    v1 = _version(inp.vllm_version) >= V1_SINCE
+    v1 = not is_v0(inp)
     chunked = inp.chunked_prefill if inp.chunked_prefill is not None else (v1 or inp.max_model_len > 32768)
     if chunked:
         return inp.max_num_batched_tokens
@@ -266,7 +287,10 @@ def reserve_parts(inp: FitInputs) -> list[tuple[str, int]]:
     # the forward pass and the sampler run one after the other: the peak is the larger one
     peak = (f"activations ({tokens:,} tokens)", int(act)) if act >= sampler else (
         f"sampler ({inp.max_num_seqs} seqs x {a.vocab_size:,} vocab)", int(sampler))  # fmt: skip
-    parts = [("non-torch", NON_TORCH + (TP_NON_TORCH if tp * inp.pipeline_parallel > 1 else 0)), peak]
+    profiled_v0 = is_v0(inp) and _version(inp.vllm_version) >= V0_BASELINE_SNAPSHOT_SINCE
+    non_torch = NON_TORCH_V0_PROFILED if profiled_v0 else NON_TORCH
+    non_torch += TP_NON_TORCH if tp * inp.pipeline_parallel > 1 else 0
+    parts = [("non-torch", non_torch), peak]
     if not inp.enforce_eager and _version(inp.vllm_version) >= CUDAGRAPH_COUNTED_SINCE:
         parts.append(("CUDA graphs", CUDAGRAPH))
     if inp.max_loras:
