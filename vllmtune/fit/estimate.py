@@ -22,6 +22,12 @@ KV cache (vLLM allocates it in blocks of ``block_size`` tokens: 16 on GPU, 128 o
         one latent per token shared by all heads, hence NOT divided by tensor parallelism
     sliding-window layers hold at most min(window - 1 + max_num_batched_tokens, max_model_len)
         tokens (+1 block) of each request
+    Llama 4 (chunked local attention on 3 of every 4 layers, attention_chunk_size 8192): vLLM
+        disables the hybrid KV cache manager for it by default ("There is a latency regression
+        when using chunked local attention with the hybrid KV cache manager. Disabling it, by
+        default", vllm/config/vllm.py), so every layer holds the whole context; with
+        VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1 (FitInputs.chunked_local_hybrid)
+        the chunked layers hold min(chunk + max_num_batched_tokens, max_model_len) tokens
     a draft model (speculative draft_model) adds its own layers to the same pool.
 
 Capacity (the figure vLLM logs as "KV cache size: N tokens")::
@@ -158,6 +164,7 @@ class FitInputs:
     max_loras: int = 0
     max_lora_rank: int = 16
     flashinfer_sampler: bool = False  # vLLM samples with FlashInfer (logged; needs flashinfer installed)
+    chunked_local_hybrid: bool = False  # VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1 (Llama 4)
     v0_engine: bool | None = None  # None: by version and GPU (module docstring); True: VLLM_USE_V1=0
 
     @property
@@ -235,7 +242,16 @@ def request_bytes(inp: FitInputs, length: int) -> int:
     full, sw = kv_per_token(inp.arch, kv_dtype_bytes(inp.kv_cache_dtype, inp.act_bytes), inp.tensor_parallel,
                             inp.pipeline_parallel)  # fmt: skip
     bs = inp.block_size
-    total = full * _blocks(length, bs) * bs
+    a = inp.arch
+    if inp.chunked_local_hybrid and a.attention_chunk_size and a.chunked_layers and full:
+        # Llama 4's chunked layers hold at most one chunk + one batch (ChunkedLocalAttentionSpec)
+        pp = inp.pipeline_parallel
+        local = full * math.ceil(a.chunked_layers / pp) / math.ceil(a.num_layers / pp)
+        full -= local
+        total_local = local * _blocks(min(a.attention_chunk_size + inp.max_num_batched_tokens, length), bs) * bs
+    else:
+        total_local = 0.0
+    total = full * _blocks(length, bs) * bs + total_local
     if sw and inp.arch.sliding_window:
         held = min(inp.arch.sliding_window - 1 + inp.max_num_batched_tokens, length)
         total += sw * (_blocks(held, bs) + 1) * bs
