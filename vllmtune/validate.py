@@ -19,12 +19,14 @@ def validate_one(path: str, gpu: str | None = None) -> dict[str, Any]:
         for target in targets_for(plan):
             render(plan, target)
         gpu = gpu or loaded.profile.resources.gpu_type
+        fit_warns: list[str] = []
         if gpu or plan.gpu_memory_bytes:  # a known GPU: not fitting is an error, before a 20-minute download
-            from vllmtune.fit import fit_problems
+            from vllmtune.fit import fit_problems, fit_warnings
 
             problems = fit_problems(loaded, plan, gpu)
             if problems:
                 return {"file": path, "ok": False, "errors": problems, "warnings": list(plan.warnings)}
+            fit_warns = fit_warnings(loaded, plan, gpu)  # inside the error band: "may not fit"
     except VllmtuneError as exc:
         errors = [str(p) for p in getattr(exc, "problems", [])] or [f"{path}: {exc}"]
         return {"file": path, "ok": False, "errors": errors, "warnings": []}
@@ -36,7 +38,7 @@ def validate_one(path: str, gpu: str | None = None) -> dict[str, Any]:
         "served_name": plan.served_name,
         "profile_hash": plan.profile_hash,
         "errors": [],
-        "warnings": list(plan.warnings),
+        "warnings": [*plan.warnings, *fit_warns],
     }
 
 

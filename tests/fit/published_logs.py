@@ -52,6 +52,8 @@ def inputs(case: dict[str, Any]) -> FitInputs:
         gpu_memory_utilization=i["gpu_memory_utilization"],
         vllm_version=case["vllm_version"],
         enforce_eager=bool(i.get("enforce_eager", False)),
+        flashinfer_sampler=bool(i.get("flashinfer_sampler", False)),
+        v0_engine=not v1,
     )
 
 

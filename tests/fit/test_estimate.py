@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from vllmtune.fit import FitError, FitInputs, find_gpu, fit_problems, fit_report, resolve_model
+from vllmtune.fit import FitError, FitInputs, find_gpu, fit_problems, fit_report, fit_warnings, resolve_model
 from vllmtune.fit import models as fit_models
 from vllmtune.fit.estimate import AWQ_BITS, GIB, estimate, kv_per_token, suggestions, weight_bytes
 from vllmtune.fit.models import (
@@ -25,6 +25,7 @@ from vllmtune.fit.models import (
 )
 from vllmtune.plan import build_plan
 from vllmtune.profile.loader import load_profile
+from vllmtune.validate import validate_one
 
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
 
@@ -319,6 +320,22 @@ def test_fit_problems_for_validate(tmp_path: Path) -> None:
     assert fit_problems(lp, plan, None) == []  # no GPU named: cannot judge
     unknown = load_profile(write_profile(tmp_path, "acme/mystery-13b", 4096))
     assert fit_problems(unknown, build_plan(unknown), "L4") == []  # offline, unknown facts: silent
+
+
+def test_validate_warns_inside_the_error_band(tmp_path: Path) -> None:
+    path = write_profile(tmp_path, LLAMA_8B, 28000)
+    lp = load_profile(path)
+    plan = build_plan(lp)
+    assert fit_problems(lp, plan, "L4") == []  # "may not fit" is not an error ...
+    warning = (
+        f"{tmp_path}/p.yaml:6: model.max_model_len: may not fit: one request at max_model_len 28,000 needs "
+        "3.42 GiB of KV cache; the estimate leaves 3.46 GiB (between 3.08 GiB and 3.83 GiB); max_model_len "
+        "28,320 fits the middle of the band (vllmtune fit --suggest for options)"
+    )
+    assert fit_warnings(lp, plan, "L4") == [warning]  # ... but a warning
+    result = validate_one(path, "L4")
+    assert (result["ok"], result["errors"], result["warnings"]) == (True, [], [warning])
+    assert fit_warnings(lp, plan, "H100-80GB") == []
 
 
 def test_cpu_draft_model_shares_the_kv_pool() -> None:

@@ -84,6 +84,31 @@ def test_v1_kv_lines() -> None:
     }
 
 
+def test_v1_log_with_the_flashinfer_sampler() -> None:
+    assert parse_log((LOGS / "vllm-dennislee22-a100-qwen2-7b-025.log").read_text()) == {
+        "vllm_version": "0.10.1.1",
+        "weights_gib": 14.2488,
+        "kv_gib": 5.01,
+        "kv_tokens": 93872,
+        "max_concurrency_len": 16384,
+        "max_concurrency": 5.73,
+        "flashinfer_sampler": True,
+    }
+
+
+def test_a_flashinfer_log_says_the_estimate_reserves_more(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        'name: qwen2-a100\nvllm:\n  version: "0.10.1.1"\nmodel:\n  id: Qwen/Qwen2-7B-Instruct\n'
+        "  max_model_len: 16384\nresources:\n  gpus: 1\n  gpu_memory_utilization: 0.25\n"
+    )
+    result = from_log_report(str(path), str(LOGS / "vllm-dennislee22-a100-qwen2-7b-025.log"), "A100-80GB")
+    assert result["notes"] == [
+        "the log samples with FlashInfer (2.5 logits-sized buffers at the profile's peak, not 9.5): "
+        "the estimate reserves for PyTorch's sampler, the larger one"
+    ]
+
+
 def test_estimate_beside_each_logged_figure(tmp_path: Path) -> None:
     result = from_log_report(profile(tmp_path), str(LOG_3090_20K), None)
     assert result["rows"] == [

@@ -8,7 +8,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vllmtune.fit.command import fit_inputs, fit_problems, fit_report, fit_table, report_for
+    from vllmtune.fit.command import fit_inputs, fit_problems, fit_report, fit_table, fit_warnings, report_for
     from vllmtune.fit.estimate import FitInputs, FitResult, suggestions
     from vllmtune.fit.gpus import GPUS, GpuSpec, find_gpu
     from vllmtune.fit.models import FitError, ModelArch, resolve_model
@@ -21,6 +21,7 @@ _EXPORTS = {
     "fit_problems": "command",
     "fit_report": "command",
     "fit_table": "command",
+    "fit_warnings": "command",
     "report_for": "command",
     "FitInputs": "estimate",
     "FitResult": "estimate",
@@ -44,6 +45,7 @@ __all__ = [
     "fit_problems",
     "fit_report",
     "fit_table",
+    "fit_warnings",
     "report_for",
     "resolve_model",
     "suggestions",

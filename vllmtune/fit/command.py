@@ -263,7 +263,9 @@ def report_for(
         "weights": {
             "method": inp.weight_method or "none",
             "bits_per_weight": round(inp.weight_bits, 3) if inp.weight_bits else inp.act_bytes * 8,
-            "total_bytes": weight_bytes(inp.arch, inp.weight_bits, inp.act_bytes, inp.use_checkpoint_bytes),
+            "total_bytes": weight_bytes(
+                inp.arch, inp.weight_bits, inp.act_bytes, inp.use_checkpoint_bytes, inp.tensor_parallel
+            ),
         },
         "kv_cache_dtype": inp.kv_cache_dtype,
         "kv_dtype_bytes": kv_dtype_bytes(inp.kv_cache_dtype, inp.act_bytes),
@@ -361,28 +363,46 @@ def fit_table(report: dict[str, Any]) -> Any:
     return Group(*parts)
 
 
+def _judged(loaded_profile: LoadedProfile, plan: DeploymentPlan, gpu: str | None) -> FitResult | None:
+    """The estimate ``vllmtune validate`` judges, or None when it cannot judge (fit_problems)."""
+    if gpu is None and plan.gpus > 0 and plan.gpu_memory_bytes is None:
+        return None
+    try:
+        inp, notes = fit_inputs(loaded_profile, plan, gpu, online=False)
+    except FitError:
+        return None
+    if inp.gpu is None and any("VLLM_CPU_KVCACHE_SPACE unset" in n for n in notes):
+        return None
+    return estimate(inp)
+
+
+def _where(loaded_profile: LoadedProfile, r: FitResult) -> tuple[str | int, ...]:
+    where: tuple[str | int, ...] = ("model", "max_model_len") if r.max_fitting_len else ("resources",)
+    if not loaded_profile.profile.model.max_model_len and r.max_fitting_len:
+        where = ("model",)
+    return where
+
+
 def fit_problems(loaded_profile: LoadedProfile, plan: DeploymentPlan, gpu: str | None) -> list[str]:
     """``file:line: key: does not fit ...`` lines for ``vllmtune validate`` (offline only).
 
     Empty when it fits, or when it cannot be judged: no GPU named for a GPU profile, unknown
     model facts, or a CPU profile whose KV space is vLLM's auto-sizing.
     """
-    if gpu is None and plan.gpus > 0 and plan.gpu_memory_bytes is None:
+    r = _judged(loaded_profile, plan, gpu)
+    if r is None or r.fit != "does not fit":  # "may not fit" is the band's doubt: fit_warnings
         return []
-    try:
-        inp, notes = fit_inputs(loaded_profile, plan, gpu, online=False)
-    except FitError:
-        return []
-    if inp.gpu is None and any("VLLM_CPU_KVCACHE_SPACE unset" in n for n in notes):
-        return []
-    r = estimate(inp)
-    if r.fit != "does not fit":  # "may not fit" is the band's doubt, not a profile error
-        return []
-    where: tuple[str | int, ...] = ("model", "max_model_len") if r.max_fitting_len else ("resources",)
-    if not loaded_profile.profile.model.max_model_len and r.max_fitting_len:
-        where = ("model",)
     message = f"{r.verdict} (vllmtune fit --suggest for options)"
-    return [str(loaded_profile.problem(where, message))]
+    return [str(loaded_profile.problem(_where(loaded_profile, r), message))]
 
 
-__all__ = ["fit_inputs", "fit_problems", "fit_report", "fit_table", "report_for"]
+def fit_warnings(loaded_profile: LoadedProfile, plan: DeploymentPlan, gpu: str | None) -> list[str]:
+    """``file:line: key: may not fit ...`` lines: the estimate's error band reaches "does not fit"."""
+    r = _judged(loaded_profile, plan, gpu)
+    if r is None or r.fit != "may not fit":
+        return []
+    message = f"{r.verdict} (vllmtune fit --suggest for options)"
+    return [str(loaded_profile.problem(_where(loaded_profile, r), message))]
+
+
+__all__ = ["fit_inputs", "fit_problems", "fit_report", "fit_table", "fit_warnings", "report_for"]

@@ -22,6 +22,12 @@ KV cache (vLLM allocates it in blocks of ``block_size`` tokens: 16 on GPU, 128 o
         one latent per token shared by all heads, hence NOT divided by tensor parallelism
     sliding-window layers hold at most min(window - 1 + max_num_batched_tokens, max_model_len)
         tokens (+1 block) of each request
+    Llama 4 (chunked local attention on 3 of every 4 layers, attention_chunk_size 8192): vLLM
+        disables the hybrid KV cache manager for it by default ("There is a latency regression
+        when using chunked local attention with the hybrid KV cache manager. Disabling it, by
+        default", vllm/config/vllm.py), so every layer holds the whole context; with
+        VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1 (FitInputs.chunked_local_hybrid)
+        the chunked layers hold min(chunk + max_num_batched_tokens, max_model_len) tokens
     a draft model (speculative draft_model) adds its own layers to the same pool.
 
 Capacity (the figure vLLM logs as "KV cache size: N tokens")::
@@ -30,7 +36,12 @@ Capacity (the figure vLLM logs as "KV cache size: N tokens")::
                = VLLM_CPU_KVCACHE_SPACE GiB (or --kv-cache-memory-bytes)       (CPU: exactly that)
     num_blocks = kv_budget // (block_size x kv_bytes_per_token)
     max_concurrency = num_blocks / blocks_per_request(max_model_len)
-    kv_tokens  = int(max_concurrency x max_model_len)
+    kv_tokens  = int(max_concurrency x max_model_len)                  (vLLM 0.20 on)
+               = num_blocks x block_size                                 (before: the pool
+                 as if every layer were full attention -- the same figure unless the model
+                 has sliding-window layers; vllm/v1/core/kv_cache_utils.py logged
+                 num_blocks // len(kv_cache_groups) x block_size until vLLM PR 40694 and its
+                 successors of April 2026 switched to max_concurrency x max_model_len)
 
 Reserve (GPU): what vLLM subtracts before the KV cache (``determine_available_memory`` in
 vllm/worker/worker.py (V0) and vllm/v1/worker/gpu_worker.py (V1))::
@@ -38,20 +49,33 @@ vllm/worker/worker.py (V0) and vllm/v1/worker/gpu_worker.py (V1))::
     kv_budget = total x gpu_memory_utilization - weights - non_torch - activation_peak
                 - cudagraph (only where vLLM counts it) - lora_slots
 
-    non_torch       = 0.30 GiB, + 0.25 GiB per GPU with tensor/pipeline parallelism
-                      (NCCL / custom all-reduce buffers; logged "non_torch_memory": 0.03-0.35 GiB
-                      on one GPU, 0.30 GiB per GPU at TP 2 in the published logs)
+    non_torch       = 0.30 GiB (V1; V0 before 0.6.5), 0.05 GiB (V0 from 0.6.5), + 0.25 GiB
+                      per GPU with tensor/pipeline parallelism (NCCL / custom all-reduce buffers).
+                      V0 from 0.6.5 measures it from a snapshot taken after the CUDA context
+                      exists (vLLM PR 10511, memory_profiling(baseline_snapshot=...)): the logs
+                      say 0.02-0.07 GiB on one GPU, 0.30 GiB per GPU at TP 2; vLLM 0.6.4 logged
+                      0.15-0.73 GiB; V1 logs no figure -- its reserve leaves ~0.2-0.3 GiB
+    engine          = V1 from vLLM 0.8 unless the GPU is older than compute capability 8.0 (vLLM
+                      0.8-0.9 fall back to V0: "Compute Capability < 8.0 is not supported by the
+                      V1 Engine") or VLLM_USE_V1=0 (FitInputs.v0_engine)
     activation_peak = max(forward, sampler): the profile runs them one after the other
         forward = profile_tokens x (3 x intermediate / TP + 2 x hidden) x act_bytes x 1.08
         sampler = max_num_seqs x vocab x 4 B x 9.5: the dummy sampler run samples every
                   sequence with top_k = vocab - 1 and top_p < 1 (gpu_model_runner
                   _dummy_sampler_run; V0: profile_run's SamplingParams), so the FP32 logits,
                   their sort (values + int64 indices), cumsum, mask, probs and logprobs are
-                  alive at once: ~9.5 logits-sized buffers
+                  alive at once: ~9.5 logits-sized buffers (PyTorch's apply_top_k_top_p in
+                  vllm/v1/sample/ops/topk_topp_sampler.py)
+                = max_num_seqs x vocab x 4 B x 2.5 with the FlashInfer sampler (the log says
+                  "Using FlashInfer for top-p & top-k sampling"; flashinfer installed): no
+                  sort, only the BF16 logits (0.5), their FP32 copy and the probs
         profile_tokens = max_num_batched_tokens: V1 (and V0 with chunked prefill) profiles one
                          batch of it; V0 without chunked prefill (max_model_len <= 32K) profiles
                          max(max_model_len, max_num_batched_tokens) tokens
         MoE: intermediate = moe_intermediate x experts_per_token (the fused-MoE buffers)
+        V0 with chunked prefill: no sampler term -- its logged activation peak is the forward
+                  pass alone (0.06 GiB at 512 tokens in vLLM issue 10517's 35K run, 0.22 GiB
+                  at 2048 tokens in oracle-samples' A10 log; the sampler term would be 1.2 GiB)
     cudagraph       = 0.4 GiB unless enforce_eager, subtracted only from vLLM 0.21 on
                       ("CUDA graph memory profiling is enabled (default since v0.21.0)"; before,
                       graphs are captured after the KV cache is allocated, outside the budget)
@@ -73,9 +97,14 @@ from vllmtune.fit.models import ModelArch
 
 GIB = 1024**3
 NON_TORCH = int(0.30 * GIB)
+NON_TORCH_V0_PROFILED = int(0.05 * GIB)  # V0 from 0.6.5: measured after the CUDA context
+V0_BASELINE_SNAPSHOT_SINCE = (0, 6, 5)  # vLLM PR 10511
+V0_REMOVED_SINCE = (0, 10, 0)
 TP_NON_TORCH = int(0.25 * GIB)
 ACT_SCALE = 1.08
 SAMPLER_COPIES = 9.5
+SAMPLER_COPIES_FLASHINFER = 2.5
+LOGGED_TOKENS_BY_CONCURRENCY_SINCE = (0, 20, 0)  # "GPU KV cache size" = concurrency x max_model_len
 CUDAGRAPH = int(0.4 * GIB)
 CUDAGRAPH_COUNTED_SINCE = (0, 21, 0)  # vLLM 0.21: the profile counts CUDA graph memory by default
 V1_SINCE = (0, 8, 0)  # vLLM 0.8: the V1 engine is the default
@@ -134,6 +163,9 @@ class FitInputs:
     chunked_prefill: bool | None = None  # None: the version's default
     max_loras: int = 0
     max_lora_rank: int = 16
+    flashinfer_sampler: bool = False  # vLLM samples with FlashInfer (logged; needs flashinfer installed)
+    chunked_local_hybrid: bool = False  # VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1 (Llama 4)
+    v0_engine: bool | None = None  # None: by version and GPU (module docstring); True: VLLM_USE_V1=0
 
     @property
     def device(self) -> str:
@@ -167,16 +199,21 @@ class FitResult:
     max_fitting_len_low: int = 0  # largest max_model_len that fits even the band's low end
 
 
-def weight_bytes(arch: ModelArch, bits: float | None, act_bytes: int, use_checkpoint: bool = False) -> int:
+def weight_bytes(
+    arch: ModelArch, bits: float | None, act_bytes: int, use_checkpoint: bool = False, tensor_parallel: int = 1
+) -> int:
     """Total weight bytes of the model (all ranks)."""
     if use_checkpoint and arch.checkpoint_bytes:
         return arch.checkpoint_bytes
     if arch.quant_method == "mxfp4" and arch.num_experts:
-        # gpt-oss: only the experts are MXFP4 (4.25 bits), padded to the MoE kernels' tiles
-        # (intermediate to 128, hidden to 256: vllm/model_executor/layers/fused_moe/oracle/mxfp4.py)
+        # gpt-oss: only the experts are MXFP4 (4.25 bits), padded to the MoE kernels' tiles:
+        # each rank's share of the intermediate to 128, the hidden size to 256 (Mxfp4MoEMethod
+        # create_weights rounds intermediate_size_per_partition: gpt-oss-120b at TP 4 pads its
+        # 720 columns per rank to 768 -- logged 17.22 GiB per GPU)
         h, i = arch.hidden_size, arch.moe_intermediate_size
         experts = (arch.num_layers - arch.first_k_dense) * arch.num_experts * 3 * h * i
-        padded = experts * (-(-i // 128) * 128) * (-(-h // 256) * 256) / (i * h)
+        share = -(-i // tensor_parallel)
+        padded = experts * (-(-share // 128) * 128 * tensor_parallel) * (-(-h // 256) * 256) / (i * h)
         return int(padded * 4.25 / 8 + (arch.params - experts) * act_bytes)
     if bits is None:
         return arch.params * act_bytes
@@ -205,7 +242,16 @@ def request_bytes(inp: FitInputs, length: int) -> int:
     full, sw = kv_per_token(inp.arch, kv_dtype_bytes(inp.kv_cache_dtype, inp.act_bytes), inp.tensor_parallel,
                             inp.pipeline_parallel)  # fmt: skip
     bs = inp.block_size
-    total = full * _blocks(length, bs) * bs
+    a = inp.arch
+    if inp.chunked_local_hybrid and a.attention_chunk_size and a.chunked_layers and full:
+        # Llama 4's chunked layers hold at most one chunk + one batch (ChunkedLocalAttentionSpec)
+        pp = inp.pipeline_parallel
+        local = full * math.ceil(a.chunked_layers / pp) / math.ceil(a.num_layers / pp)
+        full -= local
+        total_local = local * _blocks(min(a.attention_chunk_size + inp.max_num_batched_tokens, length), bs) * bs
+    else:
+        total_local = 0.0
+    total = full * _blocks(length, bs) * bs + total_local
     if sw and inp.arch.sliding_window:
         held = min(inp.arch.sliding_window - 1 + inp.max_num_batched_tokens, length)
         total += sw * (_blocks(held, bs) + 1) * bs
@@ -226,11 +272,27 @@ def _version(v: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+def is_v0(inp: FitInputs) -> bool:
+    """Does this configuration run vLLM's V0 engine (module docstring)?"""
+    if inp.v0_engine is not None:
+        return inp.v0_engine
+    version = _version(inp.vllm_version)
+    if version < V1_SINCE:
+        return True
+    old_gpu = inp.gpu is not None and inp.gpu.capability is not None and inp.gpu.capability < (8, 0)
+    return old_gpu and version < V0_REMOVED_SINCE
+
+
+def chunked_prefill(inp: FitInputs) -> bool:
+    """Is chunked prefill on: as set, else V1 always, V0 above 32K tokens of context."""
+    if inp.chunked_prefill is not None:
+        return inp.chunked_prefill
+    return not is_v0(inp) or inp.max_model_len > 32768
+
+
 def profile_tokens(inp: FitInputs) -> int:
     """Tokens of vLLM's profiling forward pass (module docstring)."""
-    v1 = _version(inp.vllm_version) >= V1_SINCE
-    chunked = inp.chunked_prefill if inp.chunked_prefill is not None else (v1 or inp.max_model_len > 32768)
-    if chunked:
+    if chunked_prefill(inp):
         return inp.max_num_batched_tokens
     return max(inp.max_model_len, inp.max_num_batched_tokens)
 
@@ -244,11 +306,17 @@ def reserve_parts(inp: FitInputs) -> list[tuple[str, int]]:
     inter = a.moe_intermediate_size * max(1, a.num_experts_per_tok) if a.num_experts else a.intermediate_size
     tokens = profile_tokens(inp)
     act = tokens * (3 * inter / tp + 2 * a.hidden_size) * inp.act_bytes * ACT_SCALE
-    sampler = inp.max_num_seqs * a.vocab_size * 4 * SAMPLER_COPIES
+    copies = SAMPLER_COPIES_FLASHINFER if inp.flashinfer_sampler else SAMPLER_COPIES
+    sampler = inp.max_num_seqs * a.vocab_size * 4 * copies
+    if is_v0(inp) and chunked_prefill(inp):
+        sampler = 0.0  # V0's chunked profile run peaks at the forward pass alone (module docstring)
     # the forward pass and the sampler run one after the other: the peak is the larger one
     peak = (f"activations ({tokens:,} tokens)", int(act)) if act >= sampler else (
         f"sampler ({inp.max_num_seqs} seqs x {a.vocab_size:,} vocab)", int(sampler))  # fmt: skip
-    parts = [("non-torch", NON_TORCH + (TP_NON_TORCH if tp * inp.pipeline_parallel > 1 else 0)), peak]
+    profiled_v0 = is_v0(inp) and _version(inp.vllm_version) >= V0_BASELINE_SNAPSHOT_SINCE
+    non_torch = NON_TORCH_V0_PROFILED if profiled_v0 else NON_TORCH
+    non_torch += TP_NON_TORCH if tp * inp.pipeline_parallel > 1 else 0
+    parts = [("non-torch", non_torch), peak]
     if not inp.enforce_eager and _version(inp.vllm_version) >= CUDAGRAPH_COUNTED_SINCE:
         parts.append(("CUDA graphs", CUDAGRAPH))
     if inp.max_loras:
@@ -287,10 +355,12 @@ def max_fitting_len(inp: FitInputs, budget: int, upper: int) -> int:
 
 
 def _capacity(inp: FitInputs, budget: int, per_block: int, per_request: int) -> tuple[int, float, int]:
-    """(num_blocks, max_concurrency, kv_tokens) of a KV budget, as vLLM computes them."""
+    """(num_blocks, max_concurrency, kv_tokens) of a KV budget, as vLLM computes and logs them."""
     num_blocks = max(0, budget) // per_block if per_block else 0
     # vLLM: concurrency = num_blocks / blocks one request needs (summed over layer groups).
     concurrency = num_blocks * per_block / per_request if per_request else 0.0
+    if inp.gpu is not None and _version(inp.vllm_version) < LOGGED_TOKENS_BY_CONCURRENCY_SINCE:
+        return num_blocks, concurrency, num_blocks * inp.block_size
     return num_blocks, concurrency, int(concurrency * inp.max_model_len)
 
 
@@ -298,7 +368,7 @@ def estimate(inp: FitInputs) -> FitResult:
     """Weights, reserve, KV capacity, its band and the verdict for one configuration."""
     a = inp.arch
     ranks = inp.tensor_parallel * inp.pipeline_parallel
-    weights = weight_bytes(a, inp.weight_bits, inp.act_bytes, inp.use_checkpoint_bytes) // ranks
+    weights = weight_bytes(a, inp.weight_bits, inp.act_bytes, inp.use_checkpoint_bytes, inp.tensor_parallel) // ranks
     draft_w = weight_bytes(inp.draft, None, inp.act_bytes) // inp.draft_tensor_parallel if inp.draft else 0
     kvb = kv_dtype_bytes(inp.kv_cache_dtype, inp.act_bytes)
     full, sw = kv_per_token(a, kvb, inp.tensor_parallel, inp.pipeline_parallel)

@@ -74,6 +74,8 @@ def parse_log(text: str) -> dict[str, Any]:
         if rx.search(text):
             found["failure"] = label
             break
+    if "Using FlashInfer for top-p & top-k sampling" in text:
+        found["flashinfer_sampler"] = True  # a smaller sampler peak (estimate.SAMPLER_COPIES_FLASHINFER)
     if found.get("kv_gib", 0) < 0 or (found.get("gpu_blocks") == 0):
         found["failure"] = "no KV cache memory"  # vLLM logs what is left, then raises
     return found
@@ -164,6 +166,11 @@ def from_log_report(profile: str, log: str, gpu: str | None, gpu_memory: int | N
     util = report.get("gpu_memory_utilization")
     if "gpu_memory_utilization" in logged and util is not None and abs(logged["gpu_memory_utilization"] - util) > 1e-6:
         notes.append(f"the log used gpu_memory_utilization {logged['gpu_memory_utilization']:g}, the profile {util:g}")
+    if logged.get("flashinfer_sampler"):
+        notes.append(
+            "the log samples with FlashInfer (2.5 logits-sized buffers at the profile's peak, not 9.5): "
+            "the estimate reserves for PyTorch's sampler, the larger one"
+        )
     rows = compare(report, logged)
     failure = logged.get("failure")
     return {

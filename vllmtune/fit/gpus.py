@@ -63,7 +63,8 @@ GPUS: tuple[GpuSpec, ...] = (
          "h100", "h100-sxm", "h100-sxm5", "h100-80g", "h100-sxm-80gb"),
     _gpu("H100-PCIe", _derived(81559), (9, 0), True, True, "h100-pcie-80gb", "h100pcie"),
     _gpu("H100-94GB", _derived(95830), (9, 0), True, True, "h100-nvl", "h100nvl", "h100-94g"),
-    _gpu("H200", _derived(143771), (9, 0), True, True, "h200-141gb", "h200-sxm"),
+    _gpu("H200", _logged(139.80, "https://github.com/suesie/grpocredit/blob/3ab3f68/experiment_report_0427.md "
+                             "(total_gpu_memory)"), (9, 0), True, True, "h200-141gb", "h200-sxm"),
     _gpu("B200", _derived(183359), (10, 0), True, True, "b200-180gb", "b200-sxm"),
     _gpu("A100-80GB", _logged(79.25, "https://github.com/levihsu/OOTDiffusion/issues/235 (torch OOM total)"),
          (8, 0), True, False, "a100-80g", "a100-sxm4-80gb", "a100-pcie-80gb"),
@@ -84,7 +85,9 @@ GPUS: tuple[GpuSpec, ...] = (
          "rtx-pro-6000-blackwell", "rtxpro6000", "pro6000"),
     _gpu("RTX-4060", _logged(8.00, f"{VLLM}/issues/13882 (total_gpu_memory)"), (8, 9), True, True,
          "rtx4060", "4060"),
-    _gpu("T4", _derived(15360), (7, 5), False, False, "t4-16gb", "tesla-t4"),
+    _gpu("T4", _logged(14.74, "https://github.com/paulperet/ai-cookbook-dataset/blob/main/"
+                              "fine_tune_chatbot_docs_synthetic.md (total_gpu_memory)"), (7, 5), False, False,
+         "t4-16gb", "tesla-t4"),
     _gpu("V100-16GB", _derived(16384), (7, 0), False, False, "v100", "v100-16g", "tesla-v100"),
     _gpu("V100-32GB", _logged(31.73, f"{VLLM}/issues/11352 (total_gpu_memory)"), (7, 0), False, False, "v100-32g"),
     _gpu("MI300X", _derived(196592, "rocm-smi"), None, True, True, "mi300x-192gb", "mi300"),

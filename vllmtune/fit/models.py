@@ -23,6 +23,7 @@ Parameter count derived from the architecture (when no safetensors headers are a
     MoE layer  = (experts + shared) x 3 x hidden x moe_intermediate + hidden x experts (router)
     norms      = 2 x hidden per layer (4 for Gemma 2) + hidden
     total      = embeddings + layers x (attention + MLP or MoE + norms) + final norm
+                 (+ a vision encoder the catalog states as "encoder_params")
 
 This reproduces the published totals (Llama-3.1-8B: 8,030,261,248).
 """
@@ -79,6 +80,9 @@ class ModelArch:
     first_k_dense: int = 0  # leading dense layers of an MoE model (DeepSeek)
     sliding_window: int | None = None
     sliding_layers: int = 0  # layers that attend only to the last sliding_window tokens
+    attention_chunk_size: int | None = None  # Llama 4: chunked local attention (iRoPE) ...
+    chunked_layers: int = 0  # ... on the RoPE layers; the NoPE layers (every 4th) attend globally
+    encoder_params: int = 0  # a vision encoder vLLM loads beside the decoder (catalog "encoder_params")
     kv_lora_rank: int | None = None  # MLA (DeepSeek-V2/V3): compressed KV latent
     qk_rope_head_dim: int = 0
     qk_nope_head_dim: int = 0
@@ -128,7 +132,7 @@ def derived_params(a: ModelArch) -> int:
         body = a.first_k_dense * (attn + dense_mlp + norms) + moe_layers * (attn + moe + norms)
     else:
         body = a.num_layers * (attn + dense_mlp + norms)
-    return a.embedding_params + body + h
+    return a.embedding_params + body + h + a.encoder_params
 
 
 def _int(cfg: dict[str, Any], *keys: str, default: int | None = None) -> int | None:
@@ -178,6 +182,14 @@ def parse_config(cfg: dict[str, Any], name: str, source: str) -> ModelArch:
             sliding = layers
     if sliding == 0:
         window = None
+    chunk = _int(cfg, "attention_chunk_size")
+    chunked = 0
+    if chunk is not None:  # Llama 4: no_rope_layers[i] == 1 marks a RoPE (chunked) layer
+        no_rope = cfg.get("no_rope_layers")
+        interval = _int(cfg, "no_rope_layer_interval", default=4) or 4
+        chunked = sum(1 for f in no_rope if f) if isinstance(no_rope, list) and no_rope else layers - layers // interval
+    dense_inter = _int(cfg, "intermediate_size_mlp")  # Llama 4: dense layers' width beside the experts'
+    step = _int(cfg, "interleave_moe_layer_step", default=1) or 1
     quant = cfg.get("quantization_config") if isinstance(cfg.get("quantization_config"), dict) else None
     method, bits, group = _quant_facts(quant)
     dtype = str(cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16")
@@ -191,19 +203,24 @@ def parse_config(cfg: dict[str, Any], name: str, source: str) -> ModelArch:
         num_kv_heads=kv_heads,
         head_dim=head_dim,
         vocab_size=_int(cfg, "vocab_size") or 0,
-        intermediate_size=_int(cfg, "intermediate_size", "n_inner", "ffn_dim", default=4 * hidden) or 4 * hidden,
+        intermediate_size=dense_inter
+        or _int(cfg, "intermediate_size", "n_inner", "ffn_dim", default=4 * hidden)
+        or 4 * hidden,
         tie_word_embeddings=bool(tied),
         max_position_embeddings=_int(cfg, "max_position_embeddings", "n_positions"),
         dtype=dtype,
         attention_bias=bool(cfg.get("attention_bias", model_type == "qwen2")),
         num_experts=experts,
         num_experts_per_tok=_int(cfg, "num_experts_per_tok", default=0) or 0,
-        num_shared_experts=_int(cfg, "n_shared_experts", default=0) or 0,
+        num_shared_experts=_int(cfg, "n_shared_experts", default=1 if model_type.startswith("llama4") else 0) or 0,
         moe_intermediate_size=_int(cfg, "moe_intermediate_size", default=0)
         or (_int(cfg, "intermediate_size", default=0) or 0 if experts else 0),
-        first_k_dense=_int(cfg, "first_k_dense_replace", default=0) or 0,
+        first_k_dense=_int(cfg, "first_k_dense_replace", default=0) or (layers - layers // step if step > 1 else 0),
         sliding_window=window,
         sliding_layers=sliding,
+        attention_chunk_size=chunk,
+        chunked_layers=chunked,
+        encoder_params=_int(cfg, "encoder_params", default=0) or 0,
         kv_lora_rank=_int(cfg, "kv_lora_rank"),
         qk_rope_head_dim=_int(cfg, "qk_rope_head_dim", default=0) or 0,
         qk_nope_head_dim=_int(cfg, "qk_nope_head_dim", default=0) or 0,
