@@ -19,7 +19,10 @@ def test_arg_changes_tuples_in_old_then_new_order() -> None:
 
 def test_arg_changes_removed_flag_keeps_old_spelling_and_skip_drops_keys() -> None:
     old = ("--no-enable-prefix-caching", "--max-model-len", "4096")
-    new = ("--max-model-len", "2048",)
+    new = (
+        "--max-model-len",
+        "2048",
+    )
     assert arg_changes(old, new) == [
         ("enable_prefix_caching", "off", "(not set)", "--no-enable-prefix-caching"),
         ("max_model_len", "4096", "2048", "--max-model-len"),

@@ -112,7 +112,7 @@ def test_frame_collector_lf_crlf_split_pieces_and_done() -> None:
     c = FrameCollector()
     c.feed(b'data: {"a":1}\n')
     assert (c.frames, c.done, c.buf) == ([], False, b'data: {"a":1}\n')  # event not ended yet
-    c.feed(b"\n: a comment\r\nevent: x\r\ndata:{\"b\":2}\r\n\r\ndata: ")
+    c.feed(b'\n: a comment\r\nevent: x\r\ndata:{"b":2}\r\n\r\ndata: ')
     assert c.frames == ['{"a":1}', '{"b":2}']
     c.feed(b"\n\ndata: [DO")
     assert c.frames == ['{"a":1}', '{"b":2}']  # an empty data line is no frame
