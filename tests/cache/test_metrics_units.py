@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.require_real import require
 from vllmtune.cache import metrics as metrics_mod
 from vllmtune.cache.metrics import BUCKETS, Metrics
-from tests.support.require_real import require
 
 PAGE = Path(__file__).parent / "data" / "metrics_page.prom"
 
