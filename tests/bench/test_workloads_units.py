@@ -116,12 +116,13 @@ def test_from_jsonl_refusals(line: str, message: str) -> None:
 
 
 def test_from_sharegpt_first_answered_human_turn() -> None:
-    text = """[
-      {"conversations": [{"from": "system", "value": "s"}, {"from": "human", "value": "q1"},
-                         {"from": "gpt", "value": "%s"}, {"from": "human", "value": "q2"}]},
-      {"conversations": [{"from": "human", "value": "unanswered"}]},
-      {"conversations": [{"from": "User", "value": "q3"}, {"from": "ChatGPT", "value": "%s"}]}
-    ]""" % ("x" * 9, "y" * 100_000)
+    short, long = "x" * 9, "y" * 100_000
+    text = f"""[
+      {{"conversations": [{{"from": "system", "value": "s"}}, {{"from": "human", "value": "q1"}},
+                          {{"from": "gpt", "value": "{short}"}}, {{"from": "human", "value": "q2"}}]}},
+      {{"conversations": [{{"from": "human", "value": "unanswered"}}]}},
+      {{"conversations": [{{"from": "User", "value": "q3"}}, {{"from": "ChatGPT", "value": "{long}"}}]}}
+    ]"""
     assert from_sharegpt("s.json", text=text) == [
         Case(messages=(("user", "q1"),), max_tokens=3),  # 9 characters at 4 per token, rounded up
         Case(messages=(("user", "q3"),), max_tokens=SHAREGPT_MAX_TOKENS),
