@@ -54,3 +54,20 @@ def test_base_client_side_is_abstract_and_abort_is_an_exception() -> None:
         asyncio.run(base.drained())
     assert issubclass(ClientAbort, Exception)
     assert str(ClientAbort("upstream broke off")) == "upstream broke off"
+
+
+def test_every_status_the_proxy_answers_has_its_rfc_9110_reason_phrase() -> None:
+    from vllmtune.cache.wire import error, response
+
+    reasons = {
+        200: b"OK", 400: b"Bad Request", 404: b"Not Found", 408: b"Request Timeout", 413: b"Content Too Large",
+        431: b"Request Header Fields Too Large", 500: b"Internal Server Error", 502: b"Bad Gateway",
+        503: b"Service Unavailable", 504: b"Gateway Timeout",
+    }  # fmt: skip
+    for status, reason in reasons.items():
+        assert response(status, b"").startswith(b"HTTP/1.1 %d %s\r\n" % (status, reason))
+    body = b'{"error": {"message": "request head not received in time", "type": "invalid_request_error", "code": 408}}'
+    assert error(408, "request head not received in time", "invalid_request_error", b"") == (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+        % (len(body), body)
+    )
