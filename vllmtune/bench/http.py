@@ -22,6 +22,12 @@ class HttpError(Exception):
     """The connection broke or the peer spoke something that is not HTTP/1.1."""
 
 
+def authority(host: str, port: int) -> str:
+    """``host:port`` as a URL and a Host header write it: an IPv6 literal in brackets
+    (RFC 3986 3.2.2, RFC 9110 7.2)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class Endpoint:
     """Where requests go: ``http://host:port`` plus a path prefix (``/v1``)."""
 
@@ -32,7 +38,7 @@ class Endpoint:
         self.host = parts.hostname
         self.port = parts.port or 80
         self.prefix = parts.path.rstrip("/")
-        self.base = f"http://{self.host}:{self.port}"
+        self.base = "http://" + authority(self.host, self.port)
 
 
 class Response:
@@ -77,7 +83,7 @@ class Connection:
         self.host, self.port, self.timeout = host, port, timeout
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
-        self._host_header = f"{host}:{port}".encode()
+        self._host_header = authority(host, port).encode()
 
     async def _open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)

@@ -361,9 +361,11 @@ async def scrape_metrics(base: str, connect: Connect | None = None) -> dict[str,
             continue
         name = line.split("{", 1)[0].split(" ", 1)[0]
         if name in wanted:
+            # text format 0.0.4: name, optional {labels}, value, optional timestamp (ms)
             try:
-                out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
-            except ValueError:
+                rest = line[line.rindex("}") + 1 :] if "{" in line else line[len(name) :]
+                out[name] = out.get(name, 0.0) + float(rest.split()[0])
+            except (ValueError, IndexError):
                 continue
     return out
 

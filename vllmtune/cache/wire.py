@@ -39,10 +39,12 @@ REASONS = {
     200: b"OK",
     400: b"Bad Request",
     404: b"Not Found",
+    408: b"Request Timeout",
     413: b"Content Too Large",
     431: b"Request Header Fields Too Large",
     500: b"Internal Server Error",
     502: b"Bad Gateway",
+    503: b"Service Unavailable",
     504: b"Gateway Timeout",
 }
 MAX_HEAD = 64 << 10  # bytes of a request or response head, on either side

@@ -45,11 +45,13 @@ def diff_flags(old: str, new: str, entrypoint: Entrypoint = "serve") -> dict[str
             what.append(f"kind {fa.kind} -> {fb.kind}")
         if fa.group != fb.group:
             what.append(f"spellings {'/'.join(fa.group)} -> {'/'.join(fb.group)}")
-        if fa.choices != fb.choices:
+        if set(fa.choices or ()) != set(fb.choices or ()):  # the same choices reordered accept the same values
             gone = sorted(map(str, set(fa.choices or ()) - set(fb.choices or ())))
             new_c = sorted(map(str, set(fb.choices or ()) - set(fa.choices or ())))
             if fa.choices and not fb.choices:
                 what.append("choices no longer enforced by argparse")
+            elif fb.choices and not fa.choices:
+                what.append(f"choices now enforced by argparse: {','.join(new_c)}")
             else:
                 what.append(
                     "choices" + (f" +{','.join(new_c)}" if new_c else "") + (f" -{','.join(gone)}" if gone else "")
@@ -58,6 +60,8 @@ def diff_flags(old: str, new: str, entrypoint: Entrypoint = "serve") -> dict[str
             changed.append({"flag": n, "change": "; ".join(what)})
     values = {}
     for vs in ("quantization", "kv_cache_dtype", "speculative_methods"):
+        if a.values(vs) is not None and b.values(vs) is None:
+            continue  # no list in the new version (any registered value is accepted): nothing was removed
         va, vb = set(a.values(vs) or ()), set(b.values(vs) or ())
         if va != vb:
             values[vs] = {"added": sorted(vb - va), "removed": sorted(va - vb)}

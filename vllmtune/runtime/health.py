@@ -20,10 +20,10 @@ POLL_SECONDS = 0.2
 
 def http_get(url: str, timeout: float = 2.0, api_key: str | None = None) -> tuple[int, bytes]:
     """GET a URL: (status, body); status 0 when nothing answered."""
-    req = urllib.request.Request(url)
-    if api_key:
-        req.add_header("Authorization", f"Bearer {api_key}")
     try:
+        req = urllib.request.Request(url)  # ValueError for what is not a URL: nothing answers there
+        if api_key:
+            req.add_header("Authorization", f"Bearer {api_key}")
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return int(resp.status), resp.read()
     except urllib.error.HTTPError as exc:

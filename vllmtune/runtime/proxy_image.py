@@ -151,13 +151,21 @@ def push_image(client: Any, tag: str, say: Callable[[str], None]) -> None:
         for chunk in client.images.push(repo, tag=version, stream=True, decode=True):
             if "error" in chunk:
                 raise LaunchError(
-                    f"pushing {tag} failed: {chunk['error']}", hint="log in first: docker login REGISTRY", sep="\n"
+                    f"pushing {tag} failed: {chunk['error']}", hint=_push_hint(tag, str(chunk["error"])), sep="\n"
                 )
             status = str(chunk.get("status", ""))
             if status in ("Pushed", "Layer already exists") or status.startswith(version + ": digest"):
                 say(f"pushing {tag}: {chunk.get('id', '')} {status}".replace("  ", " "))
     except docker.errors.APIError as exc:
         raise LaunchError(f"pushing {tag} failed: {exc.explanation or exc}") from None
+
+
+def _push_hint(tag: str, error: str) -> str:
+    """What to do about a failed push: a registry that does not answer needs no login."""
+    if any(s in error for s in ("dial tcp", "no such host", "connection refused", "i/o timeout")):
+        registry = tag.split("/", 1)[0] if "/" in tag else "docker.io"
+        return f"the registry {registry} does not answer: check the host in the tag (prompt_cache.image)"
+    return "log in first: docker login REGISTRY"
 
 
 def ensure_image(client: Any, tag: str, say: Callable[[str], None]) -> None:
