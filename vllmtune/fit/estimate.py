@@ -77,7 +77,8 @@ vllm/worker/worker.py (V0) and vllm/v1/worker/gpu_worker.py (V1))::
                   of max_num_batched_tokens // max_num_seqs tokens, each with the top-k/top-p
                   SamplingParams (vllm/worker/model_runner.py), chunked or not; the GTX 1080
                   log of xlisp/jimw-vllm (105K context, 512-token chunks, max_num_seqs 256 in
-                  its args) peaks at 1.17 GiB = the sampler term. (The OCI A10 and vLLM issue
+                  its args) peaks at 1.17 GiB = the sampler term, and vLLM issue 13061's driver
+                  pool (TP 2, 128K) is 1.23 GiB below its non-sampling worker's. (The OCI A10 and vLLM issue
                   10517 35K logs peak at the forward pass alone: their max_num_seqs is unstated.)
     cudagraph       = 0.4 GiB unless enforce_eager, subtracted only from vLLM 0.21 on
                       ("CUDA graph memory profiling is enabled (default since v0.21.0)"; before,
