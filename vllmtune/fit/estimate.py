@@ -73,9 +73,13 @@ vllm/worker/worker.py (V0) and vllm/v1/worker/gpu_worker.py (V1))::
                          batch of it; V0 without chunked prefill (max_model_len <= 32K) profiles
                          max(max_model_len, max_num_batched_tokens) tokens
         MoE: intermediate = moe_intermediate x experts_per_token (the fused-MoE buffers)
-        V0 with chunked prefill: no sampler term -- its logged activation peak is the forward
-                  pass alone (0.06 GiB at 512 tokens in vLLM issue 10517's 35K run, 0.22 GiB
-                  at 2048 tokens in oracle-samples' A10 log; the sampler term would be 1.2 GiB)
+        V0 with chunked prefill samples too: profile_run builds max_num_seqs dummy sequences
+                  of max_num_batched_tokens // max_num_seqs tokens, each with the top-k/top-p
+                  SamplingParams (vllm/worker/model_runner.py), chunked or not; the GTX 1080
+                  log of xlisp/jimw-vllm (105K context, 512-token chunks, max_num_seqs 256 in
+                  its args) peaks at 1.17 GiB = the sampler term, and vLLM issue 13061's driver
+                  pool (TP 2, 128K) is 1.23 GiB below its non-sampling worker's. (The OCI A10 and vLLM issue
+                  10517 35K logs peak at the forward pass alone: their max_num_seqs is unstated.)
     cudagraph       = 0.4 GiB unless enforce_eager, subtracted only from vLLM 0.21 on
                       ("CUDA graph memory profiling is enabled (default since v0.21.0)"; before,
                       graphs are captured after the KV cache is allocated, outside the budget)
@@ -308,8 +312,6 @@ def reserve_parts(inp: FitInputs) -> list[tuple[str, int]]:
     act = tokens * (3 * inter / tp + 2 * a.hidden_size) * inp.act_bytes * ACT_SCALE
     copies = SAMPLER_COPIES_FLASHINFER if inp.flashinfer_sampler else SAMPLER_COPIES
     sampler = inp.max_num_seqs * a.vocab_size * 4 * copies
-    if is_v0(inp) and chunked_prefill(inp):
-        sampler = 0.0  # V0's chunked profile run peaks at the forward pass alone (module docstring)
     # the forward pass and the sampler run one after the other: the peak is the larger one
     peak = (f"activations ({tokens:,} tokens)", int(act)) if act >= sampler else (
         f"sampler ({inp.max_num_seqs} seqs x {a.vocab_size:,} vocab)", int(sampler))  # fmt: skip

@@ -15,11 +15,13 @@ is guessed.
 
 Parameter count derived from the architecture (when no safetensors headers are at hand)::
 
-    embeddings = vocab x hidden  (x2 unless tie_word_embeddings: the lm_head)
+    embeddings = vocab x hidden  (x2 unless tie_word_embeddings: the lm_head; OPT adds its learned
+                 positions, (max_position_embeddings + 2) x hidden)
     attention  = hidden x (heads + 2 x kv_heads) x head_dim + heads x head_dim x hidden (+ q/k/v biases)
     MLA        = hidden x q_lora + q_lora x heads x (nope + rope) + hidden x (kv_lora + rope)
                  + kv_lora x heads x (nope + v_head) + heads x v_head x hidden (+ the two lora norms)
     MLP        = 3 x hidden x intermediate                        (gated: gate, up, down)
+               = 2 x hidden x intermediate for Phi-1/2 and OPT     (fc1, fc2: UNGATED_MLP)
     MoE layer  = (experts + shared) x 3 x hidden x moe_intermediate + hidden x experts (router)
     norms      = 2 x hidden per layer (4 for Gemma 2) + hidden
     total      = embeddings + layers x (attention + MLP or MoE + norms) + final norm
@@ -105,6 +107,9 @@ class ModelArch:
         return self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2)
 
 
+UNGATED_MLP = ("phi", "opt")  # model types whose MLP is fc1 -> activation -> fc2 (no gate)
+
+
 def derived_params(a: ModelArch) -> int:
     """Parameter count from the architecture (formula in the module docstring)."""
     h = a.hidden_size
@@ -124,7 +129,7 @@ def derived_params(a: ModelArch) -> int:
         attn = h * qkv + a.num_heads * a.head_dim * h + (qkv if a.attention_bias else 0)
         if a.model_type in ("qwen3", "qwen3_moe", "gemma3"):
             attn += 2 * a.head_dim  # q_norm, k_norm
-    dense_mlp = 3 * h * a.intermediate_size
+    dense_mlp = (2 if a.model_type in UNGATED_MLP else 3) * h * a.intermediate_size
     norms = (4 if a.model_type in ("gemma2", "gemma3") else 2) * h
     if a.num_experts:
         moe = (a.num_experts + a.num_shared_experts) * 3 * h * a.moe_intermediate_size + h * a.num_experts
@@ -132,7 +137,8 @@ def derived_params(a: ModelArch) -> int:
         body = a.first_k_dense * (attn + dense_mlp + norms) + moe_layers * (attn + moe + norms)
     else:
         body = a.num_layers * (attn + dense_mlp + norms)
-    return a.embedding_params + body + h + a.encoder_params
+    learned_pos = (a.max_position_embeddings or 0) + 2 if a.model_type == "opt" else 0  # OPT: offset 2
+    return a.embedding_params + learned_pos * h + body + h + a.encoder_params
 
 
 def _int(cfg: dict[str, Any], *keys: str, default: int | None = None) -> int | None:
