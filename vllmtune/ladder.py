@@ -139,25 +139,16 @@ def prompt_cache_proxy(upstream: str, lp: LoadedProfile) -> Any:
     port = _free_port()
     from vllmtune.profile.models import parse_duration
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllmtune.cache",
-        "--upstream",
-        upstream,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend",
-        "memory",
-        "--ttl",
-        str(parse_duration(pc.ttl)),
-        "--max-temperature",
-        str(pc.max_temperature),
-    ]
-    if not pc.skip_pii:
-        cmd.append("--no-skip-pii")
+    from vllmtune.cache.config import ServeConfig, sidecar_argv
+
+    cfg = ServeConfig(
+        upstream=upstream,
+        port=port,
+        ttl=parse_duration(pc.ttl),
+        max_temperature=pc.max_temperature,
+        skip_pii=pc.skip_pii,
+    )
+    cmd = [sys.executable, "-m", "vllmtune.cache", *sidecar_argv(cfg)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         if not _wait_http(f"http://127.0.0.1:{port}/cache/stats", 30):
