@@ -137,9 +137,8 @@ def prompt_cache_proxy(upstream: str, lp: LoadedProfile) -> Any:
     """The prompt-result cache proxy in front of ``upstream`` for the duration of a rung."""
     pc = lp.profile.prompt_cache
     port = _free_port()
-    from vllmtune.profile.models import parse_duration
-
     from vllmtune.cache.config import ServeConfig, sidecar_argv
+    from vllmtune.profile.models import parse_duration
 
     cfg = ServeConfig(
         upstream=upstream,
