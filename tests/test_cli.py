@@ -240,7 +240,11 @@ def test_render_cache_hits_and_notices_edits_in_the_extends_chain(tmp_path: Path
 def _spellings(cls: type) -> set[tuple[str, ...]]:
     from vllmtune.util.argspec import params
 
-    return {tuple(sorted(p.spec.flags + ((p.spec.negative,) if p.spec.negative else ()))) for p in params(cls) if p.spec.flags}
+    return {
+        tuple(sorted(p.spec.flags + ((p.spec.negative,) if p.spec.negative else ())))
+        for p in params(cls)
+        if p.spec.flags
+    }
 
 
 def _argparse_spellings(ap: argparse.ArgumentParser) -> set[tuple[str, ...]]:

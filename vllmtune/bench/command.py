@@ -113,7 +113,7 @@ class BenchArgs:
 class CompareArgs:
     """Everything ``vllmtune compare`` takes."""
 
-    results: list[str] = arg(
+    results: list[str] = arg(  # noqa: RUF009
         help="Result files from vllmtune bench -o; the first is the reference.", metavar="RESULT...", many=True
     )
     gpu_hour_usd: float | None = opt(

@@ -65,9 +65,7 @@ def serve(cfg: ServeConfig, announce: bool = True) -> None:
     """Run the cache proxy until SIGTERM / Ctrl-C (blocking). Raises :class:`CacheError` for
     what the user can fix (bad upstream URL, port in use, missing redis package); an
     unreachable Redis is only a warning (the proxy fails open and uses it once it is back)."""
-    serve_config(
-        proxy_config(cfg), cfg.backend, cfg.redis_url, cfg.max_bytes, cfg.redis_l1_bytes, announce=announce
-    )
+    serve_config(proxy_config(cfg), cfg.backend, cfg.redis_url, cfg.max_bytes, cfg.redis_l1_bytes, announce=announce)
 
 
 def serve_config(

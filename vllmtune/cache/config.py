@@ -30,12 +30,8 @@ class ServeConfig:
     max_temperature: float = opt(
         "--max-temperature", default=0.1, help="Only cache requests at or below this temperature."
     )
-    skip_pii: bool = opt(
-        "--skip-pii", default=True, negative="--no-skip-pii", help="Never cache what looks like PII."
-    )
-    redis_url: str | None = opt(
-        "--redis-url", default=None, help="redis://HOST:6379/0 (default: $VLLMTUNE_REDIS_URL)."
-    )
+    skip_pii: bool = opt("--skip-pii", default=True, negative="--no-skip-pii", help="Never cache what looks like PII.")
+    redis_url: str | None = opt("--redis-url", default=None, help="redis://HOST:6379/0 (default: $VLLMTUNE_REDIS_URL).")
     missing_temperature_is_deterministic: bool = opt(
         "--missing-temperature-is-deterministic",
         default=False,

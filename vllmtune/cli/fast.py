@@ -12,7 +12,10 @@ import argparse
 from typing import Any
 
 # command -> (module of its Args and run(), the Args class's name)
-FAST = {"render": ("vllmtune.commands.render", "RenderArgs"), "validate": ("vllmtune.commands.validate", "ValidateArgs")}
+FAST = {
+    "render": ("vllmtune.commands.render", "RenderArgs"),
+    "validate": ("vllmtune.commands.validate", "ValidateArgs"),
+}
 
 
 class _Fallback(Exception):

@@ -78,8 +78,7 @@ def columns(table: list[tuple[str, ...]], width_of: int) -> list[str]:
     """Rows left-aligned in columns (the first ``width_of`` padded), trailing blanks dropped."""
     widths = [max(len(row[i]) for row in table) for i in range(width_of)]
     return [
-        "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), *row[width_of:]]).rstrip()
-        for row in table
+        "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), *row[width_of:]]).rstrip() for row in table
     ]
 
 

@@ -16,7 +16,11 @@ def phases(name: str, enabled: bool) -> Iterator[Callable[[str, float], None]]:
         yield lambda phase, elapsed: None
         return
     if not sys.stderr.isatty():
-        yield lambda phase, elapsed: sys.stderr.write(f"{name}: {phase} ({elapsed:.1f} s)\n")
+
+        def line(phase: str, elapsed: float) -> None:
+            sys.stderr.write(f"{name}: {phase} ({elapsed:.1f} s)\n")
+
+        yield line
         return
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

@@ -20,7 +20,8 @@ from vllmtune.util.argspec import Param, params
 
 def _parameter(p: Param) -> inspect.Parameter:
     s = p.spec
-    annotation: Any = list[p.kind] if s.many else (Optional[p.kind] if p.optional else p.kind)  # noqa: UP045
+    kind: Any = p.kind
+    annotation: Any = list[kind] if s.many else (Optional[kind] if p.optional else kind)  # noqa: UP045
     extra: dict[str, Any] = {"help": s.help}
     if s.metavar:
         extra["metavar"] = s.metavar

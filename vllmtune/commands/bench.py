@@ -55,7 +55,5 @@ class CompareResult:
 def compare(args: CompareArgs) -> CompareResult:
     from vllmtune.bench.command import compare as do_compare
 
-    text, warnings = do_compare(
-        args.results, args.gpu_hour_usd, args.output, args.plot, args.quality_drop, args.strict
-    )
+    text, warnings = do_compare(args.results, args.gpu_hour_usd, args.output, args.plot, args.quality_drop, args.strict)
     return CompareResult(text, list(warnings))

@@ -192,5 +192,3 @@ def _proxy_stats(url: str) -> dict[str, Any]:
         return stats(url)
     except VllmtuneError:
         return {}
-
-

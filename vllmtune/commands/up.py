@@ -15,10 +15,16 @@ from vllmtune.util.argspec import arg, opt
 class UpArgs:
     profile: str = arg(help=PROFILE_HELP, metavar="PROFILE")
     runtime: str = opt(
-        "--runtime", "-r", default="docker", choices=RUNTIMES, help="docker (Docker SDK) or local (a vllm serve process)."
+        "--runtime",
+        "-r",
+        default="docker",
+        choices=RUNTIMES,
+        help="docker (Docker SDK) or local (a vllm serve process).",
     )
     gpus: str | None = opt(
-        "--gpus", default=None, help="all, a count (2) or device ids (0,1), as docker run --gpus. Default: resources.gpus."
+        "--gpus",
+        default=None,
+        help="all, a count (2) or device ids (0,1), as docker run --gpus. Default: resources.gpus.",
     )
     port: int | None = opt("--port", default=None, help="Serve on this port instead of server.port.")
     host: str | None = opt("--host", default=None, help="Bind address (local runtime default 127.0.0.1).")
@@ -27,11 +33,14 @@ class UpArgs:
         "--timeout", default=1800.0, help="Seconds to wait for health (big models download for a while)."
     )
     replace: bool = opt("--replace", default=False, help="Replace a running server whose launch differs.")
-    keep_on_failure: bool = opt("--keep-on-failure", default=False, help="Leave a failed server in place to inspect it.")
+    keep_on_failure: bool = opt(
+        "--keep-on-failure", default=False, help="Leave a failed server in place to inspect it."
+    )
     cache_image: str | None = opt(
         "--cache-image",
         default=None,
-        help="The cache-proxy image (REGISTRY/NAME:TAG) instead of prompt_cache.image:VERSION (built here when missing).",
+        help="The cache-proxy image (REGISTRY/NAME:TAG) instead of prompt_cache.image:VERSION "
+        "(built here when missing).",
     )
 
 

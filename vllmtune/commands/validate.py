@@ -11,7 +11,7 @@ from vllmtune.util.argspec import arg, opt
 
 @dataclass(frozen=True)
 class ValidateArgs:
-    profiles: list[str] = arg(help="One or more profile files.", metavar="PROFILE...", many=True)
+    profiles: list[str] = arg(help="One or more profile files.", metavar="PROFILE...", many=True)  # noqa: RUF009
     gpu: str | None = opt(
         "--gpu", default=None, help="Also fail when the model does not fit this GPU (default: resources.gpu_type)."
     )

@@ -43,9 +43,7 @@ class LadderArgs:
         help="Interleaved rounds: every rung once per round (A B A B ...), each brought up again; the "
         "rounds' requests are pooled into each figure's 95% CI.",
     )
-    warmup: int = opt(
-        "--warmup", default=2, help="Requests sent to each rung's server before measuring (excluded)."
-    )
+    warmup: int = opt("--warmup", default=2, help="Requests sent to each rung's server before measuring (excluded).")
     resume: bool = opt("--resume", default=False, help="Continue an interrupted ladder from its last finished rung.")
     timeout: float = opt("--timeout", default=1800.0, help="Seconds each rung may take to start.")
     max_error_rate: float = opt(

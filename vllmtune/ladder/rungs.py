@@ -128,5 +128,3 @@ def prompt_cache_proxy(upstream: str, lp: LoadedProfile) -> Any:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-

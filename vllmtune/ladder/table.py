@@ -12,6 +12,7 @@ from vllmtune.errors import VllmtuneError
 from vllmtune.ladder.args import LadderArgs
 from vllmtune.ladder.rungs import TITLES, LadderError
 
+
 def _read_requests(path: str) -> list[dict[str, Any]]:
     try:
         return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
