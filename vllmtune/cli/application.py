@@ -10,10 +10,10 @@ from typing import Annotated
 
 import typer
 
+import vllmtune.cli.printers as printers
 from vllmtune import __version__
 from vllmtune.bench.command import BenchArgs, CompareArgs
 from vllmtune.cache.config import ServeConfig
-from vllmtune.cli import printers
 from vllmtune.cli.typed import command
 from vllmtune.commands.cache import BuildImageArgs, StatsArgs
 from vllmtune.commands.diff import DiffArgs, DriftArgs, RenderCheckArgs

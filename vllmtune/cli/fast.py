@@ -53,7 +53,7 @@ def fast_run(argv: list[str]) -> int | None:
         ns = ap.parse_args(argv[1:])
     except _Fallback:
         return None
-    from vllmtune.cli import printers
+    import vllmtune.cli.printers as printers
     from vllmtune.util.argspec import from_namespace
 
     args = from_namespace(cls, ns)
