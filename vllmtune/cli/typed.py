@@ -62,7 +62,7 @@ def command(
             declared.append(inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=out, annotation=kind))
 
         def run(**values: Any) -> None:
-            fmt = _plain(values.pop("output", None))
+            fmt = _plain(values.pop("output")) if output else None
             args = cls(**{k: _plain(v) for k, v in values.items()})
             if output:
                 body(args, fmt)
