@@ -274,9 +274,8 @@ def test_every_command_takes_the_options_its_args_declare() -> None:
         for name, command in commands.items():
             if name == "cache" and not group:
                 continue
-            callback = command.callback
-            cls = callback.__wrapped_args__ if hasattr(callback, "__wrapped_args__") else None
-            assert cls is not None and dataclasses.is_dataclass(cls), f"{group}{name}: not generated from an Args"
+            cls = getattr(command.callback, "__wrapped_args__", None)
+            assert isinstance(cls, type) and dataclasses.is_dataclass(cls), f"{group}{name}: not generated from an Args"
             options = {p for p in command.params if p.param_type_name == "option"}
             got = {tuple(sorted([*p.opts, *p.secondary_opts])) for p in options} - {("--help",)}
             assert got - {("--output",)} == _spellings(cls) or got == _spellings(cls), f"{group}{name}"
