@@ -26,7 +26,7 @@ class ServeConfig:
     backend: str = opt(
         "--backend", default="memory", choices=("memory", "redis"), help="memory (in-process LRU) or redis."
     )
-    ttl: int = opt("--ttl", default=86400, help="Seconds an answer stays cached (default 24 h).")
+    ttl: int = opt("--ttl", default=86400, help="Seconds an answer stays cached.")
     max_temperature: float = opt(
         "--max-temperature", default=0.1, help="Only cache requests at or below this temperature."
     )
