@@ -356,6 +356,8 @@ def test_the_console_entry_renders_without_typer_and_maps_errors_like_the_cli() 
     r = subprocess.run([sys.executable, "-c", code, "render", "preset:baseline"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("#!/usr/bin/env bash\n")
     assert r.stderr == "[]\n"
+    r = subprocess.run([sys.executable, "-c", code, "validate", "preset:baseline"], capture_output=True, text=True)
+    assert (r.returncode, r.stderr) == (0, "[]\n")  # validate has the same fast path
     r = subprocess.run([sys.executable, "-c", code, "render", "preset:nosuch"], capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stderr.splitlines()[0].startswith("preset:nosuch: extends: 'nosuch' not found")
