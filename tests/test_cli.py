@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -236,19 +237,67 @@ def test_render_cache_hits_and_notices_edits_in_the_extends_chain(tmp_path: Path
     assert broken.returncode == 1 and broken.stderr.startswith(f"{parent}:2: invalid YAML")
 
 
-def test_fast_render_path_takes_the_same_options_as_typer() -> None:
+def _spellings(cls: type) -> set[tuple[str, ...]]:
+    from vllmtune.util.argspec import params
+
+    return {
+        tuple(sorted(p.spec.flags + ((p.spec.negative,) if p.spec.negative else ())))
+        for p in params(cls)
+        if p.spec.flags
+    }
+
+
+def _argparse_spellings(ap: argparse.ArgumentParser) -> set[tuple[str, ...]]:
+    by_dest: dict[str, set[str]] = {}
+    for action in ap._actions:
+        if action.option_strings and action.dest != "help":
+            by_dest.setdefault(action.dest, set()).update(action.option_strings)
+    return {tuple(sorted(v)) for v in by_dest.values()}
+
+
+def test_every_command_takes_the_options_its_args_declare() -> None:
+    # one declaration per command (vllmtune.util.argspec): the typer options, the fast paths'
+    # argparse and `python -m vllmtune.cache` are generated from it, so they cannot drift apart
+    import dataclasses
+
     import typer
 
+    from vllmtune.cache.command import parser as cache_parser
+    from vllmtune.cache.config import ServeConfig
     from vllmtune.cli import app
-    from vllmtune.render_cmd import FAST_OPTIONS
+    from vllmtune.cli.fast import FAST, parser
+    from vllmtune.util.argspec import params
 
-    command = typer.main.get_command(app).commands["render"]  # type: ignore[attr-defined]
-    declared = {tuple(sorted(p.opts)) for p in command.params if p.param_type_name == "option"}
-    fast = {tuple(sorted([long] + ([short] if short else []))) for long, short in FAST_OPTIONS.items()}
-    assert declared - {("--help",)} == fast
+    root = typer.main.get_command(app)
+    checked = 0
+    for group, commands in (("", root.commands), ("cache ", root.commands["cache"].commands)):  # type: ignore[attr-defined]
+        for name, command in commands.items():
+            if name == "cache" and not group:
+                continue
+            cls = getattr(command.callback, "__wrapped_args__", None)
+            assert isinstance(cls, type) and dataclasses.is_dataclass(cls), f"{group}{name}: not generated from an Args"
+            options = {p for p in command.params if p.param_type_name == "option"}
+            got = {tuple(sorted([*p.opts, *p.secondary_opts])) for p in options} - {("--help",)}
+            assert got - {("--output",)} == _spellings(cls) or got == _spellings(cls), f"{group}{name}"
+            arguments = [p.name for p in command.params if p.param_type_name == "argument"]
+            assert arguments == [p.name for p in params(cls) if not p.spec.flags], f"{group}{name}"
+            declared = {p.name: None if p.required else p.default for p in params(cls) if p.spec.flags}
+            defaults = {p.name: getattr(p.default, "value", p.default) for p in options if p.name in declared}
+            assert defaults == declared, f"{group}{name}"
+            required = {p.name for p in options if p.required}
+            assert required == {p.name for p in params(cls) if p.spec.flags and p.required}, f"{group}{name}"
+            checked += 1
+    assert checked == 21
+    for name in FAST:
+        ap, cls = parser(name)
+        extra = {("--output",)} if name == "validate" else set()
+        assert _argparse_spellings(ap) == _spellings(cls) | extra, name
+    assert _argparse_spellings(cache_parser()) == _spellings(ServeConfig) | {("--stats",)}
     # and a usage error on the fast path still gets typer's message
     r = run("render", "preset:baseline", "--bogus")
     assert r.returncode == 2 and "No such option: --bogus" in r.stderr
+    r = run("validate", "preset:baseline", "--output", "yaml")
+    assert r.returncode == 2 and "Invalid value for '--output'" in r.stderr
 
 
 def test_presets_lists_name_levers_and_description() -> None:
@@ -307,6 +356,8 @@ def test_the_console_entry_renders_without_typer_and_maps_errors_like_the_cli() 
     r = subprocess.run([sys.executable, "-c", code, "render", "preset:baseline"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("#!/usr/bin/env bash\n")
     assert r.stderr == "[]\n"
+    r = subprocess.run([sys.executable, "-c", code, "validate", "preset:baseline"], capture_output=True, text=True)
+    assert (r.returncode, r.stderr) == (0, "[]\n")  # validate has the same fast path
     r = subprocess.run([sys.executable, "-c", code, "render", "preset:nosuch"], capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stderr.splitlines()[0].startswith("preset:nosuch: extends: 'nosuch' not found")

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from vllmtune.ladder import LadderArgs, ladder_notes, ladder_rows, ladder_table, operating_point
+from vllmtune.ladder.args import LadderArgs
+from vllmtune.ladder.table import ladder_notes, ladder_rows, ladder_table, operating_point
 from vllmtune.ladder_figures import (
     BETTER,
     SAME,
@@ -156,7 +157,9 @@ def test_rows_table_and_notes_from_constructed_rungs(tmp_path: Path) -> None:
         write_rung(tmp_path, "prefix-caching", cached),
         {"rung": "quantization", "status": "skipped", "reason": "not configured in the profile"},
     ]
-    args = LadderArgs(profile="p.yaml", out=str(tmp_path), requests=40, concurrency=1, gpu_hour_usd=3.6)
+    args = LadderArgs(
+        profile="p.yaml", out=str(tmp_path), workload="shared-prefix", requests=40, concurrency=1, gpu_hour_usd=3.6
+    )
     rows, measured = ladder_rows(args, entries)
     assert [r["config"] for r in rows] == ["baseline", "+ prompt cache", "+ batching", "+ prefix caching"]
     b, pc, failed, px = rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ROOT
-from vllmtune.ladder import LadderError, configured, parse_rungs, rung_document
+from vllmtune.ladder.rungs import LadderError, configured, parse_rungs, rung_document
 from vllmtune.plan import build_plan
 from vllmtune.profile.loader import load_profile, validate_document
 from vllmtune.profile.yamlio import dump_yaml, load_yaml
@@ -74,8 +74,8 @@ def test_parse_rungs() -> None:
 
 
 def test_ladder_table_costs_and_the_wrote_line() -> None:
-    from vllmtune.cli import ladder_wrote
-    from vllmtune.ladder import ladder_table
+    from vllmtune.cli.printers import ladder_wrote
+    from vllmtune.ladder.table import ladder_table
 
     row = {
         "config": "baseline",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vllmtune import ladder
 from vllmtune.explain import BUYS
+from vllmtune.ladder import rungs as ladder
 from vllmtune.levers import LEVERS, lever
 from vllmtune.profile.models import Profile
 

@@ -831,28 +831,24 @@ class _Planner:
         c = self.p.prompt_cache
         if not c.enabled:
             return ()
-        args = [
-            "--upstream",
-            f"http://{{vllm}}:{self.p.server.port}",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(c.port),
-            "--backend",
-            c.backend,
-            "--ttl",
-            str(parse_duration(c.ttl)),
-            "--max-temperature",
-            str(c.max_temperature),
-        ]
-        if not c.skip_pii:
-            args.append("--no-skip-pii")
+        from vllmtune.cache.config import ServeConfig, sidecar_argv
+
+        cfg = ServeConfig(
+            upstream=f"http://{{vllm}}:{self.p.server.port}",
+            host="0.0.0.0",
+            port=c.port,
+            backend=c.backend,
+            ttl=parse_duration(c.ttl),
+            max_temperature=c.max_temperature,
+            skip_pii=c.skip_pii,
+        )
+        args = sidecar_argv(cfg)
         out = []
         secret: tuple[SecretEnv, ...] = ()
         if c.backend == "redis":
             ref = self._secret(c.redis_url, "prompt_cache.redis_url", "VLLMTUNE_REDIS_URL", "redis-url")
             if ref is None:  # no URL given: run a Redis next to the proxy
-                args += ["--redis-url", "redis://{redis}:6379/0"]
+                args = sidecar_argv(replace(cfg, redis_url="redis://{redis}:6379/0"))
                 # Redis refuses clients without the password (anyone who reaches it could
                 # otherwise write answers the proxy serves as hits); both read it from one Secret.
                 password = SecretEnv(

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from vllmtune.validate import validate_one
 
 from vllmtune.fit import FitError, FitInputs, find_gpu, fit_problems, fit_report, fit_warnings, resolve_model
 from vllmtune.fit import models as fit_models
@@ -25,7 +26,6 @@ from vllmtune.fit.models import (
 )
 from vllmtune.plan import build_plan
 from vllmtune.profile.loader import load_profile
-from vllmtune.validate import validate_one
 
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
 

@@ -17,33 +17,114 @@ from typing import Any
 from vllmtune.bench import report, runner, slo, workloads
 from vllmtune.bench.http import Endpoint, get
 from vllmtune.errors import BenchError as BenchError
+from vllmtune.util.argspec import arg, opt
 
 
 @dataclass
 class BenchArgs:
-    """Everything ``vllmtune bench`` takes."""
+    """Everything ``vllmtune bench`` takes (the one declaration of its options)."""
 
-    target: str
-    workload: str = "shared-prefix"
-    requests: int = 100
-    concurrency: int = 16
-    rate: float | None = None
-    poisson: bool = False
-    duration: float | None = None
-    warmup: int = 0
-    stream: bool = True
-    api: str = "chat"
-    max_tokens: int | None = None
-    seed: int = 0
-    model: str | None = None
-    label: str | None = None
-    duplicate_share: float = 0.5
+    target: str = arg(
+        default="", help="http://HOST:PORT[/v1] of any OpenAI-compatible server, or a profile.", metavar="URL|PROFILE"
+    )
+    workload: str = opt(
+        "--workload",
+        "-w",
+        default="shared-prefix",
+        help="shared-prefix (prefix caching), duplicates (prompt cache), mixed, random, multi-turn "
+        "(conversations growing turn by turn), or a file: JSONL of eval cases {input, expected?, max_tokens?} "
+        "or OpenAI chat requests {messages, max_tokens?}, or ShareGPT JSON [{conversations: [...]}].",
+    )
+    requests: int = opt("--requests", "-n", default=100, help="Measured requests (after warm-up).")
+    concurrency: int = opt("--concurrency", "-c", default=16, help="Requests in flight at most.")
+    rate: float | None = opt(
+        "--rate", default=None, help="Open loop: requests per second (default: closed loop at --concurrency)."
+    )
+    poisson: bool = opt("--poisson", default=False, help="Poisson arrivals at --rate (default constant).")
+    duration: float | None = opt("--duration", default=None, help="Stop sending after this many seconds.")
+    warmup: int = opt("--warmup", default=0, help="Requests sent first and left out of the figures.")
+    stream: bool = opt(
+        "--stream",
+        default=True,
+        negative="--no-stream",
+        help="Streaming (measures TTFT and inter-token latency) or not.",
+    )
+    api: str = opt(
+        "--api",
+        default="chat",
+        choices=("chat", "completions"),
+        help="chat (/v1/chat/completions) or completions (/v1/completions).",
+    )
+    max_tokens: int | None = opt(
+        "--max-tokens", default=None, help="Output budget per request (default: the workload's)."
+    )
+    seed: int = opt("--seed", default=0, help="Workload and arrival seed: same seed, same requests.")
+    model: str | None = opt(
+        "--model", default=None, help="Model name (default: the profile's served name, or the server's first)."
+    )
+    label: str | None = opt("--label", "-l", default=None, help="Name of this config in compare tables.")
+    duplicate_share: float = opt(
+        "--duplicate-share", default=0.5, help="duplicates workload: share of repeated requests."
+    )
+    out: str | None = opt("--out", "-o", default=None, help="Write the result JSON here (for vllmtune compare).")
+    max_error_rate: float = opt(
+        "--max-error-rate", default=0.05, help="Exit 1 when more than this share of requests fails (0.05 = 5%)."
+    )
+    calibrate: bool = opt(
+        "--calibrate", default=False, help="Measure this client's own ceiling against an instant stub, and remember it."
+    )
+    burstiness: float | None = opt(
+        "--burstiness",
+        default=None,
+        help="Gamma arrivals at --rate with this shape (vllm bench serve's): 1 = Poisson, below 1 burstier.",
+    )
+    save_requests: str | None = opt(
+        "--save-requests",
+        default=None,
+        help="Write one JSON line per measured request here (times, tokens, errors).",
+    )
+    find_max_rate: bool = opt(
+        "--find-max-rate",
+        default=False,
+        help="Search the highest request rate meeting --slo: a closed-loop run, then bisection (--max-trials).",
+    )
+    max_trials: int = opt("--max-trials", default=6, help="--find-max-rate: runs at most.")
+    slo: str | None = opt(
+        "--slo",
+        default=None,
+        help="Service-level objectives, e.g. ttft_p99=500ms,itl_p99=50ms,e2e_p99=5s (also tpot): reports "
+        "goodput, the requests/s meeting every bound (vllm bench serve --goodput), and whether the run meets them.",
+    )
+    ignore_eos: bool = opt(
+        "--ignore-eos",
+        default=False,
+        help="Ask vLLM to ignore end-of-sequence: every answer runs to its max_tokens.",
+    )
+    # set by callers, not on the command line
     timeout: float = 600.0
-    burstiness: float | None = None  # gamma arrivals at --rate (vllm bench serve's --burstiness)
-    save_requests: str | None = None  # one JSON line per measured request
-    slo: str | None = None  # --slo ttft_p99=500ms,...: goodput and the SLO verdict
     metrics_url: str | None = None  # scrape vLLM's /metrics here (when the target is a proxy in front of it)
-    ignore_eos: bool = False  # vLLM's ignore_eos: every answer runs to max_tokens (vllm bench serve --ignore-eos)
+
+
+@dataclass(frozen=True)
+class CompareArgs:
+    """Everything ``vllmtune compare`` takes."""
+
+    results: list[str] = arg(  # noqa: RUF009
+        help="Result files from vllmtune bench -o; the first is the reference.", metavar="RESULT...", many=True
+    )
+    gpu_hour_usd: float | None = opt(
+        "--gpu-hour-usd", default=None, help="GPU price per hour: adds $ per 1k requests and per 1M output tokens."
+    )
+    output: str = opt(
+        "--output", default="text", choices=("text", "markdown", "csv", "json"), help="text, markdown, csv or json."
+    )
+    plot: str | None = opt("--plot", default=None, help="Write latency CDFs and the cost chart to this PNG.")
+    quality_drop: float = opt(
+        "--quality-drop", default=0.01, help="Flag a quality drop larger than this (0.01 = 1 point)."
+    )
+    strict: bool = opt(
+        "--strict", default=False, help="Refuse (exit 1) results that ran different workloads, instead of warning."
+    )
 
 
 def _ceiling_file() -> Path:

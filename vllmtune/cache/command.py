@@ -15,10 +15,12 @@ import urllib.request
 from typing import Any
 
 from vllmtune.cache.backends import Backend, MemoryBackend, RedisBackend, redact
+from vllmtune.cache.config import ServeConfig
 from vllmtune.cache.proxy import Proxy, ProxyConfig
 from vllmtune.cache.proxy import serve as run_server
 from vllmtune.errors import CacheError as CacheError
 from vllmtune.errors import VllmtuneError
+from vllmtune.util.argspec import add_arguments, from_namespace
 
 log = logging.getLogger("vllmtune.cache")
 
@@ -40,40 +42,27 @@ def make_backend(
         raise CacheError(str(exc)) from None
 
 
-def serve(
-    upstream: str,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    backend: str = "memory",
-    redis_url: str | None = None,
-    ttl_seconds: int = 86400,
-    max_temperature: float = 0.1,
-    skip_pii: bool = True,
-    *,
-    missing_temperature_is_deterministic: bool = False,
-    usd_per_1k_tokens: float = 0.0,
-    max_bytes: int = 256 << 20,
-    redis_l1_bytes: int = 64 << 20,
-    upstream_timeout: float = 600.0,
-    share_across_tenants: bool = False,
-    announce: bool = True,
-) -> None:
+def proxy_config(cfg: ServeConfig) -> ProxyConfig:
+    """The proxy's behaviour from the command's options."""
+    return ProxyConfig(
+        upstream=cfg.upstream,
+        host=cfg.host,
+        port=cfg.port,
+        ttl=cfg.ttl,
+        max_temperature=cfg.max_temperature,
+        skip_pii=cfg.skip_pii,
+        missing_temperature_is_deterministic=cfg.missing_temperature_is_deterministic,
+        usd_per_1k_tokens=cfg.usd_per_1k_tokens,
+        upstream_timeout=cfg.upstream_timeout,
+        share_across_tenants=cfg.share_across_tenants,
+    )
+
+
+def serve(cfg: ServeConfig, announce: bool = True) -> None:
     """Run the cache proxy until SIGTERM / Ctrl-C (blocking). Raises :class:`CacheError` for
     what the user can fix (bad upstream URL, port in use, missing redis package); an
     unreachable Redis is only a warning (the proxy fails open and uses it once it is back)."""
-    cfg = ProxyConfig(
-        upstream=upstream,
-        host=host,
-        port=port,
-        ttl=ttl_seconds,
-        max_temperature=max_temperature,
-        skip_pii=skip_pii,
-        missing_temperature_is_deterministic=missing_temperature_is_deterministic,
-        usd_per_1k_tokens=usd_per_1k_tokens,
-        upstream_timeout=upstream_timeout,
-        share_across_tenants=share_across_tenants,
-    )
-    serve_config(cfg, backend, redis_url, max_bytes=max_bytes, redis_l1_bytes=redis_l1_bytes, announce=announce)
+    serve_config(proxy_config(cfg), cfg.backend, cfg.redis_url, cfg.max_bytes, cfg.redis_l1_bytes, announce=announce)
 
 
 def serve_config(
@@ -156,61 +145,24 @@ def stats(url: str, timeout: float = 5.0) -> dict[str, Any]:
 
 
 def parser() -> argparse.ArgumentParser:
-    """Arguments of ``python -m vllmtune.cache`` (what the proxy container runs)."""
+    """Arguments of ``python -m vllmtune.cache`` (what the proxy container runs): the options
+    of :class:`ServeConfig`, and ``--stats``."""
     ap = argparse.ArgumentParser(prog="python -m vllmtune.cache", description="vllmtune prompt-result cache proxy")
-    ap.add_argument("--upstream", help="the OpenAI-compatible server, http://HOST:PORT")
-    ap.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
-    ap.add_argument("--port", type=int, default=8080)
-    ap.add_argument("--backend", choices=("memory", "redis"), default="memory")
-    ap.add_argument("--redis-url", default=None, help="redis://HOST:6379/0 (default: $VLLMTUNE_REDIS_URL)")
-    ap.add_argument("--ttl", type=int, default=86400, help="seconds an answer stays cached (default 24 h)")
-    ap.add_argument("--max-temperature", type=float, default=0.1, help="cache only at or below this temperature")
-    ap.add_argument("--no-skip-pii", action="store_true", help="cache answers even when they look like PII")
-    ap.add_argument(
-        "--missing-temperature-is-deterministic",
-        action="store_true",
-        help="treat a request without temperature as deterministic (the server default may not be 0)",
-    )
-    ap.add_argument("--share-across-tenants", action="store_true", help="one cache for every API key")
-    ap.add_argument("--max-bytes", type=int, default=256 << 20, help="memory backend size bound (bytes)")
-    ap.add_argument(
-        "--redis-l1-bytes",
-        type=int,
-        default=64 << 20,
-        help="backend redis: in-process copy of hot entries, bytes (0: every hit asks Redis)",
-    )
-    ap.add_argument("--upstream-timeout", type=float, default=600.0, help="seconds of upstream silence before 504")
-    ap.add_argument("--usd-per-1k-tokens", type=float, default=0.0, help="for the cost-saved metric")
-    ap.add_argument("--stats", metavar="URL", help="print a running proxy's /cache/stats and exit")
+    add_arguments(ap, ServeConfig)
+    ap.add_argument("--stats", metavar="URL", help="Print a running proxy's /cache/stats and exit.")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m vllmtune.cache``: 0 ok, 1 a problem the message explains, 130 interrupted."""
-    ap = parser()
-    a = ap.parse_args(argv)
-    if not a.stats and not a.upstream:
-        ap.error("--upstream is required (the OpenAI-compatible server, http://HOST:PORT)")
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--stats", metavar="URL")
+    early, _ = first.parse_known_args(argv)
     try:
-        if a.stats:
-            print(json.dumps(stats(a.stats), indent=2))
+        if early.stats:  # no --upstream needed
+            print(json.dumps(stats(early.stats), indent=2))
             return 0
-        serve(
-            a.upstream,
-            a.host,
-            a.port,
-            a.backend,
-            a.redis_url,
-            a.ttl,
-            a.max_temperature,
-            not a.no_skip_pii,
-            missing_temperature_is_deterministic=a.missing_temperature_is_deterministic,
-            usd_per_1k_tokens=a.usd_per_1k_tokens,
-            max_bytes=a.max_bytes,
-            redis_l1_bytes=a.redis_l1_bytes,
-            upstream_timeout=a.upstream_timeout,
-            share_across_tenants=a.share_across_tenants,
-        )
+        serve(from_namespace(ServeConfig, parser().parse_args(argv)))
     except VllmtuneError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from vllmtune.errors import VllmtuneError
+from vllmtune.util.argspec import arg, opt
+
+
+@dataclass(frozen=True)
+class ValidateArgs:
+    profiles: list[str] = arg(help="One or more profile files.", metavar="PROFILE...", many=True)  # noqa: RUF009
+    gpu: str | None = opt(
+        "--gpu", default=None, help="Also fail when the model does not fit this GPU (default: resources.gpu_type)."
+    )
+
+
+@dataclass(frozen=True)
+class ValidateResult:
+    files: list[dict[str, Any]]  # one per profile: file, ok, errors, warnings (and name... when ok)
+
+    @property
+    def ok(self) -> bool:
+        return all(r["ok"] for r in self.files)
+
+
+def run(args: ValidateArgs) -> ValidateResult:
+    """Validate each file independently (one bad file does not hide the others)."""
+    return ValidateResult([validate_one(p, args.gpu) for p in args.profiles])
 
 
 def validate_one(path: str, gpu: str | None = None) -> dict[str, Any]:
@@ -40,8 +64,3 @@ def validate_one(path: str, gpu: str | None = None) -> dict[str, Any]:
         "errors": [],
         "warnings": [*plan.warnings, *fit_warns],
     }
-
-
-def validate_many(paths: list[str], gpu: str | None = None) -> list[dict[str, Any]]:
-    """Validate each file independently (one bad file does not hide the others)."""
-    return [validate_one(p, gpu) for p in paths]
