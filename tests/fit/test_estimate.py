@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from vllmtune.validate import validate_one
+from vllmtune.commands.validate import validate_one
 
 from vllmtune.fit import FitError, FitInputs, find_gpu, fit_problems, fit_report, fit_warnings, resolve_model
 from vllmtune.fit import models as fit_models
