@@ -20,6 +20,7 @@ from vllmtune import __version__
 from vllmtune.errors import Problem, ProfileError
 from vllmtune.fit.sizes import parse_size
 from vllmtune.flags import (
+    Flag,
     FlagSet,
     describe_versions,
     flagset,
@@ -28,8 +29,31 @@ from vllmtune.flags import (
     versions_with_value,
 )
 from vllmtune.levers import LEVERS
+from vllmtune.plan.settings import (
+    VLLM_DEFAULT,
+    Default,
+    LoraAdapterSettings,
+    LoraSettings,
+    SpeculativeSettings,
+    VllmSettings,
+    or_default,
+    value_or,
+)
 from vllmtune.profile.loader import LoadedProfile
 from vllmtune.profile.models import SecretRef, parse_duration
+
+__all__ = [
+    "VLLM_DEFAULT",
+    "Default",
+    "DeploymentPlan",
+    "LoraAdapterSettings",
+    "LoraSettings",
+    "SpeculativeSettings",
+    "VllmSettings",
+    "build_plan",
+    "load_plan",
+    "value_or",
+]
 
 CONTAINER_HF_CACHE = "/root/.cache/huggingface"
 CONTAINER_MODELS = "/models"
@@ -237,6 +261,7 @@ class DeploymentPlan:
     prompt_cache: PromptCachePlan | None
     sidecars: tuple[Sidecar, ...]
     levers: tuple[tuple[str, str, tuple[str, ...]], ...]  # (lever, state, flags) for explain
+    vllm: VllmSettings  # the settings ``args`` renders, typed: read these, never parse ``args``
     served_names: tuple[str, ...] = ()  # base model name, then LoRA adapters
     multi_node: MultiNode | None = None
     k8s_model_download: str = "server"  # server | init-container | job
@@ -265,10 +290,16 @@ class DeploymentPlan:
     def with_endpoint(self, host: str | None = None, port: int | None = None) -> DeploymentPlan:
         """The same plan listening elsewhere (``vllmtune up --host/--port``)."""
         args = list(self.args)
-        for flag, value in (("--host", host), ("--port", None if port is None else str(port))):
+        for dest, value in (("host", host), ("port", None if port is None else str(port))):
+            flag = self.vllm.flag(dest)
             if value is not None and flag in args:
                 args[args.index(flag) + 1] = value
-        return replace(self, args=tuple(args), port=port if port is not None else self.port)
+        vllm = replace(
+            self.vllm,
+            host=host if host is not None else self.vllm.host,
+            port=port if port is not None else self.vllm.port,
+        )
+        return replace(self, args=tuple(args), port=vllm.port, vllm=vllm)
 
     def single_node_only(self, what: str) -> str | None:
         """The message for a target that cannot span nodes, or None for a one-node plan."""
@@ -283,7 +314,7 @@ class DeploymentPlan:
     @property
     def host(self) -> str:
         """The address vLLM binds (inside its container, or on this machine for local)."""
-        return self.args[self.args.index("--host") + 1]
+        return self.vllm.host
 
     def serve_argv(self, model_path: str | None = None) -> list[str]:
         """``vllm serve`` argv for the local runtime (model positional, as every version takes)."""
@@ -292,8 +323,13 @@ class DeploymentPlan:
         hosts = {
             m.target: m.source for m in self.mounts if m.kind == "bind" and m.target.startswith(CONTAINER_ADAPTERS)
         }
-        args = []
-        for arg in self.args[2:]:
+        args: list[str] = []
+        model_flag = self.vllm.flag("model")
+        skip = False
+        for arg in self.args:
+            if skip or arg == model_flag:  # the model goes positional, wherever its flag stands
+                skip = not skip
+                continue
             name, sep, path = arg.partition("=")
             args.append(f"{name}={hosts[path]}" if sep and path in hosts else arg)
         return ["vllm", "serve", model, *args]
@@ -373,6 +409,9 @@ class _Planner:
         self.entrypoint = entrypoint_for(self.version)
         self.fs: FlagSet = flagset(self.version, "serve" if self.entrypoint[0] == "vllm" else "api_server")
         self.args: list[str] = []
+        self.spelt: dict[str, str] = {}  # dest -> the flag spelling rendered
+        self.extra: list[tuple[str, str]] = []  # server.extra_args as (dest, value)
+        self.lora_adapters: list[LoraAdapterSettings] = []
         self.levers: list[tuple[str, str, tuple[str, ...]]] = []
 
     def err(self, path: tuple[str | int, ...], msg: str) -> None:
@@ -397,6 +436,12 @@ class _Planner:
         if flag is None:
             self._cannot(path, dest, f"{'.'.join(path)} (no flag for {dest})")
             return []
+        out = self._flag_argv(flag, path, dest, value)
+        if out:
+            self.spelt[dest] = out[0]
+        return out
+
+    def _flag_argv(self, flag: Flag, path: tuple[str, ...], dest: str, value: Any) -> list[str]:
         if isinstance(value, bool):
             if flag.kind == "bool":
                 return [flag.group[0] if value else flag.group[1]]
@@ -426,6 +471,7 @@ class _Planner:
         p = self.p
         model, host_path, mounts = self._model()
         self.args = ["--model", model]
+        self.spelt["model"] = "--model"
         for path, dest in FIELD_FLAGS:
             value = self._value(path)
             if value is None or SKIP_DEFAULTS.get(dest) == value:
@@ -436,6 +482,7 @@ class _Planner:
         adapter_mounts = self._lora()
         multi_node = self._multi_node()
         self.args += ["--host", p.server.host]
+        self.spelt["host"] = "--host"
         self.args += self.flag(("server", "port"), "port", p.server.port)
         self._extra_args()
         if self.errors:
@@ -462,6 +509,7 @@ class _Planner:
             (f"{LABEL_PREFIX}/version", __version__),
         )
         probes = d.kubernetes.probes
+        served_names = (served, *(a.name for a in (p.lora.adapters if p.lora else [])))
         return DeploymentPlan(
             name=p.name,
             profile_hash=self.lp.digest,
@@ -501,7 +549,8 @@ class _Planner:
             prompt_cache=self._prompt_cache(),
             sidecars=self._sidecars(),
             levers=tuple(self.levers),
-            served_names=(served, *(a.name for a in (p.lora.adapters if p.lora else []))),
+            vllm=self._settings(model, served_names),
+            served_names=served_names,
             multi_node=multi_node,
             k8s_model_download=d.kubernetes.model_download,
             downloads=downloads,
@@ -565,17 +614,17 @@ class _Planner:
         modules, mounts = [], []
         for a in lora.adapters:
             host = self._host_path(a.source)
-            if host is None:
-                modules.append(f"{a.name}={a.source}")
-            else:
-                target = f"{CONTAINER_ADAPTERS}/{a.name}"
-                mounts.append(Mount(source=host, target=target, read_only=True))
-                modules.append(f"{a.name}={target}")
+            loads = a.source if host is None else f"{CONTAINER_ADAPTERS}/{a.name}"
+            if host is not None:
+                mounts.append(Mount(source=host, target=loads, read_only=True))
+            modules.append(f"{a.name}={loads}")
+            self.lora_adapters.append(LoraAdapterSettings(a.name, loads))
         flag = self.fs.by_dest("lora_modules")
         if flag is None:
             self._cannot(("lora", "adapters"), "lora_modules", "LoRA adapters")
         else:
             self.args += [flag.name, *modules]
+            self.spelt["lora_modules"] = flag.name
         return tuple(mounts)
 
     def _multi_node(self) -> MultiNode | None:
@@ -708,6 +757,7 @@ class _Planner:
             allow = self.fs.by_dest("allow_deprecated_quantization")
             if allow is not None:
                 self.args.append(allow.group[0])
+                self.spelt["allow_deprecated_quantization"] = allow.group[0]
             self.warn(
                 ("quantization", "method"),
                 f"{method} is deprecated in vLLM {self.version} and will be removed; prefer awq, gptq or fp8",
@@ -744,6 +794,7 @@ class _Planner:
             flag = self.fs.by_dest("speculative_config")
             assert flag is not None
             self.args += [flag.name, json.dumps(config, separators=(",", ":"))]
+            self.spelt["speculative_config"] = flag.name
             return
         # Before 0.8.2: separate flags; ngram is spelled as the model "[ngram]".
         if self.fs.by_dest("speculative_model") is None:
@@ -790,6 +841,99 @@ class _Planner:
                     "instead of repeating it in extra_args",
                 )
         self.args += self.p.server.extra_args
+        self.extra = self._extra_values(self.p.server.extra_args)
+
+    def _extra_values(self, extra: list[str]) -> list[tuple[str, str]]:
+        """server.extra_args as (dest, value) in the pinned version's terms: the plan reads its
+        own input once, so that nobody reads the argv back."""
+        out: list[tuple[str, str]] = []
+        i = 0
+        while i < len(extra):
+            name, eq, value = extra[i].partition("=")
+            flag = self.fs.flags.get(name)
+            i += 1
+            if flag is None or not name.startswith("-") or name in ("-", "--"):
+                continue
+            if not eq:
+                if flag.kind == "switch":
+                    value = "on"
+                elif flag.kind == "bool":
+                    value = "on" if name == flag.group[0] else "off"
+                elif flag.takes_value:
+                    values = []
+                    while i < len(extra) and not (extra[i].startswith("-") and extra[i] not in ("-", "--")):
+                        values.append(extra[i])
+                        i += 1
+                        if flag.kind not in ("multi",):
+                            break
+                    value = " ".join(values)
+            self.spelt.setdefault(flag.dest, name)
+            out.append((flag.dest, value))
+        return out
+
+    def _settings(self, model: str, served_names: tuple[str, ...]) -> VllmSettings:
+        """The typed settings the argv renders (see :mod:`vllmtune.plan.settings`)."""
+        p = self.p
+        extra = dict(self.extra)
+
+        def extra_int(dest: str) -> int | Default:
+            text = extra.get(dest)
+            return int(text) if text is not None and text.strip().isdigit() else VLLM_DEFAULT
+
+        def extra_bool(dest: str) -> bool | Default:
+            text = extra.get(dest)
+            if text is None:
+                return VLLM_DEFAULT
+            return text.lower() in ("on", "true", "1", "yes")
+
+        s = p.speculative
+        speculative: SpeculativeSettings | Default = VLLM_DEFAULT
+        if s is not None:
+            speculative = SpeculativeSettings(
+                method=s.method,
+                model=or_default(s.model if s.method != "ngram" else None),
+                num_tokens=s.num_tokens,
+                prompt_lookup_max=or_default(s.prompt_lookup_max),
+                prompt_lookup_min=or_default(s.prompt_lookup_min),
+                draft_tensor_parallel_size=or_default(s.draft_tensor_parallel_size),
+            )
+        lora: LoraSettings | Default = VLLM_DEFAULT
+        if p.lora is not None:
+            lora = LoraSettings(
+                adapters=tuple(self.lora_adapters),
+                max_loras=or_default(p.lora.max_loras),
+                max_lora_rank=or_default(p.lora.max_lora_rank),
+                max_cpu_loras=or_default(p.lora.max_cpu_loras),
+            )
+        r = p.resources
+        return VllmSettings(
+            model=model,
+            served_names=served_names,
+            host=p.server.host,
+            port=p.server.port,
+            revision=or_default(p.model.revision),
+            tokenizer=or_default(p.model.tokenizer),
+            max_model_len=or_default(p.model.max_model_len),
+            dtype=or_default(p.model.dtype),
+            trust_remote_code=or_default(p.model.trust_remote_code),
+            tensor_parallel_size=r.tensor_parallel_size,
+            pipeline_parallel_size=r.pipeline_parallel_size,
+            distributed_executor_backend="ray" if r.nodes > 1 else VLLM_DEFAULT,
+            gpu_memory_utilization=or_default(r.gpu_memory_utilization),
+            max_num_seqs=or_default(p.batching.max_num_seqs),
+            max_num_batched_tokens=or_default(p.batching.max_num_batched_tokens),
+            enable_chunked_prefill=or_default(p.batching.chunked_prefill),
+            enable_prefix_caching=or_default(p.prefix_caching),
+            quantization=or_default(p.quantization.method),
+            kv_cache_dtype=or_default(p.quantization.kv_cache_dtype),
+            block_size=extra_int("block_size"),
+            kv_cache_memory_bytes=extra_int("kv_cache_memory_bytes"),
+            enforce_eager=extra_bool("enforce_eager"),
+            speculative=speculative,
+            lora=lora,
+            extra=tuple(self.extra),
+            flags=tuple(sorted(self.spelt.items())),
+        )
 
     def _secret(self, ref: SecretRef | None, field_path: str, container_var: str, default_key: str) -> SecretEnv | None:
         if ref is None:
