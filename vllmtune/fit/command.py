@@ -25,8 +25,8 @@ from vllmtune.fit.estimate import (
     weight_bytes,
 )
 from vllmtune.fit.gpus import GpuSpec, custom_gpu, find_gpu, gpu_names, kv_dtype_support, quantization_support
-from vllmtune.fit.models import FitError, ModelArch, name_quant_hint, resolve_model
 from vllmtune.flags.catalog import version_key
+from vllmtune.modelfacts.models import FitError, ModelArch, name_quant_hint, resolve_model
 from vllmtune.plan import VLLM_DEFAULT, DeploymentPlan, value_or
 from vllmtune.profile.loader import LoadedProfile
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from vllmtune import __version__
 from vllmtune.errors import Problem, ProfileError
-from vllmtune.fit.sizes import parse_size
 from vllmtune.flags import (
     Flag,
     FlagSet,
@@ -29,6 +28,7 @@ from vllmtune.flags import (
     versions_with_value,
 )
 from vllmtune.levers import LEVERS
+from vllmtune.modelfacts.sizes import parse_size
 from vllmtune.plan.settings import (
     VLLM_DEFAULT,
     Default,
@@ -659,7 +659,7 @@ class _Planner:
 
     def _weights_bytes(self) -> int | None:
         """Size of the weights vLLM loads, when vllmtune knows the model (catalog or local dir)."""
-        from vllmtune.fit.models import catalog_lookup, derived_params, name_quant_hint
+        from vllmtune.modelfacts.models import catalog_lookup, derived_params, name_quant_hint
 
         ident = self.p.quantization.checkpoint or self.p.model.id
         host = self._host_path(ident)
@@ -722,7 +722,7 @@ class _Planner:
         out_host = self._host_path(q.checkpoint)
         data_host = self._host_path(r.calibration_dataset)
         weights = None
-        from vllmtune.fit.models import catalog_lookup, derived_params
+        from vllmtune.modelfacts.models import catalog_lookup, derived_params
 
         arch = catalog_lookup(self.p.model.id) if src_host is None else None
         if arch is not None:
