@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from vllmtune import plan as plan_module
 from vllmtune.errors import ProfileError
 from vllmtune.flags import flagset
 from vllmtune.plan import DeploymentPlan, build_plan, entrypoint_for, load_plan
+from vllmtune.plan import base as plan_base
 from vllmtune.profile.loader import validate_document
 from vllmtune.profile.yamlio import load_yaml
 
@@ -165,11 +165,11 @@ def test_a_version_without_the_flag_is_refused(
 ) -> None:
     # Every catalogued version has these flags (the catalog is checked against vLLM's parsers in
     # tests/flags): the refusal is proven with a flag set that lacks one.
-    real = plan_module.flagset
-    monkeypatch.setattr(plan_module, "flagset", lambda *a: _Without(real(*a), dest))
+    real = plan_base.flagset
+    monkeypatch.setattr(plan_base, "flagset", lambda *a: _Without(real(*a), dest))
     if dest == "speculative_config":  # and the pre-0.8.2 spelling, so that nothing expresses it
-        monkeypatch.setattr(plan_module, "flagset", lambda *a: _Without(_Without(real(*a), dest), "speculative_model"))
-        inner = plan_module.flagset("0.32.0")
+        monkeypatch.setattr(plan_base, "flagset", lambda *a: _Without(_Without(real(*a), dest), "speculative_model"))
+        inner = plan_base.flagset("0.32.0")
         assert inner.by_dest("speculative_model") is None
     assert refusal(head("0.32.0") + extra) == [message]
 
