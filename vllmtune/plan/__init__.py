@@ -30,6 +30,7 @@ from vllmtune.plan.model import (
     SecretEnv,
     Shm,
     Sidecar,
+    SidecarHealth,
     entrypoint_for,
 )
 from vllmtune.plan.planner import build_plan, load_plan
@@ -68,6 +69,7 @@ __all__ = [
     "SecretEnv",
     "Shm",
     "Sidecar",
+    "SidecarHealth",
     "SpeculativeSettings",
     "VllmSettings",
     "build_plan",

@@ -29,6 +29,10 @@ from vllmtune.plan.units import (
 )
 from vllmtune.profile.models import parse_duration
 
+# Pod network interface for NCCL/Gloo (the pod's own eth0 on common CNIs); server.env overrides.
+SOCKET_IFNAME = "eth0"
+KEDA_POLLING_SECONDS = 15
+
 
 class _Deploy(_Base):
     def _server_hardening(self, shm: Shm) -> Hardening:
@@ -59,8 +63,17 @@ class _Deploy(_Base):
         self.args += self.flag(("resources", "nodes"), "distributed_executor_backend", "ray")
         at = self.lp.problem(("resources", "nodes"), "")
         where = f"{at.file}:{at.line}" if at.line else at.file
+        given = self.p.server.env
         return MultiNode(
-            nodes=r.nodes, gpus_per_node=r.gpus, ray_port=RAY_PORT, ray_wait_seconds=RAY_WAIT_SECONDS, where=where
+            nodes=r.nodes,
+            gpus_per_node=r.gpus,
+            ray_port=RAY_PORT,
+            ray_wait_seconds=RAY_WAIT_SECONDS,
+            where=where,
+            socket_env=tuple(
+                (var, SOCKET_IFNAME) for var in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME") if var not in given
+            ),
+            host_ip_from_pod="VLLM_HOST_IP" not in given,
         )
 
     def _downloads(self) -> tuple[str, ...]:
@@ -129,6 +142,7 @@ class _Deploy(_Base):
             target=target,
             prometheus_url=a.prometheus_url,
             cooldown_seconds=parse_duration(a.cooldown),
+            polling_seconds=KEDA_POLLING_SECONDS,
         )
 
     def _monitoring(self) -> Monitoring:

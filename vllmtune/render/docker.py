@@ -133,15 +133,16 @@ def render_docker(plan: DeploymentPlan) -> str:
         lines = ["docker network create", *labels, f"{net} >/dev/null"]
         out.append(f"docker network inspect {net} >/dev/null 2>&1 || \\\n  " + " \\\n  ".join(lines))
         out.append("")
-    redis = [sc for sc in plan.sidecars if sc.role == "redis"]
-    for sc in redis:
-        out.append(_join(sidecar_lines(plan, sc)))
-        out.append("")
+    for sc in plan.sidecars:
+        if sc.before_server:
+            out.append(_join(sidecar_lines(plan, sc)))
+            out.append("")
     out.append(_join(run_lines(plan)))
     for sc in plan.sidecars:
-        if sc.role != "redis":
+        if not sc.before_server:
             out.append("")
-            out.append(f"# lever 1, the prompt-result cache: clients use port {sc.port}")
+            if sc.note:
+                out.append(f"# {sc.note}")
             hint = image_build_hint(sc)
             if hint:
                 out.append("# its image is on no registry: build it here first (vllmtune up does when it is missing)")

@@ -5,7 +5,6 @@ autoscaler (KEDA ScaledObject or HPA), Prometheus monitor and Grafana dashboard 
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -18,7 +17,6 @@ from vllmtune.profile.yamlio import dump_yaml
 # selector includes it, so no Service or controller ever picks another component's pods.
 SELECTOR_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component")
 ROLE_LABEL = "vllmtune.io/role"  # leader | worker, in a LeaderWorkerSet
-KEDA_POLLING_SECONDS = 15
 
 # Fixed programs run in the vLLM image (which has python3 and huggingface_hub). User data
 # (repository ids, paths) reaches them as arguments and environment, never as code.
@@ -89,8 +87,6 @@ while :; do
 done
 exec ray start --address="$head" --block --disable-usage-stats
 """
-# Pod network interface for NCCL/Gloo (the pod's own eth0 on common CNIs); server.env overrides.
-DEFAULT_IFNAME = "eth0"
 
 
 def object_meta(plan: DeploymentPlan, name: str, component: str = "server") -> dict[str, Any]:
@@ -148,16 +144,13 @@ def _secret_env(plan: DeploymentPlan, only: tuple[str, ...] | None = None) -> li
 
 def _server_env(plan: DeploymentPlan) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plan.env]
-    given = {k for k, _ in plan.env}
-    if plan.k8s_model_download == "job" and "HF_HUB_OFFLINE" not in given:
+    if plan.k8s_hf_offline:
         # The Job downloaded everything: never let a replica start a second download.
         env.append({"name": "HF_HUB_OFFLINE", "value": "1"})
     if plan.multi_node:
-        if "VLLM_HOST_IP" not in given:
+        if plan.multi_node.host_ip_from_pod:
             env.append({"name": "VLLM_HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
-        for var in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME"):
-            if var not in given:
-                env.append({"name": var, "value": DEFAULT_IFNAME})
+        env += [{"name": k, "value": v} for k, v in plan.multi_node.socket_env]
         env += [
             {"name": "VLLMTUNE_NODES", "value": str(plan.multi_node.nodes)},
             {"name": "VLLMTUNE_RAY_PORT", "value": str(plan.multi_node.ray_port)},
@@ -226,14 +219,18 @@ def harden(container: dict[str, Any], h: Hardening, gpus: int = 0) -> dict[str, 
 
 
 def _probes(plan: DeploymentPlan) -> dict[str, Any]:
-    period = plan.health.period_seconds
-    probe = {"httpGet": {"path": plan.health.path, "port": "http"}, "periodSeconds": period}
+    h = plan.health
+    probe = {"httpGet": {"path": h.path, "port": "http"}, "periodSeconds": h.period_seconds}
     # The startup probe gives a first start (download unless done before + load + warm-up)
     # its whole budget; liveness/readiness only begin once it has passed.
     return {
-        "startupProbe": {**probe, "failureThreshold": max(1, math.ceil(plan.health.startup_seconds / period))},
-        "readinessProbe": {**probe, "failureThreshold": 3},
-        "livenessProbe": {**probe, "failureThreshold": 6, "timeoutSeconds": 5},
+        "startupProbe": {**probe, "failureThreshold": h.startup_failures},
+        "readinessProbe": {**probe, "failureThreshold": h.readiness_failures},
+        "livenessProbe": {
+            **probe,
+            "failureThreshold": h.liveness_failures,
+            "timeoutSeconds": h.liveness_timeout_seconds,
+        },
     }
 
 
@@ -435,7 +432,10 @@ def download_job(plan: DeploymentPlan) -> dict[str, Any]:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
-        "spec": {"backoffLimit": 4, "template": {"metadata": {"labels": stable_labels(meta["labels"])}, "spec": pod}},
+        "spec": {
+            "backoffLimit": plan.k8s_download_backoff_limit,
+            "template": {"metadata": {"labels": stable_labels(meta["labels"])}, "spec": pod},
+        },
     }
 
 
@@ -456,20 +456,17 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
     if sc.command:
         container["command"] = list(sc.command)
     container["args"] = sc.resolved_args({"vllm": plan.name, "redis": plan.sidecar_name("redis")})
-    container["ports"] = [
-        {"name": "http" if sc.role == "cache" else sc.role, "containerPort": sc.port, "protocol": "TCP"}
-    ]
+    container["ports"] = [{"name": sc.port_name, "containerPort": sc.port, "protocol": "TCP"}]
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sc.env]
     env += secret_env(sc.secret_env)
     if env:
         container["env"] = env
-    port_name = container["ports"][0]["name"]
-    if sc.health_path:
-        probe = {"httpGet": {"path": sc.health_path, "port": port_name}, "periodSeconds": 10}
-    else:
-        probe = {"tcpSocket": {"port": port_name}, "periodSeconds": 10}
+    port_name = sc.port_name
+    h = sc.health
+    check = {"httpGet": {"path": h.path, "port": port_name}} if h.path else {"tcpSocket": {"port": port_name}}
+    probe = {**check, "periodSeconds": h.probe_period_seconds}
     container["readinessProbe"] = probe
-    container["livenessProbe"] = {**probe, "failureThreshold": 6}
+    container["livenessProbe"] = {**probe, "failureThreshold": h.liveness_failures}
     harden(container, sc.hardening)
     pod: dict[str, Any] = {
         "automountServiceAccountToken": False,
@@ -481,8 +478,7 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
         container["volumeMounts"] = [
             {"name": n, "mountPath": path} for n, path in zip(names, sc.hardening.writable_paths, strict=True)
         ]
-        pod["volumes"] = [{"name": n, "emptyDir": {"sizeLimit": "64Mi"}} for n in names]
-    replicas = plan.k8s_replicas if sc.role == "cache" else 1
+        pod["volumes"] = [{"name": n, "emptyDir": {"sizeLimit": sc.hardening.writable_size}} for n in names]
     annotations = _scrape_annotations(plan, sc.port) if sc.health_path else {}
     dep_meta = meta
     hint = image_build_hint(sc)
@@ -493,7 +489,7 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
         "kind": "Deployment",
         "metadata": dep_meta,
         "spec": {
-            "replicas": replicas,
+            "replicas": sc.replicas,
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": _template_meta(plan, labels, annotations),
@@ -547,7 +543,7 @@ def server_network_policy(plan: DeploymentPlan) -> dict[str, Any]:
     """deploy.kubernetes.network_policy: vLLM admits the proxy (so that no client bypasses the
     cache and its key check) and the pods the profile lists."""
     meta = object_meta(plan, plan.name)
-    sources = [_selector(plan.sidecar_labels(sc.role)) for sc in plan.sidecars if sc.role == "cache"]
+    sources = [_selector(plan.sidecar_labels(sc.role)) for sc in plan.sidecars if sc.fronts_server]
     sources += [dict(sel) for sel in plan.k8s_network_policy_from]
     pol = network_policy(plan, meta, _selector(meta["labels"]), plan.port, sources)
     if not sources:  # nobody named: the port stays open to every pod, every other port closed
@@ -643,7 +639,7 @@ def scaled_object(plan: DeploymentPlan) -> dict[str, Any]:
             "scaleTargetRef": _scale_target(plan),
             "minReplicaCount": a.min_replicas,
             "maxReplicaCount": a.max_replicas,
-            "pollingInterval": KEDA_POLLING_SECONDS,
+            "pollingInterval": a.polling_seconds,
             "cooldownPeriod": a.cooldown_seconds,  # 1 -> 0 only
             # N -> N-1: the HPA KEDA creates waits this long too.
             "advanced": {
@@ -760,7 +756,7 @@ def _objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
     objects.append(service(plan))
     if plan.k8s_network_policy:
         objects.append(server_network_policy(plan))
-    for sc in sorted(plan.sidecars, key=lambda s: s.role != "redis"):
+    for sc in sorted(plan.sidecars, key=lambda s: not s.before_server):
         objects += sidecar_objects(plan, sc)
     if plan.autoscaling is not None:
         objects.append(scaled_object(plan) if plan.autoscaling.engine == "keda" else hpa(plan))

@@ -211,9 +211,7 @@ def job(plan: DeploymentPlan) -> dict[str, Any]:
         "kind": "Job",
         "metadata": meta,
         "spec": {
-            # One retry: a failure is usually deterministic (memory, a bad input), and each
-            # attempt repeats the pip install and the calibration.
-            "backoffLimit": 1,
+            "backoffLimit": q.backoff_limit,
             "template": {"metadata": {"labels": stable_labels(meta["labels"])}, "spec": pod_spec},
         },
     }
