@@ -52,7 +52,7 @@ def _renderer(target: str) -> Callable[[DeploymentPlan], str]:
         from vllmtune.render.grafana import render_grafana
 
         return render_grafana
-    from vllmtune.render.kubernetes import render_kubernetes
+    from vllmtune.render.k8s import render_kubernetes
 
     return render_kubernetes
 
@@ -84,7 +84,7 @@ def render_files(plan: DeploymentPlan, target: str, output: str) -> dict[Path, s
     out = Path(output)
     is_dir = is_directory_output(output)
     if target == "kubernetes" and is_dir:
-        from vllmtune.render.kubernetes import render_kubernetes_files
+        from vllmtune.render.k8s import render_kubernetes_files
 
         return {out / name: text for name, text in render_kubernetes_files(plan).items()}
     if is_dir:

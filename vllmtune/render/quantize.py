@@ -20,9 +20,9 @@ from typing import Any
 from vllmtune import __version__
 from vllmtune.errors import RenderError
 from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, QuantizeJob, SecretEnv, k8s_quantity
-from vllmtune.profile.yamlio import dump_yaml
+from vllmtune.profile.yamlio import dump_yaml_stream
 from vllmtune.render.docker import Shell, Word, hf_cache_default
-from vllmtune.render.kubernetes import cache_claim_name, escape_var_refs, object_meta, pvc, secret_env, stable_labels
+from vllmtune.render.k8s import cache_claim_name, escape_var_refs, object_meta, pvc, secret_env, stable_labels
 from vllmtune.render.text import oneline
 
 SCRIPT_NAME = "quantize_job.py"
@@ -225,7 +225,7 @@ def quantize_objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
 
 def render_quantize_job(plan: DeploymentPlan) -> str:
     """``-t quantize-job``: the objects as one multi-document stream."""
-    return "".join("---\n" + dump_yaml(o) for o in quantize_objects(plan))
+    return dump_yaml_stream(quantize_objects(plan))
 
 
 # ---- docker -----------------------------------------------------------------------------
