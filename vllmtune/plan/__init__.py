@@ -33,7 +33,7 @@ from vllmtune.plan.model import (
     SidecarHealth,
     entrypoint_for,
 )
-from vllmtune.plan.planner import build_plan, load_plan
+from vllmtune.plan.planner import _Planner, build_plan, load_plan  # _Planner: tests/test_cli.py patches it
 from vllmtune.plan.server import FIELD_FLAGS
 from vllmtune.plan.settings import (
     VLLM_DEFAULT,
@@ -72,6 +72,7 @@ __all__ = [
     "SidecarHealth",
     "SpeculativeSettings",
     "VllmSettings",
+    "_Planner",
     "build_plan",
     "docker_size",
     "entrypoint_for",
