@@ -324,6 +324,11 @@ class DeploymentPlan:
         )
 
     @property
+    def hf_cache_source(self) -> str:
+        """The Hugging Face cache on the docker host (a path, ``~`` allowed)."""
+        return next(m.source for m in self.mounts if m.kind == "cache")
+
+    @property
     def host(self) -> str:
         """The address vLLM binds (inside its container, or on this machine for local)."""
         return self.vllm.host
