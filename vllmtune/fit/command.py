@@ -7,7 +7,6 @@ facts are unknown (a missing catalog entry is not a profile error).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from vllmtune.fit.estimate import (
@@ -27,20 +26,13 @@ from vllmtune.fit.estimate import (
 from vllmtune.fit.gpus import GpuSpec, custom_gpu, find_gpu, gpu_names, kv_dtype_support, quantization_support
 from vllmtune.flags.catalog import version_key
 from vllmtune.modelfacts.models import FitError, ModelArch, name_quant_hint, resolve_model
-from vllmtune.plan import VLLM_DEFAULT, DeploymentPlan, value_or
+from vllmtune.plan import VLLM_DEFAULT, DeploymentPlan, host_path, value_or
 from vllmtune.profile.loader import LoadedProfile
 
 CPU_DEFAULT_KV_GIB = 4  # vLLM's documented VLLM_CPU_KVCACHE_SPACE default (older releases)
 UTIL_092_SINCE = (0, 20, 0)  # vLLM 0.20 raised the gpu_memory_utilization default to 0.92
 FOUR_BIT = ("awq", "awq_marlin", "gptq", "gptq_marlin", "marlin", "moe_wna16", "gptq_bitblas", "awq_triton")
 EIGHT_BIT = ("fp8", "fbgemm_fp8", "ptpc_fp8", "modelopt", "experts_int8", "quark", "fp_quant")
-
-
-def _local(ident: str | None, base: str) -> str | None:
-    if not ident or not ident.startswith(("/", "./", "../", "~/")):
-        return None
-    path = Path(ident).expanduser()
-    return str(path if path.is_absolute() else Path(base).parent / path)
 
 
 def _weights_quant(
@@ -90,7 +82,7 @@ def fit_inputs(
     except FitError:
         if not p.quantization.checkpoint or p.quantization.checkpoint == p.model.id:
             raise
-        arch = resolve_model(p.model.id, _local(p.model.id, lp.source), online, p.model.revision)
+        arch = resolve_model(p.model.id, host_path(p.model.id, lp.source), online, p.model.revision)
         notes.append(f"architecture of model.id {p.model.id} used for the checkpoint {ident}")
     spec = resolve_gpu(gpu, gpu_memory if gpu_memory is not None else plan.gpu_memory_bytes)
     if spec is None and plan.gpus > 0:
@@ -131,7 +123,7 @@ def fit_inputs(
     draft_tp = 1
     s = p.speculative
     if s is not None and s.method == "draft_model" and s.model:
-        draft = resolve_model(s.model, _local(s.model, lp.source), online)
+        draft = resolve_model(s.model, host_path(s.model, lp.source), online)
         draft_tp = s.draft_tensor_parallel_size or r.tensor_parallel_size
     elif s is not None and s.method != "ngram":
         notes.append(f"speculative {s.method}: the draft head's weights and KV are not included")

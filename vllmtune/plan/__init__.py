@@ -12,6 +12,7 @@ resources), ``sidecars`` (the prompt cache) and ``units`` (sizes).
 
 from __future__ import annotations
 
+from vllmtune.plan.base import host_path
 from vllmtune.plan.model import (
     CONTAINER_ADAPTERS,
     CONTAINER_HF_CACHE,
@@ -76,6 +77,7 @@ __all__ = [
     "build_plan",
     "docker_size",
     "entrypoint_for",
+    "host_path",
     "k8s_quantity",
     "load_plan",
     "value_or",

@@ -26,6 +26,17 @@ from vllmtune.profile.loader import LoadedProfile
 VALUE_SETS = {"quantization": "quantization", "kv_cache_dtype": "kv_cache_dtype"}
 
 
+def host_path(ident: str, source: str) -> str | None:
+    """The absolute host path of a local directory or file (relative to the profile file
+    ``source``), or None for a Hugging Face id. The one "is this a local path" of plan and fit."""
+    if not (ident.startswith(("/", "./", "../", "~/")) or ident in (".", "..")):
+        return None
+    base = Path(source).parent if not source.startswith("preset:") else Path()
+    host = Path(ident).expanduser()
+    host = host if host.is_absolute() else (base / host)
+    return str(host.resolve(strict=False))
+
+
 class _Base:
     def __init__(self, lp: LoadedProfile) -> None:
         self.lp = lp
@@ -52,14 +63,7 @@ class _Base:
         self.err(path, f"vLLM {self.version} cannot express {what}; available in {describe_versions(where)}")
 
     def _host_path(self, ident: str) -> str | None:
-        """The absolute host path of a local directory or file (relative to the profile), or
-        None for a Hugging Face id."""
-        if not (ident.startswith(("/", "./", "../", "~/")) or ident in (".", "..")):
-            return None
-        base = Path(self.lp.source).parent if not self.lp.source.startswith("preset:") else Path()
-        host = Path(ident).expanduser()
-        host = host if host.is_absolute() else (base / host)
-        return str(host.resolve(strict=False))
+        return host_path(ident, self.lp.source)
 
     def flag(self, path: tuple[str, ...], dest: str, value: Any) -> list[str]:
         """Render one field as argv in this version's spelling ([] when nothing to say)."""
