@@ -14,6 +14,7 @@ from vllmtune.errors import DiffError
 from vllmtune.levers import BY_LABEL
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render import TARGETS, render, resolve_target
+from vllmtune.render import target as target_record
 
 RENDER_MAP = ".vllmtune-render.yaml"
 
@@ -39,7 +40,10 @@ def lever_changes(a: DeploymentPlan, b: DeploymentPlan) -> list[str]:
     switched = frozenset(
         flag_key(f) for (_, sa, fa), (_, sb, fb) in zip(a.levers, b.levers, strict=True) if sa != sb for f in fa + fb
     )
-    endpoint = frozenset(("--model", "--served-model-name", "--port", "args"))  # said above as model/port
+    # said above as model / served name / port
+    endpoint = frozenset(
+        ("args", *(f for v in (a.vllm, b.vllm) for d in ("model", "served_model_name", "port") if (f := v.flag(d))))
+    )
     out += describe(a.args, b.args, skip=switched | endpoint)
     if dict(a.env) != dict(b.env) or [s.name for s in a.secret_env] != [s.name for s in b.secret_env]:
         out.append("environment changed")
@@ -149,7 +153,7 @@ def render_check(map_file: str, fix: bool) -> list[dict[str, Any]]:
         differ = compare_rendered(load_plan(profile), target, output)
         stale = [str(path) for path, _, _ in differ]
         if stale and fix:
-            write_files({path: text for path, _, text in differ}, mode=0o755 if target == "docker" else None)
+            write_files({path: text for path, _, text in differ}, mode=target_record(target).mode)
         results.append(
             {
                 "profile": e["profile"],

@@ -18,7 +18,7 @@ from vllmtune.fit.estimate import (
     weight_bytes,
 )
 from vllmtune.fit.gpus import custom_gpu, find_gpu
-from vllmtune.fit.models import ModelArch, catalog_lookup
+from vllmtune.modelfacts.models import ModelArch, catalog_lookup
 
 
 def arch(name: str) -> ModelArch:

@@ -43,8 +43,8 @@ class FitResult:
 
 def run(args: FitArgs) -> FitResult:
     from vllmtune.fit import fit_report
-    from vllmtune.fit.models import FitError
-    from vllmtune.fit.sizes import parse_size
+    from vllmtune.errors import FitError
+    from vllmtune.modelfacts.sizes import parse_size
     from vllmtune.profile.loader import load_profile
 
     memory: int | None = None

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from vllmtune.fit.sizes import parse_size
+from vllmtune.modelfacts.sizes import parse_size
 from vllmtune.profile.fieldmeta import meta
 
 # Kubernetes object names (DNS-1123 label) -- we use the profile name for containers,
