@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from vllmtune.errors import Problem, ProfileError
-from vllmtune.profile.models import Profile
+from vllmtune.profile.models import Profile, build_models
 from vllmtune.profile.yamlio import Located, format_path, load_yaml
 
 PRESET_PACKAGE = "vllmtune.presets"
@@ -303,6 +303,7 @@ def validate_document(doc: Located, source: str, chain: list[str] | None = None)
     """Validate an already parsed document and run the cross-field checks."""
     try:
         with _without_pydantic_plugins():
+            build_models()
             profile = Profile.model_validate(doc.value)
     except ValidationError as exc:
         raise ProfileError(validation_problems(exc, doc, source)) from None
