@@ -7,16 +7,16 @@ every problem with ``file:line: key.path: message``.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
+import importlib
 import json
 import os
 import stat
+import sys
 import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,9 @@ from pydantic import BaseModel, ValidationError
 from vllmtune.errors import Problem, ProfileError
 from vllmtune.profile.models import Profile, build_models
 from vllmtune.profile.yamlio import Located, format_path, load_yaml
+from vllmtune.util import pkgdata
 
-PRESET_PACKAGE = "vllmtune.presets"
+PRESET_DIR = "presets"  # inside the package: vllmtune/presets/NAME.yaml
 SECRET_FIELDS = ("api_key", "hf_token", "redis_url")
 MAX_PROFILE_BYTES = 1024 * 1024
 
@@ -56,13 +57,12 @@ class LoadedProfile:
 
 def preset_names() -> list[str]:
     """Built-in presets, by name."""
-    root = resources.files(PRESET_PACKAGE)
-    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+    return [n[:-5] for n in pkgdata.list_names(PRESET_DIR) if n.endswith(".yaml")]
 
 
 def preset_text(name: str) -> str:
     """The YAML text of a built-in preset."""
-    return resources.files(PRESET_PACKAGE).joinpath(f"{name}.yaml").read_text("utf-8")
+    return pkgdata.read_text(PRESET_DIR, f"{name}.yaml")
 
 
 def _read(ref: str, base: Path | None, requester: Problem | None) -> tuple[str, str, Path | None]:
@@ -127,6 +127,8 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def _missing(ref: str, shown: str, requester: Problem | None) -> ProfileError:
+    import difflib
+
     presets = preset_names()
     close = difflib.get_close_matches(ref.removeprefix("preset:"), presets, n=1)
     hint = (
@@ -260,6 +262,8 @@ def validation_problems(exc: ValidationError, doc: Located, source: str) -> list
         elif err["type"] == "extra_forbidden":
             model = _model_at(loc[:-1])
             allowed = sorted(model.model_fields) if model else []
+            import difflib
+
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
             msg = f"unknown key; {hint}"
@@ -287,16 +291,50 @@ def _without_pydantic_plugins() -> Iterator[None]:
     reads the entry points of every installed distribution: ~80 ms of a cold ``render`` on a
     machine with a few hundred packages (benchmarks/render_startup.py). Only this process's
     first profile validation is affected: the variable is restored at once, so any other
-    pydantic model (and any child process) still loads its plugins."""
+    pydantic model (and any child process) still loads its plugins.
+
+    Even with plugins disabled, pydantic's plugin loader module imports ``importlib.metadata``
+    (and with it email, socket, zipfile, importlib.resources: more than the YAML parser and the
+    plan together). While the validators are built, and only when nothing has imported that
+    loader yet, it is stood in for by a module whose ``get_plugins`` returns none, which is what
+    the real one returns under ``PYDANTIC_DISABLE_PLUGINS=__all__``; afterwards the stand-in is
+    removed, so the next pydantic import of the loader gets the real module.
+    """
     before = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
     os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+    stand_in = _plugin_loader_stand_in() if _PLUGIN_LOADER not in sys.modules else None
     try:
         yield
     finally:
+        if stand_in is not None and sys.modules.get(_PLUGIN_LOADER) is stand_in:
+            del sys.modules[_PLUGIN_LOADER]
         if before is None:
             os.environ.pop("PYDANTIC_DISABLE_PLUGINS", None)
         else:
             os.environ["PYDANTIC_DISABLE_PLUGINS"] = before
+
+
+_PLUGIN_LOADER = "pydantic.plugin._loader"
+
+
+def _plugin_loader_stand_in() -> types.ModuleType:
+    """Install (in sys.modules) a stand-in for pydantic's plugin loader: ``get_plugins()`` returns
+    no plugin; any other name imports the real loader in its place and is taken from it (so a
+    pydantic that needs more of its loader still works, only slower)."""
+    stand_in = types.ModuleType(_PLUGIN_LOADER, "vllmtune: no pydantic plugins while the profile models build")
+
+    def get_plugins() -> tuple[()]:
+        return ()
+
+    def real(name: str) -> Any:
+        if sys.modules.get(_PLUGIN_LOADER) is stand_in:
+            del sys.modules[_PLUGIN_LOADER]
+        return getattr(importlib.import_module(_PLUGIN_LOADER), name)
+
+    stand_in.get_plugins = get_plugins  # type: ignore[attr-defined]
+    stand_in.__getattr__ = real  # type: ignore[method-assign]
+    sys.modules[_PLUGIN_LOADER] = stand_in
+    return stand_in
 
 
 def validate_document(doc: Located, source: str, chain: list[str] | None = None) -> LoadedProfile:
