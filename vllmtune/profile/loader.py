@@ -327,6 +327,8 @@ def _plugin_loader_stand_in() -> types.ModuleType:
         return ()
 
     def real(name: str) -> Any:
+        if name.startswith("__"):  # the import system asking for __path__, __spec__...
+            raise AttributeError(name)
         if sys.modules.get(_PLUGIN_LOADER) is stand_in:
             del sys.modules[_PLUGIN_LOADER]
         return getattr(importlib.import_module(_PLUGIN_LOADER), name)
