@@ -8,13 +8,18 @@ line reports the median and the interquartile range over the rounds, as ratios t
 baseline. ``validate-core`` is the same work without the command line (``validate_one``), so a
 slow argument parser shows as the difference between the two validate lines.
 
+``--instructions`` counts each command's instructions once under valgrind's callgrind instead
+(deterministic, indifferent to other load on the machine; about 50x slower than a run).
+
     python benchmarks/render_startup.py [--runs 15] [--profile preset:all-levers] [--target docker]
+    python benchmarks/render_startup.py --instructions
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -28,6 +33,21 @@ def once(cmd: list[str], env: dict[str, str]) -> float:
     return (time.perf_counter() - t) * 1000
 
 
+def instructions(cmd: list[str], env: dict[str, str]) -> int:
+    r = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    found = re.search(r"Collected : (\d+)", r.stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count from valgrind: {r.stderr[-500:]}")
+    return int(found.group(1))
+
+
 def quartiles(xs: list[float]) -> tuple[float, float, float]:
     q1, q2, q3 = statistics.quantiles(xs, n=4, method="inclusive")
     return q1, q2, q3
@@ -38,6 +58,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=15, help="rounds (each runs every command once)")
     ap.add_argument("--profile", default="preset:all-levers")
     ap.add_argument("--target", default="docker")
+    ap.add_argument("--instructions", action="store_true", help="count instructions (valgrind) instead of timing")
     args = ap.parse_args()
     py = sys.executable
     vt = [py, "-m", "vllmtune"]
@@ -57,6 +78,14 @@ def main() -> None:
         names = list(commands)
         for name in names:  # warm the page cache (and fill the render cache)
             once(commands[name], env)
+        if args.instructions:
+            counts = {name: instructions(cmd, env) for name, cmd in commands.items()}
+            print("instructions (valgrind callgrind), ratios to `python -c 'import yaml, pydantic'`")
+            for name in names:
+                goal = f"<= {goals[name]:.1f}x" if name in goals else ""
+                ratio = counts[name] / counts["baseline"]
+                print(f"{name:<20} {counts[name] / 1e6:7.0f} M  {ratio:5.2f}x  {goal}")
+            return
         times: dict[str, list[float]] = {n: [] for n in names}
         for r in range(args.runs):
             for name in names[r % len(names) :] + names[: r % len(names)]:
