@@ -12,7 +12,7 @@ import pydantic
 import pytest
 
 import vllmtune
-from vllmtune.profile import loader, models
+from vllmtune.profile import build, loader, models
 from vllmtune.util import pkgdata
 
 # Modules a cold `render` / `validate` used to import only for loading the profile: pydantic's
@@ -55,15 +55,15 @@ def test_the_stand_in_gives_what_the_real_loader_gives_with_plugins_disabled(mon
     from pydantic.plugin import _loader
 
     monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    monkeypatch.delitem(sys.modules, loader._PLUGIN_LOADER)
-    stand_in = loader._plugin_loader_stand_in()
+    monkeypatch.delitem(sys.modules, build._PLUGIN_LOADER)
+    stand_in = build._plugin_loader_stand_in()
     try:
         assert tuple(stand_in.get_plugins()) == tuple(_loader.get_plugins()) == ()
         # any other name: the real loader takes its place
         assert stand_in.PYDANTIC_ENTRY_POINT_GROUP == _loader.PYDANTIC_ENTRY_POINT_GROUP
-        assert sys.modules[loader._PLUGIN_LOADER] is not stand_in
+        assert sys.modules[build._PLUGIN_LOADER] is not stand_in
     finally:
-        sys.modules[loader._PLUGIN_LOADER] = _loader
+        sys.modules[build._PLUGIN_LOADER] = _loader
 
 
 def test_build_models_builds_every_nested_model_innermost_first(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,13 +87,13 @@ def test_build_models_builds_every_nested_model_innermost_first(monkeypatch: pyt
     monkeypatch.setattr(_model_construction, "complete_model_class", recording)
     profile: type[pydantic.BaseModel] = fresh["Profile"]
     strict: type[pydantic.BaseModel] = fresh["Strict"]
-    fresh["build_models"](profile)
+    build.build_models(profile)
     every = [c.__name__ for c in strict.__subclasses__()]
     assert sorted(order) == sorted(every)  # each model once, all of them
     assert order[-1] == "Profile"
     assert order.index("SecretKeyRef") < order.index("SecretRef") < order.index("ServerSection")
     assert order.index("Toleration") < order.index("KubernetesDeploy") < order.index("DeploySection")
-    fresh["build_models"](profile)
+    build.build_models(profile)
     assert len(order) == len(every)  # built models are not built again
 
 

@@ -6,16 +6,12 @@ every problem with ``file:line: key.path: message``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import importlib
 import json
 import os
 import stat
-import sys
 import types
 import typing
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +19,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from vllmtune.errors import Problem, ProfileError
-from vllmtune.profile.models import Profile, build_models
+from vllmtune.profile.build import build_models
+from vllmtune.profile.models import Profile
 from vllmtune.profile.yamlio import Located, format_path, load_yaml
 from vllmtune.util import pkgdata
 
@@ -284,67 +281,11 @@ def load_profile(path: str | Path) -> LoadedProfile:
     return validate_document(doc, chain[0], chain)
 
 
-@contextlib.contextmanager
-def _without_pydantic_plugins() -> Iterator[None]:
-    """Build the profile's validators without pydantic's plugin scan. The profile models use no
-    pydantic plugin (an observability plugin would only trace profile validation), and the scan
-    reads the entry points of every installed distribution: ~80 ms of a cold ``render`` on a
-    machine with a few hundred packages (benchmarks/render_startup.py). Only this process's
-    first profile validation is affected: the variable is restored at once, so any other
-    pydantic model (and any child process) still loads its plugins.
-
-    Even with plugins disabled, pydantic's plugin loader module imports ``importlib.metadata``
-    (and with it email, socket, zipfile, importlib.resources: more than the YAML parser and the
-    plan together). While the validators are built, and only when nothing has imported that
-    loader yet, it is stood in for by a module whose ``get_plugins`` returns none, which is what
-    the real one returns under ``PYDANTIC_DISABLE_PLUGINS=__all__``; afterwards the stand-in is
-    removed, so the next pydantic import of the loader gets the real module.
-    """
-    before = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
-    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
-    stand_in = _plugin_loader_stand_in() if _PLUGIN_LOADER not in sys.modules else None
-    try:
-        yield
-    finally:
-        if stand_in is not None and sys.modules.get(_PLUGIN_LOADER) is stand_in:
-            del sys.modules[_PLUGIN_LOADER]
-        if before is None:
-            os.environ.pop("PYDANTIC_DISABLE_PLUGINS", None)
-        else:
-            os.environ["PYDANTIC_DISABLE_PLUGINS"] = before
-
-
-_PLUGIN_LOADER = "pydantic.plugin._loader"
-
-
-def _plugin_loader_stand_in() -> types.ModuleType:
-    """Install (in sys.modules) a stand-in for pydantic's plugin loader: ``get_plugins()`` returns
-    no plugin; any other name imports the real loader in its place and is taken from it (so a
-    pydantic that needs more of its loader still works, only slower)."""
-    stand_in = types.ModuleType(_PLUGIN_LOADER, "vllmtune: no pydantic plugins while the profile models build")
-
-    def get_plugins() -> tuple[()]:
-        return ()
-
-    def real(name: str) -> Any:
-        if name.startswith("__"):  # the import system asking for __path__, __spec__...
-            raise AttributeError(name)
-        if sys.modules.get(_PLUGIN_LOADER) is stand_in:
-            del sys.modules[_PLUGIN_LOADER]
-        return getattr(importlib.import_module(_PLUGIN_LOADER), name)
-
-    stand_in.get_plugins = get_plugins  # type: ignore[attr-defined]
-    stand_in.__getattr__ = real  # type: ignore[method-assign]
-    sys.modules[_PLUGIN_LOADER] = stand_in
-    return stand_in
-
-
 def validate_document(doc: Located, source: str, chain: list[str] | None = None) -> LoadedProfile:
     """Validate an already parsed document and run the cross-field checks."""
     try:
-        with _without_pydantic_plugins():
-            build_models()
-            profile = Profile.model_validate(doc.value)
+        build_models(Profile)
+        profile = Profile.model_validate(doc.value)
     except ValidationError as exc:
         raise ProfileError(validation_problems(exc, doc, source)) from None
     loaded = LoadedProfile(profile=profile, source=source, located=doc, chain=chain or [source])

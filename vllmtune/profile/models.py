@@ -8,9 +8,7 @@ reference in ``vllmtune explain``. Checks that need several fields or the vLLM v
 from __future__ import annotations
 
 import re
-import typing
-from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -51,7 +49,7 @@ class Strict(BaseModel):
     """Base: unknown keys are errors, values are frozen after validation.
 
     ``defer_build``: importing this module builds no validator (``vllmtune schema``, explain and
-    the CLI's help need the classes, not their validators); :func:`build_models` builds them.
+    the CLI's help need the classes, not their validators); :func:`vllmtune.profile.build.build_models` builds them.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
@@ -573,31 +571,3 @@ class Profile(Strict):
     deploy: DeploySection = Field(
         default_factory=DeploySection, description="Per-target settings: docker, compose, kubernetes."
     )
-
-
-def _nested_models(annotation: Any) -> Iterator[type[BaseModel]]:
-    """The model classes an annotation refers to (``X | None``, ``list[X]``, ``dict[str, X]``)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        yield annotation
-    for arg in typing.get_args(annotation):
-        yield from _nested_models(arg)
-
-
-def build_models(root: type[BaseModel] | None = None) -> None:
-    """Build the validators of ``root`` (default :class:`Profile`) and of every model it nests,
-    innermost first.
-
-    Deferred models built from the outside in cost twice: the outer schema generates each
-    inner one inline, then every ``default_factory=Section`` instantiates ``Section``, which
-    builds its own schema again. Built from the inside out, each model's core schema is made
-    once and the outer ones reuse it (about a third less work for a cold ``render``,
-    benchmarks/render_startup.py). Idempotent: a built model is skipped.
-    """
-    model = Profile if root is None else root
-    if model.__pydantic_complete__:
-        return
-    for info in model.__pydantic_fields__.values():
-        for inner in _nested_models(info.annotation):
-            if inner is not model:
-                build_models(inner)
-    model.model_rebuild()
