@@ -26,6 +26,15 @@ import sys
 import tempfile
 import time
 
+# validate_one: vllmtune.commands.validate since the commands/ layout (issue 15), vllmtune.validate before
+VALIDATE_CORE = """
+try:
+    from vllmtune.commands.validate import validate_one
+except ImportError:
+    from vllmtune.validate import validate_one
+validate_one({profile!r})
+"""
+
 
 def once(cmd: list[str], env: dict[str, str]) -> float:
     t = time.perf_counter()
@@ -72,7 +81,7 @@ def main() -> None:
             "render cold": [*vt, "render", args.profile, "-t", args.target, "--no-cache"],
             "render warm": [*vt, "render", args.profile, "-t", args.target],
             "validate cold": [*vt, "validate", args.profile],
-            "validate-core cold": [py, "-c", f"import vllmtune.validate as v; v.validate_one({args.profile!r})"],
+            "validate-core cold": [py, "-c", VALIDATE_CORE.format(profile=args.profile)],
         }
         goals = {"render cold": 1.5, "validate cold": 1.5, "validate-core cold": 1.5, "render warm": 1.0}
         names = list(commands)
