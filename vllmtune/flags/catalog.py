@@ -6,14 +6,13 @@ The data comes from vLLM's own argument parsers for every release (see
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
 from vllmtune.errors import FlagError
+from vllmtune.util import pkgdata
 
 Entrypoint = Literal["serve", "api_server"]
 
@@ -41,7 +40,7 @@ class Flag:
 
 @cache
 def _raw() -> dict[str, Any]:
-    text = resources.files("vllmtune.flags").joinpath("catalog.json").read_text("utf-8")
+    text = pkgdata.read_text("flags", "catalog.json")
     data: dict[str, Any] = json.loads(text)
     return data
 
@@ -56,6 +55,8 @@ def _index(version: str) -> int:
     try:
         return int(versions.index(version))
     except ValueError:
+        import difflib
+
         close = difflib.get_close_matches(version, versions, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise FlagError(
@@ -134,6 +135,8 @@ class FlagSet:
 
     def suggest(self, name: str) -> str | None:
         """The closest existing option to a misspelt one."""
+        import difflib
+
         close = difflib.get_close_matches(name, list(self.flags), n=1, cutoff=0.6)
         return close[0] if close else None
 

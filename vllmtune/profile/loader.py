@@ -6,39 +6,37 @@ every problem with ``file:line: key.path: message``.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import json
 import os
 import stat
 import types
 import typing
-from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from vllmtune.errors import Problem, ProfileError
+from vllmtune.profile.build import build_models
 from vllmtune.profile.loaded import LoadedProfile as LoadedProfile
 from vllmtune.profile.models import Profile
 from vllmtune.profile.yamlio import Located, format_path, load_yaml
+from vllmtune.util import pkgdata
 
-PRESET_PACKAGE = "vllmtune.presets"
+PRESET_DIR = "presets"  # inside the package: vllmtune/presets/NAME.yaml
 SECRET_FIELDS = ("api_key", "hf_token", "redis_url")
 MAX_PROFILE_BYTES = 1024 * 1024
 
 
 def preset_names() -> list[str]:
     """Built-in presets, by name."""
-    root = resources.files(PRESET_PACKAGE)
-    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+    return [n[:-5] for n in pkgdata.list_names(PRESET_DIR) if n.endswith(".yaml")]
 
 
 def preset_text(name: str) -> str:
     """The YAML text of a built-in preset."""
-    return resources.files(PRESET_PACKAGE).joinpath(f"{name}.yaml").read_text("utf-8")
+    return pkgdata.read_text(PRESET_DIR, f"{name}.yaml")
 
 
 def _read(ref: str, base: Path | None, requester: Problem | None) -> tuple[str, str, Path | None]:
@@ -103,6 +101,7 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def _missing(ref: str, shown: str, requester: Problem | None) -> ProfileError:
+
     presets = preset_names()
     close = difflib.get_close_matches(ref.removeprefix("preset:"), presets, n=1)
     hint = (
@@ -236,6 +235,8 @@ def validation_problems(exc: ValidationError, doc: Located, source: str) -> list
         elif err["type"] == "extra_forbidden":
             model = _model_at(loc[:-1])
             allowed = sorted(model.model_fields) if model else []
+            import difflib
+
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
             msg = f"unknown key; {hint}"
@@ -256,30 +257,11 @@ def load_profile(path: str | Path) -> LoadedProfile:
     return validate_document(doc, chain[0], chain)
 
 
-@contextlib.contextmanager
-def _without_pydantic_plugins() -> Iterator[None]:
-    """Build the profile's validators without pydantic's plugin scan. The profile models use no
-    pydantic plugin (an observability plugin would only trace profile validation), and the scan
-    reads the entry points of every installed distribution: ~80 ms of a cold ``render`` on a
-    machine with a few hundred packages (benchmarks/render_startup.py). Only this process's
-    first profile validation is affected: the variable is restored at once, so any other
-    pydantic model (and any child process) still loads its plugins."""
-    before = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
-    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PYDANTIC_DISABLE_PLUGINS", None)
-        else:
-            os.environ["PYDANTIC_DISABLE_PLUGINS"] = before
-
-
 def validate_document(doc: Located, source: str, chain: list[str] | None = None) -> LoadedProfile:
     """Validate an already parsed document and run the cross-field checks."""
     try:
-        with _without_pydantic_plugins():
-            profile = Profile.model_validate(doc.value)
+        build_models(Profile)
+        profile = Profile.model_validate(doc.value)
     except ValidationError as exc:
         raise ProfileError(validation_problems(exc, doc, source)) from None
     loaded = LoadedProfile(profile=profile, source=source, located=doc, chain=chain or [source])

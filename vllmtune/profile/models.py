@@ -51,7 +51,11 @@ ArgValue = Annotated[str, AfterValidator(_not_an_option)]
 
 
 class Strict(BaseModel):
-    """Base: unknown keys are errors, values are frozen after validation."""
+    """Base: unknown keys are errors, values are frozen after validation.
+
+    ``defer_build``: importing this module builds no validator (``vllmtune schema``, explain and
+    the CLI's help need the classes, not their validators); :func:`vllmtune.profile.build.build_models` builds them.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 

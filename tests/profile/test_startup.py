@@ -1,0 +1,104 @@
+"""What loading a profile costs at start-up: the imports it pulls in and how its validators are built."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pydantic
+import pytest
+
+import vllmtune
+from vllmtune.profile import build, loader, models
+from vllmtune.util import pkgdata
+
+# Modules a cold `render` / `validate` used to import only for loading the profile: pydantic's
+# plugin loader (and through importlib.metadata: email, socket, zipfile, importlib.resources),
+# importlib.resources for the presets and the flag catalog, difflib for did-you-mean.
+KEPT_OUT = ("pydantic.plugin._loader", "importlib.metadata", "importlib.resources", "zipfile", "email", "difflib")
+
+
+def _imported_by(code: str) -> list[str]:
+    """The KEPT_OUT modules in sys.modules after ``code`` runs in a fresh interpreter started
+    with -S: no .pth file runs, so a module some other installed package preloads at start-up
+    cannot hide one that vllmtune imports."""
+    path = [str(Path(vllmtune.__file__).resolve().parent.parent), *(p for p in sys.path if p)]
+    probe = f"{code}; import sys; print(__import__('json').dumps([m for m in {KEPT_OUT!r} if m in sys.modules]))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    r = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True, env=env, check=True)
+    found: list[str] = json.loads(r.stdout.splitlines()[-1])
+    return found
+
+
+def test_loading_and_validating_a_profile_keeps_those_imports_out() -> None:
+    assert _imported_by("from vllmtune.profile.loader import load_profile; load_profile('preset:all-levers')") == []
+
+
+def test_the_probe_sees_those_imports() -> None:
+    # the same probe reports them once something does import them
+    code = "import difflib, importlib.metadata, pydantic.plugin._loader"
+    assert _imported_by(code) == list(KEPT_OUT)
+
+
+def test_the_real_plugin_loader_is_back_after_the_profile_models_build() -> None:
+    code = (
+        "from vllmtune.profile.loader import load_profile; load_profile('preset:baseline'); "
+        "import pydantic; M = type('M', (pydantic.BaseModel,), {'__annotations__': {'x': int}}); M(x=1)"
+    )
+    assert _imported_by(code) == [m for m in KEPT_OUT if m != "difflib"]
+
+
+def test_the_stand_in_gives_what_the_real_loader_gives_with_plugins_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic.plugin import _loader
+
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    monkeypatch.delitem(sys.modules, build._PLUGIN_LOADER)
+    stand_in = build._plugin_loader_stand_in()
+    try:
+        assert tuple(stand_in.get_plugins()) == tuple(_loader.get_plugins()) == ()
+        # any other name: the real loader takes its place
+        assert stand_in.PYDANTIC_ENTRY_POINT_GROUP == _loader.PYDANTIC_ENTRY_POINT_GROUP
+        assert sys.modules[build._PLUGIN_LOADER] is not stand_in
+    finally:
+        sys.modules[build._PLUGIN_LOADER] = _loader
+
+
+def test_build_models_builds_every_nested_model_innermost_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from pydantic._internal import _model_construction
+
+    spec = importlib.util.spec_from_file_location("models_copy", models.__file__)
+    assert spec is not None and spec.loader is not None
+    copy = importlib.util.module_from_spec(spec)  # unbuilt copies of the models
+    monkeypatch.setitem(sys.modules, "models_copy", copy)
+    spec.loader.exec_module(copy)
+    fresh = vars(copy)
+    order: list[str] = []
+    real = _model_construction.complete_model_class
+
+    def recording(cls: type, *args: object, **kwargs: object) -> bool:
+        order.append(cls.__name__)
+        return real(cls, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_model_construction, "complete_model_class", recording)
+    profile: type[pydantic.BaseModel] = fresh["Profile"]
+    strict: type[pydantic.BaseModel] = fresh["Strict"]
+    build.build_models(profile)
+    every = [c.__name__ for c in strict.__subclasses__()]
+    assert sorted(order) == sorted(every)  # each model once, all of them
+    assert order[-1] == "Profile"
+    assert order.index("SecretKeyRef") < order.index("SecretRef") < order.index("ServerSection")
+    assert order.index("Toleration") < order.index("KubernetesDeploy") < order.index("DeploySection")
+    build.build_models(profile)
+    assert len(order) == len(every)  # built models are not built again
+
+
+def test_presets_and_the_catalog_come_from_the_package_directory() -> None:
+    package = Path(vllmtune.__file__).resolve().parent
+    assert loader.preset_names() == sorted(p.stem for p in (package / "presets").glob("*.yaml"))
+    assert loader.preset_text("baseline") == (package / "presets" / "baseline.yaml").read_text("utf-8")
+    assert pkgdata.read_text("flags", "catalog.json") == (package / "flags" / "catalog.json").read_text("utf-8")
