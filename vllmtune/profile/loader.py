@@ -6,7 +6,6 @@ every problem with ``file:line: key.path: message``.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import stat
@@ -101,6 +100,7 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def _missing(ref: str, shown: str, requester: Problem | None) -> ProfileError:
+    import difflib
 
     presets = preset_names()
     close = difflib.get_close_matches(ref.removeprefix("preset:"), presets, n=1)
