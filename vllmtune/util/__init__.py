@@ -1,0 +1,3 @@
+"""Small standard-library helpers shared across the package (layer L0: they import nothing of
+vllmtune): atomic file writes (``files``), local ports (``net``), "is this a local path"
+(``paths``) and stopping a process group (``procs``)."""
