@@ -42,7 +42,16 @@ def test_rendered_redis_needs_the_password(tmp_path: Path, monkeypatch: pytest.M
     assert redis.secret_env[0].k8s_secret == "shared-cache-redis-auth"
     port = _free_port()
     password = "0f3a9c2e7b"  # as `openssl rand -hex 32` makes it (Redis config words: no spaces)
-    argv = [*redis.command, *redis.resolved_args({}), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)]
+    argv = [
+        *redis.command,
+        *redis.resolved_args({}),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(tmp_path),
+    ]
     proc = subprocess.Popen(
         argv, env={**os.environ, "VLLMTUNE_REDIS_PASSWORD": password}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -54,7 +63,9 @@ def test_rendered_redis_needs_the_password(tmp_path: Path, monkeypatch: pytest.M
             time.sleep(0.1)
         no_auth = subprocess.run([*cli, "set", "k", "FORGED"], capture_output=True, text=True)
         assert no_auth.stdout.startswith("NOAUTH"), no_auth.stdout
-        ok = subprocess.run([*cli, "ping"], capture_output=True, text=True, env={**os.environ, "REDISCLI_AUTH": password})
+        ok = subprocess.run(
+            [*cli, "ping"], capture_output=True, text=True, env={**os.environ, "REDISCLI_AUTH": password}
+        )
         assert ok.stdout.strip() == "PONG"
         # exec: redis-server itself is the process (PID 1 in the container), password not in argv
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()
