@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from tests.conftest import require
 from vllmtune.plan import load_plan
+from vllmtune.util.net import free_port
 
 PROFILE = """\
 extends: all-levers
@@ -22,12 +22,6 @@ name: shared-cache
 prompt_cache:
   backend: redis
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.redis
@@ -40,7 +34,7 @@ def test_rendered_redis_needs_the_password(tmp_path: Path, monkeypatch: pytest.M
     proxy = next(s for s in plan.sidecars if s.role == "cache")
     assert [e.name for e in redis.secret_env] == ["VLLMTUNE_REDIS_PASSWORD"] == [e.name for e in proxy.secret_env]
     assert redis.secret_env[0].k8s_secret == "shared-cache-redis-auth"
-    port = _free_port()
+    port = free_port()
     password = "0f3a9c2e7b"  # as `openssl rand -hex 32` makes it (Redis config words: no spaces)
     argv = [
         *redis.command,

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
 import urllib.request
@@ -22,6 +21,7 @@ from tests.support.cli import vt
 from tests.support.dockerenv import free_port
 from tests.support.profiles import prompt_cache, tiny_profile
 from tests.support.stub_vllm import stub_executable
+from vllmtune.util.net import port_free
 
 REDIS_PORT = 6379  # the plan's Redis port (a local redis-server binds 127.0.0.1 there)
 
@@ -100,20 +100,10 @@ def test_local_stack_memory(tmp_path: Path) -> None:
     assert _wait_for(lambda: not any(alive(pid) for pid in pids))
 
 
-def _redis_port_free() -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", REDIS_PORT))
-        except OSError:
-            return False
-    return True
-
-
 def test_local_stack_redis(tmp_path: Path) -> None:
     require(shutil.which("redis-server") is not None, "redis-server (scripts/setup_system.sh)")
     p, proxy_port, env = setup(tmp_path, "vt-lredis", "backend: redis")
-    if not _redis_port_free():
+    if not port_free("127.0.0.1", REDIS_PORT):
         # someone else's Redis holds the port: the clear error is what a user gets
         r = vt("up", p, "--runtime", "local", "-d", "--port", str(free_port()), env=env)
         assert r.returncode == 1
