@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,14 +27,6 @@ IMAGE = "vllm/vllm-openai:v0.32.0"
 def engine() -> None:
     require(docker_host() is not None, "a Docker engine (DOCKER_HOST)")
     ensure_test_image(IMAGE)
-
-
-@pytest.fixture
-def names() -> Iterator[list[str]]:
-    created: list[str] = []
-    yield created
-    for n in created:
-        vt("down", n, "--runtime", "docker")
 
 
 def test_up_ps_logs_down_and_noop(tmp_path: Path, names: list[str]) -> None:

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -85,14 +85,6 @@ def _wait_for(check: Callable[[], bool], timeout: float = 60.0) -> bool:
             return True
         time.sleep(0.2)
     return False
-
-
-@pytest.fixture
-def names() -> Iterator[list[str]]:
-    created: list[str] = []
-    yield created
-    for n in created:
-        vt("down", n, "--runtime", "docker")
 
 
 def test_memory_stack_up_hit_ps_down(tmp_path: Path, names: list[str]) -> None:
