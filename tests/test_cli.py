@@ -14,22 +14,14 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.support.cli import Cli
 from tests.support.require_real import require_module
 from vllmtune import __version__
 
 CACHE = tempfile.mkdtemp(prefix="vllmtune-test-cache-")
 
 
-def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "HOME": "/home/tester", "NO_COLOR": "1", "VLLMTUNE_CACHE_DIR": CACHE, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd or ROOT,
-        env=full_env,
-        timeout=60,
-    )
+run = Cli(timeout=60, env={"HOME": "/home/tester", "VLLMTUNE_CACHE_DIR": CACHE})
 
 
 def test_init_validate_render_round_trip(tmp_path: Path) -> None:

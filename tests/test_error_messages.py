@@ -8,17 +8,13 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.support.cli import Cli
+
+_vt = Cli(timeout=60, env={"VLLMTUNE_NO_CACHE": "1"})
 
 
 def vt(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    r = subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        env={**os.environ, "NO_COLOR": "1", "VLLMTUNE_NO_CACHE": "1", **(env or {})},
-    )
+    r = _vt(*args, env=env)
     assert "Traceback" not in r.stderr
     return r.returncode, r.stderr
 

@@ -14,19 +14,11 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, require
+from tests.support.cli import Cli
 from vllmtune.plan import load_plan
 from vllmtune.render.k8s import render_kubernetes
 
-
-def vt(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        env={**os.environ, "NO_COLOR": "1", "VLLMTUNE_NO_CACHE": "1", **(env or {})},
-    )
+vt = Cli(env={"VLLMTUNE_NO_CACHE": "1"})
 
 
 def test_diff_in_lever_words_and_exit_codes(tmp_path: Path) -> None:

@@ -6,23 +6,11 @@ prefix-caching rung's stub refuses every request as too long, as vLLM does past 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
-
-FAKE_VLLM = """#!{python}
-import os, sys
-argv = sys.argv[1:]
-def opt(name):
-    return argv[argv.index(name) + 1]
-extra = ["--max-model-len", "64"] if "--enable-prefix-caching" in argv else []
-os.execv(sys.executable, [sys.executable, "-m", "vllmtune.bench.stub", "--host", "127.0.0.1", "--port",
-         opt("--port"), "--model", opt("--served-model-name"), "--seconds", "300", *extra])
-"""
+from tests.support.cli import vt
+from tests.support.ladder import stub_ladder
 
 TOO_LONG = (
     r"http_400 \(\dx\): This model's maximum context length is 64 tokens\. However, you requested \d+ tokens "
@@ -31,28 +19,16 @@ TOO_LONG = (
 
 
 def test_a_rung_over_the_error_rate_is_failed_and_the_ladder_exits_1(tmp_path: Path) -> None:
-    fake = tmp_path / "vllm"
-    fake.write_text(FAKE_VLLM.format(python=sys.executable))
-    fake.chmod(0o755)
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "config.json").write_text("{}")
-    prof = tmp_path / "p.yaml"
-    prof.write_text(
-        "name: lad-err\nvllm: {version: '0.32.0'}\n"
-        f"model: {{id: {tmp_path / 'model'}, served_name: tiny}}\nresources: {{gpus: 0}}\nprefix_caching: true\n"
+    prof, env = stub_ladder(
+        tmp_path,
+        "lad-err",
+        "prefix_caching: true\n",
+        '["--max-model-len", "64"] if "--enable-prefix-caching" in argv else []',
     )
     out = tmp_path / "out"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "VLLMTUNE_VLLM": str(fake),
-        "VLLMTUNE_STATE_DIR": str(tmp_path / "state"),
-        "NO_COLOR": "1",
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-    }
-    argv = [sys.executable, "-m", "vllmtune.cli", "ladder", str(prof), "--runtime", "local", "-w", "duplicates",
+    argv = ["ladder", str(prof), "--runtime", "local", "-w", "duplicates",
             "-n", "8", "-c", "2", "--max-tokens", "8", "-o", str(out)]  # fmt: skip
-    r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    r = vt(*argv, env=env, timeout=300)
     assert r.returncode == 1, r.stderr
     table = r.stdout.splitlines()
     assert table[0] == (
@@ -94,7 +70,6 @@ def test_a_rung_over_the_error_rate_is_failed_and_the_ladder_exits_1(tmp_path: P
 
     # a looser threshold accepts the same rung (it is measured again: its profile is unchanged but
     # it failed, and --resume re-reports a failure; a fresh directory runs it)
-    r = subprocess.run([*argv[:-1], str(tmp_path / "out2"), "--max-error-rate", "1"],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)  # fmt: skip
+    r = vt(*argv[:-1], str(tmp_path / "out2"), "--max-error-rate", "1", env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[3].startswith("| + prefix caching | ")

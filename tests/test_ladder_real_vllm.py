@@ -6,15 +6,13 @@ quantization cannot run on CPU and must be reported with its reason while the la
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ROOT, require
+from tests.support.cli import vt
 from tests.support.realvllm import tiny_model_dir, vllm_executable
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -42,39 +40,10 @@ def test_cpu_ladder(tmp_path: Path) -> None:
     profile = tmp_path / "ladder.yaml"
     profile.write_text(f"extends: {ROOT / 'profiles/examples/cpu-ladder.yaml'}\nmodel:\n  id: {model}\n")
     out = tmp_path / "ladder"
-    env = {**os.environ, "NO_COLOR": "1", "VLLMTUNE_VLLM": str(exe), "VLLMTUNE_STATE_DIR": str(tmp_path / "state")}
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vllmtune.cli",
-            "ladder",
-            str(profile),
-            "--runtime",
-            "local",
-            "--workload",
-            "mixed",
-            "--duplicate-share",
-            "0.3",
-            "-n",
-            "30",
-            "-c",
-            "2",
-            "--max-tokens",
-            "8",
-            "--gpu-hour-usd",
-            "2.49",
-            "--timeout",
-            "400",
-            "-o",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=2400,
-    )
+    env = {"VLLMTUNE_VLLM": str(exe), "VLLMTUNE_STATE_DIR": str(tmp_path / "state")}
+    ladder = ["ladder", str(profile), "--runtime", "local", "--workload", "mixed", "-n", "30", "-c", "2",
+              "--max-tokens", "8", "--gpu-hour-usd", "2.49", "-o", str(out)]  # fmt: skip
+    r = vt(*ladder, "--duplicate-share", "0.3", "--timeout", "400", env=env, timeout=2400)
     print(r.stderr[-3000:])
     print(r.stdout)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -125,43 +94,9 @@ def test_cpu_ladder(tmp_path: Path) -> None:
     assert (out / "report.md").read_text().startswith("# Ladder: ")
     assert (out / "ladder.png").exists()
     for rung in ("baseline", "prompt-cache", "speculative"):  # every rung is a deployable profile
-        v = subprocess.run(
-            [sys.executable, "-m", "vllmtune.cli", "validate", str(out / "rungs" / f"{rung}.yaml")],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-        )
+        v = vt("validate", str(out / "rungs" / f"{rung}.yaml"), env=env)
         assert v.returncode == 0, v.stderr
     # resume: nothing left to do, the same table comes back
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vllmtune.cli",
-            "ladder",
-            str(profile),
-            "--runtime",
-            "local",
-            "--workload",
-            "mixed",
-            "-n",
-            "30",
-            "-c",
-            "2",
-            "--max-tokens",
-            "8",
-            "--gpu-hour-usd",
-            "2.49",
-            "--resume",
-            "-o",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    again = vt(*ladder, "--resume", env=env, timeout=300)  # the first run's arguments but --duplicate-share, --timeout
     assert again.returncode == 0, again.stderr
     assert "done earlier (resume)" in again.stderr

@@ -7,27 +7,16 @@ are compared: the verdicts are checked against their own intervals."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.cli import vt
+from tests.support.ladder import stub_ladder
 from vllmtune.ladder_figures import busy_seconds
 
-FAKE_VLLM = """#!{python}
-import os, sys
-argv = sys.argv[1:]
-def opt(name):
-    return argv[argv.index(name) + 1]
-os.execv(sys.executable, [sys.executable, "-m", "vllmtune.bench.stub", "--host", "127.0.0.1", "--port",
-         opt("--port"), "--model", opt("--served-model-name"), "--seconds", "300", "--ttft", "0.02",
-         "--itl", "0.002"])
-"""
 FIGURES = ("e2e_p50_ms", "e2e_p99_ms", "ttft_p50_ms", "cost_ms_per_request")
 NAMES = {"e2e_p50_ms": "p50", "e2e_p99_ms": "p99", "ttft_p50_ms": "TTFT p50", "cost_ms_per_request": "cost"}
 
@@ -44,30 +33,17 @@ def read_lines(path: str) -> list[dict[str, Any]]:
 
 
 def test_stub_ladder_verdicts_cis_and_cost(tmp_path: Path) -> None:
-    fake = tmp_path / "vllm"
-    fake.write_text(FAKE_VLLM.format(python=sys.executable))
-    fake.chmod(0o755)
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "config.json").write_text("{}")
-    prof = tmp_path / "p.yaml"
-    prof.write_text(
-        "name: lad-v\nvllm: {version: '0.32.0'}\n"
-        f"model: {{id: {tmp_path / 'model'}, served_name: tiny}}\nresources: {{gpus: 0}}\n"
-        "prompt_cache: {enabled: true, ttl: 1h}\nprefix_caching: true\n"
+    prof, env = stub_ladder(
+        tmp_path,
+        "lad-v",
+        "prompt_cache: {enabled: true, ttl: 1h}\nprefix_caching: true\n",
+        '["--ttft", "0.02", "--itl", "0.002"]',
     )
     out = tmp_path / "out"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "VLLMTUNE_VLLM": str(fake),
-        "VLLMTUNE_STATE_DIR": str(tmp_path / "state"),
-        "NO_COLOR": "1",
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-    }
-    argv = [sys.executable, "-m", "vllmtune.cli", "ladder", str(prof), "--runtime", "local", "-w", "duplicates",
+    argv = ["ladder", str(prof), "--runtime", "local", "-w", "duplicates",
             "--duplicate-share", "0.5", "-n", "30", "-c", "2", "--max-tokens", "4", "--repeats", "2",
             "--gpu-hour-usd", "3.6", "-o", str(out)]  # fmt: skip
-    r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    r = vt(*argv, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     starts = [line.removeprefix("ladder: ") for line in r.stderr.splitlines() if line.endswith(": starting (local)")]
     assert starts == [  # A B C A B C: drift on the machine hits every rung alike
@@ -149,7 +125,7 @@ def test_stub_ladder_verdicts_cis_and_cost(tmp_path: Path) -> None:
     md = (out / "report.md").read_text()
     assert "\n".join(table) in md
     # --resume: every round of every rung is done; the same table comes back
-    again = subprocess.run([*argv, "--resume"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    again = vt(*argv, "--resume", env=env, timeout=300)
     assert again.returncode == 0, again.stderr
     assert sum("done earlier (resume)" in line for line in again.stderr.splitlines()) == 6
     assert again.stdout.splitlines() == table

@@ -4,15 +4,12 @@ path: message), the plan's public helpers, and `vllmtune fit` through the real C
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.cli import Cli
 from vllmtune.errors import ProfileError
 from vllmtune.flags import flagset
 from vllmtune.plan import DeploymentPlan, build_plan, entrypoint_for, load_plan
@@ -227,15 +224,7 @@ def test_entrypoint_for_each_version() -> None:
 # ------------------------------------------------------------------ vllmtune fit, through the CLI
 
 
-def vt(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "100"},
-    )
+vt = Cli(timeout=60, env={"COLUMNS": "100"})
 
 
 def test_fit_json_is_the_arithmetic_of_the_model() -> None:

@@ -33,6 +33,11 @@ MODULE_SKIP = 'import pytest\npytest.importorskip("no_such_module_xyz")\n\ndef t
 def run(tmp_path: Path, require_real: bool) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_probe.py").write_text(PROBE)
     (tmp_path / "test_module_skip.py").write_text(MODULE_SKIP)
+    return pytest_in(tmp_path, require_real)
+
+
+def pytest_in(tmp_path: Path, require_real: bool) -> subprocess.CompletedProcess[str]:
+    """pytest over the test files in tmp_path with the require_real plugin, VLLMTUNE_REQUIRE_REAL=1 or unset."""
     env = {k: v for k, v in os.environ.items() if k != "VLLMTUNE_REQUIRE_REAL"}
     if require_real:
         env["VLLMTUNE_REQUIRE_REAL"] = "1"
@@ -92,19 +97,11 @@ def test_missing():
 
 def test_require_module_fails_naming_the_component(tmp_path: Path) -> None:
     (tmp_path / "test_modprobe.py").write_text(MODULE_PROBE)
-    for flag, rc, summary in (("1", 1, "1 failed, 1 passed"), ("0", 0, "1 passed, 1 skipped")):
-        r = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "tests.support.require_real", "-p", "no:cacheprovider", "-q", "-rA"]
-            + ["--rootdir", str(tmp_path), str(tmp_path)],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=120,
-            env={**os.environ, "VLLMTUNE_REQUIRE_REAL": flag, "PYTHONPATH": str(ROOT)},
-        )
+    for require_real, rc, summary in ((True, 1, "1 failed, 1 passed"), (False, 0, "1 passed, 1 skipped")):
+        r = pytest_in(tmp_path, require_real)
         assert r.returncode == rc, r.stdout
         assert r.stdout.strip().splitlines()[-1].startswith(summary), r.stdout
-        if flag == "1":
+        if require_real:
             assert "the widget (pip install widget) is required (VLLMTUNE_REQUIRE_REAL=1) but not available" in r.stdout
         else:
             assert "the widget (pip install widget) not available" in r.stdout

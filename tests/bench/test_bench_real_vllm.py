@@ -5,29 +5,20 @@ must record it. `compare` then tabulates the two runs."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require
+from tests.conftest import require
+from tests.support.cli import Cli
 from tests.support.dockerenv import free_port
+from tests.support.profiles import tiny_profile
 from tests.support.realvllm import tiny_model_dir, vllm_executable
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 
-def vt(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1", **env},
-    )
+vt = Cli(timeout=600)
 
 
 def test_prefix_caching_off_vs_on(tmp_path: Path) -> None:
@@ -36,11 +27,8 @@ def test_prefix_caching_off_vs_on(tmp_path: Path) -> None:
     env = {"VLLMTUNE_VLLM": str(exe), "VLLMTUNE_STATE_DIR": str(tmp_path / "state")}
     results = {}
     for name, on in (("prefix-off", False), ("prefix-on", True)):
-        profile = tmp_path / f"{name}.yaml"
-        profile.write_text(
-            f"extends: cpu-tiny\nname: vt-{name}\nmodel:\n  id: {model}\n  served_name: tiny\n"
-            f"  max_model_len: 2048\nprefix_caching: {str(on).lower()}\n"
-        )
+        extra = f"  max_model_len: 2048\nprefix_caching: {str(on).lower()}\n"
+        profile = tiny_profile(tmp_path / f"{name}.yaml", f"vt-{name}", str(model), extra)
         port = free_port()
         try:
             up = vt("up", str(profile), "--runtime", "local", "-d", "--port", str(port), "--timeout", "400", env=env)

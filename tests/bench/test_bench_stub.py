@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import signal
 import socket
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.support.interrupt import INTERRUPTIBLE
+from tests.support.cli import Cli
 from tests.support.require_real import require_module
 
 
@@ -47,15 +46,7 @@ def stub(*args: str) -> Iterator[str]:
         proc.wait(10)
 
 
-def vt(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1", "XDG_CACHE_HOME": "/nonexistent-cache"},
-    )
+vt = Cli(env={"XDG_CACHE_HOME": "/nonexistent-cache"})
 
 
 def test_ttft_and_inter_token_latency_are_measured(tmp_path: Path) -> None:
@@ -173,14 +164,7 @@ def test_bad_input_messages(tmp_path: Path) -> None:
 def test_ctrl_c_writes_partial_results(tmp_path: Path) -> None:
     out = tmp_path / "partial.json"
     with stub("--itl", "0.05", "--tokens", "20") as url:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vllmtune.cli", "bench", url, "-n", "500", "-c", "2", "-o", str(out)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            **INTERRUPTIBLE,
-        )
+        proc = vt.popen("bench", url, "-n", "500", "-c", "2", "-o", str(out))
         time.sleep(3)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -253,15 +237,8 @@ def test_plot(tmp_path: Path) -> None:
 
 
 def test_calibrate_and_the_ceiling_warning(tmp_path: Path) -> None:
-    env = {**os.environ, "NO_COLOR": "1", "XDG_CACHE_HOME": str(tmp_path)}
-    r = subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", "bench", "--calibrate", "--output", "json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    r = vt("bench", "--calibrate", "--output", "json", env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     figures = json.loads(r.stdout)
     # a measured rate (how high is this machine's business: benchmarks/bench_client_ceiling.py)
@@ -270,14 +247,7 @@ def test_calibrate_and_the_ceiling_warning(tmp_path: Path) -> None:
     # pretend the ceiling is tiny: an ordinary run now gets the warning
     (tmp_path / "vllmtune" / "bench-ceiling.json").write_text('{"non_streaming_c16_req_s": 5}')
     with stub() as url:
-        r = subprocess.run(
-            [sys.executable, "-m", "vllmtune.cli", "bench", url, "-n", "50"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-            timeout=120,
-        )
+        r = vt("bench", url, "-n", "50", env=env)
     assert (
         "close to this client's ceiling (5 req/s, vllmtune bench --calibrate): the client may be the bottleneck"
         in r.stderr

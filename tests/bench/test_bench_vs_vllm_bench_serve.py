@@ -41,7 +41,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, require
+from tests.support.cli import Cli
 from tests.support.dockerenv import free_port
+from tests.support.profiles import tiny_profile
 from tests.support.realvllm import tiny_model_dir, vllm_executable
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -62,18 +64,7 @@ def on_cpus(cpus: set[int]) -> Callable[[], None]:
     return lambda: os.sched_setaffinity(0, cpus)
 
 
-def vt(
-    *args: str, env: dict[str, str], timeout: float = 600, cpus: set[int] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1", **env},
-        preexec_fn=on_cpus(cpus) if cpus else None,
-    )
+vt = Cli(timeout=600)
 
 
 def sharegpt_file(path: Path) -> None:
@@ -140,11 +131,8 @@ def test_vllmtune_bench_agrees_with_vllm_bench_serve(tmp_path: Path) -> None:
     env = {"VLLMTUNE_VLLM": str(exe), "VLLMTUNE_STATE_DIR": str(tmp_path / "state")}
     data = tmp_path / "sharegpt.json"
     sharegpt_file(data)
-    profile = tmp_path / "xcheck.yaml"
-    profile.write_text(
-        f"extends: cpu-tiny\nname: vt-xcheck\nmodel:\n  id: {model}\n  served_name: tiny\n  max_model_len: 2048\n"
-        "prefix_caching: false\n"
-    )
+    extra = "  max_model_len: 2048\nprefix_caching: false\n"
+    profile = tiny_profile(tmp_path / "xcheck.yaml", "vt-xcheck", model, extra)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     vllm_args = [
@@ -169,7 +157,7 @@ def test_vllmtune_bench_agrees_with_vllm_bench_serve(tmp_path: Path) -> None:
     }
     try:
         up = vt("up", str(profile), "--runtime", "local", "-d", "--port", str(port), "--timeout", "400", env=env,
-                cpus=SERVER_CPUS)  # fmt: skip
+                preexec_fn=on_cpus(SERVER_CPUS))  # fmt: skip
         assert up.returncode == 0, up.stderr[-3000:]
         r = subprocess.run(
             [str(exe.parent / "python"), "-c", DRIVER, json.dumps(plan)],

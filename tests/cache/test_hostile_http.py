@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from tests.cache.test_proxy import CHAT, running
-from tests.cache.upstream import PARSERS, proxy_for, uvicorn_upstream
+from tests.support.upstream import PARSERS, proxy_for, uvicorn_upstream
 from vllmtune.bench.stub import StubConfig
 
 UPSTREAMS = ("stub", *PARSERS)

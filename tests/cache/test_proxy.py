@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.cache.upstream import proxy_running
 from tests.conftest import ROOT, require
+from tests.support.upstream import proxy_running
 from vllmtune.bench.http import Connection, HttpError
 from vllmtune.bench.stub import StubConfig, start_stub
 from vllmtune.cache.backends import MemoryBackend, RedisBackend

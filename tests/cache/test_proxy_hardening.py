@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from tests.cache.test_proxy_shapes import CHAT, FRAME, post, proxied, run
-from tests.cache.upstream import Upstream
+from tests.support.upstream import Upstream
 
 
 async def raw(port: int, data: bytes) -> bytes:

@@ -9,7 +9,7 @@ import json
 import time
 
 from tests.cache.test_proxy_shapes import CHAT, proxied, run
-from tests.cache.upstream import Upstream
+from tests.support.upstream import Upstream
 from vllmtune.cache.backends import MemoryBackend
 from vllmtune.cache.proxy import MEMO_ENTRIES, Proxy, ProxyConfig
 

@@ -1,4 +1,4 @@
-"""The proxy against the in-test upstream (tests/cache/upstream.py): SSE replay byte shape,
+"""The proxy against the in-test upstream (tests/support/upstream.py): SSE replay byte shape,
 tool calls, streaming single flight, faults (4xx/5xx, silence, cut streams), HTTP details."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.cache.upstream import Upstream, proxy_running, serving
 from tests.conftest import ROOT, require
 from tests.support.require_real import require_module
+from tests.support.upstream import Upstream, proxy_running, serving
 from vllmtune.bench.http import Connection, HttpError
 from vllmtune.cache.backends import MemoryBackend, RedisBackend, entry_bytes
 from vllmtune.cache.command import CacheError, main, stats

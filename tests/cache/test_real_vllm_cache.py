@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -21,7 +20,7 @@ import pytest
 
 from tests.conftest import _REAL_HOME, require
 from tests.support.dockerenv import free_port
-from tests.support.realvllm import tiny_model_dir, vllm_executable
+from tests.support.realvllm import stop_server, tiny_model_dir, vllm_executable
 from tests.support.require_real import require_module
 from vllmtune.cache.backends import MemoryBackend
 from vllmtune.cache.proxy import Proxy, ProxyConfig, serve
@@ -63,14 +62,7 @@ def vllm_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
             time.sleep(1)
         yield port
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        stop_server(proc)
         log.close()
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import ROOT, require
 from vllmtune.cache.backends import RedisBackend, redact, redact_url
+from vllmtune.util.net import free_port
 
 CLI = [sys.executable, "-c", "import sys; from vllmtune.cli import main; sys.exit(main())"]
 
@@ -29,12 +30,6 @@ def test_redact() -> None:
     assert redact_url("rediss://user:pw@h:6380/2") == "rediss://***@h:6380/2"
     assert redact_url("redis://h:6379/0") == "redis://h:6379/0"
     assert redact("Error at redis://u:p@h/0, mail me@example.com") == "Error at redis://***@h/0, mail me@example.com"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve_until_ready(args: list[str], extra_env: dict[str, str]) -> str:
@@ -64,7 +59,7 @@ def serve_until_ready(args: list[str], extra_env: dict[str, str]) -> str:
 
 
 def test_cache_serve_never_prints_the_redis_password() -> None:
-    port = _free_port()
+    port = free_port()
     printed = serve_until_ready(
         [
             "--upstream",
@@ -104,7 +99,7 @@ def test_cache_serve_options_are_checked() -> None:
 @pytest.mark.redis
 def test_password_from_env_against_a_real_redis(monkeypatch: pytest.MonkeyPatch) -> None:
     require(shutil.which("redis-server") is not None, "redis-server")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             "redis-server",

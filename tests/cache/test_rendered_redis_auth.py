@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from tests.conftest import require
 from vllmtune.plan import load_plan
+from vllmtune.util.net import free_port
 
 PROFILE = """\
 extends: all-levers
@@ -22,12 +22,6 @@ name: shared-cache
 prompt_cache:
   backend: redis
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.redis
@@ -40,9 +34,18 @@ def test_rendered_redis_needs_the_password(tmp_path: Path, monkeypatch: pytest.M
     proxy = next(s for s in plan.sidecars if s.role == "cache")
     assert [e.name for e in redis.secret_env] == ["VLLMTUNE_REDIS_PASSWORD"] == [e.name for e in proxy.secret_env]
     assert redis.secret_env[0].k8s_secret == "shared-cache-redis-auth"
-    port = _free_port()
+    port = free_port()
     password = "0f3a9c2e7b"  # as `openssl rand -hex 32` makes it (Redis config words: no spaces)
-    argv = [*redis.command, *redis.resolved_args({}), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)]
+    argv = [
+        *redis.command,
+        *redis.resolved_args({}),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(tmp_path),
+    ]
     proc = subprocess.Popen(
         argv, env={**os.environ, "VLLMTUNE_REDIS_PASSWORD": password}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -54,7 +57,9 @@ def test_rendered_redis_needs_the_password(tmp_path: Path, monkeypatch: pytest.M
             time.sleep(0.1)
         no_auth = subprocess.run([*cli, "set", "k", "FORGED"], capture_output=True, text=True)
         assert no_auth.stdout.startswith("NOAUTH"), no_auth.stdout
-        ok = subprocess.run([*cli, "ping"], capture_output=True, text=True, env={**os.environ, "REDISCLI_AUTH": password})
+        ok = subprocess.run(
+            [*cli, "ping"], capture_output=True, text=True, env={**os.environ, "REDISCLI_AUTH": password}
+        )
         assert ok.stdout.strip() == "PONG"
         # exec: redis-server itself is the process (PID 1 in the container), password not in argv
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.cache.test_proxy_shapes import CHAT, post, proxied, run
-from tests.cache.upstream import Upstream
+from tests.support.upstream import Upstream
 from vllmtune.cache.pii import find_pii
 
 SPLITS = {

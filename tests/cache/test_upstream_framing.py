@@ -9,71 +9,26 @@ import asyncio
 import json
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
 
-from tests.cache.upstream import PARSERS, answer, proxy_for, uvicorn_upstream
-from vllmtune.bench.http import Connection
+from tests.support.upstream import (
+    PARSERS,
+    answer,
+    ask,
+    chat,
+    connection,
+    content_length,
+    content_of,
+    listening,
+    proxy_for,
+    raw_upstream,
+    read_prompt,
+    response,
+    uvicorn_upstream,
+)
 from vllmtune.cache import upstream as upstream_mod
 from vllmtune.cache.upstream import REUSE_AFTER, Upstream
-
-
-def response(body: bytes, extra: bytes = b"") -> bytes:
-    return (
-        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n%scontent-length: %d\r\n\r\n" % (extra, len(body)) + body
-    )
-
-
-def chat(content: str) -> dict[str, Any]:
-    return {"model": "m", "messages": [{"role": "user", "content": content}], "temperature": 0}
-
-
-Script = Callable[[str], list[tuple[float, bytes]]]  # the prompt -> (delay s, bytes) to send
-
-
-@asynccontextmanager
-async def raw_upstream(script: Script) -> AsyncIterator[tuple[int, dict[str, int]]]:
-    """An upstream that answers each request with the bytes ``script`` gives for its prompt."""
-    counts = {"connections": 0, "requests": 0}
-
-    async def client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        counts["connections"] += 1
-        try:
-            while True:
-                head = await r.readuntil(b"\r\n\r\n")
-                n = next(
-                    int(ln.split(b":")[1]) for ln in head.lower().split(b"\r\n") if ln.startswith(b"content-length:")
-                )
-                req = json.loads(await r.readexactly(n))
-                counts["requests"] += 1
-                for delay, data in script(req["messages"][-1]["content"]):
-                    if delay:
-                        await asyncio.sleep(delay)
-                    w.write(data)
-        except (asyncio.IncompleteReadError, ConnectionError, StopIteration):
-            pass
-        finally:
-            w.close()
-
-    server = await asyncio.start_server(client, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1], counts
-    finally:
-        server.close()
-
-
-async def ask(conn: Connection, content: str) -> tuple[int, dict[str, str], bytes]:
-    resp = await conn.send(
-        "POST", "/v1/chat/completions", json.dumps(chat(content)).encode(), b"content-type: application/json\r\n"
-    )
-    return resp.status, resp.headers, await conn.body(resp)
-
-
-def content_of(body: bytes) -> str:
-    return str(json.loads(body)["choices"][0]["message"]["content"])
 
 
 def test_interim_103_is_skipped() -> None:
@@ -85,14 +40,11 @@ def test_interim_103_is_skipped() -> None:
 
     async def go() -> None:
         async with raw_upstream(script) as (up, counts), proxy_for(up) as port:
-            conn = Connection("127.0.0.1", port)
             got = []
-            try:
+            async with connection(port) as conn:
                 for p in ("one", "two", "one", "three"):
                     got.append(await ask(conn, p))
                     await asyncio.sleep(REUSE_AFTER)  # the pooled connection may carry the next one
-            finally:
-                conn.close()
             assert [(s, h["x-cache"], content_of(b)) for s, h, b in got] == [
                 (200, "MISS", "re: one"),
                 (200, "MISS", "re: two"),
@@ -113,11 +65,8 @@ def test_extra_response_closes_the_connection() -> None:
 
     async def go() -> None:
         async with raw_upstream(script) as (up, counts), proxy_for(up) as port:
-            conn = Connection("127.0.0.1", port)
-            try:
+            async with connection(port) as conn:
                 got = [await ask(conn, p) for p in ("one", "two", "three")]
-            finally:
-                conn.close()
             assert [(s, content_of(b)) for s, _, b in got] == [(200, "re: one"), (200, "re: two"), (200, "re: three")]
             assert counts == {"connections": 3, "requests": 3}
 
@@ -135,9 +84,7 @@ def test_late_extra_response_on_an_idle_connection_is_never_relayed() -> None:
         connections.append(w)
         try:
             while True:
-                head = await r.readuntil(b"\r\n\r\n")
-                n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                prompt = json.loads(await r.readexactly(n))["messages"][-1]["content"]
+                prompt = await read_prompt(r)
                 w.write(response(answer("re: " + prompt)))
                 if prompt == "one":
                     await answered.wait()  # the client has read its answer
@@ -150,21 +97,12 @@ def test_late_extra_response_on_an_idle_connection_is_never_relayed() -> None:
             w.close()
 
     async def go() -> None:
-        server = await asyncio.start_server(client, "127.0.0.1", 0)
-        up = server.sockets[0].getsockname()[1]
-        try:
-            async with proxy_for(up) as port:
-                conn = Connection("127.0.0.1", port)
-                try:
-                    first = await ask(conn, "one")
-                    answered.set()
-                    await extra_sent.wait()
-                    second = await ask(conn, "two")
-                    third = await ask(conn, "one")
-                finally:
-                    conn.close()
-        finally:
-            server.close()
+        async with listening(client) as up, proxy_for(up) as port, connection(port) as conn:
+            first = await ask(conn, "one")
+            answered.set()
+            await extra_sent.wait()
+            second = await ask(conn, "two")
+            third = await ask(conn, "one")
         assert [(s, h["x-cache"], content_of(b)) for s, h, b in (first, second, third)] == [
             (200, "MISS", "re: one"),
             (200, "MISS", "re: two"),
@@ -195,9 +133,7 @@ def test_unasked_response_after_the_next_request_cannot_answer_it(monkeypatch: p
         tasks = []
         try:
             while True:
-                head = await r.readuntil(b"\r\n\r\n")
-                n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                prompt = json.loads(await r.readexactly(n))["messages"][-1]["content"]
+                prompt = await read_prompt(r)
                 if prompt == "two":
                     two_received.set()
                     if first_conn and first_conn[0] is w:  # reused: the unasked one comes first
@@ -212,19 +148,10 @@ def test_unasked_response_after_the_next_request_cannot_answer_it(monkeypatch: p
             w.close()
 
     async def go() -> None:
-        server = await asyncio.start_server(client, "127.0.0.1", 0)
-        up = server.sockets[0].getsockname()[1]
-        try:
-            async with proxy_for(up) as port:
-                conn = Connection("127.0.0.1", port)
-                try:
-                    got = [await ask(conn, "one"), await ask(conn, "two")]
-                    await extra_sent.wait()
-                    got += [await ask(conn, "three"), await ask(conn, "one")]
-                finally:
-                    conn.close()
-        finally:
-            server.close()
+        async with listening(client) as up, proxy_for(up) as port, connection(port) as conn:
+            got = [await ask(conn, "one"), await ask(conn, "two")]
+            await extra_sent.wait()
+            got += [await ask(conn, "three"), await ask(conn, "one")]
         assert [(s, h["x-cache"], content_of(b)) for s, h, b in got] == [
             (200, "MISS", "re: one"),
             (200, "MISS", "re: two"),
@@ -284,7 +211,7 @@ def test_answer_before_the_request_was_sent_in_full_is_502_and_never_cached() ->
     async def client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         try:
             head = await r.readuntil(b"\r\n\r\n")
-            n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            n = content_length(head)
             if early["sent"] == 0:
                 early["sent"] += 1
                 w.write(response(answer("FORGED")))
@@ -303,22 +230,19 @@ def test_answer_before_the_request_was_sent_in_full_is_502_and_never_cached() ->
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # fixed: no autotuning
         lsock.bind(("127.0.0.1", 0))
         lsock.listen()
-        server = await asyncio.start_server(client, sock=lsock)
-        up = lsock.getsockname()[1]
         big = "big" + "a" * (8 << 20)
         try:
-            async with proxy_for(up, skip_pii=False) as port:
-                conn = Connection("127.0.0.1", port)
-                try:
-                    first = await ask(conn, big)
-                    release.set()
-                    second = await ask(conn, big)
-                    third = await ask(conn, big)
-                finally:
-                    conn.close()
+            async with (
+                listening(client, sock=lsock) as up,
+                proxy_for(up, skip_pii=False) as port,
+                connection(port) as conn,
+            ):
+                first = await ask(conn, big)
+                release.set()
+                second = await ask(conn, big)
+                third = await ask(conn, big)
         finally:
-            release.set()
-            server.close()
+            release.set()  # the early answerer waits for it
         status, headers, body = first
         assert (status, headers["x-cache"]) == (502, "BYPASS")
         assert json.loads(body)["error"]["message"] == (
@@ -338,11 +262,8 @@ def test_malformed_upstream_content_length_is_502_naming_it() -> None:
 
     async def go() -> None:
         async with raw_upstream(script) as (up, _), proxy_for(up) as port:
-            conn = Connection("127.0.0.1", port)
-            try:
+            async with connection(port) as conn:
                 status, headers, body = await ask(conn, "one")
-            finally:
-                conn.close()
             assert status == 502 and headers["x-cache"] == "BYPASS"
             msg = json.loads(body)["error"]["message"]
             assert msg.startswith(f"http://127.0.0.1:{up} sent an invalid HTTP/1.1 answer"), msg
@@ -370,11 +291,8 @@ def test_smuggling_through_to_a_real_uvicorn_upstream_is_impossible(http: str) -
             got = await asyncio.wait_for(r.read(), 5)
             w.close()
             assert got.startswith(b"HTTP/1.1 400 Bad Request\r\n") and got.count(b"HTTP/1.1") == 1
-            conn = Connection("127.0.0.1", port)
-            try:
+            async with connection(port) as conn:
                 status, headers, body = await ask(conn, "victim question")
-            finally:
-                conn.close()
             assert (status, headers["x-cache"], content_of(body)) == (200, "MISS", "re: victim question")
             assert seen == ["victim question"]  # the attacker's request never reached the upstream
 
@@ -389,13 +307,10 @@ def test_stale_pooled_connections_after_uvicorn_keepalive(http: str) -> None:
 
     async def burst(port: int, tag: str) -> list[int]:
         async def one(i: int) -> int:
-            conn = Connection("127.0.0.1", port)
-            try:
+            async with connection(port) as conn:
                 status, _, body = await ask(conn, f"{tag} {i}")
                 assert content_of(body) == f"re: {tag} {i}"
                 return status
-            finally:
-                conn.close()
 
         return list(await asyncio.gather(*(one(i) for i in range(16))))
 

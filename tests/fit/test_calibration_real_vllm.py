@@ -9,8 +9,6 @@ log. One server at a time, ~80 s each.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -18,20 +16,21 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import _REAL_HOME, require
-from tests.support.realvllm import parse_kv_cache_log, tiny_draft_model_dir, tiny_model_dir, vllm_executable
+from tests.support.realvllm import (
+    parse_kv_cache_log,
+    stop_server,
+    tiny_draft_model_dir,
+    tiny_model_dir,
+    vllm_executable,
+)
 from vllmtune.fit import fit_report
 from vllmtune.fit.fromlog import from_log_report
 from vllmtune.plan import load_plan
+from vllmtune.util.net import free_port
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 START_TIMEOUT = 200.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve_and_read_kv(profile: str, log_path: Path) -> dict[str, object]:
@@ -51,14 +50,7 @@ def serve_and_read_kv(profile: str, log_path: Path) -> dict[str, object]:
             time.sleep(1.0)
             found = parse_kv_cache_log(log_path.read_text(errors="replace"))
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        stop_server(proc)
     assert found is not None, f"no KV cache line from vLLM:\n{log_path.read_text(errors='replace')[-3000:]}"
     return found
 

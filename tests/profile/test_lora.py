@@ -26,6 +26,14 @@ LORA = (
 )
 
 
+# the argv of profile() -- the same words for 0.6.4 (api_server) and 0.32.0 (vllm serve)
+ARGS = (
+    "--model", "org/base", "--served-model-name", "base", "--max-loras", "2", "--max-lora-rank", "8",
+    "--max-cpu-loras", "4", "--enable-lora", "--lora-modules", "sql=/adapters/sql", "chat=org/chat-lora",
+    "--host", "0.0.0.0", "--port", "8000",
+)  # fmt: skip
+
+
 def profile(version: str, lora: str = LORA) -> str:
     return f'name: lora-test\nvllm:\n  version: "{version}"\nmodel:\n  id: org/base\n  served_name: base\n' + lora
 
@@ -45,26 +53,7 @@ def errors_of(tmp_path: Path, text: str) -> str:
 def test_args_for_0_32_0(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, profile("0.32.0"))
     assert plan.entrypoint == ("vllm", "serve")
-    assert plan.args == (
-        "--model",
-        "org/base",
-        "--served-model-name",
-        "base",
-        "--max-loras",
-        "2",
-        "--max-lora-rank",
-        "8",
-        "--max-cpu-loras",
-        "4",
-        "--enable-lora",
-        "--lora-modules",
-        "sql=/adapters/sql",
-        "chat=org/chat-lora",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "8000",
-    )
+    assert plan.args == ARGS
     assert plan.served_names == ("base", "sql", "chat")
     # the hub adapter is something a pre-download fetches; the local one is mounted instead
     assert plan.downloads == ("org/base", "org/chat-lora")
@@ -75,26 +64,7 @@ def test_args_for_0_6_4_api_server(tmp_path: Path) -> None:
     (0.32.0: a BooleanOptionalAction); each flag is the catalog's spelling for that version."""
     plan = plan_of(tmp_path, profile("0.6.4"))
     assert plan.entrypoint == ("python3", "-m", "vllm.entrypoints.openai.api_server")
-    assert plan.args == (
-        "--model",
-        "org/base",
-        "--served-model-name",
-        "base",
-        "--max-loras",
-        "2",
-        "--max-lora-rank",
-        "8",
-        "--max-cpu-loras",
-        "4",
-        "--enable-lora",
-        "--lora-modules",
-        "sql=/adapters/sql",
-        "chat=org/chat-lora",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "8000",
-    )
+    assert plan.args == ARGS
     old, new = flagset("0.6.4", "api_server"), flagset("0.32.0", "serve")
     for dest in ("enable_lora", "lora_modules", "max_loras", "max_lora_rank", "max_cpu_loras"):
         old_flag, new_flag = old.by_dest(dest), new.by_dest(dest)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -19,7 +18,7 @@ import pytest
 
 from tests.conftest import _REAL_HOME, ROOT, require
 from tests.support.dockerenv import free_port
-from tests.support.realvllm import tiny_model_dir, vllm_executable
+from tests.support.realvllm import stop_server, tiny_model_dir, vllm_executable
 from vllmtune.plan import load_plan
 from vllmtune.profile.yamlio import dump_yaml
 from vllmtune.render import render
@@ -166,17 +165,6 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: floa
         time.sleep(1)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-
 def _complete(port: int, prompt: str) -> dict[str, Any]:
     body = {"model": "tiny", "prompt": prompt, "max_tokens": 8, "temperature": 0, "ignore_eos": True}
     req = urllib.request.Request(
@@ -298,5 +286,5 @@ def test_every_panel_returns_data_from_real_prometheus_and_vllm(tmp_path: Path, 
                 f"{time.monotonic() - ready:.1f} s; prefix cache hit rate {value('Prefix cache hit rate'):.2f}"
             )
         finally:
-            _stop(prom)
-            _stop(vllm)
+            stop_server(prom)
+            stop_server(vllm)

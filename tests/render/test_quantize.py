@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.support.cli import vt
 from tests.support.crds import kubernetes_validate
 from vllmtune.errors import RenderError
 from vllmtune.plan import DeploymentPlan, build_plan, load_plan
@@ -239,16 +240,10 @@ def test_no_recipe_is_a_clear_error() -> None:
 
 def test_cli_renders_both_targets(tmp_path: Path) -> None:
     for target in ("quantize-job", "quantize-script"):
-        r = subprocess.run(
-            [sys.executable, "-m", "vllmtune.cli", "render", EXAMPLE, "-t", target, "--no-cache"],
-            capture_output=True, text=True, cwd=ROOT, timeout=60,
-        )  # fmt: skip
+        r = vt("render", EXAMPLE, "-t", target, "--no-cache", timeout=60)
         assert r.returncode == 0, r.stderr
         assert r.stdout == render(load_plan(str(ROOT / EXAMPLE)), target)
-    r = subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", "render", "preset:baseline", "-t", "quantize-job", "--no-cache"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
-    )  # fmt: skip
+    r = vt("render", "preset:baseline", "-t", "quantize-job", "--no-cache", timeout=60)
     assert (r.returncode, r.stderr) == (
         1,
         "error: preset:baseline: quantization.recipe: not set; add quantization.recipe (scheme, algorithm, "

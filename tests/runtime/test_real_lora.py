@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import ROOT, require
 from tests.runtime.test_local_real_vllm import vt
 from tests.support.dockerenv import free_port
+from tests.support.profiles import tiny_profile
 from tests.support.realvllm import (
     parse_with_real_vllm,
     process_group_gone,
@@ -54,19 +55,17 @@ def ensure_tiny_lora(py: Path, base: Path) -> Path:
 
 
 def lora_profile(tmp_path: Path, model: Path, adapter: Path) -> Path:
-    path = tmp_path / "lora.yaml"
-    path.write_text(
-        "extends: cpu-tiny\n"
-        "name: vt-lora\n"
-        f"model:\n  id: {model}\n  served_name: tiny\n"
+    return tiny_profile(
+        tmp_path / "lora.yaml",
+        "vt-lora",
+        model,
         "lora:\n"
         "  adapters:\n"
         f"    - {{name: tiny-sql, source: {adapter}}}\n"
         f"    - {{name: tiny-chat, source: {adapter}}}\n"
         "  max_loras: 2\n"
-        "  max_lora_rank: 8\n"
+        "  max_lora_rank: 8\n",
     )
-    return path
 
 
 def post(url: str, body: dict[str, Any]) -> tuple[dict[str, Any], float]:

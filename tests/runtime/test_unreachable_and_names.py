@@ -8,28 +8,16 @@ The daemon is "unreachable" for real: DOCKER_HOST points at a socket path where 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.runtime.test_ps_models import record
+from tests.support.cli import Cli
 from vllmtune.runtime import manage
 from vllmtune.runtime.docker_backend import unreachable_reason
 
-
-def vt(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vllmtune.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        env={**os.environ, "NO_COLOR": "1", "VLLMTUNE_NO_CACHE": "1", **env},
-    )
+vt = Cli(timeout=60, env={"VLLMTUNE_NO_CACHE": "1"})
 
 
 def unreachable(where: str, reason: str) -> str:

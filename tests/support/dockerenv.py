@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from vllmtune.util.net import free_port as free_port  # re-exported: the tests' one free-port helper
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "tests" / "docker_image" / "build.sh"
@@ -79,13 +80,6 @@ def ensure_test_image(tag: str = DEFAULT_TEST_IMAGE) -> None:
                 f"{BUILD_SCRIPT} {' '.join(tags)} failed (rc={proc.returncode}):\n{proc.stdout}{proc.stderr}"
             )
         _built.add(key)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, then close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_http(url: str, timeout: float = 30.0, status: int = 200) -> bool:

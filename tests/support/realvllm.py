@@ -29,6 +29,9 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
+
+from vllmtune.util.procs import stop_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARSE_SCRIPT = REPO_ROOT / "scripts" / "vllm_parse_args.py"
@@ -155,6 +158,14 @@ def parse_kv_cache_log(text: str) -> dict | None:
         "max_model_len": int(m["max_model_len"].replace(",", "")),
         "max_concurrency": float(m["concurrency"]),
     }
+
+
+def stop_server(proc: subprocess.Popen[Any], grace: float = 30.0) -> None:
+    """End a server started with ``start_new_session=True`` and everything in its process group,
+    then reap it: ``vllmtune.util.procs.stop_group`` (SIGTERM the leader, then SIGKILL the group
+    once it is gone or after ``grace`` seconds), as ``vllmtune down`` does for the local runtime."""
+    stop_group(proc.pid, grace)
+    proc.wait(timeout=30)
 
 
 def process_group_gone(pgid: int, timeout: float = 10.0) -> bool:

@@ -15,7 +15,7 @@ import asyncio
 import json
 import re
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 MAX_TOKENS = re.compile(rb'"max(?:_completion)?_tokens"\s*:\s*(\d+)')
 STREAM = re.compile(rb'"stream"\s*:\s*true')
@@ -291,21 +291,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-model-len", type=int, default=0, help="answer 400 (like vLLM) above this many tokens")
     ap.add_argument("--seconds", type=float, default=0.0, help="exit after this long (0: until SIGTERM)")
     a = ap.parse_args(argv)
-    cfg = StubConfig(
-        model=a.model,
-        ttft=a.ttft,
-        itl=a.itl,
-        tokens=a.tokens,
-        tokens_per_chunk=a.tokens_per_chunk,
-        fail_every=a.fail_every,
-        malformed_every=a.malformed_every,
-        cut_every=a.cut_every,
-        prefix_hit_share=a.prefix_hit_share,
-        slow_every=a.slow_every,
-        slow_ttft=a.slow_ttft,
-        max_concurrent=a.max_concurrent,
-        max_model_len=a.max_model_len,
-    )
+    # each option but --host, --port and --seconds is the StubConfig field of the same name
+    cfg = StubConfig(**{f.name: getattr(a, f.name) for f in fields(StubConfig) if hasattr(a, f.name)})
 
     async def run() -> None:
         server = await start_stub(cfg, a.host, a.port)

@@ -42,8 +42,8 @@ class FitResult:
 
 
 def run(args: FitArgs) -> FitResult:
-    from vllmtune.fit import fit_report
     from vllmtune.errors import FitError
+    from vllmtune.fit import fit_report
     from vllmtune.modelfacts.sizes import parse_size
     from vllmtune.profile.loader import load_profile
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,6 +11,10 @@ from typing import Any, Protocol
 
 from vllmtune.errors import LaunchError
 from vllmtune.plan import DeploymentPlan
+from vllmtune.util.files import write_atomic
+from vllmtune.util.net import port_free
+
+REDIS_READY_SECONDS = 30.0  # how long a started Redis may take to answer PING (both backends)
 
 
 @dataclass(frozen=True)
@@ -230,16 +233,12 @@ def secret_values(plan: DeploymentPlan) -> dict[str, str]:
     return env
 
 
-def port_free(host: str, port: int) -> bool:
-    """Can something listen on host:port right now?"""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
+def ensure_port_free(bind: str, port: int, fix: str, whose: str = "") -> None:
+    """Raise LaunchError, naming the process that holds it, when bind:port cannot be listened on;
+    ``whose`` follows the port number in the message (" (the cache proxy's)"), ``fix`` ends it."""
+    if not port_free(bind, port):
+        holder = port_holder_process(port) or "another process"
+        raise LaunchError(f"port {port}{whose} is already in use by {holder}; {fix}")
 
 
 def port_holder_process(port: int) -> str | None:
@@ -281,7 +280,4 @@ def state_dir() -> Path:
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2))

@@ -20,13 +20,13 @@ from vllmtune.errors import DockerUnreachable as DockerUnreachable
 from vllmtune.errors import LaunchError
 from vllmtune.plan import DeploymentPlan
 from vllmtune.runtime.base import (
+    REDIS_READY_SECONDS,
     ROLE_ORDER,
     SIDECAR_LABELS,
     ServerRecord,
     Started,
+    ensure_port_free,
     plan_summary,
-    port_free,
-    port_holder_process,
     stack_state,
 )
 
@@ -34,7 +34,6 @@ MANAGED = "app.kubernetes.io/managed-by=vllmtune"
 SERVER = "app.kubernetes.io/component=server"  # the vLLM container, not its sidecars
 COMPONENT = "app.kubernetes.io/component"
 PROFILE = "vllmtune.io/profile"
-REDIS_READY_SECONDS = 30.0
 SUMMARY_LABEL = "vllmtune.io/launch"
 # Comma-joined served names (base model, then LoRA adapters): names never contain a comma.
 SERVED_LABEL = "vllmtune.io/served-models"
@@ -194,9 +193,7 @@ class DockerBackend:
                             f"port {port} is already published by container {c.name}",
                             hint=f"stop it (docker rm -f {c.name}) or choose another port ({hint})",
                         )
-        if not port_free(bind, port):
-            holder = port_holder_process(port) or "another process"
-            raise LaunchError(f"port {port} is already in use by {holder}; stop it or choose another port ({hint})")
+        ensure_port_free(bind, port, f"stop it or choose another port ({hint})")
 
     def start(self, plan: DeploymentPlan, gpus: str | None, env: dict[str, str]) -> Started:
         """The network and what starts before vLLM (Redis, waited for), then vLLM itself.

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -19,21 +18,21 @@ from typing import Any
 from vllmtune.errors import LaunchError
 from vllmtune.plan import DeploymentPlan, Sidecar
 from vllmtune.runtime.base import (
+    REDIS_READY_SECONDS,
     ROLE_ORDER,
     SIDECAR_LABELS,
     ServerRecord,
     Started,
+    ensure_port_free,
     plan_summary,
-    port_free,
-    port_holder_process,
     stack_state,
     state_dir,
     write_json,
 )
+from vllmtune.util.procs import pid_alive, stop_group
 
 STOP_GRACE_SECONDS = 20
 SIDECAR_GRACE_SECONDS = 5
-REDIS_READY_SECONDS = 30.0
 LOCAL_HOSTS = {"vllm": "127.0.0.1", "redis": "127.0.0.1"}  # what {vllm} / {redis} mean here
 
 
@@ -48,19 +47,6 @@ def vllm_executable() -> str:
             sep=": ",
         )
     return exe
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie has exited
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return True
 
 
 class LocalBackend:
@@ -85,11 +71,7 @@ class LocalBackend:
                 f"model directory {plan.model_host_path} does not exist (model.id)",
                 hint="for the tiny test model run: python scripts/make_tiny_model.py",
             )
-        if not port_free(plan.host, plan.port):
-            holder = port_holder_process(plan.port) or "another process"
-            raise LaunchError(
-                f"port {plan.port} is already in use by {holder}; stop it or choose another port (vllmtune up --port N)"
-            )
+        ensure_port_free(plan.host, plan.port, "stop it or choose another port (vllmtune up --port N)")
         for sc in plan.sidecars:
             if sc.role == "redis" and not shutil.which("redis-server"):
                 raise LaunchError(
@@ -99,25 +81,22 @@ class LocalBackend:
                     sep=": ",
                 )
             bind = "127.0.0.1" if sc.role == "redis" else _bind(plan)
-            if not port_free(bind, sc.port):
-                holder = port_holder_process(sc.port) or "another process"
-                fix = (
-                    "stop it, or give the proxy that Redis with prompt_cache.redis_url"
-                    if sc.role == "redis"
-                    else "stop it or choose another prompt_cache.port"
-                )
-                what = SIDECAR_LABELS.get(sc.role, sc.role)
-                raise LaunchError(f"port {sc.port} (the {what}'s) is already in use by {holder}; {fix}")
+            fix = (
+                "stop it, or give the proxy that Redis with prompt_cache.redis_url"
+                if sc.role == "redis"
+                else "stop it or choose another prompt_cache.port"
+            )
+            ensure_port_free(bind, sc.port, fix, f" (the {SIDECAR_LABELS.get(sc.role, sc.role)}'s)")
 
     def find(self, name: str) -> ServerRecord | None:
         path = self._record_path(name)
         if not path.exists():
             return None
         data = json.loads(path.read_text())
-        server_state = "running" if _alive(int(data["ident"])) else "exited"
+        server_state = "running" if pid_alive(int(data["ident"])) else "exited"
         # Records written before served_models existed: the base name is all we know.
         models = tuple(data.get("served_models") or ([data["served_name"]] if data.get("served_name") else []))
-        states = ({**p, "state": "running" if _alive(int(p["pid"])) else "exited"} for p in data.get("parts") or [])
+        states = ({**p, "state": "running" if pid_alive(int(p["pid"])) else "exited"} for p in data.get("parts") or [])
         parts = tuple(sorted(states, key=lambda p: ROLE_ORDER.get(p["role"], 9)))
         state = stack_state(server_state, data.get("summary", {}), parts)
         return ServerRecord(**{**data, "state": state, "served_models": models, "parts": parts})
@@ -139,15 +118,7 @@ class LocalBackend:
         full_env = {**os.environ, **dict(plan.env), **secrets}
         if gpus is not None and gpus not in ("all",):
             full_env["CUDA_VISIBLE_DEVICES"] = gpus.removeprefix("device=")
-        with log.open("wb") as fh:
-            proc = subprocess.Popen(
-                argv,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=full_env,
-                start_new_session=True,
-            )  # own group: down stops it all
+        proc = _spawn(argv, log, env=full_env)  # own group: down stops it all
         parts.insert(0, {"role": "server", "name": str(proc.pid), "pid": proc.pid, "port": plan.port})
         self._write(plan, gpus, proc.pid, parts, argv)
         return Started(ident=str(proc.pid), alive=lambda: proc.poll() is None, new_log_lines=_tail(log))
@@ -167,15 +138,7 @@ class LocalBackend:
             log = self.log_path(plan.sidecar_name(sc.role))
             secrets = {s.name: env[s.name] for s in sc.secret_env if s.name in env}
             self.say(f"starting the cache proxy ({_bind(plan)}:{sc.port})")
-            with log.open("wb") as fh:
-                proc = subprocess.Popen(
-                    argv,
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env={**os.environ, **dict(sc.env), **secrets},
-                    start_new_session=True,
-                )
+            proc = _spawn(argv, log, env={**os.environ, **dict(sc.env), **secrets})
             data["parts"].append({**self._part(plan, sc.role, proc.pid, sc.port), "argv": argv})
             write_json(self._record_path(plan.name), data)
             host = "127.0.0.1" if _bind(plan) in ("0.0.0.0", "::") else _bind(plan)
@@ -199,15 +162,7 @@ class LocalBackend:
         log = self.log_path(plan.sidecar_name(sc.role))
         password = env.get("VLLMTUNE_REDIS_PASSWORD", "")
         config = f"port {sc.port}\nbind 127.0.0.1\nrequirepass {password}\n"
-        with log.open("wb") as fh:
-            proc = subprocess.Popen(
-                ["redis-server", "-", *sc.args],
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.PIPE,
-                cwd=self.root,
-                start_new_session=True,
-            )
+        proc = _spawn(["redis-server", "-", *sc.args], log, stdin=subprocess.PIPE, cwd=self.root)
         assert proc.stdin is not None
         proc.stdin.write(config.encode())
         proc.stdin.close()
@@ -256,7 +211,7 @@ class LocalBackend:
         order = {"cache": 0, "server": 1, "redis": 2}
         for part in sorted(parts, key=lambda p: order.get(p["role"], 1)):
             grace = STOP_GRACE_SECONDS if part["role"] == "server" else SIDECAR_GRACE_SECONDS
-            _stop_pid(int(part["pid"]), grace)
+            stop_group(int(part["pid"]), grace)
         path.unlink(missing_ok=True)
         return True
 
@@ -293,6 +248,20 @@ def _bind(plan: DeploymentPlan) -> str:
     return plan.host
 
 
+def _spawn(
+    argv: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    stdin: int = subprocess.DEVNULL,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """A part of the stack in its own session (``stop_group`` ends it all), its output to ``log``."""
+    with log.open("wb") as fh:
+        return subprocess.Popen(
+            argv, stdout=fh, stderr=subprocess.STDOUT, stdin=stdin, env=env, cwd=cwd, start_new_session=True
+        )
+
+
 def _tail(log: Path) -> Callable[[], list[str]]:
     """New whole lines of a log file, call by call."""
     offset = 0
@@ -310,24 +279,6 @@ def _tail(log: Path) -> Callable[[], list[str]]:
         return data[:cut].decode("utf-8", "replace").splitlines()
 
     return new_lines
-
-
-def _stop_pid(pid: int, grace: float) -> None:
-    """SIGTERM the process alone (``vllm serve`` shuts its engine down cleanly; signalling the
-    whole group kills the engine first and floods the log), then its group once it is gone."""
-    if _alive(pid):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + grace
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    # Children of the group that outlived the leader (engine cores) go too.
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _wait_redis(proc: subprocess.Popen[bytes], port: int, password: str, log: Path) -> None:

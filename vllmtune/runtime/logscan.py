@@ -50,6 +50,8 @@ _KV_MEMORY_TOO_SMALL = re.compile(
     r"available KV cache memory \(([\d.]+) GiB\)",
     re.I,
 )
+# What helps whenever max_model_len does not fit the KV cache (after lowering it).
+_KV_FIX = "raise resources.gpu_memory_utilization, or use an fp8 KV cache (quantization.kv_cache_dtype: fp8)"
 _ESTIMATED_MAX = re.compile(r"estimated maximum model length is (\d+)", re.I)
 FAILURES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (
@@ -125,7 +127,7 @@ def diagnose(lines: list[str]) -> Failure | None:
         fix = f"set model.max_model_len: {est.group(1)} (or less)" if est else "lower model.max_model_len"
         return Failure(
             f"max_model_len {m.group(1)} needs {m.group(2)} GiB of KV cache but only {m.group(3)} GiB is available",
-            f"{fix}, raise resources.gpu_memory_utilization, or use an fp8 KV cache (quantization.kv_cache_dtype: fp8)",
+            f"{fix}, {_KV_FIX}",
         )
     m = _KV_TOO_SMALL.search(text)
     if m:
@@ -133,9 +135,7 @@ def diagnose(lines: list[str]) -> Failure | None:
         suggestion = est.group(1) if est else m.group(2)
         return Failure(
             f"max_model_len {m.group(1)} does not fit the KV cache ({m.group(2)} tokens)",
-            f"set model.max_model_len: {suggestion} (or less), raise "
-            "resources.gpu_memory_utilization, or use an fp8 KV cache "
-            "(quantization.kv_cache_dtype: fp8)",
+            f"set model.max_model_len: {suggestion} (or less), {_KV_FIX}",
         )
     for pattern, reason, hint in FAILURES:
         hit = pattern.search(text)

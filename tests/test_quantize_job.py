@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, require
-from tests.quantize.test_real_llmcompressor import llmc_python, write_calibration
+from tests.support.llmcompressor import llmc_python, write_calibration
 from tests.support.realvllm import tiny_model_dir
 from vllmtune import quantize_job as qj
 

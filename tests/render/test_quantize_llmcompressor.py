@@ -24,41 +24,14 @@ from tests.conftest import require
 from tests.render.test_quantize import FAKE_DOCKER
 from tests.runtime.test_local_real_vllm import vt
 from tests.support.dockerenv import free_port
+from tests.support.llmcompressor import LLMC_PIN, SAMPLES, llmc_python, write_calibration
 from tests.support.realvllm import tiny_model_dir, vllm_executable
 from vllmtune.plan import load_plan
 from vllmtune.render.quantize import job_script, render_quantize_script
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
-LLMC_PIN = "llmcompressor==0.14.0.1"  # scripts/setup_llmcompressor.sh
-SAMPLES = 32
 MAX_SEQ = 128
-
-
-def llmc_python() -> Path | None:
-    """The llm-compressor venv's python, if setup_llmcompressor.sh completed it."""
-    home = os.environ.get("VLLMTUNE_REAL_HOME", os.path.expanduser("~"))
-    venv = Path(os.environ.get("VLLMTUNE_LLMC_VENV", f"{home}/.cache/vllmtune/llmc-venv"))
-    py = venv / "bin" / "python"
-    return py if py.is_file() and (venv / ".vllmtune-setup-stamp").is_file() else None
-
-
-def write_calibration(path: Path) -> None:
-    """Both sample kinds the job reads: plain text, and chats (through the chat template)."""
-    rows: list[dict[str, Any]] = []
-    for i in range(SAMPLES + 8):
-        if i % 2:
-            rows.append(
-                {
-                    "messages": [
-                        {"role": "user", "content": f"What is {i} plus {i}? Answer briefly."},
-                        {"role": "assistant", "content": f"{i} plus {i} is {2 * i}."},
-                    ]
-                }
-            )
-        else:
-            rows.append({"text": f"Sample {i}: the quick brown fox jumps over the lazy dog, {i} times in a row."})
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def safetensors_dtypes(path: Path) -> dict[str, str]:

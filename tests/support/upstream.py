@@ -1,5 +1,7 @@
 """In-test upstreams and the proxy in front of one: an OpenAI-compatible upstream (raw asyncio)
-with controllable answers and faults, and a real uvicorn with either HTTP/1.1 parser.
+with controllable answers and faults, raw-socket upstreams that send scripted bytes (hostile or
+sloppy framing), a real uvicorn with either HTTP/1.1 parser, and a client (vllmtune.bench.http)
+asking the proxy.
 
 Answers are vLLM-shaped: a chat stream is a role chunk, one chunk per token, a finish chunk,
 a usage chunk when ``stream_options.include_usage``, then ``data: [DONE]``.
@@ -9,16 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from vllmtune.bench.http import Connection
 from vllmtune.cache.backends import MemoryBackend
 from vllmtune.cache.proxy import Proxy, ProxyConfig, serve
+from vllmtune.util.net import free_port
 
 PARSERS = ("h11", "httptools")  # uvicorn's two HTTP/1.1 implementations (httptools = llhttp, its default)
 
@@ -142,12 +145,10 @@ class Upstream:
         chat = path == b"/v1/chat/completions"
         await asyncio.sleep(self.delay)
         if self.status != 200:
-            data = json.dumps(
-                {"error": {"message": "upstream says no", "type": "BadRequestError", "code": self.status}}
-            )
+            err = json.dumps({"error": {"message": "upstream says no", "type": "BadRequestError", "code": self.status}})
             w.write(
                 b"HTTP/1.1 %d Error\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-                % (self.status, len(data), data.encode())
+                % (self.status, len(err), err.encode())
             )
             return True
         if not req.get("stream"):
@@ -226,12 +227,6 @@ async def proxy_for(up_port: int, **cfg: Any) -> AsyncIterator[int]:
         yield port
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def uvicorn_upstream(http: str, timeout_keep_alive: int = 5) -> Iterator[tuple[int, list[str]]]:
     """A real uvicorn answering "re: <last message>" with the HTTP/1.1 parser ``http`` ("h11",
@@ -258,7 +253,7 @@ def uvicorn_upstream(http: str, timeout_keep_alive: int = 5) -> Iterator[tuple[i
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": data})
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -281,3 +276,91 @@ def uvicorn_upstream(http: str, timeout_keep_alive: int = 5) -> Iterator[tuple[i
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+# -- raw-socket upstreams and the client side ------------------------------------------------------------
+
+Client = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+Script = Callable[[str], list[tuple[float, bytes]]]  # the prompt -> (delay s, bytes) to send
+
+
+def response(body: bytes, extra: bytes = b"") -> bytes:
+    """A 200 response with a JSON ``body`` framed by Content-Length; ``extra`` header lines first."""
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n%scontent-length: %d\r\n\r\n" % (extra, len(body)) + body
+    )
+
+
+def chat(content: str) -> dict[str, Any]:
+    """A deterministic one-message chat request for model ``m``."""
+    return {"model": "m", "messages": [{"role": "user", "content": content}], "temperature": 0}
+
+
+def content_length(head: bytes) -> int:
+    """The Content-Length of a request head (IndexError when it has none)."""
+    return int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+
+
+async def read_prompt(r: asyncio.StreamReader) -> str:
+    """Read one chat request (head, then its Content-Length body); its last message's content."""
+    head = await r.readuntil(b"\r\n\r\n")
+    return str(json.loads(await r.readexactly(content_length(head)))["messages"][-1]["content"])
+
+
+@asynccontextmanager
+async def listening(client: Client, **server: Any) -> AsyncIterator[int]:
+    """``client`` serves each connection to 127.0.0.1 (or to ``sock=``) in the running loop;
+    yields the port."""
+    srv = await (asyncio.start_server(client, **server) if server else asyncio.start_server(client, "127.0.0.1", 0))
+    try:
+        yield srv.sockets[0].getsockname()[1]
+    finally:
+        srv.close()
+
+
+@asynccontextmanager
+async def raw_upstream(script: Script) -> AsyncIterator[tuple[int, dict[str, int]]]:
+    """An upstream that answers each request with the bytes ``script`` gives for its prompt;
+    yields its port and the counts of connections and requests it saw."""
+    counts = {"connections": 0, "requests": 0}
+
+    async def client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        counts["connections"] += 1
+        try:
+            while True:
+                prompt = await read_prompt(r)
+                counts["requests"] += 1
+                for delay, data in script(prompt):
+                    if delay:
+                        await asyncio.sleep(delay)
+                    w.write(data)
+        except (asyncio.IncompleteReadError, ConnectionError, IndexError):
+            pass
+        finally:
+            w.close()
+
+    async with listening(client) as port:
+        yield port, counts
+
+
+@asynccontextmanager
+async def connection(port: int) -> AsyncIterator[Connection]:
+    """A keep-alive client connection to 127.0.0.1:``port``, closed afterwards."""
+    conn = Connection("127.0.0.1", port)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+async def ask(conn: Connection, content: str) -> tuple[int, dict[str, str], bytes]:
+    """POST :func:`chat` for ``content``; (status, headers, body)."""
+    resp = await conn.send(
+        "POST", "/v1/chat/completions", json.dumps(chat(content)).encode(), b"content-type: application/json\r\n"
+    )
+    return resp.status, resp.headers, await conn.body(resp)
+
+
+def content_of(body: bytes) -> str:
+    """The message content of a chat completion."""
+    return str(json.loads(body)["choices"][0]["message"]["content"])
