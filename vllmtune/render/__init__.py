@@ -6,7 +6,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vllmtune.errors import RenderError
 
@@ -16,7 +16,15 @@ if TYPE_CHECKING:  # the plan (and pydantic behind it) is not needed to name a t
 # The deployment targets: every profile renders to each of them.
 TARGETS = ("docker", "compose", "kubernetes")
 # Companion outputs, rendered on request: the checkpoint-producing job, the dashboard.
-EXTRA_TARGETS = ("quantize-job", "quantize-script", "grafana")
+EXTRA_TARGETS: tuple[str, ...] = ("quantize-job", "quantize-script", "grafana")
+# Other stacks' formats (issue 20): module, render function, warnings function (render/coverage.py).
+EXPORTS = {
+    "vllm-config": ("vllm_config", "render_vllm_config", "vllm_config_warnings"),
+    "production-stack": ("production_stack", "render_production_stack", "production_stack_warnings"),
+    "kserve": ("kserve", "render_kserve", "kserve_warnings"),
+    "llm-d": ("llmd", "render_llmd", "llmd_warnings"),
+}
+EXTRA_TARGETS += tuple(EXPORTS)
 ALIASES = {"docker-run": "docker", "k8s": "kubernetes", "kube": "kubernetes", "dashboard": "grafana"}
 
 
@@ -30,8 +38,32 @@ def resolve_target(name: str) -> str:
     return target
 
 
+def _export(target: str, index: int) -> Callable[[DeploymentPlan], Any]:
+    import importlib
+
+    module = importlib.import_module(f"vllmtune.render.{EXPORTS[target][0]}")
+    fn: Callable[[DeploymentPlan], Any] = getattr(module, EXPORTS[target][index])
+    return fn
+
+
+def export_warnings(plan: DeploymentPlan, target: str) -> tuple[str, ...]:
+    """The profile fields an exported target cannot express (empty for vllmtune's own targets)."""
+    target = resolve_target(target)
+    return tuple(_export(target, 2)(plan)) if target in EXPORTS else ()
+
+
+def render_strict(plan: DeploymentPlan, target: str) -> str:
+    """``render --strict``: as ``render``, but a field the target cannot express is an error."""
+    from vllmtune.render.coverage import refuse_if_strict
+
+    refuse_if_strict(resolve_target(target), export_warnings(plan, target), strict=True)
+    return render(plan, target)
+
+
 def _renderer(target: str) -> Callable[[DeploymentPlan], str]:
     # Import only the renderer asked for.
+    if target in EXPORTS:
+        return _export(target, 1)
     if target == "docker":
         from vllmtune.render.docker import render_docker
 
