@@ -26,6 +26,7 @@ from vllmtune.render.coverage import (
     local_adapters,
     warnings_for,
 )
+from vllmtune.render.kubernetes import escape_var_refs
 
 if TYPE_CHECKING:
     from vllmtune.plan import DeploymentPlan
@@ -218,7 +219,9 @@ def manifest(plan: DeploymentPlan) -> dict[str, Any]:
     spec["template"] = template
     if scaling is not None or plan.k8s_replicas > 1:
         spec["router"] = {"route": {}, "gateway": {}, "scheduler": {}}
-    return {"apiVersion": API_VERSION, "kind": "LLMInferenceService", "metadata": metadata, "spec": spec}
+    doc = {"apiVersion": API_VERSION, "kind": "LLMInferenceService", "metadata": metadata, "spec": spec}
+    escape_var_refs(doc)  # Kubernetes expands $(VAR) in command, args and env values
+    return doc
 
 
 def render_kserve(plan: DeploymentPlan) -> str:

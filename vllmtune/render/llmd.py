@@ -28,6 +28,7 @@ from vllmtune.render.coverage import (
     local_adapters,
     warnings_for,
 )
+from vllmtune.render.kubernetes import escape_var_refs
 
 if TYPE_CHECKING:
     from vllmtune.plan import DeploymentPlan
@@ -134,6 +135,11 @@ def _env(plan: DeploymentPlan) -> list[dict[str, Any]]:
     return env
 
 
+def helm_literal(text: str) -> str:
+    """``text`` as a Go template that prints it (the chart passes env values through ``tpl``)."""
+    return text.replace("{{", '{{ "{{" }}')
+
+
 def values(plan: DeploymentPlan) -> dict[str, Any]:
     """The values mapping (``helm install -f``)."""
     refusal = plan.single_node_only("the llm-d target")
@@ -191,6 +197,10 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
         "size": plan.k8s_pvc_size,
         "labels": {"llm-d.ai/inference-serving": "true", **dict(plan.k8s_extra_labels)},
     }
+    escape_var_refs(decode)  # Kubernetes expands $(VAR) in command, args and env values
+    for var in container["env"]:  # the chart renders env through Helm's tpl: {{ would be a template action
+        if "value" in var:
+            var["value"] = helm_literal(var["value"])
     return {
         "fullnameOverride": plan.name,
         "multinode": False,

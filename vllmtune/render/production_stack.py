@@ -1,5 +1,7 @@
 """``-t production-stack``: Helm values for the vllm-project production-stack chart (vllm-stack).
 
+The chart puts the model and ``extraArgs`` into the container's command, and ``env`` into its
+environment, where Kubernetes expands ``$(VAR)``: those values are escaped (``$$``).
 One ``servingEngineSpec.modelSpec[]`` entry runs the profile's server. The chart itself passes
 ``vllm serve MODEL --host 0.0.0.0 --port PORT`` and always one of ``--enable-prefix-caching`` /
 ``--no-enable-prefix-caching`` (off when ``vllmConfig.enablePrefixCaching`` is absent); every
@@ -27,6 +29,7 @@ from vllmtune.render.coverage import (
     local_adapters,
     warnings_for,
 )
+from vllmtune.render.kubernetes import k8s_literal
 
 if TYPE_CHECKING:
     from vllmtune.plan import DeploymentPlan
@@ -140,7 +143,7 @@ def _vllm_args(plan: DeploymentPlan) -> list[str]:
     """The plan's argv without what the chart passes itself (the model, from modelURL)."""
     args = list(plan.args)
     i = args.index("--model")
-    return args[:i] + args[i + 2 :]
+    return [k8s_literal(a) for a in args[:i] + args[i + 2 :]]
 
 
 def _secret_ref(plan: DeploymentPlan, var: str) -> dict[str, str] | None:
@@ -151,7 +154,7 @@ def _secret_ref(plan: DeploymentPlan, var: str) -> dict[str, str] | None:
 
 
 def _env(plan: DeploymentPlan) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plan.env]
+    env: list[dict[str, Any]] = [{"name": k, "value": k8s_literal(v)} for k, v in plan.env]
     env += [
         {"name": e.name, "valueFrom": {"secretKeyRef": {"name": e.k8s_secret, "key": e.k8s_key}}}
         for e in plan.secret_env
@@ -180,7 +183,7 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
         "name": plan.name,
         "repository": repository,
         "tag": tag,
-        "modelURL": plan.model,
+        "modelURL": k8s_literal(plan.model),
         "replicaCount": plan.k8s_replicas,
         "resources": _resources(plan),
         "pvcStorage": plan.k8s_pvc_size,
