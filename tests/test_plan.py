@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from vllmtune import plan as plan_module
 from vllmtune.errors import ProfileError
 from vllmtune.flags import flagset
 from vllmtune.plan import DeploymentPlan, build_plan, entrypoint_for, load_plan
+from vllmtune.plan import base as plan_base
 from vllmtune.profile.loader import validate_document
 from vllmtune.profile.yamlio import load_yaml
 
@@ -165,11 +165,11 @@ def test_a_version_without_the_flag_is_refused(
 ) -> None:
     # Every catalogued version has these flags (the catalog is checked against vLLM's parsers in
     # tests/flags): the refusal is proven with a flag set that lacks one.
-    real = plan_module.flagset
-    monkeypatch.setattr(plan_module, "flagset", lambda *a: _Without(real(*a), dest))
+    real = plan_base.flagset
+    monkeypatch.setattr(plan_base, "flagset", lambda *a: _Without(real(*a), dest))
     if dest == "speculative_config":  # and the pre-0.8.2 spelling, so that nothing expresses it
-        monkeypatch.setattr(plan_module, "flagset", lambda *a: _Without(_Without(real(*a), dest), "speculative_model"))
-        inner = plan_module.flagset("0.32.0")
+        monkeypatch.setattr(plan_base, "flagset", lambda *a: _Without(_Without(real(*a), dest), "speculative_model"))
+        inner = plan_base.flagset("0.32.0")
         assert inner.by_dest("speculative_model") is None
     assert refusal(head("0.32.0") + extra) == [message]
 
@@ -294,3 +294,71 @@ GPUS = (
 def test_fit_errors_are_whole_and_exit_1(args: tuple[str, ...], stderr: str) -> None:
     r = vt("fit", *args)
     assert (r.returncode, r.stdout, r.stderr) == (1, "", stderr)
+
+
+def test_typed_settings_beside_the_argv() -> None:
+    from vllmtune.plan import VLLM_DEFAULT, LoraAdapterSettings, LoraSettings, SpeculativeSettings, VllmSettings
+
+    plan = plan_of(
+        "name: p\nvllm: {version: '0.32.0'}\nmodel: {id: org/m, max_model_len: 8192, served_name: m}\n"
+        + "prefix_caching: false\nbatching: {max_num_seqs: 64}\nquantization: {kv_cache_dtype: fp8}\n"
+        + "speculative: {method: ngram, num_tokens: 4, prompt_lookup_max: 3}\n"
+        + "lora: {adapters: [{name: a, source: org/a}], max_loras: 2}\n"
+        + "server: {extra_args: [--block-size, '32', --enforce-eager, --kv-cache-memory-bytes=1000]}\n"
+    )
+    assert plan.vllm == VllmSettings(
+        model="org/m",
+        served_names=("m", "a"),
+        host="0.0.0.0",
+        port=8000,
+        revision=VLLM_DEFAULT,
+        tokenizer=VLLM_DEFAULT,
+        max_model_len=8192,
+        dtype=VLLM_DEFAULT,
+        trust_remote_code=VLLM_DEFAULT,
+        tensor_parallel_size=1,
+        pipeline_parallel_size=1,
+        distributed_executor_backend=VLLM_DEFAULT,
+        gpu_memory_utilization=VLLM_DEFAULT,
+        max_num_seqs=64,
+        max_num_batched_tokens=VLLM_DEFAULT,
+        enable_chunked_prefill=VLLM_DEFAULT,
+        enable_prefix_caching=False,
+        quantization=VLLM_DEFAULT,
+        kv_cache_dtype="fp8",
+        block_size=32,
+        kv_cache_memory_bytes=1000,
+        enforce_eager=True,
+        speculative=SpeculativeSettings("ngram", VLLM_DEFAULT, 4, 3, VLLM_DEFAULT, VLLM_DEFAULT),
+        lora=LoraSettings((LoraAdapterSettings("a", "org/a"),), 2, VLLM_DEFAULT, VLLM_DEFAULT),
+        extra=(("block_size", "32"), ("enforce_eager", "on"), ("kv_cache_memory_bytes", "1000")),
+        flags=tuple(
+            sorted(
+                {
+                    "model": "--model",
+                    "served_model_name": "--served-model-name",
+                    "max_model_len": "--max-model-len",
+                    "enable_prefix_caching": "--no-enable-prefix-caching",
+                    "max_num_seqs": "--max-num-seqs",
+                    "kv_cache_dtype": "--kv-cache-dtype",
+                    "max_loras": "--max-loras",
+                    "speculative_config": "--speculative-config",
+                    "enable_lora": "--enable-lora",
+                    "lora_modules": "--lora-modules",
+                    "host": "--host",
+                    "port": "--port",
+                    "block_size": "--block-size",
+                    "enforce_eager": "--enforce-eager",
+                    "kv_cache_memory_bytes": "--kv-cache-memory-bytes",
+                }.items()
+            )
+        ),
+    )
+
+
+def test_serve_argv_finds_the_model_wherever_it_stands() -> None:
+    from dataclasses import replace
+
+    plan = plan_of(head("0.32.0"))
+    moved = replace(plan, args=(*plan.args[2:], "--model", "org/m"))
+    assert moved.serve_argv() == ["vllm", "serve", "org/m", "--host", "0.0.0.0", "--port", "8000"]

@@ -43,7 +43,10 @@ def lever_changes(a: DeploymentPlan, b: DeploymentPlan) -> list[str]:
     switched = frozenset(
         flag_key(f) for (_, sa, fa), (_, sb, fb) in zip(a.levers, b.levers, strict=True) if sa != sb for f in fa + fb
     )
-    endpoint = frozenset(("--model", "--served-model-name", "--port", "args"))  # said above as model/port
+    # said above as model / served name / port
+    endpoint = frozenset(
+        ("args", *(f for v in (a.vllm, b.vllm) for d in ("model", "served_model_name", "port") if (f := v.flag(d))))
+    )
     out += describe(a.args, b.args, skip=switched | endpoint)
     if dict(a.env) != dict(b.env) or [s.name for s in a.secret_env] != [s.name for s in b.secret_env]:
         out.append("environment changed")

@@ -16,17 +16,22 @@ class DriftError(VllmtuneError):
     """Nothing to compare with (no running server, unreadable dump)."""
 
 
-def _endpoint_of(args: list[str]) -> tuple[str | None, int | None]:
-    host = args[args.index("--host") + 1] if "--host" in args[:-1] else None
-    port = args[args.index("--port") + 1] if "--port" in args[:-1] else None
-    return host, int(port) if port and port.isdigit() else None
+def _endpoint_of(plan: DeploymentPlan, args: list[str]) -> tuple[str | None, int | None]:
+    """Where the running server listens, read from its argv with the plan's own spellings."""
+    found = {}
+    for dest in ("host", "port"):
+        flag = plan.vllm.flag(dest)
+        if flag is not None and flag in args[:-1]:
+            found[dest] = args[args.index(flag) + 1]
+    port = found.get("port")
+    return found.get("host"), int(port) if port and port.isdigit() else None
 
 
 def _compare(
     plan: DeploymentPlan, image: str, args: list[str], env: dict[str, str], gpus: int, replicas: int | None = None
 ) -> list[str]:
     # `up --host/--port` are launch choices, not drift: compare with the same endpoint.
-    host, port = _endpoint_of(args)
+    host, port = _endpoint_of(plan, args)
     plan = plan.with_endpoint(host=host, port=port)
     out = []
     if image != plan.image:

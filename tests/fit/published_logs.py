@@ -12,7 +12,7 @@ from typing import Any
 
 from vllmtune.fit.estimate import AWQ_BITS, GIB, FitInputs, FitResult, estimate
 from vllmtune.fit.gpus import GpuSpec, custom_gpu, find_gpu
-from vllmtune.fit.models import catalog_lookup
+from vllmtune.modelfacts.models import catalog_lookup
 
 DATA = Path(__file__).parent / "data" / "published_logs.json"
 BITS = {"awq": AWQ_BITS, "gptq": AWQ_BITS, "fp8": 8.0, "mxfp4": 4.25, None: None}

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from vllmtune.fit import FitError, FitInputs, find_gpu, fit_problems, fit_report, resolve_model
-from vllmtune.fit import models as fit_models
 from vllmtune.fit.estimate import AWQ_BITS, GIB, estimate, kv_per_token, suggestions, weight_bytes
-from vllmtune.fit.models import (
+from vllmtune.modelfacts import models as fit_models
+from vllmtune.modelfacts.models import (
     catalog_lookup,
     catalog_names,
     derived_params,
@@ -196,7 +196,7 @@ def test_unknown_model_error_is_whole_and_actionable() -> None:
         "attention and KV heads, head dimension, vocabulary and intermediate size (config.json), and its "
         "parameter count. Provide them by pointing model.id (or quantization.checkpoint) at a local directory "
         "holding config.json (and *.safetensors), or use a model of the built-in catalog "
-        "(vllmtune/fit/model_catalog.json), or go online with huggingface_hub installed so that config.json is "
+        "(vllmtune/modelfacts/model_catalog.json), or go online with huggingface_hub installed so that config.json is "
         "read from the Hub"
     )
     assert unknown_model_message("acme/mystery-13b") == str(info.value)

@@ -10,7 +10,7 @@ import pytest
 
 from tests.test_cli import run
 from vllmtune.fit.fromlog import from_log_report, parse_log, read_log
-from vllmtune.fit.models import FitError
+from vllmtune.modelfacts.models import FitError
 
 LOGS = Path(__file__).parent / "data" / "logs"
 LOG_3090_20K = LOGS / "vllm-10517-rtx3090-llama31-8b-20k.log"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vllmtune.fit.sizes import HINT, parse_size
+from vllmtune.modelfacts.sizes import HINT, parse_size
 
 
 @pytest.mark.parametrize(

@@ -25,34 +25,15 @@ from vllmtune.fit.estimate import (
     weight_bytes,
 )
 from vllmtune.fit.gpus import GpuSpec, custom_gpu, find_gpu, gpu_names, kv_dtype_support, quantization_support
-from vllmtune.fit.models import FitError, ModelArch, name_quant_hint, resolve_model
 from vllmtune.flags.catalog import version_key
-from vllmtune.plan import DeploymentPlan
+from vllmtune.modelfacts.models import FitError, ModelArch, name_quant_hint, resolve_model
+from vllmtune.plan import VLLM_DEFAULT, DeploymentPlan, value_or
 from vllmtune.profile.loader import LoadedProfile
 
 CPU_DEFAULT_KV_GIB = 4  # vLLM's documented VLLM_CPU_KVCACHE_SPACE default (older releases)
 UTIL_092_SINCE = (0, 20, 0)  # vLLM 0.20 raised the gpu_memory_utilization default to 0.92
 FOUR_BIT = ("awq", "awq_marlin", "gptq", "gptq_marlin", "marlin", "moe_wna16", "gptq_bitblas", "awq_triton")
 EIGHT_BIT = ("fp8", "fbgemm_fp8", "ptpc_fp8", "modelopt", "experts_int8", "quark", "fp_quant")
-
-
-def _arg(plan: DeploymentPlan, flag: str) -> str | None:
-    """The value of ``flag`` in the plan's vLLM args (``--flag V`` or ``--flag=V``)."""
-    args = list(plan.args)
-    for i, a in enumerate(args):
-        if a == flag and i + 1 < len(args):
-            return args[i + 1]
-        if a.startswith(flag + "="):
-            return a.split("=", 1)[1]
-    return None
-
-
-def _int_arg(plan: DeploymentPlan, flag: str) -> int | None:
-    value = _arg(plan, flag)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _local(ident: str | None, base: str) -> str | None:
@@ -118,24 +99,23 @@ def fit_inputs(
             "torch reports it: --gpu-memory 24GiB (or resources.gpu_memory)"
         )
     bits, method = _weights_quant(arch, p.quantization.method, ident, notes)
-    dtype = p.model.dtype or "auto"
+    v = plan.vllm
+    dtype = value_or(v.dtype, "auto")
     act_bytes = 4 if dtype in ("float", "float32") else 2  # auto: vLLM downcasts float32 checkpoints
-    kv_dtype = p.quantization.kv_cache_dtype or _arg(plan, "--kv-cache-dtype") or "auto"
+    kv_dtype = value_or(v.kv_cache_dtype, "auto")
     r = p.resources
     big = spec is not None and spec.memory_gib >= 70 and not spec.name.startswith("A100")
     if spec is None:
         default_tokens, default_seqs = 2048, 128
     else:
         default_tokens, default_seqs = (8192, 1024) if big else (2048, 256)
-    max_len = p.model.max_model_len or _int_arg(plan, "--max-model-len") or arch.max_position_embeddings
+    max_len = value_or(v.max_model_len, arch.max_position_embeddings)
     if max_len is None:
         raise FitError(f"set model.max_model_len: {arch.name}'s config.json has no max_position_embeddings")
-    if not p.model.max_model_len:
+    if v.max_model_len is VLLM_DEFAULT:
         notes.append(f"max_model_len unset: vLLM uses the model's {max_len:,}")
-    util = r.gpu_memory_utilization
-    if util is None:
-        util = 0.92 if version_key(plan.vllm_version) >= UTIL_092_SINCE else 0.9
-    budget = _int_arg(plan, "--kv-cache-memory-bytes")
+    util = value_or(v.gpu_memory_utilization, 0.92 if version_key(plan.vllm_version) >= UTIL_092_SINCE else 0.9)
+    budget = value_or(v.kv_cache_memory_bytes, None)
     if spec is None and budget is None:
         env = dict(plan.env)
         space = env.get("VLLM_CPU_KVCACHE_SPACE", "")
@@ -163,19 +143,19 @@ def fit_inputs(
         weight_method=method,
         use_checkpoint_bytes=bool(arch.quant_method and arch.checkpoint_bytes),
         kv_cache_dtype=kv_dtype,
-        tensor_parallel=r.tensor_parallel_size,
-        pipeline_parallel=r.pipeline_parallel_size,
-        max_num_seqs=p.batching.max_num_seqs or default_seqs,
-        max_num_batched_tokens=p.batching.max_num_batched_tokens or default_tokens,
-        block_size=_int_arg(plan, "--block-size") or (GPU_BLOCK_SIZE if spec else CPU_BLOCK_SIZE),
+        tensor_parallel=v.tensor_parallel_size,
+        pipeline_parallel=v.pipeline_parallel_size,
+        max_num_seqs=value_or(v.max_num_seqs, default_seqs),
+        max_num_batched_tokens=value_or(v.max_num_batched_tokens, default_tokens),
+        block_size=value_or(v.block_size, GPU_BLOCK_SIZE if spec else CPU_BLOCK_SIZE),
         gpu=spec,
         gpu_memory_utilization=util,
         kv_budget_override=budget,
         draft=draft,
         draft_tensor_parallel=draft_tp,
         vllm_version=plan.vllm_version,
-        enforce_eager="--enforce-eager" in plan.args,
-        chunked_prefill=p.batching.chunked_prefill,
+        enforce_eager=value_or(v.enforce_eager, False),
+        chunked_prefill=value_or(v.enable_chunked_prefill, None),
         max_loras=(p.lora.max_loras or 1) if p.lora else 0,
         max_lora_rank=(p.lora.max_lora_rank or 16) if p.lora else 16,
     )

@@ -69,7 +69,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vllmtune.fit.gpus import GPUS, GpuSpec
-from vllmtune.fit.models import ModelArch
+from vllmtune.modelfacts.models import ModelArch
 
 GIB = 1024**3
 NON_TORCH = int(0.30 * GIB)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vllmtune.fit.models import FitError
+from vllmtune.modelfacts.models import FitError
 
 GIB = 1024**3
 _NUM = r"(-?[0-9][0-9,]*(?:\.[0-9]+)?)"

@@ -16,7 +16,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from vllmtune.fit.models import FitError
+from vllmtune.modelfacts.models import FitError
 
 MIB = 1024**2
 GIB = 1024**3

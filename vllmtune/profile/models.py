@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from vllmtune.fit.sizes import parse_size
+from vllmtune.modelfacts.sizes import parse_size
 
 # Kubernetes object names (DNS-1123 label) -- we use the profile name for containers,
 # compose services and every Kubernetes object, so it has to satisfy the strictest of them.

@@ -459,9 +459,10 @@ def _record(c: Any, parts: list[Any] | None = None) -> ServerRecord:
         ts = datetime.fromisoformat(started[:19]).replace(tzinfo=timezone.utc).timestamp()
     except ValueError:
         ts = 0.0
-    served = _served(summary)
-    # Containers started before the label existed: the base name is all we know.
-    models = tuple(n for n in labels.get(SERVED_LABEL, "").split(",") if n) or ((served,) if served else ())
+    # Containers started before the label existed: the base name from their launch argv is all we know.
+    models = tuple(n for n in labels.get(SERVED_LABEL, "").split(",") if n)
+    served = models[0] if models else _served(summary)
+    models = models or ((served,) if served else ())
     part_rows = tuple(sorted((_part(p) for p in parts or [c]), key=lambda p: ROLE_ORDER.get(p["role"], 9)))
     return ServerRecord(
         name=labels.get("vllmtune.io/profile", c.name),

@@ -302,7 +302,7 @@ def normalise_name(name: str) -> str:
 
 
 def _catalog() -> list[dict[str, Any]]:
-    text = resources.files("vllmtune.fit").joinpath(CATALOG_RESOURCE).read_text("utf-8")
+    text = resources.files("vllmtune.modelfacts").joinpath(CATALOG_RESOURCE).read_text("utf-8")
     models: list[dict[str, Any]] = json.loads(text)["models"]
     return models
 
@@ -406,6 +406,6 @@ def unknown_model_message(ident: str) -> str:
         "attention and KV heads, head dimension, vocabulary and intermediate size (config.json), and "
         "its parameter count. Provide them by pointing model.id (or quantization.checkpoint) at a local "
         "directory holding config.json (and *.safetensors), or use a model of the built-in catalog "
-        "(vllmtune/fit/model_catalog.json), or go online with huggingface_hub installed so that "
+        "(vllmtune/modelfacts/model_catalog.json), or go online with huggingface_hub installed so that "
         "config.json is read from the Hub"
     )

@@ -1,0 +1,309 @@
+"""The vLLM server's argv, in the pinned version's spelling, and its typed settings."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from vllmtune.flags import (
+    describe_versions,
+    flagset,
+    versions_with_dest,
+    versions_with_value,
+)
+from vllmtune.levers import LEVERS
+from vllmtune.plan.base import _Base
+from vllmtune.plan.model import (
+    CONTAINER_ADAPTERS,
+    Mount,
+)
+from vllmtune.plan.settings import (
+    VLLM_DEFAULT,
+    Default,
+    LoraAdapterSettings,
+    LoraSettings,
+    SpeculativeSettings,
+    VllmSettings,
+    or_default,
+)
+
+# profile field path -> vLLM argparse dest. The single place a lever meets a flag.
+FIELD_FLAGS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("model", "revision"), "revision"),
+    (("model", "tokenizer"), "tokenizer"),
+    (("model", "served_name"), "served_model_name"),
+    (("model", "max_model_len"), "max_model_len"),
+    (("model", "dtype"), "dtype"),
+    (("model", "trust_remote_code"), "trust_remote_code"),
+    (("prefix_caching",), "enable_prefix_caching"),
+    (("batching", "max_num_batched_tokens"), "max_num_batched_tokens"),
+    (("batching", "max_num_seqs"), "max_num_seqs"),
+    (("batching", "chunked_prefill"), "enable_chunked_prefill"),
+    (("quantization", "method"), "quantization"),
+    (("quantization", "kv_cache_dtype"), "kv_cache_dtype"),
+    (("resources", "gpu_memory_utilization"), "gpu_memory_utilization"),
+    (("resources", "tensor_parallel_size"), "tensor_parallel_size"),
+    (("resources", "pipeline_parallel_size"), "pipeline_parallel_size"),
+    (("lora", "max_loras"), "max_loras"),
+    (("lora", "max_lora_rank"), "max_lora_rank"),
+    (("lora", "max_cpu_loras"), "max_cpu_loras"),
+)
+# Values equal to vLLM's own default are not rendered (never force what was not asked).
+SKIP_DEFAULTS = {"tensor_parallel_size": 1, "pipeline_parallel_size": 1}
+
+
+class _ServerArgs(_Base):
+    def _field_args(self, model: str) -> None:
+        """The model, then every profile field of FIELD_FLAGS that is set."""
+        self.args = ["--model", model]
+        self.spelt["model"] = "--model"
+        for path, dest in FIELD_FLAGS:
+            value = self._value(path)
+            if value is None or SKIP_DEFAULTS.get(dest) == value:
+                continue
+            self.args += self.flag(path, dest, value)
+
+    def _value(self, path: tuple[str, ...]) -> Any:
+        obj: Any = self.p
+        for part in path:
+            obj = getattr(obj, part) if obj is not None else None
+        return obj
+
+    def _lora(self) -> tuple[Mount, ...]:
+        """--enable-lora and --lora-modules name=source (local adapters are mounted)."""
+        lora = self.p.lora
+        if lora is None:
+            return ()
+        self.args += self.flag(("lora",), "enable_lora", True)
+        modules, mounts = [], []
+        for a in lora.adapters:
+            host = self._host_path(a.source)
+            loads = a.source if host is None else f"{CONTAINER_ADAPTERS}/{a.name}"
+            if host is not None:
+                mounts.append(Mount(source=host, target=loads, read_only=True))
+            modules.append(f"{a.name}={loads}")
+            self.lora_adapters.append(LoraAdapterSettings(a.name, loads))
+        flag = self.fs.by_dest("lora_modules")
+        if flag is None:
+            self._cannot(("lora", "adapters"), "lora_modules", "LoRA adapters")
+        else:
+            self.args += [flag.name, *modules]
+            self.spelt["lora_modules"] = flag.name
+        return tuple(mounts)
+
+    def _deprecated_quantization(self) -> None:
+        method = self.p.quantization.method
+        deprecated = self.fs.values("quantization_deprecated") or []
+        if method and method in deprecated:
+            allow = self.fs.by_dest("allow_deprecated_quantization")
+            if allow is not None:
+                self.args.append(allow.group[0])
+                self.spelt["allow_deprecated_quantization"] = allow.group[0]
+            self.warn(
+                ("quantization", "method"),
+                f"{method} is deprecated in vLLM {self.version} and will be removed; prefer awq, gptq or fp8",
+            )
+
+    def _speculative(self) -> None:
+        s = self.p.speculative
+        if s is None:
+            return
+        path = ("speculative", "method")
+        methods = self.fs.values("speculative_methods")
+        if self.fs.by_dest("speculative_config") is not None:
+            if methods is not None and s.method not in methods:
+                others = versions_with_value("speculative_methods", s.method)
+                if others:
+                    hint = f"it is available in {describe_versions(others)}; "
+                else:
+                    close = difflib.get_close_matches(s.method, methods, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                self.err(
+                    path,
+                    f"{s.method!r} is not a speculative method of vLLM "
+                    f"{self.version}; {hint}choose one of: {', '.join(methods)}",
+                )
+                return
+            config: dict[str, Any] = {"method": s.method}
+            if s.model and s.method != "ngram":
+                config["model"] = s.model
+            config["num_speculative_tokens"] = s.num_tokens
+            for key in ("prompt_lookup_max", "prompt_lookup_min", "draft_tensor_parallel_size"):
+                if getattr(s, key) is not None:
+                    config[key] = getattr(s, key)
+            # JSON of strings and ints is also the Python literal 0.8.2 parsed.
+            flag = self.fs.by_dest("speculative_config")
+            assert flag is not None
+            self.args += [flag.name, json.dumps(config, separators=(",", ":"))]
+            self.spelt["speculative_config"] = flag.name
+            return
+        # Before 0.8.2: separate flags; ngram is spelled as the model "[ngram]".
+        if self.fs.by_dest("speculative_model") is None:
+            self._cannot(path, "speculative_config", "speculative decoding")
+            return
+        if s.method not in ("draft_model", "ngram"):
+            where = [
+                v
+                for v in versions_with_dest("speculative_config")
+                if s.method in (flagset(v).values("speculative_methods") or [])
+            ]
+            self.err(
+                path, f"vLLM {self.version} cannot express method {s.method}; available in {describe_versions(where)}"
+            )
+            return
+        self.args += self.flag(
+            ("speculative", "model"), "speculative_model", "[ngram]" if s.method == "ngram" else s.model
+        )
+        self.args += self.flag(("speculative", "num_tokens"), "num_speculative_tokens", s.num_tokens)
+        for key, dest in (
+            ("prompt_lookup_max", "ngram_prompt_lookup_max"),
+            ("prompt_lookup_min", "ngram_prompt_lookup_min"),
+            ("draft_tensor_parallel_size", "speculative_draft_tensor_parallel_size"),
+        ):
+            if getattr(s, key) is not None:
+                self.args += self.flag(("speculative", key), dest, getattr(s, key))
+
+    def _extra_args(self) -> None:
+        set_by_profile = {self.fs.flags[a].dest for a in self.args if a in self.fs.flags}
+        for i, arg in enumerate(self.p.server.extra_args):
+            if not arg.startswith("-") or arg in ("-", "--"):
+                continue  # a value of the previous flag
+            name = arg.split("=", 1)[0]
+            flag = self.fs.flags.get(name)
+            path = ("server", "extra_args", i)
+            if flag is None:
+                close = self.fs.suggest(name)
+                hint = f"; did you mean {close}?" if close else ""
+                self.err(path, f"unknown flag {name} for vLLM {self.version}{hint}")
+            elif flag.dest in set_by_profile or flag.dest == "model":
+                self.err(
+                    path,
+                    f"{name} is already set by the profile; set the profile field "
+                    "instead of repeating it in extra_args",
+                )
+        self.args += self.p.server.extra_args
+        self.extra = self._extra_values(self.p.server.extra_args)
+
+    def _extra_values(self, extra: list[str]) -> list[tuple[str, str]]:
+        """server.extra_args as (dest, value) in the pinned version's terms: the plan reads its
+        own input once, so that nobody reads the argv back."""
+        out: list[tuple[str, str]] = []
+        i = 0
+        while i < len(extra):
+            name, eq, value = extra[i].partition("=")
+            flag = self.fs.flags.get(name)
+            i += 1
+            if flag is None or not name.startswith("-") or name in ("-", "--"):
+                continue
+            if not eq:
+                if flag.kind == "switch":
+                    value = "on"
+                elif flag.kind == "bool":
+                    value = "on" if name == flag.group[0] else "off"
+                elif flag.takes_value:
+                    values = []
+                    while i < len(extra) and not (extra[i].startswith("-") and extra[i] not in ("-", "--")):
+                        values.append(extra[i])
+                        i += 1
+                        if flag.kind not in ("multi",):
+                            break
+                    value = " ".join(values)
+            self.spelt.setdefault(flag.dest, name)
+            out.append((flag.dest, value))
+        return out
+
+    def _settings(self, model: str, served_names: tuple[str, ...]) -> VllmSettings:
+        """The typed settings the argv renders (see :mod:`vllmtune.plan.settings`)."""
+        p = self.p
+        extra = dict(self.extra)
+
+        def extra_int(dest: str) -> int | Default:
+            text = extra.get(dest)
+            return int(text) if text is not None and text.strip().isdigit() else VLLM_DEFAULT
+
+        def extra_bool(dest: str) -> bool | Default:
+            text = extra.get(dest)
+            if text is None:
+                return VLLM_DEFAULT
+            return text.lower() in ("on", "true", "1", "yes")
+
+        s = p.speculative
+        speculative: SpeculativeSettings | Default = VLLM_DEFAULT
+        if s is not None:
+            speculative = SpeculativeSettings(
+                method=s.method,
+                model=or_default(s.model if s.method != "ngram" else None),
+                num_tokens=s.num_tokens,
+                prompt_lookup_max=or_default(s.prompt_lookup_max),
+                prompt_lookup_min=or_default(s.prompt_lookup_min),
+                draft_tensor_parallel_size=or_default(s.draft_tensor_parallel_size),
+            )
+        lora: LoraSettings | Default = VLLM_DEFAULT
+        if p.lora is not None:
+            lora = LoraSettings(
+                adapters=tuple(self.lora_adapters),
+                max_loras=or_default(p.lora.max_loras),
+                max_lora_rank=or_default(p.lora.max_lora_rank),
+                max_cpu_loras=or_default(p.lora.max_cpu_loras),
+            )
+        r = p.resources
+        return VllmSettings(
+            model=model,
+            served_names=served_names,
+            host=p.server.host,
+            port=p.server.port,
+            revision=or_default(p.model.revision),
+            tokenizer=or_default(p.model.tokenizer),
+            max_model_len=or_default(p.model.max_model_len),
+            dtype=or_default(p.model.dtype),
+            trust_remote_code=or_default(p.model.trust_remote_code),
+            tensor_parallel_size=r.tensor_parallel_size,
+            pipeline_parallel_size=r.pipeline_parallel_size,
+            distributed_executor_backend="ray" if r.nodes > 1 else VLLM_DEFAULT,
+            gpu_memory_utilization=or_default(r.gpu_memory_utilization),
+            max_num_seqs=or_default(p.batching.max_num_seqs),
+            max_num_batched_tokens=or_default(p.batching.max_num_batched_tokens),
+            enable_chunked_prefill=or_default(p.batching.chunked_prefill),
+            enable_prefix_caching=or_default(p.prefix_caching),
+            quantization=or_default(p.quantization.method),
+            kv_cache_dtype=or_default(p.quantization.kv_cache_dtype),
+            block_size=extra_int("block_size"),
+            kv_cache_memory_bytes=extra_int("kv_cache_memory_bytes"),
+            enforce_eager=extra_bool("enforce_eager"),
+            speculative=speculative,
+            lora=lora,
+            extra=tuple(self.extra),
+            flags=tuple(sorted(self.spelt.items())),
+        )
+
+    def _levers(self) -> None:
+        """What each lever renders to, for ``vllmtune explain``."""
+        a = self.args
+
+        def flags_for(*dests: str) -> tuple[str, ...]:
+            out = []
+            for i, tok in enumerate(a):
+                f = self.fs.flags.get(tok)
+                if f is not None and f.dest in dests:
+                    nxt = a[i + 1] if f.takes_value and f.kind != "optbool" and i + 1 < len(a) else None
+                    out.append(tok if nxt is None else f"{tok} {nxt}")
+            return tuple(out)
+
+        p = self.p
+        pc = p.prompt_cache
+        states = {
+            "prompt_cache": f"on ({pc.backend}, ttl {pc.ttl})" if pc.enabled else "off",
+            "prefix_caching": {True: "on", False: "off", None: "vLLM default"}[p.prefix_caching],
+            "batching": "set" if any(v is not None for v in p.batching.model_dump().values()) else "vLLM default",
+            "quantization": p.quantization.method or ("checkpoint" if p.quantization.checkpoint else "off"),
+            "speculative": p.speculative.method if p.speculative else "off",
+        }
+        self.levers = [
+            (
+                lever.label,
+                states[lever.field],
+                flags_for(*lever.dests) if lever.dests else (("proxy sidecar",) if pc.enabled else ()),
+            )
+            for lever in LEVERS
+        ]
