@@ -342,27 +342,49 @@ def test_kserve_manifest_matches_the_crd(source: str) -> None:
 # ------------------------------------------------------------------ what each stack hands to vLLM
 
 
+CHART_VALUE_FLAGS = (  # vllmConfig keys the chart's template turns into `--flag value`, in its order
+    ("maxModelLen", "--max-model-len"),
+    ("dtype", "--dtype"),
+    ("tensorParallelSize", "--tensor-parallel-size"),
+    ("maxNumSeqs", "--max-num-seqs"),
+    ("gpuMemoryUtilization", "--gpu_memory_utilization"),
+    ("maxLoras", "--max_loras"),
+)
+
+
 def chart_command(values: dict[str, Any]) -> list[str]:
-    """The vLLM container's command the production-stack chart renders (its template,
-    helm/templates/deployment-vllm-multi.yaml: model, host, port, the prefix-caching flag, then
-    vllmConfig.extraArgs), for one modelSpec without the LoRA/tool/LMCache options."""
+    """The vLLM container's command as the production-stack chart's template writes it
+    (helm/templates/deployment-vllm-multi.yaml: model, host, port, the prefix-caching flag, the
+    vllmConfig keys, then extraArgs), after Kubernetes' $(VAR) expansion; for one modelSpec
+    without the LoRA/tool/LMCache/chat-template options, which vllmtune never sets."""
+    from tests.render.k8s_expand import expand
+
     engine = values["servingEngineSpec"]
     [spec] = engine["modelSpec"]
+    assert not {"enableLoRA", "enableTool", "toolCallParser", "lmcacheConfig", "chatTemplate"} & set(spec)
     cfg = spec["vllmConfig"]
     command = ["vllm", "serve", spec["modelURL"], "--host", "0.0.0.0", "--port", str(engine["containerPort"])]
+    if "enableChunkedPrefill" in cfg:
+        command.append("--enable-chunked-prefill" if cfg["enableChunkedPrefill"] else "--no-enable-chunked-prefill")
     command.append("--enable-prefix-caching" if cfg.get("enablePrefixCaching") else "--no-enable-prefix-caching")
-    return command + cfg.get("extraArgs", [])
+    for key, flag in CHART_VALUE_FLAGS:
+        if key in cfg:
+            command += [flag, str(cfg[key])]
+    return [expand(a, {}) for a in command + cfg.get("extraArgs", [])]
 
 
 @pytest.mark.parametrize("source", [s for s, t in _pairs() if t == "production-stack"])
-def test_production_stack_gives_vllm_the_plans_settings(source: str) -> None:
-    from tests.render.k8s_expand import expand
+def test_production_stack_command_parses_for_its_pinned_version(source: str) -> None:
+    from tests.render.test_golden import FLAG_DUMPS, check_against_dump
 
+    require(FLAG_DUMPS.is_dir(), f"the vLLM flag dumps ({FLAG_DUMPS}, beside the checkout)")
     plan = plan_of(source)
-    command = [expand(a, {}) for a in chart_command(load_export(source, "production-stack"))]
-    # the chart's own words first; the plan's argv after them, so its values win (argparse: last one)
-    assert command[2] == plan.model
-    assert command[8:] == [a for i, a in enumerate(plan.args) if i > 1]
+    command = chart_command(load_export(source, "production-stack"))
+    assert command[:3] == ["vllm", "serve", plan.model]
+    dump = json.loads((FLAG_DUMPS / "serve" / f"{plan.vllm_version}.json").read_text(encoding="utf-8"))
+    # the chart spells two flags with underscores, which vLLM's parser turns into dashes
+    argv = [w.replace("_", "-") if w.startswith("--") else w for w in command[3:]]
+    assert check_against_dump(argv, dump) == []
 
 
 @pytest.mark.parametrize("target", ["kserve", "llm-d"])

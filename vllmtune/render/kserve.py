@@ -63,8 +63,8 @@ COVERAGE: Coverage = {
     "lora.*": Reported(LOCAL_ADAPTER, local_adapters, "the container args (--enable-lora, --lora-modules, ...)"),
     "resources.gpus": "spec.template.containers[main].resources (nvidia.com/gpu)",
     "resources.gpu_memory_utilization": "the container args",
-    "resources.tensor_parallel_size": "the container args",
-    "resources.pipeline_parallel_size": "the container args",
+    "resources.tensor_parallel_size": "spec.parallelism.tensor and the container args",
+    "resources.pipeline_parallel_size": "spec.parallelism.pipeline and the container args",
     "resources.nodes": Reported(
         "a multi-node server renders for -t kubernetes (a LeaderWorkerSet with Ray); refused here"
     ),
@@ -202,6 +202,12 @@ def manifest(plan: DeploymentPlan) -> dict[str, Any]:
         metadata["namespace"] = plan.k8s_namespace
     metadata["labels"] = {**dict(plan.labels), **dict(plan.k8s_extra_labels)}
     spec: dict[str, Any] = {"model": {"uri": f"hf://{plan.model}", "name": plan.served_name}}
+    v = plan.vllm
+    parallelism = {
+        k: n for k, n in (("tensor", v.tensor_parallel_size), ("pipeline", v.pipeline_parallel_size)) if n > 1
+    }
+    if parallelism:
+        spec["parallelism"] = parallelism
     scaling = _scaling(plan)
     if scaling is not None:
         spec["scaling"] = scaling

@@ -3,7 +3,7 @@
 The profile's server is the decode pool. Its container is given whole (``modelCommand:
 custom``: the image's entrypoint as ``command``, the plan's argv as ``args``), so the chart
 adds no vLLM flag of its own; the chart adds the GPUs (``decode.parallelism.tensor`` x
-``dataLocal``, here the server's GPU count) and ``HF_HOME`` on the model volume, where vLLM
+``dataLocal``: the typed tensor parallel size) and ``HF_HOME`` on the model volume, where vLLM
 downloads the model. A profile has no prefill/decode split, so the prefill pool and the routing
 proxy (the sidecar that steers P/D traffic) are off and clients reach vLLM on
 ``routing.servicePort``; the chart's InferencePool/scheduler route to it. Checked against the
@@ -61,10 +61,18 @@ COVERAGE: Coverage = {
     "quantization.kv_cache_dtype": "the container args",
     "speculative.*": "the container args (--speculative-config)",
     "lora.*": Reported(LOCAL_ADAPTER, local_adapters, "the container args (--enable-lora, --lora-modules, ...)"),
-    "resources.gpus": "decode.parallelism.tensor (the chart requests tensor x dataLocal GPUs), accelerator.type",
+    "resources.gpus": Reported(
+        "the chart requests tensor x dataLocal GPUs per pod, here tensor_parallel_size",
+        lambda p: p.gpus > 0 and p.gpus != p.vllm.tensor_parallel_size,
+        "accelerator.type, and decode.parallelism.tensor (the chart requests that many GPUs)",
+    ),
     "resources.gpu_memory_utilization": "the container args",
-    "resources.tensor_parallel_size": "the container args",
-    "resources.pipeline_parallel_size": "the container args",
+    "resources.tensor_parallel_size": "decode.parallelism.tensor and the container args",
+    "resources.pipeline_parallel_size": Reported(
+        "the chart counts GPUs as tensor x dataLocal; a pipeline's GPUs are not requested",
+        lambda p: p.vllm.pipeline_parallel_size > 1,
+        "the container args",
+    ),
     "resources.nodes": Reported(
         "the chart's multinode mode runs data-parallel workers, not a Ray pipeline; a multi-node server "
         "renders for -t kubernetes (refused here)"
@@ -171,7 +179,7 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
     decode: dict[str, Any] = {
         "create": True,
         "replicas": plan.k8s_replicas,
-        "parallelism": {"tensor": max(1, plan.gpus), "data": 1, "dataLocal": 1, "workers": 1},
+        "parallelism": {"tensor": plan.vllm.tensor_parallel_size, "data": 1, "dataLocal": 1, "workers": 1},
         "containers": [container],
         "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": k8s_quantity(plan.shm.size)}}],
     }

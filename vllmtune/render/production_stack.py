@@ -4,9 +4,12 @@ The chart puts the model and ``extraArgs`` into the container's command, and ``e
 environment, where Kubernetes expands ``$(VAR)``: those values are escaped (``$$``).
 One ``servingEngineSpec.modelSpec[]`` entry runs the profile's server. The chart itself passes
 ``vllm serve MODEL --host 0.0.0.0 --port PORT`` and always one of ``--enable-prefix-caching`` /
-``--no-enable-prefix-caching`` (off when ``vllmConfig.enablePrefixCaching`` is absent); every
-vLLM setting of the plan follows in ``vllmConfig.extraArgs``, in the pinned version's spelling,
-after the chart's own flags, so that the plan's value is the one vLLM keeps. The chart has no
+``--no-enable-prefix-caching`` (off when ``vllmConfig.enablePrefixCaching`` is absent). The
+settings the chart has keys for (max model len, dtype, TP, max num seqs, GPU memory share) are
+read from the plan's typed settings into ``vllmConfig``; every other flag of the plan's argv
+follows in ``vllmConfig.extraArgs``, in the pinned version's spelling, after the chart's own
+flags (prefix caching and chunked prefill too, so that the version's spelling is the one vLLM
+keeps). The chart has no
 place for the prompt-cache proxy: ``vllmtune render -t kubernetes`` renders it.
 Checked against the chart's own ``values.schema.json`` (tests/render/test_exporters.py).
 """
@@ -17,7 +20,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from vllmtune.errors import RenderError
-from vllmtune.plan import k8s_quantity
+from vllmtune.plan import Default, k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 from vllmtune.render.coverage import (
     COMMON,
@@ -38,11 +41,14 @@ TARGET = "production-stack"
 GPU_RESOURCE = "nvidia.com/gpu"
 
 
-def _lever_state(plan: DeploymentPlan, field: str) -> str:
-    from vllmtune.levers import LEVERS
-
-    label = next(lever.label for lever in LEVERS if lever.field == field)
-    return next(state for name, state, _ in plan.levers if name == label)
+# vllmConfig keys the chart turns into `--flag value` (its template), and the setting each holds.
+VALUE_KEYS = (
+    ("maxModelLen", "max_model_len"),
+    ("dtype", "dtype"),
+    ("tensorParallelSize", "tensor_parallel_size"),
+    ("maxNumSeqs", "max_num_seqs"),
+    ("gpuMemoryUtilization", "gpu_memory_utilization"),
+)
 
 
 COVERAGE: Coverage = {
@@ -56,8 +62,8 @@ COVERAGE: Coverage = {
     "model.revision": "vllmConfig.extraArgs (--revision)",
     "model.tokenizer": "vllmConfig.extraArgs (--tokenizer)",
     "model.served_name": "vllmConfig.extraArgs (--served-model-name)",
-    "model.max_model_len": "vllmConfig.extraArgs (--max-model-len)",
-    "model.dtype": "vllmConfig.extraArgs (--dtype)",
+    "model.max_model_len": "vllmConfig.maxModelLen",
+    "model.dtype": "vllmConfig.dtype",
     "model.trust_remote_code": "vllmConfig.extraArgs (--trust-remote-code)",
     "prompt_cache.*": Reported(
         "the chart has no place for the prompt-cache proxy; deploy it beside the release "
@@ -67,9 +73,12 @@ COVERAGE: Coverage = {
     "prefix_caching": Reported(
         "the chart always passes --enable-prefix-caching or --no-enable-prefix-caching, and without "
         "a setting it turns prefix caching off (vLLM's own default is on since 0.8.0): set prefix_caching",
-        lambda p: _lever_state(p, "prefix_caching") == "vLLM default",
+        lambda p: isinstance(p.vllm.enable_prefix_caching, Default),
+        "vllmConfig.enablePrefixCaching",
     ),
-    "batching.*": "vllmConfig.extraArgs",
+    "batching.max_num_seqs": "vllmConfig.maxNumSeqs",
+    "batching.max_num_batched_tokens": "vllmConfig.extraArgs (--max-num-batched-tokens)",
+    "batching.chunked_prefill": "vllmConfig.extraArgs (the pinned version's spelling)",
     "quantization.method": "vllmConfig.extraArgs (--quantization)",
     "quantization.checkpoint": Reported(
         LOCAL_MODEL, lambda p: p.model_host_path is not None, "servingEngineSpec.modelSpec[0].modelURL"
@@ -78,8 +87,8 @@ COVERAGE: Coverage = {
     "speculative.*": "vllmConfig.extraArgs (--speculative-config)",
     "lora.*": Reported(LOCAL_ADAPTER, local_adapters, "vllmConfig.extraArgs (--enable-lora, --lora-modules, ...)"),
     "resources.gpus": "servingEngineSpec.modelSpec[0].resources (nvidia.com/gpu)",
-    "resources.gpu_memory_utilization": "vllmConfig.extraArgs (--gpu-memory-utilization)",
-    "resources.tensor_parallel_size": "vllmConfig.extraArgs (--tensor-parallel-size)",
+    "resources.gpu_memory_utilization": "vllmConfig.gpuMemoryUtilization",
+    "resources.tensor_parallel_size": "vllmConfig.tensorParallelSize (the chart then mounts /dev/shm)",
     "resources.pipeline_parallel_size": "vllmConfig.extraArgs (--pipeline-parallel-size)",
     "resources.nodes": Reported("a multi-node server renders for -t kubernetes, -t kserve (refused here)"),
     "resources.shm_size": "servingEngineSpec.modelSpec[0].shmSize",
@@ -139,11 +148,34 @@ def production_stack_warnings(plan: DeploymentPlan) -> tuple[str, ...]:
     return warnings_for(TARGET, COVERAGE, plan)
 
 
-def _vllm_args(plan: DeploymentPlan) -> list[str]:
-    """The plan's argv without what the chart passes itself (the model, from modelURL)."""
-    args = list(plan.args)
-    i = args.index("--model")
-    return [k8s_literal(a) for a in args[:i] + args[i + 2 :]]
+def _vllm_config(plan: DeploymentPlan) -> dict[str, Any]:
+    """vllmConfig: the settings the chart has keys for, typed; the rest of the plan's argv in
+    ``extraArgs`` (without what the chart passes itself: the model, from modelURL)."""
+    s = plan.vllm
+    config: dict[str, Any] = {}
+    if not isinstance(s.enable_prefix_caching, Default):
+        # The chart writes --enable-prefix-caching, or --no-enable-prefix-caching, which not every
+        # version has (0.33: --disable-prefix-caching); the argv's own flag, in the version's
+        # spelling, follows in extraArgs and wins (argparse keeps the last).
+        off = s.enable_prefix_caching is False and s.flag("enable_prefix_caching") == "--no-enable-prefix-caching"
+        config["enablePrefixCaching"] = not off
+    taken = {"model"}
+    for key, dest in VALUE_KEYS:
+        value = getattr(s, dest)
+        if not isinstance(value, Default):
+            config[key] = value
+            taken.add(dest)
+    spelled = {s.flag(dest) for dest in taken} - {None}
+    args, skip = [], False
+    for word in plan.args:  # drop the taken flags with their values
+        if skip:
+            skip = False
+        elif word in spelled:
+            skip = True
+        else:
+            args.append(k8s_literal(word))
+    config["extraArgs"] = args
+    return config
 
 
 def _secret_ref(plan: DeploymentPlan, var: str) -> dict[str, str] | None:
@@ -189,7 +221,7 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
         "pvcStorage": plan.k8s_pvc_size,
         "pvcAccessMode": [plan.k8s_pvc_access_mode],
         "shmSize": k8s_quantity(plan.shm.size),
-        "vllmConfig": {"extraArgs": _vllm_args(plan)},
+        "vllmConfig": _vllm_config(plan),
     }
     if plan.k8s_pvc_storage_class is not None:
         spec["storageClass"] = plan.k8s_pvc_storage_class
