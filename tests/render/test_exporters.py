@@ -342,6 +342,34 @@ def test_kserve_manifest_matches_the_crd(source: str) -> None:
 # ------------------------------------------------------------------ what each stack hands to vLLM
 
 
+def config_file_argv(doc: dict[str, Any]) -> list[str]:
+    """The argv vLLM 0.32 builds from a --config file (vllm/utils/argparse_utils.py,
+    load_config_file): ``--key value``, ``--key`` for true, nothing for false (the top-level
+    parser has no --no- form), list items as values, a mapping as its JSON."""
+    out: list[str] = []
+    for key, value in doc.items():
+        if isinstance(value, bool):
+            out += [f"--{key}"] if value else []
+        elif isinstance(value, list):
+            out += [f"--{key}", *map(str, value)] if value else []
+        elif isinstance(value, dict):
+            out += [f"--{key}", json.dumps(value)]
+        else:
+            out += [f"--{key}", str(value)]
+    return out
+
+
+def joined(argv: list[str]) -> list[str]:
+    """``--flag value`` as one word ``--flag=value`` (what the hostile matrix compares)."""
+    out: list[str] = []
+    for word in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and not word.startswith("--"):
+            out[-1] += "=" + word
+        else:
+            out.append(word)
+    return out
+
+
 CHART_VALUE_FLAGS = (  # vllmConfig keys the chart's template turns into `--flag value`, in its order
     ("maxModelLen", "--max-model-len"),
     ("dtype", "--dtype"),
@@ -352,13 +380,11 @@ CHART_VALUE_FLAGS = (  # vllmConfig keys the chart's template turns into `--flag
 )
 
 
-def chart_command(values: dict[str, Any]) -> list[str]:
-    """The vLLM container's command as the production-stack chart's template writes it
+def chart_container(values: dict[str, Any]) -> dict[str, Any]:
+    """The vLLM container as the production-stack chart's template writes it
     (helm/templates/deployment-vllm-multi.yaml: model, host, port, the prefix-caching flag, the
-    vllmConfig keys, then extraArgs), after Kubernetes' $(VAR) expansion; for one modelSpec
+    vllmConfig keys, then extraArgs; HF_HOME, POD_IP, the secrets, then env), for one modelSpec
     without the LoRA/tool/LMCache/chat-template options, which vllmtune never sets."""
-    from tests.render.k8s_expand import expand
-
     engine = values["servingEngineSpec"]
     [spec] = engine["modelSpec"]
     assert not {"enableLoRA", "enableTool", "toolCallParser", "lmcacheConfig", "chatTemplate"} & set(spec)
@@ -370,7 +396,41 @@ def chart_command(values: dict[str, Any]) -> list[str]:
     for key, flag in CHART_VALUE_FLAGS:
         if key in cfg:
             command += [flag, str(cfg[key])]
-    return [expand(a, {}) for a in command + cfg.get("extraArgs", [])]
+    env: list[dict[str, Any]] = [
+        {"name": "HF_HOME", "value": "/data" if "pvcStorage" in spec else "/tmp"},
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+    ]
+    for var, ref in (("HF_TOKEN", spec.get("hf_token")), ("VLLM_API_KEY", engine.get("vllmApiKey"))):
+        if ref:
+            env.append(
+                {"name": var, "valueFrom": {"secretKeyRef": {"name": ref["secretName"], "key": ref["secretKey"]}}}
+            )
+    image = f"{spec['repository']}:{spec['tag']}"
+    return {
+        "name": "vllm",
+        "image": image,
+        "command": command + cfg.get("extraArgs", []),
+        "env": env + spec.get("env", []),
+    }
+
+
+def chart_command(values: dict[str, Any]) -> list[str]:
+    """The chart's vLLM command as the process gets it (after Kubernetes' $(VAR) expansion)."""
+    from tests.render.k8s_expand import as_run
+
+    command: list[str] = as_run(chart_container(values))["command"]
+    return command
+
+
+def _json_words(argv: list[str]) -> list[Any]:
+    return [json.loads(w) if w.startswith("{") else w for w in argv]
+
+
+@pytest.mark.parametrize("source", [s for s, t in _pairs() if t == "vllm-config"])
+def test_the_config_file_is_the_plans_argv(source: str) -> None:
+    # read as vLLM's loader reads it; the real parser's namespaces: test_exporters_real_vllm.py
+    argv = config_file_argv(load_export(source, "vllm-config"))
+    assert _json_words(argv) == _json_words(list(plan_of(source).args))
 
 
 @pytest.mark.parametrize("source", [s for s, t in _pairs() if t == "production-stack"])
