@@ -382,9 +382,11 @@ CHART_VALUE_FLAGS = (  # vllmConfig keys the chart's template turns into `--flag
 
 def chart_container(values: dict[str, Any]) -> dict[str, Any]:
     """The vLLM container as the production-stack chart's template writes it
-    (helm/templates/deployment-vllm-multi.yaml: model, host, port, the prefix-caching flag, the
-    vllmConfig keys, then extraArgs; HF_HOME, POD_IP, the secrets, then env), for one modelSpec
-    without the LoRA/tool/LMCache/chat-template options, which vllmtune never sets."""
+    (helm/templates/deployment-vllm-multi.yaml at the commit of ../shared/schemas: model, host,
+    port, the prefix-caching flag, the vllmConfig keys, then extraArgs; its own variables, the
+    secrets, then env), for one modelSpec without the LoRA/tool/LMCache/chat-template options,
+    which vllmtune never sets. Checked once by hand against `helm template` of that chart (helm
+    3.17.3): the same command for every golden."""
     engine = values["servingEngineSpec"]
     [spec] = engine["modelSpec"]
     assert not {"enableLoRA", "enableTool", "toolCallParser", "lmcacheConfig", "chatTemplate"} & set(spec)
@@ -397,8 +399,10 @@ def chart_container(values: dict[str, Any]) -> dict[str, Any]:
         if key in cfg:
             command += [flag, str(cfg[key])]
     env: list[dict[str, Any]] = [
+        {"name": "PYTHONHASHSEED", "value": "123"},
         {"name": "HF_HOME", "value": "/data" if "pvcStorage" in spec else "/tmp"},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "PROMETHEUS_MULTIPROC_DIR", "value": "/tmp"},
     ]
     for var, ref in (("HF_TOKEN", spec.get("hf_token")), ("VLLM_API_KEY", engine.get("vllmApiKey"))):
         if ref:

@@ -5,9 +5,11 @@ custom``: the image's entrypoint as ``command``, the plan's argv as ``args``), s
 adds no vLLM flag of its own; the chart adds the GPUs (``decode.parallelism.tensor`` x
 ``dataLocal``: the typed tensor parallel size) and ``HF_HOME`` on the model volume, where vLLM
 downloads the model. A profile has no prefill/decode split, so the prefill pool and the routing
-proxy (the sidecar that steers P/D traffic) are off and clients reach vLLM on
-``routing.servicePort``; the chart's InferencePool/scheduler route to it. Checked against the
-chart's ``values.schema.json`` (tests/render/test_exporters.py).
+proxy (the sidecar that steers P/D traffic) are off and vLLM listens on ``routing.servicePort``;
+the Gateway, InferencePool and scheduler come from llm-d's infrastructure charts, which select
+the pods by ``modelArtifacts.labels``. The chart passes env values through Helm's ``tpl``:
+``{{`` in them is escaped. Checked against the chart's ``values.schema.json``
+(tests/render/test_exporters.py).
 """
 
 from __future__ import annotations
