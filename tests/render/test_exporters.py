@@ -342,32 +342,36 @@ def test_kserve_manifest_matches_the_crd(source: str) -> None:
 # ------------------------------------------------------------------ what each stack hands to vLLM
 
 
-def config_file_argv(doc: dict[str, Any]) -> list[str]:
-    """The argv vLLM 0.32 builds from a --config file (vllm/utils/argparse_utils.py,
-    load_config_file): ``--key value``, ``--key`` for true, nothing for false (the top-level
-    parser has no --no- form), list items as values, a mapping as its JSON."""
-    out: list[str] = []
+def config_file_pairs(doc: dict[str, Any]) -> list[list[str]]:
+    """The options vLLM 0.32 builds from a --config file (vllm/utils/argparse_utils.py,
+    load_config_file), one list per key: ``--key value...``; ``--key`` for true, nothing for
+    false (the top-level parser has no --no- form), list items as values, a mapping as JSON."""
+    out: list[list[str]] = []
     for key, value in doc.items():
         if isinstance(value, bool):
-            out += [f"--{key}"] if value else []
+            out += [[f"--{key}"]] if value else []
         elif isinstance(value, list):
-            out += [f"--{key}", *map(str, value)] if value else []
+            out += [[f"--{key}", *map(str, value)]] if value else []
         elif isinstance(value, dict):
-            out += [f"--{key}", json.dumps(value)]
+            out.append([f"--{key}", json.dumps(value)])
         else:
-            out += [f"--{key}", str(value)]
+            out.append([f"--{key}", str(value)])
     return out
 
 
-def joined(argv: list[str]) -> list[str]:
-    """``--flag value`` as one word ``--flag=value`` (what the hostile matrix compares)."""
-    out: list[str] = []
-    for word in argv:
-        if out and out[-1].startswith("--") and "=" not in out[-1] and not word.startswith("--"):
-            out[-1] += "=" + word
-        else:
-            out.append(word)
-    return out
+def config_file_argv(doc: dict[str, Any]) -> list[str]:
+    """That argv, as vLLM's parser gets it."""
+    return [word for option in config_file_pairs(doc) for word in option]
+
+
+def joined(doc: dict[str, Any]) -> list[str]:
+    """Each option as one word ``--key=value`` (more values follow as words): what the hostile
+    matrix compares, whatever the value starts with."""
+    return [
+        w
+        for flag, *values in config_file_pairs(doc)
+        for w in ([f"{flag}={values[0]}", *values[1:]] if values else [flag])
+    ]
 
 
 CHART_VALUE_FLAGS = (  # vllmConfig keys the chart's template turns into `--flag value`, in its order

@@ -100,9 +100,9 @@ def consumed(plan: DeploymentPlan, target: str, tmp: Path) -> Any:
 
         return k8s_as_run(chart_container(yaml.load(text, Loader=Loader)))
     if target == "vllm-config":  # the argv vLLM's config loader builds, each flag joined to its value
-        from tests.render.test_exporters import config_file_argv, joined
+        from tests.render.test_exporters import joined
 
-        return joined(config_file_argv(yaml.load(text, Loader=Loader)))
+        return joined(yaml.load(text, Loader=Loader))
     docs = [k8s_as_run(d) for d in yaml.load_all(text, Loader=Loader) if d]
     if target == "kubernetes":
         check_k8s_against_plan(plan, docs)

@@ -88,7 +88,18 @@ def _scalar(text: str) -> Any:
     return text
 
 
-def config_mapping(args: tuple[str, ...]) -> dict[str, Any]:
+def value_flags(plan: DeploymentPlan) -> frozenset[str]:
+    """The spellings of the plan's flags whose typed setting is a value (not a switch): the word
+    after them is their value even when it starts with ``-`` (``server.host`` may)."""
+    s = plan.vllm
+    return frozenset(
+        flag
+        for dest, flag in s.flags
+        if isinstance(getattr(s, dest, None), str | int | float) and not isinstance(getattr(s, dest), bool)
+    )
+
+
+def config_mapping(args: tuple[str, ...], takes_value: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The argv as the config file's mapping (keys without the leading ``--``)."""
     out: dict[str, Any] = {}
     i = 0
@@ -96,6 +107,10 @@ def config_mapping(args: tuple[str, ...]) -> dict[str, Any]:
         word = args[i]
         i += 1
         name, eq, inline = word.partition("=")
+        if not name.startswith("--"):
+            raise RenderError(
+                f"{name}: a --config file names options by their long form; write it so in server.extra_args"
+            )
         key = name.removeprefix("--")
         if key in out:
             raise RenderError(f"{name} is given twice; a --config file holds each option once (give it once)")
@@ -103,6 +118,9 @@ def config_mapping(args: tuple[str, ...]) -> dict[str, Any]:
             out[key] = _scalar(inline)
             continue
         values = []
+        if word in takes_value and i < len(args):
+            values.append(args[i])
+            i += 1
         while i < len(args) and not args[i].startswith("-"):
             values.append(args[i])
             i += 1
@@ -124,4 +142,4 @@ def render_vllm_config(plan: DeploymentPlan) -> str:
     """The ``vllm serve --config`` file of the plan."""
     warnings = vllm_config_warnings(plan)
     apply = "vllm serve --config THIS_FILE (inside the image: mount it and pass --config)"
-    return header(TARGET, plan, apply, warnings) + dump_yaml(config_mapping(plan.args))
+    return header(TARGET, plan, apply, warnings) + dump_yaml(config_mapping(plan.args, value_flags(plan)))
