@@ -15,7 +15,7 @@ import yaml
 
 from tests.conftest import ROOT, require
 from vllmtune.plan import load_plan
-from vllmtune.render.kubernetes import render_kubernetes
+from vllmtune.render.k8s import render_kubernetes
 
 
 def vt(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

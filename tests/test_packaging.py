@@ -77,3 +77,9 @@ def test_the_proxy_dockerfile_ships_in_the_package(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     built = tmp_path / "lib" / "vllmtune" / "cache" / "Dockerfile"
     assert built.read_text() == (ROOT / "vllmtune" / "cache" / "Dockerfile").read_text()
+    # The programs the rendered Kubernetes pods run (vllmtune.render.k8s reads them as package files).
+    shipped = ROOT / "vllmtune" / "render" / "scripts"
+    names = sorted(p.name for p in shipped.iterdir())
+    assert names == ["download_weights.py", "ray_leader.sh", "ray_worker.sh", "wait_for_model.py"]
+    for name in names:
+        assert (tmp_path / "lib" / "vllmtune" / "render" / "scripts" / name).read_text() == (shipped / name).read_text()

@@ -30,6 +30,7 @@ class SidecarContainer:
     command: tuple[str, ...]  # argv after the entrypoint
     port: int
     health_path: str | None
+    before_server: bool  # started before vLLM (Redis), or once vLLM answers (the proxy)
     # hardening (Sidecar.hardening): what the Kubernetes securityContext says, in Docker's words
     user: str | None  # "uid:gid"
     read_only: bool
@@ -71,6 +72,7 @@ def sidecar_container(plan: DeploymentPlan, sc: Sidecar) -> SidecarContainer:
         command=(*sc.command[1:], *sc.resolved_args(docker_hosts(plan))),
         port=sc.port,
         health_path=sc.health_path,
+        before_server=sc.before_server,
         user=None if h.run_as_user is None else f"{h.run_as_user}:{h.run_as_user}",
         read_only=h.read_only_root,
         tmpfs=h.writable_paths if h.read_only_root else (),
@@ -80,13 +82,13 @@ def sidecar_container(plan: DeploymentPlan, sc: Sidecar) -> SidecarContainer:
 
 def before_server(c: SidecarContainer) -> bool:
     """Does this sidecar start before vLLM (Redis), or once vLLM answers (the proxy)?"""
-    return c.role == "redis"
+    return c.before_server
 
 
 def image_build_hint(sc: Sidecar) -> str | None:
     """The command that builds a sidecar's image, for rendered output; None for an image on a
     registry. The proxy image is built from the installed package: ``vllmtune up`` does it when
     the image is missing; for a registry of the user's, prompt_cache.image and ``--push``."""
-    if sc.role != "cache":
+    if not sc.built_here:
         return None
     return f"vllmtune cache build-image --tag {sc.image}"

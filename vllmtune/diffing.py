@@ -14,6 +14,7 @@ from vllmtune.errors import VllmtuneError
 from vllmtune.levers import BY_LABEL
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render import TARGETS, render, resolve_target
+from vllmtune.render import target as target_record
 
 RENDER_MAP = ".vllmtune-render.yaml"
 
@@ -156,7 +157,7 @@ def render_check(map_file: str, fix: bool) -> list[dict[str, Any]]:
         differ = compare_rendered(load_plan(profile), target, output)
         stale = [str(path) for path, _, _ in differ]
         if stale and fix:
-            write_files({path: text for path, _, text in differ}, mode=0o755 if target == "docker" else None)
+            write_files({path: text for path, _, text in differ}, mode=target_record(target).mode)
         results.append(
             {
                 "profile": e["profile"],

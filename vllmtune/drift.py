@@ -93,7 +93,7 @@ def _from_k8s_dump(plan: DeploymentPlan, dump: str) -> tuple[str, list[str]]:
         items += d.get("items", []) if d.get("kind") == "List" else [d]
     # A multi-node server is a LeaderWorkerSet: its leader pod runs vLLM.
     if plan.multi_node:
-        from vllmtune.render.kubernetes import lws_name
+        from vllmtune.render.k8s import lws_name
 
         kind, short, name = "LeaderWorkerSet", "lws", lws_name(plan)
     else:

@@ -15,7 +15,7 @@ import yaml
 
 from tests.conftest import ROOT, require
 from vllmtune.plan import load_plan
-from vllmtune.render.kubernetes import render_kubernetes
+from vllmtune.render.k8s import render_kubernetes
 
 CHECKOV = Path(os.environ.get("VLLMTUNE_CHECKOV_VENV", Path.home() / ".cache/vllmtune/checkov-venv")) / "bin/checkov"
 TABLE = ROOT / "docs/kubernetes-security.md"

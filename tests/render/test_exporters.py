@@ -26,15 +26,10 @@ from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.profile.models import Profile
 from vllmtune.render import EXPORTS, export_warnings, render, render_strict, resolve_target
 from vllmtune.render.coverage import covered
+from vllmtune.render.registry import BY_NAME
 
 SCHEMAS = ROOT.parent / "shared" / "schemas"
 EXPORTS_DIR = GOLDEN / "exports"
-EXT = {
-    "vllm-config": "vllm-config.yaml",
-    "production-stack": "production-stack.values.yaml",
-    "kserve": "kserve.yaml",
-    "llm-d": "llm-d.values.yaml",
-}
 # The one multi-node example: a Ray pipeline across nodes renders for kubernetes and vllm-config.
 MULTI_NODE = "profiles/examples/llama-70b-2x8.yaml"
 
@@ -42,12 +37,13 @@ MULTI_NODE = "profiles/examples/llama-70b-2x8.yaml"
 def coverage_of(target: str) -> Any:
     import importlib
 
-    return importlib.import_module(f"vllmtune.render.{EXPORTS[target][0]}").COVERAGE
+    module = BY_NAME[target].renderer.partition(":")[0]
+    return importlib.import_module(f"vllmtune.render.{module}").COVERAGE
 
 
 def golden_name(source: str, target: str) -> str:
     stem = source.removeprefix("preset:") if source.startswith("preset:") else Path(source).stem
-    return f"exports/{stem}.{EXT[target]}"
+    return f"exports/{stem}.{BY_NAME[target].suffix}"  # the registry names every file
 
 
 def _pairs() -> list[tuple[str, str]]:
@@ -83,15 +79,10 @@ def test_every_export_golden_is_produced_by_a_test() -> None:
 
 @pytest.mark.parametrize("target", ["production-stack", "kserve", "llm-d"])
 def test_a_multi_node_profile_is_refused_with_the_way_out(target: str) -> None:
-    what = {
-        "production-stack": "the production-stack chart",
-        "kserve": "the kserve target",
-        "llm-d": "the llm-d target",
-    }
     with pytest.raises(RenderError) as info:
         render(plan_of(MULTI_NODE), target)
     assert str(info.value) == (
-        f"{MULTI_NODE}:20: resources.nodes: {what[target]} runs on one machine, but this profile spans 2 nodes; "
+        f"{MULTI_NODE}:20: resources.nodes: the {target} target runs on one machine, but this profile spans 2 nodes; "
         "render it for Kubernetes (-t kubernetes: a LeaderWorkerSet), or set nodes: 1"
     )
 

@@ -20,15 +20,15 @@ from vllmtune.flags import version_key
 from vllmtune.plan import SERVE_ENTRYPOINT_SINCE, load_plan
 from vllmtune.profile.loader import preset_names
 from vllmtune.render import render, targets_for
+from vllmtune.render.registry import BY_NAME
 
-EXT = {"docker": "sh", "compose": "compose.yaml", "kubernetes": "k8s.yaml"}
 EXAMPLES = sorted((ROOT / "profiles" / "examples").glob("*.yaml"))
 SOURCES = [f"preset:{n}" for n in preset_names()] + [str(p.relative_to(ROOT)) for p in EXAMPLES]
 
 
 def golden_name(source: str, target: str) -> str:
     stem = source.removeprefix("preset:") if source.startswith("preset:") else Path(source).stem
-    return f"{stem}.{EXT[target]}"
+    return f"{stem}.{BY_NAME[target].suffix}"  # the registry names every golden file
 
 
 def _pairs() -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from tests.render.k8s_expand import expand
 from tests.render.test_hostile_matrix import check_case
 from vllmtune.profile.yamlio import dump_yaml
 from vllmtune.render.compose import esc
-from vllmtune.render.kubernetes import k8s_literal
+from vllmtune.render.k8s import k8s_literal
 
 CONTROLS = [chr(c) for c in [*range(0, 32), *range(0x7F, 0xA0)]] + ["\u2028", "\u2029", "\ufeff"]
 PIECES = ["$(HF_TOKEN)", "$(", ")", "${VAR}", "${", "}", "$VAR", "$$", "$", "`", "-", "--", "'", '"', "\\", ": ", " #"]

@@ -14,7 +14,7 @@ from tests.render.k8s_expand import as_run, expand
 from vllmtune.errors import ProfileError
 from vllmtune.plan import load_plan
 from vllmtune.render import render
-from vllmtune.render.kubernetes import k8s_literal
+from vllmtune.render.k8s import k8s_literal
 
 HOSTILE = "$(HF_TOKEN)"
 
@@ -70,7 +70,7 @@ def test_rendered_kubernetes_passes_every_value_literally(tmp_path: Path) -> Non
 
 def test_the_renderers_own_scripts_still_run_after_expansion() -> None:
     # The multi-node leader script uses $(...) and $(( )) on purpose: Kubernetes hands bash the original.
-    from vllmtune.render.kubernetes import LEADER_SH
+    from vllmtune.render.k8s import LEADER_SH
 
     assert expand(k8s_literal(LEADER_SH), {}) == LEADER_SH
     assert k8s_literal(LEADER_SH) != LEADER_SH

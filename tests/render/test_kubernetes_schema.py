@@ -10,7 +10,7 @@ from tests.render.test_golden import SOURCES
 from tests.support import crds
 from tests.support.crds import kubernetes_validate
 from vllmtune.plan import load_plan
-from vllmtune.render.kubernetes import render_kubernetes
+from vllmtune.render.k8s import render_kubernetes
 
 K8S_VERSION = "1.30"
 

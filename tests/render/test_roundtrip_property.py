@@ -31,7 +31,7 @@ from vllmtune.profile.loader import validate_document
 from vllmtune.profile.yamlio import Located, dump_yaml, load_yaml
 from vllmtune.render.compose import compose_dict, render_compose
 from vllmtune.render.docker import Shell, render_docker, run_lines
-from vllmtune.render.kubernetes import render_kubernetes
+from vllmtune.render.k8s import render_kubernetes
 
 ALPHABET = "aZ9 -_./:'\"$`\\!#&;|<>(){}[]*?~%@^,=\n\té—🙂"
 _URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s@]*@")

@@ -23,7 +23,7 @@ from vllmtune.errors import LaunchError, ProfileError, RenderError
 from vllmtune.flags import known_versions
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render import render
-from vllmtune.render.kubernetes import (
+from vllmtune.render.k8s import (
     DOWNLOAD_PY,
     WAIT_PY,
     download_job_name,
@@ -517,7 +517,7 @@ def test_autoscaler_queries_are_valid_promql(tmp_path: Path) -> None:
 
     from tests.conftest import require
     from tests.render.test_grafana import promtool_check
-    from vllmtune.render.kubernetes import autoscaling_queries
+    from vllmtune.render.k8s import autoscaling_queries
 
     require(shutil.which("promtool") is not None, "promtool (Debian package prometheus)")
     exprs: list[str] = []

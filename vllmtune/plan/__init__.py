@@ -30,9 +30,10 @@ from vllmtune.plan.model import (
     SecretEnv,
     Shm,
     Sidecar,
+    SidecarHealth,
     entrypoint_for,
 )
-from vllmtune.plan.planner import build_plan, load_plan
+from vllmtune.plan.planner import _Planner, build_plan, load_plan  # _Planner: tests/test_cli.py patches it
 from vllmtune.plan.server import FIELD_FLAGS
 from vllmtune.plan.settings import (
     VLLM_DEFAULT,
@@ -68,8 +69,10 @@ __all__ = [
     "SecretEnv",
     "Shm",
     "Sidecar",
+    "SidecarHealth",
     "SpeculativeSettings",
     "VllmSettings",
+    "_Planner",
     "build_plan",
     "docker_size",
     "entrypoint_for",

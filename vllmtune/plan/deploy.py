@@ -29,6 +29,10 @@ from vllmtune.plan.units import (
 )
 from vllmtune.profile.models import parse_duration
 
+# Pod network interface for NCCL/Gloo (the pod's own eth0 on common CNIs); server.env overrides.
+SOCKET_IFNAME = "eth0"
+KEDA_POLLING_SECONDS = 15
+
 
 class _Deploy(_Base):
     def _server_hardening(self, shm: Shm) -> Hardening:
@@ -59,8 +63,17 @@ class _Deploy(_Base):
         self.args += self.flag(("resources", "nodes"), "distributed_executor_backend", "ray")
         at = self.lp.problem(("resources", "nodes"), "")
         where = f"{at.file}:{at.line}" if at.line else at.file
+        given = self.p.server.env
         return MultiNode(
-            nodes=r.nodes, gpus_per_node=r.gpus, ray_port=RAY_PORT, ray_wait_seconds=RAY_WAIT_SECONDS, where=where
+            nodes=r.nodes,
+            gpus_per_node=r.gpus,
+            ray_port=RAY_PORT,
+            ray_wait_seconds=RAY_WAIT_SECONDS,
+            where=where,
+            socket_env=tuple(
+                (var, SOCKET_IFNAME) for var in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME") if var not in given
+            ),
+            host_ip_from_pod="VLLM_HOST_IP" not in given,
         )
 
     def _downloads(self) -> tuple[str, ...]:
@@ -83,9 +96,14 @@ class _Deploy(_Base):
 
     def _weights_bytes(self) -> int | None:
         """Size of the weights vLLM loads, when vllmtune knows the model (catalog or local dir)."""
+        checkpoint = self.p.quantization.checkpoint
+        return self._weights_of(checkpoint or self.p.model.id, quantized_name=bool(checkpoint))
+
+    def _weights_of(self, ident: str, quantized_name: bool) -> int | None:
+        """Bytes of a model's weights: a local directory's safetensors, or the catalog's
+        parameters at 16 bits (at the bit width its name says, for a quantized checkpoint)."""
         from vllmtune.modelfacts.models import catalog_lookup, derived_params, name_quant_hint
 
-        ident = self.p.quantization.checkpoint or self.p.model.id
         host = self._host_path(ident)
         if host is not None:
             files = list(Path(host).glob("*.safetensors")) if Path(host).is_dir() else []
@@ -94,7 +112,7 @@ class _Deploy(_Base):
         if arch is None:
             return None
         params = arch.params or derived_params(arch)
-        hint = name_quant_hint(ident) if self.p.quantization.checkpoint else None
+        hint = name_quant_hint(ident) if quantized_name else None
         bits = hint[1] if hint else 16.0
         return int(params * bits / 8)
 
@@ -129,6 +147,7 @@ class _Deploy(_Base):
             target=target,
             prometheus_url=a.prometheus_url,
             cooldown_seconds=parse_duration(a.cooldown),
+            polling_seconds=KEDA_POLLING_SECONDS,
         )
 
     def _monitoring(self) -> Monitoring:
@@ -145,14 +164,7 @@ class _Deploy(_Base):
         src_host = self._host_path(self.p.model.id)
         out_host = self._host_path(q.checkpoint)
         data_host = self._host_path(r.calibration_dataset)
-        weights = None
-        from vllmtune.modelfacts.models import catalog_lookup, derived_params
-
-        arch = catalog_lookup(self.p.model.id) if src_host is None else None
-        if arch is not None:
-            weights = int((arch.params or derived_params(arch)) * 2)
-        elif src_host is not None and Path(src_host).is_dir():  # the checkpoint's own size
-            weights = sum(f.stat().st_size for f in Path(src_host).glob("*.safetensors")) or None
+        weights = self._weights_of(self.p.model.id, quantized_name=False)  # the 16-bit source
         return QuantizeJob(
             source="/work/source" if src_host else self.p.model.id,
             source_host_path=src_host,

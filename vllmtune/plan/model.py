@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from vllmtune.flags import (
@@ -76,6 +77,7 @@ class Hardening:
     cpu_request: str
     memory_request: str
     memory_limit: str
+    writable_size: str = "64Mi"  # sizeLimit of each writable emptyDir
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,30 @@ class Health:
     path: str
     startup_seconds: int
     period_seconds: int
+    readiness_failures: int = 3
+    liveness_failures: int = 6
+    liveness_timeout_seconds: int = 5
+    check_timeout_seconds: int = 5  # compose's healthcheck timeout
+    check_retries: int = 3  # compose's healthcheck retries
+
+    @property
+    def startup_failures(self) -> int:
+        """The startup probe's failureThreshold: the whole start-up budget in periods."""
+        return max(1, math.ceil(self.startup_seconds / self.period_seconds))
+
+
+@dataclass(frozen=True)
+class SidecarHealth:
+    """How a sidecar is checked: HTTP ``path`` on its port, or (compose) a shell ``command``
+    and (Kubernetes) a TCP connect when it has no HTTP endpoint."""
+
+    path: str | None
+    command: str | None  # compose CMD-SHELL text (unescaped), when there is no path
+    interval_seconds: int
+    timeout_seconds: int
+    retries: int
+    probe_period_seconds: int = 10  # Kubernetes readiness / liveness period
+    liveness_failures: int = 6
 
 
 @dataclass(frozen=True)
@@ -93,17 +119,28 @@ class Sidecar:
     every sidecar alike; ``args`` may name other services as ``{vllm}`` / ``{redis}``, which
     each target resolves to its own host names."""
 
-    role: str  # cache | redis
+    role: str  # cache | redis: names the container, service and component
     image: str
     args: tuple[str, ...]
     port: int
     publish: bool  # reachable from outside (the proxy), or internal (redis)
-    health_path: str | None
+    health: SidecarHealth
+    port_name: str  # the Kubernetes port name ("http" is what the monitors scrape)
+    replicas: int  # Kubernetes replicas
+    before_server: bool  # started before vLLM (Redis), or once vLLM answers (the proxy)
+    waits_for: tuple[str, ...] = ()  # compose depends_on (healthy): "vllm" or sidecar roles
+    fronts_server: bool = False  # the server's NetworkPolicy admits it (clients come through it)
+    built_here: bool = False  # its image is on no registry: built from the installed package
+    note: str = ""  # a comment above it in the docker script
     env: tuple[tuple[str, str], ...] = ()
     secret_env: tuple[SecretEnv, ...] = ()
     command: tuple[str, ...] = ()  # entrypoint override (empty: the image's own)
     hardening: Hardening = Hardening(None, False, (), "100m", "128Mi", "128Mi")
     admits: tuple[str, ...] = ()  # NetworkPolicy: the only roles that may reach it (empty: no policy)
+
+    @property
+    def health_path(self) -> str | None:
+        return self.health.path
 
     def resolved_args(self, hosts: dict[str, str]) -> list[str]:
         """``args`` with ``{vllm}`` / ``{redis}`` replaced by this target's host names."""
@@ -135,6 +172,9 @@ class MultiNode:
     gpus_per_node: int
     ray_port: int
     ray_wait_seconds: int  # how long the leader waits for every node to join (then fails)
+    # NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME (the pod's eth0 on common CNIs) unless server.env sets them
+    socket_env: tuple[tuple[str, str], ...]
+    host_ip_from_pod: bool  # VLLM_HOST_IP from the pod's IP (unless server.env sets it)
     where: str  # "profile.yaml:12" of resources.nodes, for messages of targets that cannot
 
 
@@ -149,6 +189,7 @@ class Autoscaling:
     target: float
     prometheus_url: str
     cooldown_seconds: int
+    polling_seconds: int = 15  # KEDA's pollingInterval
 
 
 @dataclass(frozen=True)
@@ -184,6 +225,9 @@ class QuantizeJob:
     image: str
     gpus: int
     source_bytes: int | None  # 16-bit weights of the source model, when vllmtune knows it
+    # One retry: a failure is usually deterministic (memory, a bad input), and each attempt
+    # repeats the pip install and the calibration.
+    backoff_limit: int = 1
 
 
 @dataclass(frozen=True)
@@ -239,6 +283,10 @@ class DeploymentPlan:
     k8s_server_hardening: Hardening = Hardening(None, False, (), "2", "16Gi", "16Gi")
     # download / wait-for-model containers (vLLM's image, a Python download: little memory)
     k8s_download_hardening: Hardening = Hardening(None, False, (), "500m", "2Gi", "2Gi")
+    # The download Job retries a failed download (network, the Hub): it resumes from the cache.
+    k8s_download_backoff_limit: int = 4
+    k8s_hf_offline: bool = False  # HF_HUB_OFFLINE=1 on the server: the download Job fetched everything
+    compose_hf_cache_volume: bool = False  # compose_hf_cache names a volume (else a host path)
     k8s_network_policy: bool = False  # a NetworkPolicy for the vLLM pods
     k8s_network_policy_from: tuple[tuple[tuple[str, str], ...], ...] = ()  # extra admitted pod labels
     gpu_memory_bytes: int | None = None  # resources.gpu_memory: one GPU's total, for `fit` / `validate`
@@ -274,6 +322,11 @@ class DeploymentPlan:
             f"{mn.where}: resources.nodes: {what} runs on one machine, but this profile spans {mn.nodes} "
             "nodes; render it for Kubernetes (-t kubernetes: a LeaderWorkerSet), or set nodes: 1"
         )
+
+    @property
+    def hf_cache_source(self) -> str:
+        """The Hugging Face cache on the docker host (a path, ``~`` allowed)."""
+        return next(m.source for m in self.mounts if m.kind == "cache")
 
     @property
     def host(self) -> str:

@@ -124,6 +124,8 @@ class _Planner(_ServerArgs, _Deploy, _Sidecars):
             warnings=tuple(str(w) for w in self.warnings),
             k8s_server_hardening=self._server_hardening(shm),
             k8s_download_hardening=Hardening(None, False, (), "500m", "2Gi", "2Gi"),
+            k8s_hf_offline=d.kubernetes.model_download == "job" and "HF_HUB_OFFLINE" not in p.server.env,
+            compose_hf_cache_volume="/" not in d.compose.hf_cache and not d.compose.hf_cache.startswith((".", "~")),
             k8s_network_policy=d.kubernetes.network_policy.enabled,
             k8s_network_policy_from=tuple(tuple(sorted(sel.items())) for sel in d.kubernetes.network_policy.allow_from),
         )

@@ -9,6 +9,7 @@ from vllmtune.plan.model import (
     PromptCachePlan,
     SecretEnv,
     Sidecar,
+    SidecarHealth,
 )
 from vllmtune.profile.models import SecretRef, parse_duration
 
@@ -114,7 +115,13 @@ class _Sidecars(_Base):
                         ),
                         port=6379,
                         publish=False,
-                        health_path=None,
+                        # an answer without the password is NOAUTH, not PONG
+                        health=SidecarHealth(
+                            None, 'REDISCLI_AUTH="$VLLMTUNE_REDIS_PASSWORD" redis-cli ping | grep -q PONG', 5, 3, 5
+                        ),
+                        port_name="redis",
+                        replicas=1,  # one store: the proxies' replicas share it
+                        before_server=True,
                         # a high uid (the image runs non-root users as they are); nothing written (no save, no AOF)
                         hardening=Hardening(10001, True, ("/data",), "100m", REDIS_MEMORY, REDIS_MEMORY),
                         admits=("cache",),
@@ -128,7 +135,15 @@ class _Sidecars(_Base):
             args=tuple(args),
             port=c.port,
             publish=True,
-            health_path="/cache/stats",
+            health=SidecarHealth("/cache/stats", None, 10, 5, 3),
+            port_name="http",
+            replicas=self.p.deploy.kubernetes.replicas,  # one proxy per server replica
+            before_server=False,
+            # it answers misses from vLLM: started once vLLM (and its Redis) is healthy
+            waits_for=("vllm", *(sc.role for sc in out)),
+            fronts_server=True,
+            built_here=True,
+            note=f"lever 1, the prompt-result cache: clients use port {c.port}",
             # with server.api_key the proxy checks the key itself before serving a hit
             secret_env=(*secret, *(e for e in self._secrets() if e.name == "VLLM_API_KEY")),
             # the image's USER proxy (uid 10001); the proxy writes nothing. The memory backend

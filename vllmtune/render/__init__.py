@@ -4,52 +4,70 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vllmtune.errors import RenderError
 
 if TYPE_CHECKING:  # the plan (and pydantic behind it) is not needed to name a target
     from vllmtune.plan import DeploymentPlan
 
-# The deployment targets: every profile renders to each of them.
-TARGETS = ("docker", "compose", "kubernetes")
-# Companion outputs, rendered on request: the checkpoint-producing job, the dashboard.
-EXTRA_TARGETS: tuple[str, ...] = ("quantize-job", "quantize-script", "grafana")
-# Other stacks' formats (issue 20): module, render function, warnings function (render/coverage.py).
-EXPORTS = {
-    "vllm-config": ("vllm_config", "render_vllm_config", "vllm_config_warnings"),
-    "production-stack": ("production_stack", "render_production_stack", "production_stack_warnings"),
-    "kserve": ("kserve", "render_kserve", "kserve_warnings"),
-    "llm-d": ("llmd", "render_llmd", "llmd_warnings"),
-}
-EXTRA_TARGETS += tuple(EXPORTS)
-ALIASES = {"docker-run": "docker", "k8s": "kubernetes", "kube": "kubernetes", "dashboard": "grafana"}
+from vllmtune.render.registry import ALIASES, BY_NAME, EXTRA_TARGETS, REGISTRY, TARGETS, Target
+
+__all__ = [
+    "ALIASES",
+    "EXPORTS",
+    "EXTRA_TARGETS",
+    "REGISTRY",
+    "TARGETS",
+    "Target",
+    "export_warnings",
+    "is_directory_output",
+    "render",
+    "render_files",
+    "render_strict",
+    "resolve_target",
+    "target",
+    "targets_for",
+    "write_files",
+]
 
 
 def resolve_target(name: str) -> str:
     """Canonical target name; raises RenderError with the choices."""
     target = ALIASES.get(name, name)
-    if target not in TARGETS + EXTRA_TARGETS:
+    if target not in BY_NAME:
         raise RenderError(
             f"unknown target {name!r}; choose one of: {', '.join(TARGETS + EXTRA_TARGETS)} (aliases: k8s)"
         )
     return target
 
 
-def _export(target: str, index: int) -> Callable[[DeploymentPlan], Any]:
-    import importlib
+def target(name: str) -> Target:
+    """The registry record of a target (or alias)."""
+    return BY_NAME[resolve_target(name)]
 
-    module = importlib.import_module(f"vllmtune.render.{EXPORTS[target][0]}")
-    fn: Callable[[DeploymentPlan], Any] = getattr(module, EXPORTS[target][index])
-    return fn
+
+# Issue 20's exporters: the function listing the profile fields each cannot express.
+EXPORT_WARNINGS = {
+    "vllm-config": "vllm_config:vllm_config_warnings",
+    "production-stack": "production_stack:production_stack_warnings",
+    "kserve": "kserve:kserve_warnings",
+    "llm-d": "llmd:llmd_warnings",
+}
+EXPORTS = tuple(EXPORT_WARNINGS)
 
 
 def export_warnings(plan: DeploymentPlan, target: str) -> tuple[str, ...]:
     """The profile fields an exported target cannot express (empty for vllmtune's own targets)."""
-    target = resolve_target(target)
-    return tuple(_export(target, 2)(plan)) if target in EXPORTS else ()
+    import importlib
+
+    name = resolve_target(target)
+    if name not in EXPORT_WARNINGS:
+        return ()
+    module, _, function = EXPORT_WARNINGS[name].partition(":")
+    warnings: tuple[str, ...] = getattr(importlib.import_module(f"vllmtune.render.{module}"), function)(plan)
+    return warnings
 
 
 def render_strict(plan: DeploymentPlan, target: str) -> str:
@@ -60,48 +78,21 @@ def render_strict(plan: DeploymentPlan, target: str) -> str:
     return render(plan, target)
 
 
-def _renderer(target: str) -> Callable[[DeploymentPlan], str]:
-    # Import only the renderer asked for.
-    if target in EXPORTS:
-        return _export(target, 1)
-    if target == "docker":
-        from vllmtune.render.docker import render_docker
-
-        return render_docker
-    if target == "compose":
-        from vllmtune.render.compose import render_compose
-
-        return render_compose
-    if target == "quantize-job":
-        from vllmtune.render.quantize import render_quantize_job
-
-        return render_quantize_job
-    if target == "quantize-script":
-        from vllmtune.render.quantize import render_quantize_script
-
-        return render_quantize_script
-    if target == "grafana":
-        from vllmtune.render.grafana import render_grafana
-
-        return render_grafana
-    from vllmtune.render.kubernetes import render_kubernetes
-
-    return render_kubernetes
-
-
 def render(plan: DeploymentPlan, target: str) -> str:
     """Render one target to text (Kubernetes: a multi-document stream)."""
-    target = resolve_target(target)
-    if target in ("docker", "compose"):
-        refusal = plan.single_node_only(f"the {target} target")
+    t = BY_NAME[resolve_target(target)]
+    if t.one_machine:
+        refusal = plan.single_node_only(f"the {t.name} target")
         if refusal:
             raise RenderError(refusal)
-    return _renderer(target)(plan)
+    return t.load()(plan)
 
 
 def targets_for(plan: DeploymentPlan) -> tuple[str, ...]:
-    """The deployment targets a plan renders to (a multi-node server: Kubernetes only)."""
-    return ("kubernetes",) if plan.multi_node else TARGETS
+    """The deployment targets a plan renders to (a multi-node server: those that span nodes)."""
+    if plan.multi_node:
+        return tuple(name for name in TARGETS if not BY_NAME[name].one_machine)
+    return TARGETS
 
 
 def is_directory_output(output: str) -> bool:
@@ -110,18 +101,17 @@ def is_directory_output(output: str) -> bool:
 
 
 def render_files(plan: DeploymentPlan, target: str, output: str) -> dict[Path, str]:
-    """What ``-o OUTPUT`` writes: path -> text. Kubernetes into a directory writes one file
-    per object; every other case writes one file."""
-    target = resolve_target(target)
+    """What ``-o OUTPUT`` writes: path -> text. A target with one file per object (Kubernetes)
+    into a directory writes one file per object; every other case writes one file."""
+    t = BY_NAME[resolve_target(target)]
     out = Path(output)
     is_dir = is_directory_output(output)
-    if target == "kubernetes" and is_dir:
-        from vllmtune.render.kubernetes import render_kubernetes_files
-
-        return {out / name: text for name, text in render_kubernetes_files(plan).items()}
+    per_object = t.load_per_object()
+    if per_object is not None and is_dir:
+        return {out / name: text for name, text in per_object(plan).items()}
     if is_dir:
-        raise RenderError(f"{output}: is a directory; give a file name for the {target} target")
-    return {out: render(plan, target)}
+        raise RenderError(f"{output}: is a directory; give a file name for the {t.name} target")
+    return {out: render(plan, t.name)}
 
 
 def write_files(files: dict[Path, str], mode: int | None = None) -> None:

@@ -45,7 +45,7 @@ def compose_dict(plan: DeploymentPlan) -> dict[str, Any]:
     for m in plan.mounts:
         if m.kind == "cache":
             source = plan.compose_hf_cache
-            if "/" not in source and not source.startswith((".", "~")):
+            if plan.compose_hf_cache_volume:
                 named[source] = {}
             volumes.append(f"{esc(source)}:{m.target}")
         else:
@@ -64,8 +64,8 @@ def compose_dict(plan: DeploymentPlan) -> dict[str, Any]:
     service["healthcheck"] = {
         "test": health_test(plan.port, plan.health.path),
         "interval": f"{plan.health.period_seconds}s",
-        "timeout": "5s",
-        "retries": 3,
+        "timeout": f"{plan.health.check_timeout_seconds}s",
+        "retries": plan.health.check_retries,
         # Long enough for a first start that downloads the weights.
         "start_period": f"{plan.compose_start_period_seconds}s",
     }
@@ -92,22 +92,17 @@ def sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
         env[s.name] = f"${{{s.source_env}:?set {s.source_env} ({s.field})}}"
     if env:
         svc["environment"] = env
-    if sc.role == "cache":
-        # The proxy answers misses from vLLM: start it once vLLM is healthy.
-        svc["depends_on"] = {SERVICE: {"condition": "service_healthy"}}
-        if any(x.role == "redis" for x in plan.sidecars):
-            svc["depends_on"]["redis"] = {"condition": "service_healthy"}
-    if sc.health_path:
+    if sc.waits_for:
+        svc["depends_on"] = {SERVICE if w == "vllm" else w: {"condition": "service_healthy"} for w in sc.waits_for}
+    h = sc.health
+    test = health_test(sc.port, h.path) if h.path else ["CMD-SHELL", esc(h.command)] if h.command else None
+    if test is not None:
         svc["healthcheck"] = {
-            "test": health_test(sc.port, sc.health_path),
-            "interval": "10s",
-            "timeout": "5s",
-            "retries": 3,
+            "test": test,
+            "interval": f"{h.interval_seconds}s",
+            "timeout": f"{h.timeout_seconds}s",
+            "retries": h.retries,
         }
-    elif sc.role == "redis":
-        # an answer without the password is NOAUTH, not PONG
-        ping = 'REDISCLI_AUTH="$$VLLMTUNE_REDIS_PASSWORD" redis-cli ping | grep -q PONG'
-        svc["healthcheck"] = {"test": ["CMD-SHELL", ping], "interval": "5s", "timeout": "3s", "retries": 5}
     # the same hardening as the docker script and `up` (one spec: vllmtune/containers.py)
     c = sidecar_container(plan, sc)
     if c.user is not None:

@@ -9,33 +9,13 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from vllmtune.containers import image_build_hint, network_labels, network_name, sidecar_container
-from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, Sidecar
+from vllmtune.plan import DeploymentPlan, Sidecar
+from vllmtune.render.shell import Shell, Word, hf_cache_lines, join_lines, secret_lines
 from vllmtune.render.text import docker_header
 
-
-@dataclass(frozen=True)
-class Shell:
-    """A word written as-is into the script (already quoted; may expand variables)."""
-
-    text: str
-
-
-Word = str | Shell
-
-
-def _q(word: Word) -> str:
-    return word.text if isinstance(word, Shell) else shlex.quote(word)
-
-
-def hf_cache_default(source: str) -> str:
-    """Shell text for the default HF cache dir: a leading ``~/`` becomes ``"$HOME"/``."""
-    if source == "~" or source.startswith("~/"):
-        rest = source[2:]
-        return '"$HOME"' + ("/" + shlex.quote(rest) if rest else "")
-    return shlex.quote(source)
+__all__ = ["Shell", "Word", "arg_lines", "render_docker", "run_lines", "sidecar_lines"]
 
 
 def run_lines(plan: DeploymentPlan) -> list[list[Word]]:
@@ -106,25 +86,14 @@ def sidecar_lines(plan: DeploymentPlan, sidecar: Sidecar) -> list[list[Word]]:
     return lines + arg_lines(c.command)
 
 
-def _join(lines: list[list[Word]]) -> str:
-    return " \\\n  ".join(" ".join(_q(w) for w in line) for line in lines)
-
-
 def render_docker(plan: DeploymentPlan) -> str:
     """The whole script text."""
     out = [docker_header(plan)]
     out.append("")
-    out.append("# Hugging Face cache on this machine (override: HF_CACHE=/path bash this-script)")
-    out.append(f'HF_CACHE="${{HF_CACHE:-}}"; [ -n "$HF_CACHE" ] || HF_CACHE={hf_cache_default(_cache_source(plan))}')
-    out.append('mkdir -p "$HF_CACHE"')
+    out += hf_cache_lines(plan.hf_cache_source, "Hugging Face cache on this machine")
     secrets = {s.name: s for s in [*plan.secret_env, *(e for sc in plan.sidecars for e in sc.secret_env)]}
     for s in secrets.values():
-        # source_env is a validated identifier and field a fixed key path: safe as text.
-        out.append(f': "${{{s.source_env}:?set {s.source_env} in your environment ({s.field})}}"')
-        if s.source_env != s.name:
-            out.append(f'export {s.name}="${s.source_env}"')
-        else:
-            out.append(f"export {s.name}")
+        out += secret_lines(s)
     out.append("")
     if plan.sidecars:
         out.append("# vLLM and its sidecars talk over a user-defined network, by container name")
@@ -133,23 +102,20 @@ def render_docker(plan: DeploymentPlan) -> str:
         lines = ["docker network create", *labels, f"{net} >/dev/null"]
         out.append(f"docker network inspect {net} >/dev/null 2>&1 || \\\n  " + " \\\n  ".join(lines))
         out.append("")
-    redis = [sc for sc in plan.sidecars if sc.role == "redis"]
-    for sc in redis:
-        out.append(_join(sidecar_lines(plan, sc)))
-        out.append("")
-    out.append(_join(run_lines(plan)))
     for sc in plan.sidecars:
-        if sc.role != "redis":
+        if sc.before_server:
+            out.append(join_lines(sidecar_lines(plan, sc)))
             out.append("")
-            out.append(f"# lever 1, the prompt-result cache: clients use port {sc.port}")
+    out.append(join_lines(run_lines(plan)))
+    for sc in plan.sidecars:
+        if not sc.before_server:
+            out.append("")
+            if sc.note:
+                out.append(f"# {sc.note}")
             hint = image_build_hint(sc)
             if hint:
                 out.append("# its image is on no registry: build it here first (vllmtune up does when it is missing)")
                 out.append(f"#   {hint}")
                 out.append("# or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push")
-            out.append(_join(sidecar_lines(plan, sc)))
+            out.append(join_lines(sidecar_lines(plan, sc)))
     return "\n".join(out) + "\n"
-
-
-def _cache_source(plan: DeploymentPlan) -> str:
-    return next(m.source for m in plan.mounts if m.target == CONTAINER_HF_CACHE)

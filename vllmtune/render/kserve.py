@@ -10,7 +10,6 @@ openAPIV3Schema (tests/render/test_exporters.py).
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from vllmtune.errors import RenderError
@@ -26,7 +25,7 @@ from vllmtune.render.coverage import (
     local_adapters,
     warnings_for,
 )
-from vllmtune.render.kubernetes import escape_var_refs
+from vllmtune.render.k8s.base import escape_var_refs
 
 if TYPE_CHECKING:
     from vllmtune.plan import DeploymentPlan
@@ -145,7 +144,7 @@ def _resources(plan: DeploymentPlan) -> dict[str, Any]:
 
 
 def _scaling(plan: DeploymentPlan) -> dict[str, Any] | None:
-    from vllmtune.render.kubernetes import autoscaling_queries
+    from vllmtune.render.k8s.autoscaling import autoscaling_queries
 
     a = plan.autoscaling
     if a is None or a.engine != "keda":
@@ -162,13 +161,13 @@ def _scaling(plan: DeploymentPlan) -> dict[str, Any] | None:
     return {
         "minReplicas": a.min_replicas,
         "maxReplicas": a.max_replicas,
-        "keda": {"cooldownPeriod": a.cooldown_seconds, "triggers": [trigger]},
+        "keda": {"pollingInterval": a.polling_seconds, "cooldownPeriod": a.cooldown_seconds, "triggers": [trigger]},
     }
 
 
 def manifest(plan: DeploymentPlan) -> dict[str, Any]:
     """The LLMInferenceService object."""
-    refusal = plan.single_node_only("the kserve target")
+    refusal = plan.single_node_only(f"the {TARGET} target")
     if refusal:
         raise RenderError(refusal)
     period = plan.health.period_seconds
@@ -183,7 +182,7 @@ def manifest(plan: DeploymentPlan) -> dict[str, Any]:
         "startupProbe": {
             "httpGet": {"path": plan.health.path, "port": plan.port},
             "periodSeconds": period,
-            "failureThreshold": max(1, math.ceil(plan.health.startup_seconds / period)),
+            "failureThreshold": plan.health.startup_failures,
         },
         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
     }

@@ -14,7 +14,6 @@ the pods by ``modelArtifacts.labels``. The chart passes env values through Helm'
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from vllmtune.errors import RenderError
@@ -30,7 +29,7 @@ from vllmtune.render.coverage import (
     local_adapters,
     warnings_for,
 )
-from vllmtune.render.kubernetes import escape_var_refs
+from vllmtune.render.k8s.base import escape_var_refs
 
 if TYPE_CHECKING:
     from vllmtune.plan import DeploymentPlan
@@ -152,7 +151,7 @@ def helm_literal(text: str) -> str:
 
 def values(plan: DeploymentPlan) -> dict[str, Any]:
     """The values mapping (``helm install -f``)."""
-    refusal = plan.single_node_only("the llm-d target")
+    refusal = plan.single_node_only(f"the {TARGET} target")
     if refusal:
         raise RenderError(refusal)
     h = plan.k8s_server_hardening
@@ -173,7 +172,7 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
         "startupProbe": {
             "httpGet": {"path": plan.health.path, "port": plan.port},
             "periodSeconds": period,
-            "failureThreshold": max(1, math.ceil(plan.health.startup_seconds / period)),
+            "failureThreshold": plan.health.startup_failures,
         },
         "mountModelVolume": True,
         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],

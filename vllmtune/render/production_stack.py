@@ -16,7 +16,6 @@ Checked against the chart's own ``values.schema.json`` (tests/render/test_export
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from vllmtune.errors import RenderError
@@ -32,7 +31,7 @@ from vllmtune.render.coverage import (
     local_adapters,
     warnings_for,
 )
-from vllmtune.render.kubernetes import k8s_literal
+from vllmtune.render.k8s.base import k8s_literal
 
 if TYPE_CHECKING:
     from vllmtune.plan import DeploymentPlan
@@ -206,7 +205,7 @@ def _resources(plan: DeploymentPlan) -> dict[str, Any]:
 
 def values(plan: DeploymentPlan) -> dict[str, Any]:
     """The values mapping (``helm install -f``)."""
-    refusal = plan.single_node_only("the production-stack chart")
+    refusal = plan.single_node_only(f"the {TARGET} target")
     if refusal:
         raise RenderError(refusal)
     repository, _, tag = plan.image.rpartition(":")
@@ -251,6 +250,7 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
             "enabled": True,
             "minReplicaCount": a.min_replicas,
             "maxReplicaCount": a.max_replicas,
+            "pollingInterval": a.polling_seconds,
             "cooldownPeriod": a.cooldown_seconds,
         }
     period = plan.health.period_seconds
@@ -258,7 +258,7 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
         "containerPort": plan.port,
         "startupProbe": {
             "periodSeconds": period,
-            "failureThreshold": max(1, math.ceil(plan.health.startup_seconds / period)),
+            "failureThreshold": plan.health.startup_failures,
             "httpGet": {"path": plan.health.path, "port": plan.port},
         },
         "tolerations": [dict(t) for t in plan.k8s_tolerations],

@@ -20,9 +20,9 @@ from typing import Any
 from vllmtune import __version__
 from vllmtune.errors import RenderError
 from vllmtune.plan import CONTAINER_HF_CACHE, DeploymentPlan, QuantizeJob, SecretEnv, k8s_quantity
-from vllmtune.profile.yamlio import dump_yaml
-from vllmtune.render.docker import Shell, Word, hf_cache_default
-from vllmtune.render.kubernetes import cache_claim_name, escape_var_refs, object_meta, pvc, secret_env, stable_labels
+from vllmtune.profile.yamlio import dump_yaml_stream
+from vllmtune.render.k8s import cache_claim_name, escape_var_refs, object_meta, pvc, secret_env, stable_labels
+from vllmtune.render.shell import Shell, Word, hf_cache_lines, join_lines, secret_lines
 from vllmtune.render.text import oneline
 
 SCRIPT_NAME = "quantize_job.py"
@@ -211,9 +211,7 @@ def job(plan: DeploymentPlan) -> dict[str, Any]:
         "kind": "Job",
         "metadata": meta,
         "spec": {
-            # One retry: a failure is usually deterministic (memory, a bad input), and each
-            # attempt repeats the pip install and the calibration.
-            "backoffLimit": 1,
+            "backoffLimit": q.backoff_limit,
             "template": {"metadata": {"labels": stable_labels(meta["labels"])}, "spec": pod_spec},
         },
     }
@@ -227,7 +225,7 @@ def quantize_objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
 
 def render_quantize_job(plan: DeploymentPlan) -> str:
     """``-t quantize-job``: the objects as one multi-document stream."""
-    return "".join("---\n" + dump_yaml(o) for o in quantize_objects(plan))
+    return dump_yaml_stream(quantize_objects(plan))
 
 
 # ---- docker -----------------------------------------------------------------------------
@@ -255,10 +253,6 @@ def run_lines(plan: DeploymentPlan) -> list[list[Word]]:
     lines.append(["-c", JOB_SHELL, COMPONENT])
     lines.append([settings_arg(q)])
     return lines
-
-
-def _q(word: Word) -> str:
-    return word.text if isinstance(word, Shell) else shlex.quote(word)
 
 
 def _header(plan: DeploymentPlan, q: QuantizeJob) -> list[str]:
@@ -291,21 +285,12 @@ def render_quantize_script(plan: DeploymentPlan) -> str:
     script = job_script()
     # The heredoc is quoted ('END'): bash expands nothing inside; only the end word matters.
     assert f"\n{HEREDOC_END}\n" not in f"\n{script}", "quantize_job.py contains the heredoc end word"
-    cache = next(m.source for m in plan.mounts if m.kind == "cache")
     out = _header(plan, q)
     out.append("")
-    out.append(
-        "# Hugging Face cache on this machine, shared with the server (override: HF_CACHE=/path bash this-script)"
-    )
-    out.append(f'HF_CACHE="${{HF_CACHE:-}}"; [ -n "$HF_CACHE" ] || HF_CACHE={hf_cache_default(cache)}')
-    out.append('mkdir -p "$HF_CACHE"')
+    out += hf_cache_lines(plan.hf_cache_source, "Hugging Face cache on this machine, shared with the server")
     token = hf_token(plan, q)
     if token is not None:
-        # source_env is a validated identifier and field a fixed key path: safe as text.
-        out.append(f': "${{{token.source_env}:?set {token.source_env} in your environment ({token.field})}}"')
-        out.append(
-            f'export {token.name}="${token.source_env}"' if token.source_env != token.name else f"export {token.name}"
-        )
+        out += secret_lines(token)
     if q.output_host_path:
         # Created by us, not by the docker daemon (which would make it root's).
         out.append(f"mkdir -p {shlex.quote(q.output_host_path)}")
@@ -317,5 +302,5 @@ def render_quantize_script(plan: DeploymentPlan) -> str:
     out.append(script.rstrip("\n"))
     out.append(HEREDOC_END)
     out.append("")
-    out.append(" \\\n  ".join(" ".join(_q(w) for w in line) for line in run_lines(plan)))
+    out.append(join_lines(run_lines(plan)))
     return "\n".join(out) + "\n"
