@@ -50,8 +50,13 @@ def _pairs() -> list[tuple[str, str]]:
     return [(s, t) for s in SOURCES for t in EXPORTS if s != MULTI_NODE or t == "vllm-config"]
 
 
-@functools.cache
 def plan_of(source: str) -> DeploymentPlan:
+    # ~ in a profile (a local model) is expanded: tests pin HOME, collection does not
+    return _plan_of(source, os.environ.get("HOME", ""))
+
+
+@functools.cache
+def _plan_of(source: str, home: str) -> DeploymentPlan:
     cwd = Path.cwd()
     try:
         os.chdir(ROOT)
