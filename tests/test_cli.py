@@ -88,7 +88,8 @@ def test_unknown_target_and_usage_errors() -> None:
     r = run("render", "preset:baseline", "-t", "helm")
     assert (r.returncode, r.stderr) == (
         1,
-        "error: unknown target 'helm'; choose one of: docker, compose, kubernetes, quantize-job, quantize-script, grafana (aliases: k8s)\n",
+        "error: unknown target 'helm'; choose one of: docker, compose, kubernetes, quantize-job, quantize-script, "
+        "grafana, vllm-config, production-stack, kserve, llm-d (aliases: k8s)\n",
     )
     r = run("render")
     assert r.returncode == 2 and "Missing argument 'PROFILE'" in r.stderr

@@ -95,6 +95,14 @@ def consumed(plan: DeploymentPlan, target: str, tmp: Path) -> Any:
         run = compose_as_run(doc, dict.fromkeys(secrets, SECRET_VALUE))
         check_compose_against_plan(plan, run)
         return run
+    if target == "production-stack":  # the container the chart writes from the values, as it runs
+        from tests.render.test_exporters import chart_container
+
+        return k8s_as_run(chart_container(yaml.load(text, Loader=Loader)))
+    if target == "vllm-config":  # the argv vLLM's config loader builds, each flag joined to its value
+        from tests.render.test_exporters import joined
+
+        return joined(yaml.load(text, Loader=Loader))
     docs = [k8s_as_run(d) for d in yaml.load_all(text, Loader=Loader) if d]
     if target == "kubernetes":
         check_k8s_against_plan(plan, docs)

@@ -16,13 +16,16 @@ from vllmtune.render.registry import ALIASES, BY_NAME, EXTRA_TARGETS, REGISTRY, 
 
 __all__ = [
     "ALIASES",
+    "EXPORTS",
     "EXTRA_TARGETS",
     "REGISTRY",
     "TARGETS",
     "Target",
+    "export_warnings",
     "is_directory_output",
     "render",
     "render_files",
+    "render_strict",
     "resolve_target",
     "target",
     "targets_for",
@@ -43,6 +46,36 @@ def resolve_target(name: str) -> str:
 def target(name: str) -> Target:
     """The registry record of a target (or alias)."""
     return BY_NAME[resolve_target(name)]
+
+
+# Issue 20's exporters: the function listing the profile fields each cannot express.
+EXPORT_WARNINGS = {
+    "vllm-config": "vllm_config:vllm_config_warnings",
+    "production-stack": "production_stack:production_stack_warnings",
+    "kserve": "kserve:kserve_warnings",
+    "llm-d": "llmd:llmd_warnings",
+}
+EXPORTS = tuple(EXPORT_WARNINGS)
+
+
+def export_warnings(plan: DeploymentPlan, target: str) -> tuple[str, ...]:
+    """The profile fields an exported target cannot express (empty for vllmtune's own targets)."""
+    import importlib
+
+    name = resolve_target(target)
+    if name not in EXPORT_WARNINGS:
+        return ()
+    module, _, function = EXPORT_WARNINGS[name].partition(":")
+    warnings: tuple[str, ...] = getattr(importlib.import_module(f"vllmtune.render.{module}"), function)(plan)
+    return warnings
+
+
+def render_strict(plan: DeploymentPlan, target: str) -> str:
+    """``render --strict``: as ``render``, but a field the target cannot express is an error."""
+    from vllmtune.render.coverage import refuse_if_strict
+
+    refuse_if_strict(resolve_target(target), export_warnings(plan, target), strict=True)
+    return render(plan, target)
 
 
 def render(plan: DeploymentPlan, target: str) -> str:

@@ -66,6 +66,15 @@ REGISTRY: tuple[Target, ...] = (
            help="the same job as one docker run"),
     Target("grafana", "companion", "grafana:render_grafana", "grafana.json", aliases=("dashboard",),
            help="the Grafana dashboard"),
+    # other stacks' formats (issue 20; render/coverage.py: what each cannot express)
+    Target("vllm-config", "companion", "vllm_config:render_vllm_config", "vllm-config.yaml",
+           help="the file for vllm serve --config"),
+    Target("production-stack", "companion", "production_stack:render_production_stack",
+           "production-stack.values.yaml", one_machine=True, help="Helm values for production-stack's vllm-stack"),
+    Target("kserve", "companion", "kserve:render_kserve", "kserve.yaml", one_machine=True,
+           help="a KServe LLMInferenceService"),
+    Target("llm-d", "companion", "llmd:render_llmd", "llm-d.values.yaml", one_machine=True,
+           help="Helm values for llm-d's modelservice chart"),
 )  # fmt: skip
 
 BY_NAME = {t.name: t for t in REGISTRY}

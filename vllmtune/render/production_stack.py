@@ -1,0 +1,283 @@
+"""``-t production-stack``: Helm values for the vllm-project production-stack chart (vllm-stack).
+
+The chart puts the model and ``extraArgs`` into the container's command, and ``env`` into its
+environment, where Kubernetes expands ``$(VAR)``: those values are escaped (``$$``).
+One ``servingEngineSpec.modelSpec[]`` entry runs the profile's server. The chart itself passes
+``vllm serve MODEL --host 0.0.0.0 --port PORT`` and always one of ``--enable-prefix-caching`` /
+``--no-enable-prefix-caching`` (off when ``vllmConfig.enablePrefixCaching`` is absent). The
+settings the chart has keys for (max model len, dtype, TP, max num seqs, GPU memory share) are
+read from the plan's typed settings into ``vllmConfig``; every other flag of the plan's argv
+follows in ``vllmConfig.extraArgs``, in the pinned version's spelling, after the chart's own
+flags (prefix caching and chunked prefill too, so that the version's spelling is the one vLLM
+keeps). The chart has no
+place for the prompt-cache proxy: ``vllmtune render -t kubernetes`` renders it.
+Checked against the chart's own ``values.schema.json`` (tests/render/test_exporters.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vllmtune.errors import RenderError
+from vllmtune.plan import Default, k8s_quantity
+from vllmtune.profile.yamlio import dump_yaml
+from vllmtune.render.coverage import (
+    COMMON,
+    LOCAL_ADAPTER,
+    LOCAL_MODEL,
+    Coverage,
+    Reported,
+    header,
+    local_adapters,
+    warnings_for,
+)
+from vllmtune.render.k8s.base import k8s_literal
+
+if TYPE_CHECKING:
+    from vllmtune.plan import DeploymentPlan
+
+TARGET = "production-stack"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+# vllmConfig keys the chart turns into `--flag value` (its template), and the setting each holds.
+VALUE_KEYS = (
+    ("maxModelLen", "max_model_len"),
+    ("dtype", "dtype"),
+    ("tensorParallelSize", "tensor_parallel_size"),
+    ("maxNumSeqs", "max_num_seqs"),
+    ("gpuMemoryUtilization", "gpu_memory_utilization"),
+)
+
+
+COVERAGE: Coverage = {
+    **COMMON,
+    "name": "servingEngineSpec.modelSpec[0].name",
+    "vllm.version": "servingEngineSpec.modelSpec[0].tag (v<version>)",
+    "vllm.image": "servingEngineSpec.modelSpec[0].repository",
+    "model.id": Reported(
+        LOCAL_MODEL, lambda p: p.model_host_path is not None, "servingEngineSpec.modelSpec[0].modelURL"
+    ),
+    "model.revision": "vllmConfig.extraArgs (--revision)",
+    "model.tokenizer": "vllmConfig.extraArgs (--tokenizer)",
+    "model.served_name": "vllmConfig.extraArgs (--served-model-name)",
+    "model.max_model_len": "vllmConfig.maxModelLen",
+    "model.dtype": "vllmConfig.dtype",
+    "model.trust_remote_code": "vllmConfig.extraArgs (--trust-remote-code)",
+    "prompt_cache.*": Reported(
+        "the chart has no place for the prompt-cache proxy; deploy it beside the release "
+        "(vllmtune render -t kubernetes renders it)",
+        lambda p: p.prompt_cache is not None,
+    ),
+    "prefix_caching": Reported(
+        "the chart always passes --enable-prefix-caching or --no-enable-prefix-caching, and without "
+        "a setting it turns prefix caching off (vLLM's own default is on since 0.8.0): set prefix_caching",
+        lambda p: isinstance(p.vllm.enable_prefix_caching, Default),
+        "vllmConfig.enablePrefixCaching",
+    ),
+    "batching.max_num_seqs": "vllmConfig.maxNumSeqs",
+    "batching.max_num_batched_tokens": "vllmConfig.extraArgs (--max-num-batched-tokens)",
+    "batching.chunked_prefill": "vllmConfig.extraArgs (the pinned version's spelling)",
+    "quantization.method": "vllmConfig.extraArgs (--quantization)",
+    "quantization.checkpoint": Reported(
+        LOCAL_MODEL, lambda p: p.model_host_path is not None, "servingEngineSpec.modelSpec[0].modelURL"
+    ),
+    "quantization.kv_cache_dtype": "vllmConfig.extraArgs (--kv-cache-dtype)",
+    "speculative.*": "vllmConfig.extraArgs (--speculative-config)",
+    "lora.*": Reported(LOCAL_ADAPTER, local_adapters, "vllmConfig.extraArgs (--enable-lora, --lora-modules, ...)"),
+    "resources.gpus": "servingEngineSpec.modelSpec[0].resources (nvidia.com/gpu)",
+    "resources.gpu_memory_utilization": "vllmConfig.gpuMemoryUtilization",
+    "resources.tensor_parallel_size": "vllmConfig.tensorParallelSize (the chart then mounts /dev/shm)",
+    "resources.pipeline_parallel_size": "vllmConfig.extraArgs (--pipeline-parallel-size)",
+    "resources.nodes": Reported("a multi-node server renders for -t kubernetes, -t kserve (refused here)"),
+    "resources.shm_size": "servingEngineSpec.modelSpec[0].shmSize",
+    "server.port": "servingEngineSpec.containerPort",
+    "server.host": Reported("the chart always binds 0.0.0.0", lambda p: p.host != "0.0.0.0"),
+    "server.api_key.*": "servingEngineSpec.vllmApiKey (secretName, secretKey)",
+    "server.hf_token.*": "servingEngineSpec.modelSpec[0].hf_token (secretName, secretKey)",
+    "server.env": "servingEngineSpec.modelSpec[0].env",
+    "server.secret_env": "servingEngineSpec.modelSpec[0].env (valueFrom.secretKeyRef)",
+    "server.extra_args": "vllmConfig.extraArgs",
+    "deploy.kubernetes.namespace": Reported(
+        "a Helm release's namespace is helm install --namespace", lambda p: p.k8s_namespace is not None
+    ),
+    "deploy.kubernetes.replicas": "servingEngineSpec.modelSpec[0].replicaCount",
+    "deploy.kubernetes.labels": "servingEngineSpec.modelSpec[0].labels and podLabels",
+    "deploy.kubernetes.node_selector": "servingEngineSpec.modelSpec[0].nodeSelectorTerms",
+    "deploy.kubernetes.tolerations.*": "servingEngineSpec.tolerations",
+    "deploy.kubernetes.pvc.size": "servingEngineSpec.modelSpec[0].pvcStorage",
+    "deploy.kubernetes.pvc.storage_class": "servingEngineSpec.modelSpec[0].storageClass",
+    "deploy.kubernetes.pvc.access_mode": "servingEngineSpec.modelSpec[0].pvcAccessMode",
+    "deploy.kubernetes.service_type": "routerSpec.serviceType (clients reach the router)",
+    "deploy.kubernetes.probes.*": "servingEngineSpec.startupProbe",
+    "deploy.kubernetes.resources.*": "servingEngineSpec.modelSpec[0].resources",
+    "deploy.kubernetes.network_policy.*": Reported(
+        "the chart renders no NetworkPolicy", lambda p: p.k8s_network_policy
+    ),
+    "deploy.kubernetes.model_download": Reported(
+        "the chart's server downloads the model itself", lambda p: p.k8s_model_download != "server"
+    ),
+    "deploy.kubernetes.autoscaling.engine": Reported(
+        "the chart autoscales with KEDA only", lambda p: p.autoscaling is not None and p.autoscaling.engine != "keda"
+    ),
+    "deploy.kubernetes.autoscaling.min_replicas": "servingEngineSpec.modelSpec[0].keda.minReplicaCount",
+    "deploy.kubernetes.autoscaling.max_replicas": "servingEngineSpec.modelSpec[0].keda.maxReplicaCount",
+    "deploy.kubernetes.autoscaling.cooldown": "servingEngineSpec.modelSpec[0].keda.cooldownPeriod",
+    "deploy.kubernetes.autoscaling.metric": Reported(
+        "the chart's values.schema.json types keda.triggers as an object, but KEDA needs a list: "
+        "the chart's own trigger is used (vllm:num_requests_waiting, threshold 5)",
+        lambda p: p.autoscaling is not None,
+    ),
+    "deploy.kubernetes.autoscaling.target": Reported("as autoscaling.metric", lambda p: p.autoscaling is not None),
+    "deploy.kubernetes.autoscaling.prometheus_url": Reported(
+        "as autoscaling.metric", lambda p: p.autoscaling is not None
+    ),
+    "deploy.kubernetes.monitoring.scrape": "servingEngineSpec.serviceMonitor, or podAnnotations (prometheus.io/*)",
+    "deploy.kubernetes.monitoring.interval": "servingEngineSpec.serviceMonitor.interval",
+    "deploy.kubernetes.monitoring.labels": "servingEngineSpec.serviceMonitor.additionalLabels",
+    "deploy.kubernetes.monitoring.dashboard": Reported(
+        "the chart ships its own dashboards (vllmtune render -t grafana prints vllmtune's)",
+        lambda p: p.monitoring.dashboard,
+    ),
+}
+
+
+def production_stack_warnings(plan: DeploymentPlan) -> tuple[str, ...]:
+    """The profile fields these values do not carry, as warnings."""
+    return warnings_for(TARGET, COVERAGE, plan)
+
+
+def _vllm_config(plan: DeploymentPlan) -> dict[str, Any]:
+    """vllmConfig: the settings the chart has keys for, typed; the rest of the plan's argv in
+    ``extraArgs`` (without what the chart passes itself: the model, from modelURL)."""
+    s = plan.vllm
+    config: dict[str, Any] = {}
+    if not isinstance(s.enable_prefix_caching, Default):
+        # The chart writes --enable-prefix-caching, or --no-enable-prefix-caching, which not every
+        # version has (0.33: --disable-prefix-caching); the argv's own flag, in the version's
+        # spelling, follows in extraArgs and wins (argparse keeps the last).
+        off = s.enable_prefix_caching is False and s.flag("enable_prefix_caching") == "--no-enable-prefix-caching"
+        config["enablePrefixCaching"] = not off
+    taken = {"model"}
+    for key, dest in VALUE_KEYS:
+        value = getattr(s, dest)
+        if not isinstance(value, Default):
+            config[key] = value
+            taken.add(dest)
+    spelled = {s.flag(dest) for dest in taken} - {None}
+    args, skip = [], False
+    for word in plan.args:  # drop the taken flags with their values
+        if skip:
+            skip = False
+        elif word in spelled:
+            skip = True
+        else:
+            args.append(k8s_literal(word))
+    config["extraArgs"] = args
+    return config
+
+
+def _secret_ref(plan: DeploymentPlan, var: str) -> dict[str, str] | None:
+    for e in plan.secret_env:
+        if e.name == var:
+            return {"secretName": e.k8s_secret, "secretKey": e.k8s_key}
+    return None
+
+
+def _env(plan: DeploymentPlan) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [{"name": k, "value": k8s_literal(v)} for k, v in plan.env]
+    env += [
+        {"name": e.name, "valueFrom": {"secretKeyRef": {"name": e.k8s_secret, "key": e.k8s_key}}}
+        for e in plan.secret_env
+        if e.name not in ("HF_TOKEN", "VLLM_API_KEY")
+    ]
+    return env
+
+
+def _resources(plan: DeploymentPlan) -> dict[str, Any]:
+    h = plan.k8s_server_hardening
+    requests: dict[str, str] = {"cpu": h.cpu_request, "memory": h.memory_request}
+    limits: dict[str, str] = {"memory": h.memory_limit}
+    if plan.gpus:
+        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(plan.gpus)
+    return {"requests": requests, "limits": limits}
+
+
+def values(plan: DeploymentPlan) -> dict[str, Any]:
+    """The values mapping (``helm install -f``)."""
+    refusal = plan.single_node_only(f"the {TARGET} target")
+    if refusal:
+        raise RenderError(refusal)
+    repository, _, tag = plan.image.rpartition(":")
+    extra = dict(plan.k8s_extra_labels)
+    spec: dict[str, Any] = {
+        "name": plan.name,
+        "repository": repository,
+        "tag": tag,
+        "modelURL": k8s_literal(plan.model),
+        "replicaCount": plan.k8s_replicas,
+        "resources": _resources(plan),
+        "pvcStorage": plan.k8s_pvc_size,
+        "pvcAccessMode": [plan.k8s_pvc_access_mode],
+        "shmSize": k8s_quantity(plan.shm.size),
+        "vllmConfig": _vllm_config(plan),
+    }
+    if plan.k8s_pvc_storage_class is not None:
+        spec["storageClass"] = plan.k8s_pvc_storage_class
+    if extra:
+        spec["labels"] = extra
+        spec["podLabels"] = extra
+    hf = _secret_ref(plan, "HF_TOKEN")
+    if hf is not None:
+        spec["hf_token"] = hf
+    env = _env(plan)
+    if env:
+        spec["env"] = env
+    if plan.k8s_node_selector:
+        spec["nodeSelectorTerms"] = [
+            {"matchExpressions": [{"key": k, "operator": "In", "values": [v]} for k, v in plan.k8s_node_selector]}
+        ]
+    m = plan.monitoring
+    if m.scrape == "annotations":
+        spec["podAnnotations"] = {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(plan.port),
+            "prometheus.io/path": "/metrics",
+        }
+    a = plan.autoscaling
+    if a is not None and a.engine == "keda":
+        spec["keda"] = {
+            "enabled": True,
+            "minReplicaCount": a.min_replicas,
+            "maxReplicaCount": a.max_replicas,
+            "pollingInterval": a.polling_seconds,
+            "cooldownPeriod": a.cooldown_seconds,
+        }
+    period = plan.health.period_seconds
+    engine: dict[str, Any] = {
+        "containerPort": plan.port,
+        "startupProbe": {
+            "periodSeconds": period,
+            "failureThreshold": plan.health.startup_failures,
+            "httpGet": {"path": plan.health.path, "port": plan.port},
+        },
+        "tolerations": [dict(t) for t in plan.k8s_tolerations],
+        "modelSpec": [spec],
+    }
+    key = _secret_ref(plan, "VLLM_API_KEY")
+    if key is not None:
+        engine["vllmApiKey"] = key
+    if m.scrape == "servicemonitor":
+        monitor: dict[str, Any] = {"enabled": True, "interval": m.interval}
+        if m.labels:
+            monitor["additionalLabels"] = dict(m.labels)
+        engine["serviceMonitor"] = monitor
+    return {"servingEngineSpec": engine, "routerSpec": {"serviceType": plan.k8s_service_type}}
+
+
+def render_production_stack(plan: DeploymentPlan) -> str:
+    """The values file for ``helm install RELEASE vllm/vllm-stack -f THIS_FILE``."""
+    body = values(plan)
+    warnings = production_stack_warnings(plan)
+    apply = "helm install RELEASE vllm/vllm-stack -f THIS_FILE (the chart repo: vllm-project/production-stack)"
+    return header(TARGET, plan, apply, warnings) + dump_yaml(body)
