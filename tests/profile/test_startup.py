@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pydantic
 import pytest
 
 import vllmtune
-from vllmtune.profile import build, loader, models
+from vllmtune.profile import build, loader
 from vllmtune.util import pkgdata
 
 # Modules a cold `render` / `validate` used to import only for loading the profile: pydantic's
@@ -66,35 +65,37 @@ def test_the_stand_in_gives_what_the_real_loader_gives_with_plugins_disabled(mon
         sys.modules[build._PLUGIN_LOADER] = _loader
 
 
-def test_build_models_builds_every_nested_model_innermost_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
-
-    from pydantic._internal import _model_construction
-
-    spec = importlib.util.spec_from_file_location("models_copy", models.__file__)
-    assert spec is not None and spec.loader is not None
-    copy = importlib.util.module_from_spec(spec)  # unbuilt copies of the models
-    monkeypatch.setitem(sys.modules, "models_copy", copy)
-    spec.loader.exec_module(copy)
-    fresh = vars(copy)
-    order: list[str] = []
-    real = _model_construction.complete_model_class
-
-    def recording(cls: type, *args: object, **kwargs: object) -> bool:
-        order.append(cls.__name__)
-        return real(cls, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_model_construction, "complete_model_class", recording)
-    profile: type[pydantic.BaseModel] = fresh["Profile"]
-    strict: type[pydantic.BaseModel] = fresh["Strict"]
-    build.build_models(profile)
-    every = [c.__name__ for c in strict.__subclasses__()]
+def test_build_models_builds_every_nested_model_innermost_first() -> None:
+    # A fresh interpreter: importing the models builds nothing (defer_build), so the recording
+    # sees every build build_models makes.
+    code = """
+import json
+from pydantic._internal import _model_construction
+order = []
+real = _model_construction.complete_model_class
+def recording(cls, *args, **kwargs):
+    order.append(cls.__name__)
+    return real(cls, *args, **kwargs)
+_model_construction.complete_model_class = recording
+from vllmtune.profile import build
+from vllmtune.profile.base import Strict
+from vllmtune.profile.models import Profile
+assert order == [], order
+build.build_models(Profile)
+first = list(order)
+build.build_models(Profile)
+every = [c.__name__ for c in Strict.__subclasses__()]
+print(json.dumps({"order": first, "again": order[len(first):], "every": every}))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    order, every = got["order"], got["every"]
     assert sorted(order) == sorted(every)  # each model once, all of them
     assert order[-1] == "Profile"
     assert order.index("SecretKeyRef") < order.index("SecretRef") < order.index("ServerSection")
     assert order.index("Toleration") < order.index("KubernetesDeploy") < order.index("DeploySection")
-    build.build_models(profile)
-    assert len(order) == len(every)  # built models are not built again
+    assert got["again"] == []  # built models are not built again
 
 
 def test_presets_and_the_catalog_come_from_the_package_directory() -> None:
