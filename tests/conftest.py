@@ -71,6 +71,9 @@ def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
-def fixed_home(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rendered output may expand ~ (local model directories): make it machine-independent."""
+def fixed_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Rendered output may expand ~ (local model directories): make it machine-independent.
+    The render cache goes to a fresh directory per test, so that no test is answered by what an
+    earlier run cached under the fixed HOME (a cached render never reaches a patched planner)."""
     monkeypatch.setenv("HOME", "/home/tester")
+    monkeypatch.setenv("VLLMTUNE_CACHE_DIR", str(tmp_path_factory.mktemp("vllmtune-cache")))

@@ -94,9 +94,10 @@ def store(profile: str, target: str, chain: list[str], text: str, warnings: list
         deps[os.path.abspath(item)] = digest
     directory = cache_dir()
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"deps": deps, "text": text, "warnings": warnings}), "utf-8")
-        os.replace(tmp, directory / f"{_key(profile, target)}.json")
+        from vllmtune.util.files import write_atomic
+
+        write_atomic(
+            directory / f"{_key(profile, target)}.json", json.dumps({"deps": deps, "text": text, "warnings": warnings})
+        )
     except OSError:
         pass  # a cache that cannot be written is just not a cache

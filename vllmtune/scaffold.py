@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from vllmtune.errors import Problem, ProfileError
-from vllmtune.profile.loader import _resolve, preset_names
 from vllmtune.profile.base import NAME_RE
+from vllmtune.profile.loader import _resolve, preset_names
 from vllmtune.profile.yamlio import dump_yaml
 
 MODELINE = "# yaml-language-server: $schema=./profile.schema.json   (vllmtune schema > profile.schema.json)\n"

@@ -343,11 +343,9 @@ def error_rate_problem(result: dict[str, Any], max_error_rate: float) -> str | N
 
 def calibrate(requests: int = 20000, concurrency: int = 16, stream_requests: int = 10000) -> dict[str, float]:
     """Measure this client's ceiling against an instant stub server in another process."""
-    import socket
+    from vllmtune.util.net import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     stub = subprocess.Popen(
         [sys.executable, "-m", "vllmtune.bench.stub", "--port", str(port), "--tokens", "16", "--seconds", "300"],
         stdout=subprocess.PIPE,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import socket
 import subprocess
 import sys
 import time
@@ -79,9 +78,9 @@ def parse_rungs(spec: str | None) -> list[str] | None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    from vllmtune.util.net import free_port as any_free_port
+
+    return any_free_port()
 
 
 def _wait_http(url: str, timeout: float) -> bool:

@@ -22,6 +22,7 @@ from vllmtune.plan.settings import (
     LoraAdapterSettings,
 )
 from vllmtune.profile.loader import LoadedProfile
+from vllmtune.util.paths import looks_local
 
 VALUE_SETS = {"quantization": "quantization", "kv_cache_dtype": "kv_cache_dtype"}
 
@@ -29,7 +30,7 @@ VALUE_SETS = {"quantization": "quantization", "kv_cache_dtype": "kv_cache_dtype"
 def host_path(ident: str, source: str) -> str | None:
     """The absolute host path of a local directory or file (relative to the profile file
     ``source``), or None for a Hugging Face id. The one "is this a local path" of plan and fit."""
-    if not (ident.startswith(("/", "./", "../", "~/")) or ident in (".", "..")):
+    if not looks_local(ident):
         return None
     base = Path(source).parent if not source.startswith("preset:") else Path()
     host = Path(ident).expanduser()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from vllmtune.errors import Problem
 from vllmtune.flags import known_versions
 from vllmtune.profile.models import LABEL_VALUE_RE, MANAGED_SECRET_VARS, SECRET_NAME_RE, parse_duration
+from vllmtune.util.paths import looks_local
 
 if TYPE_CHECKING:
     from vllmtune.profile.loaded import LoadedProfile
@@ -110,7 +111,7 @@ def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
             "'.', '_' and '-' only; use such a name, or a path (./hf-cache, /data/hf) for a host directory",
         )
     ident = p.quantization.checkpoint or p.model.id
-    if ident.startswith(("/", "./", "../", "~/")) and (":" in ident or "\n" in ident):
+    if looks_local(ident) and (":" in ident or "\n" in ident):
         err(
             ("model", "id"),
             f"{ident!r}: a local model directory cannot contain ':' or a "
@@ -389,7 +390,7 @@ def _check_recipe(lp: LoadedProfile, err: Report, warn: Report) -> None:
         )
     if r.scheme == "FP8_DYNAMIC" and r.algorithm != "rtn":
         err(("quantization", "recipe", "algorithm"), "FP8_DYNAMIC needs no calibration: use algorithm: rtn")
-    if q.checkpoint and not q.checkpoint.startswith(("/", "./", "../", "~/")) and lp.profile.server.hf_token is None:
+    if q.checkpoint and not looks_local(q.checkpoint) and lp.profile.server.hf_token is None:
         err(
             ("quantization", "checkpoint"),
             f"the job pushes the result to the Hub repo {q.checkpoint!r}: set server.hf_token "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,16 +115,10 @@ def render_files(plan: DeploymentPlan, target: str, output: str) -> dict[Path, s
 
 def write_files(files: dict[Path, str], mode: int | None = None) -> None:
     """Write every file atomically (temp file + rename), creating parent directories."""
+    from vllmtune.util.files import write_atomic
+
     for path, text in files.items():
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
-            if mode is not None:
-                os.chmod(tmp, mode)
-            else:
-                os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
+            write_atomic(path, text, 0o644 if mode is None else mode)
         except OSError as exc:
             raise RenderError(f"{path}: cannot write: {exc.strerror}") from None

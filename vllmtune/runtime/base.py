@@ -238,7 +238,7 @@ def ensure_port_free(bind: str, port: int, fix: str, whose: str = "") -> None:
     ``whose`` follows the port number in the message (" (the cache proxy's)"), ``fix`` ends it."""
     if not port_free(bind, port):
         holder = port_holder_process(port) or "another process"
-        raise LaunchError(f"port {port}{whose} is already in use by {holder}; {fix}")
+        raise LaunchError(f"port {port}{whose} is already in use by {holder}", hint=fix)
 
 
 def port_holder_process(port: int) -> str | None:
