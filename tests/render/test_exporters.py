@@ -460,3 +460,38 @@ def test_kserve_and_llmd_give_vllm_the_plans_argv(source: str, target: str) -> N
     plan = plan_of(source)
     [container] = [as_run(c) for c in k8s_containers(load_export(source, target))]
     assert (container["command"], container["args"]) == (list(plan.entrypoint), list(plan.args))
+
+
+# ------------------------------------------------------------------ the command line: --strict, warnings
+
+
+@pytest.mark.parametrize("entry", [["-m", "vllmtune.cli"], ["-m", "vllmtune"]], ids=["typer", "fast-path"])
+def test_render_strict_and_the_warnings_on_stderr(entry: list[str], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NO_COLOR": "1", "VLLMTUNE_NO_CACHE": "1"}
+
+    def vt(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, *entry, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
+        )
+
+    why = (
+        "preset:all-levers: prompt_cache: kserve cannot express it; an LLMInferenceService has no place for the "
+        "prompt-cache proxy; deploy it beside (vllmtune render -t kubernetes renders it)"
+    )
+    loose = vt("render", "preset:all-levers", "-t", "kserve")
+    assert (loose.returncode, loose.stderr) == (0, f"warning: {why}\n")
+    assert loose.stdout == render(load_plan("preset:all-levers"), "kserve")
+    strict = vt("render", "preset:all-levers", "-t", "kserve", "--strict", "-o", str(tmp_path / "k.yaml"))
+    assert (strict.returncode, strict.stdout) == (1, "")
+    assert strict.stderr == (
+        "error: kserve: 1 profile field(s) cannot be expressed (--strict):\n"
+        f"  {why}\n"
+        "hint: remove them from the profile, or render without --strict to get warnings instead\n"
+    )
+    assert not (tmp_path / "k.yaml").exists()  # nothing written
+    # a target that expresses every field: --strict changes nothing
+    ok = vt("render", "preset:baseline", "-t", "kserve", "--strict")
+    assert (ok.returncode, ok.stderr) == (0, "") and ok.stdout == render(load_plan("preset:baseline"), "kserve")

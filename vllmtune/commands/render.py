@@ -6,20 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vllmtune.commands.common import PROFILE_HELP
+from vllmtune.render.registry import BY_NAME, target_help
 from vllmtune.util.argspec import arg, opt
 
 
 @dataclass(frozen=True)
 class RenderArgs:
     profile: str = arg(help=PROFILE_HELP, metavar="PROFILE")
-    target: str = opt(
-        "--target",
-        "-t",
-        default="docker",
-        help="docker (a docker run script), compose, or kubernetes (k8s); companions: quantize-job "
-        "(Kubernetes Job producing quantization.checkpoint), quantize-script (the same as docker run), "
-        "grafana (dashboard JSON).",
-    )
+    target: str = opt("--target", "-t", default="docker", help=target_help())
     out: str | None = opt(
         "--out",
         "-o",
@@ -27,6 +21,12 @@ class RenderArgs:
         help="Write here instead of stdout. kubernetes with a directory (k8s/): one file per object; '-' is stdout.",
     )
     no_cache: bool = opt("--no-cache", default=False, help="Do not use or fill the render cache (~/.cache/vllmtune).")
+    strict: bool = opt(
+        "--strict",
+        default=False,
+        help="Other stacks' formats (vllm-config, production-stack, kserve, llm-d): a profile field the "
+        "target cannot express is an error (without it: a warning, and a comment in the file).",
+    )
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ def run(args: RenderArgs) -> RenderResult:
     out = args.out
     to_file = out is not None and out != "-"
     to_dir = to_file and is_directory_output(str(out))
-    use_cache = not args.no_cache and not to_dir and rendercache.enabled()
+    # --strict judges the plan itself: never answered from the cache
+    use_cache = not args.no_cache and not args.strict and not to_dir and rendercache.enabled()
     entry = rendercache.lookup(args.profile, target) if use_cache else None
     if entry is not None:
         warnings = list(entry["warnings"])
@@ -53,11 +54,14 @@ def run(args: RenderArgs) -> RenderResult:
     else:
         from vllmtune.plan import build_plan
         from vllmtune.profile.loader import load_profile
-        from vllmtune.render import render
+        from vllmtune.render import export_warnings, render
+        from vllmtune.render.coverage import refuse_if_strict
 
         loaded = load_profile(args.profile)
         plan = build_plan(loaded)
-        warnings = list(plan.warnings)
+        unexpressed = export_warnings(plan, target)
+        refuse_if_strict(target, unexpressed, args.strict)
+        warnings = [*plan.warnings, *unexpressed]
         if to_dir:
             files = render_files(plan, target, str(out))
             write_files(files)
@@ -68,5 +72,5 @@ def run(args: RenderArgs) -> RenderResult:
     if not to_file:
         return RenderResult(warnings, text=text)
     path = Path(str(out))
-    write_files({path: text}, mode=0o755 if target in ("docker", "quantize-script") else None)
+    write_files({path: text}, mode=BY_NAME[target].mode)
     return RenderResult(warnings, wrote=[path])

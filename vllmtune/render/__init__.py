@@ -48,12 +48,7 @@ def target(name: str) -> Target:
 
 
 # Issue 20's exporters: the function listing the profile fields each cannot express.
-EXPORT_WARNINGS = {
-    "vllm-config": "vllm_config:vllm_config_warnings",
-    "production-stack": "production_stack:production_stack_warnings",
-    "kserve": "kserve:kserve_warnings",
-    "llm-d": "llmd:llmd_warnings",
-}
+EXPORT_WARNINGS = {t.name: t.warnings for t in REGISTRY if t.warnings is not None}
 EXPORTS = tuple(EXPORT_WARNINGS)
 
 

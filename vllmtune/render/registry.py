@@ -30,6 +30,7 @@ class Target:
     per_object: str | None = None  # "module:function" plan -> {file: text}, for -o DIR/
     one_machine: bool = False  # refuses a plan that spans nodes
     help: str = ""
+    warnings: str | None = None  # "module:function" plan -> the profile fields it cannot express
 
     def load(self) -> Callable[[DeploymentPlan], str]:
         """The renderer, imported now."""
@@ -68,16 +69,26 @@ REGISTRY: tuple[Target, ...] = (
            help="the Grafana dashboard"),
     # other stacks' formats (issue 20; render/coverage.py: what each cannot express)
     Target("vllm-config", "companion", "vllm_config:render_vllm_config", "vllm-config.yaml",
-           help="the file for vllm serve --config"),
+           help="the file for vllm serve --config", warnings="vllm_config:vllm_config_warnings"),
     Target("production-stack", "companion", "production_stack:render_production_stack",
-           "production-stack.values.yaml", one_machine=True, help="Helm values for production-stack's vllm-stack"),
+           "production-stack.values.yaml", one_machine=True, help="Helm values for production-stack's vllm-stack",
+           warnings="production_stack:production_stack_warnings"),
     Target("kserve", "companion", "kserve:render_kserve", "kserve.yaml", one_machine=True,
-           help="a KServe LLMInferenceService"),
+           help="a KServe LLMInferenceService", warnings="kserve:kserve_warnings"),
     Target("llm-d", "companion", "llmd:render_llmd", "llm-d.values.yaml", one_machine=True,
-           help="Helm values for llm-d's modelservice chart"),
+           help="Helm values for llm-d's modelservice chart", warnings="llmd:llmd_warnings"),
 )  # fmt: skip
 
 BY_NAME = {t.name: t for t in REGISTRY}
 ALIASES = {alias: t.name for t in REGISTRY for alias in t.aliases}
 TARGETS = tuple(t.name for t in REGISTRY if t.kind == "deployment")
 EXTRA_TARGETS = tuple(t.name for t in REGISTRY if t.kind == "companion")
+
+
+def target_help() -> str:
+    """The ``--target`` help, from the table: each name, its aliases and what it writes."""
+    parts = []
+    for t in REGISTRY:
+        alias = f" ({', '.join(t.aliases)})" if t.aliases else ""
+        parts.append(f"{t.name}{alias}: {t.help}")
+    return "; ".join(parts) + "."
