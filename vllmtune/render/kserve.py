@@ -25,7 +25,7 @@ from vllmtune.render.coverage import (
     local_adapters,
     warnings_for,
 )
-from vllmtune.render.k8s.base import escape_var_refs
+from vllmtune.render.k8s.base import escape_var_refs, secret_env
 
 if TYPE_CHECKING:
     from vllmtune.plan import DeploymentPlan
@@ -126,12 +126,7 @@ def kserve_warnings(plan: DeploymentPlan) -> tuple[str, ...]:
 
 
 def _env(plan: DeploymentPlan) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plan.env]
-    env += [
-        {"name": e.name, "valueFrom": {"secretKeyRef": {"name": e.k8s_secret, "key": e.k8s_key}}}
-        for e in plan.secret_env
-    ]
-    return env
+    return [{"name": k, "value": v} for k, v in plan.env] + secret_env(plan.secret_env)
 
 
 def _resources(plan: DeploymentPlan) -> dict[str, Any]:
