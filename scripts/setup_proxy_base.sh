@@ -10,7 +10,7 @@
 # The rootfs: `debootstrap --variant=minbase` of Debian bookworm with python3 (3.11),
 # redis-server and python3-async-timeout (redis-py needs it on Python < 3.11.3), from the
 # host's Debian mirror, cached as a tarball under ~/.cache/vllmtune/ (VLLMTUNE_PROXY_BASE_TAR).
-# Imported as vllmtune-test/debian-python:bookworm and tagged also as REDIS_IMAGE (plan.py).
+# Imported as vllmtune-test/debian-python:bookworm and tagged also as REDIS_IMAGE (vllmtune/plan/sidecars.py).
 # Idempotent: the tarball is built once; the image carries the tarball's hash and is imported
 # again only when it differs. Building the tarball needs root (or sudo) and debootstrap.
 set -euo pipefail
@@ -22,8 +22,8 @@ MIRROR="${VLLMTUNE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 INCLUDE=python3,redis-server,python3-async-timeout
 FORMAT=1  # bump when the rootfs recipe changes
 LABEL_KEY=org.vllmtune.proxy-base.hash
-REDIS_IMAGE="$(sed -n 's/^REDIS_IMAGE = "\([^"]*\)".*/\1/p' vllmtune/plan.py)"
-[[ -n "$REDIS_IMAGE" ]] || { echo "setup_proxy_base: REDIS_IMAGE not found in vllmtune/plan.py" >&2; exit 1; }
+REDIS_IMAGE="$(sed -n 's/^REDIS_IMAGE = "\([^"]*\)".*/\1/p' vllmtune/plan/sidecars.py)"
+[[ -n "$REDIS_IMAGE" ]] || { echo "setup_proxy_base: REDIS_IMAGE not found in vllmtune/plan/sidecars.py" >&2; exit 1; }
 log() { echo "setup_proxy_base: $*" >&2; }
 as_root() { if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo "$@"; fi; }
 
