@@ -457,13 +457,14 @@ def test_burstiness_needs_a_rate_and_a_positive_shape() -> None:
     )
 
 
-def test_injected_ttft_and_chunk_gap_are_reported_within_2ms(tmp_path: Path) -> None:
-    """The client's accuracy: the stub waits 50 ms before the first token and 10 ms between
-    chunks (asyncio sleeps, never shorter); vllmtune bench's medians must land within 2 ms of them.
-    Measured on this 2-core machine with other engineers' tests running (load 1.7-2): TTFT p50
-    +1.0 to +1.5 ms, chunk gap p50 +0.33 to +0.36 ms in four runs (the stub's own timer lateness
-    included), so 2 ms holds with room. Medians of 40
-    requests x 15 gaps: a few late wake-ups under load move the tails, not the medians."""
+def test_injected_ttft_and_chunk_gap_are_what_the_client_reports(tmp_path: Path) -> None:
+    """The stub waits 50 ms before the first token and 10 ms between chunks (asyncio sleeps, never
+    shorter). The 2 ms accuracy claim is a timing claim and lives in benchmarks/bench_stub_timing.py
+    (measured there: TTFT p50 +1.0 to +1.5 ms, chunk gap +0.3 ms on this machine); the exact
+    accounting is tested with an injected clock in tests/bench/test_runner.py. Here: the figures
+    are the right ones in the right unit — not below what the stub's sleeps guarantee, and not off
+    by as much as half the injected delay, which scheduling on a loaded 2-core machine does not do
+    to a median but a wrong start instant, a wrong unit or a per-token/per-chunk mix-up does."""
     with stub("--ttft", "0.05", "--itl", "0.01", "--tokens", "16") as url:
         r = vt("bench", url, "-n", "40", "-c", "4", "-w", "random", "--max-tokens", "16", "--warmup", "4",
                "-o", str(tmp_path / "r.json"))  # fmt: skip
@@ -471,10 +472,11 @@ def test_injected_ttft_and_chunk_gap_are_reported_within_2ms(tmp_path: Path) -> 
     s = json.loads((tmp_path / "r.json").read_text())["summary"]
     assert (s["requests_ok"], s["tokens_per_call"]) == (40, 16)
     assert s["itl_chunk_ms"]["count"] == 40 * 15
-    print(f"TTFT p50 {s['ttft_ms']['p50']:.3f} ms, chunk gap p50 {s['itl_chunk_ms']['p50']:.3f} ms")
-    assert abs(s["ttft_ms"]["p50"] - 50) <= 2, s["ttft_ms"]
-    assert abs(s["itl_chunk_ms"]["p50"] - 10) <= 2, s["itl_chunk_ms"]
-    assert abs(s["itl_token_ms"]["p50"] - 10) <= 2, s["itl_token_ms"]
+    assert 50 <= s["ttft_ms"]["p50"] < 75, s["ttft_ms"]
+    # the sleeps bound the gaps between sends; a late read of one chunk shortens the next gap
+    # seen by the client, so the gaps' median gets 1 ms below the sleep
+    assert 9 <= s["itl_chunk_ms"]["p50"] < 15, s["itl_chunk_ms"]
+    assert 9 <= s["itl_token_ms"]["p50"] < 15, s["itl_token_ms"]
 
 
 DATA = Path(__file__).parent / "data"
