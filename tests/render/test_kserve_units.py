@@ -1,5 +1,6 @@
-"""render.kserve called directly: render_kserve is the reviewed golden file (a KServe LLMInferenceService, headed by
-what it cannot express) and refuses a multi-node plan; kserve_warnings names each field it cannot carry."""
+"""render.kserve called directly: render_kserve is the reviewed golden file (a KServe
+LLMInferenceService, headed by what it cannot express) and refuses a multi-node plan;
+kserve_warnings names each field it cannot carry."""
 
 from __future__ import annotations
 

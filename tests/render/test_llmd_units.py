@@ -1,5 +1,6 @@
-"""render.llmd called directly: render_llmd is the reviewed golden file (llm-d's modelservice Helm values, headed by
-what it cannot express) and refuses a multi-node plan; llmd_warnings names each field it cannot carry."""
+"""render.llmd called directly: render_llmd is the reviewed golden file (llm-d's modelservice Helm
+values, headed by what it cannot express) and refuses a multi-node plan; llmd_warnings names each
+field it cannot carry."""
 
 from __future__ import annotations
 

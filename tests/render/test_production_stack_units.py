@@ -1,5 +1,6 @@
-"""render.production_stack called directly: render_production_stack is the reviewed golden file (production-stack's vllm-stack Helm values, headed by
-what it cannot express) and refuses a multi-node plan; production_stack_warnings names each field it cannot carry."""
+"""render.production_stack called directly: render_production_stack is the reviewed golden file
+(production-stack's vllm-stack Helm values, headed by what it cannot express) and refuses a
+multi-node plan; production_stack_warnings names each field it cannot carry."""
 
 from __future__ import annotations
 
