@@ -1,0 +1,49 @@
+"""render.llmd called directly: render_llmd is the reviewed golden file (llm-d's modelservice Helm
+values, headed by what it cannot express) and refuses a multi-node plan; llmd_warnings names each
+field it cannot carry."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import GOLDEN, ROOT
+from vllmtune.errors import RenderError
+from vllmtune.plan import DeploymentPlan, load_plan
+from vllmtune.render.coverage import LOCAL_MODEL
+from vllmtune.render.llmd import llmd_warnings, render_llmd
+
+LADDER = "profiles/examples/cpu-ladder.yaml"
+
+
+def _plan(source: str, monkeypatch: pytest.MonkeyPatch) -> DeploymentPlan:
+    monkeypatch.chdir(ROOT)
+    return load_plan(source)
+
+
+@pytest.mark.parametrize("stem", ["baseline", "all-levers", "cpu-ladder"])
+def test_render_llmd_is_the_golden_file(stem: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = LADDER if stem == "cpu-ladder" else f"preset:{stem}"
+    plan = _plan(source, monkeypatch)
+    assert render_llmd(plan) == (GOLDEN / "exports" / f"{stem}.llm-d.values.yaml").read_text()
+
+
+def test_llmd_warnings_of_a_plan_it_carries_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert llmd_warnings(_plan("preset:baseline", monkeypatch)) == ()
+
+
+def test_llmd_warnings_local_model_and_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert llmd_warnings(_plan(LADDER, monkeypatch)) == (
+        f"{LADDER}: model.id: llm-d cannot express it; {LOCAL_MODEL}",
+        f"{LADDER}: prompt_cache: llm-d cannot express it; "
+        "the chart has no place for the prompt-cache proxy; deploy it beside the release (vllmtune render -t kubernetes renders it)",
+        f"{LADDER}: quantization.checkpoint: llm-d cannot express it; {LOCAL_MODEL}",
+    )
+
+
+def test_render_llmd_refuses_a_multi_node_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(RenderError) as exc:
+        render_llmd(_plan("profiles/examples/llama-70b-2x8.yaml", monkeypatch))
+    assert str(exc.value) == (
+        "profiles/examples/llama-70b-2x8.yaml:20: resources.nodes: the llm-d target runs on one machine, but this profile "
+        "spans 2 nodes; render it for Kubernetes (-t kubernetes: a LeaderWorkerSet), or set nodes: 1"
+    )
