@@ -83,11 +83,12 @@ def free_port() -> int:
     return any_free_port()
 
 
-def _wait_http(url: str, timeout: float) -> bool:
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen[str]) -> bool:
+    """Whether ``url`` answers 200 within ``timeout`` s; False as soon as ``proc`` has exited."""
     from vllmtune.runtime.health import http_get
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         if http_get(url, timeout=1.0)[0] == 200:
             return True
         time.sleep(0.1)
@@ -112,7 +113,7 @@ def prompt_cache_proxy(upstream: str, lp: LoadedProfile) -> Any:
     cmd = [sys.executable, "-m", "vllmtune.cache", *sidecar_argv(cfg)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        if not _wait_http(f"http://127.0.0.1:{port}/cache/stats", 30):
+        if not _wait_http(f"http://127.0.0.1:{port}/cache/stats", 30, proc):
             proc.terminate()
             err = proc.communicate(timeout=5)[1] if proc.stderr else ""
             raise LadderError(f"the prompt-cache proxy did not start: {err.strip()[-500:]}")
