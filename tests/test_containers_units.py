@@ -74,6 +74,7 @@ def test_sidecar_containers_whole(tmp_path: Path) -> None:
         ),
         port=8080,
         health_path="/cache/stats",
+        before_server=False,  # the proxy starts once vLLM answers
         user="10001:10001",
         read_only=True,
         tmpfs=("/tmp",),
@@ -105,6 +106,7 @@ def test_sidecar_containers_whole(tmp_path: Path) -> None:
         ),
         port=6379,
         health_path=None,
+        before_server=True,  # Redis is up before vLLM
         user="10001:10001",
         read_only=True,
         tmpfs=("/data",),
