@@ -87,8 +87,10 @@ def kv_estimate(profile: str) -> int | None:
     """vllmtune fit's KV-token estimate, shown beside what vLLM reports (None if unknown)."""
     try:
         from vllmtune.fit import fit_report
+        from vllmtune.profile.loader import load_profile
 
-        report = fit_report(profile, None, False)
+        # the GPU `vllmtune fit PROFILE` plans for (resources.gpu_type), not none at all
+        report = fit_report(profile, load_profile(profile).profile.resources.gpu_type, False)
     except VllmtuneError:
         return None
     block = report.get("cpu") or report.get("per_gpu") or {}

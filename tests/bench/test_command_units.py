@@ -1,0 +1,131 @@
+"""bench.command's public names called directly: BenchArgs and CompareArgs as their command
+lines parse; run_bench's refusals of the user's own input (whole messages, before any server is
+asked) and one small run against the stub server; error_rate_problem (vllm's context-length
+error explained); write_result (the JSON compare reads)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from vllmtune.bench.command import BenchArgs, CompareArgs, error_rate_problem, run_bench, write_result
+from vllmtune.errors import BenchError
+from vllmtune.util.argspec import add_arguments, from_namespace
+
+
+def parse(cls: type, argv: list[str]) -> Any:
+    parser = argparse.ArgumentParser(prog="vllmtune", exit_on_error=False)
+    add_arguments(parser, cls)
+    return from_namespace(cls, parser.parse_args(argv))
+
+
+def test_bench_args_from_the_command_line() -> None:
+    assert parse(BenchArgs, []) == BenchArgs()
+    argv = ["http://h:8000", "-w", "duplicates", "-n", "50", "-c", "4", "--rate", "2.5", "--poisson", "--no-stream",
+            "--api", "completions", "--max-tokens", "64", "--seed", "7", "-l", "awq", "--duplicate-share", "0.3",
+            "-o", "r.json", "--max-error-rate", "0", "--slo", "ttft_p99=500ms", "--ignore-eos"]  # fmt: skip
+    assert parse(BenchArgs, argv) == BenchArgs(
+        target="http://h:8000", workload="duplicates", requests=50, concurrency=4, rate=2.5, poisson=True,
+        stream=False, api="completions", max_tokens=64, seed=7, label="awq", duplicate_share=0.3, out="r.json",
+        max_error_rate=0.0, slo="ttft_p99=500ms", ignore_eos=True,
+    )  # fmt: skip
+
+
+def test_compare_args_from_the_command_line() -> None:
+    assert parse(CompareArgs, ["a.json"]) == CompareArgs(
+        results=["a.json"], gpu_hour_usd=None, output="text", plot=None, quality_drop=0.01, strict=False
+    )
+    argv = ["a.json", "b.json", "--gpu-hour-usd", "2.5", "--output", "csv", "--plot", "c.png", "--quality-drop", "0.02", "--strict"]  # fmt: skip
+    assert parse(CompareArgs, argv) == CompareArgs(
+        results=["a.json", "b.json"], gpu_hour_usd=2.5, output="csv", plot="c.png", quality_drop=0.02, strict=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"burstiness": 0.5}, "--burstiness shapes the arrivals at --rate: give --rate too"),
+        ({"burstiness": 0.0, "rate": 5.0}, "--burstiness must be a positive number (1 = Poisson), not 0"),
+        ({"burstiness": float("inf"), "rate": 5.0}, "--burstiness must be a positive number (1 = Poisson), not inf"),
+        (
+            {"target": "https://h:8000"},
+            "https endpoints are not supported by the benchmark client yet; use http:// (or a local port-forward)",
+        ),
+    ],
+)
+def test_run_bench_refuses_bad_input_before_asking_a_server(over: dict[str, Any], message: str) -> None:
+    with pytest.raises(BenchError) as e:
+        run_bench(BenchArgs(**{"target": "http://127.0.0.1:9", **over}))
+    assert str(e.value) == message
+
+
+@contextmanager
+def stub_server() -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vllmtune.bench.stub", "--port", str(port), "--seconds", "60", "--tokens", "4"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("stub listening")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_run_bench_against_the_stub() -> None:
+    with stub_server() as url:
+        result = run_bench(BenchArgs(target=url, workload="random", requests=6, concurrency=2))
+    assert (result["summary"]["requests_sent"], result["summary"]["requests_ok"]) == (6, 6)
+    assert (result["partial"], result["errors"], result["error_samples"]) == (False, {}, [])
+    assert result["summary"]["ttft_ms"]["count"] == 6
+    assert error_rate_problem(result, 0.0) is None
+
+
+def test_error_rate_problem() -> None:
+    ok = {"summary": {"requests_sent": 100}, "errors": {"http_500": 5}}
+    assert error_rate_problem(ok, 0.05) is None  # at the bound is not above it
+    assert error_rate_problem({"summary": {"requests_sent": 0}, "errors": {}}, 0.05) is None
+    result = {
+        "summary": {"requests_sent": 10},
+        "errors": {"http_400": 3, "timeout": 1},
+        "error_samples": [
+            {
+                "error": "http_400",
+                "count": 3,
+                "message": "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.",
+            },
+            {"error": "timeout", "count": 1, "message": ""},
+        ],
+    }
+    assert error_rate_problem(result, 0.05) == (
+        "4 of 10 requests failed (40.0%, above --max-error-rate 5.0%); first distinct errors:\n"
+        "  http_400 (3x): This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.\n"
+        "  timeout (1x)\n"
+        "  (the server's max_model_len is 4096 tokens: shorten the workload's prompts and --max-tokens, or raise "
+        "model.max_model_len)"
+    )
+
+
+def test_write_result(tmp_path: Path) -> None:
+    path = tmp_path / "runs" / "r.json"
+    path.parent.mkdir()
+    write_result({"label": "awq", "at": Path("/x")}, str(path))
+    assert path.read_text() == '{\n  "label": "awq",\n  "at": "/x"\n}\n'
+    assert json.loads(path.read_text()) == {"label": "awq", "at": "/x"}
