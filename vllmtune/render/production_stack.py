@@ -50,6 +50,9 @@ VALUE_KEYS = (
 )
 
 
+# The chart's multi-node form (modelSpec.raySpec: a KubeRay RayCluster) is not rendered yet.
+MULTI_NODE_INSTEAD = "render it for -t kubernetes (a LeaderWorkerSet), -t kserve (spec.worker) or -t llm-d (multinode)"
+
 COVERAGE: Coverage = {
     **COMMON,
     "name": "servingEngineSpec.modelSpec[0].name",
@@ -89,7 +92,7 @@ COVERAGE: Coverage = {
     "resources.gpu_memory_utilization": "vllmConfig.gpuMemoryUtilization",
     "resources.tensor_parallel_size": "vllmConfig.tensorParallelSize (the chart then mounts /dev/shm)",
     "resources.pipeline_parallel_size": "vllmConfig.extraArgs (--pipeline-parallel-size)",
-    "resources.nodes": Reported("a multi-node server renders for -t kubernetes, -t kserve (refused here)"),
+    "resources.nodes": Reported(f"{MULTI_NODE_INSTEAD} (refused here)"),
     "resources.shm_size": "servingEngineSpec.modelSpec[0].shmSize",
     "server.port": "servingEngineSpec.containerPort",
     "server.host": Reported("the chart always binds 0.0.0.0", lambda p: p.host != "0.0.0.0"),
@@ -205,7 +208,7 @@ def _resources(plan: DeploymentPlan) -> dict[str, Any]:
 
 def values(plan: DeploymentPlan) -> dict[str, Any]:
     """The values mapping (``helm install -f``)."""
-    refusal = plan.single_node_only(f"the {TARGET} target")
+    refusal = plan.single_node_only(f"the {TARGET} target", MULTI_NODE_INSTEAD)
     if refusal:
         raise RenderError(refusal)
     repository, _, tag = plan.image.rpartition(":")
