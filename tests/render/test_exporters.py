@@ -30,7 +30,7 @@ from vllmtune.render.registry import BY_NAME
 
 SCHEMAS = ROOT.parent / "shared" / "schemas"
 EXPORTS_DIR = GOLDEN / "exports"
-# The one multi-node example: a Ray pipeline across nodes; production-stack refuses it.
+# The one multi-node example: a Ray pipeline across nodes (each stack's own multi-node form).
 MULTI_NODE = "profiles/examples/llama-70b-2x8.yaml"
 
 
@@ -47,7 +47,7 @@ def golden_name(source: str, target: str) -> str:
 
 
 def _pairs() -> list[tuple[str, str]]:
-    return [(s, t) for s in SOURCES for t in EXPORTS if s != MULTI_NODE or t != "production-stack"]
+    return [(s, t) for s in SOURCES for t in EXPORTS]
 
 
 def plan_of(source: str) -> DeploymentPlan:
@@ -80,16 +80,6 @@ def test_export_matches_golden(source: str, target: str, golden) -> None:  # typ
 def test_every_export_golden_is_produced_by_a_test() -> None:
     files = {f"exports/{p.name}" for p in EXPORTS_DIR.iterdir()}
     assert files == {golden_name(s, t) for s, t in _pairs()}
-
-
-def test_a_multi_node_profile_is_refused_by_production_stack_with_the_ways_out() -> None:
-    with pytest.raises(RenderError) as info:
-        render(plan_of(MULTI_NODE), "production-stack")
-    assert str(info.value) == (
-        f"{MULTI_NODE}:20: resources.nodes: the production-stack target runs on one machine, but this profile "
-        "spans 2 nodes; render it for -t kubernetes (a LeaderWorkerSet), -t kserve (spec.worker) or -t llm-d "
-        "(multinode), or set nodes: 1"
-    )
 
 
 # ------------------------------------------------------------------ every field mapped or reported
@@ -524,6 +514,17 @@ def test_kserve_and_llmd_run_the_multi_node_server_as_kubernetes_does() -> None:
     [node] = [as_run(c) for c in values["decode"]["containers"]]
     assert (node["command"], node["args"]) == (["bash", "-c", NODE_SH, "vllmtune-node"], argv)
     assert "startupProbe" not in node
+    # production-stack: the chart's RayCluster (its own head/worker programs), head + nodes - 1 workers
+    [spec] = load_export(MULTI_NODE, "production-stack")["servingEngineSpec"]["modelSpec"]
+    assert (spec["replicaCount"], spec["raySpec"]) == (
+        1,
+        {"enabled": True, "headNode": {"resources": spec["resources"]}},
+    )
+    assert spec["env"] == [
+        {"name": "NCCL_SOCKET_IFNAME", "value": "eth0"},
+        {"name": "GLOO_SOCKET_IFNAME", "value": "eth0"},
+    ]
+    assert "keda" not in spec  # the chart's ScaledObject skips a raySpec model
 
 
 def test_the_node_program_runs_the_leaders_or_a_workers_part(tmp_path: Path) -> None:
