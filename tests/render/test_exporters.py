@@ -30,7 +30,7 @@ from vllmtune.render.registry import BY_NAME
 
 SCHEMAS = ROOT.parent / "shared" / "schemas"
 EXPORTS_DIR = GOLDEN / "exports"
-# The one multi-node example: a Ray pipeline across nodes renders for kubernetes and vllm-config.
+# The one multi-node example: a Ray pipeline across nodes (each stack's own multi-node form).
 MULTI_NODE = "profiles/examples/llama-70b-2x8.yaml"
 
 
@@ -47,7 +47,7 @@ def golden_name(source: str, target: str) -> str:
 
 
 def _pairs() -> list[tuple[str, str]]:
-    return [(s, t) for s in SOURCES for t in EXPORTS if s != MULTI_NODE or t == "vllm-config"]
+    return [(s, t) for s in SOURCES for t in EXPORTS]
 
 
 def plan_of(source: str) -> DeploymentPlan:
@@ -80,16 +80,6 @@ def test_export_matches_golden(source: str, target: str, golden) -> None:  # typ
 def test_every_export_golden_is_produced_by_a_test() -> None:
     files = {f"exports/{p.name}" for p in EXPORTS_DIR.iterdir()}
     assert files == {golden_name(s, t) for s, t in _pairs()}
-
-
-@pytest.mark.parametrize("target", ["production-stack", "kserve", "llm-d"])
-def test_a_multi_node_profile_is_refused_with_the_way_out(target: str) -> None:
-    with pytest.raises(RenderError) as info:
-        render(plan_of(MULTI_NODE), target)
-    assert str(info.value) == (
-        f"{MULTI_NODE}:20: resources.nodes: the {target} target runs on one machine, but this profile spans 2 nodes; "
-        "render it for Kubernetes (-t kubernetes: a LeaderWorkerSet), or set nodes: 1"
-    )
 
 
 # ------------------------------------------------------------------ every field mapped or reported
@@ -327,12 +317,15 @@ def test_kserve_manifest_matches_the_crd(source: str) -> None:
     assert kserve_problems(doc) == []
     # the pod template as Kubernetes' own PodSpec (strict), as the controller builds pods from it
     kv = crds.kubernetes_validate()
-    template = {"metadata": {"name": "x"}, "spec": doc["spec"]["template"]}
-    kv.validate(
-        {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "x"}, "template": template},
-        crds.K8S_VERSION,
-        strict=True,
-    )
+    for pod in ("template", "worker"):  # the worker pods' spec, for a multi-node server
+        if pod not in doc["spec"]:
+            continue
+        template = {"metadata": {"name": "x"}, "spec": doc["spec"][pod]}
+        kv.validate(
+            {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "x"}, "template": template},
+            crds.K8S_VERSION,
+            strict=True,
+        )
 
 
 # ------------------------------------------------------------------ what each stack hands to vLLM
@@ -452,7 +445,7 @@ def test_production_stack_command_parses_for_its_pinned_version(source: str) -> 
 
 
 @pytest.mark.parametrize("target", ["kserve", "llm-d"])
-@pytest.mark.parametrize("source", [s for s, t in _pairs() if t == "kserve"])
+@pytest.mark.parametrize("source", [s for s, t in _pairs() if t == "kserve" and s != MULTI_NODE])
 def test_kserve_and_llmd_give_vllm_the_plans_argv(source: str, target: str) -> None:
     from tests.render.hostile import k8s_containers
     from tests.render.k8s_expand import as_run
@@ -495,3 +488,67 @@ def test_render_strict_and_the_warnings_on_stderr(entry: list[str], tmp_path: Pa
     # a target that expresses every field: --strict changes nothing
     ok = vt("render", "preset:baseline", "-t", "kserve", "--strict")
     assert (ok.returncode, ok.stderr) == (0, "") and ok.stdout == render(load_plan("preset:baseline"), "kserve")
+
+
+def test_kserve_and_llmd_run_the_multi_node_server_as_kubernetes_does() -> None:
+    # the same leader and worker programs, the same vLLM command line, as -t kubernetes' LeaderWorkerSet
+    from tests.render.k8s_expand import as_run
+    from vllmtune.render.k8s.base import LEADER_SH, NODE_SH, WORKER_SH
+
+    plan = plan_of(MULTI_NODE)
+    argv = [*plan.entrypoint, *plan.args]
+    doc = load_export(MULTI_NODE, "kserve")
+    assert doc["spec"]["parallelism"] == {"tensor": 8, "pipeline": 2}
+    [leader] = [as_run(c) for c in doc["spec"]["template"]["containers"]]
+    [worker] = [as_run(c) for c in doc["spec"]["worker"]["containers"]]
+    assert (leader["command"], leader["args"]) == (["bash", "-c", LEADER_SH, "vllmtune-leader"], argv)
+    assert (worker["command"], "args" in worker) == (["bash", "-c", WORKER_SH, "vllmtune-worker"], False)
+    assert worker["resources"] == leader["resources"]
+    assert [e["name"] for e in worker["env"]] == [e["name"] for e in leader["env"]] == [
+        "VLLM_HOST_IP", "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "VLLMTUNE_NODES", "VLLMTUNE_RAY_PORT",
+        "VLLMTUNE_RAY_WAIT_SECONDS", "HF_TOKEN",
+    ]  # fmt: skip
+    values = load_export(MULTI_NODE, "llm-d")
+    assert values["multinode"] is True
+    assert values["decode"]["parallelism"] == {"tensor": 8, "data": 1, "dataLocal": 1, "workers": 2}
+    [node] = [as_run(c) for c in values["decode"]["containers"]]
+    assert (node["command"], node["args"]) == (["bash", "-c", NODE_SH, "vllmtune-node"], argv)
+    assert "startupProbe" not in node
+    # production-stack: the chart's RayCluster (its own head/worker programs), head + nodes - 1 workers
+    [spec] = load_export(MULTI_NODE, "production-stack")["servingEngineSpec"]["modelSpec"]
+    assert (spec["replicaCount"], spec["raySpec"]) == (
+        1,
+        {"enabled": True, "headNode": {"resources": spec["resources"]}},
+    )
+    assert spec["env"] == [
+        {"name": "NCCL_SOCKET_IFNAME", "value": "eth0"},
+        {"name": "GLOO_SOCKET_IFNAME", "value": "eth0"},
+    ]
+    assert "keda" not in spec  # the chart's ScaledObject skips a raySpec model
+
+
+def test_the_node_program_runs_the_leaders_or_a_workers_part(tmp_path: Path) -> None:
+    import subprocess
+
+    from vllmtune.render.k8s.base import NODE_SH
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    ray = bin_dir / "ray"  # records how it was called; the health check and the head's node count pass
+    ray.write_text('#!/bin/sh\necho "ray $*" >> "$LOG"\n', encoding="utf-8")
+    ray.chmod(0o755)
+    py = bin_dir / "python3"
+    py.write_text("#!/bin/sh\necho 2\n", encoding="utf-8")
+    py.chmod(0o755)
+    log = tmp_path / "log"
+    base = {"PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(log), "VLLMTUNE_RAY_PORT": "6379",
+            "VLLMTUNE_NODES": "2", "VLLMTUNE_RAY_WAIT_SECONDS": "5", "LWS_LEADER_ADDRESS": "lead"}  # fmt: skip
+    for index, expected in [
+        ("0", "ray start --head --port=6379 --disable-usage-stats\nserving\n"),
+        ("1", "ray health-check --address=lead:6379\nray start --address=lead:6379 --block --disable-usage-stats\n"),
+    ]:
+        log.write_text("", encoding="utf-8")
+        env = {**base, "LWS_WORKER_INDEX": index}
+        cmd = ["bash", "-c", NODE_SH, "vllmtune-node", "sh", "-c", 'echo serving >> "$LOG"']
+        subprocess.run(cmd, env=env, check=True, timeout=30)
+        assert log.read_text(encoding="utf-8") == expected

@@ -313,14 +313,17 @@ class DeploymentPlan:
         )
         return replace(self, args=tuple(args), port=vllm.port, vllm=vllm)
 
-    def single_node_only(self, what: str) -> str | None:
-        """The message for a target that cannot span nodes, or None for a one-node plan."""
+    def single_node_only(
+        self, what: str, instead: str = "render it for Kubernetes (-t kubernetes: a LeaderWorkerSet)"
+    ) -> str | None:
+        """The message for a target that cannot span nodes (``instead``: the way out), or None
+        for a one-node plan."""
         mn = self.multi_node
         if mn is None:
             return None
         return (
             f"{mn.where}: resources.nodes: {what} runs on one machine, but this profile spans {mn.nodes} "
-            "nodes; render it for Kubernetes (-t kubernetes: a LeaderWorkerSet), or set nodes: 1"
+            f"nodes; {instead}, or set nodes: 1"
         )
 
     @property

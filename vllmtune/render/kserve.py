@@ -4,15 +4,17 @@ The vLLM container (``main``) is given whole: the image's entrypoint as ``comman
 plan's argv as ``args``, so that KServe's preset configuration adds nothing to what vLLM gets;
 vLLM downloads the model itself (``storageInitializer.enabled: false``, ``model.uri`` names it
 as ``hf://``). Several replicas (or autoscaling) get KServe's router: a Gateway route and the
-inference scheduler, which picks the replica by load and prefix. Checked against the CRD's
-openAPIV3Schema (tests/render/test_exporters.py).
+inference scheduler, which picks the replica by load and prefix. A multi-node server is
+``spec.worker`` (KServe makes a LeaderWorkerSet of ``template``, the leader, and ``worker``) with
+``spec.parallelism`` (tensor inside a node, pipeline across): the leader is the Ray head and runs
+vLLM once every node has joined, the workers join it, as -t kubernetes does. Checked against the
+CRD's openAPIV3Schema (tests/render/test_exporters.py).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vllmtune.errors import RenderError
 from vllmtune.plan import k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 from vllmtune.render.coverage import (
@@ -25,7 +27,8 @@ from vllmtune.render.coverage import (
     local_adapters,
     warnings_for,
 )
-from vllmtune.render.k8s.base import escape_var_refs, secret_env
+from vllmtune.render.k8s.base import LEADER_SH, WORKER_SH, escape_var_refs, secret_env
+from vllmtune.render.k8s.server import multi_node_env
 
 if TYPE_CHECKING:
     from vllmtune.plan import DeploymentPlan
@@ -64,9 +67,7 @@ COVERAGE: Coverage = {
     "resources.gpu_memory_utilization": "the container args",
     "resources.tensor_parallel_size": "spec.parallelism.tensor and the container args",
     "resources.pipeline_parallel_size": "spec.parallelism.pipeline and the container args",
-    "resources.nodes": Reported(
-        "a multi-node server renders for -t kubernetes (a LeaderWorkerSet with Ray); refused here"
-    ),
+    "resources.nodes": "spec.worker (the worker pods, Ray workers) and spec.parallelism.pipeline",
     "resources.shm_size": "spec.template.volumes (dshm, an emptyDir in memory at /dev/shm)",
     "server.port": "the container args and port",
     "server.host": "the container args",
@@ -126,7 +127,7 @@ def kserve_warnings(plan: DeploymentPlan) -> tuple[str, ...]:
 
 
 def _env(plan: DeploymentPlan) -> list[dict[str, Any]]:
-    return [{"name": k, "value": v} for k, v in plan.env] + secret_env(plan.secret_env)
+    return [{"name": k, "value": v} for k, v in plan.env] + multi_node_env(plan) + secret_env(plan.secret_env)
 
 
 def _resources(plan: DeploymentPlan) -> dict[str, Any]:
@@ -160,11 +161,21 @@ def _scaling(plan: DeploymentPlan) -> dict[str, Any] | None:
     }
 
 
+def _pod(plan: DeploymentPlan, container: dict[str, Any]) -> dict[str, Any]:
+    """A pod spec of the server (the leader's template, or a worker's)."""
+    pod: dict[str, Any] = {
+        "containers": [container],
+        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": k8s_quantity(plan.shm.size)}}],
+    }
+    if plan.k8s_node_selector:
+        pod["nodeSelector"] = dict(plan.k8s_node_selector)
+    if plan.k8s_tolerations:
+        pod["tolerations"] = [dict(t) for t in plan.k8s_tolerations]
+    return pod
+
+
 def manifest(plan: DeploymentPlan) -> dict[str, Any]:
     """The LLMInferenceService object."""
-    refusal = plan.single_node_only(f"the {TARGET} target")
-    if refusal:
-        raise RenderError(refusal)
     period = plan.health.period_seconds
     container: dict[str, Any] = {
         "name": "main",
@@ -183,14 +194,21 @@ def manifest(plan: DeploymentPlan) -> dict[str, Any]:
     }
     if not container["env"]:
         del container["env"]
-    template: dict[str, Any] = {
-        "containers": [container],
-        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": k8s_quantity(plan.shm.size)}}],
-    }
-    if plan.k8s_node_selector:
-        template["nodeSelector"] = dict(plan.k8s_node_selector)
-    if plan.k8s_tolerations:
-        template["tolerations"] = [dict(t) for t in plan.k8s_tolerations]
+    template = _pod(plan, container)
+    worker: dict[str, Any] | None = None
+    if plan.multi_node is not None:
+        # the leader: the Ray head, then vLLM (the plan's command line as the script's arguments)
+        container["command"] = ["bash", "-c", LEADER_SH, "vllmtune-leader"]
+        container["args"] = [*plan.entrypoint, *plan.args]
+        worker_container: dict[str, Any] = {
+            "name": "main",
+            "image": plan.image,
+            "command": ["bash", "-c", WORKER_SH, "vllmtune-worker"],
+            "env": _env(plan),
+            "resources": _resources(plan),
+            "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+        }
+        worker = _pod(plan, worker_container)
     metadata: dict[str, Any] = {"name": plan.name}
     if plan.k8s_namespace is not None:
         metadata["namespace"] = plan.k8s_namespace
@@ -202,6 +220,8 @@ def manifest(plan: DeploymentPlan) -> dict[str, Any]:
     }
     if parallelism:
         spec["parallelism"] = parallelism
+    if worker is not None:
+        spec["worker"] = worker
     scaling = _scaling(plan)
     if scaling is not None:
         spec["scaling"] = scaling

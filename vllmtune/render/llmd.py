@@ -7,8 +7,11 @@ adds no vLLM flag of its own; the chart adds the GPUs (``decode.parallelism.tens
 downloads the model. A profile has no prefill/decode split, so the prefill pool and the routing
 proxy (the sidecar that steers P/D traffic) are off and vLLM listens on ``routing.servicePort``;
 the Gateway, InferencePool and scheduler come from llm-d's infrastructure charts, which select
-the pods by ``modelArtifacts.labels``. The chart passes env values through Helm's ``tpl``:
-``{{`` in them is escaped. Checked against the chart's ``values.schema.json``
+the pods by ``modelArtifacts.labels``. A multi-node server is the chart's ``multinode`` mode: a
+LeaderWorkerSet of ``decode.parallelism.workers`` pods, one pod template for all, so each pod
+runs its part by its LeaderWorkerSet index (0: the Ray head, then vLLM, as -t kubernetes' leader;
+the others: Ray workers joining it); the chart requests ``tensor`` GPUs per pod. The chart passes
+env values through Helm's ``tpl``: ``{{`` in them is escaped. Checked against the chart's ``values.schema.json``
 (tests/render/test_exporters.py).
 """
 
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vllmtune.errors import RenderError
 from vllmtune.plan import k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 from vllmtune.render.coverage import (
@@ -29,7 +31,8 @@ from vllmtune.render.coverage import (
     local_adapters,
     warnings_for,
 )
-from vllmtune.render.k8s.base import escape_var_refs, secret_env
+from vllmtune.render.k8s.base import NODE_SH, escape_var_refs, secret_env
+from vllmtune.render.k8s.server import multi_node_env
 
 if TYPE_CHECKING:
     from vllmtune.plan import DeploymentPlan
@@ -70,14 +73,11 @@ COVERAGE: Coverage = {
     "resources.gpu_memory_utilization": "the container args",
     "resources.tensor_parallel_size": "decode.parallelism.tensor and the container args",
     "resources.pipeline_parallel_size": Reported(
-        "the chart counts GPUs as tensor x dataLocal; a pipeline's GPUs are not requested",
-        lambda p: p.vllm.pipeline_parallel_size > 1,
-        "the container args",
+        "the chart counts GPUs as tensor x dataLocal per pod; a pipeline's GPUs on one node are not requested",
+        lambda p: p.vllm.pipeline_parallel_size > 1 and p.multi_node is None,
+        "the container args (across nodes: one stage per pod of decode.parallelism.workers)",
     ),
-    "resources.nodes": Reported(
-        "the chart's multinode mode runs data-parallel workers, not a Ray pipeline; a multi-node server "
-        "renders for -t kubernetes (refused here)"
-    ),
+    "resources.nodes": "multinode (a LeaderWorkerSet) and decode.parallelism.workers",
     "resources.shm_size": "decode.volumes (dshm, an emptyDir in memory at /dev/shm)",
     "server.port": "routing.servicePort and the container args",
     "server.host": "the container args",
@@ -105,7 +105,11 @@ COVERAGE: Coverage = {
         "llm-d serves through the Gateway and its InferencePool, not a Service type",
         lambda p: p.k8s_service_type != "ClusterIP",
     ),
-    "deploy.kubernetes.probes.*": "decode.containers[0].startupProbe",
+    "deploy.kubernetes.probes.*": Reported(
+        "the chart's multinode mode has one pod template for leader and workers, and a worker serves no /health",
+        lambda p: p.multi_node is not None,
+        "decode.containers[0].startupProbe",
+    ),
     "deploy.kubernetes.resources.*": "decode.containers[0].resources",
     "deploy.kubernetes.network_policy.*": Reported(
         "the chart renders no NetworkPolicy", lambda p: p.k8s_network_policy
@@ -136,7 +140,7 @@ def llmd_warnings(plan: DeploymentPlan) -> tuple[str, ...]:
 
 
 def _env(plan: DeploymentPlan) -> list[dict[str, Any]]:
-    return [{"name": k, "value": v} for k, v in plan.env] + secret_env(plan.secret_env)
+    return [{"name": k, "value": v} for k, v in plan.env] + multi_node_env(plan) + secret_env(plan.secret_env)
 
 
 def helm_literal(text: str) -> str:
@@ -146,9 +150,6 @@ def helm_literal(text: str) -> str:
 
 def values(plan: DeploymentPlan) -> dict[str, Any]:
     """The values mapping (``helm install -f``)."""
-    refusal = plan.single_node_only(f"the {TARGET} target")
-    if refusal:
-        raise RenderError(refusal)
     h = plan.k8s_server_hardening
     period = plan.health.period_seconds
     container: dict[str, Any] = {
@@ -172,10 +173,20 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
         "mountModelVolume": True,
         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
     }
+    mn = plan.multi_node
+    if mn is not None:  # every pod: the leader's part or a worker's, by its LeaderWorkerSet index
+        container["command"] = ["bash", "-c", NODE_SH, "vllmtune-node"]
+        container["args"] = [*plan.entrypoint, *plan.args]
+        del container["startupProbe"]  # the one template: a worker pod never serves /health
     decode: dict[str, Any] = {
         "create": True,
         "replicas": plan.k8s_replicas,
-        "parallelism": {"tensor": plan.vllm.tensor_parallel_size, "data": 1, "dataLocal": 1, "workers": 1},
+        "parallelism": {
+            "tensor": plan.vllm.tensor_parallel_size,
+            "data": 1,
+            "dataLocal": 1,
+            "workers": mn.nodes if mn else 1,
+        },
         "containers": [container],
         "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": k8s_quantity(plan.shm.size)}}],
     }
@@ -207,7 +218,7 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
             var["value"] = helm_literal(var["value"])
     return {
         "fullnameOverride": plan.name,
-        "multinode": False,
+        "multinode": mn is not None,
         "accelerator": {"type": "nvidia" if plan.gpus else "cpu"},
         "modelArtifacts": artifacts,
         "routing": {"servicePort": plan.port, "proxy": {"enabled": False}},

@@ -9,8 +9,11 @@ settings the chart has keys for (max model len, dtype, TP, max num seqs, GPU mem
 read from the plan's typed settings into ``vllmConfig``; every other flag of the plan's argv
 follows in ``vllmConfig.extraArgs``, in the pinned version's spelling, after the chart's own
 flags (prefix caching and chunked prefill too, so that the version's spelling is the one vLLM
-keeps). The chart has no
-place for the prompt-cache proxy: ``vllmtune render -t kubernetes`` renders it.
+keeps). A multi-node server is the chart's ``raySpec``: a KubeRay RayCluster whose head runs
+vLLM (``--distributed-executor-backend ray``) once ``replicaCount`` workers (nodes - 1) have
+joined; the chart sets ``VLLM_HOST_IP`` on each pod, the plan's NCCL/GLOO interfaces go in
+``env``; one RayCluster is one replica (the chart's ScaledObject is for Deployments only). The
+chart has no place for the prompt-cache proxy: ``vllmtune render -t kubernetes`` renders it.
 Checked against the chart's own ``values.schema.json`` (tests/render/test_exporters.py).
 """
 
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vllmtune.errors import RenderError
 from vllmtune.plan import Default, k8s_quantity
 from vllmtune.profile.yamlio import dump_yaml
 from vllmtune.render.coverage import (
@@ -49,6 +51,13 @@ VALUE_KEYS = (
     ("gpuMemoryUtilization", "gpu_memory_utilization"),
 )
 
+
+def _ray(plan: DeploymentPlan) -> bool:
+    """A multi-node server: the chart's raySpec."""
+    return plan.multi_node is not None
+
+
+RAY_NO_KEDA = "the chart's RayCluster (raySpec) is not autoscaled: its ScaledObject is for Deployments only"
 
 COVERAGE: Coverage = {
     **COMMON,
@@ -89,7 +98,7 @@ COVERAGE: Coverage = {
     "resources.gpu_memory_utilization": "vllmConfig.gpuMemoryUtilization",
     "resources.tensor_parallel_size": "vllmConfig.tensorParallelSize (the chart then mounts /dev/shm)",
     "resources.pipeline_parallel_size": "vllmConfig.extraArgs (--pipeline-parallel-size)",
-    "resources.nodes": Reported("a multi-node server renders for -t kubernetes, -t kserve (refused here)"),
+    "resources.nodes": "servingEngineSpec.modelSpec[0].raySpec (a RayCluster) and replicaCount (nodes - 1 workers)",
     "resources.shm_size": "servingEngineSpec.modelSpec[0].shmSize",
     "server.port": "servingEngineSpec.containerPort",
     "server.host": Reported("the chart always binds 0.0.0.0", lambda p: p.host != "0.0.0.0"),
@@ -101,7 +110,11 @@ COVERAGE: Coverage = {
     "deploy.kubernetes.namespace": Reported(
         "a Helm release's namespace is helm install --namespace", lambda p: p.k8s_namespace is not None
     ),
-    "deploy.kubernetes.replicas": "servingEngineSpec.modelSpec[0].replicaCount",
+    "deploy.kubernetes.replicas": Reported(
+        "with raySpec, replicaCount counts the Ray workers: the chart runs one RayCluster, one replica",
+        lambda p: _ray(p) and p.k8s_replicas > 1,
+        "servingEngineSpec.modelSpec[0].replicaCount",
+    ),
     "deploy.kubernetes.labels": "servingEngineSpec.modelSpec[0].labels and podLabels",
     "deploy.kubernetes.node_selector": "servingEngineSpec.modelSpec[0].nodeSelectorTerms",
     "deploy.kubernetes.tolerations.*": "servingEngineSpec.tolerations",
@@ -109,7 +122,11 @@ COVERAGE: Coverage = {
     "deploy.kubernetes.pvc.storage_class": "servingEngineSpec.modelSpec[0].storageClass",
     "deploy.kubernetes.pvc.access_mode": "servingEngineSpec.modelSpec[0].pvcAccessMode",
     "deploy.kubernetes.service_type": "routerSpec.serviceType (clients reach the router)",
-    "deploy.kubernetes.probes.*": "servingEngineSpec.startupProbe",
+    "deploy.kubernetes.probes.*": Reported(
+        "the chart's RayCluster head has probes of its own (every node joined, then /health)",
+        _ray,
+        "servingEngineSpec.startupProbe",
+    ),
     "deploy.kubernetes.resources.*": "servingEngineSpec.modelSpec[0].resources",
     "deploy.kubernetes.network_policy.*": Reported(
         "the chart renders no NetworkPolicy", lambda p: p.k8s_network_policy
@@ -120,9 +137,21 @@ COVERAGE: Coverage = {
     "deploy.kubernetes.autoscaling.engine": Reported(
         "the chart autoscales with KEDA only", lambda p: p.autoscaling is not None and p.autoscaling.engine != "keda"
     ),
-    "deploy.kubernetes.autoscaling.min_replicas": "servingEngineSpec.modelSpec[0].keda.minReplicaCount",
-    "deploy.kubernetes.autoscaling.max_replicas": "servingEngineSpec.modelSpec[0].keda.maxReplicaCount",
-    "deploy.kubernetes.autoscaling.cooldown": "servingEngineSpec.modelSpec[0].keda.cooldownPeriod",
+    "deploy.kubernetes.autoscaling.min_replicas": Reported(
+        RAY_NO_KEDA,
+        lambda p: p.autoscaling is not None and _ray(p),
+        "servingEngineSpec.modelSpec[0].keda.minReplicaCount",
+    ),
+    "deploy.kubernetes.autoscaling.max_replicas": Reported(
+        RAY_NO_KEDA,
+        lambda p: p.autoscaling is not None and _ray(p),
+        "servingEngineSpec.modelSpec[0].keda.maxReplicaCount",
+    ),
+    "deploy.kubernetes.autoscaling.cooldown": Reported(
+        RAY_NO_KEDA,
+        lambda p: p.autoscaling is not None and _ray(p),
+        "servingEngineSpec.modelSpec[0].keda.cooldownPeriod",
+    ),
     "deploy.kubernetes.autoscaling.metric": Reported(
         "the chart's values.schema.json types keda.triggers as an object, but KEDA needs a list: "
         "the chart's own trigger is used (vllm:num_requests_waiting, threshold 5)",
@@ -186,6 +215,8 @@ def _secret_ref(plan: DeploymentPlan, var: str) -> dict[str, str] | None:
 
 def _env(plan: DeploymentPlan) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [{"name": k, "value": k8s_literal(v)} for k, v in plan.env]
+    if plan.multi_node is not None:  # the chart sets VLLM_HOST_IP on every pod of its RayCluster
+        env += [{"name": k, "value": v} for k, v in plan.multi_node.socket_env]
     env += [
         {"name": e.name, "valueFrom": {"secretKeyRef": {"name": e.k8s_secret, "key": e.k8s_key}}}
         for e in plan.secret_env
@@ -205,9 +236,6 @@ def _resources(plan: DeploymentPlan) -> dict[str, Any]:
 
 def values(plan: DeploymentPlan) -> dict[str, Any]:
     """The values mapping (``helm install -f``)."""
-    refusal = plan.single_node_only(f"the {TARGET} target")
-    if refusal:
-        raise RenderError(refusal)
     repository, _, tag = plan.image.rpartition(":")
     extra = dict(plan.k8s_extra_labels)
     spec: dict[str, Any] = {
@@ -230,6 +258,10 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
     hf = _secret_ref(plan, "HF_TOKEN")
     if hf is not None:
         spec["hf_token"] = hf
+    mn = plan.multi_node
+    if mn is not None:
+        spec["replicaCount"] = mn.nodes - 1  # the Ray workers; the head is the first node
+        spec["raySpec"] = {"enabled": True, "headNode": {"resources": _resources(plan)}}
     env = _env(plan)
     if env:
         spec["env"] = env
@@ -245,7 +277,7 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
             "prometheus.io/path": "/metrics",
         }
     a = plan.autoscaling
-    if a is not None and a.engine == "keda":
+    if a is not None and a.engine == "keda" and mn is None:
         spec["keda"] = {
             "enabled": True,
             "minReplicaCount": a.min_replicas,

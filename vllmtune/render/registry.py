@@ -71,11 +71,11 @@ REGISTRY: tuple[Target, ...] = (
     Target("vllm-config", "companion", "vllm_config:render_vllm_config", "vllm-config.yaml",
            help="the file for vllm serve --config", warnings="vllm_config:vllm_config_warnings"),
     Target("production-stack", "companion", "production_stack:render_production_stack",
-           "production-stack.values.yaml", one_machine=True, help="Helm values for production-stack's vllm-stack",
+           "production-stack.values.yaml", help="Helm values for production-stack's vllm-stack",
            warnings="production_stack:production_stack_warnings"),
-    Target("kserve", "companion", "kserve:render_kserve", "kserve.yaml", one_machine=True,
+    Target("kserve", "companion", "kserve:render_kserve", "kserve.yaml",
            help="a KServe LLMInferenceService", warnings="kserve:kserve_warnings"),
-    Target("llm-d", "companion", "llmd:render_llmd", "llm-d.values.yaml", one_machine=True,
+    Target("llm-d", "companion", "llmd:render_llmd", "llm-d.values.yaml",
            help="Helm values for llm-d's modelservice chart", warnings="llmd:llmd_warnings"),
 )  # fmt: skip
 

@@ -31,6 +31,9 @@ WAIT_PY = script("wait_for_model.py")
 # workers join the head (LWS_LEADER_ADDRESS is set by LeaderWorkerSet) and block.
 LEADER_SH = script("ray_leader.sh")
 WORKER_SH = script("ray_worker.sh")
+# The same pod template for leader and workers (llm-d's chart): LeaderWorkerSet numbers the
+# pods (LWS_WORKER_INDEX 0 is the leader), and each runs its part.
+NODE_SH = 'if [ "${LWS_WORKER_INDEX:-0}" = 0 ]; then\n' + LEADER_SH + "else\n" + WORKER_SH + "fi\n"
 
 
 def object_meta(plan: DeploymentPlan, name: str, component: str = "server") -> dict[str, Any]:

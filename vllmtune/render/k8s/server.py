@@ -26,16 +26,25 @@ def server_env(plan: DeploymentPlan) -> list[dict[str, Any]]:
     if plan.k8s_hf_offline:
         # The Job downloaded everything: never let a replica start a second download.
         env.append({"name": "HF_HUB_OFFLINE", "value": "1"})
-    if plan.multi_node:
-        if plan.multi_node.host_ip_from_pod:
-            env.append({"name": "VLLM_HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
-        env += [{"name": k, "value": v} for k, v in plan.multi_node.socket_env]
-        env += [
-            {"name": "VLLMTUNE_NODES", "value": str(plan.multi_node.nodes)},
-            {"name": "VLLMTUNE_RAY_PORT", "value": str(plan.multi_node.ray_port)},
-            {"name": "VLLMTUNE_RAY_WAIT_SECONDS", "value": str(plan.multi_node.ray_wait_seconds)},
-        ]
-    return env + plan_secret_env(plan)
+    return env + multi_node_env(plan) + plan_secret_env(plan)
+
+
+def multi_node_env(plan: DeploymentPlan) -> list[dict[str, Any]]:
+    """What every pod of a multi-node server needs (none for one node): its own address for
+    vLLM, the NCCL/GLOO interfaces, and what the Ray scripts read (leader and workers alike)."""
+    mn = plan.multi_node
+    if mn is None:
+        return []
+    env: list[dict[str, Any]] = []
+    if mn.host_ip_from_pod:
+        env.append({"name": "VLLM_HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+    env += [{"name": k, "value": v} for k, v in mn.socket_env]
+    env += [
+        {"name": "VLLMTUNE_NODES", "value": str(mn.nodes)},
+        {"name": "VLLMTUNE_RAY_PORT", "value": str(mn.ray_port)},
+        {"name": "VLLMTUNE_RAY_WAIT_SECONDS", "value": str(mn.ray_wait_seconds)},
+    ]
+    return env
 
 
 def server_volumes(plan: DeploymentPlan) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
