@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import GOLDEN, ROOT
-from vllmtune.errors import RenderError
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render.coverage import LOCAL_MODEL
 from vllmtune.render.kserve import kserve_warnings, render_kserve
@@ -37,13 +36,4 @@ def test_kserve_warnings_local_model_and_the_proxy(monkeypatch: pytest.MonkeyPat
         f"{LADDER}: prompt_cache: kserve cannot express it; "
         "an LLMInferenceService has no place for the prompt-cache proxy; deploy it beside (vllmtune render -t kubernetes renders it)",
         f"{LADDER}: quantization.checkpoint: kserve cannot express it; {LOCAL_MODEL}",
-    )
-
-
-def test_render_kserve_refuses_a_multi_node_plan(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(RenderError) as exc:
-        render_kserve(_plan("profiles/examples/llama-70b-2x8.yaml", monkeypatch))
-    assert str(exc.value) == (
-        "profiles/examples/llama-70b-2x8.yaml:20: resources.nodes: the kserve target runs on one machine, but this profile "
-        "spans 2 nodes; render it for Kubernetes (-t kubernetes: a LeaderWorkerSet), or set nodes: 1"
     )

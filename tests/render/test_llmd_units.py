@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import GOLDEN, ROOT
-from vllmtune.errors import RenderError
 from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render.coverage import LOCAL_MODEL
 from vllmtune.render.llmd import llmd_warnings, render_llmd
@@ -37,13 +36,4 @@ def test_llmd_warnings_local_model_and_the_proxy(monkeypatch: pytest.MonkeyPatch
         f"{LADDER}: prompt_cache: llm-d cannot express it; "
         "the chart has no place for the prompt-cache proxy; deploy it beside the release (vllmtune render -t kubernetes renders it)",
         f"{LADDER}: quantization.checkpoint: llm-d cannot express it; {LOCAL_MODEL}",
-    )
-
-
-def test_render_llmd_refuses_a_multi_node_plan(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(RenderError) as exc:
-        render_llmd(_plan("profiles/examples/llama-70b-2x8.yaml", monkeypatch))
-    assert str(exc.value) == (
-        "profiles/examples/llama-70b-2x8.yaml:20: resources.nodes: the llm-d target runs on one machine, but this profile "
-        "spans 2 nodes; render it for Kubernetes (-t kubernetes: a LeaderWorkerSet), or set nodes: 1"
     )
