@@ -7,17 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.stub import stub
 from vllmtune.bench.command import BenchArgs, CompareArgs, error_rate_problem, run_bench, write_result
 from vllmtune.errors import BenchError
 from vllmtune.util.argspec import add_arguments, from_namespace
@@ -69,28 +64,8 @@ def test_run_bench_refuses_bad_input_before_asking_a_server(over: dict[str, Any]
     assert str(e.value) == message
 
 
-@contextmanager
-def stub_server() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vllmtune.bench.stub", "--port", str(port), "--seconds", "60", "--tokens", "4"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("stub listening")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def test_run_bench_against_the_stub() -> None:
-    with stub_server() as url:
+    with stub("--tokens", "4", seconds=60) as url:
         result = run_bench(BenchArgs(target=url, workload="random", requests=6, concurrency=2))
     assert (result["summary"]["requests_sent"], result["summary"]["requests_ok"]) == (6, 6)
     assert (result["partial"], result["errors"], result["error_samples"]) == (False, {}, [])

@@ -14,6 +14,7 @@ from typing import Any
 from vllmtune.errors import LadderError as LadderError
 from vllmtune.levers import LEVERS
 from vllmtune.profile.loader import LoadedProfile
+from vllmtune.util.net import free_port as free_port
 
 RUNGS = ("baseline", *(lever.key for lever in LEVERS))
 ALIASES = {"base": "baseline", **{alias: lever.key for lever in LEVERS for alias in lever.aliases}}
@@ -75,12 +76,6 @@ def parse_rungs(spec: str | None) -> list[str] | None:
             )
         out.append(name)
     return out
-
-
-def free_port() -> int:
-    from vllmtune.util.net import free_port as any_free_port
-
-    return any_free_port()
 
 
 def _wait_http(url: str, timeout: float, proc: subprocess.Popen[str]) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.render.k8s_expand import expand
 from vllmtune import __version__
 from vllmtune.plan import DeploymentPlan, Hardening, load_plan
 from vllmtune.render.k8s.base import (
@@ -199,30 +200,8 @@ def test_escape_var_refs_doubles_dollar_before_paren_or_dollar_in_containers_onl
     }
 
 
-def _kubernetes_expand(text: str) -> str:
-    """Kubernetes' expansion of a container string with no variables defined
-    (third_party/forked/golang/expansion): ``$$`` is ``$``, an unknown ``$(VAR)`` stays as written."""
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "$" and i + 1 < len(text):
-            nxt = text[i + 1]
-            if nxt == "$":
-                out.append("$")
-                i += 2
-                continue
-            if nxt == "(":
-                end = text.find(")", i + 2)
-                if end != -1:
-                    out.append(text[i : end + 1])
-                    i = end + 1
-                    continue
-        out.append(text[i])
-        i += 1
-    return "".join(out)
-
-
 def test_escaped_strings_reach_the_process_as_written() -> None:
     for text in ["$(HF_TOKEN)", "$$", "$$(x)", "a$", "echo $(date) $$ $HOME", "$$$", "$(", "cost: $5"]:
         container = {"name": "c", "image": "i", "args": [text]}
         escape_var_refs(container)
-        assert _kubernetes_expand(container["args"][0]) == text, text
+        assert expand(container["args"][0], {}) == text, text  # Kubernetes' rules, no variable defined
