@@ -6,21 +6,31 @@ import json
 import random
 from typing import Any
 
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vllmtune.cache.keys import TRANSPORT_FIELDS, _normal, cache_key, canonical, tenant_of
 from vllmtune.cache.pii import find_pii, find_pii_in, luhn_ok
 
-JSON = st.recursive(
+SCALARS = (
     st.none()
     | st.booleans()
     | st.integers(-(10**6), 10**6)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
-    max_leaves=6,
+    | st.text(max_size=8)
 )
+
+
+def _keyed(values: st.SearchStrategy[Any], size: int) -> st.SearchStrategy[dict[str, Any]]:
+    """Dicts whose keys are made distinct by their index (a unique-key filter would discard examples)."""
+    return st.lists(st.tuples(st.text(max_size=6), values), max_size=size).map(
+        lambda items: {f"{i}{k}": v for i, (k, v) in enumerate(items)}
+    )
+
+
+# JSON two levels deep, built explicitly: st.recursive marks examples over its leaf limit invalid
+_LEVEL1 = SCALARS | st.lists(SCALARS, max_size=4) | _keyed(SCALARS, 4)
+JSON = _LEVEL1 | st.lists(_LEVEL1, max_size=3) | _keyed(_LEVEL1, 3)
 OUTPUT_SHAPING = [
     "model",
     "messages",
@@ -64,7 +74,10 @@ BODIES = st.builds(
             ),
         }
     ),
-    st.dictionaries(st.sampled_from(OUTPUT_SHAPING[2:]), JSON, max_size=3),
+    # distinct field names by construction: the first few of a permutation
+    st.tuples(st.permutations(OUTPUT_SHAPING[2:]), st.lists(JSON, max_size=3)).map(
+        lambda t: dict(zip(t[0], t[1], strict=False))
+    ),
 )
 
 
@@ -91,16 +104,28 @@ def test_key_ignores_key_order_and_number_spelling(body: dict[str, Any]) -> None
     assert canonical({"a": 0, "b": [1.0, {"c": -0.0}]}) == canonical({"b": [1, {"c": 0}], "a": 0.0})
 
 
-@given(BODIES, st.dictionaries(st.sampled_from(sorted(TRANSPORT_FIELDS)), JSON, min_size=1))
+# 1-4 distinct transport fields by construction (a permutation's first few)
+TRANSPORT = st.tuples(st.permutations(sorted(TRANSPORT_FIELDS)), st.lists(JSON, min_size=1, max_size=4)).map(
+    lambda t: dict(zip(t[0], t[1], strict=False))
+)
+
+
+@given(BODIES, TRANSPORT)
 def test_transport_fields_do_not_change_the_key(body: dict[str, Any], transport: dict[str, Any]) -> None:
     assert cache_key("/v1/chat/completions", {**body, **transport}, "t") == cache_key("/v1/chat/completions", body, "t")
 
 
+# Fields built, not filtered (no example is discarded): an output-shaping name, or any text made
+# distinct from the transport fields by a first character none of them starts with.
+FIELDS = st.sampled_from(OUTPUT_SHAPING) | st.text(max_size=9).map(lambda s: "~" + s)
+
+
 @settings(max_examples=150)
-@given(BODIES, st.sampled_from(OUTPUT_SHAPING) | st.text(min_size=1, max_size=10), JSON)
+@given(BODIES, FIELDS, JSON)
 def test_any_output_shaping_field_changes_the_key(body: dict[str, Any], field: str, value: Any) -> None:
-    assume(field not in TRANSPORT_FIELDS)
-    assume(field not in body or _normal(body[field]) != _normal(value))
+    assert field not in TRANSPORT_FIELDS
+    if field in body and _normal(body[field]) == _normal(value):  # the same value: then the body lacks it
+        body = {k: v for k, v in body.items() if k != field}
     assert cache_key("/v1/chat/completions", {**body, field: value}, "t") != cache_key(
         "/v1/chat/completions", body, "t"
     )
@@ -109,9 +134,14 @@ def test_any_output_shaping_field_changes_the_key(body: dict[str, Any], field: s
 KEYS = st.from_regex(r"sk-[A-Za-z0-9]{8,24}", fullmatch=True)
 
 
-@given(BODIES, KEYS, KEYS)
-def test_tenants_never_share_a_key_and_the_credential_is_not_in_it(body: dict[str, Any], a: str, b: str) -> None:
-    assume(a.strip() != b.strip())
+# two distinct keys, by construction: the second one is changed when both draws agree
+KEY_PAIRS = st.tuples(KEYS, KEYS).map(lambda ab: (ab[0], ab[1] + "Z" if ab[1] == ab[0] else ab[1]))
+
+
+@given(BODIES, KEY_PAIRS)
+def test_tenants_never_share_a_key_and_the_credential_is_not_in_it(body: dict[str, Any], pair: tuple[str, str]) -> None:
+    a, b = pair
+    assert a != b
     ta, tb = tenant_of(f"Bearer {a}"), tenant_of(f"Bearer {b}")
     assert ta != tb and ta != "anonymous"
     ka, kb = cache_key("/v1/chat/completions", body, ta), cache_key("/v1/chat/completions", body, tb)
