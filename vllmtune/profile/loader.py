@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from vllmtune.errors import Problem, ProfileError
+from vllmtune.profile.base import DURATION_RE, ENV_NAME_RE, NAME_RE, SIZE_RE
 from vllmtune.profile.build import build_models
 from vllmtune.profile.loaded import LoadedProfile as LoadedProfile
 from vllmtune.profile.models import Profile
@@ -160,7 +161,9 @@ def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
     """The pydantic model that validates the mapping at ``loc`` (for did-you-mean)."""
     model: Any = Profile
     for part in loc:
-        if isinstance(part, int) or model is None:
+        if isinstance(part, int):  # an item of a list: _unwrap already stepped into the item's model
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return None
         info = model.model_fields.get(part)
         if info is None:
@@ -207,18 +210,18 @@ def _message(err: Any) -> str:
     return f"{err['msg']} (got {json.dumps(value, default=str)})"
 
 
+_PATTERN_WORDS = {
+    NAME_RE.pattern: "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63",
+    ENV_NAME_RE.pattern: "an environment variable name: letters, digits, '_'",
+    DURATION_RE.pattern: "a duration like 30s, 15m, 24h or 7d",
+    SIZE_RE.pattern: "a size like 16g, 2Gi or 512m",
+}
+
+
 def _pattern_words(err: Any) -> str:
-    loc = err["loc"]
-    last = loc[-1] if loc else ""
-    if last in ("name", "namespace"):
-        return "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63"
-    if last == "env":
-        return "an environment variable name: letters, digits, '_'"
-    if last in ("ttl", "start_period", "startup_timeout"):
-        return "a duration like 30s, 15m, 24h or 7d"
-    if last in ("shm_size", "size"):
-        return "a size like 16g, 2Gi or 512m"
-    return f"must match {err['ctx']['pattern']}"
+    # by the pattern, not the field's name: LoraAdapter.name is no Kubernetes name
+    pattern = err["ctx"]["pattern"]
+    return _PATTERN_WORDS.get(pattern, f"must match {pattern}")
 
 
 def _validation_problems(exc: ValidationError, doc: Located, source: str) -> list[Problem]:
