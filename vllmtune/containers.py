@@ -50,7 +50,7 @@ def network_labels(plan: DeploymentPlan) -> dict[str, str]:
     return {**dict(plan.labels), "app.kubernetes.io/component": "network"}
 
 
-def docker_hosts(plan: DeploymentPlan) -> dict[str, str]:
+def _docker_hosts(plan: DeploymentPlan) -> dict[str, str]:
     """What ``{vllm}`` / ``{redis}`` in a sidecar's args mean on a Docker network."""
     return {"vllm": plan.docker_container, "redis": plan.sidecar_name("redis")}
 
@@ -69,7 +69,7 @@ def sidecar_container(plan: DeploymentPlan, sc: Sidecar) -> SidecarContainer:
         env=sc.env,
         secret_env=sc.secret_env,
         entrypoint=sc.command[0] if sc.command else None,
-        command=(*sc.command[1:], *sc.resolved_args(docker_hosts(plan))),
+        command=(*sc.command[1:], *sc.resolved_args(_docker_hosts(plan))),
         port=sc.port,
         health_path=sc.health_path,
         before_server=sc.before_server,

@@ -19,7 +19,7 @@ from vllmtune.render import target as target_record
 RENDER_MAP = ".vllmtune-render.yaml"
 
 
-def lever_changes(a: DeploymentPlan, b: DeploymentPlan) -> list[str]:
+def _lever_changes(a: DeploymentPlan, b: DeploymentPlan) -> list[str]:
     """Changes in words: levers first, then what else moved."""
     out = []
     for (label, sa, _), (_, sb, _) in zip(a.levers, b.levers, strict=True):
@@ -64,10 +64,10 @@ def diff_profiles(a: str, b: str, target: str) -> dict[str, Any]:
     target = resolve_target(target)
     pa, pb = load_plan(a), load_plan(b)
     text = unified(render(pa, target), render(pb, target), f"{a} ({target})", f"{b} ({target})")
-    return {"changes": lever_changes(pa, pb), "target": target, "diff": text}
+    return {"changes": _lever_changes(pa, pb), "target": target, "diff": text}
 
 
-def guess_target(path: Path) -> str:
+def _guess_target(path: Path) -> str:
     """Which target a hand-edited file or directory is."""
     if path.is_dir():
         return "kubernetes"
@@ -88,7 +88,7 @@ def guess_target(path: Path) -> str:
     raise DiffError(f"{path}: cannot tell whether it is docker, compose or kubernetes output; give --target")
 
 
-def compare_rendered(plan: DeploymentPlan, target: str, output: str) -> list[tuple[Path, str | None, str]]:
+def _compare_rendered(plan: DeploymentPlan, target: str, output: str) -> list[tuple[Path, str | None, str]]:
     """The one comparison behind ``diff --against`` and ``render-check``: each file that
     ``render -o OUTPUT`` writes (one per object for a Kubernetes directory) against the file on
     disk. Returns those that differ as (path, text on disk or None when missing, rendered text)."""
@@ -110,7 +110,7 @@ def diff_against(profile: str, against: str, target: str | None) -> dict[str, An
     path = Path(against)
     if not path.exists():
         raise DiffError(f"{against}: no such file or directory")
-    target = resolve_target(target) if target else guess_target(path)
+    target = resolve_target(target) if target else _guess_target(path)
     plan = load_plan(profile)
     text = "".join(
         unified(
@@ -119,7 +119,7 @@ def diff_against(profile: str, against: str, target: str | None) -> dict[str, An
             f"{file} ({'on disk' if current is not None else 'missing'})",
             f"{file} (rendered from {profile})",
         )
-        for file, current, rendered in compare_rendered(plan, target, against)
+        for file, current, rendered in _compare_rendered(plan, target, against)
     )
     return {"changes": [], "target": target, "diff": text}
 
@@ -150,7 +150,7 @@ def render_check(map_file: str, fix: bool) -> list[dict[str, Any]]:
         target = resolve_target(str(e["target"]))
         if target not in TARGETS:
             raise DiffError(f"{map_file}: unknown target {e['target']!r}")
-        differ = compare_rendered(load_plan(profile), target, output)
+        differ = _compare_rendered(load_plan(profile), target, output)
         stale = [str(path) for path, _, _ in differ]
         if stale and fix:
             write_files({path: text for path, _, text in differ}, mode=target_record(target).mode)

@@ -72,14 +72,14 @@ class Problem:
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
-        return one_line(text)
+        return _one_line(text)
 
 
 # Characters that would break one problem into several lines (or hide text) on a terminal.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def one_line(text: str) -> str:
+def _one_line(text: str) -> str:
     """``text`` with control characters and line breaks escaped (\\n, \\x85, ...), so that a
     hostile value quoted in a message cannot add lines to it or rewrite the terminal."""
     return _UNPRINTABLE.sub(lambda m: repr(m.group(0))[1:-1], text)

@@ -24,12 +24,12 @@ def explain_data(plan: DeploymentPlan) -> dict[str, Any]:
             for lever, state, flags in plan.levers
         ],
         "argv": list(plan.args),
-        "deployment": deployment_facts(plan),
+        "deployment": _deployment_facts(plan),
         "warnings": list(plan.warnings),
     }
 
 
-def deployment_facts(plan: DeploymentPlan) -> dict[str, str]:
+def _deployment_facts(plan: DeploymentPlan) -> dict[str, str]:
     """How the server is laid out beyond the levers (Kubernetes scale-out, served names)."""
     facts = {"served models": ", ".join(plan.served_names)}
     mn = plan.multi_node
@@ -60,6 +60,6 @@ def explain_table(plan: DeploymentPlan) -> Any:
     for lever, state, flags in plan.levers:
         table.add_row(f"{lever}\n[dim]{BUYS[lever]}[/dim]", escape(state), escape("\n".join(flags)) or "-")
     table.add_section()
-    for key, value in deployment_facts(plan).items():
+    for key, value in _deployment_facts(plan).items():
         table.add_row(escape(key), "", escape(value))
     return table

@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from tests.support.stub import stub
-from vllmtune.bench.command import BenchArgs, CompareArgs, error_rate_problem, run_bench, write_result
+from vllmtune.bench.command import (
+    BenchArgs,
+    CompareArgs,
+    error_rate_problem,
+    known_ceiling,
+    run_bench,
+    write_result,
+)
 from vllmtune.errors import BenchError
 from vllmtune.util.argspec import add_arguments, from_namespace
 
@@ -104,3 +111,19 @@ def test_write_result(tmp_path: Path) -> None:
     write_result({"label": "awq", "at": Path("/x")}, str(path))
     assert path.read_text() == '{\n  "label": "awq",\n  "at": "/x"\n}\n'
     assert json.loads(path.read_text()) == {"label": "awq", "at": "/x"}
+
+
+def test_known_ceiling_reads_the_calibration_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert known_ceiling() is None  # never calibrated
+    ceiling = tmp_path / "vllmtune" / "bench-ceiling.json"
+    ceiling.parent.mkdir()
+    ceiling.write_text(json.dumps({"non_streaming_c16_req_s": 412.5, "streaming_c16_req_s": 300.0}))
+    assert known_ceiling() == 412.5
+    for broken in (
+        "{not json",
+        json.dumps({"streaming_c16_req_s": 300.0}),
+        json.dumps({"non_streaming_c16_req_s": "x"}),
+    ):
+        ceiling.write_text(broken)
+        assert known_ceiling() is None

@@ -6,7 +6,15 @@ import math
 
 import pytest
 
-from vllmtune.bench.slo import Objective, RequestMetrics, SloError, check_streaming, goodput, parse_slo
+from vllmtune.bench.slo import (
+    Objective,
+    RequestMetrics,
+    SloError,
+    check_streaming,
+    goodput,
+    parse_slo,
+    per_request_value,
+)
 
 
 def test_parse_the_documented_example_and_vllm_spellings() -> None:
@@ -117,3 +125,14 @@ def test_compare_rows_carry_each_runs_goodput_number() -> None:
 
     rows = compare_rows([result("a.json", 3.5), result("b.json", None)], None)
     assert [r["goodput"] for r in rows] == [3.5, None]
+
+
+def test_per_request_value_reads_the_objectives_metric() -> None:
+    r = req(100.0, 20.0, 900.0, (10.0, 40.0, 20.0, 30.0))
+    assert per_request_value(r, Objective("ttft", 99.0, 1.0)) == 100.0
+    assert per_request_value(r, Objective("tpot", 99.0, 1.0)) == 20.0
+    assert per_request_value(r, Objective("e2e", 99.0, 1.0)) == 900.0
+    # itl: the request's own percentile of its gaps, over the sorted gaps (10, 20, 30, 40)
+    assert per_request_value(r, Objective("itl", 50.0, 1.0)) == 25.0
+    assert per_request_value(r, Objective("itl", 100.0, 1.0)) == 40.0
+    assert per_request_value(req(100.0, 20.0, 900.0), Objective("itl", 99.0, 1.0)) == 0.0  # one token: no gap

@@ -17,6 +17,7 @@ from vllmtune.runtime.base import (
     Backend,
     ServerRecord,
     Started,
+    ensure_port_free,
     port_free,
     port_holder_process,
     secret_values,
@@ -166,3 +167,18 @@ def test_write_json_creates_parents_and_replaces(tmp_path: Path) -> None:
     write_json(path, {"y": None})
     assert json.loads(path.read_text()) == {"y": None}
     assert sorted(p.name for p in path.parent.iterdir()) == ["rec.json"]  # no .tmp left behind
+
+
+def test_ensure_port_free_names_the_holder_and_the_fix() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(LaunchError) as err:
+            ensure_port_free("127.0.0.1", port, "stop it or set prompt_cache.port", " (the cache proxy's)")
+        comm = Path("/proc/self/comm").read_text().strip()
+        assert str(err.value) == (
+            f"port {port} (the cache proxy's) is already in use by {comm} (pid {os.getpid()}); "
+            "stop it or set prompt_cache.port"
+        )
+    ensure_port_free("127.0.0.1", port, "unused")  # free again: no error

@@ -27,3 +27,21 @@ def tiny_profile(path: Path, name: str, model: Path | str, extra: str = "") -> P
 def prompt_cache(port: int, more: str = "") -> str:
     """The ``prompt_cache:`` line of a profile: on, the proxy on ``port``, then ``more`` keys."""
     return f"prompt_cache: {{enabled: true, port: {port}{', ' + more if more else ''}}}\n"
+
+
+MINIMAL = "name: my-llm\nvllm:\n  version: '0.32.0'\nmodel:\n  id: meta-llama/Llama-3.1-8B-Instruct\n"
+
+
+def profile_errors(tmp_path: Path, text: str) -> str:
+    """The whole message of the ProfileError that loading ``text`` (as ``tmp_path/p.yaml``) raises,
+    the file named ``p.yaml``."""
+    from vllmtune.errors import ProfileError
+    from vllmtune.profile.loader import load_profile
+
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    try:
+        load_profile(path)
+    except ProfileError as e:
+        return str(e).replace(str(tmp_path) + "/", "")
+    raise AssertionError(f"{text!r} loaded")

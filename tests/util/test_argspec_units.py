@@ -1,6 +1,7 @@
 """util.argspec's public names called directly: Param (what params() resolves from a command's
 Args dataclass), add_arguments (the argparse parser it builds, parsed and refused), to_argv (the
-sidecar command line built from the cache proxy's ServeConfig)."""
+sidecar command line built from the cache proxy's ServeConfig; positionals round-trip through the
+argparse and typer parsers generated from the same declaration)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import argparse
 import dataclasses
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from vllmtune.cache.config import ServeConfig
+from vllmtune.cli.typed import command
+from vllmtune.commands.diff import DiffArgs
 from vllmtune.commands.up import LogsArgs
 from vllmtune.commands.validate import ValidateArgs
-from vllmtune.util.argspec import Param, Spec, add_arguments, from_namespace, params, to_argv
+from vllmtune.util.argspec import Param, Spec, add_arguments, arg, from_namespace, opt, params, to_argv
 
 
 def test_param_resolves_type_optionality_default_and_spelling() -> None:
@@ -67,3 +72,53 @@ def test_to_argv_keeps_required_always_and_changed_fields_in_declaration_order()
     # a bool at its default is left out, or spelled with its on flag when asked for; None never appears
     assert to_argv(ServeConfig(upstream="u")) == ["--upstream", "u"]
     assert to_argv(ServeConfig(upstream="u"), ("skip_pii", "redis_url")) == ["--upstream", "u", "--skip-pii"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _TwoPositionals:
+    first: str | None = arg(default="a", help="The first.")
+    second: str | None = arg(default=None, help="The second.")
+    limit: int = opt("--limit", default=1, help="A limit.")
+
+
+def _typer_parse(cls: type, argv: list[str]) -> object:
+    """``argv`` through the typer command that cli.typed generates from the declaration ``cls``."""
+    app = typer.Typer()
+    seen: list[object] = []
+    command(app, cls, name="x")(seen.append)
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    (parsed,) = seen
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("obj", "argv"),
+    [
+        # a positional next to options: options first, then "--" so a leading "-" stays a value
+        (LogsArgs(name="-srv", follow=True, tail=20), ["--follow", "--tail", "20", "--", "-srv"]),
+        (LogsArgs(name="srv"), ["--", "srv"]),
+        # a positional list: one word per item
+        (
+            ValidateArgs(profiles=["a.yaml", "-b.yaml"], gpu="A100-80GB"),
+            ["--gpu", "A100-80GB", "--", "a.yaml", "-b.yaml"],
+        ),
+        # an optional positional left out when None, written when set
+        (DiffArgs(a="p.yaml", target="compose"), ["--target", "compose", "--", "p.yaml"]),
+        (DiffArgs(a="p.yaml", b="q.yaml"), ["--", "p.yaml", "q.yaml"]),
+        # an optional positional at its default is written when a later one is set
+        (_TwoPositionals(second="b", limit=3), ["--limit", "3", "--", "a", "b"]),
+        (_TwoPositionals(), []),
+    ],
+)
+def test_to_argv_renders_positionals_and_round_trips_through_argparse_and_typer(obj: object, argv: list[str]) -> None:
+    assert to_argv(obj) == argv
+    cls = type(obj)
+    assert from_namespace(cls, _parser(cls).parse_args(to_argv(obj))) == obj
+    assert _typer_parse(cls, to_argv(obj)) == obj
+
+
+def test_to_argv_refuses_an_unset_positional_before_a_set_one() -> None:
+    with pytest.raises(ValueError) as e:
+        to_argv(_TwoPositionals(first=None, second="b"))
+    assert str(e.value) == "first is None but a later positional argument is set: no command line says that"

@@ -42,7 +42,7 @@ def make_backend(
         raise CacheError(str(exc)) from None
 
 
-def proxy_config(cfg: ServeConfig) -> ProxyConfig:
+def _proxy_config(cfg: ServeConfig) -> ProxyConfig:
     """The proxy's behaviour from the command's options."""
     return ProxyConfig(
         upstream=cfg.upstream,
@@ -62,10 +62,10 @@ def serve(cfg: ServeConfig, announce: bool = True) -> None:
     """Run the cache proxy until SIGTERM / Ctrl-C (blocking). Raises :class:`CacheError` for
     what the user can fix (bad upstream URL, port in use, missing redis package); an
     unreachable Redis is only a warning (the proxy fails open and uses it once it is back)."""
-    serve_config(proxy_config(cfg), cfg.backend, cfg.redis_url, cfg.max_bytes, cfg.redis_l1_bytes, announce=announce)
+    _serve_config(_proxy_config(cfg), cfg.backend, cfg.redis_url, cfg.max_bytes, cfg.redis_l1_bytes, announce=announce)
 
 
-def serve_config(
+def _serve_config(
     cfg: ProxyConfig,
     backend: str = "memory",
     redis_url: str | None = None,

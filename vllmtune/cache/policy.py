@@ -116,7 +116,7 @@ class Policy:
         except ValueError:
             req = None
         if req is not None:
-            error = json_problem(req)
+            error = _json_problem(req)
         if error is not None:
             parsed = Parsed("bad_json", b"", False, False, body, None, error)
         elif not isinstance(req, dict):
@@ -173,7 +173,7 @@ class Policy:
         sides; with the gate off, or an entry checked when stored, True."""
         if not self.cfg.skip_pii or entry.get("pii_checked"):
             return True
-        return not (self.request_pii(p) or find_pii_in(entry.get("body")) or frames_pii(entry.get("frames")))
+        return not (self.request_pii(p) or find_pii_in(entry.get("body")) or _frames_pii(entry.get("frames")))
 
     def entry_from_body(self, data: bytes) -> Entry | None:
         """The entry to store for a full (non-streamed) 200 answer, or None (not an answer, PII)."""
@@ -197,7 +197,7 @@ class Policy:
         if any(not isinstance(o, dict) or "error" in o for o in objs):
             return None
         full = _assembled(frames)
-        if self.cfg.skip_pii and streamed_pii(objs, full):
+        if self.cfg.skip_pii and _streamed_pii(objs, full):
             self.metrics.bypassed("pii_response")
             return None
         usage: Any = (full or {}).get("usage") or next((o["usage"] for o in reversed(objs) if o.get("usage")), {})
@@ -214,7 +214,7 @@ class Policy:
         }
 
 
-def json_problem(value: Any) -> str | None:
+def _json_problem(value: Any) -> str | None:
     """Why a decoded request body must not go anywhere (a 400), else None: nesting deeper than
     MAX_JSON_DEPTH, or a lone surrogate (\\ud800 ...: no UTF-8 for it, nothing downstream can use it)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -244,7 +244,7 @@ def _assembled(frames: list[str]) -> dict[str, Any] | None:
         return None
 
 
-def streamed_pii(objs: list[Any], full: dict[str, Any] | None) -> bool:
+def _streamed_pii(objs: list[Any], full: dict[str, Any] | None) -> bool:
     """PII in a streamed answer, checked on the assembled text (a name or an e-mail split over
     frames is found), and frame by frame (what assembly cannot rebuild is still checked)."""
     if find_pii_in([o.get("choices") for o in objs]):
@@ -275,7 +275,7 @@ def _flat(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from _flat(v, f"{path}[{i}]")
 
 
-def frames_pii(frames: Any) -> bool:
+def _frames_pii(frames: Any) -> bool:
     """PII in stored frames (what cannot be checked counts as PII: it is not served)."""
     if not isinstance(frames, list) or not frames:
         return False
@@ -285,4 +285,4 @@ def frames_pii(frames: Any) -> bool:
         return True
     if not all(isinstance(o, dict) for o in objs):
         return True
-    return streamed_pii(objs, _assembled(frames))
+    return _streamed_pii(objs, _assembled(frames))

@@ -47,7 +47,7 @@ class UpstreamError(Exception):
         self.timeout = timeout
 
 
-class Watchdog:
+class _Watchdog:
     """Aborts a connection after ``timeout`` seconds without progress (one timer per response;
     cheaper than wrapping each read in ``asyncio.wait_for``)."""
 
@@ -75,7 +75,7 @@ class Watchdog:
         self.handle.cancel()
 
 
-class Conn:
+class _Conn:
     """One upstream connection: its socket, the stream pair over it, and the h11 client state
     that frames its answers."""
 
@@ -104,7 +104,7 @@ class Conn:
     def close(self) -> None:
         self.writer.close()
 
-    async def next_event(self, dog: Watchdog) -> Any:
+    async def next_event(self, dog: _Watchdog) -> Any:
         conn = self.h11
         while True:
             ev = conn.next_event()
@@ -116,10 +116,10 @@ class Conn:
             conn.receive_data(data)
 
 
-class UpstreamResponse:
+class _UpstreamResponse:
     """Status line and headers of an upstream response; the body is read with :meth:`pieces`."""
 
-    def __init__(self, up: Upstream, c: Conn, dog: Watchdog, ev: h11.Response, head_only: bool) -> None:
+    def __init__(self, up: Upstream, c: _Conn, dog: _Watchdog, ev: h11.Response, head_only: bool) -> None:
         self.up, self.c, self.dog = up, c, dog
         self.status, self.reason = ev.status_code, ev.reason or REASONS.get(ev.status_code, b"Status")
         self.headers: list[tuple[bytes, bytes]] = list(ev.headers)
@@ -220,9 +220,9 @@ class Upstream:
         self.timeout = timeout
         self.host_header = f"{self.host}:{self.port}".encode()
         self.reuse_after = REUSE_AFTER
-        self._idle: deque[Conn] = deque()  # oldest first
+        self._idle: deque[_Conn] = deque()  # oldest first
 
-    def release(self, c: Conn) -> None:
+    def release(self, c: _Conn) -> None:
         if len(self._idle) < POOL_MAX:
             c.idle_since = time.monotonic()
             self._idle.append(c)
@@ -234,7 +234,7 @@ class Upstream:
             c.close()
         self._idle.clear()
 
-    def take(self) -> Conn | None:
+    def take(self) -> _Conn | None:
         """The pooled connection idle longest, if it has been quiet for ``reuse_after`` and is still
         usable; else None (the unusable ones are closed on the way)."""
         idle = self._idle
@@ -267,7 +267,7 @@ class Upstream:
             return sock
         raise last
 
-    async def connect(self) -> Conn:
+    async def connect(self) -> _Conn:
         """A fresh connection (the proxy keeps its socket, to peek at it before a reuse)."""
         try:
             sock = await asyncio.wait_for(self._open(), self.timeout)
@@ -276,9 +276,9 @@ class Upstream:
             raise UpstreamError(f"connecting to {self.url} timed out", timeout=True) from None
         except OSError as exc:
             raise UpstreamError(f"{self.url} is unreachable ({exc.strerror or exc})") from None
-        return Conn(sock, reader, writer)
+        return _Conn(sock, reader, writer)
 
-    async def request(self, method: bytes, target: bytes, headers: bytes, body: bytes) -> UpstreamResponse:
+    async def request(self, method: bytes, target: bytes, headers: bytes, body: bytes) -> _UpstreamResponse:
         """Send one request and read the final status line and headers (1xx interim answers are
         skipped). A pooled connection that closes before a byte of answer (the server's keep-alive
         timeout, seen too late) is retried once on a fresh connection."""
@@ -306,7 +306,7 @@ class Upstream:
             c.h11.send(_END)
             c.received = 0
             transport = c.writer.transport
-            dog = Watchdog(transport, self.timeout)
+            dog = _Watchdog(transport, self.timeout)
             try:
                 c.writer.write(head + body)
                 while True:
@@ -333,7 +333,7 @@ class Upstream:
                 if c.received == 0:
                     raise UpstreamError(f"{self.url} closed the connection without an answer") from None
                 raise UpstreamError(f"{self.url} sent an invalid HTTP/1.1 answer ({exc})") from None
-            return UpstreamResponse(self, c, dog, ev, method == b"HEAD")
+            return _UpstreamResponse(self, c, dog, ev, method == b"HEAD")
         raise AssertionError("unreachable")  # pragma: no cover
 
 

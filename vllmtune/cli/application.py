@@ -346,7 +346,7 @@ app.add_typer(cache_app, name="cache")
 
 
 @command(cache_app, ServeConfig, name="serve")
-def cache_serve(args: ServeConfig) -> None:
+def _cache_serve(args: ServeConfig) -> None:
     """Serve the cache proxy: clients point at it exactly as at vLLM. Deterministic requests
     (temperature <= --max-temperature, n = 1) are answered from the cache; headers X-Cache
     (HIT/MISS/BYPASS) and Age; Cache-Control no-cache / no-store and a body "cache": false are
@@ -370,7 +370,7 @@ def cache_stats(args: StatsArgs, output: str) -> None:
 
 
 @command(cache_app, BuildImageArgs, name="build-image")
-def cache_build_image(args: BuildImageArgs) -> None:
+def _cache_build_image(args: BuildImageArgs) -> None:
     """Build the cache-proxy image from the installed package (no downloads but the base image).
 
     \b

@@ -28,7 +28,7 @@ def note(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
-def as_json(data: Any) -> None:
+def _as_json(data: Any) -> None:
     echo(json.dumps(data, indent=2, default=str))
 
 
@@ -196,13 +196,13 @@ def bench(outcome: Any, output: str) -> int:
     if result["partial"]:
         warn(["interrupted: the result is partial"])
     if output == "json":
-        as_json({k: v for k, v in result.items() if k != "samples"})
+        _as_json({k: v for k, v in result.items() if k != "samples"})
     else:
-        echo(bench_text(result))
+        echo(_bench_text(result))
     return 130 if result["partial"] else 0
 
 
-def bench_text(r: dict[str, Any]) -> str:
+def _bench_text(r: dict[str, Any]) -> str:
     s = r["summary"]
     c = r["config"]
 
@@ -320,7 +320,7 @@ def fit(result: Any, output: str) -> int:
 
 def ladder(summary: dict[str, Any], out: str, output: str) -> None:
     if output == "json":
-        as_json(summary)
+        _as_json(summary)
     else:
         echo("\n".join(summary["table_markdown"]))
         note(ladder_wrote(out))

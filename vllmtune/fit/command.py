@@ -59,7 +59,7 @@ def _weights_quant(
     return None, m
 
 
-def resolve_gpu(gpu: str | None, memory_bytes: int | None) -> GpuSpec | None:
+def _resolve_gpu(gpu: str | None, memory_bytes: int | None) -> GpuSpec | None:
     """The GPU to plan for: a catalog entry, one of ``memory_bytes`` (its kernels if named), or None."""
     base = find_gpu(gpu) if gpu else None
     if memory_bytes is None:
@@ -84,7 +84,7 @@ def fit_inputs(
             raise
         arch = resolve_model(p.model.id, host_path(p.model.id, lp.source), online, p.model.revision)
         notes.append(f"architecture of model.id {p.model.id} used for the checkpoint {ident}")
-    spec = resolve_gpu(gpu, gpu_memory if gpu_memory is not None else plan.gpu_memory_bytes)
+    spec = _resolve_gpu(gpu, gpu_memory if gpu_memory is not None else plan.gpu_memory_bytes)
     if spec is None and plan.gpus > 0:
         raise FitError(
             f"name the GPU to plan for: --gpu NAME, one of {', '.join(gpu_names())}; or give its memory as "

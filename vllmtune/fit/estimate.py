@@ -335,7 +335,7 @@ def reserve_bytes(inp: FitInputs) -> int:
     return sum(n for _, n in reserve_parts(inp))
 
 
-def reserve_band(reserve: int) -> int:
+def _reserve_band(reserve: int) -> int:
     """The +- bytes around a reserve estimate (RESERVE_BAND of it, at least RESERVE_BAND_MIN)."""
     return max(RESERVE_BAND_MIN, int(reserve * RESERVE_BAND))
 
@@ -377,7 +377,7 @@ def estimate(inp: FitInputs) -> FitResult:
     dfull, dsw = kv_per_token(inp.draft, kvb, inp.draft_tensor_parallel, 1) if inp.draft else (0.0, 0.0)
     parts = reserve_parts(inp)
     reserve = sum(n for _, n in parts)
-    band = reserve_band(reserve) if inp.gpu is not None else 0
+    band = _reserve_band(reserve) if inp.gpu is not None else 0
     notes: list[str] = []
     if inp.gpu is not None:
         usable = int(inp.gpu.memory_bytes * inp.gpu_memory_utilization)

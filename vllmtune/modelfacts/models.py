@@ -277,7 +277,7 @@ def _quant_facts(q: dict[str, Any] | None) -> tuple[str | None, float | None, in
 # ---------------------------------------------------------------- safetensors
 
 
-def safetensors_header(path: Path) -> dict[str, Any]:
+def _safetensors_header(path: Path) -> dict[str, Any]:
     """The JSON header of a .safetensors file: 8-byte little-endian length, then JSON."""
     with path.open("rb") as f:
         raw = f.read(8)
@@ -301,7 +301,7 @@ def safetensors_params(paths: list[Path]) -> tuple[int, int]:
     numel = 0
     nbytes = 0.0
     for path in paths:
-        for name, info in safetensors_header(path).items():
+        for name, info in _safetensors_header(path).items():
             if name == "__metadata__" or not isinstance(info, dict):
                 continue
             n = math.prod(int(d) for d in info.get("shape", []))
@@ -387,7 +387,7 @@ def _offline() -> bool:
     return any(os.environ.get(v, "") not in ("", "0") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def from_hub(repo: str, revision: str | None = None) -> ModelArch | None:
+def _from_hub(repo: str, revision: str | None = None) -> ModelArch | None:
     """Download ``config.json`` from the Hub (None when offline or huggingface_hub is missing)."""
     if _offline():
         return None
@@ -412,7 +412,7 @@ def resolve_model(
     if found is not None:
         return found
     if online:
-        hub = from_hub(ident, revision)
+        hub = _from_hub(ident, revision)
         if hub is not None:
             return hub
     raise FitError(unknown_model_message(ident))

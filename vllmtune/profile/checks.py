@@ -27,7 +27,7 @@ FAMILY_RE = re.compile(
 )
 
 
-def model_family(model_id: str) -> tuple[str, str] | None:
+def _model_family(model_id: str) -> tuple[str, str] | None:
     """A rough (family, major version) from a model id, e.g. ('llama', '3')."""
     m = FAMILY_RE.search(model_id.rsplit("/", 1)[-1]) or FAMILY_RE.search(model_id)
     if not m:
@@ -169,7 +169,7 @@ def _check_speculative(lp: LoadedProfile, err: Report, warn: Report) -> None:
         )
     if s.model and s.method == "draft_model":
         target = lp.profile.quantization.checkpoint or lp.profile.model.id
-        tf, df = model_family(target), model_family(s.model)
+        tf, df = _model_family(target), _model_family(s.model)
         if tf and df and tf != df:
             warn(
                 ("speculative", "model"),

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from vllmtune.errors import Problem, ProfileError
+from vllmtune.profile.base import DURATION_RE, ENV_NAME_RE, NAME_RE, SIZE_RE
 from vllmtune.profile.build import build_models
 from vllmtune.profile.loaded import LoadedProfile as LoadedProfile
 from vllmtune.profile.models import Profile
@@ -114,12 +115,12 @@ def _missing(ref: str, shown: str, requester: Problem | None) -> ProfileError:
     return ProfileError([Problem(requester.file, requester.line, "extends", f"{ref!r} not found ({shown}){hint}")])
 
 
-def deep_merge(parent: Any, child: Any) -> Any:
+def _deep_merge(parent: Any, child: Any) -> Any:
     """Mappings merge key by key; anything else (lists included) is replaced by the child."""
     if isinstance(parent, dict) and isinstance(child, dict):
         out = dict(parent)
         for k, v in child.items():
-            out[k] = deep_merge(parent[k], v) if k in parent else v
+            out[k] = _deep_merge(parent[k], v) if k in parent else v
         return out
     return child
 
@@ -148,7 +149,7 @@ def _resolve(ref: str, base: Path | None, chain: list[str], requester: Problem |
     if not isinstance(parent_ref, str) or not parent_ref:
         raise ProfileError([Problem(file, line, "extends", "must be a file path or a preset name")])
     parent, chain = _resolve(parent_ref, next_base, chain, Problem(file, line, "extends", ""))
-    merged = Located(deep_merge(parent.value, {k: v for k, v in doc.value.items() if k != "extends"}))
+    merged = Located(_deep_merge(parent.value, {k: v for k, v in doc.value.items() if k != "extends"}))
     merged.lines = dict(parent.lines)
     for path, where in doc.lines.items():  # the child's lines win where the child sets a key
         merged.lines[path] = where
@@ -160,7 +161,9 @@ def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
     """The pydantic model that validates the mapping at ``loc`` (for did-you-mean)."""
     model: Any = Profile
     for part in loc:
-        if isinstance(part, int) or model is None:
+        if isinstance(part, int):  # an item of a list: _unwrap already stepped into the item's model
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return None
         info = model.model_fields.get(part)
         if info is None:
@@ -207,21 +210,21 @@ def _message(err: Any) -> str:
     return f"{err['msg']} (got {json.dumps(value, default=str)})"
 
 
+_PATTERN_WORDS = {
+    NAME_RE.pattern: "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63",
+    ENV_NAME_RE.pattern: "an environment variable name: letters, digits, '_'",
+    DURATION_RE.pattern: "a duration like 30s, 15m, 24h or 7d",
+    SIZE_RE.pattern: "a size like 16g, 2Gi or 512m",
+}
+
+
 def _pattern_words(err: Any) -> str:
-    loc = err["loc"]
-    last = loc[-1] if loc else ""
-    if last in ("name", "namespace"):
-        return "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63"
-    if last == "env":
-        return "an environment variable name: letters, digits, '_'"
-    if last in ("ttl", "start_period", "startup_timeout"):
-        return "a duration like 30s, 15m, 24h or 7d"
-    if last in ("shm_size", "size"):
-        return "a size like 16g, 2Gi or 512m"
-    return f"must match {err['ctx']['pattern']}"
+    # by the pattern, not the field's name: LoraAdapter.name is no Kubernetes name
+    pattern = err["ctx"]["pattern"]
+    return _PATTERN_WORDS.get(pattern, f"must match {pattern}")
 
 
-def validation_problems(exc: ValidationError, doc: Located, source: str) -> list[Problem]:
+def _validation_problems(exc: ValidationError, doc: Located, source: str) -> list[Problem]:
     """Turn pydantic errors into located problems, with did-you-mean for unknown keys."""
     problems = []
     for err in exc.errors():
@@ -263,7 +266,7 @@ def validate_document(doc: Located, source: str, chain: list[str] | None = None)
         build_models(Profile)
         profile = Profile.model_validate(doc.value)
     except ValidationError as exc:
-        raise ProfileError(validation_problems(exc, doc, source)) from None
+        raise ProfileError(_validation_problems(exc, doc, source)) from None
     loaded = LoadedProfile(profile=profile, source=source, located=doc, chain=chain or [source])
     from vllmtune.profile.checks import run_checks
 

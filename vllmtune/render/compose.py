@@ -20,7 +20,7 @@ def esc(text: str) -> str:
     return text.replace("$", "$$")
 
 
-def health_test(port: int, path: str) -> list[str]:
+def _health_test(port: int, path: str) -> list[str]:
     """A healthcheck that needs only the python3 every vLLM image has (no curl)."""
     code = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=4)"
     return ["CMD", "python3", "-c", code]
@@ -62,7 +62,7 @@ def compose_dict(plan: DeploymentPlan) -> dict[str, Any]:
             }
         }
     service["healthcheck"] = {
-        "test": health_test(plan.port, plan.health.path),
+        "test": _health_test(plan.port, plan.health.path),
         "interval": f"{plan.health.period_seconds}s",
         "timeout": f"{plan.health.check_timeout_seconds}s",
         "retries": plan.health.check_retries,
@@ -72,14 +72,14 @@ def compose_dict(plan: DeploymentPlan) -> dict[str, Any]:
     service["labels"] = dict(plan.labels)
     services: dict[str, Any] = {SERVICE: service}
     for sc in plan.sidecars:
-        services[sc.role] = sidecar_service(plan, sc)
+        services[sc.role] = _sidecar_service(plan, sc)
     doc: dict[str, Any] = {"services": services}
     if named:
         doc["volumes"] = named
     return doc
 
 
-def sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
+def _sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
     """A sidecar as a compose service: reaches vLLM and Redis by service name."""
     svc: dict[str, Any] = {"image": sc.image, "restart": plan.compose_restart}
     if sc.command:
@@ -95,7 +95,7 @@ def sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
     if sc.waits_for:
         svc["depends_on"] = {SERVICE if w == "vllm" else w: {"condition": "service_healthy"} for w in sc.waits_for}
     h = sc.health
-    test = health_test(sc.port, h.path) if h.path else ["CMD-SHELL", esc(h.command)] if h.command else None
+    test = _health_test(sc.port, h.path) if h.path else ["CMD-SHELL", esc(h.command)] if h.command else None
     if test is not None:
         svc["healthcheck"] = {
             "test": test,

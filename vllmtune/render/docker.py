@@ -15,7 +15,7 @@ from vllmtune.plan import DeploymentPlan, Sidecar
 from vllmtune.render.shell import Shell, Word, hf_cache_lines, join_lines, secret_lines
 from vllmtune.render.text import docker_header
 
-__all__ = ["Shell", "Word", "arg_lines", "render_docker", "run_lines", "sidecar_lines"]
+__all__ = ["Shell", "Word", "render_docker", "run_lines"]
 
 
 def run_lines(plan: DeploymentPlan) -> list[list[Word]]:
@@ -40,10 +40,10 @@ def run_lines(plan: DeploymentPlan) -> list[list[Word]]:
     lines += [["--env", f"{k}={v}"] for k, v in plan.env]
     lines += [["--env", s.name] for s in plan.secret_env]
     lines.append([plan.image])
-    return lines + arg_lines(plan.args)
+    return lines + _arg_lines(plan.args)
 
 
-def arg_lines(args: Sequence[str]) -> list[list[Word]]:
+def _arg_lines(args: Sequence[str]) -> list[list[Word]]:
     """Container args, one line per flag with its value(s)."""
     lines: list[list[Word]] = []
     current: list[Word] = []
@@ -57,7 +57,7 @@ def arg_lines(args: Sequence[str]) -> list[list[Word]]:
     return lines
 
 
-def sidecar_lines(plan: DeploymentPlan, sidecar: Sidecar) -> list[list[Word]]:
+def _sidecar_lines(plan: DeploymentPlan, sidecar: Sidecar) -> list[list[Word]]:
     """``docker run`` of a sidecar (the cache proxy, its Redis) on the plan's network: the
     container ``vllmtune up`` starts too (vllmtune/containers.py)."""
     c = sidecar_container(plan, sidecar)
@@ -83,7 +83,7 @@ def sidecar_lines(plan: DeploymentPlan, sidecar: Sidecar) -> list[list[Word]]:
     if c.entrypoint:
         lines.append(["--entrypoint", c.entrypoint])
     lines.append([c.image])
-    return lines + arg_lines(c.command)
+    return lines + _arg_lines(c.command)
 
 
 def render_docker(plan: DeploymentPlan) -> str:
@@ -104,7 +104,7 @@ def render_docker(plan: DeploymentPlan) -> str:
         out.append("")
     for sc in plan.sidecars:
         if sc.before_server:
-            out.append(join_lines(sidecar_lines(plan, sc)))
+            out.append(join_lines(_sidecar_lines(plan, sc)))
             out.append("")
     out.append(join_lines(run_lines(plan)))
     for sc in plan.sidecars:
@@ -117,5 +117,5 @@ def render_docker(plan: DeploymentPlan) -> str:
                 out.append("# its image is on no registry: build it here first (vllmtune up does when it is missing)")
                 out.append(f"#   {hint}")
                 out.append("# or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push")
-            out.append(join_lines(sidecar_lines(plan, sc)))
+            out.append(join_lines(_sidecar_lines(plan, sc)))
     return "\n".join(out) + "\n"

@@ -143,7 +143,7 @@ def _env(plan: DeploymentPlan) -> list[dict[str, Any]]:
     return [{"name": k, "value": v} for k, v in plan.env] + multi_node_env(plan) + secret_env(plan.secret_env)
 
 
-def helm_literal(text: str) -> str:
+def _helm_literal(text: str) -> str:
     """``text`` as a Go template that prints it (the chart passes env values through ``tpl``)."""
     return text.replace("{{", '{{ "{{" }}')
 
@@ -215,7 +215,7 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
     escape_var_refs(decode)  # Kubernetes expands $(VAR) in command, args and env values
     for var in container["env"]:  # the chart renders env through Helm's tpl: {{ would be a template action
         if "value" in var:
-            var["value"] = helm_literal(var["value"])
+            var["value"] = _helm_literal(var["value"])
     return {
         "fullnameOverride": plan.name,
         "multinode": mn is not None,

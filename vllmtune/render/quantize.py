@@ -74,7 +74,7 @@ def settings(q: QuantizeJob) -> dict[str, Any]:
     }
 
 
-def settings_arg(q: QuantizeJob) -> str:
+def _settings_arg(q: QuantizeJob) -> str:
     """The JSON argument, deterministic (sorted keys)."""
     return json.dumps(settings(q), sort_keys=True, ensure_ascii=False)
 
@@ -90,7 +90,7 @@ def hf_token(plan: DeploymentPlan, q: QuantizeJob) -> SecretEnv | None:
     return next((s for s in plan.secret_env if s.name == "HF_TOKEN"), None)
 
 
-def estimate_memory(q: QuantizeJob) -> str:
+def _estimate_memory(q: QuantizeJob) -> str:
     """Memory the job needs, by the rule of llm-compressor's memory guide: the whole model in
     host memory at 16 bits, one decoder layer at a time on the GPU (twice that for GPTQ, whose
     hessians are about the size of the weights)."""
@@ -107,7 +107,7 @@ def estimate_memory(q: QuantizeJob) -> str:
     return f"{host}; {gpu}; rule of {MEMORY_GUIDE} (Llama-3-8B: 16 GB host, 0.5 GB RTN / 1 GB GPTQ GPU)"
 
 
-def estimate_runtime(q: QuantizeJob) -> str:
+def _estimate_runtime(q: QuantizeJob) -> str:
     """Run time from llm-compressor's runtime guide (Llama-3-8B on one A100); this model's
     size relative to that one, for the reader to scale. Nothing here was measured on a GPU."""
     if q.algorithm == "rtn":
@@ -121,7 +121,7 @@ def estimate_runtime(q: QuantizeJob) -> str:
 # ---- Kubernetes -------------------------------------------------------------------------
 
 
-def config_map_name(plan: DeploymentPlan) -> str:
+def _config_map_name(plan: DeploymentPlan) -> str:
     """The ConfigMap carrying quantize_job.py."""
     return f"{plan.name}-quantize-script"
 
@@ -131,21 +131,21 @@ def job_name(plan: DeploymentPlan) -> str:
     return f"{plan.name}-quantize"
 
 
-def k8s_job_name(plan: DeploymentPlan) -> str:
+def _k8s_job_name(plan: DeploymentPlan) -> str:
     """The Job's name carries a digest of its settings: a Job's pod template is immutable, so a
     changed recipe is a new Job (re-applying an unchanged one is a no-op)."""
     import hashlib
 
-    digest = hashlib.sha256((settings_arg(_job(plan)) + job_script()).encode()).hexdigest()[:10]
+    digest = hashlib.sha256((_settings_arg(_job(plan)) + job_script()).encode()).hexdigest()[:10]
     return f"{plan.name}-quantize-{digest}"
 
 
-def config_map(plan: DeploymentPlan) -> dict[str, Any]:
+def _config_map(plan: DeploymentPlan) -> dict[str, Any]:
     """quantize_job.py as a ConfigMap, mounted read-only into the Job."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": object_meta(plan, config_map_name(plan), COMPONENT),
+        "metadata": object_meta(plan, _config_map_name(plan), COMPONENT),
         "data": {SCRIPT_NAME: job_script()},
     }
 
@@ -179,7 +179,7 @@ def job(plan: DeploymentPlan) -> dict[str, Any]:
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": k8s_quantity(plan.shm.size)}},
         # The server's cache claim: what the job downloads, the server does not download again.
         {"name": "hf-cache", "persistentVolumeClaim": {"claimName": cache_claim_name(plan)}},
-        {"name": "job-script", "configMap": {"name": config_map_name(plan)}},
+        {"name": "job-script", "configMap": {"name": _config_map_name(plan)}},
     ]
     for name, host, target, read_only, kind in _host_mounts(q):
         mounts.append({"name": name, "mountPath": target, "readOnly": read_only})
@@ -188,7 +188,7 @@ def job(plan: DeploymentPlan) -> dict[str, Any]:
         "name": COMPONENT,
         "image": q.image,
         "command": ["bash", "-c", JOB_SHELL, COMPONENT],
-        "args": [settings_arg(q)],
+        "args": [_settings_arg(q)],
         "env": env,
     }
     if q.gpus:
@@ -201,10 +201,10 @@ def job(plan: DeploymentPlan) -> dict[str, Any]:
     # GPU nodes are usually tainted: tolerate them when asking for a GPU or for their nodes.
     if (q.gpus or plan.k8s_node_selector) and plan.k8s_tolerations:
         pod_spec["tolerations"] = [dict(t) for t in plan.k8s_tolerations]
-    meta = object_meta(plan, k8s_job_name(plan), COMPONENT)
+    meta = object_meta(plan, _k8s_job_name(plan), COMPONENT)
     meta["annotations"] = {
-        f"{ANNOTATION}/estimate-memory": estimate_memory(q),
-        f"{ANNOTATION}/estimate-runtime": estimate_runtime(q),
+        f"{ANNOTATION}/estimate-memory": _estimate_memory(q),
+        f"{ANNOTATION}/estimate-runtime": _estimate_runtime(q),
     }
     return {
         "apiVersion": "batch/v1",
@@ -217,15 +217,15 @@ def job(plan: DeploymentPlan) -> dict[str, Any]:
     }
 
 
-def quantize_objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
+def _quantize_objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
     """The model cache claim (shared with the server), ConfigMap, then Job, in apply order."""
     _job(plan)
-    return [escape_var_refs(o) for o in (pvc(plan), config_map(plan), job(plan))]
+    return [escape_var_refs(o) for o in (pvc(plan), _config_map(plan), job(plan))]
 
 
 def render_quantize_job(plan: DeploymentPlan) -> str:
     """``-t quantize-job``: the objects as one multi-document stream."""
-    return dump_yaml_stream(quantize_objects(plan))
+    return dump_yaml_stream(_quantize_objects(plan))
 
 
 # ---- docker -----------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def run_lines(plan: DeploymentPlan) -> list[list[Word]]:
     lines.append(["--entrypoint", "bash"])
     lines.append([q.image])
     lines.append(["-c", JOB_SHELL, COMPONENT])
-    lines.append([settings_arg(q)])
+    lines.append([_settings_arg(q)])
     return lines
 
 
@@ -268,8 +268,8 @@ def _header(plan: DeploymentPlan, q: QuantizeJob) -> list[str]:
         f"# to {what}, calibrated on {data},",
         f"# and {'pushes it to the Hub repo' if q.push_to_hub else 'writes it to'} {oneline(out)}.",
         f"# Image {q.image}; the container pip-installs llm-compressor (it needs PyPI).",
-        f"# Memory: {estimate_memory(q)}",
-        f"# Run time: {estimate_runtime(q)}",
+        f"# Memory: {_estimate_memory(q)}",
+        f"# Run time: {_estimate_runtime(q)}",
     ]
     lines.append(f"# Needs {q.gpus} NVIDIA GPU(s) (docker run --gpus)." if q.gpus else "# CPU only: for tiny models.")
     token = hf_token(plan, q)

@@ -32,7 +32,7 @@ def join_lines(lines: Sequence[Sequence[Word]]) -> str:
     return " \\\n  ".join(" ".join(quote(w) for w in line) for line in lines)
 
 
-def hf_cache_default(source: str) -> str:
+def _hf_cache_default(source: str) -> str:
     """Shell text for the default HF cache dir: a leading ``~/`` becomes ``"$HOME"/``."""
     if source == "~" or source.startswith("~/"):
         rest = source[2:]
@@ -44,7 +44,7 @@ def hf_cache_lines(source: str, comment: str) -> list[str]:
     """``$HF_CACHE`` from the caller's environment, else ``source``; created."""
     return [
         f"# {comment} (override: HF_CACHE=/path bash this-script)",
-        f'HF_CACHE="${{HF_CACHE:-}}"; [ -n "$HF_CACHE" ] || HF_CACHE={hf_cache_default(source)}',
+        f'HF_CACHE="${{HF_CACHE:-}}"; [ -n "$HF_CACHE" ] || HF_CACHE={_hf_cache_default(source)}',
         'mkdir -p "$HF_CACHE"',
     ]
 

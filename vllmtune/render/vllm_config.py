@@ -88,7 +88,7 @@ def _scalar(text: str) -> Any:
     return text
 
 
-def value_flags(plan: DeploymentPlan) -> frozenset[str]:
+def _value_flags(plan: DeploymentPlan) -> frozenset[str]:
     """The spellings of the plan's flags whose typed setting is a value (not a switch): the word
     after them is their value even when it starts with ``-`` (``server.host`` may)."""
     s = plan.vllm
@@ -99,7 +99,7 @@ def value_flags(plan: DeploymentPlan) -> frozenset[str]:
     )
 
 
-def config_mapping(args: tuple[str, ...], takes_value: frozenset[str] = frozenset()) -> dict[str, Any]:
+def _config_mapping(args: tuple[str, ...], takes_value: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The argv as the config file's mapping (keys without the leading ``--``)."""
     out: dict[str, Any] = {}
     i = 0
@@ -142,4 +142,4 @@ def render_vllm_config(plan: DeploymentPlan) -> str:
     """The ``vllm serve --config`` file of the plan."""
     warnings = vllm_config_warnings(plan)
     apply = "vllm serve --config THIS_FILE (inside the image: mount it and pass --config)"
-    return header(TARGET, plan, apply, warnings) + dump_yaml(config_mapping(plan.args, value_flags(plan)))
+    return header(TARGET, plan, apply, warnings) + dump_yaml(_config_mapping(plan.args, _value_flags(plan)))

@@ -41,7 +41,7 @@ DEFAULT_SOCKET = "/var/run/docker.sock"
 NVIDIA_TOOLKIT = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
 
 
-def docker_where() -> str:
+def _docker_where() -> str:
     """Where the Docker SDK looks for the daemon."""
     return os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
 
@@ -74,7 +74,7 @@ def unreachable_reason(exc: BaseException) -> str:
     return text.removeprefix("Error while fetching server API version: ")[:500]
 
 
-def device_requests(gpus: str | None, plan_gpus: int) -> list[Any]:
+def _device_requests(gpus: str | None, plan_gpus: int) -> list[Any]:
     """``--gpus`` as docker run takes it: all, a count, or device ids ("0,1" / "device=0,1")."""
     import docker
 
@@ -117,7 +117,7 @@ class DockerBackend:
                 self._client = docker.from_env(timeout=30)
                 self._client.ping()
             except docker.errors.DockerException as exc:
-                raise DockerUnreachable(docker_where(), unreachable_reason(exc)) from None
+                raise DockerUnreachable(_docker_where(), unreachable_reason(exc)) from None
         return self._client
 
     def _container(self, name: str) -> Any | None:
@@ -130,7 +130,7 @@ class DockerBackend:
     def preflight(self, plan: DeploymentPlan, gpus: str | None) -> None:
         import docker
 
-        device_requests(gpus, plan.gpus)  # validates the spelling
+        _device_requests(gpus, plan.gpus)  # validates the spelling
         self._ensure_pulled(plan.image)
         for sc in plan.sidecars:
             if sc.role == "cache":
@@ -222,7 +222,7 @@ class DockerBackend:
             "ports": {f"{plan.port}/tcp": (plan.docker_bind, plan.port)},
             "volumes": volumes,
             "labels": labels,
-            "device_requests": device_requests(gpus, plan.gpus),
+            "device_requests": _device_requests(gpus, plan.gpus),
             "detach": True,
         }
         if plan.sidecars:

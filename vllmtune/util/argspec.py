@@ -131,18 +131,30 @@ def from_namespace(cls: type, ns: argparse.Namespace, **extra: Any) -> Any:
 def to_argv(obj: Any, always: Iterable[str] = ()) -> list[str]:
     """The command line that asks another process for ``obj``'s settings: the fields named in
     ``always`` and every other field that differs from its default, in declaration order; None
-    is left out, a bool is its on or off flag."""
+    is left out, a bool is its on or off flag. Positional arguments come last, after ``--`` (so a
+    value starting with ``-`` stays a value), each list item one word; an optional positional at
+    its default is written when a later positional is."""
     keep = set(always)
     argv: list[str] = []
+    positionals: list[tuple[Param, Any, bool]] = []  # (param, value, asked for)
     for p in params(type(obj)):
         value = getattr(obj, p.name)
-        if value is None or (p.name not in keep and value == p.default):
+        wanted = value is not None and (p.name in keep or value != p.default)
+        if not p.spec.flags:
+            positionals.append((p, value, wanted))
+            continue
+        if not wanted:
             continue
         if p.kind is bool:
-            if value != p.default or p.name in keep:
-                flag = p.spec.flags[0] if value else p.spec.negative
-                if flag:
-                    argv.append(flag)
+            flag = p.spec.flags[0] if value else p.spec.negative
+            if flag:
+                argv.append(flag)
             continue
         argv += [p.spec.flags[0], str(value)]
-    return argv
+    last = max((i for i, (_, _, wanted) in enumerate(positionals) if wanted), default=-1)
+    words: list[str] = []
+    for p, value, _ in positionals[: last + 1]:
+        if value is None:
+            raise ValueError(f"{p.name} is None but a later positional argument is set: no command line says that")
+        words += [str(v) for v in value] if p.spec.many else [str(value)]
+    return [*argv, "--", *words] if words else argv

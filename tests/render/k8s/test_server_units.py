@@ -15,6 +15,7 @@ from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.render.k8s.base import escape_var_refs, object_meta, pod_selector
 from vllmtune.render.k8s.server import (
     budget_annotations,
+    multi_node_env,
     pod_spec,
     server_container,
     server_network_policy,
@@ -110,3 +111,25 @@ def test_server_network_policy_without_sources_opens_only_the_port(tmp_path: Pat
             "ingress": [{"ports": [{"port": 8000, "protocol": "TCP"}]}],
         },
     }
+
+
+def test_multi_node_env_is_what_every_pod_of_a_multi_node_server_gets(tiny: DeploymentPlan, tmp_path: Path) -> None:
+    assert multi_node_env(tiny) == []  # one node
+    p = tmp_path / "big.yaml"
+    p.write_text(
+        "name: big\nvllm: {version: '0.32.0'}\nmodel: {id: meta-llama/Llama-3.1-70B-Instruct}\n"
+        "resources: {gpus: 8, nodes: 2, tensor_parallel_size: 8, pipeline_parallel_size: 2}\n"
+        "deploy: {kubernetes: {pvc: {access_mode: ReadWriteMany}, model_download: job}}\n"
+    )
+    big = load_plan(str(p))
+    env = multi_node_env(big)
+    assert env == [
+        {"name": "VLLM_HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "NCCL_SOCKET_IFNAME", "value": "eth0"},
+        {"name": "GLOO_SOCKET_IFNAME", "value": "eth0"},
+        {"name": "VLLMTUNE_NODES", "value": "2"},
+        {"name": "VLLMTUNE_RAY_PORT", "value": "6379"},
+        {"name": "VLLMTUNE_RAY_WAIT_SECONDS", "value": "600"},
+    ]
+    # the container's env: the plan's, HF_HUB_OFFLINE (the Job downloaded), then these (no secrets here)
+    assert server_container(big)["env"][-len(env) - 1 :] == [{"name": "HF_HUB_OFFLINE", "value": "1"}, *env]

@@ -87,7 +87,6 @@ __all__ = [
     "lws_name",
     "monitor",
     "network_policy",
-    "object_filename",
     "object_meta",
     "pod_security_context",
     "pod_selector",
@@ -131,7 +130,7 @@ def _objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
     return objects
 
 
-def object_filename(obj: dict[str, Any]) -> str:
+def _object_filename(obj: dict[str, Any]) -> str:
     """``deployment-llama-8b.yaml``: one file per object with ``-o DIR``."""
     return f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
 
@@ -143,4 +142,4 @@ def render_kubernetes(plan: DeploymentPlan) -> str:
 
 def render_kubernetes_files(plan: DeploymentPlan) -> dict[str, str]:
     """File name -> text, one object per file."""
-    return {object_filename(o): dump_yaml(o) for o in kubernetes_objects(plan)}
+    return {_object_filename(o): dump_yaml(o) for o in kubernetes_objects(plan)}

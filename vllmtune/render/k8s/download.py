@@ -34,7 +34,7 @@ def download_marker(plan: DeploymentPlan) -> str:
     return f"{CONTAINER_HF_CACHE}/.vllmtune/{plan.name}-{downloads_digest(plan)}.done"
 
 
-def download_container(plan: DeploymentPlan, marker: bool) -> dict[str, Any]:
+def _download_container(plan: DeploymentPlan, marker: bool) -> dict[str, Any]:
     env = [{"name": "VLLMTUNE_MARKER", "value": download_marker(plan)}] if marker else []
     env += plan_secret_env(plan, only=("HF_TOKEN",))
     container: dict[str, Any] = {
@@ -53,7 +53,7 @@ def init_containers(plan: DeploymentPlan) -> list[dict[str, Any]]:
     if not plan.downloads or plan.k8s_model_download == "server":
         return []
     if plan.k8s_model_download == "init-container":
-        return [download_container(plan, marker=False)]
+        return [_download_container(plan, marker=False)]
     wait = {
         "name": "wait-for-model",
         "image": plan.image,
@@ -74,7 +74,7 @@ def download_job(plan: DeploymentPlan) -> dict[str, Any]:
         "automountServiceAccountToken": False,
         "securityContext": pod_security_context(plan.k8s_download_hardening),
         "restartPolicy": "OnFailure",
-        "containers": [download_container(plan, marker=True)],
+        "containers": [_download_container(plan, marker=True)],
         "volumes": [{"name": "hf-cache", "persistentVolumeClaim": {"claimName": cache_claim_name(plan)}}],
     }
     if plan.k8s_node_selector:  # GPU nodes are usually tainted: tolerate what the servers do

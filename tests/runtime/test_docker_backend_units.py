@@ -1,0 +1,38 @@
+"""runtime.docker_backend.DockerBackend called directly, with no daemon: a --gpus spelling is
+refused before Docker is asked, and an unreachable daemon is a whole DockerUnreachable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from vllmtune.errors import DockerUnreachable, LaunchError
+from vllmtune.plan import load_plan
+from vllmtune.runtime.docker_backend import DockerBackend
+
+
+def test_preflight_refuses_a_bad_gpus_spelling_before_asking_docker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(LaunchError) as err:
+        DockerBackend().preflight(load_plan("preset:cpu-tiny"), "device=0,,1")
+    assert str(err.value) == "--gpus 'device=0,,1': use all, a count (2) or device ids (0,1)"
+
+
+def test_an_unreachable_daemon_is_docker_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    where = f"unix://{tmp_path}/no-daemon.sock"
+    monkeypatch.setenv("DOCKER_HOST", where)
+    backend = DockerBackend()
+    assert backend.name == "docker"
+    with pytest.raises(DockerUnreachable) as err:
+        backend.list()
+    assert err.value.where == where
+    assert str(err.value) == (
+        f"cannot reach the Docker daemon at {where}: No such file or directory\n"
+        "start it (sudo systemctl start docker, or dockerd) or point DOCKER_HOST at a running daemon; "
+        "or use --runtime local"
+    )
