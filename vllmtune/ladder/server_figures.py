@@ -8,23 +8,26 @@ the deltas bucket by bucket.
 
 Median: Prometheus' ``histogram_quantile``: the bucket holding rank n/2, linearly interpolated
 between its bounds (the first bucket's lower bound is 0; in the +Inf bucket, its lower bound).
-CI: a seeded bootstrap over the bucketed counts: each replicate draws n observations from the
-buckets in proportion to their counts (a multinomial resample) and takes the same interpolated
-median; 95% = the replicates' 2.5th and 97.5th percentiles; the change is the ratio of two
-rungs' replicates. Resolution: the histogram only knows which bucket a request fell in; the
-interpolation assumes the requests spread evenly inside it, and the CI covers the resampling of
-requests between buckets, not where they lie inside one. vLLM's TTFT buckets are 1, 5, 10, 20,
-40, 60, 80, 100, 250, 500, 750 ms, 1, 2.5, 5, 7.5, 10 s, ...: two rungs whose medians fall in
+CI: a seeded bootstrap over the bucketed counts: each of 1,000 replicates draws n observations from
+the buckets in proportion to their counts (a multinomial resample, drawn bucket by bucket as
+conditional binomials, so a replicate costs O(buckets) whatever n is) and takes the same
+interpolated median; 95% = the replicates' 2.5th and 97.5th percentiles; the change is the ratio
+of two rungs' replicates (independent resamples: each rung has its own seed). A binomial draw is
+exact below 30 expected successes, the rounded normal approximation above.
+
+Resolution: the histogram only knows which bucket a request fell in; the interpolation assumes
+the requests spread evenly inside it, and the CI covers the resampling of requests between
+buckets, not where they lie inside one. vLLM's TTFT buckets are 1, 5, 10, 20,
+40, 60, 80, 100, 250, 500, 750 ms, 1, 2.5, 5, 7.5, 10 s, ... (vllm/v1/metrics/buckets.py, vLLM 0.32.0):
+two rungs whose medians fall in
 the same wide bucket (250-500 ms, say) are told apart only by how the counts move within it, and
 the CI cannot be narrower than what the bucket's counts allow.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import random
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +35,7 @@ from vllmtune.bench.stats import percentile
 from vllmtune.ladder_figures import ratio_verdict
 
 TTFT = "vllm:time_to_first_token_seconds"
-RESAMPLE_BUDGET = 2_000_000  # observations drawn over all replicates at most (fewer replicates for huge n)
+RESAMPLES = 1000
 
 
 def pooled_histogram(results: Sequence[dict[str, Any]], series: str = TTFT) -> list[tuple[float, float]]:
@@ -71,22 +74,43 @@ def histogram_quantile(bounds: Sequence[float], counts: Sequence[float], q: floa
     return bounds[-2] if len(bounds) > 1 else math.nan
 
 
+def _binomial(n: int, p: float, rng: random.Random) -> int:
+    """A Binomial(n, p) draw: exact (waiting times between successes) when n min(p, 1-p) < 30, the
+    rounded normal approximation above that (Python 3.11 has no random.binomialvariate)."""
+    if n <= 0 or p <= 0:
+        return 0
+    if p >= 1:
+        return n
+    flip = p > 0.5
+    q = 1 - p if flip else p
+    if n * q < 30:
+        log1q = math.log1p(-q)
+        k, pos = 0, 0
+        while True:  # geometric gaps between successes
+            pos += int(math.log(1.0 - rng.random()) / log1q) + 1
+            if pos > n:
+                break
+            k += 1
+    else:
+        k = min(n, max(0, round(rng.gauss(n * q, math.sqrt(n * q * (1 - q))))))
+    return n - k if flip else k
+
+
 def _replicates(bounds: Sequence[float], counts: Sequence[float], resamples: int, rng: random.Random) -> list[float]:
+    """Bootstrap replicates of the interpolated median: each a multinomial resample of the n
+    observations over the buckets (bucket by bucket, as conditional binomials: O(buckets) each)."""
     n = round(sum(counts))
-    cum, run = [], 0.0
-    for c in counts:
-        run += c
-        cum.append(run)
-    k = len(counts)
+    total = float(sum(counts))
     out = []
     for _ in range(resamples):
-        drawn = Counter(bisect.bisect_right(cum, rng.random() * run) for _ in range(n))
-        out.append(histogram_quantile(bounds, [drawn.get(i, 0) for i in range(k)], 0.5))
+        left, mass, drawn = n, total, []
+        for c in counts:
+            k = _binomial(left, c / mass if mass > 0 else 0.0, rng)
+            drawn.append(float(k))
+            left -= k
+            mass -= c
+        out.append(histogram_quantile(bounds, drawn, 0.5))
     return out
-
-
-def _resamples(n: float) -> int:
-    return max(200, min(1000, int(RESAMPLE_BUDGET // max(n, 1))))
 
 
 def server_ttft(results: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, Any] | None:
@@ -101,7 +125,7 @@ def server_ttft(results: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, A
     if n <= 0:
         return None
     value = histogram_quantile(bounds, counts) * 1000
-    reps = [v * 1000 for v in _replicates(bounds, counts, _resamples(n), random.Random(seed))] if n >= 5 else []
+    reps = [v * 1000 for v in _replicates(bounds, counts, RESAMPLES, random.Random(seed))] if n >= 5 else []
     finite = sorted(v for v in reps if not math.isnan(v))
     return {
         "value": value,

@@ -97,7 +97,7 @@ def ladder_rows(args: LadderArgs, entries: list[dict[str, Any]]) -> tuple[list[d
         base_cost = cost if base_cost is None else base_cost
         base_samples = fig["samples"]["cost_ms"] if base_samples is None else base_samples
         relative = ratio_figure(base_samples, fig["samples"]["cost_ms"], None)
-        sttft = server_ttft(results)
+        sttft = server_ttft(results, seed=len(measured))  # a seed per rung: independent resamples
         sttft_change = server_ttft_change(prev["server_ttft"] if prev else None, sttft)
         sm: dict[str, float] = {}
         for res in results:
