@@ -233,3 +233,76 @@ def test_rows_table_and_notes_from_constructed_rungs(tmp_path: Path) -> None:
     assert px["verdicts"]["server_ttft_p50_ms"] == BETTER and "server_ttft_p50_ms" not in b["verdicts"]
     assert px["spec_decode"] == spec and pc["spec_decode"] is None
     assert pc["relative_cost_verdict"] == BETTER and b["relative_cost_ci95"] is None
+
+
+def test_fieller_interval_solves_its_defining_equation() -> None:
+    from vllmtune.ladder_figures import _welch_parts, fieller_ratio_ci
+
+    a = [float(v) for v in BASE]
+    b = [v * 0.6 + (i % 5) for i, v in enumerate(BASE[:45])]
+    lo, hi = fieller_ratio_ci(a, b)
+    ma, mb, va, vb, t = _welch_parts(a, b)
+    for r in (lo, hi):  # the bounds are the r where |mb - r ma| / sqrt(vb + r^2 va) is exactly t
+        assert abs(mb - r * ma) / math.sqrt(vb + r * r * va) == pytest.approx(t)
+    assert lo < mb / ma < hi < 1
+    # a denominator whose mean is not clearly above 0: unbounded, so not computable
+    assert all(math.isnan(v) for v in fieller_ratio_ci([-5.0, 5.0, 0.1], b))
+    assert all(math.isnan(v) for v in fieller_ratio_ci([1.0], b))
+
+
+def test_percentile_ratio_ci_agrees_with_resampling() -> None:
+    from vllmtune.ladder_figures import percentile_ratio_ci
+
+    np = pytest.importorskip("numpy")
+    a = [float(v) for v in BASE]
+    b = [v * 0.7 for v in BASE[:50]]
+    lo, hi = percentile_ratio_ci(a, b, 50)
+    rng = np.random.default_rng(0)
+    reps = [np.percentile(rng.choice(b, len(b)), 50) / np.percentile(rng.choice(a, len(a)), 50) for _ in range(4000)]
+    ref_lo, ref_hi = np.percentile(reps, [2.5, 97.5])
+    assert lo == pytest.approx(ref_lo, abs=0.02) and hi == pytest.approx(ref_hi, abs=0.02)
+    assert percentile_ratio_ci(a, b, 50) == [lo, hi]  # seeded
+    assert all(math.isnan(v) for v in percentile_ratio_ci(a[:4], b, 50))
+
+
+@pytest.mark.parametrize(
+    ("ci", "expected"),
+    [([0.5, 0.9], BETTER), ([1.1, 1.4], WORSE), ([0.9, 1.1], SAME), ([1.0, 1.2], SAME), (None, SAME)],
+)
+def test_ratio_verdict_is_a_win_or_loss_only_when_the_ci_excludes_1(ci: list[float] | None, expected: str) -> None:
+    from vllmtune.ladder_figures import ratio_verdict
+
+    assert ratio_verdict(ci) == expected
+
+
+def test_served_by_server() -> None:
+    from vllmtune.ladder_figures import served_by_server
+
+    assert served_by_server(req(0, 10)) is True
+    assert served_by_server(req(0, 10, error="http_500")) is True  # the server spent the time
+    assert served_by_server(req(0, 10, hit=True)) is False  # answered by the prompt-cache proxy
+    assert served_by_server({"sent_ms": None, "e2e_ms": None, "x_cache": None}) is False  # never sent
+    assert served_by_server({"sent_ms": 5.0, "e2e_ms": None, "x_cache": "MISS"}) is False  # no end time
+
+
+def test_figure_value() -> None:
+    from vllmtune.ladder_figures import figure_value
+
+    samples = {"e2e_ms": [float(v) for v in BASE], "ttft_ms": [], "cost_ms": [4.0]}
+    mean = figure_value(samples, "e2e_ms", None)
+    assert mean["value"] == pytest.approx(sum(BASE) / 60)
+    assert mean["ci95"][0] < mean["value"] < mean["ci95"][1]
+    p50 = figure_value(samples, "e2e_ms", 50)
+    assert p50["value"] == pytest.approx(109.5) and p50["ci95"][0] <= 109.5 <= p50["ci95"][1]
+    assert figure_value(samples, "ttft_ms", 50) == {"value": None, "ci95": None}
+    assert figure_value(samples, "cost_ms", None) == {"value": 4.0, "ci95": None}  # one value: no interval
+
+
+def test_verdict_summary() -> None:
+    from vllmtune.ladder.table import verdict_summary
+
+    row = {"verdicts": {"e2e_p50_ms": BETTER, "e2e_p99_ms": SAME, "ttft_p50_ms": WORSE,
+                        "cost_ms_per_request": BETTER, "server_ttft_p50_ms": SAME}}  # fmt: skip
+    assert verdict_summary(row) == "better: p50, cost; worse: TTFT p50; no significant change: p99, server TTFT"
+    assert verdict_summary({"verdicts": {}}) == "-"
+    assert verdict_summary({}) == "-"
