@@ -68,7 +68,8 @@ def _trial_text(t: dict[str, Any]) -> str:
 COST_MODEL = (
     "relative cost = server-busy seconds per successful request / the baseline's; server-busy seconds = "
     "length of the union of the requests' in-server intervals [sent, end] (prompt-cache hits, X-Cache: HIT, "
-    "cost 0); $/1k req = busy s per request x price/3600 x 1000, $/1M out tok = busy s / output tokens x "
+    "cost 0), at the operating point; its 95% CI: Fieller's interval of the ratio of the two rungs' mean per-request "
+    "server ms; $/1k req = busy s per request x price/3600 x 1000, $/1M out tok = busy s / output tokens x "
     "price/3600 x 1e6"
 )
 
