@@ -12,7 +12,7 @@ import pytest
 from tests.ladder.verdict_checks import check_verdicts
 from tests.support.ladder import stub_ladder
 from vllmtune.commands.ladder import run_ladder
-from vllmtune.errors import SloError
+from vllmtune.errors import LadderError, SloError
 from vllmtune.ladder.args import LadderArgs
 
 
@@ -64,3 +64,17 @@ def test_a_bad_slo_is_refused_before_any_server_starts(tmp_path: Path) -> None:
         run_ladder(LadderArgs(profile=str(tmp_path / "none.yaml"), out=str(tmp_path), slo="ttft=fast"), said.append)
     assert str(exc.value) == "--slo 'ttft=fast': unknown unit 'fast'; use ms or s (a bare number is ms)"
     assert said == []
+
+
+def test_resume_with_another_slo_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text(
+        json.dumps({"baseline": {"status": "done"}, "_rate_search": {"slo": "e2e=5s"}})
+    )
+    prof = tmp_path / "p.yaml"
+    prof.write_text("name: x\nvllm: {version: '0.32.0'}\nmodel: {id: org/m}\nresources: {gpus: 0}\n")
+    with pytest.raises(LadderError) as exc:
+        run_ladder(LadderArgs(profile=str(prof), out=str(tmp_path), resume=True, slo="e2e=1s"), lambda _: None)
+    assert str(exc.value) == (
+        "--resume: this ladder was measured with --slo e2e=5s, not e2e=1s; resume with the same --slo, or start "
+        "again without --resume (or with another -o)"
+    )

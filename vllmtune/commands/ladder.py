@@ -66,7 +66,12 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
     if args.resume and _state_path(out).exists():
         state = json.loads(_state_path(out).read_text())
     entries: dict[str, dict[str, Any]] = {}
-    search: dict[str, Any] | None = state.get("_rate_search") if args.slo else None
+    search: dict[str, Any] | None = state.get("_rate_search")
+    if (search or {}).get("slo") != args.slo and any(k in state for k in RUNGS):
+        raise LadderError(
+            f"--resume: this ladder was measured with --slo {(search or {}).get('slo')}, not {args.slo}",
+            hint="resume with the same --slo, or start again without --resume (or with another -o)",
+        )
     failed: set[str] = set()
     base_dir = None if args.profile.startswith("preset:") else Path(args.profile).parent
     for rung in RUNGS:
@@ -220,7 +225,7 @@ def find_operating_point(
     )
     say(f"baseline: finding the highest request rate meeting --slo {args.slo} (at most {args.max_trials} runs)")
     found = find_max_rate(bench, args.max_trials, say=lambda msg: say(f"baseline: {msg}"))
-    search = {"find_max_rate": found["find_max_rate"]}
+    search = {"find_max_rate": found["find_max_rate"], "slo": args.slo}
     rate = operating_rate(search)  # raises when no rate met the SLO
     say(f"baseline: operating point {rate:,.2f} requests/s")
     return search
