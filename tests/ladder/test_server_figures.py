@@ -33,6 +33,9 @@ def test_rounds_are_pooled_bucket_by_bucket() -> None:
     two = {"server_histograms": {TTFT: [[0.01, 1], [0.02, 1], [INF, 4]]}}
     assert pooled_histogram([one, two, {"server_histograms": None}, {}]) == [(0.01, 3), (0.02, 6), (INF, 10)]
     assert server_ttft([{}, {"server_histograms": {}}]) is None
+    # as JSON may carry the last bound: Prometheus' "+Inf" or Python's Infinity
+    spelled = {"server_histograms": {TTFT: [[0.01, 1], ["+Inf", 2]]}}
+    assert pooled_histogram([spelled, {"server_histograms": {TTFT: [[0.01, 1], [INF, 1]]}}]) == [(0.01, 2), (INF, 3)]
 
 
 @pytest.mark.parametrize("n", [100, 1000, 200_000])  # exact binomial draws, then the normal approximation
