@@ -32,7 +32,7 @@ def test_a_rung_over_the_error_rate_is_failed_and_the_ladder_exits_1(tmp_path: P
     assert r.returncode == 1, r.stderr
     table = r.stdout.splitlines()
     assert table[0] == (
-        "| Config | p50 ms | p99 ms | TTFT p50 | Server TTFT | Tokens/call | Cache hits | Quality | Server ms/req "
+        "| Config | p50 ms | p99 ms | TTFT p50 | Server TTFT p50 | Tokens/call | Cache hits | Quality | Server ms/req "
         "| Relative cost | vs previous rung |"
     )
     assert table[2].startswith("| baseline | ") and table[2].endswith(" | 1.00x | - |")
@@ -41,8 +41,10 @@ def test_a_rung_over_the_error_rate_is_failed_and_the_ladder_exits_1(tmp_path: P
         "",
         "Operating point: closed loop at concurrency 2, 8 measured requests per rung per round after 2 warm-up "
         "requests (excluded), workload duplicates, seed 0, 1 round (the rungs one after another).",
-        "Relative cost: server-busy seconds per successful request (the union of the requests' in-server intervals; "
-        "prompt-cache hits cost 0), relative to the first rung. [a, b]: 95% CI.",
+        "Relative cost: server-busy seconds per successful request at that point (the union of the requests' "
+        "in-server intervals; prompt-cache hits cost 0), relative to the first rung, with Fieller's 95% CI of the "
+        "ratio. [a, b]: 95% CI. Server TTFT p50: vLLM's TTFT histogram, interpolated within its bucket (the CI: a "
+        "bootstrap over the bucketed counts; no finer than the buckets).",
     ]
     err = r.stderr.splitlines()
     at = err.index(

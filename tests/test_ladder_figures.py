@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from vllmtune.ladder.args import LadderArgs
+from vllmtune.ladder.server_figures import TTFT
 from vllmtune.ladder.table import ladder_notes, ladder_rows, ladder_table, operating_point
 from vllmtune.ladder_figures import (
     BETTER,
@@ -53,6 +54,7 @@ def test_verdict_is_a_win_or_loss_only_when_the_ci_excludes_0(ci: list[float] | 
     assert verdict(ci) == expected
 
 
+INF = math.inf
 BASE = [100.0 + (i * 7) % 20 for i in range(60)]  # 100..119, deterministic
 
 
@@ -132,8 +134,8 @@ def test_touching_intervals_and_runs_are_not_merged() -> None:
     assert no_proxy["prompt_cache_hits"] is None and no_proxy["prompt_cache_hit_ratio"] is None
 
 
-def write_rung(tmp: Path, name: str, lines: list[dict[str, Any]]) -> dict[str, Any]:
-    result = {"version": 1, "summary": {}, "server_metrics": {}, "quality": None}
+def write_rung(tmp: Path, name: str, lines: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    result = {"version": 1, "summary": {}, "server_metrics": {}, "quality": None, **extra}
     (tmp / f"{name}.json").write_text(json.dumps(result))
     (tmp / f"{name}.requests.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return {
@@ -150,11 +152,18 @@ def test_rows_table_and_notes_from_constructed_rungs(tmp_path: Path) -> None:
     # the same intervals as the prompt-cache rung (no change at all)
     base = [req(i * 100, 100) for i in range(40)]
     cached = [req(i * 100, 1, hit=True) if i % 2 else req(i * 100, 100) for i in range(40)]
+    # vLLM's TTFT histogram (cumulative deltas): the baseline's 40 requests all between 40 and 60 ms,
+    # the prompt cache's 20 misses the same; prefix caching's 20 between 10 and 20 ms; spec-decode
+    # counters on the last rung
+    slow = {TTFT: [[0.01, 0], [0.02, 0], [0.04, 0], [0.06, 40], [INF, 40]]}
+    fast = {TTFT: [[0.01, 0], [0.02, 20], [0.04, 20], [0.06, 20], [INF, 20]]}
+    spec = {"drafts": 40, "draft_tokens": 120, "accepted_tokens": 30, "acceptance_rate": 0.25,
+            "mean_acceptance_length": 1.75}  # fmt: skip
     entries = [
-        write_rung(tmp_path, "baseline", base),
-        write_rung(tmp_path, "prompt-cache", cached),
+        write_rung(tmp_path, "baseline", base, server_histograms=slow),
+        write_rung(tmp_path, "prompt-cache", cached, server_histograms={TTFT: [[le, c / 2] for le, c in slow[TTFT]]}),
         {"rung": "batching", "status": "failed", "reason": "did not start"},
-        write_rung(tmp_path, "prefix-caching", cached),
+        write_rung(tmp_path, "prefix-caching", cached, server_histograms=fast, spec_decode=spec),
         {"rung": "quantization", "status": "skipped", "reason": "not configured in the profile"},
     ]
     args = LadderArgs(
@@ -169,40 +178,131 @@ def test_rows_table_and_notes_from_constructed_rungs(tmp_path: Path) -> None:
     assert pc["prompt_cache_hits"] == 20 and pc["prompt_cache_hit_ratio"] == 0.5
     assert pc["verdicts"]["cost_ms_per_request"] == BETTER and pc["vs"] == "baseline"
     assert px["vs"] == "+ prompt cache"  # the failed rung is not what the next one is compared with
-    assert set(px["verdicts"].values()) == {SAME}
+    assert {k: v for k, v in px["verdicts"].items() if k != "server_ttft_p50_ms"} == dict.fromkeys(
+        ("e2e_p50_ms", "e2e_p99_ms", "ttft_p50_ms", "cost_ms_per_request"), SAME
+    )
     # $3.6 per hour = $0.001 per second: 0.1 s per request -> $0.1 per 1k; 8 tokens per 0.1 s
     assert b["usd_per_1k_requests"] == pytest.approx(0.1)
     assert b["usd_per_1m_output_tokens"] == pytest.approx(0.1 / 8 * 1e6 / 1000)
     assert pc["usd_per_1k_requests"] == pytest.approx(0.05)
     assert len(measured) == 3
     table = ladder_table(rows)
-    assert table[0] == (
-        "| Config | p50 ms | p99 ms | TTFT p50 | Server TTFT | Tokens/call | Cache hits | Quality | "
-        "Server ms/req | Relative cost | $/1k req | $/1M out tok | vs previous rung |"
-    )
-    assert table[2] == (
-        "| baseline | 100 [100, 100] | 100 [100, 100] | 50 [50, 50] | - | 8.0 | - | - | 100 [100, 100] | 1.00x | "
-        "0.1000 | 12.50 | - |"
-    )
-    assert table[4] == "| + batching (FAILED) | - | - | - | - | - | - | - | - | - | - | - | - |"
-    assert table[3] == (  # half the requests 1 ms, half 100 ms: the p50's CI spans both, so no verdict on it
-        "| + prompt cache | 50 [1, 100] | 100 [100, 100] | 25 [0, 50] | - | 8.0 | 50% | - | 50 [34, 66] | 0.50x | "
-        "0.0500 | 6.25 | better: cost; no significant change: p50, p99, TTFT p50 |"
-    )
-    assert table[5] == (
-        "| + prefix caching | 50 [1, 100] | 100 [100, 100] | 25 [0, 50] | - | 8.0 | 50% | - | 50 [34, 66] | 0.50x | "
-        "0.0500 | 6.25 | no significant change: p50, p99, TTFT p50, cost |"
-    )
-    notes = ladder_notes(rows, operating_point(args))
-    assert notes[0] == (
-        "Operating point: closed loop at concurrency 1, 40 measured requests per rung per round after 2 "
-        "warm-up requests (excluded), workload shared-prefix, seed 0, 1 round (the rungs one after another)."
-    )
-    assert notes[-3:] == [
-        "Change from the previous rung (95% CI of the difference; a CI including 0: no significant change):",
-        "- + prompt cache vs baseline: p50 -50 ms [-99, +0.0] no significant change; p99 +0.0 ms [+0.0, +0.0] no "
-        "significant change; TTFT p50 -25 ms [-50, +0.0] no significant change; cost -50 ms [-66, -34] better",
-        "- + prefix caching vs + prompt cache: p50 +0.0 ms [-99, +99] no significant change; p99 +0.0 ms [+0.0, +0.0] "
-        "no significant change; TTFT p50 +0.0 ms [-50, +50] no significant change; cost +0.0 ms [-23, +23] no "
-        "significant change",
+    assert table == [
+        "| Config | p50 ms | p99 ms | TTFT p50 | Server TTFT p50 | Tokens/call | Cache hits | Quality | S"
+        "erver ms/req | Relative cost | $/1k req | $/1M out tok | vs previous rung |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| baseline | 100 [100, 100] | 100 [100, 100] | 50 [50, 50] | 50 [50, 50] | 8.0 | - | - | 100 [10"
+        "0, 100] | 1.00x | 0.1000 | 12.50 | - |",
+        "| + prompt cache | 50 [1, 100] | 100 [100, 100] | 25 [0, 50] | 50 [50, 50] | 8.0 | 50% | - | 50 "
+        "[34, 66] | 0.50x (95% CI 0.34-0.66) | 0.0500 | 6.25 | better: cost; no significant change: p50, "
+        "p99, TTFT p50, server TTFT |",
+        "| + batching (FAILED) | - | - | - | - | - | - | - | - | - | - | - | - |",
+        "| + prefix caching | 50 [1, 100] | 100 [100, 100] | 25 [0, 50] | 15 [15, 15] | 8.0 | 50% | - | 5"
+        "0 [34, 66] | 0.50x (95% CI 0.34-0.66) | 0.0500 | 6.25 | better: server TTFT; no significant chan"
+        "ge: p50, p99, TTFT p50, cost |",
     ]
+    assert ladder_notes(rows, operating_point(args)) == [
+        "Operating point: closed loop at concurrency 1, 40 measured requests per rung per round after 2 w"
+        "arm-up requests (excluded), workload shared-prefix, seed 0, 1 round (the rungs one after another"
+        ").",
+        "Relative cost: server-busy seconds per successful request at that point (the union of the reques"
+        "ts' in-server intervals; prompt-cache hits cost 0), relative to the first rung, with Fieller's 9"
+        "5% CI of the ratio. [a, b]: 95% CI. Server TTFT p50: vLLM's TTFT histogram, interpolated within "
+        "its bucket (the CI: a bootstrap over the bucketed counts; no finer than the buckets).",
+        "Speculative decoding (+ prefix caching): 30 of 120 draft tokens accepted (25%), mean acceptance "
+        "length 1.75 over 40 drafts (vLLM's vllm:spec_decode_* counters).",
+        "",
+        "Change from the previous rung (95% CI of the difference, then the ratio with its 95% CI; the ver"
+        "dict is the ratio's: a CI including 1 is no significant change):",
+        "- + prompt cache vs baseline: p50 -50 ms [-99, +0.0], -50% (95% CI -99% to +0.0%) no significant"
+        " change; p99 +0.0 ms [+0.0, +0.0], +0.0% (95% CI +0.0% to +0.0%) no significant change; TTFT p50"
+        " -25 ms [-50, +0.0], -50% (95% CI -99% to +0.0%) no significant change; cost -50 ms [-66, -34], "
+        "-50% (95% CI -66% to -34%) better; server TTFT p50 +0.0% (95% CI +0.0% to +0.0%) no significant "
+        "change",
+        "- + prefix caching vs + prompt cache: p50 +0.0 ms [-99, +99], +0.0% (95% CI -99% to +9,900%) no "
+        "significant change; p99 +0.0 ms [+0.0, +0.0], +0.0% (95% CI +0.0% to +0.0%) no significant chang"
+        "e; TTFT p50 +0.0 ms [-50, +50], +0.0% (95% CI -99% to +9,900%) no significant change; cost +0.0 "
+        "ms [-23, +23], +0.0% (95% CI -38% to +60%) no significant change; server TTFT p50 -70% (95% CI -"
+        "70% to -70%) better",
+    ]
+    # the server TTFT: all 40 baseline requests in the 40-60 ms bucket: the median interpolated to 50 ms,
+    # its CI no narrower (nor wider) than the bucket allows; prefix caching's 20 in 10-20 ms: 15 ms
+    assert b["server_ttft_p50_ms"] == {"value": pytest.approx(50), "ci95": [pytest.approx(50)] * 2, "requests": 40}
+    assert px["server_ttft_change"] == {"ratio": pytest.approx(0.3), "ratio_ci95": [pytest.approx(0.3)] * 2,
+                                        "verdict": BETTER}  # fmt: skip
+    assert px["verdicts"]["server_ttft_p50_ms"] == BETTER and "server_ttft_p50_ms" not in b["verdicts"]
+    assert px["spec_decode"] == spec and pc["spec_decode"] is None
+    assert pc["relative_cost_verdict"] == BETTER and b["relative_cost_ci95"] is None
+
+
+def test_fieller_interval_solves_its_defining_equation() -> None:
+    from vllmtune.ladder_figures import _welch_parts, fieller_ratio_ci
+
+    a = [float(v) for v in BASE]
+    b = [v * 0.6 + (i % 5) for i, v in enumerate(BASE[:45])]
+    lo, hi = fieller_ratio_ci(a, b)
+    ma, mb, va, vb, t = _welch_parts(a, b)
+    for r in (lo, hi):  # the bounds are the r where |mb - r ma| / sqrt(vb + r^2 va) is exactly t
+        assert abs(mb - r * ma) / math.sqrt(vb + r * r * va) == pytest.approx(t)
+    assert lo < mb / ma < hi < 1
+    # a denominator whose mean is not clearly above 0: unbounded, so not computable
+    assert all(math.isnan(v) for v in fieller_ratio_ci([-5.0, 5.0, 0.1], b))
+    assert all(math.isnan(v) for v in fieller_ratio_ci([1.0], b))
+
+
+def test_percentile_ratio_ci_agrees_with_resampling() -> None:
+    from vllmtune.ladder_figures import percentile_ratio_ci
+
+    np = pytest.importorskip("numpy")
+    a = [float(v) for v in BASE]
+    b = [v * 0.7 for v in BASE[:50]]
+    lo, hi = percentile_ratio_ci(a, b, 50)
+    rng = np.random.default_rng(0)
+    reps = [np.percentile(rng.choice(b, len(b)), 50) / np.percentile(rng.choice(a, len(a)), 50) for _ in range(4000)]
+    ref_lo, ref_hi = np.percentile(reps, [2.5, 97.5])
+    assert lo == pytest.approx(ref_lo, abs=0.02) and hi == pytest.approx(ref_hi, abs=0.02)
+    assert percentile_ratio_ci(a, b, 50) == [lo, hi]  # seeded
+    assert all(math.isnan(v) for v in percentile_ratio_ci(a[:4], b, 50))
+
+
+@pytest.mark.parametrize(
+    ("ci", "expected"),
+    [([0.5, 0.9], BETTER), ([1.1, 1.4], WORSE), ([0.9, 1.1], SAME), ([1.0, 1.2], SAME), (None, SAME)],
+)
+def test_ratio_verdict_is_a_win_or_loss_only_when_the_ci_excludes_1(ci: list[float] | None, expected: str) -> None:
+    from vllmtune.ladder_figures import ratio_verdict
+
+    assert ratio_verdict(ci) == expected
+
+
+def test_served_by_server() -> None:
+    from vllmtune.ladder_figures import served_by_server
+
+    assert served_by_server(req(0, 10)) is True
+    assert served_by_server(req(0, 10, error="http_500")) is True  # the server spent the time
+    assert served_by_server(req(0, 10, hit=True)) is False  # answered by the prompt-cache proxy
+    assert served_by_server({"sent_ms": None, "e2e_ms": None, "x_cache": None}) is False  # never sent
+    assert served_by_server({"sent_ms": 5.0, "e2e_ms": None, "x_cache": "MISS"}) is False  # no end time
+
+
+def test_figure_value() -> None:
+    from vllmtune.ladder_figures import figure_value
+
+    samples = {"e2e_ms": [float(v) for v in BASE], "ttft_ms": [], "cost_ms": [4.0]}
+    mean = figure_value(samples, "e2e_ms", None)
+    assert mean["value"] == pytest.approx(sum(BASE) / 60)
+    assert mean["ci95"][0] < mean["value"] < mean["ci95"][1]
+    p50 = figure_value(samples, "e2e_ms", 50)
+    assert p50["value"] == pytest.approx(109.5) and p50["ci95"][0] <= 109.5 <= p50["ci95"][1]
+    assert figure_value(samples, "ttft_ms", 50) == {"value": None, "ci95": None}
+    assert figure_value(samples, "cost_ms", None) == {"value": 4.0, "ci95": None}  # one value: no interval
+
+
+def test_verdict_summary() -> None:
+    from vllmtune.ladder.table import verdict_summary
+
+    row = {"verdicts": {"e2e_p50_ms": BETTER, "e2e_p99_ms": SAME, "ttft_p50_ms": WORSE,
+                        "cost_ms_per_request": BETTER, "server_ttft_p50_ms": SAME}}  # fmt: skip
+    assert verdict_summary(row) == "better: p50, cost; worse: TTFT p50; no significant change: p99, server TTFT"
+    assert verdict_summary({"verdicts": {}}) == "-"
+    assert verdict_summary({}) == "-"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, require
+from tests.ladder.verdict_checks import check_verdicts
 from tests.support.cli import vt
 from tests.support.realvllm import tiny_model_dir, vllm_executable
 
@@ -72,20 +73,14 @@ def test_cpu_ladder(tmp_path: Path) -> None:
     assert [baseline.get(f"vllm:{s}_hits_total", 0.0) for s in ("prefix_cache", "gpu_prefix_cache")] == [0.0, 0.0]
     assert all(rows[c]["server_ttft_mean_ms"] > 0 for c in ("baseline", "+ prefix caching"))
     assert rows["baseline"]["relative_cost"] == 1.0
-    # every change has a verdict that agrees with the CI of its difference; a CI including 0 is never a
-    # win or a loss (the figures themselves move with the load on the machine: no ordering is asserted)
-    measured = [row for row in summary["rows"] if not row.get("failed")]
-    assert [row["vs"] for row in measured] == [None, *(row["config"] for row in measured[:-1])]
-    for row in measured:
-        for key in ("e2e_p50_ms", "e2e_p99_ms", "ttft_p50_ms", "cost_ms_per_request"):
-            fig = row["figures"][key]
-            lo, hi = fig["ci95"]
-            assert lo <= fig["value"] <= hi, (row["config"], key, fig)
-            if row["vs"] is not None:
-                ci = fig["delta_ci95"]
-                expected = "better" if ci[1] < 0 else "worse" if ci[0] > 0 else "no significant change"
-                assert fig["verdict"] == row["verdicts"][key] == expected, (row["config"], key, fig)
-        assert row["cost_ms_per_request"] == pytest.approx(row["server_busy_s"] / row["requests_ok"] * 1000)
+    # every printed verdict agrees with its own CI (the ratio's CI excludes 1 <=> better / worse; a CI
+    # including 1 is never a win or a loss), and the table and the lines under it carry those CIs; the
+    # figures themselves move with the load on the machine: no ordering is asserted
+    check_verdicts(summary, r.stdout.splitlines())
+    assert r.stdout.splitlines() == summary["table_markdown"]
+    for row in summary["rows"]:
+        if not row.get("failed"):
+            assert row["cost_ms_per_request"] == pytest.approx(row["server_busy_s"] / row["requests_ok"] * 1000)
     # prompt-cache hits are answered by the proxy: counted from each request's X-Cache, costing no server time
     assert rows["+ prompt cache"]["prompt_cache_hits"] == round(rows["+ prompt cache"]["prompt_cache_hit_ratio"] * 30)
     assert summary["operating_point"]["concurrency"] == 2 and summary["operating_point"]["rounds"] == 1

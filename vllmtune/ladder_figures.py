@@ -3,10 +3,11 @@
 Never imports the ladder's runtime parts (no server, no subprocess): pure functions over the
 per-request lines ``bench --save-requests`` writes, so they are tested on constructed data.
 
-Verdicts. Every figure here is lower-is-better. The change from the previous rung is the 95% CI
-of (this rung - previous rung): entirely below 0 -> "better", entirely above 0 -> "worse",
-including 0 (or not computable: too few samples) -> "no significant change". Percentile figures
-use the bootstrap ``diff_ci`` of vllmtune.bench.stats; the cost (a mean) uses Welch's t interval.
+Verdicts. Every figure here is lower-is-better. The change from the previous rung is given as
+the 95% CI of the difference (this rung - previous rung; percentiles: the bootstrap ``diff_ci``
+of vllmtune.bench.stats; the cost, a mean: Welch's t interval) and as the ratio with its 95% CI
+(below); the verdict is the ratio's: its CI entirely below 1 -> "better", entirely above 1 ->
+"worse", including 1 (or not computable: too few samples) -> "no significant change".
 
 Cost. Server-busy seconds are the length of the union of the in-server intervals [sent, end] of
 the requests the server answered (a prompt-cache hit, X-Cache: HIT, is answered by the proxy and
@@ -16,15 +17,28 @@ request its server seconds (they sum to the busy time exactly). Cost per success
 busy seconds / successful requests, at the operating point the ladder ran (its load).
 Relative cost = a rung's cost / the baseline's. With a price: $/1k requests =
 cost x price/3600 x 1000; $/1M output tokens = busy seconds / output tokens x price/3600 x 1e6.
+
+Ratios. Each figure is also compared as a ratio (this rung / the previous one; the relative cost
+/ the baseline's), with its 95% CI, and the verdict is read from the ratio's CI: entirely below 1
+-> "better", entirely above 1 -> "worse", including 1 (or unbounded, or not computable) -> "no
+significant change". Percentile ratios (p50, p99, TTFT p50) are seeded percentile-bootstrap CIs
+over the requests: each replicate is percentile(resample of b) / percentile(resample of a), the
+resamples' percentiles drawn in O(1) each by ``vllmtune.bench.stats.bootstrap_percentile`` (1,000
+replicates, seed 0). The cost ratio is a ratio of means, and its CI is Fieller's interval
+(independent samples, Student t at Welch's degrees of freedom): the set of ratios r for which
+mean(b) - r mean(a) = 0 is not rejected; it is exact under normality of the means, needs no
+resampling, and is unbounded when the baseline's mean is not significantly above 0 (then: no
+significant change).
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from typing import Any
 
-from vllmtune.bench.stats import diff_ci, mean_ci, percentile, summarize, t975
+from vllmtune.bench.stats import bootstrap_percentile, diff_ci, mean_ci, percentile, summarize, t975
 
 BETTER, WORSE, SAME = "better", "worse", "no significant change"
 # figure key, what it is, the sample it is computed from, the percentile (None: the mean)
@@ -46,6 +60,79 @@ def verdict(ci: Sequence[float] | None) -> str:
     if lo > 0:
         return WORSE
     return SAME
+
+
+def ratio_verdict(ci: Sequence[float] | None) -> str:
+    """better | worse | no significant change, for the CI of new / old of a lower-is-better figure."""
+    if not ci or any(math.isnan(v) for v in ci):
+        return SAME
+    lo, hi = ci
+    if hi < 1:
+        return BETTER
+    if lo > 1:
+        return WORSE
+    return SAME
+
+
+def _welch_parts(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float, float, float]:
+    """(mean a, mean b, var of mean a, var of mean b, t_{0.975} at Welch's degrees of freedom)."""
+    na, nb = len(a), len(b)
+    ma, mb = sum(a) / na, sum(b) / nb
+    va = sum((x - ma) ** 2 for x in a) / (na - 1) / na
+    vb = sum((x - mb) ** 2 for x in b) / (nb - 1) / nb
+    if va + vb == 0:
+        return ma, mb, va, vb, 0.0
+    df = (va + vb) ** 2 / ((va**2 / (na - 1) if va else 0.0) + (vb**2 / (nb - 1) if vb else 0.0))
+    return ma, mb, va, vb, t975(max(1, int(df)))
+
+
+def fieller_ratio_ci(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    """Fieller's 95% interval of mean(b) / mean(a) for independent samples: the r solving
+    (mb - r ma)^2 = t^2 (vb + r^2 va); nan when a side has fewer than 2 values or the interval is
+    unbounded (mean(a) not significantly above 0)."""
+    if len(a) < 2 or len(b) < 2:
+        return [math.nan, math.nan]
+    ma, mb, va, vb, t = _welch_parts(a, b)
+    t2 = t * t
+    qa = ma * ma - t2 * va  # > 0: the denominator's CI excludes 0
+    if ma <= 0 or qa <= 0:
+        return [math.nan, math.nan]
+    disc = (ma * mb) ** 2 - qa * (mb * mb - t2 * vb)
+    root = math.sqrt(max(disc, 0.0))
+    return [(ma * mb - root) / qa, (ma * mb + root) / qa]
+
+
+def percentile_ratio_ci(
+    a: Sequence[float], b: Sequence[float], q: float, resamples: int = 1000, seed: int = 0
+) -> list[float]:
+    """Seeded 95% percentile-bootstrap CI of percentile_q(b) / percentile_q(a) (independent
+    samples; nan below 5 values a side or when a replicate's denominator is not above 0)."""
+    sa = sorted(v for v in a if not math.isnan(v))
+    sb = sorted(v for v in b if not math.isnan(v))
+    if len(sa) < 5 or len(sb) < 5:
+        return [math.nan, math.nan]
+    rng = random.Random(seed)
+    ra = bootstrap_percentile(sa, q, resamples, rng)
+    rb = bootstrap_percentile(sb, q, resamples, rng)
+    if min(ra) <= 0:
+        return [math.nan, math.nan]
+    dist = sorted(y / x for x, y in zip(ra, rb, strict=True))
+    return [percentile(dist, 2.5), percentile(dist, 97.5)]
+
+
+def ratio_figure(a: Sequence[float], b: Sequence[float], q: int | None) -> dict[str, Any]:
+    """``{"ratio", "ratio_ci95", "ratio_verdict"}`` of figure(b) / figure(a) (a percentile or the mean)."""
+    if not a or not b:
+        return {"ratio": None, "ratio_ci95": None, "ratio_verdict": SAME}
+    fa = sum(a) / len(a) if q is None else percentile(sorted(a), q)
+    fb = sum(b) / len(b) if q is None else percentile(sorted(b), q)
+    ci = fieller_ratio_ci(a, b) if q is None else percentile_ratio_ci(a, b, q)
+    known = not any(math.isnan(v) or math.isinf(v) for v in ci)
+    return {
+        "ratio": fb / fa if fa > 0 else None,
+        "ratio_ci95": ci if known else None,
+        "ratio_verdict": ratio_verdict(ci if known else None),
+    }
 
 
 def welch_diff_ci(a: Sequence[float], b: Sequence[float]) -> list[float]:
@@ -171,6 +258,7 @@ def compare_figures(prev: dict[str, list[float]] | None, cur: dict[str, list[flo
             pa, pb = figure_value(prev, source, q)["value"], fig["value"]
             fig["delta"] = None if pa is None or pb is None else pb - pa
             fig["delta_ci95"] = ci if known else None
-            fig["verdict"] = verdict(ci)
+            fig.update(ratio_figure(a, b, q))
+            fig["verdict"] = fig["ratio_verdict"]  # read from the ratio's CI (excludes 1 or not)
         out[key] = fig
     return out

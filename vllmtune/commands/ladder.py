@@ -26,7 +26,7 @@ from vllmtune.ladder.rungs import (
     prompt_cache_proxy,
     rung_document,
 )
-from vllmtune.ladder.table import finish
+from vllmtune.ladder.table import finish, operating_rate
 from vllmtune.profile.loader import load_profile, validate_document
 from vllmtune.profile.yamlio import dump_yaml, load_yaml
 
@@ -49,6 +49,12 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
 
     if args.repeat < 1:
         raise LadderError(f"--repeats must be at least 1, not {args.repeat}")
+    if args.slo is not None:  # the user's own input first: a bad --slo should not wait on a server
+        from vllmtune.bench.slo import parse_slo
+
+        parse_slo(args.slo)
+        if args.max_trials < 2:
+            raise LadderError(f"--max-trials must be at least 2 (a closed-loop run, then rates), not {args.max_trials}")
     source = load_profile(args.profile)
     doc = source.located.value
     on = configured(doc)
@@ -60,6 +66,12 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
     if args.resume and _state_path(out).exists():
         state = json.loads(_state_path(out).read_text())
     entries: dict[str, dict[str, Any]] = {}
+    search: dict[str, Any] | None = state.get("_rate_search")
+    if (search or {}).get("slo") != args.slo and any(k in state for k in RUNGS):
+        raise LadderError(
+            f"--resume: this ladder was measured with --slo {(search or {}).get('slo')}, not {args.slo}",
+            hint="resume with the same --slo, or start again without --resume (or with another -o)",
+        )
     failed: set[str] = set()
     base_dir = None if args.profile.startswith("preset:") else Path(args.profile).parent
     for rung in RUNGS:
@@ -116,6 +128,10 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
                             duplicate_share=args.duplicate_share,
                         )
                     )
+                if args.slo and search is None:  # the operating point: found on the baseline, first
+                    search = find_operating_point(args, endpoint, model, say)
+                    state["_rate_search"] = search
+                rate = operating_rate(search) if search is not None else None
                 with contextlib.ExitStack() as stack:
                     target = client
                     if rdoc.get("prompt_cache", {}).get("enabled") and client == endpoint:  # no proxy from up
@@ -126,6 +142,8 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
                         workload=args.workload,
                         requests=args.requests,
                         concurrency=args.concurrency,
+                        rate=rate,
+                        slo=args.slo,
                         max_tokens=args.max_tokens,
                         seed=args.seed,
                         model=model,
@@ -171,6 +189,8 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
                 backend.stop(lp.profile.name)
                 raise
             except VllmtuneError as exc:
+                if args.slo and search is None:  # no operating point: nothing the other rungs can run at
+                    raise
                 reason = str(exc).splitlines()
                 short = next((line for line in reason if line.startswith("reason:")), reason[0])
                 entry.update({"status": "failed", "reason": short, "detail": "\n".join(reason[-8:])})
@@ -182,7 +202,33 @@ def run_ladder(args: LadderArgs, say: Callable[[str], None]) -> dict[str, Any]:
             state[rung] = entry
             _state_path(out).write_text(json.dumps(state, indent=2))
     ordered = [entries[r] for r in RUNGS if r in entries]
-    return finish(args, ordered, out)
+    return finish(args, ordered, out, search)
+
+
+def find_operating_point(
+    args: LadderArgs, endpoint: str, model: str | None, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """bench --find-max-rate against the baseline's server (its own endpoint: the prompt cache is
+    off there): the trials and the highest rate meeting --slo, which every rung then runs at."""
+    from vllmtune.bench.command import BenchArgs, find_max_rate
+
+    bench = BenchArgs(
+        target=endpoint,
+        workload=args.workload,
+        requests=args.requests,
+        concurrency=args.concurrency,
+        slo=args.slo,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        model=model,
+        duplicate_share=args.duplicate_share,
+    )
+    say(f"baseline: finding the highest request rate meeting --slo {args.slo} (at most {args.max_trials} runs)")
+    found = find_max_rate(bench, args.max_trials, say=lambda msg: say(f"baseline: {msg}"))
+    search = {"find_max_rate": found["find_max_rate"], "slo": args.slo}
+    rate = operating_rate(search)  # raises when no rate met the SLO
+    say(f"baseline: operating point {rate:,.2f} requests/s")
+    return search
 
 
 def _proxy_stats(url: str) -> dict[str, Any]:

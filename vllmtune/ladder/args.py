@@ -46,6 +46,14 @@ class LadderArgs:
     warmup: int = opt("--warmup", default=2, help="Requests sent to each rung's server before measuring (excluded).")
     resume: bool = opt("--resume", default=False, help="Continue an interrupted ladder from its last finished rung.")
     timeout: float = opt("--timeout", default=1800.0, help="Seconds each rung may take to start.")
+    slo: str | None = opt(
+        "--slo",
+        default=None,
+        help="Service-level objectives (bench's, e.g. ttft_p99=500ms,e2e_p99=5s): the highest request rate the "
+        "baseline meets them at is found first (bench --find-max-rate), then every rung runs open loop at that "
+        "rate; cost per successful request and goodput are reported there.",
+    )
+    max_trials: int = opt("--max-trials", default=6, help="--slo: runs of the baseline's rate search at most.")
     max_error_rate: float = opt(
         "--max-error-rate",
         default=0.05,
