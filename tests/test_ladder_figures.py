@@ -306,3 +306,24 @@ def test_verdict_summary() -> None:
     assert verdict_summary(row) == "better: p50, cost; worse: TTFT p50; no significant change: p99, server TTFT"
     assert verdict_summary({"verdicts": {}}) == "-"
     assert verdict_summary({}) == "-"
+
+
+def test_ratio_figure_of_means_and_percentiles_with_their_verdicts() -> None:
+    from vllmtune.ladder_figures import fieller_ratio_ci, ratio_figure
+
+    a = [100.0, 104.0, 96.0, 102.0, 98.0, 100.0]
+    halved = [x / 2 for x in a]
+    mean = ratio_figure(a, halved, None)
+    assert mean["ratio"] == 0.5
+    assert mean["ratio_ci95"] == fieller_ratio_ci(a, halved)
+    assert mean["ratio_ci95"][0] < 0.5 < mean["ratio_ci95"][1] < 1
+    assert mean["ratio_verdict"] == "better"
+    same = ratio_figure(a, list(reversed(a)), 50)
+    assert same["ratio"] == 1.0 and same["ratio_verdict"] == "no significant change"
+    assert same["ratio_ci95"][0] < 1 < same["ratio_ci95"][1]
+    assert ratio_figure(a, [2 * x for x in a], 50)["ratio_verdict"] == "worse"
+    assert ratio_figure([], a, None) == {"ratio": None, "ratio_ci95": None, "ratio_verdict": "no significant change"}
+    # a baseline mean not clearly above 0: no bounded interval, hence no verdict
+    unbounded = ratio_figure([-1.0, 1.0, -2.0, 2.0], [1.0, 1.1, 0.9, 1.0], None)
+    assert unbounded["ratio"] is None and unbounded["ratio_ci95"] is None
+    assert unbounded["ratio_verdict"] == "no significant change"

@@ -257,7 +257,7 @@ def verdict_summary(row: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def ratio_text(ratio: float | None, ci: list[float] | None, percent: bool = False) -> str:
+def _ratio_text(ratio: float | None, ci: list[float] | None, percent: bool = False) -> str:
     """``0.61x (95% CI 0.55-0.68)``, or as a change ``-39% (95% CI -45% to -32%)``."""
     if ratio is None:
         return "-"
@@ -315,7 +315,7 @@ def ladder_table(rows: list[dict[str, Any]]) -> list[str]:
             hits,
             q,
             _with_ci(figs.get("cost_ms_per_request")),
-            ratio_text(r.get("relative_cost"), r.get("relative_cost_ci95")),
+            _ratio_text(r.get("relative_cost"), r.get("relative_cost_ci95")),
         ]
         if goodput:
             g = r.get("goodput")
@@ -384,11 +384,11 @@ def ladder_notes(rows: list[dict[str, Any]], point: dict[str, Any]) -> list[str]
             ci = fig.get("delta_ci95")
             delta = "-" if fig.get("delta") is None else f"{_signed(fig['delta'])} ms"
             within = f" [{_signed(ci[0])}, {_signed(ci[1])}]" if ci else " [CI: too few samples]"
-            ratio = ratio_text(fig.get("ratio"), fig.get("ratio_ci95"), percent=True)
+            ratio = _ratio_text(fig.get("ratio"), fig.get("ratio_ci95"), percent=True)
             parts.append(f"{name} {delta}{within}, {ratio} {fig['verdict']}")
         change = r.get("server_ttft_change")
         if change:
-            parts.append(f"server TTFT p50 {ratio_text(change['ratio'], change['ratio_ci95'], percent=True)} "
+            parts.append(f"server TTFT p50 {_ratio_text(change['ratio'], change['ratio_ci95'], percent=True)} "
                          f"{change['verdict']}")  # fmt: skip
         changes.append(f"- {r['config']} vs {r['vs']}: " + "; ".join(parts))
         if r.get("quality_regression"):
