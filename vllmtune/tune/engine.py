@@ -247,7 +247,8 @@ def search(
     if key(first) not in done:
         if key(first) in allowed:
             study.enqueue_trial(params(first))
-        elif any(v is None for v in first) and started < args.trials:  # the input as it is (a knob unset: vLLM's default), the reference
+        elif any(v is None for v in first) and started < args.trials:
+            # the input as it is (a knob unset: vLLM's default decides), the reference
             measure(first)
     while started < args.trials and any(key(c) not in done for c in valid):
         trial = study.ask(dists)

@@ -1,10 +1,13 @@
 """What ``vllmtune tune`` reports: the table of trials, the winner's margin with a CI, best.yaml
 and its diff against the input, the Pareto plot.
 
-The margin: goodput = (requests sent per second) x (share of requests meeting every bound), at
-the rate the max-rate search settled on. Its 95% CI is a percentile bootstrap over the requests'
-SLO attainment (each request 1 or 0, resampled within each trial; the send rate held fixed), of
-the difference winner - other. A CI that includes 0 is "no significant change".
+The margin: goodput = requests completed per second meeting every bound, at the rate the
+max-rate search settled on. Its 95% CI is a bootstrap over time windows: each trial's measured
+span is cut into equal windows (5 to 20, about 5 requests each), a window's goodput is its good
+completions over its length, and the windows are resampled (the mean of a resample is one
+replicate; windows keep a batch's completions together, which resampling single requests would
+not). The CI is the percentile interval of winner - other. One that includes 0 is "no
+significant change".
 """
 
 from __future__ import annotations
@@ -22,51 +25,58 @@ from vllmtune.tune.space import Knob, describe
 
 RESAMPLES = 2000
 CI_NOTE = (
-    "[a, b]: 95% bootstrap CI of the goodput difference (requests' SLO attainment resampled, the send "
-    "rate held fixed); one that includes 0 is no significant change."
+    "[a, b]: 95% CI of the goodput difference (a bootstrap over time windows of each run); one that "
+    "includes 0 is no significant change."
 )
 
 
-def attainment(requests_file: str, objectives: Sequence[Objective]) -> list[int]:
-    """1 per request of the file (``bench --save-requests``) meeting every bound, 0 otherwise."""
+def attainment(requests_file: str, objectives: Sequence[Objective]) -> list[tuple[float, int]]:
+    """Per completed request of the file (``bench --save-requests``): when it completed (s from the
+    run's start) and 1 when it met every bound, else 0 (failed requests count as 0 where they ended)."""
     out = []
     for line in Path(requests_file).read_text().splitlines():
         if not line.strip():
             continue
         r = json.loads(line)
-        if r.get("error") or r.get("ttft_ms") is None or r.get("e2e_ms") is None:
-            out.append(0)
+        if r.get("sent_ms") is None or r.get("e2e_ms") is None:
+            continue
+        end = (r["sent_ms"] + r["e2e_ms"]) / 1000
+        if r.get("error") or r.get("ttft_ms") is None:
+            out.append((end, 0))
             continue
         tokens = r.get("chunk_tokens") or []
         gaps = tuple(g / max(k, 1) for g, k in zip(r.get("chunk_gaps_ms") or [], tokens[1:], strict=False))
         n = int(r.get("completion_tokens") or 0)
         tpot = (r["e2e_ms"] - r["ttft_ms"]) / (n - 1) if n > 1 else 0.0
         req = RequestMetrics(r["ttft_ms"], tpot, r["e2e_ms"], gaps)
-        out.append(int(all(per_request_value(req, o) <= o.limit_ms for o in objectives)))
+        out.append((end, int(all(per_request_value(req, o) <= o.limit_ms for o in objectives))))
     return out
 
 
-def _scale(rec: dict[str, Any]) -> float:
-    """Requests sent per second at the measured rate: goodput / good share."""
-    share = rec.get("good_share") or 0.0
-    return float(rec["goodput"]) / share if share else 0.0
+def windows(done: list[tuple[float, int]]) -> list[float]:
+    """Goodput (good completions per second) in each of equal time windows over the measured span."""
+    span = max((end for end, _ in done), default=0.0)
+    count = max(5, min(20, len(done) // 5))
+    if span <= 0 or len(done) < 5:
+        return []
+    width = span / count
+    good = [0] * count
+    for end, met in done:
+        good[min(int(end / width), count - 1)] += met
+    return [g / width for g in good]
 
 
 def goodput_diff_ci(
     a: dict[str, Any], b: dict[str, Any], objectives: Sequence[Objective], seed: int = 0
 ) -> list[float]:
     """95% bootstrap CI of goodput(a) - goodput(b) (see the module docstring); NaNs without requests."""
-    xa, xb = attainment(a["requests"], objectives), attainment(b["requests"], objectives)
-    if len(xa) < 5 or len(xb) < 5:
+    wa, wb = windows(attainment(a["requests"], objectives)), windows(attainment(b["requests"], objectives))
+    if not wa or not wb:
         return [math.nan, math.nan]
-    sa, sb = _scale(a), _scale(b)
     rng = random.Random(seed)
-    dist = []
-    for _ in range(RESAMPLES):
-        ma = sum(rng.choices(xa, k=len(xa))) / len(xa)
-        mb = sum(rng.choices(xb, k=len(xb))) / len(xb)
-        dist.append(sa * ma - sb * mb)
-    dist.sort()
+    dist = sorted(
+        sum(rng.choices(wa, k=len(wa))) / len(wa) - sum(rng.choices(wb, k=len(wb))) / len(wb) for _ in range(RESAMPLES)
+    )
     return [percentile(dist, 2.5), percentile(dist, 97.5)]
 
 
