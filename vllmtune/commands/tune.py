@@ -60,12 +60,17 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
-def _budget_lines(args: TuneArgs, valid: list[Config]) -> list[str]:
-    trials = min(args.trials, len(valid))
+def _budget(args: TuneArgs, valid: list[Config], first: Config) -> int:
+    """Servers the search starts at most: --trials, or every runnable configuration (and the input
+    when a knob of it is unset, so that it is not a point of the space)."""
+    return min(args.trials, len(valid) + (first not in valid and any(v is None for v in first)))
+
+
+def _budget_lines(args: TuneArgs, valid: list[Config], trials: int) -> list[str]:
     per = START_ESTIMATE_S + args.rate_trials * RUN_ESTIMATE_S
     return [
-        f"trial budget: {trials} servers (--trials {args.trials}; {len(valid)} configurations can run; "
-        "the input profile first)",
+        f"trial budget: {trials} servers (--trials {args.trials}; {len(valid)} configurations of the space can "
+        "run; the input profile first)",
         f"estimated time: {trials} x ({START_ESTIMATE_S:.0f} s start + {args.rate_trials} rate runs x "
         f"{RUN_ESTIMATE_S:.0f} s) = {_duration(trials * per)} (a stated estimate per trial, not a measurement)",
     ]
@@ -97,9 +102,9 @@ def run(args: TuneArgs, say: Callable[[str], None], runtime: Runtime | None = No
         "configurations": len(valid) + len(pruned),
         "runnable": len(valid),
         "pruned": [{"values": list(p.config), "config": describe(knobs, p.config), "reason": p.reason} for p in pruned],
-        "trial_budget": min(args.trials, len(valid)),
+        "trial_budget": _budget(args, valid, first),
     }
-    lines = _space_lines(knobs, valid, pruned) + _budget_lines(args, valid)
+    lines = _space_lines(knobs, valid, pruned) + _budget_lines(args, valid, data["trial_budget"])
     if first not in valid:
         if any(v is None for v in first):
             lines.append(f"the input profile ({describe(knobs, first)}: unset is vLLM's default) is measured first")

@@ -97,7 +97,9 @@ def tunable(lp: LoadedProfile) -> dict[str, KnobKind]:
     out: dict[str, KnobKind] = {}
     for path, dest in vllm_dests(Profile).items():
         name = ".".join(path)
-        if not name.startswith(TUNABLE_PREFIXES) or flags.by_dest(dest) is None:
+        # speculative knobs are keys of --speculative-config where the version has it (plan/server.py)
+        spelt = flags.by_dest(dest) or (path[0] == "speculative" and flags.by_dest("speculative_config"))
+        if not name.startswith(TUNABLE_PREFIXES) or not spelt:
             continue
         tp = _field_type(path)
         if typing.get_origin(tp) is typing.Literal:
@@ -293,7 +295,7 @@ def check(knobs: list[Knob], config: Config, lp: LoadedProfile) -> str | None:
         return "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
     problems = fit_problems(trial, build_plan(trial), trial.profile.resources.gpu_type)
     if problems:
-        return "does not fit: " + "; ".join(p.split(": ", 2)[-1] for p in problems)
+        return "fit: " + "; ".join(p.split(": ", 2)[-1] for p in problems)
     return None
 
 
