@@ -137,11 +137,11 @@ def test_fit_prunes_what_does_not_fit_the_gpu(gpu: LoadedProfile) -> None:
     ]
 
 
-def test_a_space_too_big_to_enumerate_is_refused(cpu: LoadedProfile) -> None:
+def test_a_space_too_big_to_enumerate_is_refused(cpu: LoadedProfile) -> None:  # 4096 x (1024, 2048, the input 4096)
     knobs = parse_space(["batching.max_num_seqs=1..4096:1", "batching.max_num_batched_tokens=1024|2048"], cpu)
     with pytest.raises(TuneError) as err:
         prune(knobs, cpu)
     assert str(err.value) == (
-        "the space has 8,192 configurations; vllmtune tune enumerates at most 4,096 to prune them before any "
+        "the space has 12,288 configurations; vllmtune tune enumerates at most 4,096 to prune them before any "
         "server starts; narrow a range, give a :STEP, or tune fewer knobs"
     )
