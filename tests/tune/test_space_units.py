@@ -57,8 +57,10 @@ def test_a_knob_holds_the_input_value_too(cpu: LoadedProfile) -> None:
             "batching.max_num_seqs=512..64",
             "--space 'batching.max_num_seqs=512..64': the range must go from a low to a high value, with a step >= 1",
         ),
-        ("batching.chunked_prefill=yes|no", "--space 'batching.chunked_prefill=yes|no': batching.chunked_prefill "
-         "is true or false, not 'yes'"),  # fmt: skip
+        (
+            "batching.chunked_prefill=yes|no",
+            "--space 'batching.chunked_prefill=yes|no': batching.chunked_prefill is true or false, not 'yes'",
+        ),
         (
             "resources.gpu_memory_utilization=0.5..0.9",
             "--space 'resources.gpu_memory_utilization=0.5..0.9': a..b is for integers; "

@@ -198,8 +198,8 @@ def search(
     out = Path(args.out)
     log = out / "trials.jsonl"
     records = read_trials(log) if args.resume else []
-    if not args.resume and log.exists():
-        log.unlink()
+    if log.exists():  # resumed: the records read back, without a line a kill cut (appends follow it)
+        log.write_text("".join(json.dumps(r) + "\n" for r in records))
     allowed = {key(c) for c in valid}
     dists: dict[str, Any] = {
         k.name: optuna.distributions.IntDistribution(0, len(k.values) - 1)
