@@ -62,7 +62,7 @@ def windows(done: list[tuple[float, int]]) -> list[float]:
     width = span / count
     good = [0] * count
     for end, met in done:
-        good[min(int(end / width), count - 1)] += met
+        good[min(max(math.ceil(end / width) - 1, 0), count - 1)] += met  # windows (a, b]
     return [g / width for g in good]
 
 

@@ -166,9 +166,10 @@ def parse_knob(text: str, lp: LoadedProfile) -> Knob:
     knobs = tunable(lp)
     kind = knobs.get(path)
     if kind is None:
+        shown = [k for k, v in knobs.items() if v.path[0] != "speculative" or lp.profile.speculative is not None]
         raise TuneError(
             f"--space {text!r}: {path} is not a knob vllmtune tune can set for vLLM {lp.profile.vllm.version}",
-            hint=f"valid knobs: {', '.join(knobs)}",
+            hint=f"valid knobs: {', '.join(shown)}",
         )
     if kind.path[0] == "speculative" and lp.profile.speculative is None:
         raise TuneError(
