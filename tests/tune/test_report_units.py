@@ -21,7 +21,7 @@ def _requests(path: Path, ends_ms: list[float], ttft_ms: float) -> dict[str, Any
             "completion_tokens": 4,
             "chunk_tokens": [1, 1, 1, 1],
             "chunk_gaps_ms": [10.0, 10.0, 10.0],
-        }  # fmt: skip
+        }
         for end in ends_ms
     ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
