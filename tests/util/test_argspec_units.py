@@ -12,7 +12,7 @@ import pytest
 from vllmtune.cache.config import ServeConfig
 from vllmtune.commands.up import LogsArgs
 from vllmtune.commands.validate import ValidateArgs
-from vllmtune.util.argspec import Param, Spec, add_arguments, from_namespace, params, to_argv
+from vllmtune.util.argspec import Param, Spec, add_arguments, from_namespace, opt, params, to_argv
 
 
 def test_param_resolves_type_optionality_default_and_spelling() -> None:
@@ -67,3 +67,17 @@ def test_to_argv_keeps_required_always_and_changed_fields_in_declaration_order()
     # a bool at its default is left out, or spelled with its on flag when asked for; None never appears
     assert to_argv(ServeConfig(upstream="u")) == ["--upstream", "u"]
     assert to_argv(ServeConfig(upstream="u"), ("skip_pii", "redis_url")) == ["--upstream", "u", "--skip-pii"]
+
+
+def test_a_repeatable_option_collects_every_value_and_defaults_to_none_given() -> None:
+    @dataclasses.dataclass
+    class Many:
+        space: list[str] = opt("--space", many=True, help="a knob")  # noqa: RUF009
+
+    [p] = params(Many)
+    assert (p.kind, p.default, p.required, p.spec.many) == (str, [], False, True)
+    ap = argparse.ArgumentParser()
+    add_arguments(ap, Many)
+    assert from_namespace(Many, ap.parse_args([])).space == []
+    assert from_namespace(Many, ap.parse_args(["--space", "a=1", "--space", "b=2"])).space == ["a=1", "b=2"]
+    assert to_argv(Many(space=["a=1", "b=2"])) == ["--space", "a=1", "--space", "b=2"]

@@ -26,8 +26,8 @@ def _parameter(p: Param) -> inspect.Parameter:
     if s.metavar:
         extra["metavar"] = s.metavar
     default = ... if p.required or (s.many and not s.flags) else p.default
-    if s.many and s.flags:  # a repeatable option: None when not given (run() makes it [])
-        annotation, default = Optional[list[kind]], None  # noqa: UP045
+    if s.many and s.flags:  # a repeatable option: [] when not given
+        annotation, default = list[kind], []
     if s.choices:  # typer shows and checks an Enum's values: [docker|local]
         kind = _choices(p.name, s.choices)
         annotation = Optional[kind] if p.optional else kind  # noqa: UP045
@@ -65,8 +65,7 @@ def command(
 
         def run(**values: Any) -> None:
             fmt = _plain(values.pop("output")) if output else None
-            many = {p.name for p in params(cls) if p.spec.many}
-            args = cls(**{k: [] if v is None and k in many else _plain(v) for k, v in values.items()})
+            args = cls(**{k: _plain(v) for k, v in values.items()})
             if output:
                 body(args, fmt)
             else:

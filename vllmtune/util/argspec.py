@@ -84,7 +84,8 @@ def params(cls: type) -> list[Param]:
         if spec is None:
             continue
         kind, optional = _base(hints[f.name])
-        out.append(Param(f.name, kind, optional, f.default, spec))
+        default = [] if spec.many and spec.flags else f.default  # a repeatable option: none given
+        out.append(Param(f.name, kind, optional, default, spec))
     return out
 
 
