@@ -98,3 +98,24 @@ def test_the_same_seed_and_figures_give_the_same_trials(
     other = NoServer()
     _run(_args(cpu_profile, tmp_path / "c", space=space, trials=12, seed=8), other)
     assert other.started != orders[0]
+
+
+def test_an_input_with_the_knob_unset_is_measured_as_it_is_first(
+    cpu_profile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    starts: list[bool | None] = []
+
+    class Recorder(StubRuntime):
+        def start(self, profile: str) -> str:
+            starts.append(load_profile(profile).profile.prefix_caching)
+            return "http://127.0.0.1:9"
+
+    def figure(args: TuneArgs, endpoint: str, model: str | None, requests: Path) -> dict[str, Any]:
+        return {"goodput": 1.0, "good_share": 1.0, "requests": str(requests)}
+
+    monkeypatch.setattr(engine, "_measure", figure)
+    found = _run(_args(cpu_profile, tmp_path / "out", space=["prefix_caching=true|false"], trials=3), Recorder())
+    assert starts[0] is None and sorted(starts[1:]) == [False, True]
+    assert found.records[0]["values"] == {"prefix_caching": None}
+    trial0 = (tmp_path / "out" / "trials" / "000" / "profile.yaml").read_text().splitlines()
+    assert trial0 == ["# vllmtune tune trial 0: prefix_caching=unset", "extends: ../../../p.yaml"]

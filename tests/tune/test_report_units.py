@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from vllmtune.bench.slo import parse_slo
-from vllmtune.tune.report import attainment, goodput_diff_ci, table, verdict, windows
+from vllmtune.tune.report import attainment, goodput_diff_ci, pareto, table, verdict, windows
 from vllmtune.tune.space import Knob, KnobKind
 
 
@@ -60,3 +63,13 @@ def test_the_table_ranks_by_goodput_and_lists_failed_starts_last() -> None:
         "| 0 | 2 | done (input) | 5.00 | 5.50 | 12.0 |",
         "| 1 | 4 | failed | - | - | - |",
     ]
+
+
+def test_without_matplotlib_the_plot_is_skipped_with_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    records = [{"trial": 0, "config": [2], "status": "done", "goodput": 5.0, "ttft_p99_ms": 12.0}]
+    assert (
+        pareto(records, tmp_path / "p.png", 1)
+        == "matplotlib is not installed: no Pareto plot (pip install 'vllmtune[plot]')"
+    )
+    assert not (tmp_path / "p.png").exists()
