@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "fit": 4,
     "runtime": 4,
     "commands": 5,
+    "tune": 5,  # the tune engine, at the ladder's layer (a command's package)
     "cli": 6,
     "entry": 6,
     "__main__": 6,

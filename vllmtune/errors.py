@@ -148,6 +148,10 @@ class LadderError(VllmtuneError):
     """The ladder cannot run (bad --rungs, nothing to compare)."""
 
 
+class TuneError(VllmtuneError):
+    """``vllmtune tune`` cannot run: a bad --space, an empty space after pruning, no optimiser."""
+
+
 class DriftError(VllmtuneError):
     """Nothing to compare with (no running server, unreadable dump)."""
 

@@ -122,3 +122,15 @@ def test_to_argv_refuses_an_unset_positional_before_a_set_one() -> None:
     with pytest.raises(ValueError) as e:
         to_argv(_TwoPositionals(first=None, second="b"))
     assert str(e.value) == "first is None but a later positional argument is set: no command line says that"
+def test_a_repeatable_option_collects_every_value_and_defaults_to_none_given() -> None:
+    @dataclasses.dataclass
+    class Many:
+        space: list[str] = opt("--space", many=True, help="a knob")  # noqa: RUF009
+
+    [p] = params(Many)
+    assert (p.kind, p.default, p.required, p.spec.many) == (str, [], False, True)
+    ap = argparse.ArgumentParser()
+    add_arguments(ap, Many)
+    assert from_namespace(Many, ap.parse_args([])).space == []
+    assert from_namespace(Many, ap.parse_args(["--space", "a=1", "--space", "b=2"])).space == ["a=1", "b=2"]
+    assert to_argv(Many(space=["a=1", "b=2"])) == ["--space", "a=1", "--space", "b=2"]

@@ -24,6 +24,7 @@ from vllmtune.commands.render import RenderArgs
 from vllmtune.commands.up import DownArgs, LogsArgs, PsArgs, UpArgs
 from vllmtune.commands.validate import ValidateArgs
 from vllmtune.ladder.args import LadderArgs
+from vllmtune.tune.args import TuneArgs
 
 EPILOG = (
     "Exit codes: 0 ok, 1 a problem in your input or environment (the message says how "
@@ -339,6 +340,31 @@ def ladder(args: LadderArgs, output: str) -> None:
             + ", ".join(summary["error_rate_failures"])
             + f" (above --max-error-rate {args.max_error_rate:.1%}): see the first errors above and in report.md"
         )
+
+
+@command(app, TuneArgs, output=True)
+def tune(args: TuneArgs, output: str) -> None:
+    """Search knobs for the most goodput at an SLO: the space (--space, or the profile's levers the
+    pinned vLLM has) pruned before any server starts (profile checks and fit), then Optuna's TPE,
+    seeded: each trial a profile extending the input, started, measured at the highest rate meeting
+    --slo (bench --find-max-rate, bounded), stopped, recorded in OUT/trials.jsonl (--resume repeats
+    no finished trial; a failed start is recorded and never retried). Then the table, the winner vs
+    the runner-up and vs the input with 95% CIs, OUT/best.yaml (only the changed fields), its diff,
+    and a Pareto plot.
+
+    \b
+    Example:
+      vllmtune tune profile.yaml --workload traffic.jsonl --slo ttft_p99=800ms,itl_p99=60ms \\
+        --space batching.max_num_batched_tokens=2048..16384 --space batching.max_num_seqs=64..512 \\
+        --space speculative.num_tokens=0..6 --trials 24 -o tune/
+    """
+    from vllmtune.commands import tune as cmd
+
+    def say(msg: str) -> None:
+        if output == "text":
+            printers.note(f"tune: {msg}")
+
+    printers.tune(cmd.run(args, say), output)
 
 
 cache_app = typer.Typer(help="Lever 1, the prompt-result cache proxy.", no_args_is_help=True, rich_markup_mode=None)

@@ -334,6 +334,16 @@ def ladder_wrote(out: str) -> str:
     )
 
 
+def tune(result: Any, output: str) -> None:
+    """:class:`vllmtune.commands.tune.TuneResult`: the lines (or the data), then what it wrote."""
+    if output == "json":
+        _as_json(result.data)
+    else:
+        echo("\n".join(result.lines))
+    for line in result.notes:
+        note(line)
+
+
 def cache_stats(data: dict[str, Any], output: str) -> int:
     if output == "json":
         echo(json.dumps(data, indent=2))

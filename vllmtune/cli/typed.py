@@ -25,7 +25,9 @@ def _parameter(p: Param) -> inspect.Parameter:
     extra: dict[str, Any] = {"help": s.help}
     if s.metavar:
         extra["metavar"] = s.metavar
-    default = ... if p.required or s.many else p.default
+    default = ... if p.required or (s.many and not s.flags) else p.default
+    if s.many and s.flags:  # a repeatable option: [] when not given
+        annotation, default = list[kind], []
     if s.choices:  # typer shows and checks an Enum's values: [docker|local]
         kind = _choices(p.name, s.choices)
         annotation = Optional[kind] if p.optional else kind  # noqa: UP045

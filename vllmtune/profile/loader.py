@@ -115,12 +115,12 @@ def _missing(ref: str, shown: str, requester: Problem | None) -> ProfileError:
     return ProfileError([Problem(requester.file, requester.line, "extends", f"{ref!r} not found ({shown}){hint}")])
 
 
-def _deep_merge(parent: Any, child: Any) -> Any:
+def deep_merge(parent: Any, child: Any) -> Any:
     """Mappings merge key by key; anything else (lists included) is replaced by the child."""
     if isinstance(parent, dict) and isinstance(child, dict):
         out = dict(parent)
         for k, v in child.items():
-            out[k] = _deep_merge(parent[k], v) if k in parent else v
+            out[k] = deep_merge(parent[k], v) if k in parent else v
         return out
     return child
 
@@ -149,7 +149,7 @@ def _resolve(ref: str, base: Path | None, chain: list[str], requester: Problem |
     if not isinstance(parent_ref, str) or not parent_ref:
         raise ProfileError([Problem(file, line, "extends", "must be a file path or a preset name")])
     parent, chain = _resolve(parent_ref, next_base, chain, Problem(file, line, "extends", ""))
-    merged = Located(_deep_merge(parent.value, {k: v for k, v in doc.value.items() if k != "extends"}))
+    merged = Located(deep_merge(parent.value, {k: v for k, v in doc.value.items() if k != "extends"}))
     merged.lines = dict(parent.lines)
     for path, where in doc.lines.items():  # the child's lines win where the child sets a key
         merged.lines[path] = where

@@ -33,7 +33,7 @@ class Spec:
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
     negative: str | None = None  # a bool's "off" flag: --no-stream; "" for a bool with only its on flag
-    many: bool = False  # a positional taking one or more values (list[str])
+    many: bool = False  # a positional taking one or more values, or a repeatable option (list[str])
 
 
 def opt(
@@ -43,9 +43,13 @@ def opt(
     choices: Iterable[str] | None = None,
     metavar: str | None = None,
     negative: str | None = None,
+    many: bool = False,
 ) -> Any:
-    """A field that is an option: ``--long`` (and ``-s``) spelled, ``help`` shown in --help."""
-    spec = Spec(tuple(flags), help, tuple(choices) if choices is not None else None, metavar, negative)
+    """A field that is an option: ``--long`` (and ``-s``) spelled, ``help`` shown in --help
+    (``many``: repeatable, a list of every value given, empty by default)."""
+    spec = Spec(tuple(flags), help, tuple(choices) if choices is not None else None, metavar, negative, many)
+    if many:
+        return dataclasses.field(default_factory=list, metadata={KEY: spec})
     return dataclasses.field(default=default, metadata={KEY: spec})
 
 
@@ -80,7 +84,8 @@ def params(cls: type) -> list[Param]:
         if spec is None:
             continue
         kind, optional = _base(hints[f.name])
-        out.append(Param(f.name, kind, optional, f.default, spec))
+        default = [] if spec.many and spec.flags else f.default  # a repeatable option: none given
+        out.append(Param(f.name, kind, optional, default, spec))
     return out
 
 
@@ -105,6 +110,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
                 parser.add_argument(p.name, help=s.help, metavar=s.metavar)
             else:
                 parser.add_argument(p.name, nargs="?", default=p.default, help=s.help, metavar=s.metavar)
+            continue
+        if s.many:
+            parser.add_argument(*s.flags, dest=p.name, action="append", type=p.kind, default=[], help=s.help)
             continue
         if p.kind is bool:
             parser.add_argument(*s.flags, dest=p.name, action="store_true", default=p.default, help=s.help)
@@ -149,6 +157,10 @@ def to_argv(obj: Any, always: Iterable[str] = ()) -> list[str]:
             flag = p.spec.flags[0] if value else p.spec.negative
             if flag:
                 argv.append(flag)
+            continue
+        if p.spec.many:
+            for item in value:
+                argv += [p.spec.flags[0], str(item)]
             continue
         argv += [p.spec.flags[0], str(value)]
     last = max((i for i, (_, _, wanted) in enumerate(positionals) if wanted), default=-1)

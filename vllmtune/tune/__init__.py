@@ -1,0 +1,1 @@
+"""``vllmtune tune``: search a space of profile knobs for the most goodput under an SLO."""
