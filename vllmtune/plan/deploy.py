@@ -27,6 +27,7 @@ from vllmtune.plan.units import (
     docker_size,
     k8s_quantity,
 )
+from vllmtune.profile.checks import server_gpus
 from vllmtune.profile.models import parse_duration
 
 # Pod network interface for NCCL/Gloo (the pod's own eth0 on common CNIs); server.env overrides.
@@ -41,7 +42,7 @@ class _Deploy(_Base):
         every capability. Memory: the weights pass through host memory while loading, and the
         memory-backed /dev/shm counts against the container's limit."""
         r = self.p.deploy.kubernetes.resources
-        cpu = r.cpu or str(2 + 2 * self.p.resources.gpus)
+        cpu = r.cpu or str(2 + 2 * server_gpus(self.p))
         if r.memory:
             memory = k8s_quantity(docker_size(r.memory))
         else:
