@@ -53,7 +53,7 @@ FIELD_FLAGS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("parallelism", "data"), "data_parallel_size"),
     (("parallelism", "expert"), "enable_expert_parallel"),
     (("parallelism", "eplb"), "enable_eplb"),
-    (("scheduling", "async_"), "async_scheduling"),
+    (("scheduling", "async"), "async_scheduling"),
     (("scheduling", "long_prefill_token_threshold"), "long_prefill_token_threshold"),
     (("compilation", "enforce_eager"), "enforce_eager"),
     (("compilation", "performance_mode"), "performance_mode"),
@@ -84,11 +84,6 @@ LEVER_DESTS = {
 CUDAGRAPH_DESTS = ("cudagraph_capture_sizes", "cuda_graph_sizes")
 
 
-def yaml_path(path: tuple[str, ...]) -> tuple[str, ...]:
-    """A field path as the profile spells it (``async_`` is the field of the key ``async``)."""
-    return tuple(part[:-1] if part.endswith("_") else part for part in path)
-
-
 class _ServerArgs(_Base):
     def _field_args(self, model: str) -> None:
         """The model, then every profile field of FIELD_FLAGS that is set."""
@@ -98,7 +93,7 @@ class _ServerArgs(_Base):
             value = self._value(path)
             if value is None or SKIP_DEFAULTS.get(dest) == value:
                 continue
-            self.args += self.flag(yaml_path(path), dest, value)
+            self.args += self.flag(path, dest, value)
         self._engine_levers()
 
     def _engine_levers(self) -> None:
@@ -124,7 +119,8 @@ class _ServerArgs(_Base):
     def _value(self, path: tuple[str, ...]) -> Any:
         obj: Any = self.p
         for part in path:
-            obj = getattr(obj, part) if obj is not None else None
+            # a key that is a Python keyword (scheduling.async) is the field with a trailing _
+            obj = getattr(obj, part if part in type(obj).model_fields else f"{part}_") if obj is not None else None
         return obj
 
     def _lora(self) -> tuple[Mount, ...]:
