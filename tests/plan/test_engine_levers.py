@@ -161,11 +161,12 @@ def test_engine_lever_message(case: str) -> None:
     assert refusal(text) == [message]
 
 
-
 def test_explain_says_what_each_set_lever_buys_and_when_it_hurts() -> None:
     from vllmtune.explain import engine_lever_facts
 
-    plan = plan_of(head("0.32.0") + "compilation: {enforce_eager: true}\nscheduling: {long_prefill_token_threshold: 512}\n")
+    plan = plan_of(
+        head("0.32.0") + "compilation: {enforce_eager: true}\nscheduling: {long_prefill_token_threshold: 512}\n"
+    )
     assert engine_lever_facts(plan) == {
         "scheduling.long_prefill_token_threshold": "512: buys short requests' TTFT beside long prompts; too low "
         "slows the long prompts themselves",

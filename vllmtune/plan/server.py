@@ -8,8 +8,8 @@ from typing import Any
 
 from vllmtune.flags import (
     describe_versions,
-    version_key,
     flagset,
+    version_key,
     versions_with_dest,
     versions_with_value,
 )
@@ -239,7 +239,9 @@ class _ServerArgs(_Base):
                     "tensor_parallel_size x pipeline_parallel_size GPUs)",
                 )
             elif flag.dest in LEVER_DESTS:
-                self.err(path, f"{name} is a profile field: set {LEVER_DESTS[flag.dest]} instead of passing it in extra_args")
+                self.err(
+                    path, f"{name} is a profile field: set {LEVER_DESTS[flag.dest]} instead of passing it in extra_args"
+                )
             elif flag.dest in set_by_profile or flag.dest == "model":
                 self.err(
                     path,
