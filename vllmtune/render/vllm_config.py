@@ -68,7 +68,7 @@ COVERAGE: Coverage = {
         _ENV + " (VLLM_API_KEY)", lambda p: any(e.name == "VLLM_API_KEY" for e in p.secret_env)
     ),
     "server.hf_token.*": Reported(_ENV + " (HF_TOKEN)", lambda p: any(e.name == "HF_TOKEN" for e in p.secret_env)),
-    "server.env": Reported(_ENV, lambda p: bool(p.env)),
+    "server.env": Reported(_ENV, lambda p: any(name != "VLLM_ALLOW_RUNTIME_LORA_UPDATING" for name, _ in p.env)),
     "server.secret_env": Reported(
         _ENV, lambda p: any(e.name not in ("VLLM_API_KEY", "HF_TOKEN") for e in p.secret_env)
     ),
