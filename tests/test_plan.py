@@ -328,6 +328,8 @@ def test_typed_settings_beside_the_argv() -> None:
         cudagraph_capture_sizes=VLLM_DEFAULT,
         performance_mode=VLLM_DEFAULT,
         enable_sleep_mode=VLLM_DEFAULT,
+        kv_offloading_backend=VLLM_DEFAULT,
+        kv_offloading_bytes=VLLM_DEFAULT,
         speculative=SpeculativeSettings("ngram", VLLM_DEFAULT, 4, 3, VLLM_DEFAULT, VLLM_DEFAULT),
         lora=LoraSettings((LoraAdapterSettings("a", "org/a"),), 2, VLLM_DEFAULT, VLLM_DEFAULT, False),
         extra=(("block_size", "32"), ("kv_cache_memory_bytes", "1000")),

@@ -98,7 +98,7 @@ def test_the_engine_levers_parse(tmp_path: Path) -> None:
         "parallelism: {data: 2, expert: true, eplb: true}\n"
         "scheduling: {async: true, long_prefill_token_threshold: 1024, priority: true}\n"
         "compilation: {enforce_eager: false, cudagraph_capture_sizes: [1, 2, 4], performance_mode: throughput}\n"
-        "lora: {runtime_updates: true}\nresources: {tensor_parallel_size: 2}\n"
+        "lora: {runtime_updates: true}\nresources: {tensor_parallel_size: 2}\nkv_offload: {size: 8GiB}\n"
     )
     [res] = parse_with_real_vllm([serve_args(load_plan(str(path)))])
     assert res["ok"], res
@@ -116,3 +116,4 @@ def test_the_engine_levers_parse(tmp_path: Path) -> None:
         "throughput",
     )
     assert ns["enable_lora"] is True
+    assert (ns["kv_offloading_backend"], ns["kv_offloading_size"]) == ("native", 8.0)

@@ -173,6 +173,13 @@ ENGINE_LEVERS: tuple[tuple[str, str, str], ...] = (
         "buys vLLM's own preset for latency (interactivity) or throughput; it overrides nothing you set",
     ),
     (
+        "kv_offloading_backend",
+        "kv_offload",
+        "pays for long shared contexts whose KV does not fit in GPU memory (a prefix comes back from CPU "
+        "memory instead of being recomputed); costs host memory and PCIe traffic, and buys nothing when "
+        "the GPU's KV cache already holds the working set",
+    ),
+    (
         "enable_sleep_mode",
         "sleep_mode",
         "buys sharing a GPU between models in turn (/sleep frees its memory); waking up reloads weights",

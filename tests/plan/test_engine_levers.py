@@ -174,3 +174,49 @@ def test_explain_says_what_each_set_lever_buys_and_when_it_hurts() -> None:
         "decode speed, most at small batches",
     }
     assert engine_lever_facts(plan_of(head("0.32.0"))) == {}
+
+
+def test_kv_offload_native_in_gib() -> None:
+    plan = plan_of(head("0.32.0") + "kv_offload: {size: 1.5GiB}\n")
+    assert plan.args == (
+        "--model", "org/m", "--kv-offloading-backend", "native", "--kv-offloading-size", "1.5",
+        "--host", "0.0.0.0", "--port", "8000",
+    )  # fmt: skip
+    assert (plan.vllm.kv_offloading_backend, plan.vllm.kv_offloading_bytes) == ("native", 3 * 2**29)
+
+
+def test_kv_offload_adds_its_memory_to_the_pod() -> None:
+    base = plan_of(head("0.32.0")).k8s_server_hardening
+    offload = plan_of(head("0.32.0") + "kv_offload: {size: 64GiB}\n").k8s_server_hardening
+    assert (base.memory_request, offload.memory_request) == ("34Gi", "98Gi")
+
+
+KV_MESSAGES = {
+    "kv offload before 0.11.1": (
+        head("0.11.0") + "kv_offload: {size: 64GiB}\n",
+        "p.yaml:4: kv_offload: vLLM 0.11.0 cannot express KV offloading (kv_offload); available in 0.11.1 .. 0.33.0",
+    ),
+    "extra --kv-offloading-size": (
+        head("0.32.0") + "server: {extra_args: [--kv-offloading-size, '8']}\n",
+        "p.yaml:4: server.extra_args[0]: --kv-offloading-size is a profile field: set kv_offload.size "
+        "instead of passing it in extra_args",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", KV_MESSAGES)
+def test_kv_offload_message(case: str) -> None:
+    text, message = KV_MESSAGES[case]
+    assert refusal(text) == [message]
+
+
+def test_kv_offload_size_must_be_a_size() -> None:
+    from vllmtune.errors import ProfileError
+    from vllmtune.profile.loader import validate_document
+    from vllmtune.profile.yamlio import load_yaml
+
+    with pytest.raises(ProfileError) as e:
+        validate_document(load_yaml(head("0.32.0") + "kv_offload: {size: lots}\n", "p.yaml"), "p.yaml")
+    [problem] = e.value.problems
+    assert str(problem).startswith("p.yaml:4: kv_offload.size: ")
+    assert "'lots' is not a memory size: a number and a unit (GiB, GB, MiB, MB, TiB)" in str(problem)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from vllmtune.modelfacts.sizes import parse_size
 from vllmtune.plan.base import _Base
 from vllmtune.plan.model import (
     BUDGET_MARGIN,
@@ -53,6 +54,8 @@ class _Deploy(_Base):
             else:
                 per_pod = size / max(1, self.p.resources.nodes)
                 gib = math.ceil(per_pod * 1.2 / 2**30) + shm_gib + 8
+            if self.p.kv_offload is not None:  # the offloaded KV blocks live in the pod's memory
+                gib += math.ceil(parse_size(self.p.kv_offload.size) / 2**30)
             memory = f"{math.ceil(gib)}Gi"
         return Hardening(None, False, (), cpu, memory, memory)
 

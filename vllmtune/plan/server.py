@@ -14,6 +14,7 @@ from vllmtune.flags import (
     versions_with_value,
 )
 from vllmtune.levers import LEVERS
+from vllmtune.modelfacts.sizes import parse_size
 from vllmtune.plan.base import _Base
 from vllmtune.plan.model import (
     CONTAINER_ADAPTERS,
@@ -79,7 +80,16 @@ LEVER_DESTS = {
     "cuda_graph_sizes": "compilation.cudagraph_capture_sizes",
     "cudagraph_capture_sizes": "compilation.cudagraph_capture_sizes",
     "performance_mode": "compilation.performance_mode",
+    "kv_offloading_backend": "kv_offload.backend",
+    "kv_offloading_size": "kv_offload.size",
 }
+
+
+def kv_offload_gib(size: str) -> float:
+    """kv_offload.size in GiB, as --kv-offloading-size takes it."""
+    return parse_size(size) / 2**30
+
+
 # Capture sizes: the newest spelling the pinned version has.
 CUDAGRAPH_DESTS = ("cudagraph_capture_sizes", "cuda_graph_sizes")
 
@@ -101,6 +111,7 @@ class _ServerArgs(_Base):
         priority = self.p.scheduling.priority
         if priority is not None:
             self.args += self.flag(("scheduling", "priority"), "scheduling_policy", "priority" if priority else "fcfs")
+        self._kv_offload()
         sizes = self.p.compilation.cudagraph_capture_sizes
         if sizes is None:
             return
@@ -122,6 +133,17 @@ class _ServerArgs(_Base):
             # a key that is a Python keyword (scheduling.async) is the field with a trailing _
             obj = getattr(obj, part if part in type(obj).model_fields else f"{part}_") if obj is not None else None
         return obj
+
+    def _kv_offload(self) -> None:
+        """--kv-offloading-backend and --kv-offloading-size (GiB, all TP ranks together)."""
+        kv = self.p.kv_offload
+        if kv is None:
+            return
+        if self.fs.by_dest("kv_offloading_size") is None:
+            self._cannot(("kv_offload",), "kv_offloading_size", "KV offloading (kv_offload)")
+            return
+        self.args += self.flag(("kv_offload", "backend"), "kv_offloading_backend", kv.backend)
+        self.args += self.flag(("kv_offload", "size"), "kv_offloading_size", f"{kv_offload_gib(kv.size):g}")
 
     def _lora(self) -> tuple[Mount, ...]:
         """--enable-lora and --lora-modules name=source (local adapters are mounted)."""
@@ -342,6 +364,8 @@ class _ServerArgs(_Base):
             cudagraph_capture_sizes=or_default(None if sizes is None else tuple(sizes)),
             performance_mode=or_default(p.compilation.performance_mode),
             enable_sleep_mode=or_default(p.sleep_mode),
+            kv_offloading_backend=or_default(p.kv_offload.backend if p.kv_offload else None),
+            kv_offloading_bytes=or_default(parse_size(p.kv_offload.size) if p.kv_offload else None),
             speculative=speculative,
             lora=lora,
             extra=tuple(self.extra),

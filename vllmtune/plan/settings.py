@@ -106,6 +106,8 @@ class VllmSettings:
     cudagraph_capture_sizes: tuple[int, ...] | Default
     performance_mode: str | Default
     enable_sleep_mode: bool | Default
+    kv_offloading_backend: str | Default  # kv_offload.backend
+    kv_offloading_bytes: int | Default  # kv_offload.size: host memory of the offloaded KV
     speculative: SpeculativeSettings | Default
     lora: LoraSettings | Default
     extra: tuple[tuple[str, str], ...]  # server.extra_args as (dest, value): "on"/"off" for switches

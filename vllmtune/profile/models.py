@@ -379,6 +379,30 @@ class CompilationSection(Strict):
         return value
 
 
+class KvOffloadSection(Strict):
+    """KV cache offloading to host memory: KV blocks evicted from the GPU stay in CPU memory and
+    come back without recomputing the prefill."""
+
+    backend: Literal["native"] = Field(
+        default="native",
+        description="native: vLLM's own CPU offloading (--kv-offloading-backend, from 0.11.1).",
+        json_schema_extra=meta("kv_offloading_backend"),
+    )
+    size: str = Field(
+        description="Host memory for offloaded KV blocks, all tensor-parallel ranks together (64GiB, 100GB): "
+        "rendered in GiB as --kv-offloading-size; Kubernetes' memory request grows by it.",
+        examples=["64GiB"],
+        json_schema_extra=meta("kv_offloading_size"),
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _size_is_a_size(cls, value: str) -> str:
+        if parse_size(value) <= 0:  # ValueError: the loader locates it (file:line: kv_offload.size)
+            raise ValueError("the offload buffer needs some memory")
+        return value
+
+
 class ResourcesSection(Strict):
     """Accelerators and memory."""
 
@@ -530,6 +554,11 @@ class Profile(Strict):
     compilation: CompilationSection = Field(
         default_factory=CompilationSection,
         description="CUDA graphs and torch.compile: eager mode, capture sizes, performance mode.",
+    )
+    kv_offload: KvOffloadSection | None = Field(
+        default=None,
+        description="KV cache offloading to CPU memory (off when absent): pays for long shared contexts "
+        "whose KV does not fit in GPU memory.",
     )
     resources: ResourcesSection = Field(
         default_factory=ResourcesSection, description="GPUs, memory share, tensor/pipeline parallelism, /dev/shm."

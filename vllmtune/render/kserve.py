@@ -67,6 +67,7 @@ COVERAGE: Coverage = {
     "parallelism.*": "the container args",
     "scheduling.*": "the container args",
     "compilation.*": "the container args",
+    "kv_offload.*": "the container args",
     "resources.gpus": "spec.template.containers[main].resources (nvidia.com/gpu)",
     "resources.gpu_memory_utilization": "the container args",
     "resources.tensor_parallel_size": "spec.parallelism.tensor and the container args",

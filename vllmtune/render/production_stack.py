@@ -98,6 +98,7 @@ COVERAGE: Coverage = {
     "parallelism.*": "vllmConfig.extraArgs",
     "scheduling.*": "vllmConfig.extraArgs",
     "compilation.*": "vllmConfig.extraArgs",
+    "kv_offload.*": "vllmConfig.extraArgs",
     "resources.gpus": "servingEngineSpec.modelSpec[0].resources (nvidia.com/gpu)",
     "resources.gpu_memory_utilization": "vllmConfig.gpuMemoryUtilization",
     "resources.tensor_parallel_size": "vllmConfig.tensorParallelSize (the chart then mounts /dev/shm)",

@@ -52,6 +52,7 @@ COVERAGE: Coverage = {
     "parallelism.*": "data-parallel-size, enable-expert-parallel, enable-eplb",
     "scheduling.*": "async-scheduling, long-prefill-token-threshold, scheduling-policy",
     "compilation.*": "enforce-eager, cudagraph-capture-sizes (cuda-graph-sizes before 0.11.1), performance-mode",
+    "kv_offload.*": "kv-offloading-backend, kv-offloading-size",
     "resources.gpus": Reported("the GPUs are the machine's that runs vllm serve"),
     "resources.gpu_memory_utilization": "gpu-memory-utilization",
     "resources.tensor_parallel_size": "tensor-parallel-size",
