@@ -220,3 +220,25 @@ def test_kv_offload_size_must_be_a_size() -> None:
     [problem] = e.value.problems
     assert str(problem).startswith("p.yaml:4: kv_offload.size: ")
     assert "'lots' is not a memory size: a number and a unit (GiB, GB, MiB, MB, TiB)" in str(problem)
+
+
+def test_every_new_field_is_in_the_json_schema_with_its_description() -> None:
+    from vllmtune.profile.schema import profile_schema
+
+    defs = profile_schema()["$defs"]
+    props = {
+        name: set(defs[name]["properties"])
+        for name in ("ParallelismSection", "SchedulingSection", "CompilationSection", "KvOffloadSection")
+    }
+    assert props == {
+        "ParallelismSection": {"data", "expert", "eplb"},
+        "SchedulingSection": {"async", "long_prefill_token_threshold", "priority"},
+        "CompilationSection": {"enforce_eager", "cudagraph_capture_sizes", "performance_mode"},
+        "KvOffloadSection": {"backend", "size"},
+    }
+    assert defs["SchedulingSection"]["properties"]["async"]["x-vllm-dest"] == "async_scheduling"
+    described = [defs[n]["properties"][k].get("description", "") for n, keys in props.items() for k in keys]
+    assert all(len(d) > 20 for d in described)
+    top = defs["Profile"]["properties"]
+    assert {"sleep_mode", "parallelism", "scheduling", "compilation", "kv_offload"} <= set(top)
+    assert "runtime_updates" in defs["LoraSection"]["properties"]
