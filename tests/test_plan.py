@@ -293,7 +293,8 @@ def test_typed_settings_beside_the_argv() -> None:
         + "prefix_caching: false\nbatching: {max_num_seqs: 64}\nquantization: {kv_cache_dtype: fp8}\n"
         + "speculative: {method: ngram, num_tokens: 4, prompt_lookup_max: 3}\n"
         + "lora: {adapters: [{name: a, source: org/a}], max_loras: 2}\n"
-        + "server: {extra_args: [--block-size, '32', --enforce-eager, --kv-cache-memory-bytes=1000]}\n"
+        + "compilation: {enforce_eager: true}\n"
+        + "server: {extra_args: [--block-size, '32', --kv-cache-memory-bytes=1000]}\n"
     )
     assert plan.vllm == VllmSettings(
         model="org/m",
@@ -318,9 +319,20 @@ def test_typed_settings_beside_the_argv() -> None:
         block_size=32,
         kv_cache_memory_bytes=1000,
         enforce_eager=True,
+        data_parallel_size=1,
+        enable_expert_parallel=VLLM_DEFAULT,
+        enable_eplb=VLLM_DEFAULT,
+        async_scheduling=VLLM_DEFAULT,
+        long_prefill_token_threshold=VLLM_DEFAULT,
+        scheduling_policy=VLLM_DEFAULT,
+        cudagraph_capture_sizes=VLLM_DEFAULT,
+        performance_mode=VLLM_DEFAULT,
+        enable_sleep_mode=VLLM_DEFAULT,
+        kv_offloading_backend=VLLM_DEFAULT,
+        kv_offloading_bytes=VLLM_DEFAULT,
         speculative=SpeculativeSettings("ngram", VLLM_DEFAULT, 4, 3, VLLM_DEFAULT, VLLM_DEFAULT),
-        lora=LoraSettings((LoraAdapterSettings("a", "org/a"),), 2, VLLM_DEFAULT, VLLM_DEFAULT),
-        extra=(("block_size", "32"), ("enforce_eager", "on"), ("kv_cache_memory_bytes", "1000")),
+        lora=LoraSettings((LoraAdapterSettings("a", "org/a"),), 2, VLLM_DEFAULT, VLLM_DEFAULT, False),
+        extra=(("block_size", "32"), ("kv_cache_memory_bytes", "1000")),
         flags=tuple(
             sorted(
                 {

@@ -88,3 +88,32 @@ def test_every_032_golden_script_argv_parses(tmp_path: Path) -> None:
     assert len(argvs) >= 6
     results = parse_with_real_vllm([a for _, a in argvs])
     assert [(name, r["ok"]) for (name, _), r in zip(argvs, results, strict=True)] == [(n, True) for n, _ in argvs]
+
+
+def test_the_engine_levers_parse(tmp_path: Path) -> None:
+    # parallelism, scheduling, compilation, sleep mode and runtime LoRA as 0.32.0's parser reads them
+    path = tmp_path / "levers.yaml"
+    path.write_text(
+        "name: levers\nvllm: {version: '0.32.0'}\nmodel: {id: org/m}\nsleep_mode: true\n"
+        "parallelism: {data: 2, expert: true, eplb: true}\n"
+        "scheduling: {async: true, long_prefill_token_threshold: 1024, priority: true}\n"
+        "compilation: {enforce_eager: false, cudagraph_capture_sizes: [1, 2, 4], performance_mode: throughput}\n"
+        "lora: {runtime_updates: true}\nresources: {tensor_parallel_size: 2}\nkv_offload: {size: 8GiB}\n"
+    )
+    [res] = parse_with_real_vllm([serve_args(load_plan(str(path)))])
+    assert res["ok"], res
+    ns = res["namespace"]
+    assert (ns["data_parallel_size"], ns["tensor_parallel_size"]) == (2, 2)
+    assert (ns["enable_expert_parallel"], ns["enable_eplb"], ns["enable_sleep_mode"]) == (True, True, True)
+    assert (ns["async_scheduling"], ns["long_prefill_token_threshold"], ns["scheduling_policy"]) == (
+        True,
+        1024,
+        "priority",
+    )
+    assert (ns["enforce_eager"], ns["cudagraph_capture_sizes"], ns["performance_mode"]) == (
+        False,
+        [1, 2, 4],
+        "throughput",
+    )
+    assert ns["enable_lora"] is True
+    assert (ns["kv_offloading_backend"], ns["kv_offloading_size"]) == ("native", 8.0)

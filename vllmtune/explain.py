@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vllmtune.levers import LEVERS
-from vllmtune.plan import DeploymentPlan
+from vllmtune.levers import ENGINE_LEVERS, LEVERS
+from vllmtune.plan import VLLM_DEFAULT, DeploymentPlan
 
 # What each lever buys, in the order of return per hour of work (declared in vllmtune/levers.py).
 BUYS = {lever.label: lever.buys for lever in LEVERS}
@@ -45,6 +45,24 @@ def _deployment_facts(plan: DeploymentPlan) -> dict[str, str]:
     if plan.quantize is not None:
         q = plan.quantize
         facts["quantize job"] = f"{q.scheme} ({q.algorithm}) -> {q.output} (-t quantize-job)"
+    facts.update(engine_lever_facts(plan))
+    return facts
+
+
+def engine_lever_facts(plan: DeploymentPlan) -> dict[str, str]:
+    """One line for each engine lever the profile sets: its value, what it buys, when it hurts."""
+    facts: dict[str, str] = {}
+    for setting, field, note in ENGINE_LEVERS:
+        value = getattr(plan.vllm, setting)
+        if value is VLLM_DEFAULT or (setting == "data_parallel_size" and value == 1):
+            continue
+        shown = " ".join(map(str, value)) if isinstance(value, tuple) else str(value).lower()
+        facts[field] = f"{shown}: {note}"
+    lora = plan.vllm.lora
+    if lora is not VLLM_DEFAULT and lora.runtime_updates:
+        facts["lora.runtime_updates"] = (
+            "true: buys adapters loaded while the server runs; anyone who reaches the API can change them"
+        )
     return facts
 
 

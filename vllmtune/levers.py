@@ -118,3 +118,70 @@ def lever(key: str) -> Lever:
     if found is None:
         raise KeyError(key)
     return found
+
+
+# The engine levers beyond the five (profile fields, not ladder rungs): the VllmSettings field
+# each sets -> its profile field and what it buys / when it hurts, for ``vllmtune explain``.
+ENGINE_LEVERS: tuple[tuple[str, str, str], ...] = (
+    (
+        "data_parallel_size",
+        "parallelism.data",
+        "buys throughput with full model copies in one server; hurts nothing per request, but each rank "
+        "needs the whole tensor x pipeline GPUs and its own KV cache (no longer context)",
+    ),
+    (
+        "enable_expert_parallel",
+        "parallelism.expert",
+        "buys MoE throughput (each GPU holds whole experts, not slices); hurts dense models (no effect) and "
+        "small batches, where all-to-all traffic outweighs the saved memory",
+    ),
+    (
+        "enable_eplb",
+        "parallelism.eplb",
+        "buys balance when a few experts are hot; costs GPU memory for the replicated experts",
+    ),
+    (
+        "async_scheduling",
+        "scheduling.async",
+        "buys the scheduler's CPU time between steps (more tokens/s at small models or high QPS); hurts "
+        "with features it does not support in the pinned version (vLLM then refuses or falls back)",
+    ),
+    (
+        "long_prefill_token_threshold",
+        "scheduling.long_prefill_token_threshold",
+        "buys short requests' TTFT beside long prompts; too low slows the long prompts themselves",
+    ),
+    (
+        "scheduling_policy",
+        "scheduling.priority",
+        "buys latency for the requests clients mark urgent; low-priority requests can wait without bound",
+    ),
+    (
+        "enforce_eager",
+        "compilation.enforce_eager",
+        "buys start-up time and the CUDA graphs' memory (more KV cache); hurts decode speed, most at small batches",
+    ),
+    (
+        "cudagraph_capture_sizes",
+        "compilation.cudagraph_capture_sizes",
+        "buys fast decode at exactly the batch sizes you serve; each size costs capture time and memory, "
+        "and a batch above the largest runs eagerly",
+    ),
+    (
+        "performance_mode",
+        "compilation.performance_mode",
+        "buys vLLM's own preset for latency (interactivity) or throughput; it overrides nothing you set",
+    ),
+    (
+        "kv_offloading_backend",
+        "kv_offload",
+        "pays for long shared contexts whose KV does not fit in GPU memory (a prefix comes back from CPU "
+        "memory instead of being recomputed); costs host memory and PCIe traffic, and buys nothing when "
+        "the GPU's KV cache already holds the working set",
+    ),
+    (
+        "enable_sleep_mode",
+        "sleep_mode",
+        "buys sharing a GPU between models in turn (/sleep frees its memory); waking up reloads weights",
+    ),
+)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from vllmtune.modelfacts.sizes import parse_size
 from vllmtune.plan.base import _Base
 from vllmtune.plan.model import (
     BUDGET_MARGIN,
@@ -27,6 +28,7 @@ from vllmtune.plan.units import (
     docker_size,
     k8s_quantity,
 )
+from vllmtune.profile.checks import server_gpus
 from vllmtune.profile.models import parse_duration
 
 # Pod network interface for NCCL/Gloo (the pod's own eth0 on common CNIs); server.env overrides.
@@ -41,7 +43,7 @@ class _Deploy(_Base):
         every capability. Memory: the weights pass through host memory while loading, and the
         memory-backed /dev/shm counts against the container's limit."""
         r = self.p.deploy.kubernetes.resources
-        cpu = r.cpu or str(2 + 2 * self.p.resources.gpus)
+        cpu = r.cpu or str(2 + 2 * server_gpus(self.p))
         if r.memory:
             memory = k8s_quantity(docker_size(r.memory))
         else:
@@ -52,6 +54,8 @@ class _Deploy(_Base):
             else:
                 per_pod = size / max(1, self.p.resources.nodes)
                 gib = math.ceil(per_pod * 1.2 / 2**30) + shm_gib + 8
+            if self.p.kv_offload is not None:  # the offloaded KV blocks live in the pod's memory
+                gib += math.ceil(parse_size(self.p.kv_offload.size) / 2**30)
             memory = f"{math.ceil(gib)}Gi"
         return Hardening(None, False, (), cpu, memory, memory)
 

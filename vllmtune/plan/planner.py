@@ -30,6 +30,7 @@ from vllmtune.plan.units import (
     docker_size,
     k8s_quantity,
 )
+from vllmtune.profile.checks import RUNTIME_LORA_ENV, server_gpus
 from vllmtune.profile.loader import LoadedProfile
 from vllmtune.profile.models import parse_duration
 
@@ -51,7 +52,7 @@ class _Planner(_ServerArgs, _Deploy, _Sidecars):
             raise ProfileError(sorted(self.errors, key=lambda e: (e.file, e.line or 0)))
         self._levers()
         r = p.resources
-        parallel = r.tensor_parallel_size * r.pipeline_parallel_size > 1
+        parallel = p.parallelism.data * r.tensor_parallel_size * r.pipeline_parallel_size > 1
         shm = Shm(
             ipc_host=parallel and r.shm_size is None, size=docker_size(r.shm_size or ("16g" if parallel else "2g"))
         )
@@ -82,10 +83,10 @@ class _Planner(_ServerArgs, _Deploy, _Sidecars):
             model_host_path=host_path,
             served_name=served,
             args=tuple(self.args),
-            env=tuple(sorted(p.server.env.items())),
+            env=self._env(),
             secret_env=self._secrets(),
             port=p.server.port,
-            gpus=r.gpus,
+            gpus=server_gpus(p),
             gpu_memory_bytes=parse_size(r.gpu_memory) if r.gpu_memory else None,
             shm=shm,
             mounts=mounts,
@@ -129,6 +130,12 @@ class _Planner(_ServerArgs, _Deploy, _Sidecars):
             k8s_network_policy=d.kubernetes.network_policy.enabled,
             k8s_network_policy_from=tuple(tuple(sorted(sel.items())) for sel in d.kubernetes.network_policy.allow_from),
         )
+
+    def _env(self) -> tuple[tuple[str, str], ...]:
+        env = dict(self.p.server.env)
+        if self.p.lora is not None and self.p.lora.runtime_updates:
+            env[RUNTIME_LORA_ENV] = "True"
+        return tuple(sorted(env.items()))
 
     def _model(self) -> tuple[str, str | None, tuple[Mount, ...]]:
         """The model vLLM loads. A local directory is bind-mounted read-only in containers."""

@@ -9,10 +9,12 @@ from typing import Any
 from vllmtune.flags import (
     describe_versions,
     flagset,
+    version_key,
     versions_with_dest,
     versions_with_value,
 )
 from vllmtune.levers import LEVERS
+from vllmtune.modelfacts.sizes import parse_size
 from vllmtune.plan.base import _Base
 from vllmtune.plan.model import (
     CONTAINER_ADAPTERS,
@@ -48,9 +50,48 @@ FIELD_FLAGS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("lora", "max_loras"), "max_loras"),
     (("lora", "max_lora_rank"), "max_lora_rank"),
     (("lora", "max_cpu_loras"), "max_cpu_loras"),
+    (("sleep_mode",), "enable_sleep_mode"),
+    (("parallelism", "data"), "data_parallel_size"),
+    (("parallelism", "expert"), "enable_expert_parallel"),
+    (("parallelism", "eplb"), "enable_eplb"),
+    (("scheduling", "async"), "async_scheduling"),
+    (("scheduling", "long_prefill_token_threshold"), "long_prefill_token_threshold"),
+    (("compilation", "enforce_eager"), "enforce_eager"),
+    (("compilation", "performance_mode"), "performance_mode"),
 )
 # Values equal to vLLM's own default are not rendered (never force what was not asked).
-SKIP_DEFAULTS = {"tensor_parallel_size": 1, "pipeline_parallel_size": 1}
+SKIP_DEFAULTS = {"tensor_parallel_size": 1, "pipeline_parallel_size": 1, "data_parallel_size": 1}
+# Flags that size the server: the plan derives the GPU requests from their fields, so extra_args may not set them.
+RESOURCE_DESTS = {
+    "data_parallel_size": "parallelism.data",
+    "data_parallel_size_local": "parallelism.data",
+    "tensor_parallel_size": "resources.tensor_parallel_size",
+    "pipeline_parallel_size": "resources.pipeline_parallel_size",
+}
+# The engine levers' dests (the fields' x-vllm-dest) -> their field: never in extra_args, set or not.
+LEVER_DESTS = {
+    "enable_sleep_mode": "sleep_mode",
+    "enable_expert_parallel": "parallelism.expert",
+    "enable_eplb": "parallelism.eplb",
+    "async_scheduling": "scheduling.async",
+    "long_prefill_token_threshold": "scheduling.long_prefill_token_threshold",
+    "scheduling_policy": "scheduling.priority",
+    "enforce_eager": "compilation.enforce_eager",
+    "cuda_graph_sizes": "compilation.cudagraph_capture_sizes",
+    "cudagraph_capture_sizes": "compilation.cudagraph_capture_sizes",
+    "performance_mode": "compilation.performance_mode",
+    "kv_offloading_backend": "kv_offload.backend",
+    "kv_offloading_size": "kv_offload.size",
+}
+
+
+def kv_offload_gib(size: str) -> float:
+    """kv_offload.size in GiB, as --kv-offloading-size takes it."""
+    return parse_size(size) / 2**30
+
+
+# Capture sizes: the newest spelling the pinned version has.
+CUDAGRAPH_DESTS = ("cudagraph_capture_sizes", "cuda_graph_sizes")
 
 
 class _ServerArgs(_Base):
@@ -63,12 +104,46 @@ class _ServerArgs(_Base):
             if value is None or SKIP_DEFAULTS.get(dest) == value:
                 continue
             self.args += self.flag(path, dest, value)
+        self._engine_levers()
+
+    def _engine_levers(self) -> None:
+        """The scheduler policy and the CUDA graph sizes: fields whose value is not the flag's."""
+        priority = self.p.scheduling.priority
+        if priority is not None:
+            self.args += self.flag(("scheduling", "priority"), "scheduling_policy", "priority" if priority else "fcfs")
+        self._kv_offload()
+        sizes = self.p.compilation.cudagraph_capture_sizes
+        if sizes is None:
+            return
+        flag = next((f for f in map(self.fs.by_dest, CUDAGRAPH_DESTS) if f is not None), None)
+        if flag is None:
+            where = sorted({v for d in CUDAGRAPH_DESTS for v in versions_with_dest(d)}, key=version_key)
+            self.err(
+                ("compilation", "cudagraph_capture_sizes"),
+                f"vLLM {self.version} cannot express compilation.cudagraph_capture_sizes; available in "
+                f"{describe_versions(where)}",
+            )
+            return
+        self.args += [flag.name, *(str(n) for n in sizes)]
+        self.spelt[flag.dest] = flag.name
 
     def _value(self, path: tuple[str, ...]) -> Any:
         obj: Any = self.p
         for part in path:
-            obj = getattr(obj, part) if obj is not None else None
+            # a key that is a Python keyword (scheduling.async) is the field with a trailing _
+            obj = getattr(obj, part if part in type(obj).model_fields else f"{part}_") if obj is not None else None
         return obj
+
+    def _kv_offload(self) -> None:
+        """--kv-offloading-backend and --kv-offloading-size (GiB, all TP ranks together)."""
+        kv = self.p.kv_offload
+        if kv is None:
+            return
+        if self.fs.by_dest("kv_offloading_size") is None:
+            self._cannot(("kv_offload",), "kv_offloading_size", "KV offloading (kv_offload)")
+            return
+        self.args += self.flag(("kv_offload", "backend"), "kv_offloading_backend", kv.backend)
+        self.args += self.flag(("kv_offload", "size"), "kv_offloading_size", f"{kv_offload_gib(kv.size):g}")
 
     def _lora(self) -> tuple[Mount, ...]:
         """--enable-lora and --lora-modules name=source (local adapters are mounted)."""
@@ -76,6 +151,8 @@ class _ServerArgs(_Base):
         if lora is None:
             return ()
         self.args += self.flag(("lora",), "enable_lora", True)
+        if not lora.adapters:
+            return ()  # runtime_updates: clients load them (the plan's env allows it)
         modules, mounts = [], []
         for a in lora.adapters:
             host = self._host_path(a.source)
@@ -176,6 +253,17 @@ class _ServerArgs(_Base):
                 close = self.fs.suggest(name)
                 hint = f"; did you mean {close}?" if close else ""
                 self.err(path, f"unknown flag {name} for vLLM {self.version}{hint}")
+            elif flag.dest in RESOURCE_DESTS:
+                self.err(
+                    path,
+                    f"{name} sizes the server, and the GPU requests are derived from the profile: set "
+                    f"{RESOURCE_DESTS[flag.dest]} instead (the plan then requests parallelism.data x "
+                    "tensor_parallel_size x pipeline_parallel_size GPUs)",
+                )
+            elif flag.dest in LEVER_DESTS:
+                self.err(
+                    path, f"{name} is a profile field: set {LEVER_DESTS[flag.dest]} instead of passing it in extra_args"
+                )
             elif flag.dest in set_by_profile or flag.dest == "model":
                 self.err(
                     path,
@@ -222,12 +310,6 @@ class _ServerArgs(_Base):
             text = extra.get(dest)
             return int(text) if text is not None and text.strip().isdigit() else VLLM_DEFAULT
 
-        def extra_bool(dest: str) -> bool | Default:
-            text = extra.get(dest)
-            if text is None:
-                return VLLM_DEFAULT
-            return text.lower() in ("on", "true", "1", "yes")
-
         s = p.speculative
         speculative: SpeculativeSettings | Default = VLLM_DEFAULT
         if s is not None:
@@ -246,8 +328,10 @@ class _ServerArgs(_Base):
                 max_loras=or_default(p.lora.max_loras),
                 max_lora_rank=or_default(p.lora.max_lora_rank),
                 max_cpu_loras=or_default(p.lora.max_cpu_loras),
+                runtime_updates=p.lora.runtime_updates,
             )
         r = p.resources
+        sch, sizes = p.scheduling, p.compilation.cudagraph_capture_sizes
         return VllmSettings(
             model=model,
             served_names=served_names,
@@ -270,7 +354,18 @@ class _ServerArgs(_Base):
             kv_cache_dtype=or_default(p.quantization.kv_cache_dtype),
             block_size=extra_int("block_size"),
             kv_cache_memory_bytes=extra_int("kv_cache_memory_bytes"),
-            enforce_eager=extra_bool("enforce_eager"),
+            enforce_eager=or_default(p.compilation.enforce_eager),
+            data_parallel_size=p.parallelism.data,
+            enable_expert_parallel=or_default(p.parallelism.expert),
+            enable_eplb=or_default(p.parallelism.eplb),
+            async_scheduling=or_default(p.scheduling.async_),
+            long_prefill_token_threshold=or_default(p.scheduling.long_prefill_token_threshold),
+            scheduling_policy=or_default(None if sch.priority is None else ("priority" if sch.priority else "fcfs")),
+            cudagraph_capture_sizes=or_default(None if sizes is None else tuple(sizes)),
+            performance_mode=or_default(p.compilation.performance_mode),
+            enable_sleep_mode=or_default(p.sleep_mode),
+            kv_offloading_backend=or_default(p.kv_offload.backend if p.kv_offload else None),
+            kv_offloading_bytes=or_default(parse_size(p.kv_offload.size) if p.kv_offload else None),
             speculative=speculative,
             lora=lora,
             extra=tuple(self.extra),

@@ -67,6 +67,7 @@ class LoraSettings:
     max_loras: int | Default
     max_lora_rank: int | Default
     max_cpu_loras: int | Default
+    runtime_updates: bool  # clients load/unload adapters (VLLM_ALLOW_RUNTIME_LORA_UPDATING)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,18 @@ class VllmSettings:
     kv_cache_dtype: str | Default
     block_size: int | Default  # server.extra_args only (no profile field)
     kv_cache_memory_bytes: int | Default  # server.extra_args only
-    enforce_eager: bool | Default  # server.extra_args only
+    enforce_eager: bool | Default  # compilation.enforce_eager
+    data_parallel_size: int
+    enable_expert_parallel: bool | Default
+    enable_eplb: bool | Default
+    async_scheduling: bool | Default
+    long_prefill_token_threshold: int | Default
+    scheduling_policy: str | Default  # "priority" / "fcfs"
+    cudagraph_capture_sizes: tuple[int, ...] | Default
+    performance_mode: str | Default
+    enable_sleep_mode: bool | Default
+    kv_offloading_backend: str | Default  # kv_offload.backend
+    kv_offloading_bytes: int | Default  # kv_offload.size: host memory of the offloaded KV
     speculative: SpeculativeSettings | Default
     lora: LoraSettings | Default
     extra: tuple[tuple[str, str], ...]  # server.extra_args as (dest, value): "on"/"off" for switches

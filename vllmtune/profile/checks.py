@@ -16,7 +16,7 @@ from vllmtune.util.paths import looks_local
 
 if TYPE_CHECKING:
     from vllmtune.profile.loaded import LoadedProfile
-    from vllmtune.profile.models import SecretRef
+    from vllmtune.profile.models import Profile, SecretRef
 
 # Methods whose speculative proposals come from separate weights (a draft model or a head).
 DRAFT_METHODS = {"draft_model", "eagle", "eagle3", "medusa", "mlp_speculator", "dflash"}
@@ -37,6 +37,9 @@ def _model_family(model_id: str) -> tuple[str, str] | None:
 
 # The compose-spec's name pattern for top-level volumes.
 COMPOSE_VOLUME_RE = re.compile(r"^[a-zA-Z0-9._-]+$")
+
+# What vLLM reads to allow /v1/load_lora_adapter (lora.runtime_updates sets it).
+RUNTIME_LORA_ENV = "VLLM_ALLOW_RUNTIME_LORA_UPDATING"
 
 Report = Callable[[tuple[str | int, ...], str], None]
 
@@ -84,7 +87,8 @@ def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
             f"{r.gpu_memory_utilization} is outside (0, 1]; it is a fraction, e.g. 0.9",
         )
     parallel = r.tensor_parallel_size * r.pipeline_parallel_size
-    if r.nodes == 1 and r.gpus > 0 and parallel > r.gpus:
+    _check_parallelism(lp, err)
+    if p.parallelism.data == 1 and r.nodes == 1 and r.gpus > 0 and parallel > r.gpus and "gpus" in r.model_fields_set:
         err(
             ("resources", "tensor_parallel_size"),
             f"tensor_parallel_size x pipeline_parallel_size = {parallel} needs {parallel} GPUs "
@@ -121,6 +125,7 @@ def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
     _check_quantization(lp, warn)
     _check_recipe(lp, err, warn)
     _check_lora(lp, err)
+    _check_engine_levers(lp, err)
     _check_scaling(lp, err, warn)
     _check_secrets(lp, err)
 
@@ -322,6 +327,59 @@ def _check_literal_secrets(lp: LoadedProfile, err: Report, flagged: set[tuple[st
                 "looks like a literal secret (an access token); never write secrets in a profile: "
                 f"server.hf_token and server.api_key take {_BY_REFERENCE}",
             )
+
+
+def server_gpus(p: Profile) -> int:
+    """GPUs one server (one node of a multi-node server) requests: resources.gpus when the profile
+    sets it, else parallelism.data x tensor_parallel_size x pipeline_parallel_size."""
+    r = p.resources
+    if "gpus" in r.model_fields_set or r.nodes > 1:
+        return r.gpus
+    return p.parallelism.data * r.tensor_parallel_size * r.pipeline_parallel_size
+
+
+def _check_parallelism(lp: LoadedProfile, err: Report) -> None:
+    p = lp.profile
+    r, par = p.resources, p.parallelism
+    if par.eplb and not par.expert:
+        err(("parallelism", "eplb"), "load-balances experts across expert-parallel ranks: set parallelism.expert: true")
+    if par.data == 1:
+        return
+    tp, pp = r.tensor_parallel_size, r.pipeline_parallel_size
+    total = par.data * tp * pp
+    if r.nodes > 1:
+        err(
+            ("parallelism", "data"),
+            f"{par.data} data-parallel ranks across {r.nodes} nodes is not rendered; use one node per server "
+            "and deploy.kubernetes.replicas for more copies, or parallelism.data: 1",
+        )
+    elif r.gpus > 0 and total != r.gpus and "gpus" in r.model_fields_set:
+        err(
+            ("parallelism", "data"),
+            f"data {par.data} x tensor_parallel_size {tp} x pipeline_parallel_size {pp} = {total} GPUs per "
+            f"server, but resources.gpus is {r.gpus}: they must be equal; set resources.gpus: {total} "
+            "(or remove it: the plan then requests that many)",
+        )
+
+
+def _check_engine_levers(lp: LoadedProfile, err: Report) -> None:
+    p = lp.profile
+    c = p.compilation
+    if c.enforce_eager and c.cudagraph_capture_sizes is not None:
+        err(
+            ("compilation", "cudagraph_capture_sizes"),
+            "enforce_eager runs without CUDA graphs, so nothing captures these sizes; remove one of the two",
+        )
+    if p.lora is not None and not p.lora.adapters and not p.lora.runtime_updates:
+        err(
+            ("lora", "adapters"),
+            "no adapter to serve: list at least one, or set lora.runtime_updates: true to load them at run time",
+        )
+    if p.lora is not None and p.lora.runtime_updates and RUNTIME_LORA_ENV in p.server.env:
+        err(
+            ("server", "env", RUNTIME_LORA_ENV),
+            f"{RUNTIME_LORA_ENV} is set by lora.runtime_updates; remove it from server.env",
+        )
 
 
 def _check_multi_node(lp: LoadedProfile, err: Report, warn: Report) -> None:

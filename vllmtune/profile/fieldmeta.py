@@ -42,7 +42,7 @@ def field_metadata(model: type[BaseModel], prefix: FieldPath = ()) -> list[tuple
     """Every field of ``model`` and its sub-models (declaration order, depth first), with its metadata."""
     out: list[tuple[FieldPath, dict[str, Any]]] = []
     for name, info in model.model_fields.items():
-        path = (*prefix, name)
+        path = (*prefix, info.alias or name)  # the profile's key (scheduling.async is the field async_)
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         out.append((path, {k: v for k, v in extra.items() if k in (DEST_KEY, LEVER_KEY)}))
         for sub in _models_in(info.annotation):

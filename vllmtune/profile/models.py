@@ -267,7 +267,16 @@ class LoraSection(Strict):
     """Multi-LoRA: several fine-tunes share one base model's GPUs."""
 
     adapters: list[LoraAdapter] = Field(
-        min_length=1, description="Adapters to serve (name and source).", json_schema_extra=meta("lora_modules")
+        default_factory=list,
+        description="Adapters to serve (name and source). May be empty with runtime_updates: adapters are "
+        "then loaded while the server runs.",
+        json_schema_extra=meta("lora_modules"),
+    )
+    runtime_updates: bool = Field(
+        default=False,
+        description="Let clients load and unload adapters while the server runs (/v1/load_lora_adapter, "
+        "/v1/unload_lora_adapter): sets VLLM_ALLOW_RUNTIME_LORA_UPDATING=True with --enable-lora. Anyone who "
+        "reaches the API can then change what the server serves: set server.api_key.",
     )
     max_loras: int | None = Field(
         default=None,
@@ -284,6 +293,114 @@ class LoraSection(Strict):
     max_cpu_loras: int | None = Field(
         default=None, ge=1, description="Adapters kept in CPU memory.", json_schema_extra=meta("max_cpu_loras")
     )
+
+
+class ParallelismSection(Strict):
+    """Data and expert parallelism (tensor and pipeline parallelism are in ``resources``). One server
+    then uses data x tensor_parallel_size x pipeline_parallel_size GPUs."""
+
+    data: int = Field(
+        default=1,
+        ge=1,
+        le=1024,
+        description="Data-parallel engine ranks: full copies of the model inside one server, each with "
+        "resources.tensor_parallel_size x pipeline_parallel_size GPUs. More throughput, not a longer context.",
+        json_schema_extra=meta("data_parallel_size"),
+    )
+    expert: bool | None = Field(
+        default=None,
+        description="Expert parallelism for mixture-of-experts models: the experts are spread over the "
+        "data x tensor parallel GPUs instead of each GPU holding a slice of every expert.",
+        json_schema_extra=meta("enable_expert_parallel"),
+    )
+    eplb: bool | None = Field(
+        default=None,
+        description="Expert-parallel load balancing: replicate hot experts across GPUs (needs expert: true).",
+        json_schema_extra=meta("enable_eplb"),
+    )
+
+
+class SchedulingSection(Strict):
+    """How vLLM's scheduler orders and overlaps work."""
+
+    async_: bool | None = Field(
+        default=None,
+        alias="async",
+        description="Asynchronous scheduling: schedule step n+1 while step n runs on the GPU, hiding the "
+        "CPU's scheduling time between steps.",
+        json_schema_extra=meta("async_scheduling"),
+    )
+    long_prefill_token_threshold: int | None = Field(
+        default=None,
+        gt=0,
+        description="A prompt longer than this many tokens counts as a long prefill; vLLM caps how many "
+        "run at once so that short requests are not starved.",
+        json_schema_extra=meta("long_prefill_token_threshold"),
+    )
+    priority: bool | None = Field(
+        default=None,
+        description="Serve requests by their 'priority' request field (lower first, then arrival) instead "
+        "of first come, first served: --scheduling-policy priority (false: fcfs).",
+        json_schema_extra=meta("scheduling_policy"),
+    )
+
+
+class CompilationSection(Strict):
+    """torch.compile and CUDA graphs."""
+
+    enforce_eager: bool | None = Field(
+        default=None,
+        description="Run the model eagerly: no CUDA graphs (saves their memory and the capture time at "
+        "start-up, costs decode speed).",
+        json_schema_extra=meta("enforce_eager"),
+    )
+    cudagraph_capture_sizes: list[int] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="Batch sizes to capture CUDA graphs for (vLLM picks a ladder by default). Rendered in "
+        "the pinned version's spelling: --cuda-graph-sizes (0.9.0 .. 0.11.0), --cudagraph-capture-sizes "
+        "(from 0.11.1).",
+        examples=[[1, 2, 4, 8, 16, 32]],
+        json_schema_extra=meta("cudagraph_capture_sizes"),
+    )
+    performance_mode: Literal["balanced", "interactivity", "throughput"] | None = Field(
+        default=None,
+        description="vLLM's performance preset (from 0.17.0): interactivity favours latency, throughput "
+        "favours tokens per second.",
+        json_schema_extra=meta("performance_mode"),
+    )
+
+    @field_validator("cudagraph_capture_sizes")
+    @classmethod
+    def _positive_sizes(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(n < 1 for n in value):
+            raise ValueError("batch sizes are positive integers")
+        return value
+
+
+class KvOffloadSection(Strict):
+    """KV cache offloading to host memory: KV blocks evicted from the GPU stay in CPU memory and
+    come back without recomputing the prefill."""
+
+    backend: Literal["native"] = Field(
+        default="native",
+        description="native: vLLM's own CPU offloading (--kv-offloading-backend, from 0.11.1).",
+        json_schema_extra=meta("kv_offloading_backend"),
+    )
+    size: str = Field(
+        description="Host memory for offloaded KV blocks, all tensor-parallel ranks together (64GiB, 100GB): "
+        "rendered in GiB as --kv-offloading-size; Kubernetes' memory request grows by it.",
+        examples=["64GiB"],
+        json_schema_extra=meta("kv_offloading_size"),
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _size_is_a_size(cls, value: str) -> str:
+        if parse_size(value) <= 0:  # ValueError: the loader locates it (file:line: kv_offload.size)
+            raise ValueError("the offload buffer needs some memory")
+        return value
 
 
 class ResourcesSection(Strict):
@@ -420,6 +537,29 @@ class Profile(Strict):
         default=None, description="Lever 5 (off when absent).", json_schema_extra=meta(lever="speculative")
     )
     lora: LoraSection | None = Field(default=None, description="Multi-LoRA adapters served with the base model.")
+    sleep_mode: bool | None = Field(
+        default=None,
+        description="Let the server release its GPU memory on /sleep and take it back on /wake_up (the "
+        "endpoints need VLLM_SERVER_DEV_MODE=1 in server.env): one GPU shared by several models in turn.",
+        json_schema_extra=meta("enable_sleep_mode"),
+    )
+    parallelism: ParallelismSection = Field(
+        default_factory=ParallelismSection,
+        description="Data and expert parallelism: a server uses data x tensor x pipeline parallel GPUs.",
+    )
+    scheduling: SchedulingSection = Field(
+        default_factory=SchedulingSection,
+        description="Scheduler: asynchronous scheduling, long prefills, priority order.",
+    )
+    compilation: CompilationSection = Field(
+        default_factory=CompilationSection,
+        description="CUDA graphs and torch.compile: eager mode, capture sizes, performance mode.",
+    )
+    kv_offload: KvOffloadSection | None = Field(
+        default=None,
+        description="KV cache offloading to CPU memory (off when absent): pays for long shared contexts "
+        "whose KV does not fit in GPU memory.",
+    )
     resources: ResourcesSection = Field(
         default_factory=ResourcesSection, description="GPUs, memory share, tensor/pipeline parallelism, /dev/shm."
     )

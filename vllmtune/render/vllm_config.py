@@ -43,6 +43,16 @@ COVERAGE: Coverage = {
     "quantization.kv_cache_dtype": "kv-cache-dtype",
     "speculative.*": "speculative-config (a mapping), or the pre-0.8.2 speculative flags",
     "lora.*": "enable-lora, lora-modules, max-loras, max-lora-rank, max-cpu-loras",
+    "lora.runtime_updates": Reported(
+        _ENV + " (VLLM_ALLOW_RUNTIME_LORA_UPDATING)",
+        lambda p: any(name == "VLLM_ALLOW_RUNTIME_LORA_UPDATING" for name, _ in p.env),
+        "enable-lora",
+    ),
+    "sleep_mode": "enable-sleep-mode",
+    "parallelism.*": "data-parallel-size, enable-expert-parallel, enable-eplb",
+    "scheduling.*": "async-scheduling, long-prefill-token-threshold, scheduling-policy",
+    "compilation.*": "enforce-eager, cudagraph-capture-sizes (cuda-graph-sizes before 0.11.1), performance-mode",
+    "kv_offload.*": "kv-offloading-backend, kv-offloading-size",
     "resources.gpus": Reported("the GPUs are the machine's that runs vllm serve"),
     "resources.gpu_memory_utilization": "gpu-memory-utilization",
     "resources.tensor_parallel_size": "tensor-parallel-size",
@@ -59,7 +69,7 @@ COVERAGE: Coverage = {
         _ENV + " (VLLM_API_KEY)", lambda p: any(e.name == "VLLM_API_KEY" for e in p.secret_env)
     ),
     "server.hf_token.*": Reported(_ENV + " (HF_TOKEN)", lambda p: any(e.name == "HF_TOKEN" for e in p.secret_env)),
-    "server.env": Reported(_ENV, lambda p: bool(p.env)),
+    "server.env": Reported(_ENV, lambda p: any(name != "VLLM_ALLOW_RUNTIME_LORA_UPDATING" for name, _ in p.env)),
     "server.secret_env": Reported(
         _ENV, lambda p: any(e.name not in ("VLLM_API_KEY", "HF_TOKEN") for e in p.secret_env)
     ),
