@@ -85,7 +85,7 @@ LEVER_DESTS = {
 }
 
 
-def kv_offload_gib(size: str) -> float:
+def _kv_offload_gib(size: str) -> float:
     """kv_offload.size in GiB, as --kv-offloading-size takes it."""
     return parse_size(size) / 2**30
 
@@ -143,7 +143,7 @@ class _ServerArgs(_Base):
             self._cannot(("kv_offload",), "kv_offloading_size", "KV offloading (kv_offload)")
             return
         self.args += self.flag(("kv_offload", "backend"), "kv_offloading_backend", kv.backend)
-        self.args += self.flag(("kv_offload", "size"), "kv_offloading_size", f"{kv_offload_gib(kv.size):g}")
+        self.args += self.flag(("kv_offload", "size"), "kv_offloading_size", f"{_kv_offload_gib(kv.size):g}")
 
     def _lora(self) -> tuple[Mount, ...]:
         """--enable-lora and --lora-modules name=source (local adapters are mounted)."""

@@ -129,7 +129,7 @@ def _failure(exc: VllmtuneError) -> str:
     return next((line for line in lines if line.startswith("reason:")), lines[0])
 
 
-def run_trial(
+def _run_trial(
     args: TuneArgs,
     lp: LoadedProfile,
     knobs: list[Knob],
@@ -234,7 +234,7 @@ def search(
     def measure(config: Config) -> dict[str, Any]:
         nonlocal number, started
         say(f"trial {number}: {describe(knobs, config)}: starting ({args.runtime})")
-        rec = run_trial(args, lp, knobs, config, number, runtime, out)
+        rec = _run_trial(args, lp, knobs, config, number, runtime, out)
         with log.open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
         records.append(rec)

@@ -89,7 +89,7 @@ def _unwrap(ann: Any) -> Any:
     return ann
 
 
-def tunable(lp: LoadedProfile) -> dict[str, KnobKind]:
+def _tunable(lp: LoadedProfile) -> dict[str, KnobKind]:
     """The knobs this profile's pinned vLLM version has, by dotted path."""
     from vllmtune.flags.catalog import flagset
 
@@ -163,7 +163,7 @@ def parse_knob(text: str, lp: LoadedProfile) -> Knob:
     path, spec = path.strip(), spec.strip()
     if not eq or not path or not spec:
         raise TuneError(f"--space {text!r}: not PATH=VALUES", hint=SPACE_HINT)
-    knobs = tunable(lp)
+    knobs = _tunable(lp)
     kind = knobs.get(path)
     if kind is None:
         shown = [k for k, v in knobs.items() if v.path[0] != "speculative" or lp.profile.speculative is not None]
@@ -209,7 +209,7 @@ def default_space(lp: LoadedProfile) -> list[Knob]:
     """The space when no --space is given: the batching knobs (token budget and sequences as powers
     of two), chunked prefill, and speculative.num_tokens 0..6 when the profile has the section;
     only those the pinned version has."""
-    knobs = tunable(lp)
+    knobs = _tunable(lp)
     wanted = {
         "batching.max_num_batched_tokens": "1024..16384",
         "batching.max_num_seqs": "16..512",
@@ -240,7 +240,7 @@ def size(knobs: list[Knob]) -> int:
     return n
 
 
-def configs(knobs: list[Knob]) -> Iterator[Config]:
+def _configs(knobs: list[Knob]) -> Iterator[Config]:
     return itertools.product(*(k.values for k in knobs))
 
 
@@ -312,7 +312,7 @@ def prune(knobs: list[Knob], lp: LoadedProfile) -> tuple[list[Config], list[Prun
     valid: list[Config] = []
     pruned: list[Pruned] = []
     seen: dict[str, Config] = {}
-    for config in configs(knobs):
+    for config in _configs(knobs):
         key = repr(sorted(changes(knobs, config, lp).items()))
         if key in seen:  # the same profile as another config (a knob of a section switched off)
             pruned.append(Pruned(config, f"the same profile as {describe(knobs, seen[key])}"))
