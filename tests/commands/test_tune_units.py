@@ -1,5 +1,6 @@
-"""``vllmtune tune`` as a command: --dry-run's whole output, and a search on the stub server
-(tests/tune/fakes.py) whose winner validates and renders for docker, compose and kubernetes."""
+"""``vllmtune tune`` as a command: --dry-run's whole output (a TuneResult that wrote nothing), and a
+search on the stub server (tests/tune/fakes.py) whose winner validates and renders for docker,
+compose and kubernetes, with the notes of what it wrote."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from tests.tune.conftest import CPU
 from tests.tune.fakes import StubRuntime
-from vllmtune.commands.tune import run
+from vllmtune.commands.tune import TuneResult, run
 from vllmtune.plan.planner import load_plan
 from vllmtune.profile.loader import load_profile
 from vllmtune.render import render
@@ -47,6 +48,8 @@ def test_dry_run_prints_the_pruned_space_the_budget_and_the_estimate_and_starts_
         "--dry-run: no server started",
     ]
     assert result.data["estimate_s"] == 960.0
+    assert isinstance(result, TuneResult)
+    assert result.notes == []  # nothing written
     assert runtime.started == []
     assert not (tmp_path / "out").exists()
 
@@ -98,3 +101,8 @@ def test_a_search_on_the_stub_finds_more_sequences_and_its_winner_renders(tmp_pa
     assert json.loads((out / "tune.json").read_text())["best"] == best
     assert (out / "pareto.png").stat().st_size > 0
     assert said[0] == "space after pruning: 1 knobs, 3 configurations, 3 can run, 0 pruned"
+    assert result.notes == [
+        f"wrote {out / 'best.yaml'} (renders for docker, compose, kubernetes), {out / 'best.diff'}",
+        f"wrote {out / 'pareto.png'}",
+        f"wrote {out / 'trials.jsonl'}, {out / 'table.md'}, {out / 'tune.json'}",
+    ]

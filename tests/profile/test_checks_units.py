@@ -1,16 +1,20 @@
 """profile.checks' public names called directly: run_checks on a LoadedProfile, returning
-(errors, warnings) located at the offending key, with whole messages."""
+(errors, warnings) located at the offending key, with whole messages; server_gpus on a Profile."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from vllmtune.errors import Problem
 from vllmtune.flags import known_versions
-from vllmtune.profile.checks import run_checks
+from vllmtune.profile.checks import run_checks, server_gpus
 from vllmtune.profile.loaded import LoadedProfile
 from vllmtune.profile.loader import load_profile
+from vllmtune.profile.models import Profile
 
 TEXT = 'name: my-llm\nvllm:\n  version: "0.32.0"\nmodel:\n  id: meta-llama/Llama-3.1-8B-Instruct\n'
 
@@ -67,3 +71,25 @@ def test_run_checks_batched_tokens_below_context_without_chunked_prefill(tmp_pat
             "step: raise it to >= 8192 or enable chunked_prefill",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "gpus"),
+    [
+        ({}, 1),
+        # unset resources.gpus: data x tensor_parallel_size x pipeline_parallel_size
+        ({"parallelism": {"data": 2}, "resources": {"tensor_parallel_size": 2, "pipeline_parallel_size": 2}}, 8),
+        ({"resources": {"tensor_parallel_size": 4}}, 4),
+        # set: what it says, the CPU build's 0 too
+        ({"resources": {"gpus": 0}}, 0),
+        ({"parallelism": {"data": 2}, "resources": {"gpus": 2}}, 2),
+        # multi-node: resources.gpus is per node (the default 1 here, not 1 x 1 x 2 pipeline stages)
+        ({"resources": {"nodes": 2, "pipeline_parallel_size": 2}}, 1),
+        ({"resources": {"nodes": 2, "gpus": 8, "tensor_parallel_size": 8, "pipeline_parallel_size": 2}}, 8),
+    ],
+)
+def test_server_gpus_is_resources_gpus_when_set_or_multi_node_else_the_parallel_product(
+    fields: dict[str, Any], gpus: int
+) -> None:
+    base = {"name": "x", "vllm": {"version": "0.32.0"}, "model": {"id": "meta-llama/Llama-3.1-8B-Instruct"}}
+    assert server_gpus(Profile.model_validate({**base, **fields})) == gpus

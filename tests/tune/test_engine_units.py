@@ -1,20 +1,26 @@
 """The search: a killed run resumed repeats no trial, a failed start is recorded with vLLM's reason
 and never retried, the same seed and measurements give the same trials. Servers are the stub
 (tests/tune/fakes.py); the reproducibility test replaces the measurement by a function of the
-configuration (a real server's figures vary from run to run)."""
+configuration (a real server's figures vary from run to run). The trial documents, how they name
+the input, and the real runtime (``vllmtune up``, replaced by a recorder) are tested directly."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.tune.fakes import StubRuntime
+from vllmtune.errors import LaunchError
+from vllmtune.profile.loaded import LoadedProfile
 from vllmtune.profile.loader import load_profile
+from vllmtune.runtime import up as up_module
+from vllmtune.runtime.up import UpOptions, UpResult
 from vllmtune.tune import engine
 from vllmtune.tune.args import TuneArgs
-from vllmtune.tune.engine import read_trials, search
+from vllmtune.tune.engine import Runtime, UpRuntime, parent_ref, read_trials, search, trial_document
 from vllmtune.tune.space import input_config, parse_space, prune
 
 
@@ -119,3 +125,80 @@ def test_an_input_with_the_knob_unset_is_measured_as_it_is_first(
     assert found.records[0]["values"] == {"prefix_caching": None}
     trial0 = (tmp_path / "out" / "trials" / "000" / "profile.yaml").read_text().splitlines()
     assert trial0 == ["# vllmtune tune trial 0: prefix_caching=unset", "extends: ../../../p.yaml"]
+
+
+def test_a_trial_document_extends_the_input_with_only_the_changed_fields(cpu: LoadedProfile, cpu_profile: Path) -> None:
+    knobs = parse_space(["batching.max_num_seqs=2|8", "speculative.num_tokens=0|3"], cpu)
+    where = cpu_profile.parent / "out" / "trials" / "003"
+    where.mkdir(parents=True)
+    text = trial_document(knobs, (8, 0), cpu, parent_ref(str(cpu_profile), where), "trial 3")
+    assert text == "# trial 3\nextends: ../../../p.yaml\nbatching:\n  max_num_seqs: 8\nspeculative: null\n"
+    (where / "profile.yaml").write_text(text)
+    trial = load_profile(where / "profile.yaml").profile
+    assert (trial.batching.max_num_seqs, trial.speculative, trial.batching.max_num_batched_tokens) == (8, None, 4096)
+    assert trial_document(knobs, (2, 3), cpu, "../p.yaml", "the input") == "# the input\nextends: ../p.yaml\n"
+
+
+def test_parent_ref_is_the_preset_name_or_the_path_relative_to_the_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert parent_ref("preset:cpu-tiny", tmp_path / "out") == "cpu-tiny"
+    assert parent_ref(str(tmp_path / "p.yaml"), tmp_path / "out" / "trials" / "000") == "../../../p.yaml"
+    monkeypatch.chdir(tmp_path)  # a relative input is relative to where tune runs, not to OUT
+    assert parent_ref("p.yaml", Path("out")) == "../p.yaml"
+    assert parent_ref("profiles/p.yaml", tmp_path / "out") == "../profiles/p.yaml"
+
+
+def test_the_stub_and_the_real_runtime_have_the_runtime_protocols_methods() -> None:
+    methods = [name for name, value in vars(Runtime).items() if callable(value) and not name.startswith("_")]
+    assert methods == ["start", "stop"]
+    for cls in (StubRuntime, UpRuntime):
+        for name in methods:
+            assert inspect.signature(getattr(cls, name)) == inspect.signature(getattr(Runtime, name)), (cls, name)
+
+
+def _started(endpoint: str, vllm_endpoint: str) -> UpResult:
+    return UpResult("tune-cpu", "local", endpoint, "tiny", "123", "started", vllm_endpoint=vllm_endpoint)
+
+
+def test_up_runtime_starts_with_vllmtune_up_replacing_on_a_free_port_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, UpOptions]] = []
+    results = [
+        _started("http://127.0.0.1:9001/v1", "http://127.0.0.1:8123/v1"),  # a prompt cache: vLLM's own is measured
+        _started("http://10.0.0.5:8000/v1", ""),
+    ]
+
+    def fake_up(profile: str, opts: UpOptions, on_phase: Any, log_tail: list[str] | None = None) -> UpResult:
+        on_phase("loading weights", 1.0)  # said to nobody
+        calls.append((profile, opts))
+        return results[len(calls) - 1]
+
+    monkeypatch.setattr(up_module, "up", fake_up)
+    monkeypatch.setattr("vllmtune.util.net.free_port", lambda: 8123)
+    assert UpRuntime("local", 30.0).start("out/trials/000/profile.yaml") == "http://127.0.0.1:8123"
+    assert UpRuntime("docker", 600.0).start("out/trials/001/profile.yaml") == "http://10.0.0.5:8000"
+    assert calls == [
+        ("out/trials/000/profile.yaml", UpOptions(runtime="local", port=8123, timeout=30.0, replace=True)),
+        ("out/trials/001/profile.yaml", UpOptions(runtime="docker", port=None, timeout=600.0, replace=True)),
+    ]
+
+
+def test_up_runtime_stops_through_the_backend_and_a_failed_stop_is_not_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stopped: list[tuple[str, str]] = []
+
+    class Backend:
+        def __init__(self, runtime: str) -> None:
+            self.runtime = runtime
+
+        def stop(self, name: str) -> bool:
+            stopped.append((self.runtime, name))
+            if name == "gone":
+                raise LaunchError("docker is not reachable", hint="start dockerd")
+            return True
+
+    monkeypatch.setattr(up_module, "get_backend", Backend)
+    UpRuntime("docker", 30.0).stop("tune-cpu")
+    UpRuntime("local", 30.0).stop("gone")  # the trial is over either way: nothing raised
+    assert stopped == [("docker", "tune-cpu"), ("local", "gone")]

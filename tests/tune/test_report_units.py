@@ -1,8 +1,9 @@
-"""The winner's margin: a CI over time windows of each run, its verdict, the table's order."""
+"""The winner's margin: a CI over time windows of each run, its verdict and its line, the table's order."""
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from vllmtune.bench.slo import parse_slo
-from vllmtune.tune.report import attainment, goodput_diff_ci, pareto, table, verdict, windows
+from vllmtune.tune.report import attainment, goodput_diff_ci, margin, margin_line, pareto, table, verdict, windows
 from vllmtune.tune.space import Knob, KnobKind
 
 
@@ -73,3 +74,18 @@ def test_without_matplotlib_the_plot_is_skipped_with_a_message(tmp_path: Path, m
         == "matplotlib is not installed: no Pareto plot (pip install 'vllmtune[plot]')"
     )
     assert not (tmp_path / "p.png").exists()
+
+
+def test_the_margin_line_gives_the_delta_the_ci_and_the_verdict(tmp_path: Path) -> None:
+    fast = _requests(tmp_path / "a.jsonl", [50.0 * i for i in range(1, 41)], 20.0)  # 20 req/s
+    slow = _requests(tmp_path / "b.jsonl", [100.0 * i for i in range(1, 41)], 20.0)  # 10 req/s
+    assert margin_line("the runner-up", margin(fast, slow, "ttft_p99=50ms", 0)) == (
+        "vs the runner-up (trial 1): +10.00 req/s goodput, 95% CI [+10.00, +10.00]: better"
+    )
+    few = {"trial": 4, "delta": -0.5, "ci95": [math.nan, math.nan], "verdict": "too few requests to judge"}
+    assert margin_line("the input profile", few) == (
+        "vs the input profile (trial 4): -0.50 req/s goodput, 95% CI [-, -]: too few requests to judge"
+    )
+    assert margin_line("the runner-up", margin(fast, None, "ttft_p99=50ms", 0)) == (
+        "vs the runner-up: nothing to compare with"
+    )

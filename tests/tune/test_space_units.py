@@ -6,7 +6,16 @@ import pytest
 
 from vllmtune.errors import TuneError
 from vllmtune.profile.loaded import LoadedProfile
-from vllmtune.tune.space import changes, default_space, input_config, int_range, parse_knob, parse_space, prune
+from vllmtune.tune.space import (
+    Pruned,
+    changes,
+    default_space,
+    input_config,
+    int_range,
+    parse_knob,
+    parse_space,
+    prune,
+)
 
 VALID = (
     "valid knobs: prefix_caching, batching.max_num_batched_tokens, batching.max_num_seqs, batching.chunked_prefill, "
@@ -117,8 +126,8 @@ def test_the_profile_checks_prune_with_their_message(cpu: LoadedProfile) -> None
     knobs = parse_space(["batching.max_num_batched_tokens=2048|4096", "batching.chunked_prefill=true|false"], cpu)
     valid, pruned = prune(knobs, cpu)
     assert valid == [(2048, True), (4096, True), (4096, False)]
-    assert [(p.config, p.reason) for p in pruned] == [
-        (
+    assert pruned == [
+        Pruned(
             (2048, False),
             "batching.max_num_batched_tokens: 2048 is below model.max_model_len (4096); with chunked_prefill off "
             "a whole prompt must fit one step: raise it to >= 4096 or enable chunked_prefill",
@@ -130,8 +139,8 @@ def test_fit_prunes_what_does_not_fit_the_gpu(gpu: LoadedProfile) -> None:
     knobs = parse_space(["resources.gpu_memory_utilization=0.3|0.9"], gpu)
     valid, pruned = prune(knobs, gpu)
     assert valid == [(0.9,)]
-    assert [(p.config, p.reason) for p in pruned] == [
-        (
+    assert pruned == [
+        Pruned(
             (0.3,),
             "fit: does not fit: weights 14.96 GiB + reserve 1.86 GiB (+-0.37 GiB) per GPU exceed 6.61 GiB "
             "(0.3 x 22.04 GiB L4) (vllmtune fit --suggest for options)",
@@ -147,3 +156,11 @@ def test_a_space_too_big_to_enumerate_is_refused(cpu: LoadedProfile) -> None:  #
         "the space has 12,288 configurations; vllmtune tune enumerates at most 4,096 to prune them before any "
         "server starts; narrow a range, give a :STEP, or tune fewer knobs"
     )
+
+
+def test_a_config_whose_profile_another_config_already_gives_is_pruned_as_the_same(cpu: LoadedProfile) -> None:
+    # speculative.num_tokens 0 removes the section: its prompt_lookup_max no longer changes the profile
+    knobs = parse_space(["speculative.num_tokens=0|3", "speculative.prompt_lookup_max=4|8"], cpu)
+    valid, pruned = prune(knobs, cpu)
+    assert valid == [(0, 4), (3, 4), (3, 8)]
+    assert pruned == [Pruned((0, 8), "the same profile as num_tokens=0 prompt_lookup_max=4")]
