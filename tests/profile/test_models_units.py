@@ -76,7 +76,13 @@ DEFAULTS: list[tuple[type[BaseModel], dict[str, Any], dict[str, Any]]] = [
     (
         LoraSection,
         {"adapters": [LoraAdapter(**ADAPTER)]},
-        {"adapters": [ADAPTER], "max_loras": None, "max_lora_rank": None, "max_cpu_loras": None},
+        {
+            "adapters": [ADAPTER],
+            "max_loras": None,
+            "max_lora_rank": None,
+            "max_cpu_loras": None,
+            "runtime_updates": False,
+        },
     ),
     (
         ResourcesSection,
@@ -183,7 +189,8 @@ REFUSED = {
     ),
     "LoraSection needs an adapter": (
         MINIMAL + "lora:\n  adapters: []\n",
-        "p.yaml:7: lora.adapters: List should have at least 1 item after validation, not 0 (got [])",
+        "p.yaml:7: lora.adapters: no adapter to serve: list at least one, or set lora.runtime_updates: true to load "
+        "them at run time",
     ),
     "ResourcesSection unknown key": (
         MINIMAL + "resources:\n  gpu: 2\n",
