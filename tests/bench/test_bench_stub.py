@@ -127,7 +127,7 @@ def test_bad_input_messages(tmp_path: Path) -> None:
         )
         r = vt("bench", url, "-w", "nope")
         assert r.stderr == (
-            "error: unknown workload 'nope': use shared-prefix, duplicates, mixed, random, multi-turn, a JSONL file (eval cases or OpenAI chat "
+            "error: unknown workload 'nope': use shared-prefix, duplicates, mixed, random, multi-turn, rag, a JSONL file (eval cases or OpenAI chat "
             "requests) or a ShareGPT JSON file\n"
         )
     port = free_port()

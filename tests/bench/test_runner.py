@@ -108,7 +108,16 @@ def test_the_summary_derives_ttft_itl_tpot_and_e2e_from_the_records() -> None:
     assert [(r.start, r.first_token, r.end) for r in records] == [(0.0, 0.625, 1.0), (1.0, 1.875, 2.25)]
     assert wall == 2.25
     result = build_result(
-        opts, records, wall, label="x", workload="w", before=Scrape(), after=Scrape(), meta={}, partial=False, ceiling=None
+        opts,
+        records,
+        wall,
+        label="x",
+        workload="w",
+        before=Scrape(),
+        after=Scrape(),
+        meta={},
+        partial=False,
+        ceiling=None,
     )
     s = result["summary"]
     # percentiles interpolate linearly between order statistics (p90 of 625, 875: 850)

@@ -96,4 +96,3 @@ def spec_decode(server: dict[str, float]) -> dict[str, Any] | None:
         "acceptance_rate": accepted / draft_tokens if draft_tokens else None,
         "mean_acceptance_length": 1 + accepted / drafts if drafts else None,
     }
-
