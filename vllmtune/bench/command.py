@@ -207,8 +207,12 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
     metrics_base = (args.metrics_url or ep.base).rstrip("/")
 
     async def main() -> tuple[list[runner.Record], float, Scrape, Scrape, bool]:
-        before = await runner.scrape_metrics(metrics_base)
-        task = asyncio.ensure_future(runner.run(opts, progress))
+        scraped = [await runner.scrape_metrics(metrics_base)] if not opts.warmup else []
+
+        async def after_warmup() -> None:  # the deltas start after the warm-up requests
+            scraped.append(await runner.scrape_metrics(metrics_base))
+
+        task = asyncio.ensure_future(runner.run(opts, progress, after_warmup=after_warmup))
         partial = False
         try:
             records, wall = await asyncio.shield(task)
@@ -217,6 +221,7 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
             records, wall = await task
             partial = True
         after = await runner.scrape_metrics(metrics_base)
+        before = scraped[0] if scraped else after  # stopped in the warm-up: nothing measured
         return records, wall, before, after, partial
 
     records, wall, before, after, partial = asyncio.run(main())

@@ -16,7 +16,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,10 +212,13 @@ async def run(
     *,
     connect: Connect = Connection,
     clock: Callable[[], float] = time.perf_counter,
+    after_warmup: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[list[Record], float]:
     """Run the load; returns (records, wall seconds of the measured part). Ctrl-C (task
     cancellation) ends it early: the records so far are returned, unfinished ones marked.
-    ``connect`` opens each worker's transport, ``clock`` stamps every time (see the module)."""
+    ``connect`` opens each worker's transport, ``clock`` stamps every time (see the module);
+    ``after_warmup`` is awaited once the warm-up requests are answered, before any measured one
+    is sent (bench scrapes /metrics there, so the deltas leave the warm-up out)."""
     ep = Endpoint(opts.url)
     path = f"{ep.prefix or '/v1'}/{'chat/completions' if opts.api == 'chat' else 'completions'}"
     headers = _headers(opts.api_key)
@@ -283,6 +286,8 @@ async def run(
                 if rec.warmup:
                     warm_left[0] -= 1
                     if warm_left[0] == 0:
+                        if after_warmup is not None:
+                            await after_warmup()
                         measure_start[0] = clock()
                         warm_done.set()
                 else:
