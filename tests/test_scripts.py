@@ -3,11 +3,14 @@ VLLMTUNE_REQUIRE_REAL=1 (CI). The heavy installs are exercised by every CI run."
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import subprocess
 from pathlib import Path
 
 from tests.conftest import ROOT
+from vllmtune import quantize_job
 
 
 def sh(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -44,3 +47,25 @@ def test_ci_runs_the_readme_test_command() -> None:
         assert pkg in system
     for script in ("test.sh", "setup_system.sh", "check_flag_catalog.sh"):
         assert subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)]).returncode == 0
+
+
+def test_the_demo_quantization_script_gives_the_job_valid_settings_without_calibration(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("make_demo_quantized", ROOT / "scripts" / "make_demo_quantized.py")
+    assert spec is not None and spec.loader is not None
+    mdq = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mdq)
+    settings = mdq.settings(Path("/m/demo"), Path("/m/out"))
+    assert quantize_job.parse_settings([json.dumps(settings)]) == settings
+    assert (settings["scheme"], settings["algorithm"], quantize_job.needs_calibration(settings)) == ("W8A8", "rtn", False)
+    # no demo model: a one-line error naming the step to run first, exit 1
+    r = subprocess.run(
+        ["python3", str(ROOT / "scripts" / "make_demo_quantized.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "VLLMTUNE_DEMO_MODEL": str(tmp_path / "none"), "VLLMTUNE_DEMO_W8A8": str(tmp_path / "q")},
+    )
+    assert (r.returncode, r.stderr) == (
+        1,
+        f"no demo model at {tmp_path / 'none'}: run scripts/make_tiny_model.py --demo first\n",
+    )

@@ -127,7 +127,7 @@ def test_bad_input_messages(tmp_path: Path) -> None:
         )
         r = vt("bench", url, "-w", "nope")
         assert r.stderr == (
-            "error: unknown workload 'nope': use shared-prefix, duplicates, mixed, random, multi-turn, a JSONL file (eval cases or OpenAI chat "
+            "error: unknown workload 'nope': use shared-prefix, duplicates, mixed, random, multi-turn, rag, a JSONL file (eval cases or OpenAI chat "
             "requests) or a ShareGPT JSON file\n"
         )
     port = free_port()
@@ -509,3 +509,11 @@ def test_ignore_eos_is_sent_and_recorded(tmp_path: Path) -> None:
         r = vt("bench", url, "-n", "2", "-w", "random", "--ignore-eos", "-o", str(tmp_path / "r.json"))
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "r.json").read_text())["config"]["ignore_eos"] is True
+
+
+def test_the_server_deltas_leave_the_warm_up_out() -> None:
+    # the stub counts every request it answers in vllm:time_to_first_token_seconds_count
+    with stub() as url:
+        res = json.loads(vt("bench", url, "-n", "5", "-c", "2", "--warmup", "3", "--output", "json").stdout)
+    assert res["summary"]["requests_ok"] == 5
+    assert res["server_metrics"]["vllm:time_to_first_token_seconds_count"] == 5

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from vllmtune.bench.metrics import Scrape
 from vllmtune.bench.report import (
     COLUMNS,
     COST_COLUMNS,
@@ -57,7 +58,7 @@ def _opts() -> Options:
 
 def test_build_result_whole() -> None:
     res = build_result(
-        _opts(), _records(), 2.0, label="base", workload="mixed", before={"vllm:a": 1.0}, after={"vllm:a": 4.0, "vllm:b": 2.0},
+        _opts(), _records(), 2.0, label="base", workload="mixed", before=Scrape({"vllm:a": 1.0}), after=Scrape({"vllm:a": 4.0, "vllm:b": 2.0}),
         meta={"workload_format": "built-in"}, partial=False, ceiling=None,
     )  # fmt: skip
     e2e, ttft = [500.0, 500.0], [125.0, 125.0]  # times are binary fractions: exact in ms
@@ -91,6 +92,8 @@ def test_build_result_whole() -> None:
             "stream": True, "api": "chat", "ignore_eos": False, "workload_format": "built-in",
         },
         "server_metrics": {"vllm:a": 3.0, "vllm:b": 2.0},
+        "spec_decode": None,
+        "server_histograms": {},
         "quality": {"cases": 2, "exact": 0.0, "normalized": 0.5},  # "Paris." ~ "paris"; "Lyon" is not "Nice"
         "slo": None,
         "errors": {"http_500": 1},
@@ -108,7 +111,7 @@ def test_build_result_warnings_and_goodput() -> None:
     for r, scheduled in zip(records, (-0.125, 0.375, 0.875), strict=False):
         r.scheduled = scheduled  # each sent 125 ms after its slot
     res = build_result(
-        opts, records, 2.0, label="", workload="mixed", before={}, after={}, meta={}, partial=True, ceiling=1.2,
+        opts, records, 2.0, label="", workload="mixed", before=Scrape(), after=Scrape(), meta={}, partial=True, ceiling=1.2,
         slo=parse_slo("ttft_p99=150ms,e2e_p50=400ms"),
     )  # fmt: skip
     assert res["summary"]["schedule_lag_p50_ms"] == 125.0

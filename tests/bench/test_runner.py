@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.fake_transport import Reply, ScriptedServer, cut_short, run_virtual, sse
 from vllmtune.bench import runner
+from vllmtune.bench.metrics import Scrape
 from vllmtune.bench.report import build_result, request_lines
 from vllmtune.bench.workloads import Case
 
@@ -107,7 +108,16 @@ def test_the_summary_derives_ttft_itl_tpot_and_e2e_from_the_records() -> None:
     assert [(r.start, r.first_token, r.end) for r in records] == [(0.0, 0.625, 1.0), (1.0, 1.875, 2.25)]
     assert wall == 2.25
     result = build_result(
-        opts, records, wall, label="x", workload="w", before={}, after={}, meta={}, partial=False, ceiling=None
+        opts,
+        records,
+        wall,
+        label="x",
+        workload="w",
+        before=Scrape(),
+        after=Scrape(),
+        meta={},
+        partial=False,
+        ceiling=None,
     )
     s = result["summary"]
     # percentiles interpolate linearly between order statistics (p90 of 625, 875: 850)
@@ -251,13 +261,13 @@ def test_server_info_and_metrics_go_through_the_same_seam() -> None:
         ]
     )
 
-    async def both() -> tuple[dict[str, Any], dict[str, float]]:
+    async def both() -> tuple[dict[str, Any], Scrape]:
         info = await runner.server_info("http://fake:8000", "/v1", connect=server.connect)
         return info, await runner.scrape_metrics("http://fake:8000", connect=server.connect)
 
     info, scraped = run_virtual(lambda loop: both())
     assert info == {"models": ["m", "sql-lora"], "vllm_version": "0.32.0", "reachable": True}
-    assert scraped == {"vllm:prompt_tokens_total": 15.0}
+    assert scraped == Scrape({"vllm:prompt_tokens_total": 15.0}, {})
     assert [(s.method, s.path) for s in server.sent] == [
         ("GET", "/v1/models"),
         ("GET", "/version"),

@@ -10,6 +10,7 @@ import math
 import pytest
 
 from vllmtune.bench import runner
+from vllmtune.bench.metrics import Scrape
 from vllmtune.bench.runner import Record, error_counts, error_message, scrape_metrics, server_info
 
 METRICS = b"""\
@@ -17,16 +18,31 @@ METRICS = b"""\
 # TYPE vllm:prompt_tokens_total counter
 vllm:prompt_tokens_total{engine="0",model_name="m"} 120.0
 vllm:prompt_tokens_total{engine="1",model_name="m"} 30.0
+# TYPE vllm:generation_tokens_total counter
 vllm:generation_tokens_total{engine="0",model_name="m"} 64.0 1700000000000
+# TYPE vllm:time_to_first_token_seconds histogram
 vllm:time_to_first_token_seconds_bucket{engine="0",le="0.001",model_name="m"} 0.0
+vllm:time_to_first_token_seconds_bucket{engine="0",le="0.5",model_name="m"} 2.0
+vllm:time_to_first_token_seconds_bucket{engine="0",le="+Inf",model_name="m"} 3.0
+vllm:time_to_first_token_seconds_bucket{engine="1",le="0.001",model_name="m"} 1.0
+vllm:time_to_first_token_seconds_bucket{engine="1",le="0.5",model_name="m"} 1.0
+vllm:time_to_first_token_seconds_bucket{engine="1",le="+Inf",model_name="m"} 1.0
 vllm:time_to_first_token_seconds_sum{engine="0",model_name="m"} 1.5
 vllm:time_to_first_token_seconds_count{engine="0",model_name="m"} 3.0
+# TYPE vllm:num_preemptions_total counter
 vllm:num_preemptions_total{engine="0",model_name="a b} c"} 2.0
+# TYPE vllm:request_success_total counter
 vllm:request_success_total{engine="0",finished_reason="stop",model_name="m"} 5.0
 vllm:request_success_total{engine="0",finished_reason="length",model_name="m"} 1.0
 vllm:prefix_cache_hits_total 7
-vllm:prefix_cache_queries_total{engine="0"
-vllm:prompt_tokens_cached_total{engine="0"} not-a-number
+# TYPE vllm:spec_decode_num_drafts_total counter
+vllm:spec_decode_num_drafts_total{engine="0",model_name="m"} 10.0
+# TYPE vllm:spec_decode_num_draft_tokens_total counter
+vllm:spec_decode_num_draft_tokens_total{engine="0",model_name="m"} 30.0
+# TYPE vllm:spec_decode_num_accepted_tokens_total counter
+vllm:spec_decode_num_accepted_tokens_total{engine="0",model_name="m"} 6.0
+# TYPE vllm:spec_decode_num_accepted_tokens_per_pos_total counter
+vllm:spec_decode_num_accepted_tokens_per_pos_total{engine="0",model_name="m",position="0"} 4.0
 python_gc_objects_collected_total{generation="0"} 12.0
 """
 
@@ -44,17 +60,33 @@ def _serve(monkeypatch: pytest.MonkeyPatch, pages: dict[str, tuple[int, bytes]])
 
 def test_scrape_metrics_sums_label_sets_and_reads_the_value_not_the_timestamp(monkeypatch: pytest.MonkeyPatch) -> None:
     _serve(monkeypatch, {"http://h:8000/metrics": (200, METRICS)})
-    assert asyncio.run(scrape_metrics("http://h:8000")) == {
-        "vllm:prompt_tokens_total": 150.0,
-        "vllm:generation_tokens_total": 64.0,  # the sample's value, not its timestamp
-        "vllm:time_to_first_token_seconds_sum": 1.5,
-        "vllm:time_to_first_token_seconds_count": 3.0,
-        "vllm:num_preemptions_total": 2.0,  # a "}" inside a label value
-        "vllm:request_success_total": 6.0,
-        "vllm:prefix_cache_hits_total": 7.0,
-    }  # the malformed and non-numeric lines are skipped
-    _serve(monkeypatch, {"http://h:8000/metrics": (404, b"not found")})
-    assert asyncio.run(scrape_metrics("http://h:8000")) == {}
+    assert asyncio.run(scrape_metrics("http://h:8000")) == Scrape(
+        {
+            "vllm:prompt_tokens_total": 150.0,
+            "vllm:generation_tokens_total": 64.0,  # the sample's value, not its timestamp
+            "vllm:time_to_first_token_seconds_sum": 1.5,
+            "vllm:time_to_first_token_seconds_count": 3.0,
+            "vllm:num_preemptions_total": 2.0,  # a "}" inside a label value
+            "vllm:request_success_total": 6.0,
+            "vllm:prefix_cache_hits_total": 7.0,
+            "vllm:spec_decode_num_drafts_total": 10.0,
+            "vllm:spec_decode_num_draft_tokens_total": 30.0,
+            "vllm:spec_decode_num_accepted_tokens_total": 6.0,
+        },
+        {"vllm:time_to_first_token_seconds": {0.001: 1.0, 0.5: 3.0, math.inf: 4.0}},
+    )
+
+
+def test_a_page_that_is_not_the_prometheus_format_or_no_page_reads_as_no_metrics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for page in (
+        (200, b'vllm:prefix_cache_queries_total{engine="0"\n'),  # unclosed labels
+        (200, b'vllm:prompt_tokens_cached_total{engine="0"} not-a-number\n'),
+        (404, b"not found"),
+    ):
+        _serve(monkeypatch, {"http://h:8000/metrics": page})
+        assert asyncio.run(scrape_metrics("http://h:8000")) == Scrape()
 
 
 def test_server_info_models_version_reachable(monkeypatch: pytest.MonkeyPatch) -> None:

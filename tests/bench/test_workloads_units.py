@@ -10,15 +10,21 @@ from pathlib import Path
 import pytest
 
 from vllmtune.bench.workloads import (
+    BUILTINS,
+    RAG_DOCUMENT_WORDS,
+    RAG_DOCUMENTS,
     SHAREGPT_MAX_TOKENS,
     WORDS,
     Case,
     FileWorkload,
     WorkloadError,
+    build,
     from_file,
     from_jsonl,
     from_sharegpt,
+    help_text,
     multi_turn,
+    rag,
     random_lengths,
     shared_prefix,
 )
@@ -41,6 +47,40 @@ def test_shared_prefix_cycles_a_few_system_prompts_with_unique_questions() -> No
         assert set(_words(question)[2:]) <= set(WORDS)
     assert shared_prefix(6, seed=1, prefixes=2, prefix_words=5, suffix_words=3, max_tokens=7) == cases
     assert shared_prefix(6, seed=2, prefixes=2, prefix_words=5, suffix_words=3, max_tokens=7) != cases
+
+
+def repeats(cases: list[Case]) -> int:
+    """Requests that repeat an earlier one exactly."""
+    return len(cases) - len(set(cases))
+
+
+def test_rag_one_long_shared_prefix_varied_questions_and_exactly_40_percent_repeats() -> None:
+    cases = rag(50, seed=4)
+    assert len(cases) == 50 and repeats(cases) == 20  # 40% of 50, exactly
+    assert {c.messages[0] for c in cases} == {cases[0].messages[0]}  # one system prompt for all
+    role, system = cases[0].messages[0]
+    # the instructions (20 words), then each document's "Document k." and its words
+    assert role == "system" and len(_words(system)) == 20 + RAG_DOCUMENTS * (2 + RAG_DOCUMENT_WORDS) == 868
+    assert len(system) == 5865  # ~2,000 tokens of the demo tokenizer (2,222 tokens per 1,000 of these words)
+    assert [_words(system)[20 + k * (2 + RAG_DOCUMENT_WORDS)] for k in range(RAG_DOCUMENTS)] == ["Document"] * 4
+    questions = [c.messages[1] for c in dict.fromkeys(cases)]
+    assert len(questions) == 30 and len(set(questions)) == 30  # the questions differ
+    assert all(c.max_tokens == 32 and c.temperature == 0.0 for c in cases)  # deterministic answers: cacheable
+    first = {c: i for i, c in reversed(list(enumerate(cases)))}
+    for i, c in enumerate(cases):  # a fresh request is numbered by its position; a repeat copies an earlier one
+        if first[c] == i:
+            assert c.messages[1][0] == "user" and _words(c.messages[1][1])[:2] == ["Question", f"{i}:"]
+        assert first[c] <= i
+    assert rag(50, seed=4) == cases
+    assert rag(50, seed=5) != cases
+    assert [repeats(rag(n, seed=0)) for n in (1, 2, 5, 24, 100)] == [0, 1, 2, 10, 40]  # round(0.4 n), at most n - 1
+
+
+def test_the_builtins_are_declared_once() -> None:
+    assert list(BUILTINS) == ["shared-prefix", "duplicates", "mixed", "random", "multi-turn", "rag"]
+    assert build("rag", 10, 3, max_tokens=8) == [Case(c.messages, 8) for c in rag(10, 3)]
+    assert help_text().startswith("shared-prefix: a few long shared system prompts, unique questions (prefix caching); ")
+    assert "; rag: one ~2,000-token system prompt of documents, varied questions, 40% exact repeats (the CPU demo); or a file" in help_text()
 
 
 def test_random_lengths_are_bounded_and_seeded() -> None:

@@ -126,6 +126,13 @@ def tiny_model_dir() -> Path | None:
     return _complete_model_dir(path)
 
 
+def demo_model_dir() -> Path | None:
+    """The CPU demo model (make_tiny_model.py --demo: 8 layers, hidden 768), or None."""
+    env = os.environ.get("VLLMTUNE_DEMO_MODEL")
+    path = Path(env) if env else Path.home() / ".cache" / "vllmtune" / "demo-llama"
+    return _complete_model_dir(path)
+
+
 def tiny_draft_model_dir() -> Path | None:
     """The matching draft model (<tiny dir>-draft, same tokenizer), or None."""
     main = tiny_model_dir()

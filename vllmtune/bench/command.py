@@ -16,6 +16,7 @@ from typing import Any
 
 from vllmtune.bench import report, runner, slo, workloads
 from vllmtune.bench.http import Endpoint, get
+from vllmtune.bench.metrics import Scrape
 from vllmtune.errors import BenchError as BenchError
 from vllmtune.util.argspec import arg, opt
 
@@ -31,9 +32,7 @@ class BenchArgs:
         "--workload",
         "-w",
         default="shared-prefix",
-        help="shared-prefix (prefix caching), duplicates (prompt cache), mixed, random, multi-turn "
-        "(conversations growing turn by turn), or a file: JSONL of eval cases {input, expected?, max_tokens?} "
-        "or OpenAI chat requests {messages, max_tokens?}, or ShareGPT JSON [{conversations: [...]}].",
+        help=workloads.help_text(),
     )
     requests: int = opt("--requests", "-n", default=100, help="Measured requests (after warm-up).")
     concurrency: int = opt("--concurrency", "-c", default=16, help="Requests in flight at most.")
@@ -207,9 +206,13 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
 
     metrics_base = (args.metrics_url or ep.base).rstrip("/")
 
-    async def main() -> tuple[list[runner.Record], float, dict[str, float], dict[str, float], bool]:
-        before = await runner.scrape_metrics(metrics_base)
-        task = asyncio.ensure_future(runner.run(opts, progress))
+    async def main() -> tuple[list[runner.Record], float, Scrape, Scrape, bool]:
+        scraped = [await runner.scrape_metrics(metrics_base)] if not opts.warmup else []
+
+        async def after_warmup() -> None:  # the deltas start after the warm-up requests
+            scraped.append(await runner.scrape_metrics(metrics_base))
+
+        task = asyncio.ensure_future(runner.run(opts, progress, after_warmup=after_warmup))
         partial = False
         try:
             records, wall = await asyncio.shield(task)
@@ -218,6 +221,7 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
             records, wall = await task
             partial = True
         after = await runner.scrape_metrics(metrics_base)
+        before = scraped[0] if scraped else after  # stopped in the warm-up: nothing measured
         return records, wall, before, after, partial
 
     records, wall, before, after, partial = asyncio.run(main())

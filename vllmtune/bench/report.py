@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vllmtune.bench.metrics import Scrape, counter_deltas, histogram_deltas, spec_decode
 from vllmtune.bench.runner import Options, Record, error_counts, error_samples
 from vllmtune.bench.slo import Objective, RequestMetrics, goodput
 from vllmtune.bench.stats import diff_ci, summarize
@@ -60,8 +61,8 @@ def build_result(
     *,
     label: str,
     workload: str,
-    before: dict[str, float],
-    after: dict[str, float],
+    before: Scrape,
+    after: Scrape,
     meta: dict[str, Any],
     partial: bool,
     ceiling: float | None,
@@ -115,7 +116,7 @@ def build_result(
             f"{summary['request_throughput']:.0f} req/s is close to this client's ceiling "
             f"({ceiling:.0f} req/s, vllmtune bench --calibrate): the client may be the bottleneck"
         )
-    server = {k: after[k] - before.get(k, 0.0) for k in after}
+    server = counter_deltas(before, after)
     q = quality(records, opts.cases)
     slo_result = None
     if slo:
@@ -153,6 +154,8 @@ def build_result(
         },
         "summary": summary,
         "server_metrics": server,
+        "spec_decode": spec_decode(server),
+        "server_histograms": histogram_deltas(before, after),
         "quality": q,
         "slo": slo_result,
         "errors": error_counts(records),

@@ -16,11 +16,12 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from vllmtune.bench.http import Connect, Connection, Endpoint, HttpError, Transport, get
+from vllmtune.bench.metrics import Scrape, parse
 from vllmtune.bench.workloads import Case
 
 CONTENT = re.compile(rb'"(?:content|text)":\s*"(?!")')
@@ -211,10 +212,13 @@ async def run(
     *,
     connect: Connect = Connection,
     clock: Callable[[], float] = time.perf_counter,
+    after_warmup: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[list[Record], float]:
     """Run the load; returns (records, wall seconds of the measured part). Ctrl-C (task
     cancellation) ends it early: the records so far are returned, unfinished ones marked.
-    ``connect`` opens each worker's transport, ``clock`` stamps every time (see the module)."""
+    ``connect`` opens each worker's transport, ``clock`` stamps every time (see the module);
+    ``after_warmup`` is awaited once the warm-up requests are answered, before any measured one
+    is sent (bench scrapes /metrics there, so the deltas leave the warm-up out)."""
     ep = Endpoint(opts.url)
     path = f"{ep.prefix or '/v1'}/{'chat/completions' if opts.api == 'chat' else 'completions'}"
     headers = _headers(opts.api_key)
@@ -282,6 +286,8 @@ async def run(
                 if rec.warmup:
                     warm_left[0] -= 1
                     if warm_left[0] == 0:
+                        if after_warmup is not None:
+                            await after_warmup()
                         measure_start[0] = clock()
                         warm_done.set()
                 else:
@@ -337,37 +343,16 @@ def error_counts(records: list[Record]) -> dict[str, int]:
     return dict(Counter(r.error for r in records if r.error and r.error != "not_sent"))
 
 
-async def scrape_metrics(base: str, connect: Connect | None = None) -> dict[str, float]:
-    """vLLM's /metrics, the series vllmtune reports (summed over label sets)."""
+async def scrape_metrics(base: str, connect: Connect | None = None) -> Scrape:
+    """vLLM's /metrics: the series vllmtune reports (:mod:`vllmtune.bench.metrics`); empty when
+    the server has no such page or it is not the Prometheus text format."""
     status, body = await get(base + "/metrics", connect=connect)
     if status != 200:
-        return {}
-    wanted = (
-        "vllm:prefix_cache_queries_total",
-        "vllm:prefix_cache_hits_total",
-        "vllm:gpu_prefix_cache_queries_total",
-        "vllm:gpu_prefix_cache_hits_total",
-        "vllm:time_to_first_token_seconds_sum",
-        "vllm:time_to_first_token_seconds_count",
-        "vllm:prompt_tokens_cached_total",
-        "vllm:prompt_tokens_total",
-        "vllm:generation_tokens_total",
-        "vllm:num_preemptions_total",
-        "vllm:request_success_total",
-    )
-    out: dict[str, float] = {}
-    for line in body.decode("utf-8", "replace").splitlines():
-        if not line or line[0] == "#":
-            continue
-        name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name in wanted:
-            # text format 0.0.4: name, optional {labels}, value, optional timestamp (ms)
-            try:
-                rest = line[line.rindex("}") + 1 :] if "{" in line else line[len(name) :]
-                out[name] = out.get(name, 0.0) + float(rest.split()[0])
-            except (ValueError, IndexError):
-                continue
-    return out
+        return Scrape()
+    try:
+        return parse(body.decode("utf-8", "replace"))
+    except ValueError:
+        return Scrape()
 
 
 async def server_info(base: str, prefix: str, connect: Connect | None = None) -> dict[str, Any]:

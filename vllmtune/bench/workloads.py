@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,6 @@ WORDS = (
     "outputs policy contract invoice customer support ticket shipment refund account password reset billing "
     "cycle region"
 ).split()
-BUILTIN = ("shared-prefix", "duplicates", "mixed", "random", "multi-turn")
 # ShareGPT replies carry no token count: their length in tokens is estimated at this many
 # characters per token (English text with a BPE tokenizer; vllm bench serve counts with the model's
 # tokenizer). --max-tokens overrides it, as vllm bench serve's --sharegpt-output-len does.
@@ -146,6 +146,89 @@ def multi_turn(
         out.append(Case(messages=tuple(talks[c]), max_tokens=max_tokens))
         talks[c].append(("assistant", _text(rng, reply_words)))
     return out
+
+
+RAG_DOCUMENTS = 4
+RAG_DOCUMENT_WORDS = 210  # 4 x 210 words + the instructions: ~2,000 tokens of the demo tokenizer
+RAG_DUPLICATE_SHARE = 0.4
+
+
+def rag(
+    n: int,
+    seed: int,
+    documents: int = RAG_DOCUMENTS,
+    document_words: int = RAG_DOCUMENT_WORDS,
+    share: float = RAG_DUPLICATE_SHARE,
+    max_tokens: int = 32,
+) -> list[Case]:
+    """Retrieval-augmented questions: every request carries the same long system prompt (the
+    instructions and a few retrieved documents, ~2,000 tokens) and a varied question; exactly
+    ``round(share * n)`` requests (at most n - 1) repeat an earlier request exactly, at positions
+    drawn from the seed. Deterministic (temperature 0): a repeat is a prompt-cache hit, and every
+    request after the first shares the prefix (prefix caching)."""
+    rng = random.Random(seed)
+    docs = "\n\n".join(f"Document {d + 1}.\n" + _text(rng, document_words) for d in range(documents))
+    system = (
+        "You are a support assistant. Answer the question from the documents below only, briefly, and name "
+        "the document you used.\n\n" + docs
+    )
+    repeats = set(rng.sample(range(1, n), min(max(0, round(share * n)), n - 1))) if n > 1 else set()
+    out: list[Case] = []
+    for i in range(n):
+        if i in repeats:
+            out.append(out[rng.randrange(i)])
+        else:
+            question = f"Question {i}: what do the documents say about " + _text(rng, 12) + "?"
+            out.append(Case(messages=(("system", system), ("user", question)), max_tokens=max_tokens))
+    return out
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in workload: what it exercises (the CLI help) and how it is built from
+    (n, seed, max_tokens or None, duplicate share)."""
+
+    help: str
+    make: Callable[[int, int, int | None, float], list[Case]]
+
+
+# The one declaration of the built-in workloads: bench's and the ladder's help read it.
+BUILTINS: dict[str, Builtin] = {
+    "shared-prefix": Builtin(
+        "a few long shared system prompts, unique questions (prefix caching)",
+        lambda n, seed, mt, _share: shared_prefix(n, seed, max_tokens=mt or 32),
+    ),
+    "duplicates": Builtin(
+        "--duplicate-share of the requests repeat one of ten prompts (prompt cache)",
+        lambda n, seed, mt, share: duplicates(n, seed, share=share, max_tokens=mt or 32),
+    ),
+    "mixed": Builtin(
+        "shared-prefix with --duplicate-share exact repeats (prefix caching and the prompt cache)",
+        lambda n, seed, mt, share: mixed(n, seed, share=share, max_tokens=mt or 32),
+    ),
+    "random": Builtin(
+        "exponentially distributed prompt and output lengths",
+        lambda n, seed, _mt, _share: random_lengths(n, seed),
+    ),
+    "multi-turn": Builtin(
+        "conversations growing turn by turn",
+        lambda n, seed, mt, _share: multi_turn(n, seed, max_tokens=mt or 32),
+    ),
+    "rag": Builtin(
+        "one ~2,000-token system prompt of documents, varied questions, 40% exact repeats (the CPU demo)",
+        lambda n, seed, mt, _share: rag(n, seed, max_tokens=mt or 32),
+    ),
+}
+BUILTIN = tuple(BUILTINS)
+FILES_HELP = (
+    "a file: JSONL of eval cases {input, expected?, max_tokens?} or OpenAI chat requests {messages, max_tokens?}, "
+    "or ShareGPT JSON [{conversations: [...]}]"
+)
+
+
+def help_text() -> str:
+    """The --workload help: every built-in with what it exercises, then the files."""
+    return "; ".join(f"{name}: {b.help}" for name, b in BUILTINS.items()) + "; or " + FILES_HELP + "."
 
 
 def _read_bytes(path: str) -> bytes:
@@ -316,16 +399,8 @@ def build_with_meta(
     """:func:`build`, and what identifies the workload in the result: ``workload_format`` and, for
     a file, ``workload_sha256`` (a built-in is identified by its name and seed)."""
     meta: dict[str, str | None] = {"workload_format": "built-in", "workload_sha256": None}
-    if name == "shared-prefix":
-        cases = shared_prefix(n, seed, max_tokens=max_tokens or 32)
-    elif name == "duplicates":
-        cases = duplicates(n, seed, share=duplicate_share, max_tokens=max_tokens or 32)
-    elif name == "mixed":
-        cases = mixed(n, seed, share=duplicate_share, max_tokens=max_tokens or 32)
-    elif name == "random":
-        cases = random_lengths(n, seed)
-    elif name == "multi-turn":
-        cases = multi_turn(n, seed, max_tokens=max_tokens or 32)
+    if name in BUILTINS:
+        cases = BUILTINS[name].make(n, seed, max_tokens, duplicate_share)
     elif name.endswith((".jsonl", ".json")) or Path(name).is_file():
         loaded = from_file(name)
         meta = {"workload_format": loaded.format, "workload_sha256": loaded.sha256}

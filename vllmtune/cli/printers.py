@@ -232,6 +232,14 @@ def _bench_text(r: dict[str, Any]) -> str:
     h = sm.get(prefix + "hits_total", 0.0)
     if q:
         lines.append(f"  server prefix cache: {h:,.0f} of {q:,.0f} prompt tokens hit ({h / q:.1%})")
+    sd = r.get("spec_decode")
+    if sd:
+        rate = "-" if sd["acceptance_rate"] is None else f"{sd['acceptance_rate']:.1%}"
+        length = "-" if sd["mean_acceptance_length"] is None else f"{sd['mean_acceptance_length']:.2f}"
+        lines.append(
+            f"  speculative: {sd['accepted_tokens']:,} of {sd['draft_tokens']:,} draft tokens accepted ({rate}), "
+            f"mean acceptance length {length} over {sd['drafts']:,} drafts"
+        )
     if r.get("slo"):
         g = r["slo"]
         lines.append(
