@@ -184,7 +184,7 @@ def rag(
 
 
 @dataclass(frozen=True)
-class Builtin:
+class _Builtin:
     """A built-in workload: what it exercises (the CLI help) and how it is built from
     (n, seed, max_tokens or None, duplicate share)."""
 
@@ -193,28 +193,28 @@ class Builtin:
 
 
 # The one declaration of the built-in workloads: bench's and the ladder's help read it.
-BUILTINS: dict[str, Builtin] = {
-    "shared-prefix": Builtin(
+BUILTINS: dict[str, _Builtin] = {
+    "shared-prefix": _Builtin(
         "a few long shared system prompts, unique questions (prefix caching)",
         lambda n, seed, mt, _share: shared_prefix(n, seed, max_tokens=mt or 32),
     ),
-    "duplicates": Builtin(
+    "duplicates": _Builtin(
         "--duplicate-share of the requests repeat one of ten prompts (prompt cache)",
         lambda n, seed, mt, share: duplicates(n, seed, share=share, max_tokens=mt or 32),
     ),
-    "mixed": Builtin(
+    "mixed": _Builtin(
         "shared-prefix with --duplicate-share exact repeats (prefix caching and the prompt cache)",
         lambda n, seed, mt, share: mixed(n, seed, share=share, max_tokens=mt or 32),
     ),
-    "random": Builtin(
+    "random": _Builtin(
         "exponentially distributed prompt and output lengths",
         lambda n, seed, _mt, _share: random_lengths(n, seed),
     ),
-    "multi-turn": Builtin(
+    "multi-turn": _Builtin(
         "conversations growing turn by turn",
         lambda n, seed, mt, _share: multi_turn(n, seed, max_tokens=mt or 32),
     ),
-    "rag": Builtin(
+    "rag": _Builtin(
         "one ~2,000-token system prompt of documents, varied questions, 40% exact repeats (the CPU demo)",
         lambda n, seed, mt, _share: rag(n, seed, max_tokens=mt or 32),
     ),
