@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.require_real import require_module
 from vllmtune.ladder.args import LadderArgs
 from vllmtune.ladder.server_figures import TTFT
 from vllmtune.ladder.table import ladder_notes, ladder_rows, ladder_table, operating_point
@@ -253,7 +254,7 @@ def test_fieller_interval_solves_its_defining_equation() -> None:
 def test_percentile_ratio_ci_agrees_with_resampling() -> None:
     from vllmtune.ladder_figures import percentile_ratio_ci
 
-    np = pytest.importorskip("numpy")
+    np = require_module("numpy", "numpy (the test extra: pip install -e '.[test]')")
     a = [float(v) for v in BASE]
     b = [v * 0.7 for v in BASE[:50]]
     lo, hi = percentile_ratio_ci(a, b, 50)

@@ -16,6 +16,7 @@ without a traceback; anything else is a bug (exit 3, "please report").
     ├── SloError                  a --slo string that cannot be parsed
     ├── CompareError              a bench result file cannot be compared
     ├── LadderError               the ladder cannot run (bad --rungs, nothing to compare)
+    ├── TuneError                 tune cannot run (a bad --space, nothing left after pruning)
     ├── DriftError                nothing to compare a running server with
     └── DiffError                 a diff cannot be made (unreadable file, unknown target)
 

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from tests.support.require_real import require_module
 from vllmtune.ladder.server_figures import (
     TTFT,
     histogram_quantile,
@@ -49,7 +50,7 @@ def test_median_ci_is_a_seeded_bootstrap_over_the_counts(n: int) -> None:
     lo, hi = fig["ci95"]
     assert lo < fig["value"] < hi
     # the same bootstrap by another route: numpy's multinomial resamples of the n requests, same rule
-    np = pytest.importorskip("numpy")
+    np = require_module("numpy", "numpy (the test extra: pip install -e '.[test]')")
     rng = np.random.default_rng(1)
     reps = [histogram_quantile(BOUNDS, [float(c) for c in counts]) * 1000 for counts in rng.multinomial(n, share, 4000)]
     ref_lo, ref_hi = np.percentile(reps, [2.5, 97.5])
