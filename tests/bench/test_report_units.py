@@ -146,14 +146,19 @@ def test_request_lines_whole() -> None:
 
 def test_load_result_and_its_refusals(tmp_path: Path) -> None:
     good = tmp_path / "a.json"
-    good.write_text(json.dumps({"version": 1, "summary": {}, "label": "a"}))
-    assert load_result(str(good)) == {"version": 1, "summary": {}, "label": "a", "_path": str(good)}
+    whole = {"version": 1, "summary": SUMMARY, "samples": {"e2e_ms": [], "ttft_ms": []}, "label": "a"}
+    good.write_text(json.dumps(whole))
+    assert load_result(str(good)) == {**whole, "_path": str(good)}
     assert issubclass(CompareError, VllmtuneError)
     cases = {
         "missing.json": None,
         "bad.json": "{nope",
         "old.json": json.dumps({"version": 0, "summary": {}}),
         "list.json": "[]",
+        "empty.json": json.dumps({"version": 1, "summary": {}}),
+        "partial.json": json.dumps(
+            {"version": 1, "summary": {k: v for k, v in SUMMARY.items() if k != "ttft_ms"}, "samples": {"e2e_ms": []}}
+        ),
     }
     messages = []
     for name, text in cases.items():
@@ -169,7 +174,19 @@ def test_load_result_and_its_refusals(tmp_path: Path) -> None:
         "quotes: line 1 column 2 (char 1))",
         f"{tmp_path}/old.json: not a vllmtune bench result (write one with vllmtune bench -o FILE)",
         f"{tmp_path}/list.json: not a vllmtune bench result (write one with vllmtune bench -o FILE)",
+        f"{tmp_path}/empty.json: an incomplete vllmtune bench result: no summary.request_throughput, "
+        "summary.output_token_throughput, summary.tokens_per_call, summary.e2e_ms, summary.ttft_ms, "
+        "samples.e2e_ms, samples.ttft_ms; write it again with vllmtune bench -o FILE (compare and ladder read "
+        "these keys)",
+        f"{tmp_path}/partial.json: an incomplete vllmtune bench result: no summary.ttft_ms, samples.ttft_ms; "
+        "write it again with vllmtune bench -o FILE (compare and ladder read these keys)",
     ]
+
+
+SUMMARY = {
+    "request_throughput": 2.0, "output_token_throughput": 32.0, "tokens_per_call": 16.0,
+    "e2e_ms": {"count": 0}, "ttft_ms": {"count": 0},
+}  # fmt: skip
 
 
 def _result(path: str, workload: str, seed: int, requests: int, sha: str | None = None) -> dict[str, Any]:

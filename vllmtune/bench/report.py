@@ -206,6 +206,14 @@ def request_lines(records: list[Record]) -> list[dict[str, Any]]:
     return out
 
 
+# what compare_rows, table_lines and plot read from a result without a default (declared once;
+# load_result refuses a file that lacks any of them: a user's mistake, not a crash)
+REQUIRED = {
+    "summary": ("request_throughput", "output_token_throughput", "tokens_per_call", "e2e_ms", "ttft_ms"),
+    "samples": ("e2e_ms", "ttft_ms"),
+}
+
+
 def load_result(path: str) -> dict[str, Any]:
     """Read a result JSON written by ``vllmtune bench -o``."""
     try:
@@ -216,8 +224,19 @@ def load_result(path: str) -> dict[str, Any]:
         raise CompareError(f"{path}: not a vllmtune bench result (invalid JSON: {exc})") from None
     if not isinstance(data, dict) or data.get("version") != RESULT_VERSION or "summary" not in data:
         raise CompareError(f"{path}: not a vllmtune bench result (write one with vllmtune bench -o FILE)")
+    missing = [f"{part}.{key}" for part, keys in REQUIRED.items() for key in keys if key not in _part(data, part)]
+    if missing:
+        raise CompareError(
+            f"{path}: an incomplete vllmtune bench result: no {', '.join(missing)}",
+            hint="write it again with vllmtune bench -o FILE (compare and ladder read these keys)",
+        )
     data["_path"] = path
     return data
+
+
+def _part(data: dict[str, Any], part: str) -> dict[str, Any]:
+    value = data.get(part)
+    return value if isinstance(value, dict) else {}
 
 
 def compare_rows(
