@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.require_real import require_module
+from vllmtune.bench.report import REQUIRED
 from vllmtune.ladder.args import LadderArgs
 from vllmtune.ladder.server_figures import TTFT
 from vllmtune.ladder.table import ladder_notes, ladder_rows, ladder_table, operating_point
@@ -136,7 +137,9 @@ def test_touching_intervals_and_runs_are_not_merged() -> None:
 
 
 def write_rung(tmp: Path, name: str, lines: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    result = {"version": 1, "summary": {}, "server_metrics": {}, "quality": None, **extra}
+    summary = {key: {"count": 0} for key in REQUIRED["summary"]}  # what load_result requires (unread here)
+    samples = {key: [] for key in REQUIRED["samples"]}
+    result = {"version": 1, "summary": summary, "samples": samples, "server_metrics": {}, "quality": None, **extra}
     (tmp / f"{name}.json").write_text(json.dumps(result))
     (tmp / f"{name}.requests.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return {

@@ -5,7 +5,6 @@ the comparison's columns, workload warnings, text and markdown tables and CSV.""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from vllmtune.bench.report import (
     CompareError,
     build_result,
     columns_for,
+    compare_rows,
     load_result,
     normalize,
     request_lines,
@@ -81,7 +81,15 @@ def test_build_result_whole() -> None:
         "tokens_per_chunk": summarize([1.0, 2.0, 3.0, 1.0, 1.0]),
         "tpot_ms": summarize(tpot),
     }
-    assert res["summary"]["e2e_ms"] == {"count": 2, "mean": 500.0, "p50": 500.0, "p90": 500.0, "p99": 500.0, "min": 500.0, "max": 500.0}
+    assert res["summary"]["e2e_ms"] == {
+        "count": 2,
+        "mean": 500.0,
+        "p50": 500.0,
+        "p90": 500.0,
+        "p99": 500.0,
+        "min": 500.0,
+        "max": 500.0,
+    }
     assert {k: v for k, v in res.items() if k != "summary"} == {
         "version": 1,
         "label": "base",
@@ -146,14 +154,19 @@ def test_request_lines_whole() -> None:
 
 def test_load_result_and_its_refusals(tmp_path: Path) -> None:
     good = tmp_path / "a.json"
-    good.write_text(json.dumps({"version": 1, "summary": {}, "label": "a"}))
-    assert load_result(str(good)) == {"version": 1, "summary": {}, "label": "a", "_path": str(good)}
+    whole = {"version": 1, "summary": SUMMARY, "samples": {"e2e_ms": [], "ttft_ms": []}, "label": "a"}
+    good.write_text(json.dumps(whole))
+    assert load_result(str(good)) == {**whole, "_path": str(good)}
     assert issubclass(CompareError, VllmtuneError)
     cases = {
         "missing.json": None,
         "bad.json": "{nope",
         "old.json": json.dumps({"version": 0, "summary": {}}),
         "list.json": "[]",
+        "empty.json": json.dumps({"version": 1, "summary": {}}),
+        "partial.json": json.dumps(
+            {"version": 1, "summary": {k: v for k, v in SUMMARY.items() if k != "ttft_ms"}, "samples": {"e2e_ms": []}}
+        ),
     }
     messages = []
     for name, text in cases.items():
@@ -169,7 +182,19 @@ def test_load_result_and_its_refusals(tmp_path: Path) -> None:
         "quotes: line 1 column 2 (char 1))",
         f"{tmp_path}/old.json: not a vllmtune bench result (write one with vllmtune bench -o FILE)",
         f"{tmp_path}/list.json: not a vllmtune bench result (write one with vllmtune bench -o FILE)",
+        f"{tmp_path}/empty.json: an incomplete vllmtune bench result: no summary.request_throughput, "
+        "summary.output_token_throughput, summary.tokens_per_call, summary.e2e_ms, summary.ttft_ms, "
+        "samples.e2e_ms, samples.ttft_ms; write it again with vllmtune bench -o FILE (compare and ladder read "
+        "these keys)",
+        f"{tmp_path}/partial.json: an incomplete vllmtune bench result: no summary.ttft_ms, samples.ttft_ms; "
+        "write it again with vllmtune bench -o FILE (compare and ladder read these keys)",
     ]
+
+
+SUMMARY = {
+    "request_throughput": 2.0, "output_token_throughput": 32.0, "tokens_per_call": 16.0,
+    "e2e_ms": {"count": 0}, "ttft_ms": {"count": 0},
+}  # fmt: skip
 
 
 def _result(path: str, workload: str, seed: int, requests: int, sha: str | None = None) -> dict[str, Any]:
@@ -183,7 +208,10 @@ def test_workload_mismatch_and_warnings() -> None:
     same = [_result("a.json", "mixed", 0, 100), _result("b.json", "mixed", 0, 100)]
     assert workload_mismatch(same) is None
     assert workload_warnings(same) == []
-    other = [_result("a.json", "w.jsonl", 0, 100, "0123456789abcdef"), _result("b.json", "w.jsonl", 0, 100, "fedcba9876543210")]
+    other = [
+        _result("a.json", "w.jsonl", 0, 100, "0123456789abcdef"),
+        _result("b.json", "w.jsonl", 0, 100, "fedcba9876543210"),
+    ]
     listing = (
         "a.json: w.jsonl (sha256 0123456789ab), seed 0, 100 requests; "
         "b.json: w.jsonl (sha256 fedcba987654), seed 0, 100 requests"
@@ -229,8 +257,40 @@ def test_table_lines_text_and_markdown() -> None:
         "|---|---|---|---|---|---|---|---|---|",
         "| base | 500 | 900 | 100 | 150 | 4.0 | 1,234 | 0.500 | 1.00x |",
     ]
-    nan_ci = [ROWS[0], {**ROWS[1], "p50_delta_ms_ci95": [math.nan, math.nan], "quality_regression": False}]
-    assert table_lines(nan_ci, markdown=False)[-1].startswith("fp8 ")  # no "vs base" section
+    no_ci = [ROWS[0], {**ROWS[1], "p50_delta_ms_ci95": None, "quality_regression": False}]
+    assert table_lines(no_ci, markdown=False)[-1].startswith("fp8 ")  # no CI and no reason: no "vs base" section
+
+
+def test_compare_rows_of_too_few_requests_has_null_cis_and_says_why() -> None:
+    def res(label: str, e2e: list[float], ttft: list[float]) -> dict[str, Any]:
+        summary = {**SUMMARY, "e2e_ms": {"p50": e2e[1]}, "ttft_ms": {"p50": ttft[1]}}
+        return {
+            "label": label,
+            "_path": f"{label}.json",
+            "summary": summary,
+            "samples": {"e2e_ms": e2e, "ttft_ms": ttft},
+        }
+
+    rows = compare_rows(
+        [res("a", [500.0, 510.0, 520.0], [90.0, 100.0, 110.0]), res("b", [400.0, 410.0, 420.0], [80.0, 85.0, 90.0])],
+        None,
+    )
+    assert {k: v for k, v in rows[1].items() if "ci95" in k} == {
+        "p50_delta_ms_ci95": None,
+        "p50_delta_ms_ci95_note": "too few requests for a CI: 3 < 5",
+        "ttft_p50_delta_ms_ci95": None,
+        "ttft_p50_delta_ms_ci95_note": "too few requests for a CI: 3 < 5",
+    }
+    json.dumps(rows, allow_nan=False)  # valid JSON: raises on a NaN
+    assert table_lines(rows, markdown=False)[-3:] == [
+        "",
+        "vs a:",
+        "  b: p50 -100 ms (too few requests for a CI: 3 < 5), TTFT p50 -15 ms (too few requests for a CI: 3 < 5)",
+    ]
+    five = [500.0] * 5  # constant samples: every bootstrap replicate of the difference is -100
+    rows = compare_rows([res("a", five, five), res("b", [400.0] * 5, [400.0] * 5)], None)
+    assert rows[1]["p50_delta_ms_ci95"] == [-100.0, -100.0]
+    assert "p50_delta_ms_ci95_note" not in rows[1]
 
 
 def test_rows_csv() -> None:

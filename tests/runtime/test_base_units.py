@@ -1,6 +1,7 @@
 """runtime.base's public names called directly: ServerRecord (stored and shown forms, the front
-port), Started, the Backend protocol's members, stack_state, the secret readers (whole refusal
-messages), port_free / port_holder_process on a socket this test holds, state_dir, write_json."""
+port), Started, the Backend protocol's members, the logs tail (last_lines, docker_tail),
+stack_state, the secret readers (whole refusal messages), port_free / port_holder_process on a
+socket this test holds, state_dir, write_json."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from vllmtune.runtime.base import (
     Backend,
     ServerRecord,
     Started,
+    docker_tail,
     ensure_port_free,
+    last_lines,
     port_free,
     port_holder_process,
     secret_values,
@@ -182,3 +185,11 @@ def test_ensure_port_free_names_the_holder_and_the_fix() -> None:
             "stop it or set prompt_cache.port"
         )
     ensure_port_free("127.0.0.1", port, "unused")  # free again: no error
+
+
+def test_a_logs_tail_reads_alike_on_both_backends() -> None:
+    lines = ["a", "b", "c"]
+    assert {tail: last_lines(lines, tail) for tail in (None, 0, 2, 5)} == {
+        None: ["a", "b", "c"], 0: [], 2: ["b", "c"], 5: ["a", "b", "c"],
+    }  # fmt: skip
+    assert {tail: docker_tail(tail) for tail in (None, 0, 2)} == {None: "all", 0: 0, 2: 2}

@@ -1,9 +1,12 @@
 """runtime.docker_backend.DockerBackend called directly, with no daemon: a --gpus spelling is
-refused before Docker is asked, and an unreachable daemon is a whole DockerUnreachable."""
+refused before Docker is asked, an unreachable daemon is a whole DockerUnreachable, and the
+logs call made of each tail value (the local backend's tests read the same values)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +39,27 @@ def test_an_unreachable_daemon_is_docker_unreachable(tmp_path: Path, monkeypatch
         "start it (sudo systemctl start docker, or dockerd) or point DOCKER_HOST at a running daemon; "
         "or use --runtime local"
     )
+
+
+class _Container:
+    """What logs() asks of a container: the Docker SDK's logs call, recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def logs(self, **kwargs: Any) -> Iterator[bytes]:
+        self.calls.append(kwargs)
+        return iter([b"new1\nne", b"w2\n"])
+
+
+def test_logs_asks_docker_for_the_tail_as_the_local_backend_reads_it() -> None:
+    container = _Container()
+    backend = DockerBackend()
+    backend._container = lambda _name: container  # type: ignore[method-assign]
+    for tail in (None, 1, 0):
+        assert list(backend.logs("loc", follow=True, tail=tail)) == ["new1", "new2"]
+    assert container.calls == [
+        {"stream": True, "follow": True, "tail": "all"},
+        {"stream": True, "follow": True, "tail": 1},
+        {"stream": True, "follow": True, "tail": 0},  # none of the old lines, as `docker logs --tail 0`
+    ]

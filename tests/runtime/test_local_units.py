@@ -8,13 +8,15 @@ import json
 import os
 import socket
 import subprocess
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from vllmtune.errors import LaunchError
 from vllmtune.plan import DeploymentPlan, load_plan
-from vllmtune.runtime import manage
+from vllmtune.runtime import local, manage
 from vllmtune.runtime.local import LocalBackend
 
 
@@ -130,3 +132,30 @@ def test_logs_and_describe_parts(tmp_path: Path) -> None:
     assert backend.describe_parts(_plan(tmp_path)) == "the process"
     cached = _plan(tmp_path, "prompt_cache: {enabled: true, backend: redis}\n")
     assert backend.describe_parts(cached) == "the processes (vLLM, cache proxy, Redis)"
+
+
+def test_logs_tail_then_follow_a_real_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tail None: the whole log (up's foreground mode); N: its last N lines; 0: none (as tail -n 0);
+    then, following, each line the process writes until it ends (the Docker backend's tests ask
+    the Docker API with the same values)."""
+    backend = LocalBackend(tmp_path)
+    log = backend.log_path("loc")
+    go = tmp_path / "go"
+
+    def first_wait(seconds: float) -> None:  # the old lines are out: now let the process write
+        go.touch()
+        time.sleep(seconds)
+
+    monkeypatch.setattr(local, "time", SimpleNamespace(sleep=first_wait))
+    seen = {}
+    for tail in (None, 1, 0):
+        go.unlink(missing_ok=True)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("old1\nold2\n")
+        script = f"while [ ! -e {go} ]; do sleep 0.05; done; echo new1; echo new2"
+        with log.open("ab") as fh:
+            proc = subprocess.Popen(["sh", "-c", script], stdout=fh, start_new_session=True)
+        _record(tmp_path, "loc", proc.pid)
+        seen[tail] = list(backend.logs("loc", follow=True, tail=tail))
+        assert proc.wait(timeout=30) == 0
+    assert seen == {None: ["old1", "old2", "new1", "new2"], 1: ["old2", "new1", "new2"], 0: ["new1", "new2"]}

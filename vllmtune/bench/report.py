@@ -15,7 +15,7 @@ from typing import Any
 from vllmtune.bench.metrics import Scrape, counter_deltas, histogram_deltas, spec_decode
 from vllmtune.bench.runner import Options, Record, error_counts, error_samples
 from vllmtune.bench.slo import Objective, RequestMetrics, goodput
-from vllmtune.bench.stats import diff_ci, summarize
+from vllmtune.bench.stats import MIN_CI_SAMPLES, diff_ci, summarize
 from vllmtune.errors import CompareError as CompareError
 
 RESULT_VERSION = 1
@@ -206,6 +206,14 @@ def request_lines(records: list[Record]) -> list[dict[str, Any]]:
     return out
 
 
+# what compare_rows, table_lines and plot read from a result without a default (declared once;
+# load_result refuses a file that lacks any of them: a user's mistake, not a crash)
+REQUIRED = {
+    "summary": ("request_throughput", "output_token_throughput", "tokens_per_call", "e2e_ms", "ttft_ms"),
+    "samples": ("e2e_ms", "ttft_ms"),
+}
+
+
 def load_result(path: str) -> dict[str, Any]:
     """Read a result JSON written by ``vllmtune bench -o``."""
     try:
@@ -216,8 +224,19 @@ def load_result(path: str) -> dict[str, Any]:
         raise CompareError(f"{path}: not a vllmtune bench result (invalid JSON: {exc})") from None
     if not isinstance(data, dict) or data.get("version") != RESULT_VERSION or "summary" not in data:
         raise CompareError(f"{path}: not a vllmtune bench result (write one with vllmtune bench -o FILE)")
+    missing = [f"{part}.{key}" for part, keys in REQUIRED.items() for key in keys if key not in _part(data, part)]
+    if missing:
+        raise CompareError(
+            f"{path}: an incomplete vllmtune bench result: no {', '.join(missing)}",
+            hint="write it again with vllmtune bench -o FILE (compare and ladder read these keys)",
+        )
     data["_path"] = path
     return data
+
+
+def _part(data: dict[str, Any], part: str) -> dict[str, Any]:
+    value = data.get(part)
+    return value if isinstance(value, dict) else {}
 
 
 def compare_rows(
@@ -253,12 +272,20 @@ def compare_rows(
                 row["quality_delta"] = q["normalized"] - bq["normalized"]
                 row["quality_regression"] = row["quality_delta"] < -quality_drop
         if res is not base:
-            lo, hi = diff_ci(base["samples"]["e2e_ms"], res["samples"]["e2e_ms"])
-            row["p50_delta_ms_ci95"] = [lo, hi]
+            row.update(_delta_ci("p50_delta_ms_ci95", base["samples"]["e2e_ms"], res["samples"]["e2e_ms"]))
             if base["samples"]["ttft_ms"] and res["samples"]["ttft_ms"]:
-                row["ttft_p50_delta_ms_ci95"] = list(diff_ci(base["samples"]["ttft_ms"], res["samples"]["ttft_ms"]))
+                row.update(_delta_ci("ttft_p50_delta_ms_ci95", base["samples"]["ttft_ms"], res["samples"]["ttft_ms"]))
         rows.append(row)
     return rows
+
+
+def _delta_ci(key: str, a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """``{key: the p50 difference's 95% CI}``, or (too few requests for one) ``{key: None,
+    key_note: why}``: never NaN, which is not JSON."""
+    n = min(sum(not math.isnan(v) for v in a), sum(not math.isnan(v) for v in b))
+    if n < MIN_CI_SAMPLES:
+        return {key: None, f"{key}_note": f"too few requests for a CI: {n} < {MIN_CI_SAMPLES}"}
+    return {key: diff_ci(a, b)}
 
 
 def _fmt(v: Any, digits: int = 0) -> str:
@@ -341,18 +368,10 @@ def table_lines(rows: list[dict[str, Any]], markdown: bool) -> list[str]:
         out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     deltas = []
     for r in rows[1:]:
-        ci = r.get("p50_delta_ms_ci95")
-        if ci and not math.isnan(ci[0]):
-            part = (
-                f"{r['config']}: p50 {r['p50_ms'] - rows[0]['p50_ms']:+,.0f} ms (95% CI {ci[0]:+,.0f} .. {ci[1]:+,.0f})"
-            )
-            tci = r.get("ttft_p50_delta_ms_ci95")
-            if tci and not math.isnan(tci[0]) and r.get("ttft_p50_ms") is not None:
-                part += (
-                    f", TTFT p50 {r['ttft_p50_ms'] - rows[0]['ttft_p50_ms']:+,.0f} ms "
-                    f"(95% CI {tci[0]:+,.0f} .. {tci[1]:+,.0f})"
-                )
-            deltas.append(part)
+        part = _delta_text(r, rows[0], "p50_ms", "p50_delta_ms_ci95", "p50")
+        if part:
+            tpart = _delta_text(r, rows[0], "ttft_p50_ms", "ttft_p50_delta_ms_ci95", "TTFT p50")
+            deltas.append(f"{r['config']}: {part}" + (f", {tpart}" if tpart else ""))
         if r.get("quality_regression"):
             deltas.append(f"{r['config']}: QUALITY DROP {r['quality_delta']:+.3f} vs {rows[0]['config']}")
     if deltas:
@@ -360,6 +379,21 @@ def table_lines(rows: list[dict[str, Any]], markdown: bool) -> list[str]:
         out.append(f"vs {rows[0]['config']}:")
         out += ["  " + d for d in deltas]
     return out
+
+
+def _delta_text(row: dict[str, Any], base: dict[str, Any], key: str, ci_key: str, label: str) -> str | None:
+    """``p50 -100 ms (95% CI -120 .. -80)``, or with the reason there is no CI; None when the
+    row has neither (or either side has no such figure)."""
+    if row.get(key) is None or base.get(key) is None:
+        return None
+    ci, note = row.get(ci_key), row.get(f"{ci_key}_note")
+    if ci and not math.isnan(ci[0]):
+        why = f"95% CI {ci[0]:+,.0f} .. {ci[1]:+,.0f}"
+    elif note:
+        why = note
+    else:
+        return None
+    return f"{label} {row[key] - base[key]:+,.0f} ms ({why})"
 
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:

@@ -22,6 +22,7 @@ _T975 = (
     2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 )  # fmt: skip
 _Z975 = 1.959963984540054
+MIN_CI_SAMPLES = 5  # fewer values (a side) and no CI is given: a bootstrap of so few says nothing
 
 
 def t975(df: int) -> float:
@@ -91,7 +92,7 @@ def summarize(values: Sequence[float], resamples: int = 1000, seed: int = 0) -> 
         "min": vals[0],
         "max": vals[-1],
     }
-    if n >= 5:
+    if n >= MIN_CI_SAMPLES:
         rng = random.Random(seed)
         out["mean_ci95"] = mean_ci(vals)
         out["p50_ci95"] = _interval(bootstrap_percentile(vals, 50, resamples, rng))
@@ -100,10 +101,11 @@ def summarize(values: Sequence[float], resamples: int = 1000, seed: int = 0) -> 
 
 
 def diff_ci(a: Sequence[float], b: Sequence[float], q: float = 50, resamples: int = 1000, seed: int = 0) -> list[float]:
-    """95% bootstrap CI of percentile_q(b) - percentile_q(a) (independent samples)."""
+    """95% bootstrap CI of percentile_q(b) - percentile_q(a) (independent samples; nan, nan below
+    MIN_CI_SAMPLES values a side)."""
     sa = sorted(v for v in a if not math.isnan(v))
     sb = sorted(v for v in b if not math.isnan(v))
-    if len(sa) < 5 or len(sb) < 5:
+    if len(sa) < MIN_CI_SAMPLES or len(sb) < MIN_CI_SAMPLES:
         return [math.nan, math.nan]
     rng = random.Random(seed)
     ra = bootstrap_percentile(sa, q, resamples, rng)

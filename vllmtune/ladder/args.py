@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vllmtune.bench import workloads
 from vllmtune.commands.common import PROFILE_HELP, RUNTIMES
 from vllmtune.util.argspec import arg, opt
 
@@ -18,8 +19,7 @@ class LadderArgs:
         "--workload",
         "-w",
         default="mixed",
-        help="mixed (shared prefixes + repeats: every lever has work), shared-prefix, duplicates, random, "
-        "or a JSONL eval file.",
+        help="mixed by default (shared prefixes + repeats: every lever has work). " + workloads.help_text(),
     )
     requests: int = opt("--requests", "-n", default=100, help="Measured requests per rung.")
     concurrency: int = opt("--concurrency", "-c", default=4, help="Requests in flight.")

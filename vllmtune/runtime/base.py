@@ -130,7 +130,20 @@ class Backend(Protocol):
 
     def list(self) -> list[ServerRecord]: ...
 
-    def logs(self, name: str, follow: bool, tail: int | None) -> Iterator[str]: ...
+    def logs(self, name: str, follow: bool, tail: int | None) -> Iterator[str]:
+        """The log's last ``tail`` lines (None: all of it, 0: none), then with ``follow`` each new
+        line until the server ends (see last_lines and docker_tail: both backends read ``tail`` so)."""
+        ...
+
+
+def last_lines(lines: list[str], tail: int | None) -> list[str]:
+    """The last ``tail`` lines (None: all; 0: none, as ``tail -n 0`` and ``docker logs --tail 0``)."""
+    return lines if tail is None else lines[max(len(lines) - tail, 0) :]
+
+
+def docker_tail(tail: int | None) -> int | str:
+    """``tail`` as the Docker API's logs ``tail`` parameter spells it ("all", or a line count)."""
+    return "all" if tail is None else tail
 
 
 def stack_state(server_state: str, summary: dict[str, Any], parts: tuple[dict[str, Any], ...]) -> str:

@@ -25,6 +25,7 @@ from vllmtune.runtime.base import (
     SIDECAR_LABELS,
     ServerRecord,
     Started,
+    docker_tail,
     ensure_port_free,
     plan_summary,
     stack_state,
@@ -356,7 +357,7 @@ class DockerBackend:
         c = self._container(name) or self._part_by_name(name)
         if c is None:
             raise LaunchError(f"no container started by vllmtune for {name!r}")
-        stream = c.logs(stream=True, follow=follow, tail=tail if tail else "all")
+        stream = c.logs(stream=True, follow=follow, tail=docker_tail(tail))
         buf = b""
         for chunk in stream:
             buf += chunk

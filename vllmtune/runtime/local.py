@@ -24,6 +24,7 @@ from vllmtune.runtime.base import (
     ServerRecord,
     Started,
     ensure_port_free,
+    last_lines,
     plan_summary,
     stack_state,
     state_dir,
@@ -231,14 +232,14 @@ class LocalBackend:
         if not log.exists():
             raise LaunchError(f"no local server named {name!r} has logs here ({log})")
         with log.open("r", encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().splitlines()
-            yield from lines[-tail:] if tail else lines
+            yield from last_lines(fh.read().splitlines(), tail)
             while follow:
                 line = fh.readline()
                 if line:
                     yield line.rstrip("\n")
                     continue
                 if self.find(name) is None or self.find(name).state != "running":  # type: ignore[union-attr]
+                    yield from (rest.rstrip("\n") for rest in fh)  # what it wrote before it ended
                     return
                 time.sleep(0.2)
 

@@ -175,10 +175,11 @@ def up(
 
 
 def follow_until_interrupted(name: str, runtime: str) -> None:
-    """Foreground mode: stream the server's log; Ctrl-C stops and removes it."""
+    """Foreground mode: stream the server's whole log (its start-up too: the wait showed only
+    phases), then each new line; Ctrl-C stops and removes it."""
     backend = get_backend(runtime)
     try:
-        for line in backend.logs(name, follow=True, tail=0):
+        for line in backend.logs(name, follow=True, tail=None):
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
     except KeyboardInterrupt:
