@@ -137,15 +137,22 @@ class Sidecar:
     command: tuple[str, ...] = ()  # entrypoint override (empty: the image's own)
     hardening: Hardening = Hardening(None, False, (), "100m", "128Mi", "128Mi")
     admits: tuple[str, ...] = ()  # NetworkPolicy: the only roles that may reach it (empty: no policy)
+    # Kubernetes' args when they differ from the other targets' (the router finds the server
+    # pods by label there, with a ServiceAccount that may list pods: ``k8s_pod_reader``)
+    k8s_args: tuple[str, ...] | None = None
+    k8s_command: tuple[str, ...] | None = None  # Kubernetes' entrypoint when it differs
+    k8s_pod_reader: bool = False
+    build_hint: str = ""  # how to build an image that is on no registry (empty: the proxy's own command)
 
     @property
     def health_path(self) -> str | None:
         return self.health.path
 
-    def resolved_args(self, hosts: dict[str, str]) -> list[str]:
-        """``args`` with ``{vllm}`` / ``{redis}`` replaced by this target's host names."""
+    def resolved_args(self, hosts: dict[str, str], kubernetes: bool = False) -> list[str]:
+        """``args`` (Kubernetes: ``k8s_args`` when set) with ``{vllm}`` / ``{redis}`` /
+        ``{router}`` replaced by this target's host names."""
         out = []
-        for a in self.args:
+        for a in self.k8s_args if kubernetes and self.k8s_args is not None else self.args:
             for key, host in hosts.items():
                 a = a.replace("{" + key + "}", host)
             out.append(a)

@@ -33,7 +33,7 @@ from vllmtune.util.procs import pid_alive, stop_group
 
 STOP_GRACE_SECONDS = 20
 SIDECAR_GRACE_SECONDS = 5
-LOCAL_HOSTS = {"vllm": "127.0.0.1", "redis": "127.0.0.1"}  # what {vllm} / {redis} mean here
+LOCAL_HOSTS = {"vllm": "127.0.0.1", "redis": "127.0.0.1", "router": "127.0.0.1"}  # what {vllm} / {redis} mean here
 
 
 def vllm_executable() -> str:
@@ -134,10 +134,11 @@ class LocalBackend:
             args = sc.resolved_args(LOCAL_HOSTS)
             if "--host" in args:
                 args[args.index("--host") + 1] = _bind(plan)
-            argv = [sys.executable, "-m", "vllmtune.cache", *args]
+            # the router is its own program (vllm-router, from its wheel); the proxy is ours
+            argv = [*sc.command, *args] if sc.command else [sys.executable, "-m", "vllmtune.cache", *args]
             log = self.log_path(plan.sidecar_name(sc.role))
             secrets = {s.name: env[s.name] for s in sc.secret_env if s.name in env}
-            self.say(f"starting the cache proxy ({_bind(plan)}:{sc.port})")
+            self.say(f"starting the {SIDECAR_LABELS.get(sc.role, sc.role)} ({_bind(plan)}:{sc.port})")
             proc = _spawn(argv, log, env={**os.environ, **dict(sc.env), **secrets})
             data["parts"].append({**self._part(plan, sc.role, proc.pid, sc.port), "argv": argv})
             write_json(self._record_path(plan.name), data)
