@@ -49,7 +49,10 @@ def test_one_replica_buys_nothing(tmp_path: Path) -> None:
 
 
 def test_autoscaling_to_two_is_enough(tmp_path: Path) -> None:
-    text = BASE + "routing: {}\ndeploy:\n  kubernetes:\n    autoscaling: {max_replicas: 2}\n    pvc: {access_mode: ReadWriteMany}\n"
+    text = (
+        BASE
+        + "routing: {}\ndeploy:\n  kubernetes:\n    autoscaling: {max_replicas: 2}\n    pvc: {access_mode: ReadWriteMany}\n"
+    )
     assert errors(tmp_path, text) == []
 
 
