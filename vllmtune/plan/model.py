@@ -142,17 +142,24 @@ class Sidecar:
     k8s_args: tuple[str, ...] | None = None
     k8s_command: tuple[str, ...] | None = None  # Kubernetes' entrypoint when it differs
     k8s_pod_reader: bool = False
+    local_args: tuple[str, ...] | None = None  # ``up --runtime local``'s args when they differ
+    local_install: str = ""  # how to install ``command`` for ``up --runtime local``
     build_hint: str = ""  # how to build an image that is on no registry (empty: the proxy's own command)
 
     @property
     def health_path(self) -> str | None:
         return self.health.path
 
-    def resolved_args(self, hosts: dict[str, str], kubernetes: bool = False) -> list[str]:
-        """``args`` (Kubernetes: ``k8s_args`` when set) with ``{vllm}`` / ``{redis}`` /
-        ``{router}`` replaced by this target's host names."""
+    def resolved_args(self, hosts: dict[str, str], kubernetes: bool = False, local: bool = False) -> list[str]:
+        """``args`` (Kubernetes: ``k8s_args``, local: ``local_args``, when set) with ``{vllm}`` /
+        ``{redis}`` / ``{router}`` replaced by this target's host names."""
         out = []
-        for a in self.k8s_args if kubernetes and self.k8s_args is not None else self.args:
+        args = self.args
+        if kubernetes and self.k8s_args is not None:
+            args = self.k8s_args
+        elif local and self.local_args is not None:
+            args = self.local_args
+        for a in args:
             for key, host in hosts.items():
                 a = a.replace("{" + key + "}", host)
             out.append(a)
@@ -297,6 +304,8 @@ class DeploymentPlan:
     k8s_network_policy: bool = False  # a NetworkPolicy for the vLLM pods
     k8s_network_policy_from: tuple[tuple[tuple[str, str], ...], ...] = ()  # extra admitted pod labels
     gpu_memory_bytes: int | None = None  # resources.gpu_memory: one GPU's total, for `fit` / `validate`
+    # ``up --runtime local``: servers on port, port+1, ... (2+ only with a router in front)
+    local_replicas: int = 1
 
     def sidecar_labels(self, role: str) -> dict[str, str]:
         """The plan's labels with the sidecar's own component."""

@@ -56,6 +56,13 @@ class _Sidecars(_Base):
             redis_url=self._secret(c.redis_url, "prompt_cache.redis_url", "VLLMTUNE_REDIS_URL", "redis-url"),
         )
 
+    def _local_replicas(self) -> int:
+        """Servers ``up --runtime local`` starts: the Kubernetes replicas (2 when only autoscaling
+        asks for more) when a router is in front of them, else one."""
+        if self.p.routing is None:
+            return 1
+        return max(2, self.p.deploy.kubernetes.replicas)
+
     def _router(self) -> Sidecar | None:
         """The vllm-project router in front of the replicas (``routing``). Docker and compose
         run one server, so there it routes to that one; in Kubernetes it finds every server pod
@@ -79,6 +86,14 @@ class _Sidecars(_Base):
             image=f"{r.image}:{ROUTER_VERSION}",
             command=("vllm-router",),
             args=(*common, "--worker-urls", f"http://{{vllm}}:{port}"),
+            local_args=(
+                *common,
+                "--worker-urls",
+                # {port0}, {port1}...: the local servers' ports (up --port moves them)
+                *(f"http://{{vllm}}:{{port{i}}}" for i in range(self._local_replicas())),
+                "--worker-startup-check-interval",  # local servers start together: look every second
+                "1",
+            ),
             k8s_args=(
                 *common,
                 "--service-discovery",
@@ -94,6 +109,7 @@ class _Sidecars(_Base):
             if namespace
             else ("sh", "-c", 'exec vllm-router "$@" --service-discovery-namespace "$POD_NAMESPACE"', "vllm-router"),
             k8s_pod_reader=True,
+            local_install=f"pip install vllm-router=={ROUTER_VERSION}",
             port=r.port,
             publish=not self.p.prompt_cache.enabled,  # behind the proxy when there is one
             health=SidecarHealth("/health", None, 10, 5, 3),
