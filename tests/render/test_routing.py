@@ -4,12 +4,15 @@ and compose, and behind the prompt-cache proxy when there is one."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require
+from tests.support import crds
 from vllmtune.plan import load_plan
 from vllmtune.render import render
 
@@ -129,3 +132,45 @@ def test_compose_router_waits_for_the_server_and_the_proxy_for_the_router() -> N
         "vllm": {"condition": "service_healthy"},
         "router": {"condition": "service_healthy"},
     }
+
+
+def test_gateway_users_get_an_inference_pool_valid_against_its_crd() -> None:
+    require(crds.available(), "CRD validators (node + scripts/setup_crd_validators.sh)")
+    pool = k8s(EXAMPLE)[("InferencePool", "two-replicas")]
+    crds.validate_custom(pool)
+    assert pool["spec"] == {
+        "selector": {
+            "matchLabels": {
+                "app.kubernetes.io/name": "vllm",
+                "app.kubernetes.io/instance": "two-replicas",
+                "app.kubernetes.io/component": "server",
+            }
+        },
+        "targetPorts": [{"number": 8000}],
+        "endpointPickerRef": {
+            "kind": "Service",
+            "name": "two-replicas-epp",
+            "port": {"number": 9002},
+            "failureMode": "FailClose",
+        },
+    }
+
+
+def test_the_inference_pool_validator_is_not_a_rubber_stamp() -> None:
+    pool = copy.deepcopy(k8s(EXAMPLE)[("InferencePool", "two-replicas")])
+    # (the CRD's CEL rules, x-kubernetes-validations, are not evaluated: the schema is)
+    pool["spec"]["targetPorts"] = [{"number": 8000, "name": "http"}]
+    with pytest.raises(crds.CrdValidationError) as exc:
+        crds.validate_custom(pool)
+    assert exc.value.messages == [
+        "/spec/targetPorts/0: Additional properties are not allowed ('name' was unexpected)",
+    ]
+
+
+def test_no_gateway_no_pool(tmp_path: Path) -> None:
+    text = (
+        'name: r\nvllm: {version: "0.32.0"}\nmodel: {id: meta-llama/Llama-3.1-8B-Instruct}\n'
+        "routing: {}\ndeploy:\n  kubernetes:\n    replicas: 2\n    pvc: {access_mode: ReadWriteMany}\n"
+    )
+    (tmp_path / "p.yaml").write_text(text)
+    assert not [k for k in k8s(str(tmp_path / "p.yaml")) if k[0] == "InferencePool"]

@@ -167,6 +167,17 @@ class Sidecar:
 
 
 @dataclass(frozen=True)
+class InferencePool:
+    """The Gateway API Inference Extension's pool of the server pods (``routing.gateway``)."""
+
+    name: str
+    target_port: int
+    epp_service: str  # the endpoint picker's Service (deployed by its own chart)
+    epp_port: int
+    failure_mode: str  # FailOpen | FailClose: what the gateway does when the picker does not answer
+
+
+@dataclass(frozen=True)
 class PromptCachePlan:
     """Reserved slot for the prompt-result cache proxy (lever 1)."""
 
@@ -306,6 +317,7 @@ class DeploymentPlan:
     gpu_memory_bytes: int | None = None  # resources.gpu_memory: one GPU's total, for `fit` / `validate`
     # ``up --runtime local``: servers on port, port+1, ... (2+ only with a router in front)
     local_replicas: int = 1
+    inference_pool: InferencePool | None = None
 
     def sidecar_labels(self, role: str) -> dict[str, str]:
         """The plan's labels with the sidecar's own component."""

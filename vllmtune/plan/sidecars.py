@@ -8,6 +8,7 @@ from vllmtune import __version__
 from vllmtune.plan.base import _Base
 from vllmtune.plan.model import (
     Hardening,
+    InferencePool,
     PromptCachePlan,
     SecretEnv,
     Sidecar,
@@ -15,6 +16,7 @@ from vllmtune.plan.model import (
 )
 from vllmtune.profile.models import ROUTER_VERSION, SecretRef, parse_duration
 
+EPP_PORT = 9002  # the Inference Extension's endpoint picker: its ext-proc (gRPC) port
 REDIS_IMAGE = "redis:7.4.2-alpine"  # an exact release: a floating tag changes under a running Deployment
 REDIS_MAXMEMORY = "1gb"
 REDIS_MEMORY = "1536Mi"  # maxmemory 1gb + Redis' own overhead and fragmentation headroom
@@ -54,6 +56,20 @@ class _Sidecars(_Base):
             max_temperature=c.max_temperature,
             skip_pii=c.skip_pii,
             redis_url=self._secret(c.redis_url, "prompt_cache.redis_url", "VLLMTUNE_REDIS_URL", "redis-url"),
+        )
+
+    def _inference_pool(self) -> InferencePool | None:
+        """``routing.gateway``: the server pods as an InferencePool; the gateway asks the endpoint
+        picker (port 9002, the extension's gRPC ext-proc port) which pod takes each request."""
+        r = self.p.routing
+        if r is None or r.gateway is None:
+            return None
+        return InferencePool(
+            name=self.p.name,
+            target_port=self.p.server.port,
+            epp_service=f"{self.p.name}-epp",
+            epp_port=EPP_PORT,
+            failure_mode="FailClose",
         )
 
     def _local_replicas(self) -> int:

@@ -145,6 +145,12 @@ class RoutingSection(Strict):
         "replica that served it, round_robin ignores prefixes.",
     )
     port: int = Field(default=8100, ge=1, le=65535, description="Port the router listens on (clients use it).")
+    gateway: Literal["inference-extension"] | None = Field(
+        default=None,
+        description="For Kubernetes Gateway users: also render the Gateway API Inference Extension's "
+        "InferencePool of the server pods, naming the endpoint picker (EPP) Service NAME-epp that "
+        "picks a pod per request (its prefix-cache scorer); the EPP itself comes from its own chart.",
+    )
     image: str = Field(
         default="vllmtune/vllm-router",
         description=f"Router image repository, tagged with the router version ({ROUTER_VERSION}): python with "
