@@ -119,7 +119,7 @@ class Sidecar:
     every sidecar alike; ``args`` may name other services as ``{vllm}`` / ``{redis}``, which
     each target resolves to its own host names."""
 
-    role: str  # cache | redis: names the container, service and component
+    role: str  # cache | redis | router: names the container, service and component
     image: str
     args: tuple[str, ...]
     port: int

@@ -1,4 +1,4 @@
-"""Sidecars (the cache proxy, its Redis): a Deployment, a Service and a NetworkPolicy each,
+"""Sidecars (the cache proxy, its Redis, the router): a Deployment, a Service and a NetworkPolicy each,
 all alike, driven by the plan's Sidecar data."""
 
 from __future__ import annotations
