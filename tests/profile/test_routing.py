@@ -32,12 +32,19 @@ def test_defaults_dumped_whole() -> None:
         "router": "vllm-router",
         "policy": "cache_aware",
         "port": 8100,
+        "gateway": None,
         "image": "vllmtune/vllm-router",
     }
 
 
 def test_two_replicas_and_a_policy_load(tmp_path: Path) -> None:
     assert errors(tmp_path, BASE + "routing: {policy: round_robin}\n" + TWO) == []
+
+
+def test_a_gateway_the_extension_does_not_name_is_refused(tmp_path: Path) -> None:
+    assert errors(tmp_path, BASE + "routing: {gateway: istio}\n" + TWO) == [
+        "p.yaml:4: routing.gateway: \"istio\" is not allowed; input should be 'inference-extension'",
+    ]
 
 
 def test_one_replica_buys_nothing(tmp_path: Path) -> None:
