@@ -52,7 +52,7 @@ def network_labels(plan: DeploymentPlan) -> dict[str, str]:
 
 def _docker_hosts(plan: DeploymentPlan) -> dict[str, str]:
     """What ``{vllm}`` / ``{redis}`` in a sidecar's args mean on a Docker network."""
-    return {"vllm": plan.docker_container, "redis": plan.sidecar_name("redis")}
+    return {"vllm": plan.docker_container, "redis": plan.sidecar_name("redis"), "router": plan.sidecar_name("router")}
 
 
 def sidecar_container(plan: DeploymentPlan, sc: Sidecar) -> SidecarContainer:
@@ -91,4 +91,4 @@ def image_build_hint(sc: Sidecar) -> str | None:
     the image is missing; for a registry of the user's, prompt_cache.image and ``--push``."""
     if not sc.built_here:
         return None
-    return f"vllmtune cache build-image --tag {sc.image}"
+    return sc.build_hint or f"vllmtune cache build-image --tag {sc.image}"

@@ -38,6 +38,7 @@ BASE: dict[str, Any] = {
     "vllm": {"version": "0.32.0"},
     "model": {"id": "org/base-model", "served_name": "srvname"},
     "prompt_cache": {"enabled": True, "backend": "redis"},
+    "routing": {"policy": "round_robin"},
     "lora": {"adapters": [{"name": "a1", "source": "org/lora-a1"}]},
     "quantization": {"checkpoint": "org/ckpt-w4a16", "recipe": {}},
     "server": {

@@ -39,6 +39,10 @@ VARIANTS: dict[str, tuple[str, set[str]]] = {
     "all-levers": ("preset:all-levers", {"always", "no namespace", "network_policy off", "secrets"}),
     "redis-netpol": ("redis-netpol.yaml", {"always", "secrets"}),
     "70b-download-job": (str(ROOT / "profiles/examples/llama-70b-2x8.yaml"), {"always", "secrets"}),
+    "two-replicas-routing": (
+        str(ROOT / "profiles/examples/two-replicas-routing.yaml"),
+        {"always", "no namespace", "network_policy off", "secrets"},
+    ),
 }
 
 
@@ -57,7 +61,7 @@ def _component(resource: str) -> str:
     if m:
         return m.group(1)
     name = resource.split(".")[-1]
-    for suffix in ("cache", "redis"):
+    for suffix in ("cache", "redis", "router"):
         if name.endswith("-" + suffix):
             return suffix
     return "download" if "-download-" in name else "server"
@@ -106,8 +110,10 @@ def test_only_documented_checks_fail(variant: str, tmp_path: Path, monkeypatch: 
         expected = {(c, comp) for c, comp in expected if comp != "server"}
     if not any(s.role == "redis" for s in plan.sidecars):
         expected = {(c, comp) for c, comp in expected if comp != "redis"}
-    if not plan.sidecars:
+    if not any(s.role == "cache" for s in plan.sidecars):
         expected = {(c, comp) for c, comp in expected if comp != "cache"}
+    if not any(s.role == "router" for s in plan.sidecars):
+        expected = {(c, comp) for c, comp in expected if comp != "router"}
     if not (plan.k8s_model_download == "job" and plan.downloads):
         expected = {(c, comp) for c, comp in expected if comp != "download"}
     assert sorted(found - expected) == [], "undocumented checkov findings (fix them or add a row with the reason)"

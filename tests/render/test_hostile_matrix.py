@@ -126,7 +126,7 @@ def check_docker_against_plan(plan: DeploymentPlan, calls: list[list[str]]) -> N
     assert _flag_values(server, "--env", plan.image) == [f"{k}={v}" for k, v in plan.env] + [
         s.name for s in plan.secret_env
     ]
-    hosts = {"vllm": plan.docker_container, "redis": plan.sidecar_name("redis")}
+    hosts = {"vllm": plan.docker_container, "redis": plan.sidecar_name("redis"), "router": plan.sidecar_name("router")}
     for sc in plan.sidecars:
         argv = runs[plan.sidecar_name(sc.role)]
         assert _after(argv, sc.image) == [*sc.command[1:], *sc.resolved_args(hosts)]
@@ -139,7 +139,7 @@ def check_compose_against_plan(plan: DeploymentPlan, doc: dict[str, Any]) -> Non
     assert vllm.get("environment", {}) == {**dict(plan.env), **{s.name: SECRET_VALUE for s in plan.secret_env}}
     for sc in plan.sidecars:
         svc = doc["services"][sc.role]
-        assert svc["command"] == sc.resolved_args({"vllm": "vllm", "redis": "redis"})
+        assert svc["command"] == sc.resolved_args({"vllm": "vllm", "redis": "redis", "router": "router"})
         assert svc.get("entrypoint", []) == list(sc.command)
 
 
@@ -150,11 +150,11 @@ def check_k8s_against_plan(plan: DeploymentPlan, docs: list[Any]) -> None:
     for vllm in by_name["vllm"]:
         assert vllm["args"] == list(plan.args)
         assert [(v["name"], v["value"]) for v in vllm.get("env", []) if "value" in v] == list(plan.env)
-    hosts = {"vllm": plan.name, "redis": plan.sidecar_name("redis")}
+    hosts = {"vllm": plan.name, "redis": plan.sidecar_name("redis"), "router": plan.sidecar_name("router")}
     for sc in plan.sidecars:
         for c in by_name[sc.role]:
-            assert c["args"] == sc.resolved_args(hosts)
-            assert c.get("command", []) == list(sc.command)
+            assert c["args"] == sc.resolved_args(hosts, kubernetes=True)
+            assert c.get("command", []) == list(sc.k8s_command if sc.k8s_command is not None else sc.command)
 
 
 _HASHES = re.compile(r"(?<![0-9a-f])[0-9a-f]{10,64}(?![0-9a-f])")

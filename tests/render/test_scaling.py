@@ -229,7 +229,7 @@ def test_custom_objects_validate_against_their_crds(tmp_path: Path) -> None:
     for text in VARIANTS.values():
         docs += [o for o in kubernetes_objects(plan_of(tmp_path, text)) if crds.is_custom(o)]
     kinds = {d["kind"] for d in docs}
-    assert kinds == {"LeaderWorkerSet", "ScaledObject", "PodMonitor", "ServiceMonitor"}
+    assert kinds == {"LeaderWorkerSet", "ScaledObject", "PodMonitor", "ServiceMonitor", "InferencePool"}
     for doc in docs:
         crds.validate_custom(doc)
         if doc["kind"] == "LeaderWorkerSet":

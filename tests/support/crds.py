@@ -42,6 +42,16 @@ NODE_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
 }
 LWS_KIND = ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")
+# Gateway API Inference Extension: the published CRDs in ../shared/schemas/ (see its README)
+INFERENCE_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas" / "gateway-api-inference-extension"
+PUBLISHED_CRDS = {
+    ("inference.networking.k8s.io/v1", "InferencePool"): (
+        INFERENCE_SCHEMAS / "inference.networking.k8s.io_inferencepools.yaml",
+        "v1",
+    ),
+}
+# custom resources in a .k8s.io group (the SIG's own, not a built-in API)
+CUSTOM_K8S_IO_GROUPS = {"inference.networking.k8s.io"}
 
 
 class CrdValidationError(Exception):
@@ -90,13 +100,18 @@ def validate_many(docs: list[dict[str, Any]]) -> None:
     CrdValidationError for the first invalid one."""
     keys = [(d.get("apiVersion"), d.get("kind")) for d in docs]
     for key in keys:
-        if key not in NODE_KINDS and key != LWS_KIND:
-            known = sorted(f"{a} {k}" for a, k in {*NODE_KINDS, LWS_KIND})
+        if key not in NODE_KINDS and key != LWS_KIND and key not in PUBLISHED_CRDS:
+            known = sorted(f"{a} {k}" for a, k in {*NODE_KINDS, LWS_KIND, *PUBLISHED_CRDS})
             raise CrdValidationError(f"{key[0]} {key[1]}", [f"no validator for this kind; known: {', '.join(known)}"])
     node_docs = [d for d, k in zip(docs, keys, strict=True) if k in NODE_KINDS]
     node_results = iter(_run_node(node_docs) if node_docs else [])
     for doc, key in zip(docs, keys, strict=True):
-        problems = next(node_results) if key in NODE_KINDS else _lws_problems(doc)
+        if key in NODE_KINDS:
+            problems = next(node_results)
+        elif key in PUBLISHED_CRDS:
+            problems = _published_problems(doc, *PUBLISHED_CRDS[key])  # type: ignore[index]
+        else:
+            problems = _lws_problems(doc)
         if problems:
             raise CrdValidationError(f"{key[1]} {doc.get('metadata', {}).get('name', '?')}", problems)
 
@@ -123,6 +138,23 @@ def _run_node(docs: list[dict[str, Any]]) -> list[list[str]]:
 
 def _where(path: Any) -> str:
     return "/" + "/".join(str(p) for p in path)
+
+
+@functools.cache
+def _published_validator(path: Path, version: str) -> Any:
+    import jsonschema
+
+    schema = published_crd_schema(path, version)
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def _published_problems(doc: dict[str, Any], path: Path, version: str) -> list[str]:
+    """Problems of a custom resource against its published CRD (unknown fields rejected)."""
+    validator = _published_validator(path, version)
+    return [
+        f"{_where(e.absolute_path)}: {e.message}"
+        for e in sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    ]
 
 
 def _lws_problems(doc: dict[str, Any]) -> list[str]:
@@ -225,4 +257,6 @@ def is_custom(doc: dict[str, Any]) -> bool:
     built-in groups have no dot or end in .k8s.io (networking.k8s.io); x-k8s.io groups are SIGs'
     CRDs (leaderworkerset.x-k8s.io)."""
     group = doc["apiVersion"].rpartition("/")[0]
+    if group in CUSTOM_K8S_IO_GROUPS:
+        return True
     return "." in group and (group.endswith(".x-k8s.io") or not group.endswith(".k8s.io"))

@@ -119,7 +119,7 @@ class Sidecar:
     every sidecar alike; ``args`` may name other services as ``{vllm}`` / ``{redis}``, which
     each target resolves to its own host names."""
 
-    role: str  # cache | redis: names the container, service and component
+    role: str  # cache | redis | router: names the container, service and component
     image: str
     args: tuple[str, ...]
     port: int
@@ -137,19 +137,44 @@ class Sidecar:
     command: tuple[str, ...] = ()  # entrypoint override (empty: the image's own)
     hardening: Hardening = Hardening(None, False, (), "100m", "128Mi", "128Mi")
     admits: tuple[str, ...] = ()  # NetworkPolicy: the only roles that may reach it (empty: no policy)
+    # Kubernetes' args when they differ from the other targets' (the router finds the server
+    # pods by label there, with a ServiceAccount that may list pods: ``k8s_pod_reader``)
+    k8s_args: tuple[str, ...] | None = None
+    k8s_command: tuple[str, ...] | None = None  # Kubernetes' entrypoint when it differs
+    k8s_pod_reader: bool = False
+    local_args: tuple[str, ...] | None = None  # ``up --runtime local``'s args when they differ
+    local_install: str = ""  # how to install ``command`` for ``up --runtime local``
+    build_hint: str = ""  # how to build an image that is on no registry (empty: the proxy's own command)
 
     @property
     def health_path(self) -> str | None:
         return self.health.path
 
-    def resolved_args(self, hosts: dict[str, str]) -> list[str]:
-        """``args`` with ``{vllm}`` / ``{redis}`` replaced by this target's host names."""
+    def resolved_args(self, hosts: dict[str, str], kubernetes: bool = False, local: bool = False) -> list[str]:
+        """``args`` (Kubernetes: ``k8s_args``, local: ``local_args``, when set) with ``{vllm}`` /
+        ``{redis}`` / ``{router}`` replaced by this target's host names."""
         out = []
-        for a in self.args:
+        args = self.args
+        if kubernetes and self.k8s_args is not None:
+            args = self.k8s_args
+        elif local and self.local_args is not None:
+            args = self.local_args
+        for a in args:
             for key, host in hosts.items():
                 a = a.replace("{" + key + "}", host)
             out.append(a)
         return out
+
+
+@dataclass(frozen=True)
+class InferencePool:
+    """The Gateway API Inference Extension's pool of the server pods (``routing.gateway``)."""
+
+    name: str
+    target_port: int
+    epp_service: str  # the endpoint picker's Service (deployed by its own chart)
+    epp_port: int
+    failure_mode: str  # FailOpen | FailClose: what the gateway does when the picker does not answer
 
 
 @dataclass(frozen=True)
@@ -290,6 +315,9 @@ class DeploymentPlan:
     k8s_network_policy: bool = False  # a NetworkPolicy for the vLLM pods
     k8s_network_policy_from: tuple[tuple[tuple[str, str], ...], ...] = ()  # extra admitted pod labels
     gpu_memory_bytes: int | None = None  # resources.gpu_memory: one GPU's total, for `fit` / `validate`
+    # ``up --runtime local``: servers on port, port+1, ... (2+ only with a router in front)
+    local_replicas: int = 1
+    inference_pool: InferencePool | None = None
 
     def sidecar_labels(self, role: str) -> dict[str, str]:
         """The plan's labels with the sidecar's own component."""

@@ -100,6 +100,8 @@ class _Planner(_ServerArgs, _Deploy, _Sidecars):
             compose_start_period_seconds=parse_duration(d.compose.start_period),
             k8s_namespace=d.kubernetes.namespace,
             k8s_replicas=d.kubernetes.replicas,
+            local_replicas=self._local_replicas(),
+            inference_pool=self._inference_pool(),
             k8s_extra_labels=tuple(sorted(d.kubernetes.labels.items())),
             k8s_node_selector=tuple(sorted(d.kubernetes.node_selector.items())),
             k8s_tolerations=tuple(

@@ -8,13 +8,15 @@ from vllmtune import __version__
 from vllmtune.plan.base import _Base
 from vllmtune.plan.model import (
     Hardening,
+    InferencePool,
     PromptCachePlan,
     SecretEnv,
     Sidecar,
     SidecarHealth,
 )
-from vllmtune.profile.models import SecretRef, parse_duration
+from vllmtune.profile.models import ROUTER_VERSION, SecretRef, parse_duration
 
+EPP_PORT = 9002  # the Inference Extension's endpoint picker: its ext-proc (gRPC) port
 REDIS_IMAGE = "redis:7.4.2-alpine"  # an exact release: a floating tag changes under a running Deployment
 REDIS_MAXMEMORY = "1gb"
 REDIS_MEMORY = "1536Mi"  # maxmemory 1gb + Redis' own overhead and fragmentation headroom
@@ -56,15 +58,104 @@ class _Sidecars(_Base):
             redis_url=self._secret(c.redis_url, "prompt_cache.redis_url", "VLLMTUNE_REDIS_URL", "redis-url"),
         )
 
+    def _inference_pool(self) -> InferencePool | None:
+        """``routing.gateway``: the server pods as an InferencePool; the gateway asks the endpoint
+        picker (port 9002, the extension's gRPC ext-proc port) which pod takes each request."""
+        r = self.p.routing
+        if r is None or r.gateway is None:
+            return None
+        return InferencePool(
+            name=self.p.name,
+            target_port=self.p.server.port,
+            epp_service=f"{self.p.name}-epp",
+            epp_port=EPP_PORT,
+            failure_mode="FailClose",
+        )
+
+    def _local_replicas(self) -> int:
+        """Servers ``up --runtime local`` starts: the Kubernetes replicas (2 when only autoscaling
+        asks for more) when a router is in front of them, else one."""
+        if self.p.routing is None:
+            return 1
+        return max(2, self.p.deploy.kubernetes.replicas)
+
+    def _router(self) -> Sidecar | None:
+        """The vllm-project router in front of the replicas (``routing``). Docker and compose
+        run one server, so there it routes to that one; in Kubernetes it finds every server pod
+        by label (its ``--service-discovery``, with a ServiceAccount allowed to list pods)."""
+        r = self.p.routing
+        if r is None:
+            return None
+        port = str(self.p.server.port)
+        common = ("--host", "0.0.0.0", "--port", str(r.port), "--policy", r.policy)
+        selector = tuple(
+            f"{k}={v}"
+            for k, v in (
+                ("app.kubernetes.io/name", "vllm"),
+                ("app.kubernetes.io/instance", self.p.name),
+                ("app.kubernetes.io/component", "server"),
+            )
+        )
+        namespace = self.p.deploy.kubernetes.namespace
+        return Sidecar(
+            role="router",
+            image=f"{r.image}:{ROUTER_VERSION}",
+            command=("vllm-router",),
+            args=(*common, "--worker-urls", f"http://{{vllm}}:{port}"),
+            local_args=(
+                *common,
+                "--worker-urls",
+                # {port0}, {port1}...: the local servers' ports (up --port moves them)
+                *(f"http://{{vllm}}:{{port{i}}}" for i in range(self._local_replicas())),
+                "--worker-startup-check-interval",  # local servers start together: look every second
+                "1",
+            ),
+            k8s_args=(
+                *common,
+                "--service-discovery",
+                "--selector",
+                *selector,
+                "--service-discovery-port",
+                port,
+                *(("--service-discovery-namespace", namespace) if namespace else ()),
+            ),
+            # no namespace in the profile: the pod's own (the downward API's POD_NAMESPACE), read
+            # by a shell, since without one the router watches every namespace (cluster-wide rights)
+            k8s_command=None
+            if namespace
+            else ("sh", "-c", 'exec vllm-router "$@" --service-discovery-namespace "$POD_NAMESPACE"', "vllm-router"),
+            k8s_pod_reader=True,
+            local_install=f"pip install vllm-router=={ROUTER_VERSION}",
+            port=r.port,
+            publish=not self.p.prompt_cache.enabled,  # behind the proxy when there is one
+            health=SidecarHealth("/health", None, 10, 5, 3),
+            port_name="http",
+            replicas=1,
+            before_server=False,
+            waits_for=("vllm",),  # it waits for its workers to answer before it listens
+            fronts_server=True,
+            built_here=True,
+            build_hint=(
+                f"printf 'FROM python:3.12-slim\\nRUN pip install --no-cache-dir vllm-router=={ROUTER_VERSION}"
+                f"\\nUSER 10001\\n' | docker build -t {r.image}:{ROUTER_VERSION} -"
+            ),
+            note=f"routing: vllm-router {ROUTER_VERSION}, policy {r.policy}: clients use port {r.port}",
+            # a Rust binary; it writes nothing
+            hardening=Hardening(10001, True, ("/tmp",), "500m", "256Mi", "256Mi"),
+        )
+
     def _sidecars(self) -> tuple[Sidecar, ...]:
-        """Lever 1 deployed: the cache proxy in front of vLLM (+ Redis unless given by URL)."""
+        """Lever 1 deployed: the cache proxy in front of vLLM (+ Redis unless given by URL), and
+        the router in front of the replicas; the proxy's upstream is the router when there is one."""
+        router = self._router()
+        routed = (router,) if router else ()
         c = self.p.prompt_cache
         if not c.enabled:
-            return ()
+            return routed
         from vllmtune.cache.config import ServeConfig, sidecar_argv
 
         cfg = ServeConfig(
-            upstream=f"http://{{vllm}}:{self.p.server.port}",
+            upstream=f"http://{{router}}:{router.port}" if router else f"http://{{vllm}}:{self.p.server.port}",
             host="0.0.0.0",
             port=c.port,
             backend=c.backend,
@@ -138,7 +229,7 @@ class _Sidecars(_Base):
             replicas=self.p.deploy.kubernetes.replicas,  # one proxy per server replica
             before_server=False,
             # it answers misses from vLLM: started once vLLM (and its Redis) is healthy
-            waits_for=("vllm", *(sc.role for sc in out)),
+            waits_for=("vllm", *(sc.role for sc in (*routed, *out))),
             fronts_server=True,
             built_here=True,
             note=f"lever 1, the prompt-result cache: clients use port {c.port}",
@@ -148,4 +239,4 @@ class _Sidecars(_Base):
             # holds up to its byte bound (256 MiB) plus Python's own ~64 MiB.
             hardening=Hardening(10001, True, ("/tmp",), "250m", "512Mi", "512Mi"),
         )
-        return (proxy, *out)
+        return (*routed, proxy, *out)

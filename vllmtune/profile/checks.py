@@ -127,6 +127,7 @@ def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
     _check_lora(lp, err)
     _check_engine_levers(lp, err)
     _check_scaling(lp, err, warn)
+    _check_routing(lp, err)
     _check_secrets(lp, err)
 
     if p.model.served_name is not None and not LABEL_VALUE_RE.match(p.model.served_name):
@@ -477,6 +478,32 @@ def _check_lora(lp: LoadedProfile, err: Report) -> None:
             )
     if lora.max_loras is not None and lora.max_cpu_loras is not None and lora.max_cpu_loras < lora.max_loras:
         err(("lora", "max_cpu_loras"), f"{lora.max_cpu_loras} is below max_loras ({lora.max_loras})")
+
+
+def _check_routing(lp: LoadedProfile, err: Report) -> None:
+    r = lp.profile.routing
+    if r is None:
+        return
+    k8s = lp.profile.deploy.kubernetes
+    a = k8s.autoscaling
+    most = max(k8s.replicas, a.max_replicas if a else 0)
+    if most < 2:
+        err(
+            ("routing",),
+            f"a router in front of one replica buys nothing (deploy.kubernetes.replicas is {k8s.replicas}, "
+            "no autoscaling): every request goes to the same server; set deploy.kubernetes.replicas: 2 or more "
+            "(or autoscaling with max_replicas >= 2), or remove routing",
+        )
+    if r.policy == "kv_aware":
+        err(
+            ("routing", "policy"),
+            "kv_aware needs each replica's KV events (vLLM --kv-events-config, one ZMQ endpoint per worker "
+            "given to the router as --kv-event-source), which vllmtune does not wire; use cache_aware (the "
+            "router's own prefix tree of what it sent where)",
+        )
+    cache = lp.profile.prompt_cache
+    if r.port == lp.profile.server.port or (cache.enabled and r.port == cache.port):
+        err(("routing", "port"), f"{r.port} is taken by the server or the prompt-cache proxy; pick another port")
 
 
 def _check_scaling(lp: LoadedProfile, err: Report, warn: Report) -> None:

@@ -11,7 +11,7 @@ lever's field its lever (``vllmtune.levers``), in ``json_schema_extra`` (written
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -119,6 +119,42 @@ class PromptCacheSection(Strict):
         default="vllmtune/cache-proxy",
         description="Proxy image repository, tagged with the vllmtune version (vllmtune cache build-image "
         "builds it; up builds it when missing).",
+        pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$",
+    )
+
+
+# The vllm-project router (PyPI ``vllm-router``, a Rust binary in the wheel): the version
+# pinned here and its own policy names, read from ``vllm-router --help`` of that version.
+ROUTER_VERSION = "0.1.17"
+RouterPolicy = Literal[
+    "random", "round_robin", "cache_aware", "kv_aware", "power_of_two", "consistent_hash", "sticky_least_loaded"
+]
+ROUTER_POLICIES: tuple[str, ...] = get_args(RouterPolicy)
+
+
+class RoutingSection(Strict):
+    """A router in front of the replicas: with round-robin each replica holds its own copy of
+    every shared prefix; a cache-aware router sends a prefix back to the replica that has it."""
+
+    router: Literal["vllm-router"] = Field(
+        default="vllm-router", description=f"The router: the vllm-project router (vllm-router {ROUTER_VERSION})."
+    )
+    policy: RouterPolicy = Field(
+        default="cache_aware",
+        description="The router's own policy name (vllm-router --policy): cache_aware sends a prefix to the "
+        "replica that served it, round_robin ignores prefixes.",
+    )
+    port: int = Field(default=8100, ge=1, le=65535, description="Port the router listens on (clients use it).")
+    gateway: Literal["inference-extension"] | None = Field(
+        default=None,
+        description="For Kubernetes Gateway users: also render the Gateway API Inference Extension's "
+        "InferencePool of the server pods, naming the endpoint picker (EPP) Service NAME-epp that "
+        "picks a pod per request (its prefix-cache scorer); the EPP itself comes from its own chart.",
+    )
+    image: str = Field(
+        default="vllmtune/vllm-router",
+        description=f"Router image repository, tagged with the router version ({ROUTER_VERSION}): python with "
+        f"pip install vllm-router=={ROUTER_VERSION} (the project publishes the wheel, not an image).",
         pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$",
     )
 
@@ -522,6 +558,10 @@ class Profile(Strict):
         description="Lever 2: KV prefix caching. Rendered only when set (vLLM's own default "
         "otherwise: on since 0.8.0).",
         json_schema_extra=meta("enable_prefix_caching", lever="prefix-caching"),
+    )
+    routing: RoutingSection | None = Field(
+        default=None,
+        description="A router in front of the replicas (off when absent): needs 2+ replicas or autoscaling.",
     )
     batching: BatchingSection = Field(
         default_factory=BatchingSection,

@@ -84,7 +84,7 @@ def _sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": sc.image, "restart": plan.compose_restart}
     if sc.command:
         svc["entrypoint"] = [esc(a) for a in sc.command]
-    svc["command"] = [esc(a) for a in sc.resolved_args({"vllm": SERVICE, "redis": "redis"})]
+    svc["command"] = [esc(a) for a in sc.resolved_args({"vllm": SERVICE, "redis": "redis", "router": "router"})]
     if sc.publish:
         svc["ports"] = [f"{plan.docker_bind}:{sc.port}:{sc.port}"]
     env = {k: esc(v) for k, v in sc.env}
@@ -128,8 +128,11 @@ def render_compose(plan: DeploymentPlan) -> str:
     for sc in plan.sidecars:
         hint = image_build_hint(sc)
         if hint:
-            header += (
-                f"# The proxy image is on no registry: first {hint}\n"
-                "#   (or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push)\n"
-            )
+            if sc.build_hint:
+                header += f"# The {sc.role} image is on no registry: first {hint}\n"
+            else:
+                header += (
+                    f"# The proxy image is on no registry: first {hint}\n"
+                    "#   (or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push)\n"
+                )
     return header + dump_yaml(compose_dict(plan))

@@ -42,6 +42,11 @@ COMMON: dict[str, str | Reported] = {
     "deploy.docker.*": Reported("settings of the docker target"),
     "deploy.compose.*": Reported("settings of the compose target"),
     "quantization.recipe.*": Reported("rendered by -t quantize-job / -t quantize-script"),
+    "routing.*": Reported(
+        "the vllm-router in front of the replicas is rendered by -t docker / compose / kubernetes; "
+        "this stack routes with its own",
+        when=lambda plan: any(sc.role == "router" for sc in plan.sidecars),
+    ),
 }
 
 

@@ -114,8 +114,14 @@ def render_docker(plan: DeploymentPlan) -> str:
                 out.append(f"# {sc.note}")
             hint = image_build_hint(sc)
             if hint:
-                out.append("# its image is on no registry: build it here first (vllmtune up does when it is missing)")
+                if sc.build_hint:
+                    out.append("# its image is on no registry: build it here first")
+                else:
+                    out.append(
+                        "# its image is on no registry: build it here first (vllmtune up does when it is missing)"
+                    )
                 out.append(f"#   {hint}")
-                out.append("# or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push")
+                if not sc.build_hint:
+                    out.append("# or push it to yours: set prompt_cache.image to REGISTRY/NAME, then add --push")
             out.append(join_lines(_sidecar_lines(plan, sc)))
     return "\n".join(out) + "\n"

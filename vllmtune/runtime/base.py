@@ -198,8 +198,8 @@ def summary_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return out
 
 
-SIDECAR_LABELS = {"cache": "cache proxy", "redis": "Redis", "server": "vLLM"}
-ROLE_ORDER = {"server": 0, "cache": 1, "redis": 2}  # how ps lists a stack's parts
+SIDECAR_LABELS = {"cache": "cache proxy", "redis": "Redis", "router": "router", "server": "vLLM"}
+ROLE_ORDER = {"server": 0, "router": 1, "cache": 2, "redis": 3}  # how ps lists a stack's parts
 GENERATED_PASSWORD = "VLLMTUNE_REDIS_PASSWORD"  # generated per launch unless the user sets it
 
 

@@ -34,7 +34,7 @@ from vllmtune.util.procs import pid_alive, stop_group
 
 STOP_GRACE_SECONDS = 20
 SIDECAR_GRACE_SECONDS = 5
-LOCAL_HOSTS = {"vllm": "127.0.0.1", "redis": "127.0.0.1"}  # what {vllm} / {redis} mean here
+LOCAL_HOSTS = {"vllm": "127.0.0.1", "redis": "127.0.0.1", "router": "127.0.0.1"}  # what {vllm} / {redis} mean here
 
 
 def vllm_executable() -> str:
@@ -72,8 +72,14 @@ class LocalBackend:
                 f"model directory {plan.model_host_path} does not exist (model.id)",
                 hint="for the tiny test model run: python scripts/make_tiny_model.py",
             )
-        ensure_port_free(plan.host, plan.port, "stop it or choose another port (vllmtune up --port N)")
+        for i in range(plan.local_replicas):
+            ensure_port_free(plan.host, plan.port + i, "stop it or choose another port (vllmtune up --port N)")
         for sc in plan.sidecars:
+            if sc.command and not shutil.which(sc.command[0]):
+                raise LaunchError(
+                    f"the {SIDECAR_LABELS.get(sc.role, sc.role)} runs {sc.command[0]}, which is not installed",
+                    hint=sc.local_install,
+                )
             if sc.role == "redis" and not shutil.which("redis-server"):
                 raise LaunchError(
                     "prompt_cache.backend redis runs a local redis-server, which is not installed",
@@ -112,13 +118,29 @@ class LocalBackend:
                 parts.append(self._part(plan, sc.role, proc.pid, sc.port))
                 self._write(plan, gpus, None, parts)  # recorded now: a failure below still removes it
                 _wait_redis(proc, sc.port, env.get("VLLMTUNE_REDIS_PASSWORD", ""), self.log_path(parts[-1]["log_name"]))
-        argv = plan.serve_argv()
-        argv[0] = vllm_executable()
-        log = self.log_path(plan.name)
         secrets = {s.name: env[s.name] for s in plan.secret_env if s.name in env}
         full_env = {**os.environ, **dict(plan.env), **secrets}
         if gpus is not None and gpus not in ("all",):
             full_env["CUDA_VISIBLE_DEVICES"] = gpus.removeprefix("device=")
+        # more than one replica (a router in front): the others on the next ports, logged apart
+        for i in range(plan.local_replicas - 1, 0, -1):
+            extra = plan.with_endpoint(port=plan.port + i).serve_argv()
+            extra[0] = vllm_executable()
+            self.say(f"starting replica {i + 1} of {plan.local_replicas} (port {plan.port + i})")
+            other = _spawn(extra, self.log_path(f"{plan.name}-{i + 1}"), env=full_env)
+            parts.append(
+                {
+                    "role": "server",
+                    "name": str(other.pid),
+                    "pid": other.pid,
+                    "port": plan.port + i,
+                    "log_name": f"{plan.name}-{i + 1}",
+                }
+            )
+            self._write(plan, gpus, None, parts)  # recorded now: a failure below still stops it
+        argv = plan.serve_argv()
+        argv[0] = vllm_executable()
+        log = self.log_path(plan.name)
         proc = _spawn(argv, log, env=full_env)  # own group: down stops it all
         parts.insert(0, {"role": "server", "name": str(proc.pid), "pid": proc.pid, "port": plan.port})
         self._write(plan, gpus, proc.pid, parts, argv)
@@ -132,13 +154,15 @@ class LocalBackend:
         for sc in plan.sidecars:
             if sc.role == "redis":
                 continue
-            args = sc.resolved_args(LOCAL_HOSTS)
+            ports = {f"port{i}": str(plan.port + i) for i in range(plan.local_replicas)}
+            args = sc.resolved_args({**LOCAL_HOSTS, **ports}, local=True)
             if "--host" in args:
                 args[args.index("--host") + 1] = _bind(plan)
-            argv = [sys.executable, "-m", "vllmtune.cache", *args]
+            # the router is its own program (vllm-router, from its wheel); the proxy is ours
+            argv = [*sc.command, *args] if sc.command else [sys.executable, "-m", "vllmtune.cache", *args]
             log = self.log_path(plan.sidecar_name(sc.role))
             secrets = {s.name: env[s.name] for s in sc.secret_env if s.name in env}
-            self.say(f"starting the cache proxy ({_bind(plan)}:{sc.port})")
+            self.say(f"starting the {SIDECAR_LABELS.get(sc.role, sc.role)} ({_bind(plan)}:{sc.port})")
             proc = _spawn(argv, log, env={**os.environ, **dict(sc.env), **secrets})
             data["parts"].append({**self._part(plan, sc.role, proc.pid, sc.port), "argv": argv})
             write_json(self._record_path(plan.name), data)
@@ -209,7 +233,7 @@ class LocalBackend:
             return False
         data = json.loads(path.read_text())
         parts = data.get("parts") or [{"role": "server", "pid": int(data["ident"])}]
-        order = {"cache": 0, "server": 1, "redis": 2}
+        order = {"cache": 0, "router": 0, "server": 1, "redis": 2}
         for part in sorted(parts, key=lambda p: order.get(p["role"], 1)):
             grace = STOP_GRACE_SECONDS if part["role"] == "server" else SIDECAR_GRACE_SECONDS
             stop_group(int(part["pid"]), grace)

@@ -101,8 +101,9 @@ def up(
     if opts.runtime == "local" and plan.host not in ("0.0.0.0", "::"):
         host = plan.host
     vllm_endpoint = f"http://{host}:{plan.port}"
-    proxy = next((sc for sc in plan.sidecars if sc.role == "cache"), None)
-    endpoint = f"http://{host}:{proxy.port}" if proxy is not None else vllm_endpoint
+    # what clients use: the published part in front of vLLM (the cache proxy, else the router)
+    front = next((sc for sc in plan.sidecars if sc.publish and sc.fronts_server), None)
+    endpoint = f"http://{host}:{front.port}" if front is not None else vllm_endpoint
     status = "started"
     existing = backend.find(plan.name)
     if existing is not None:

@@ -1,4 +1,4 @@
-"""Sidecars (the cache proxy, its Redis): a Deployment, a Service and a NetworkPolicy each,
+"""Sidecars (the cache proxy, its Redis, the router): a Deployment, a Service and a NetworkPolicy each,
 all alike, driven by the plan's Sidecar data."""
 
 from __future__ import annotations
@@ -26,12 +26,16 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
     labels = meta["labels"]
     selector = pod_selector(labels)
     container: dict[str, Any] = {"name": sc.role, "image": sc.image}
-    if sc.command:
-        container["command"] = list(sc.command)
-    container["args"] = sc.resolved_args({"vllm": plan.name, "redis": plan.sidecar_name("redis")})
+    command = sc.k8s_command if sc.k8s_command is not None else sc.command
+    if command:
+        container["command"] = list(command)
+    hosts = {"vllm": plan.name, "redis": plan.sidecar_name("redis"), "router": plan.sidecar_name("router")}
+    container["args"] = sc.resolved_args(hosts, kubernetes=True)
     container["ports"] = [{"name": sc.port_name, "containerPort": sc.port, "protocol": "TCP"}]
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sc.env]
     env += secret_env(sc.secret_env)
+    if sc.k8s_pod_reader:  # its args name its own namespace
+        env.append({"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}})
     if env:
         container["env"] = env
     port_name = sc.port_name
@@ -42,10 +46,12 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
     container["livenessProbe"] = {**probe, "failureThreshold": h.liveness_failures}
     harden(container, sc.hardening)
     pod: dict[str, Any] = {
-        "automountServiceAccountToken": False,
+        "automountServiceAccountToken": sc.k8s_pod_reader,
         "securityContext": pod_security_context(sc.hardening),
         "containers": [container],
     }
+    if sc.k8s_pod_reader:
+        pod["serviceAccountName"] = name
     if sc.hardening.writable_paths:  # a read-only root: what the process writes is an emptyDir
         names = [f"writable-{i}" for i in range(len(sc.hardening.writable_paths))]
         container["volumeMounts"] = [
@@ -80,8 +86,33 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
             "ports": [{"name": port_name, "port": sc.port, "targetPort": port_name, "protocol": "TCP"}],
         },
     }
-    objects = [dep, svc]
+    objects = [*(_pod_reader(meta) if sc.k8s_pod_reader else []), dep, svc]
     if sc.admits:
         sources = [pod_selector(plan.sidecar_labels(r)) for r in sc.admits]
         objects.append(network_policy(plan, meta, selector, sc.port, sources))
     return objects
+
+
+def _pod_reader(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """A ServiceAccount that may read the pods of its namespace (the router's service
+    discovery watches the server pods), with its Role and RoleBinding."""
+    name = meta["name"]
+    ref = {"kind": "ServiceAccount", "name": name}
+    if "namespace" in meta:
+        ref["namespace"] = meta["namespace"]
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta,
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [ref],
+        },
+    ]

@@ -1,0 +1,154 @@
+"""Router policy round_robin vs cache_aware on two real vLLM CPU replicas (issue 21).
+
+Two ``vllm serve`` processes of the tiny local model (~/.cache/vllmtune/tiny-llama) and the
+pinned vllm-router in front of them; a multi-tenant workload: several long system prompts
+(tenants), each request one tenant's prompt plus a unique question, the tenants interleaved.
+For each policy (a fresh router, the same two servers, their prefix caches reset between runs):
+server-reported prefix-cache hit tokens (the sum over both replicas of the
+``vllm:prefix_cache_hits_total`` delta), which replica served how many requests
+(``vllm:request_success_total`` deltas), and client TTFT p50 with a 95% bootstrap CI, plus the
+CI of the p50 difference (vllmtune.bench.stats).
+
+    python benchmarks/routing_policies.py [--tenants 8] [--requests 64] [--concurrency 4]
+
+Needs the vLLM CPU venv (scripts/setup_vllm_cpu.sh), the tiny model
+(scripts/make_tiny_model.py) and ``pip install vllm-router``. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import free_port, stop
+from vllmtune.bench import stats
+from vllmtune.bench.runner import Options, run, scrape_metrics
+from vllmtune.bench.workloads import shared_prefix
+from vllmtune.profile.models import ROUTER_VERSION
+
+HOME = Path(os.environ.get("VLLMTUNE_REAL_HOME", str(Path.home())))
+VENV = Path(os.environ.get("VLLMTUNE_VLLM_VENV", str(HOME / ".cache/vllmtune/vllm-cpu-venv")))
+MODEL = Path(os.environ.get("VLLMTUNE_TINY_MODEL", str(HOME / ".cache/vllmtune/tiny-llama")))
+SERVED = "tiny-llama"
+
+
+def wait_http(url: str, procs: list[subprocess.Popen[bytes]], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.poll() is not None:
+                raise SystemExit(f"{p.args!r} exited with {p.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} did not answer within {seconds:g} s")
+
+
+def start_server(port: int, logdir: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1"}
+    env["VLLM_SERVER_DEV_MODE"] = "1"  # /reset_prefix_cache between the policies
+    argv = [str(VENV / "bin" / "vllm"), "serve", str(MODEL), "--served-model-name", SERVED, "--port", str(port)]
+    argv += ["--host", "127.0.0.1", "--max-model-len", "4096", "--enable-prefix-caching"]
+    log = open(logdir / f"vllm-{port}.log", "wb")  # noqa: SIM115 - the process owns it
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def start_router(port: int, policy: str, workers: list[str], logdir: Path) -> subprocess.Popen[bytes]:
+    router = shutil.which("vllm-router")
+    if router is None:
+        raise SystemExit(f"vllm-router is not installed: pip install vllm-router=={ROUTER_VERSION}")
+    argv = [router, "--host", "127.0.0.1", "--port", str(port), "--policy", policy, "--worker-urls", *workers]
+    log = open(logdir / f"router-{policy}.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def reset_prefix_cache(base: str) -> None:
+    req = urllib.request.Request(base + "/reset_prefix_cache", method="POST")
+    with urllib.request.urlopen(req, timeout=30):
+        pass
+
+
+async def measure(router_base: str, workers: list[str], cases: list, concurrency: int) -> dict:  # type: ignore[type-arg]
+    before = [await scrape_metrics(w) for w in workers]
+    records, wall = await run(Options(url=router_base, model=SERVED, cases=cases, concurrency=concurrency))
+    after = [await scrape_metrics(w) for w in workers]
+
+    def delta(name: str) -> list[float]:
+        return [a.get(name, 0.0) - b.get(name, 0.0) for a, b in zip(after, before, strict=True)]
+
+    ttft = [r.first_token - r.start for r in records if not r.error]
+    return {
+        "errors": sum(1 for r in records if r.error),
+        "wall_s": round(wall, 2),
+        "prefix_cache_hit_tokens": sum(delta("vllm:prefix_cache_hits_total")),
+        "prefix_cache_query_tokens": sum(delta("vllm:prefix_cache_queries_total")),
+        "requests_per_replica": delta("vllm:request_success_total"),
+        "ttft_ms": {
+            k: v for k, v in stats.summarize([t * 1000 for t in ttft]).items() if k in ("count", "p50", "p50_ci95")
+        },
+        "_ttft": ttft,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tenants", type=int, default=8, help="long system prompts, interleaved")
+    ap.add_argument("--prefix-words", type=int, default=600)
+    ap.add_argument("--requests", type=int, default=64)
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--policies", nargs="+", default=["round_robin", "cache_aware"])
+    ap.add_argument("--logs", default="/tmp/vllmtune-routing-bench")
+    args = ap.parse_args()
+    logdir = Path(args.logs)
+    logdir.mkdir(parents=True, exist_ok=True)
+    cases = shared_prefix(args.requests, seed=0, prefixes=args.tenants, prefix_words=args.prefix_words)
+    ports = [free_port(), free_port()]
+    workers = [f"http://127.0.0.1:{p}" for p in ports]
+    servers = [start_server(p, logdir) for p in ports]
+    procs = list(servers)
+    out: dict = {"router": f"vllm-router {ROUTER_VERSION}", "tenants": args.tenants, "requests": args.requests}  # type: ignore[type-arg]
+    out["concurrency"] = args.concurrency
+    try:
+        for w in workers:
+            wait_http(w + "/health", servers, 900)
+        results = {}
+        for policy in args.policies:
+            for w in workers:
+                reset_prefix_cache(w)
+            port = free_port()
+            router = start_router(port, policy, workers, logdir)
+            procs.append(router)
+            wait_http(f"http://127.0.0.1:{port}/v1/models", [router], 120)
+            results[policy] = asyncio.run(measure(f"http://127.0.0.1:{port}", workers, cases, args.concurrency))
+            stop([router])
+        if {"round_robin", "cache_aware"} <= results.keys():
+            rr, ca = results["round_robin"], results["cache_aware"]
+            out["hit_tokens_ratio_cache_aware_over_round_robin"] = (
+                ca["prefix_cache_hit_tokens"] / rr["prefix_cache_hit_tokens"] if rr["prefix_cache_hit_tokens"] else None
+            )
+            # cache_aware minus round_robin, ms: below 0 is cache_aware faster
+            out["ttft_p50_diff_ms_ci95"] = [x * 1000 for x in stats.diff_ci(rr["_ttft"], ca["_ttft"], q=50)]
+        for r in results.values():
+            r.pop("_ttft")
+        out["results"] = results
+    finally:
+        stop(procs)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

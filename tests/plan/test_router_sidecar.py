@@ -1,0 +1,54 @@
+"""The router as a plan sidecar (plan/sidecars.py): its place before the proxy, its args per
+target (``resolved_args`` with ``kubernetes`` / ``local``), and the local runtime's replicas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import ROOT
+from vllmtune.plan import load_plan
+
+EXAMPLE = str(ROOT / "profiles" / "examples" / "two-replicas-routing.yaml")
+BASE = 'name: r\nvllm: {version: "0.32.0"}\nmodel: {id: meta-llama/Llama-3.1-8B-Instruct}\n'
+
+
+def test_the_router_comes_before_the_proxy_which_waits_for_it() -> None:
+    plan = load_plan(EXAMPLE)
+    assert [sc.role for sc in plan.sidecars] == ["router", "cache"]
+    router, cache = plan.sidecars
+    assert cache.waits_for == ("vllm", "router")
+    assert (router.publish, cache.publish, router.fronts_server) == (False, True, True)
+    assert plan.local_replicas == 2
+
+
+def test_the_router_args_per_target() -> None:
+    (router, _) = load_plan(EXAMPLE).sidecars
+    common = ["--host", "0.0.0.0", "--port", "8100", "--policy", "cache_aware"]
+    assert router.resolved_args({"vllm": "srv"}) == [*common, "--worker-urls", "http://srv:8000"]
+    assert router.resolved_args({"vllm": "127.0.0.1", "port0": "9000", "port1": "9001"}, local=True) == [
+        *common,
+        "--worker-urls",
+        "http://127.0.0.1:9000",
+        "http://127.0.0.1:9001",
+        "--worker-startup-check-interval",
+        "1",
+    ]
+    assert router.resolved_args({}, kubernetes=True)[6:8] == ["--service-discovery", "--selector"]
+    assert router.local_install == "pip install vllm-router==0.1.17"
+
+
+def test_without_routing_one_local_server_and_no_router(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(BASE)
+    plan = load_plan(str(tmp_path / "p.yaml"))
+    assert (plan.local_replicas, plan.sidecars) == (1, ())
+
+
+def test_autoscaling_alone_runs_two_local_replicas(tmp_path: Path) -> None:
+    text = (
+        BASE
+        + "routing: {}\ndeploy:\n  kubernetes:\n    autoscaling: {max_replicas: 4}\n    pvc: {access_mode: ReadWriteMany}\n"
+    )
+    (tmp_path / "p.yaml").write_text(text)
+    plan = load_plan(str(tmp_path / "p.yaml"))
+    assert plan.local_replicas == 2
+    assert plan.sidecars[0].publish  # no proxy: the router is what clients reach

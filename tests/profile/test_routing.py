@@ -1,0 +1,96 @@
+"""The ``routing`` section (a router in front of the replicas): its defaults, the router's own
+policy names, and the whole located messages of its checks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from vllmtune.errors import ProfileError
+from vllmtune.plan import load_plan
+from vllmtune.profile.models import ROUTER_POLICIES, ROUTER_VERSION, RoutingSection
+
+BASE = 'name: q\nvllm: {version: "0.32.0"}\nmodel: {id: meta-llama/Llama-3.1-8B-Instruct}\n'
+TWO = "deploy:\n  kubernetes:\n    replicas: 2\n    pvc: {access_mode: ReadWriteMany}\n"
+
+
+def errors(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    try:
+        load_plan(str(path))
+    except ProfileError as exc:
+        return [str(p).replace(str(tmp_path) + "/", "") for p in exc.problems]
+    return []
+
+
+def test_defaults_dumped_whole() -> None:
+    assert RoutingSection().model_dump() == {
+        "router": "vllm-router",
+        "policy": "cache_aware",
+        "port": 8100,
+        "gateway": None,
+        "image": "vllmtune/vllm-router",
+    }
+
+
+def test_two_replicas_and_a_policy_load(tmp_path: Path) -> None:
+    assert errors(tmp_path, BASE + "routing: {policy: round_robin}\n" + TWO) == []
+
+
+def test_a_gateway_the_extension_does_not_name_is_refused(tmp_path: Path) -> None:
+    assert errors(tmp_path, BASE + "routing: {gateway: istio}\n" + TWO) == [
+        "p.yaml:4: routing.gateway: \"istio\" is not allowed; input should be 'inference-extension'",
+    ]
+
+
+def test_one_replica_buys_nothing(tmp_path: Path) -> None:
+    assert errors(tmp_path, BASE + "routing: {policy: cache_aware}\n") == [
+        "p.yaml:4: routing: a router in front of one replica buys nothing (deploy.kubernetes.replicas is 1, "
+        "no autoscaling): every request goes to the same server; set deploy.kubernetes.replicas: 2 or more "
+        "(or autoscaling with max_replicas >= 2), or remove routing",
+    ]
+
+
+def test_autoscaling_to_two_is_enough(tmp_path: Path) -> None:
+    text = (
+        BASE
+        + "routing: {}\ndeploy:\n  kubernetes:\n    autoscaling: {max_replicas: 2}\n    pvc: {access_mode: ReadWriteMany}\n"
+    )
+    assert errors(tmp_path, text) == []
+
+
+def test_kv_aware_is_refused_with_what_it_needs(tmp_path: Path) -> None:
+    assert errors(tmp_path, BASE + "routing: {policy: kv_aware}\n" + TWO) == [
+        "p.yaml:4: routing.policy: kv_aware needs each replica's KV events (vLLM --kv-events-config, one ZMQ "
+        "endpoint per worker given to the router as --kv-event-source), which vllmtune does not wire; use "
+        "cache_aware (the router's own prefix tree of what it sent where)",
+    ]
+
+
+def test_a_policy_name_not_the_routers_is_refused(tmp_path: Path) -> None:
+    assert errors(tmp_path, BASE + "routing: {policy: least_loaded}\n" + TWO) == [
+        "p.yaml:4: routing.policy: \"least_loaded\" is not allowed; input should be 'random', 'round_robin', "
+        "'cache_aware', 'kv_aware', 'power_of_two', 'consistent_hash' or 'sticky_least_loaded'",
+    ]
+
+
+def test_the_router_port_must_be_free(tmp_path: Path) -> None:
+    text = BASE + "prompt_cache: {enabled: true}\nrouting: {port: 8080}\n" + TWO
+    assert errors(tmp_path, text) == [
+        "p.yaml:5: routing.port: 8080 is taken by the server or the prompt-cache proxy; pick another port",
+    ]
+
+
+@pytest.mark.skipif(shutil.which("vllm-router") is None, reason="vllm-router not installed (pip install vllm-router)")
+def test_the_policy_names_and_version_are_the_installed_routers() -> None:
+    """The pinned facts against the real router: its --help's policy choices, its version."""
+    out = subprocess.run(["vllm-router", "--help"], capture_output=True, text=True, timeout=60, check=True).stdout
+    choices = out.split("--policy {", 1)[1].split("}", 1)[0].split(",")
+    assert tuple(choices) == ROUTER_POLICIES
+    from importlib.metadata import version
+
+    assert version("vllm-router") == ROUTER_VERSION
