@@ -7,8 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
+from tests.support.require_real import require
 from vllmtune.errors import ProfileError
 from vllmtune.plan import load_plan
 from vllmtune.profile.models import ROUTER_POLICIES, ROUTER_VERSION, RoutingSection
@@ -85,9 +84,9 @@ def test_the_router_port_must_be_free(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.skipif(shutil.which("vllm-router") is None, reason="vllm-router not installed (pip install vllm-router)")
 def test_the_policy_names_and_version_are_the_installed_routers() -> None:
     """The pinned facts against the real router: its --help's policy choices, its version."""
+    require(shutil.which("vllm-router") is not None, "vllm-router (the test extra: pip install -e '.[test]')")
     out = subprocess.run(["vllm-router", "--help"], capture_output=True, text=True, timeout=60, check=True).stdout
     choices = out.split("--policy {", 1)[1].split("}", 1)[0].split(",")
     assert tuple(choices) == ROUTER_POLICIES

@@ -11,7 +11,7 @@ lever's field its lever (``vllmtune.levers``), in ``json_schema_extra`` (written
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -22,6 +22,16 @@ from vllmtune.profile.base import MANAGED_SECRET_VARS as MANAGED_SECRET_VARS
 from vllmtune.profile.base import SECRET_NAME_RE as SECRET_NAME_RE
 from vllmtune.profile.base import parse_duration as parse_duration
 from vllmtune.profile.deploy import DeploySection
+from vllmtune.profile.engine import ROUTER_POLICIES as ROUTER_POLICIES
+from vllmtune.profile.engine import ROUTER_VERSION as ROUTER_VERSION
+from vllmtune.profile.engine import (
+    CompilationSection,
+    KvOffloadSection,
+    ParallelismSection,
+    RoutingSection,
+    SchedulingSection,
+)
+from vllmtune.profile.engine import RouterPolicy as RouterPolicy
 from vllmtune.profile.fieldmeta import meta
 
 
@@ -119,42 +129,6 @@ class PromptCacheSection(Strict):
         default="vllmtune/cache-proxy",
         description="Proxy image repository, tagged with the vllmtune version (vllmtune cache build-image "
         "builds it; up builds it when missing).",
-        pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$",
-    )
-
-
-# The vllm-project router (PyPI ``vllm-router``, a Rust binary in the wheel): the version
-# pinned here and its own policy names, read from ``vllm-router --help`` of that version.
-ROUTER_VERSION = "0.1.17"
-RouterPolicy = Literal[
-    "random", "round_robin", "cache_aware", "kv_aware", "power_of_two", "consistent_hash", "sticky_least_loaded"
-]
-ROUTER_POLICIES: tuple[str, ...] = get_args(RouterPolicy)
-
-
-class RoutingSection(Strict):
-    """A router in front of the replicas: with round-robin each replica holds its own copy of
-    every shared prefix; a cache-aware router sends a prefix back to the replica that has it."""
-
-    router: Literal["vllm-router"] = Field(
-        default="vllm-router", description=f"The router: the vllm-project router (vllm-router {ROUTER_VERSION})."
-    )
-    policy: RouterPolicy = Field(
-        default="cache_aware",
-        description="The router's own policy name (vllm-router --policy): cache_aware sends a prefix to the "
-        "replica that served it, round_robin ignores prefixes.",
-    )
-    port: int = Field(default=8100, ge=1, le=65535, description="Port the router listens on (clients use it).")
-    gateway: Literal["inference-extension"] | None = Field(
-        default=None,
-        description="For Kubernetes Gateway users: also render the Gateway API Inference Extension's "
-        "InferencePool of the server pods, naming the endpoint picker (EPP) Service NAME-epp that "
-        "picks a pod per request (its prefix-cache scorer); the EPP itself comes from its own chart.",
-    )
-    image: str = Field(
-        default="vllmtune/vllm-router",
-        description=f"Router image repository, tagged with the router version ({ROUTER_VERSION}): python with "
-        f"pip install vllm-router=={ROUTER_VERSION} (the project publishes the wheel, not an image).",
         pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$",
     )
 
@@ -329,114 +303,6 @@ class LoraSection(Strict):
     max_cpu_loras: int | None = Field(
         default=None, ge=1, description="Adapters kept in CPU memory.", json_schema_extra=meta("max_cpu_loras")
     )
-
-
-class ParallelismSection(Strict):
-    """Data and expert parallelism (tensor and pipeline parallelism are in ``resources``). One server
-    then uses data x tensor_parallel_size x pipeline_parallel_size GPUs."""
-
-    data: int = Field(
-        default=1,
-        ge=1,
-        le=1024,
-        description="Data-parallel engine ranks: full copies of the model inside one server, each with "
-        "resources.tensor_parallel_size x pipeline_parallel_size GPUs. More throughput, not a longer context.",
-        json_schema_extra=meta("data_parallel_size"),
-    )
-    expert: bool | None = Field(
-        default=None,
-        description="Expert parallelism for mixture-of-experts models: the experts are spread over the "
-        "data x tensor parallel GPUs instead of each GPU holding a slice of every expert.",
-        json_schema_extra=meta("enable_expert_parallel"),
-    )
-    eplb: bool | None = Field(
-        default=None,
-        description="Expert-parallel load balancing: replicate hot experts across GPUs (needs expert: true).",
-        json_schema_extra=meta("enable_eplb"),
-    )
-
-
-class SchedulingSection(Strict):
-    """How vLLM's scheduler orders and overlaps work."""
-
-    async_: bool | None = Field(
-        default=None,
-        alias="async",
-        description="Asynchronous scheduling: schedule step n+1 while step n runs on the GPU, hiding the "
-        "CPU's scheduling time between steps.",
-        json_schema_extra=meta("async_scheduling"),
-    )
-    long_prefill_token_threshold: int | None = Field(
-        default=None,
-        gt=0,
-        description="A prompt longer than this many tokens counts as a long prefill; vLLM caps how many "
-        "run at once so that short requests are not starved.",
-        json_schema_extra=meta("long_prefill_token_threshold"),
-    )
-    priority: bool | None = Field(
-        default=None,
-        description="Serve requests by their 'priority' request field (lower first, then arrival) instead "
-        "of first come, first served: --scheduling-policy priority (false: fcfs).",
-        json_schema_extra=meta("scheduling_policy"),
-    )
-
-
-class CompilationSection(Strict):
-    """torch.compile and CUDA graphs."""
-
-    enforce_eager: bool | None = Field(
-        default=None,
-        description="Run the model eagerly: no CUDA graphs (saves their memory and the capture time at "
-        "start-up, costs decode speed).",
-        json_schema_extra=meta("enforce_eager"),
-    )
-    cudagraph_capture_sizes: list[int] | None = Field(
-        default=None,
-        min_length=1,
-        max_length=1024,
-        description="Batch sizes to capture CUDA graphs for (vLLM picks a ladder by default). Rendered in "
-        "the pinned version's spelling: --cuda-graph-sizes (0.9.0 .. 0.11.0), --cudagraph-capture-sizes "
-        "(from 0.11.1).",
-        examples=[[1, 2, 4, 8, 16, 32]],
-        json_schema_extra=meta("cudagraph_capture_sizes"),
-    )
-    performance_mode: Literal["balanced", "interactivity", "throughput"] | None = Field(
-        default=None,
-        description="vLLM's performance preset (from 0.17.0): interactivity favours latency, throughput "
-        "favours tokens per second.",
-        json_schema_extra=meta("performance_mode"),
-    )
-
-    @field_validator("cudagraph_capture_sizes")
-    @classmethod
-    def _positive_sizes(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and any(n < 1 for n in value):
-            raise ValueError("batch sizes are positive integers")
-        return value
-
-
-class KvOffloadSection(Strict):
-    """KV cache offloading to host memory: KV blocks evicted from the GPU stay in CPU memory and
-    come back without recomputing the prefill."""
-
-    backend: Literal["native"] = Field(
-        default="native",
-        description="native: vLLM's own CPU offloading (--kv-offloading-backend, from 0.11.1).",
-        json_schema_extra=meta("kv_offloading_backend"),
-    )
-    size: str = Field(
-        description="Host memory for offloaded KV blocks, all tensor-parallel ranks together (64GiB, 100GB): "
-        "rendered in GiB as --kv-offloading-size; Kubernetes' memory request grows by it.",
-        examples=["64GiB"],
-        json_schema_extra=meta("kv_offloading_size"),
-    )
-
-    @field_validator("size")
-    @classmethod
-    def _size_is_a_size(cls, value: str) -> str:
-        if parse_size(value) <= 0:  # ValueError: the loader locates it (file:line: kv_offload.size)
-            raise ValueError("the offload buffer needs some memory")
-        return value
 
 
 class ResourcesSection(Strict):
