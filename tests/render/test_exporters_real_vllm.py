@@ -49,7 +49,7 @@ def test_every_032_export_yields_the_plans_engine_arguments(tmp_path: Path) -> N
     assert from_config == want
     # the one difference the chart makes, and it is reported: prefix caching left to vLLM is off there
     left = [s for s in stack if isinstance(plan_of(s).vllm.enable_prefix_caching, Default)]
-    assert left == ["profiles/examples/quantize-w4a16.yaml"]
+    assert left == ["profiles/examples/moe-engine-levers.yaml", "profiles/examples/quantize-w4a16.yaml"]
     assert all(any(": prefix_caching: " in w for w in export_warnings(plan_of(s), "production-stack")) for s in left)
     assert from_chart == {s: {**want[s], "enable_prefix_caching": False} if s in left else want[s] for s in stack}
     # the comparison sees the settings themselves
