@@ -50,6 +50,10 @@ def vllm_executable() -> str:
     return exe
 
 
+# a replica started beside the first one; by the time the first answers, it is close behind
+REPLICA_READY_SECONDS = 600.0
+
+
 class LocalBackend:
     """Processes recorded under the state directory: ``<name>.json`` and ``<name>.log``."""
 
@@ -58,6 +62,9 @@ class LocalBackend:
     def __init__(self, root: Path | None = None) -> None:
         self.root = (root or state_dir()) / "servers"
         self.say: Callable[[str], None] = lambda _msg: None
+        # the replicas after the first (a router in front), by stack: (port, process, log) each;
+        # up waits for the first through its own watch, start_front for these
+        self._replicas: dict[str, list[tuple[int, subprocess.Popen[bytes], Path]]] = {}
 
     def _record_path(self, name: str) -> Path:
         return self.root / f"{name}.json"
@@ -123,11 +130,13 @@ class LocalBackend:
         if gpus is not None and gpus not in ("all",):
             full_env["CUDA_VISIBLE_DEVICES"] = gpus.removeprefix("device=")
         # more than one replica (a router in front): the others on the next ports, logged apart
+        self._replicas[plan.name] = []
         for i in range(plan.local_replicas - 1, 0, -1):
             extra = plan.with_endpoint(port=plan.port + i).serve_argv()
             extra[0] = vllm_executable()
             self.say(f"starting replica {i + 1} of {plan.local_replicas} (port {plan.port + i})")
             other = _spawn(extra, self.log_path(f"{plan.name}-{i + 1}"), env=full_env)
+            self._replicas[plan.name].append((plan.port + i, other, self.log_path(f"{plan.name}-{i + 1}")))
             parts.append(
                 {
                     "role": "server",
@@ -149,6 +158,20 @@ class LocalBackend:
     def start_front(self, plan: DeploymentPlan, env: dict[str, str]) -> list[tuple[str, str, Started]]:
         """The cache proxy as a second process: ``python -m vllmtune.cache`` with the sidecar's
         args, vLLM at 127.0.0.1, bound where vLLM is (127.0.0.1 unless --host)."""
+        from vllmtune.runtime.health import wait_http
+
+        host = "127.0.0.1" if _bind(plan) in ("0.0.0.0", "::") else _bind(plan)
+        # every replica answers before the router (and the proxy) start: up saw only the first
+        for port, proc, log_file in sorted(self._replicas.pop(plan.name, []), key=lambda r: r[0]):
+            self.say(f"waiting for the replica on port {port}")
+            wait_http(
+                f"vLLM replica on port {port}",
+                f"http://{host}:{port}/health",
+                _alive(proc),
+                _tail(log_file),
+                REPLICA_READY_SECONDS,
+                [],
+            )
         out = []
         data = json.loads(self._record_path(plan.name).read_text())
         for sc in plan.sidecars:
@@ -166,7 +189,6 @@ class LocalBackend:
             proc = _spawn(argv, log, env={**os.environ, **dict(sc.env), **secrets})
             data["parts"].append({**self._part(plan, sc.role, proc.pid, sc.port), "argv": argv})
             write_json(self._record_path(plan.name), data)
-            host = "127.0.0.1" if _bind(plan) in ("0.0.0.0", "::") else _bind(plan)
             url = f"http://{host}:{sc.port}{sc.health_path or '/'}"
             out.append(
                 (
@@ -285,6 +307,11 @@ def _spawn(
         return subprocess.Popen(
             argv, stdout=fh, stderr=subprocess.STDOUT, stdin=stdin, env=env, cwd=cwd, start_new_session=True
         )
+
+
+def _alive(proc: subprocess.Popen[bytes]) -> Callable[[], bool]:
+    """Whether the process still runs, call by call."""
+    return lambda: proc.poll() is None
 
 
 def _tail(log: Path) -> Callable[[], list[str]]:
