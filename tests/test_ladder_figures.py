@@ -17,6 +17,7 @@ from vllmtune.ladder.table import ladder_notes, ladder_rows, ladder_table, opera
 from vllmtune.ladder_figures import (
     BETTER,
     SAME,
+    VERDICT_LEVEL,
     WORSE,
     busy_seconds,
     compare_figures,
@@ -67,10 +68,17 @@ def test_compare_figures_on_synthetic_samples() -> None:
     faster = compare_figures(samples(0), samples(-30))
     assert {k: f["verdict"] for k, f in faster.items()} == {
         "e2e_p50_ms": BETTER,
-        "e2e_p99_ms": BETTER,
+        "e2e_p99_ms": SAME,  # 60 requests a side: too few for any honest CI of p99 (368 at 95%)
         "ttft_p50_ms": BETTER,
         "cost_ms_per_request": SAME,  # the same cost sample: an interval centred on 0
     }
+    assert faster["e2e_p99_ms"]["ci95"] is None and faster["e2e_p99_ms"]["delta_ci95"] is None
+    assert faster["e2e_p99_ms"]["ratio_ci95"] is faster["e2e_p99_ms"]["ratio_ci_verdict"] is None
+    many = compare_figures(
+        {"e2e_ms": BASE * 10, "ttft_ms": BASE * 10, "cost_ms": BASE},
+        {"e2e_ms": [v - 30 for v in BASE * 10], "ttft_ms": BASE * 10, "cost_ms": BASE},
+    )  # 600 a side: enough for p99's verdict CI (546 at 99.2%)
+    assert many["e2e_p99_ms"]["verdict"] == BETTER and many["e2e_p99_ms"]["ci95"] is not None
     assert faster["e2e_p50_ms"]["delta"] == pytest.approx(-30)
     lo, hi = faster["e2e_p50_ms"]["delta_ci95"]
     assert lo < -30 < hi or lo == hi == -30
@@ -80,7 +88,10 @@ def test_compare_figures_on_synthetic_samples() -> None:
     assert slower["e2e_p50_ms"]["verdict"] == WORSE and slower["ttft_p50_ms"]["verdict"] == WORSE
     # the same distribution in another order: the CI of the difference straddles 0
     same = compare_figures(samples(0), {k: v[::-1] for k, v in samples(0).items()})
-    for fig in same.values():
+    for key, fig in same.items():
+        if key == "e2e_p99_ms":  # too few requests for p99 (see above)
+            assert fig["delta_ci95"] is None and fig["verdict"] == SAME
+            continue
         lo, hi = fig["delta_ci95"]
         assert lo <= 0 <= hi and fig["verdict"] == SAME
     # the first rung has values and CIs, no verdict
@@ -192,48 +203,53 @@ def test_rows_table_and_notes_from_constructed_rungs(tmp_path: Path) -> None:
     assert len(measured) == 3
     table = ladder_table(rows)
     assert table == [
-        "| Config | p50 ms | p99 ms | TTFT p50 | Server TTFT p50 | Tokens/call | Cache hits | Quality | S"
-        "erver ms/req | Relative cost | $/1k req | $/1M out tok | vs previous rung |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        "| baseline | 100 [100, 100] | 100 [100, 100] | 50 [50, 50] | 50 [50, 50] | 8.0 | - | - | 100 [10"
-        "0, 100] | 1.00x | 0.1000 | 12.50 | - |",
-        "| + prompt cache | 50 [1, 100] | 100 [100, 100] | 25 [0, 50] | 50 [50, 50] | 8.0 | 50% | - | 50 "
-        "[34, 66] | 0.50x (95% CI 0.34-0.66) | 0.0500 | 6.25 | better: cost; no significant change: p50, "
-        "p99, TTFT p50, server TTFT |",
-        "| + batching (FAILED) | - | - | - | - | - | - | - | - | - | - | - | - |",
-        "| + prefix caching | 50 [1, 100] | 100 [100, 100] | 25 [0, 50] | 15 [15, 15] | 8.0 | 50% | - | 5"
-        "0 [34, 66] | 0.50x (95% CI 0.34-0.66) | 0.0500 | 6.25 | better: server TTFT; no significant chan"
-        "ge: p50, p99, TTFT p50, cost |",
+        '| Config | p50 ms | p99 ms | TTFT p50 | Server TTFT p50 | Tokens/call | Cache hits | Quality | S'
+        'erver ms/req | Relative cost | $/1k req | $/1M out tok | vs previous rung |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+        '| baseline | 100 [100, 100] | 100 | 50 [50, 50] | 50 [50, 50] | 8.0 | - | - | 100 [100, 100] | 1'
+        '.00x | 0.1000 | 12.50 | - |',
+        '| + prompt cache | 50 [1, 100] | 100 | 25 [0, 50] | 50 [50, 50] | 8.0 | 50% | - | 50 [34, 66] | '
+        '0.50x (95% CI 0.34-0.66) | 0.0500 | 6.25 | better: cost; no significant change: p50, p99, TTFT p'
+        '50, server TTFT |',
+        '| + batching (FAILED) | - | - | - | - | - | - | - | - | - | - | - | - |',
+        '| + prefix caching | 50 [1, 100] | 100 | 25 [0, 50] | 15 [15, 15] | 8.0 | 50% | - | 50 [34, 66] '
+        '| 0.50x (95% CI 0.34-0.66) | 0.0500 | 6.25 | better: server TTFT; no significant change: p50, p9'
+        '9, TTFT p50, cost |',
     ]
     assert ladder_notes(rows, operating_point(args)) == [
-        "Operating point: closed loop at concurrency 1, 40 measured requests per rung per round after 2 w"
-        "arm-up requests (excluded), workload shared-prefix, seed 0, 1 round (the rungs one after another"
-        ").",
-        "Relative cost: server-busy seconds per successful request at that point (the union of the reques"
+        'Operating point: closed loop at concurrency 1, 40 measured requests per rung per round after 2 w'
+        'arm-up requests (excluded), workload shared-prefix, seed 0, 1 round (the rungs one after another'
+        ').',
+        'Relative cost: server-busy seconds per successful request at that point (the union of the reques'
         "ts' in-server intervals; prompt-cache hits cost 0), relative to the first rung, with Fieller's 9"
-        "5% CI of the ratio. [a, b]: 95% CI. Server TTFT p50: vLLM's TTFT histogram, interpolated within "
-        "its bucket (the CI: a bootstrap over the bucketed counts; no finer than the buckets).",
-        "Speculative decoding (+ prefix caching): 30 of 120 draft tokens accepted (25%), mean acceptance "
+        "5% CI of the ratio (its verdict reads the 99.2% CI). [a, b]: 95% CI. Server TTFT p50: vLLM's TTF"
+        'T histogram, interpolated within its bucket (the CI: a bootstrap over the bucketed counts; no fi'
+        'ner than the buckets).',
+        'Speculative decoding (+ prefix caching): 30 of 120 draft tokens accepted (25%), mean acceptance '
         "length 1.75 over 40 drafts (vLLM's vllm:spec_decode_* counters).",
-        "",
-        "Change from the previous rung (95% CI of the difference, then the ratio with its 95% CI; the ver"
-        "dict is the ratio's: a CI including 1 is no significant change):",
-        "- + prompt cache vs baseline: p50 -50 ms [-99, +0.0], -50% (95% CI -99% to +0.0%) no significant"
-        " change; p99 +0.0 ms [+0.0, +0.0], +0.0% (95% CI +0.0% to +0.0%) no significant change; TTFT p50"
-        " -25 ms [-50, +0.0], -50% (95% CI -99% to +0.0%) no significant change; cost -50 ms [-66, -34], "
-        "-50% (95% CI -66% to -34%) better; server TTFT p50 +0.0% (95% CI +0.0% to +0.0%) no significant "
-        "change",
-        "- + prefix caching vs + prompt cache: p50 +0.0 ms [-99, +99], +0.0% (95% CI -99% to +9,900%) no "
-        "significant change; p99 +0.0 ms [+0.0, +0.0], +0.0% (95% CI +0.0% to +0.0%) no significant chang"
-        "e; TTFT p50 +0.0 ms [-50, +50], +0.0% (95% CI -99% to +9,900%) no significant change; cost +0.0 "
-        "ms [-23, +23], +0.0% (95% CI -38% to +60%) no significant change; server TTFT p50 -70% (95% CI -"
-        "70% to -70%) better",
+        '',
+        'Change from the previous rung (95% CI of the difference, then the ratio with its 95% CI and its '
+        "99.2% CI; the verdict is the ratio's 99.2% CI, Bonferroni over a rung's 6 comparisons: one inclu"
+        "ding 1 is no significant change; a percentile's CI needs enough requests a side, 8 for p50 and 5"
+        '46 for p99):',
+        '- + prompt cache vs baseline: p50 -50 ms [-99, +0.0], -50% (95% CI -99% to +0.0%, 99.2% CI -99% '
+        'to +0.0%) no significant change; p99 +0.0 ms [CI: p99 needs 368 requests a side, 40 here], +0.0%'
+        ' (95% CI: too few samples) no significant change; TTFT p50 -25 ms [-50, +0.0], -50% (95% CI -99%'
+        ' to +0.0%, 99.2% CI -99% to +0.0%) no significant change; cost -50 ms [-66, -34], -50% (95% CI -'
+        '66% to -34%, 99.2% CI -72% to -28%) better; server TTFT p50 +0.0% (95% CI +0.0% to +0.0%, 99.2% '
+        'CI +0.0% to +0.0%) no significant change',
+        '- + prefix caching vs + prompt cache: p50 +0.0 ms [-99, +99], +0.0% (95% CI -99% to +9,900%, 99.'
+        '2% CI -99% to +9,900%) no significant change; p99 +0.0 ms [CI: p99 needs 368 requests a side, 40'
+        ' here], +0.0% (95% CI: too few samples) no significant change; TTFT p50 +0.0 ms [-50, +50], +0.0'
+        '% (95% CI -99% to +9,900%, 99.2% CI -99% to +9,900%) no significant change; cost +0.0 ms [-23, +'
+        '23], +0.0% (95% CI -38% to +60%, 99.2% CI -49% to +95%) no significant change; server TTFT p50 -'
+        '70% (95% CI -70% to -70%, 99.2% CI -70% to -70%) better',
     ]
     # the server TTFT: all 40 baseline requests in the 40-60 ms bucket: the median interpolated to 50 ms,
     # its CI no narrower (nor wider) than the bucket allows; prefix caching's 20 in 10-20 ms: 15 ms
     assert b["server_ttft_p50_ms"] == {"value": pytest.approx(50), "ci95": [pytest.approx(50)] * 2, "requests": 40}
     assert px["server_ttft_change"] == {"ratio": pytest.approx(0.3), "ratio_ci95": [pytest.approx(0.3)] * 2,
-                                        "verdict": BETTER}  # fmt: skip
+                                        "ratio_ci_verdict": [pytest.approx(0.3)] * 2, "verdict": BETTER}  # fmt: skip
     assert px["verdicts"]["server_ttft_p50_ms"] == BETTER and "server_ttft_p50_ms" not in b["verdicts"]
     assert px["spec_decode"] == spec and pc["spec_decode"] is None
     assert pc["relative_cost_verdict"] == BETTER and b["relative_cost_ci95"] is None
@@ -315,7 +331,7 @@ def test_verdict_summary() -> None:
 def test_ratio_figure_of_means_and_percentiles_with_their_verdicts() -> None:
     from vllmtune.ladder_figures import fieller_ratio_ci, ratio_figure
 
-    a = [100.0, 104.0, 96.0, 102.0, 98.0, 100.0]
+    a = [100.0, 104.0, 96.0, 102.0, 98.0, 100.0, 101.0, 99.0]  # 8: the fewest for p50's 99.2% CI
     halved = [x / 2 for x in a]
     mean = ratio_figure(a, halved, None)
     assert mean["ratio"] == 0.5
@@ -326,7 +342,15 @@ def test_ratio_figure_of_means_and_percentiles_with_their_verdicts() -> None:
     assert same["ratio"] == 1.0 and same["ratio_verdict"] == "no significant change"
     assert same["ratio_ci95"][0] < 1 < same["ratio_ci95"][1]
     assert ratio_figure(a, [2 * x for x in a], 50)["ratio_verdict"] == "worse"
-    assert ratio_figure([], a, None) == {"ratio": None, "ratio_ci95": None, "ratio_verdict": "no significant change"}
+    assert ratio_figure([], a, None) == {
+        "ratio": None, "ratio_ci95": None, "ratio_ci_verdict": None, "ratio_verdict": "no significant change"
+    }  # fmt: skip
+    # the verdict reads the wider Bonferroni CI: a 95% CI may exclude 1 while the verdict says none
+    assert mean["ratio_ci_verdict"] == fieller_ratio_ci(a, halved, VERDICT_LEVEL)
+    assert mean["ratio_ci_verdict"][0] < mean["ratio_ci95"][0] and mean["ratio_ci95"][1] < mean["ratio_ci_verdict"][1]
+    seven = ratio_figure(a[:7], [2 * x for x in a[:7]], 50)  # 7 a side: a 95% CI of p50, not a 99.2% one
+    assert seven["ratio_ci95"] is not None and seven["ratio_ci_verdict"] is None
+    assert seven["ratio_verdict"] == "no significant change"
     # a baseline mean not clearly above 0: no bounded interval, hence no verdict
     unbounded = ratio_figure([-1.0, 1.0, -2.0, 2.0], [1.0, 1.1, 0.9, 1.0], None)
     assert unbounded["ratio"] is None and unbounded["ratio_ci95"] is None

@@ -6,8 +6,10 @@ per-request lines ``bench --save-requests`` writes, so they are tested on constr
 Verdicts. Every figure here is lower-is-better. The change from the previous rung is given as
 the 95% CI of the difference (this rung - previous rung; percentiles: the bootstrap ``diff_ci``
 of vllmtune.bench.stats; the cost, a mean: Welch's t interval) and as the ratio with its 95% CI
-(below); the verdict is the ratio's: its CI entirely below 1 -> "better", entirely above 1 ->
-"worse", including 1 (or not computable: too few samples) -> "no significant change".
+(below); the verdict is the ratio's, read from its VERDICT_LEVEL (99.2%) CI, Bonferroni over a
+rung's VERDICTS comparisons: entirely below 1 -> "better", entirely above 1 -> "worse", including 1
+(or not computable: too few samples) -> "no significant change". A percentile has a CI only from
+``quantile_ci_min_samples`` values a side (p99: 368 at 95%, 546 at 99.2%; p50: 6 and 8).
 
 Cost. Server-busy seconds are the length of the union of the in-server intervals [sent, end] of
 the requests the server answered (a prompt-cache hit, X-Cache: HIT, is answered by the proxy and
@@ -24,7 +26,8 @@ Ratios. Each figure is also compared as a ratio (this rung / the previous one; t
 significant change". Percentile ratios (p50, p99, TTFT p50) are seeded percentile-bootstrap CIs
 over the requests: each replicate is percentile(resample of b) / percentile(resample of a), the
 resamples' percentiles drawn in O(1) each by ``vllmtune.bench.stats.bootstrap_percentile`` (1,000
-replicates, seed 0). The cost ratio is a ratio of means, and its CI is Fieller's interval
+replicates for the 95% CI, VERDICT_RESAMPLES for the verdict's; seed 0). The cost ratio is a
+ratio of means, and its CI is Fieller's interval
 (independent samples, Student t at Welch's degrees of freedom): the set of ratios r for which
 mean(b) - r mean(a) = 0 is not rejected; it is exact under normality of the means, needs no
 resampling, and is unbounded when the baseline's mean is not significantly above 0 (then: no
@@ -38,9 +41,25 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from vllmtune.bench.stats import bootstrap_percentile, diff_ci, mean_ci, percentile, summarize, t975
+from vllmtune.bench.stats import (
+    bootstrap_percentile,
+    diff_ci,
+    interval,
+    mean_ci,
+    percentile,
+    quantile_ci_min_samples,
+    summarize,
+    t_quantile,
+)
 
 BETTER, WORSE, SAME = "better", "worse", "no significant change"
+# A rung is judged on at most VERDICTS comparisons (p50, p99, TTFT p50, cost and server TTFT
+# against the previous rung, the relative cost against the baseline). Bonferroni: each verdict
+# reads a (1 - 0.05 / VERDICTS) CI, so the chance that a rung with no real change shows any win or
+# loss stays <= 5% (the 95% CIs are still what the table shows).
+VERDICTS = 6
+VERDICT_LEVEL = 1 - 0.05 / VERDICTS
+VERDICT_RESAMPLES = 4000  # the 0.4% tails of 1,000 replicates would rest on 4 values
 # figure key, what it is, the sample it is computed from, the percentile (None: the mean)
 FIGURES = (
     ("e2e_p50_ms", "p50", "e2e_ms", 50),
@@ -74,8 +93,11 @@ def ratio_verdict(ci: Sequence[float] | None) -> str:
     return SAME
 
 
-def _welch_parts(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float, float, float]:
-    """(mean a, mean b, var of mean a, var of mean b, t_{0.975} at Welch's degrees of freedom)."""
+def _welch_parts(
+    a: Sequence[float], b: Sequence[float], level: float = 0.95
+) -> tuple[float, float, float, float, float]:
+    """(mean a, mean b, var of mean a, var of mean b, the two-sided ``level`` t at Welch's degrees
+    of freedom)."""
     na, nb = len(a), len(b)
     ma, mb = sum(a) / na, sum(b) / nb
     va = sum((x - ma) ** 2 for x in a) / (na - 1) / na
@@ -83,16 +105,16 @@ def _welch_parts(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, 
     if va + vb == 0:
         return ma, mb, va, vb, 0.0
     df = (va + vb) ** 2 / ((va**2 / (na - 1) if va else 0.0) + (vb**2 / (nb - 1) if vb else 0.0))
-    return ma, mb, va, vb, t975(max(1, int(df)))
+    return ma, mb, va, vb, t_quantile(level, max(1, int(df)))
 
 
-def fieller_ratio_ci(a: Sequence[float], b: Sequence[float]) -> list[float]:
-    """Fieller's 95% interval of mean(b) / mean(a) for independent samples: the r solving
+def fieller_ratio_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> list[float]:
+    """Fieller's ``level`` (default 95%) interval of mean(b) / mean(a) for independent samples: the r solving
     (mb - r ma)^2 = t^2 (vb + r^2 va); nan when a side has fewer than 2 values or the interval is
     unbounded (mean(a) not significantly above 0)."""
     if len(a) < 2 or len(b) < 2:
         return [math.nan, math.nan]
-    ma, mb, va, vb, t = _welch_parts(a, b)
+    ma, mb, va, vb, t = _welch_parts(a, b, level)
     t2 = t * t
     qa = ma * ma - t2 * va  # > 0: the denominator's CI excludes 0
     if ma <= 0 or qa <= 0:
@@ -103,35 +125,45 @@ def fieller_ratio_ci(a: Sequence[float], b: Sequence[float]) -> list[float]:
 
 
 def percentile_ratio_ci(
-    a: Sequence[float], b: Sequence[float], q: float, resamples: int = 1000, seed: int = 0
+    a: Sequence[float], b: Sequence[float], q: float, resamples: int = 1000, seed: int = 0, level: float = 0.95
 ) -> list[float]:
-    """Seeded 95% percentile-bootstrap CI of percentile_q(b) / percentile_q(a) (independent
-    samples; nan below 5 values a side or when a replicate's denominator is not above 0)."""
+    """Seeded ``level`` percentile-bootstrap CI of percentile_q(b) / percentile_q(a) (independent
+    samples; nan below ``quantile_ci_min_samples(q, level)`` values a side, e.g. 368 for a 95% CI
+    of p99, or when a replicate's denominator is not above 0)."""
     sa = sorted(v for v in a if not math.isnan(v))
     sb = sorted(v for v in b if not math.isnan(v))
-    if len(sa) < 5 or len(sb) < 5:
+    need = quantile_ci_min_samples(q, level)
+    if len(sa) < need or len(sb) < need:
         return [math.nan, math.nan]
     rng = random.Random(seed)
     ra = bootstrap_percentile(sa, q, resamples, rng)
     rb = bootstrap_percentile(sb, q, resamples, rng)
     if min(ra) <= 0:
         return [math.nan, math.nan]
-    dist = sorted(y / x for x, y in zip(ra, rb, strict=True))
-    return [percentile(dist, 2.5), percentile(dist, 97.5)]
+    return interval([y / x for x, y in zip(ra, rb, strict=True)], level)
+
+
+def _known(ci: list[float]) -> list[float] | None:
+    return None if any(math.isnan(v) or math.isinf(v) for v in ci) else ci
 
 
 def ratio_figure(a: Sequence[float], b: Sequence[float], q: int | None) -> dict[str, Any]:
-    """``{"ratio", "ratio_ci95", "ratio_verdict"}`` of figure(b) / figure(a) (a percentile or the mean)."""
+    """``{"ratio", "ratio_ci95", "ratio_ci_verdict", "ratio_verdict"}`` of figure(b) / figure(a) (a
+    percentile or the mean): the 95% CI shown, and the VERDICT_LEVEL CI the verdict reads."""
     if not a or not b:
-        return {"ratio": None, "ratio_ci95": None, "ratio_verdict": SAME}
+        return {"ratio": None, "ratio_ci95": None, "ratio_ci_verdict": None, "ratio_verdict": SAME}
     fa = sum(a) / len(a) if q is None else percentile(sorted(a), q)
     fb = sum(b) / len(b) if q is None else percentile(sorted(b), q)
-    ci = fieller_ratio_ci(a, b) if q is None else percentile_ratio_ci(a, b, q)
-    known = not any(math.isnan(v) or math.isinf(v) for v in ci)
+    if q is None:
+        ci, judged = fieller_ratio_ci(a, b), fieller_ratio_ci(a, b, VERDICT_LEVEL)
+    else:
+        ci = percentile_ratio_ci(a, b, q)
+        judged = percentile_ratio_ci(a, b, q, resamples=VERDICT_RESAMPLES, level=VERDICT_LEVEL)
     return {
         "ratio": fb / fa if fa > 0 else None,
-        "ratio_ci95": ci if known else None,
-        "ratio_verdict": ratio_verdict(ci if known else None),
+        "ratio_ci95": _known(ci),
+        "ratio_ci_verdict": _known(judged),
+        "ratio_verdict": ratio_verdict(_known(judged)),
     }
 
 
@@ -147,7 +179,7 @@ def welch_diff_ci(a: Sequence[float], b: Sequence[float]) -> list[float]:
     if va + vb == 0:
         return [d, d]
     df = (va + vb) ** 2 / ((va**2 / (na - 1) if va else 0.0) + (vb**2 / (nb - 1) if vb else 0.0))
-    half = t975(max(1, int(df))) * math.sqrt(va + vb)
+    half = t_quantile(0.95, max(1, int(df))) * math.sqrt(va + vb)
     return [d - half, d + half]
 
 

@@ -277,18 +277,18 @@ def test_compare_rows_of_too_few_requests_has_null_cis_and_says_why() -> None:
     )
     assert {k: v for k, v in rows[1].items() if "ci95" in k} == {
         "p50_delta_ms_ci95": None,
-        "p50_delta_ms_ci95_note": "too few requests for a CI: 3 < 5",
+        "p50_delta_ms_ci95_note": "too few requests for a p50 CI: 3 < 6",
         "ttft_p50_delta_ms_ci95": None,
-        "ttft_p50_delta_ms_ci95_note": "too few requests for a CI: 3 < 5",
+        "ttft_p50_delta_ms_ci95_note": "too few requests for a p50 CI: 3 < 6",
     }
     json.dumps(rows, allow_nan=False)  # valid JSON: raises on a NaN
     assert table_lines(rows, markdown=False)[-3:] == [
         "",
         "vs a:",
-        "  b: p50 -100 ms (too few requests for a CI: 3 < 5), TTFT p50 -15 ms (too few requests for a CI: 3 < 5)",
+        "  b: p50 -100 ms (too few requests for a p50 CI: 3 < 6), TTFT p50 -15 ms (too few requests for a p50 CI: 3 < 6)",
     ]
-    five = [500.0] * 5  # constant samples: every bootstrap replicate of the difference is -100
-    rows = compare_rows([res("a", five, five), res("b", [400.0] * 5, [400.0] * 5)], None)
+    six = [500.0] * 6  # constant samples: every bootstrap replicate of the difference is -100
+    rows = compare_rows([res("a", six, six), res("b", [400.0] * 6, [400.0] * 6)], None)
     assert rows[1]["p50_delta_ms_ci95"] == [-100.0, -100.0]
     assert "p50_delta_ms_ci95_note" not in rows[1]
 

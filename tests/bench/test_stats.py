@@ -115,3 +115,40 @@ def test_small_and_empty_inputs() -> None:
     s = stats.summarize([5.0] * 10)
     assert s["p50_ci95"] == [5.0, 5.0]
     assert s["mean_ci95"] == [5.0, 5.0]
+
+
+@pytest.mark.parametrize("level", [0.95, 0.99, 1 - 0.05 / 6])
+def test_t_quantile_against_scipy(level: float) -> None:
+    for df in (1, 2, 3, 7, 30, 31, 200, 10_000):
+        assert stats.t_quantile(level, df) == pytest.approx(sps.t.ppf(0.5 + level / 2, df), rel=1e-9)
+
+
+@pytest.mark.parametrize("level", [0.95, 1 - 0.05 / 6])
+@pytest.mark.parametrize("q", [50, 90, 99])
+def test_a_quantile_ci_needs_the_samples_an_order_statistic_interval_needs(q: float, level: float) -> None:
+    """n is the fewest values for which P(every value is below the q-th percentile) = (q/100)^n
+    (and the mirror tail) is at most (1 - level) / 2: the widest order-statistic interval,
+    [min, max], then covers it with at least ``level`` (the binomial law, from scipy)."""
+    n = stats.quantile_ci_min_samples(q, level)
+    p = max(q, 100 - q) / 100
+    tail = (1 - level) / 2
+
+    def coverage(m: int) -> float:  # P(min <= the q-th percentile <= max) for m values
+        return float(1 - sps.binom.pmf(m, m, q / 100) - sps.binom.pmf(0, m, q / 100))
+
+    assert sps.binom.pmf(n, n, p) <= tail < sps.binom.pmf(n - 1, n - 1, p)
+    assert coverage(n) >= level
+    assert {(50, 0.95): 6, (90, 0.95): 36, (99, 0.95): 368}.get((q, level), n) == n
+
+
+def test_summarize_gives_p99_a_ci_only_from_368_values() -> None:
+    assert "p99_ci95" not in stats.summarize(data(367)) and "p50_ci95" in stats.summarize(data(367))
+    assert "p99_ci95" in stats.summarize(data(368))
+    assert "p50_ci95" not in stats.summarize(data(5)) and "mean_ci95" in stats.summarize(data(5))
+    assert all(math.isnan(v) for v in stats.diff_ci(data(367), data(400), q=99))
+
+
+def test_interval_is_the_central_level_of_the_replicates() -> None:
+    reps = [float(v) for v in range(1001)]  # 0..1000: the p-th percentile is 10 p
+    assert stats.interval(list(reversed(reps))) == [pytest.approx(25.0), pytest.approx(975.0)]
+    assert stats.interval(reps, 0.99) == [pytest.approx(5.0), pytest.approx(995.0)]

@@ -7,23 +7,33 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from vllmtune.bench.stats import quantile_ci_min_samples
+from vllmtune.ladder_figures import VERDICT_LEVEL
+
 FIGURES = ("e2e_p50_ms", "e2e_p99_ms", "ttft_p50_ms", "cost_ms_per_request")
 NAMES = {"e2e_p50_ms": "p50", "e2e_p99_ms": "p99", "ttft_p50_ms": "TTFT p50", "cost_ms_per_request": "cost",
          "server_ttft_p50_ms": "server TTFT"}  # fmt: skip
 NUM = r"[+-]?[\d,.]+"
+LEVEL = f"{VERDICT_LEVEL:.1%}".replace(".", r"\.")
+# the ratio's 95% CI, then the CI its verdict reads (or why there is none)
+RATIO = (
+    rf"(?P<pct>{NUM})% \((?:95% CI (?P<lo>{NUM})% to (?P<hi>{NUM})%, "
+    rf"(?:{LEVEL} CI (?P<jlo>{NUM})% to (?P<jhi>{NUM})%|{LEVEL} CI: too few samples)|95% CI: too few samples)\) "
+    r"(?P<verdict>better|worse|no significant change)"
+)
 PART = re.compile(
-    rf"(?P<name>[\w ]+) {NUM} ms \[{NUM}, {NUM}\], (?P<pct>{NUM})% \(95% CI (?P<lo>{NUM})% to (?P<hi>{NUM})%\) "
-    r"(?P<verdict>better|worse|no significant change)"
+    rf"(?P<name>[\w ]+) {NUM} ms \[(?:{NUM}, {NUM}|CI: p(?P<q>\d+) needs (?P<need>\d+) requests a side, "
+    rf"(?P<have>\d+) here)\], " + RATIO
 )
-SERVER = re.compile(
-    rf"server TTFT p50 (?P<pct>{NUM})% \(95% CI (?P<lo>{NUM})% to (?P<hi>{NUM})%\) "
-    r"(?P<verdict>better|worse|no significant change)"
-)
+SERVER = re.compile(r"server TTFT p50 " + RATIO)
 RELATIVE = re.compile(rf"(?P<r>{NUM})x \(95% CI (?P<lo>{NUM})-(?P<hi>{NUM})\)")
 
 
+QUANTILE = {"e2e_p50_ms": 50, "e2e_p99_ms": 99, "ttft_p50_ms": 50}
+
+
 def expected(ci: list[float] | None) -> str:
-    """The rule, written out again: a win or a loss only when the ratio's CI excludes 1."""
+    """The rule, written out again: a win or a loss only when the ratio's (verdict-level) CI excludes 1."""
     if ci is None:
         return "no significant change"
     return "better" if ci[1] < 1 else "worse" if ci[0] > 1 else "no significant change"
@@ -40,19 +50,26 @@ def check_verdicts(summary: dict[str, Any], table: list[str]) -> None:
     for row in measured:
         for key in FIGURES:
             fig = row["figures"][key]
-            lo, hi = fig["ci95"]
-            assert lo <= fig["value"] <= hi, (row["config"], key, fig)
+            q = QUANTILE.get(key)
+            if q is not None and row["requests_ok"] < quantile_ci_min_samples(q):
+                assert fig["ci95"] is None, (row["config"], key, fig)  # too few values for an honest CI
+            else:
+                lo, hi = fig["ci95"]
+                assert lo <= fig["value"] <= hi, (row["config"], key, fig)
             if row["vs"] is None:
                 assert "verdict" not in fig
                 continue
-            assert fig["verdict"] == row["verdicts"][key] == expected(fig["ratio_ci95"]), (row["config"], key, fig)
-            if fig["ratio_ci95"] is not None:
-                assert fig["ratio_ci95"][0] <= fig["ratio"] <= fig["ratio_ci95"][1], (row["config"], key, fig)
+            judged = fig["ratio_ci_verdict"]
+            assert fig["verdict"] == row["verdicts"][key] == expected(judged), (row["config"], key, fig)
+            if fig["ratio_ci95"] is not None and judged is not None:  # the verdict's CI is the wider one
+                assert judged[0] <= fig["ratio_ci95"][0] <= fig["ratio"] <= fig["ratio_ci95"][1] <= judged[1], (
+                    row["config"], key, fig)  # fmt: skip
         change = row.get("server_ttft_change")
         if change:
-            assert change["verdict"] == row["verdicts"]["server_ttft_p50_ms"] == expected(change["ratio_ci95"])
+            judged = change["ratio_ci_verdict"]
+            assert change["verdict"] == row["verdicts"]["server_ttft_p50_ms"] == expected(judged)
         if row["vs"] is not None:
-            assert row["relative_cost_verdict"] == expected(row["relative_cost_ci95"]), row
+            assert row["relative_cost_verdict"] == expected(row["relative_cost_ci_verdict"]), row
     # the table: each later rung's relative cost with its CI, and its verdict cell saying what the JSON says
     lines = {line.split(" | ")[0].removeprefix("| "): line for line in table if line.startswith("| ")}
     for row in measured[1:]:
@@ -75,9 +92,18 @@ def check_verdicts(summary: dict[str, Any], table: list[str]) -> None:
             assert m, part
             fig = row["figures"][key]
             assert (m["name"], m["verdict"]) == (NAMES[key], fig["verdict"])
-            assert fig["ratio_ci95"] is not None, (row["config"], key)
+            if m["q"]:  # no difference CI: only when there are too few requests for one
+                assert int(m["need"]) == quantile_ci_min_samples(int(m["q"])) > int(m["have"]), part
+            if fig["ratio_ci95"] is None:
+                assert m["lo"] is None, part
+                continue
             lo, hi = fig["ratio_ci95"]
             assert _num(m["lo"]) == printed_pct(lo) and _num(m["hi"]) == printed_pct(hi), part
+            if fig["ratio_ci_verdict"] is None:
+                assert m["jlo"] is None, part
+            else:
+                jlo, jhi = fig["ratio_ci_verdict"]
+                assert _num(m["jlo"]) == printed_pct(jlo) and _num(m["jhi"]) == printed_pct(jhi), part
         if row.get("server_ttft_change"):
             m = SERVER.fullmatch(parts[len(FIGURES)])
             assert m and m["verdict"] == row["server_ttft_change"]["verdict"], parts[len(FIGURES)]

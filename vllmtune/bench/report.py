@@ -15,7 +15,7 @@ from typing import Any
 from vllmtune.bench.metrics import Scrape, counter_deltas, histogram_deltas, spec_decode
 from vllmtune.bench.runner import Options, Record, error_counts, error_samples
 from vllmtune.bench.slo import Objective, RequestMetrics, goodput
-from vllmtune.bench.stats import MIN_CI_SAMPLES, diff_ci, summarize
+from vllmtune.bench.stats import diff_ci, quantile_ci_min_samples, summarize
 from vllmtune.errors import CompareError as CompareError
 
 RESULT_VERSION = 1
@@ -283,8 +283,9 @@ def _delta_ci(key: str, a: Sequence[float], b: Sequence[float]) -> dict[str, Any
     """``{key: the p50 difference's 95% CI}``, or (too few requests for one) ``{key: None,
     key_note: why}``: never NaN, which is not JSON."""
     n = min(sum(not math.isnan(v) for v in a), sum(not math.isnan(v) for v in b))
-    if n < MIN_CI_SAMPLES:
-        return {key: None, f"{key}_note": f"too few requests for a CI: {n} < {MIN_CI_SAMPLES}"}
+    need = quantile_ci_min_samples(50)
+    if n < need:
+        return {key: None, f"{key}_note": f"too few requests for a p50 CI: {n} < {need}"}
     return {key: diff_ci(a, b)}
 
 

@@ -25,6 +25,54 @@ _Z975 = 1.959963984540054
 MIN_CI_SAMPLES = 5  # fewer values (a side) and no CI is given: a bootstrap of so few says nothing
 
 
+def quantile_ci_min_samples(q: float, level: float = 0.95) -> int:
+    """The fewest values for which a distribution-free ``level`` CI of the q-th percentile exists
+    (and at least MIN_CI_SAMPLES): with n values, the interval [x_(1), x_(n)] covers the
+    percentile with probability 1 - p^n - (1 - p)^n (p = q / 100), so each tail needs
+    max(p, 1 - p)^n <= (1 - level) / 2. Below that no method can give the CI honestly (the
+    percentile bootstrap of an extreme percentile just resamples the largest values): p50 needs 6
+    values at 95%, p90 36, p99 368."""
+    p = max(q, 100 - q) / 100
+    if p >= 1:
+        return MIN_CI_SAMPLES
+    need = math.log((1 - level) / 2) / math.log(p)
+    return max(MIN_CI_SAMPLES, math.floor(need) + 1)
+
+
+def _t_within(t: float, df: int) -> float:
+    """P(|T| < t) for Student's t with integer df >= 1 (Abramowitz & Stegun 26.7.3 and 26.7.4)."""
+    theta = math.atan(t / math.sqrt(df))
+    c2 = math.cos(theta) ** 2
+    if df % 2:  # odd
+        if df == 1:
+            return 2 * theta / math.pi
+        term, total = 1.0, 1.0
+        for k in range(1, (df - 1) // 2):
+            term *= c2 * (2 * k) / (2 * k + 1)
+            total += term
+        return 2 / math.pi * (theta + math.sin(theta) * math.cos(theta) * total)
+    term, total = 1.0, 1.0
+    for k in range(1, df // 2):
+        term *= c2 * (2 * k - 1) / (2 * k)
+        total += term
+    return math.sin(theta) * total
+
+
+def t_quantile(level: float, df: int) -> float:
+    """t such that P(|T| < t) = level (the two-sided ``level`` interval's half-width in standard
+    errors), Student's t with integer df >= 1: bisection on the exact distribution function."""
+    lo, hi = 0.0, 1.0
+    while _t_within(hi, df) < level:
+        hi *= 2
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if _t_within(mid, df) < level:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
 def t975(df: int) -> float:
     """t_{0.975, df}: the table up to 30, then the Cornish-Fisher expansion (error < 1e-4 there)."""
     if df <= len(_T975):
@@ -63,9 +111,11 @@ def bootstrap_percentile(sorted_values: Sequence[float], q: float, resamples: in
     return out
 
 
-def _interval(dist: list[float]) -> list[float]:
+def interval(dist: list[float], level: float = 0.95) -> list[float]:
+    """The central ``level`` interval of bootstrap replicates (sorts ``dist`` in place)."""
     dist.sort()
-    return [percentile(dist, 2.5), percentile(dist, 97.5)]
+    tail = (1 - level) * 50
+    return [percentile(dist, tail), percentile(dist, 100 - tail)]
 
 
 def mean_ci(values: Sequence[float]) -> list[float]:
@@ -78,7 +128,8 @@ def mean_ci(values: Sequence[float]) -> list[float]:
 
 
 def summarize(values: Sequence[float], resamples: int = 1000, seed: int = 0) -> dict[str, float | list[float] | int]:
-    """count, mean, p50, p90, p99, min, max and 95% CIs for mean (t) and p50/p99 (bootstrap)."""
+    """count, mean, p50, p90, p99, min, max and 95% CIs for mean (t) and p50/p99 (bootstrap; each
+    percentile's CI only from ``quantile_ci_min_samples`` values: p99 needs 368)."""
     vals = sorted(v for v in values if not math.isnan(v))
     n = len(vals)
     if n == 0:
@@ -95,19 +146,23 @@ def summarize(values: Sequence[float], resamples: int = 1000, seed: int = 0) -> 
     if n >= MIN_CI_SAMPLES:
         rng = random.Random(seed)
         out["mean_ci95"] = mean_ci(vals)
-        out["p50_ci95"] = _interval(bootstrap_percentile(vals, 50, resamples, rng))
-        out["p99_ci95"] = _interval(bootstrap_percentile(vals, 99, resamples, rng))
+        for q in (50, 99):
+            if n >= quantile_ci_min_samples(q):
+                out[f"p{q}_ci95"] = interval(bootstrap_percentile(vals, q, resamples, rng))
     return out
 
 
-def diff_ci(a: Sequence[float], b: Sequence[float], q: float = 50, resamples: int = 1000, seed: int = 0) -> list[float]:
-    """95% bootstrap CI of percentile_q(b) - percentile_q(a) (independent samples; nan, nan below
-    MIN_CI_SAMPLES values a side)."""
+def diff_ci(
+    a: Sequence[float], b: Sequence[float], q: float = 50, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> list[float]:
+    """``level`` bootstrap CI of percentile_q(b) - percentile_q(a) (independent samples; nan, nan
+    below ``quantile_ci_min_samples(q, level)`` values a side)."""
     sa = sorted(v for v in a if not math.isnan(v))
     sb = sorted(v for v in b if not math.isnan(v))
-    if len(sa) < MIN_CI_SAMPLES or len(sb) < MIN_CI_SAMPLES:
+    need = quantile_ci_min_samples(q, level)
+    if len(sa) < need or len(sb) < need:
         return [math.nan, math.nan]
     rng = random.Random(seed)
     ra = bootstrap_percentile(sa, q, resamples, rng)
     rb = bootstrap_percentile(sb, q, resamples, rng)
-    return _interval([y - x for x, y in zip(ra, rb, strict=True)])
+    return interval([y - x for x, y in zip(ra, rb, strict=True)], level)

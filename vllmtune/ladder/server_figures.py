@@ -8,10 +8,11 @@ the deltas bucket by bucket.
 
 Median: Prometheus' ``histogram_quantile``: the bucket holding rank n/2, linearly interpolated
 between its bounds (the first bucket's lower bound is 0; in the +Inf bucket, its lower bound).
-CI: a seeded bootstrap over the bucketed counts: each of 1,000 replicates draws n observations from
+CI: a seeded bootstrap over the bucketed counts: each of 4,000 replicates draws n observations from
 the buckets in proportion to their counts (a multinomial resample, drawn bucket by bucket as
 conditional binomials, so a replicate costs O(buckets) whatever n is) and takes the same
-interpolated median; 95% = the replicates' 2.5th and 97.5th percentiles; the change is the ratio
+interpolated median; 95% = the replicates' 2.5th and 97.5th percentiles (the verdict's 99.2%: their
+0.42nd and 99.58th); no CI below 8 requests; the change is the ratio
 of two rungs' replicates (independent resamples: each rung has its own seed). A binomial draw is
 exact below 30 expected successes, the rounded normal approximation above.
 
@@ -31,11 +32,11 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from vllmtune.bench.stats import percentile
-from vllmtune.ladder_figures import ratio_verdict
+from vllmtune.bench.stats import interval, quantile_ci_min_samples
+from vllmtune.ladder_figures import VERDICT_LEVEL, VERDICT_RESAMPLES, ratio_verdict
 
 TTFT = "vllm:time_to_first_token_seconds"
-RESAMPLES = 1000
+RESAMPLES = VERDICT_RESAMPLES  # enough for the verdict's CI; the 95% CI reads the same replicates
 
 
 def pooled_histogram(results: Sequence[dict[str, Any]], series: str = TTFT) -> list[tuple[float, float]]:
@@ -125,26 +126,30 @@ def server_ttft(results: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, A
     if n <= 0:
         return None
     value = histogram_quantile(bounds, counts) * 1000
-    reps = [v * 1000 for v in _replicates(bounds, counts, RESAMPLES, random.Random(seed))] if n >= 5 else []
-    finite = sorted(v for v in reps if not math.isnan(v))
+    enough = n >= quantile_ci_min_samples(50, VERDICT_LEVEL)
+    reps = [v * 1000 for v in _replicates(bounds, counts, RESAMPLES, random.Random(seed))] if enough else []
+    finite = [v for v in reps if not math.isnan(v)]
     return {
         "value": value,
-        "ci95": [percentile(finite, 2.5), percentile(finite, 97.5)] if finite else None,
+        "ci95": interval(finite) if finite else None,
         "requests": int(n),
         "_replicates": reps,
     }
 
 
 def server_ttft_change(prev: dict[str, Any] | None, cur: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The ratio of two rungs' server TTFT medians with its 95% CI (from their independent
-    replicates) and the verdict: the CI entirely below 1 -> better, above -> worse, else none."""
+    """The ratio of two rungs' server TTFT medians with its 95% CI and its VERDICT_LEVEL CI (both
+    from their independent replicates) and the verdict, read from the latter: entirely below 1 ->
+    better, above -> worse, else none."""
     if not prev or not cur:
         return None
     ratio = cur["value"] / prev["value"] if prev["value"] > 0 else None
     pairs = list(zip(prev["_replicates"], cur["_replicates"], strict=False))
-    dist = sorted(b / a for a, b in pairs if a > 0 and not math.isnan(b))
-    ci = [percentile(dist, 2.5), percentile(dist, 97.5)] if pairs and len(dist) == len(pairs) else None
-    return {"ratio": ratio, "ratio_ci95": ci, "verdict": ratio_verdict(ci)}
+    dist = [b / a for a, b in pairs if a > 0 and not math.isnan(b)]
+    ok = bool(pairs) and len(dist) == len(pairs)
+    ci = interval(list(dist)) if ok else None
+    judged = interval(dist, VERDICT_LEVEL) if ok else None
+    return {"ratio": ratio, "ratio_ci95": ci, "ratio_ci_verdict": judged, "verdict": ratio_verdict(judged)}
 
 
 def spec_decode(results: Sequence[dict[str, Any]]) -> dict[str, Any] | None:

@@ -124,6 +124,7 @@ def ladder_rows(args: LadderArgs, entries: list[dict[str, Any]]) -> tuple[list[d
             "cost_ms_per_request": figures["cost_ms_per_request"]["value"],
             "relative_cost": cost / base_cost if base_cost else math.inf,
             "relative_cost_ci95": relative["ratio_ci95"] if prev else None,
+            "relative_cost_ci_verdict": relative["ratio_ci_verdict"] if prev else None,
             "relative_cost_verdict": relative["ratio_verdict"] if prev else None,
             "server_ttft_p50_ms": None if sttft is None else {k: v for k, v in sttft.items() if k != "_replicates"},
             "server_ttft_change": sttft_change,
@@ -257,15 +258,39 @@ def verdict_summary(row: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _ratio_text(ratio: float | None, ci: list[float] | None, percent: bool = False) -> str:
-    """``0.61x (95% CI 0.55-0.68)``, or as a change ``-39% (95% CI -45% to -32%)``."""
+def _ratio_text(
+    ratio: float | None, ci: list[float] | None, percent: bool = False, judged: list[float] | None = None
+) -> str:
+    """``0.61x (95% CI 0.55-0.68)``, or as a change ``-39% (95% CI -45% to -32%)``; with ``judged``
+    (the CI the verdict reads, at VERDICT_LEVEL) also ``, 99.2% CI -50% to -20%``."""
+    from vllmtune.ladder_figures import VERDICT_LEVEL
+
     if ratio is None:
         return "-"
+    level = f"{VERDICT_LEVEL:.1%}"
     if percent:
         head = f"{_signed((ratio - 1) * 100)}%"
-        return head + (f" (95% CI {_signed((ci[0] - 1) * 100)}% to {_signed((ci[1] - 1) * 100)}%)" if ci else
-                       " (95% CI: too few samples)")  # fmt: skip
-    return f"{ratio:,.2f}x" + (f" (95% CI {ci[0]:,.2f}-{ci[1]:,.2f})" if ci else "")
+        if not ci:
+            return head + " (95% CI: too few samples)"
+        text = f"95% CI {_signed((ci[0] - 1) * 100)}% to {_signed((ci[1] - 1) * 100)}%"
+        if judged:
+            text += f", {level} CI {_signed((judged[0] - 1) * 100)}% to {_signed((judged[1] - 1) * 100)}%"
+        else:
+            text += f", {level} CI: too few samples"
+        return f"{head} ({text})"
+    text = f" (95% CI {ci[0]:,.2f}-{ci[1]:,.2f}" if ci else ""
+    if ci and judged:
+        text += f", {level} CI {judged[0]:,.2f}-{judged[1]:,.2f}"
+    return f"{ratio:,.2f}x" + (text + ")" if text else "")
+
+
+def _too_few(q: int | None, row: dict[str, Any]) -> str:
+    """Why a change has no CI: ``CI: p99 needs 368 requests a side, 20 here``."""
+    from vllmtune.bench.stats import quantile_ci_min_samples
+
+    if q is None:
+        return "CI: too few samples"
+    return f"CI: p{q} needs {quantile_ci_min_samples(q)} requests a side, {row['requests_ok']} here"
 
 
 def _server_ttft_cell(r: dict[str, Any]) -> str:
@@ -350,13 +375,17 @@ def _point_text(point: dict[str, Any]) -> str:
 
 def ladder_notes(rows: list[dict[str, Any]], point: dict[str, Any]) -> list[str]:
     """Under the table: the operating point, the cost model, each change with its CI and verdict."""
-    from vllmtune.ladder_figures import FIGURES
+    from vllmtune.bench.stats import quantile_ci_min_samples
+    from vllmtune.ladder_figures import FIGURES, VERDICT_LEVEL, VERDICTS
 
+    level = f"{VERDICT_LEVEL:.1%}"
+    need_p50, need_p99 = (quantile_ci_min_samples(q, VERDICT_LEVEL) for q in (50, 99))
     out = [
         _point_text(point),
         "Relative cost: server-busy seconds per successful request at that point (the union of the requests' "
         "in-server intervals; prompt-cache hits cost 0), relative to the first rung, with Fieller's 95% CI of "
-        "the ratio. [a, b]: 95% CI. Server TTFT p50: vLLM's TTFT histogram, interpolated within its bucket "
+        f"the ratio (its verdict reads the {level} CI). [a, b]: 95% CI. Server TTFT p50: vLLM's TTFT histogram, "
+        "interpolated within its bucket "
         "(the CI: a bootstrap over the bucketed counts; no finer than the buckets).",
     ]
     if any(r.get("goodput") for r in rows):
@@ -379,25 +408,27 @@ def ladder_notes(rows: list[dict[str, Any]], point: dict[str, Any]) -> list[str]
         if r.get("failed") or not r.get("vs"):
             continue
         parts = []
-        for key, name, _, _ in FIGURES:
+        for key, name, _, q in FIGURES:
             fig = r["figures"][key]
             ci = fig.get("delta_ci95")
             delta = "-" if fig.get("delta") is None else f"{_signed(fig['delta'])} ms"
-            within = f" [{_signed(ci[0])}, {_signed(ci[1])}]" if ci else " [CI: too few samples]"
-            ratio = _ratio_text(fig.get("ratio"), fig.get("ratio_ci95"), percent=True)
+            within = f" [{_signed(ci[0])}, {_signed(ci[1])}]" if ci else f" [{_too_few(q, r)}]"
+            ratio = _ratio_text(fig.get("ratio"), fig.get("ratio_ci95"), True, fig.get("ratio_ci_verdict"))
             parts.append(f"{name} {delta}{within}, {ratio} {fig['verdict']}")
         change = r.get("server_ttft_change")
         if change:
-            parts.append(f"server TTFT p50 {_ratio_text(change['ratio'], change['ratio_ci95'], percent=True)} "
-                         f"{change['verdict']}")  # fmt: skip
+            text = _ratio_text(change["ratio"], change["ratio_ci95"], True, change.get("ratio_ci_verdict"))
+            parts.append(f"server TTFT p50 {text} {change['verdict']}")
         changes.append(f"- {r['config']} vs {r['vs']}: " + "; ".join(parts))
         if r.get("quality_regression"):
             changes.append(f"- {r['config']}: QUALITY DROP {r['quality_delta']:+.3f} vs {rows[0]['config']}")
     if changes:
         out += [
             "",
-            "Change from the previous rung (95% CI of the difference, then the ratio with its 95% CI; the verdict "
-            "is the ratio's: a CI including 1 is no significant change):",
+            f"Change from the previous rung (95% CI of the difference, then the ratio with its 95% CI and its "
+            f"{level} CI; the verdict is the ratio's {level} CI, Bonferroni over a rung's {VERDICTS} comparisons: "
+            "one including 1 is no significant change; a percentile's CI needs enough requests a side, "
+            f"{need_p50} for p50 and {need_p99} for p99):",
         ]
         out += changes
     return out
