@@ -98,6 +98,31 @@ print(json.dumps({"order": first, "again": order[len(first):], "every": every}))
     assert got["again"] == []  # built models are not built again
 
 
+def test_building_the_models_never_compiles_tokenize_for_a_builtin_default_factory() -> None:
+    # Field(default_factory=list): pydantic's signature check of a builtin class would tokenize
+    # its text signature (compiling tokenize's big regular expression); build_models answers it.
+    code = (
+        "import tokenize; from vllmtune.profile.loader import load_profile; load_profile('preset:all-levers'); "
+        "from vllmtune.profile.models import ServerSection; "
+        "print(tokenize._compile.cache_info().currsize, ServerSection.model_fields['env'].default_factory is dict, "
+        "ServerSection().env == {} and ServerSection().env is not ServerSection().env)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "0 True True\n"), r.stderr
+
+
+def test_a_builtin_default_factory_still_gives_a_fresh_value_each_time() -> None:
+    # what pydantic's own signature check would have concluded: called without the data
+    from pydantic._internal import _generate_schema
+
+    real = _generate_schema.takes_validated_data_argument
+    with build._builtin_factories_take_no_data():
+        patched = _generate_schema.takes_validated_data_argument
+        assert [patched(f) for f in (list, dict, set, tuple)] == [real(f) for f in (list, dict, set, tuple)]
+        assert patched(lambda data: data) is real(lambda data: data) is True
+    assert _generate_schema.takes_validated_data_argument is real
+
+
 def test_presets_and_the_catalog_come_from_the_package_directory() -> None:
     package = Path(vllmtune.__file__).resolve().parent
     assert loader.preset_names() == sorted(p.stem for p in (package / "presets").glob("*.yaml"))
