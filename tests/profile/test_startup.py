@@ -36,6 +36,16 @@ def test_loading_and_validating_a_profile_keeps_those_imports_out() -> None:
     assert _imported_by("from vllmtune.profile.loader import load_profile; load_profile('preset:all-levers')") == []
 
 
+def test_a_cold_render_keeps_did_you_mean_and_the_plugin_loader_out() -> None:
+    # the whole fast path (console entry, plan, renderer), not only the loader
+    code = (
+        "import io, os, sys; os.environ['VLLMTUNE_NO_CACHE'] = '1'; from vllmtune.entry import main; "
+        "sys.stdout = io.StringIO(); main(['render', 'preset:all-levers', '-t', 'docker']); sys.stdout = sys.__stdout__"
+    )
+    found = _imported_by(code)
+    assert [m for m in found if m in ("pydantic.plugin._loader", "importlib.metadata", "email", "difflib")] == []
+
+
 def test_the_probe_sees_those_imports() -> None:
     # the same probe reports them once something does import them
     code = "import difflib, importlib.metadata, pydantic.plugin._loader"
