@@ -36,6 +36,16 @@ def test_loading_and_validating_a_profile_keeps_those_imports_out() -> None:
     assert _imported_by("from vllmtune.profile.loader import load_profile; load_profile('preset:all-levers')") == []
 
 
+def test_a_cold_render_keeps_did_you_mean_and_the_plugin_loader_out() -> None:
+    # the whole fast path (console entry, plan, renderer), not only the loader
+    code = (
+        "import io, os, sys; os.environ['VLLMTUNE_NO_CACHE'] = '1'; from vllmtune.entry import main; "
+        "sys.stdout = io.StringIO(); main(['render', 'preset:all-levers', '-t', 'docker']); sys.stdout = sys.__stdout__"
+    )
+    found = _imported_by(code)
+    assert [m for m in found if m in ("pydantic.plugin._loader", "importlib.metadata", "email", "difflib")] == []
+
+
 def test_the_probe_sees_those_imports() -> None:
     # the same probe reports them once something does import them
     code = "import difflib, importlib.metadata, pydantic.plugin._loader"
@@ -96,6 +106,31 @@ print(json.dumps({"order": first, "again": order[len(first):], "every": every}))
     assert order.index("SecretKeyRef") < order.index("SecretRef") < order.index("ServerSection")
     assert order.index("Toleration") < order.index("KubernetesDeploy") < order.index("DeploySection")
     assert got["again"] == []  # built models are not built again
+
+
+def test_building_the_models_never_compiles_tokenize_for_a_builtin_default_factory() -> None:
+    # Field(default_factory=list): pydantic's signature check of a builtin class would tokenize
+    # its text signature (compiling tokenize's big regular expression); build_models answers it.
+    code = (
+        "import tokenize; from vllmtune.profile.loader import load_profile; load_profile('preset:all-levers'); "
+        "from vllmtune.profile.models import ServerSection; "
+        "print(tokenize._compile.cache_info().currsize, ServerSection.model_fields['env'].default_factory is dict, "
+        "ServerSection().env == {} and ServerSection().env is not ServerSection().env)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "0 True True\n"), r.stderr
+
+
+def test_a_builtin_default_factory_still_gives_a_fresh_value_each_time() -> None:
+    # what pydantic's own signature check would have concluded: called without the data
+    from pydantic._internal import _generate_schema
+
+    real = _generate_schema.takes_validated_data_argument
+    with build._builtin_factories_take_no_data():
+        patched = _generate_schema.takes_validated_data_argument
+        assert [patched(f) for f in (list, dict, set, tuple)] == [real(f) for f in (list, dict, set, tuple)]
+        assert patched(lambda data: data) is real(lambda data: data) is True
+    assert _generate_schema.takes_validated_data_argument is real
 
 
 def test_presets_and_the_catalog_come_from_the_package_directory() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +91,8 @@ class _Base:
         vs = VALUE_SETS.get(dest)
         allowed = [str(c) for c in flag.choices] if flag.choices else (self.fs.values(vs) if vs else None)
         if allowed is not None and text not in allowed:
+            import difflib  # only for a mistake: kept off the start-up path
+
             close = difflib.get_close_matches(text, allowed, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             others = versions_with_value(vs, text) if vs else []

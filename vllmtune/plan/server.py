@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from typing import Any
 
@@ -194,6 +193,8 @@ class _ServerArgs(_Base):
                 if others:
                     hint = f"it is available in {describe_versions(others)}; "
                 else:
+                    import difflib  # only for a mistake: kept off the start-up path
+
                     close = difflib.get_close_matches(s.method, methods, n=1)
                     hint = f"did you mean {close[0]!r}? " if close else ""
                 self.err(

@@ -35,7 +35,7 @@ def build_models(root: type[BaseModel]) -> None:
     """
     if root.__pydantic_complete__:
         return
-    with _without_pydantic_plugins():
+    with _without_pydantic_plugins(), _builtin_factories_take_no_data():
         _build(root)
 
 
@@ -80,6 +80,37 @@ def _without_pydantic_plugins() -> Iterator[None]:
 
 
 _PLUGIN_LOADER = "pydantic.plugin._loader"
+# default_factory values that are classes of the standard library: called with no argument.
+_BUILTIN_FACTORIES = (list, dict, set, tuple)
+
+
+@contextlib.contextmanager
+def _builtin_factories_take_no_data() -> Iterator[None]:
+    """Answer pydantic's "does this default_factory take the validated data?" for ``list``,
+    ``dict``, ``set`` and ``tuple`` without :func:`inspect.signature`, while the validators build.
+
+    pydantic asks it of every ``default_factory`` (``Field(default_factory=list)``); for a builtin
+    class ``inspect`` parses the class's text signature with :mod:`tokenize`, whose first use
+    compiles its whole-Python-grammar regular expression: ~14M instructions of a cold ``render``
+    (``benchmarks/render_startup.py --instructions``), to learn that ``list()`` takes no argument.
+    The answer is the one pydantic's own check gives (False); any other factory goes to it.
+    Restored afterwards.
+    """
+    from pydantic._internal import _generate_schema
+
+    name = "takes_validated_data_argument"
+    real = getattr(_generate_schema, name)
+
+    def takes_data(default_factory: Any) -> bool:
+        if default_factory in _BUILTIN_FACTORIES:
+            return False
+        return bool(real(default_factory))
+
+    setattr(_generate_schema, name, takes_data)
+    try:
+        yield
+    finally:
+        setattr(_generate_schema, name, real)
 
 
 def _plugin_loader_stand_in() -> types.ModuleType:
