@@ -43,8 +43,8 @@ def test_a_rung_over_the_error_rate_is_failed_and_the_ladder_exits_1(tmp_path: P
         "requests (excluded), workload duplicates, seed 0, 1 round (the rungs one after another).",
         "Relative cost: server-busy seconds per successful request at that point (the union of the requests' "
         "in-server intervals; prompt-cache hits cost 0), relative to the first rung, with Fieller's 95% CI of the "
-        "ratio. [a, b]: 95% CI. Server TTFT p50: vLLM's TTFT histogram, interpolated within its bucket (the CI: a "
-        "bootstrap over the bucketed counts; no finer than the buckets).",
+        "ratio (its verdict reads the 99.2% CI). [a, b]: 95% CI. Server TTFT p50: vLLM's TTFT histogram, "
+        "interpolated within its bucket (the CI: a bootstrap over the bucketed counts; no finer than the buckets).",
     ]
     err = r.stderr.splitlines()
     at = err.index(
