@@ -80,16 +80,18 @@ def main() -> None:
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)
     a, rest = ap.parse_args(argv[:cut]), argv[cut + 1 :]  # after --: for both tune runs
-    out = Path(a.out or tempfile.mkdtemp(prefix="tune-vs-grid-"))
+    # the tune runs start in the checkout: paths given relative to the caller's directory are resolved here
+    out = Path(a.out or tempfile.mkdtemp(prefix="tune-vs-grid-")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    profile = a.profile
+    profile = a.profile if not a.profile or a.profile.startswith("preset:") else str(Path(a.profile).resolve())
+    workload = str(Path(a.workload).resolve()) if Path(a.workload).is_file() else a.workload
     if a.stub:
         prof, extra = _stub_setup(out)
         profile, env = str(prof), {**env, **extra}
     if not profile:
         raise SystemExit("give a PROFILE (or --stub)")
-    common = [profile, "--slo", a.slo, "-w", a.workload, "--runtime", a.runtime, "--seed", str(a.seed)]
+    common = [profile, "--slo", a.slo, "-w", workload, "--runtime", a.runtime, "--seed", str(a.seed)]
     common += [f"--space={s}" for s in a.space] + rest
     plan = _tune([*common, "--trials", "100000", "--dry-run"], env)
     grid = int(plan["trial_budget"])
