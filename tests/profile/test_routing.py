@@ -33,6 +33,7 @@ def test_defaults_dumped_whole() -> None:
         "port": 8100,
         "gateway": None,
         "image": "vllmtune/vllm-router",
+        "epp_image": "registry.k8s.io/gateway-api-inference-extension/epp:v1.2.1",
     }
 
 

@@ -64,6 +64,8 @@ def _component(resource: str) -> str:
     for suffix in ("cache", "redis", "router"):
         if name.endswith("-" + suffix):
             return suffix
+    if name.endswith("-epp"):
+        return "endpoint-picker"
     return "download" if "-download-" in name else "server"
 
 
@@ -114,6 +116,8 @@ def test_only_documented_checks_fail(variant: str, tmp_path: Path, monkeypatch: 
         expected = {(c, comp) for c, comp in expected if comp != "cache"}
     if not any(s.role == "router" for s in plan.sidecars):
         expected = {(c, comp) for c, comp in expected if comp != "router"}
+    if plan.inference_pool is None:
+        expected = {(c, comp) for c, comp in expected if comp != "endpoint-picker"}
     if not (plan.k8s_model_download == "job" and plan.downloads):
         expected = {(c, comp) for c, comp in expected if comp != "download"}
     assert sorted(found - expected) == [], "undocumented checkov findings (fix them or add a row with the reason)"

@@ -172,9 +172,15 @@ class InferencePool:
 
     name: str
     target_port: int
-    epp_service: str  # the endpoint picker's Service (deployed by its own chart)
-    epp_port: int
+    epp_service: str  # the endpoint picker's Service and Deployment (and its ServiceAccount, ConfigMap)
+    epp_port: int  # its ext-proc (gRPC) port, which the gateway calls
     failure_mode: str  # FailOpen | FailClose: what the gateway does when the picker does not answer
+    epp_image: str
+    epp_health_port: int  # gRPC health (service "inference-extension")
+    epp_metrics_port: int
+    epp_config_file: str  # its EndpointPickerConfig, a file of its ConfigMap mounted at /config
+    epp_scorers: tuple[tuple[str, int], ...]  # the config's scorer plugins and their weights
+    epp_hardening: Hardening
 
 
 @dataclass(frozen=True)

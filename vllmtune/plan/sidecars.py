@@ -17,6 +17,8 @@ from vllmtune.plan.model import (
 from vllmtune.profile.models import ROUTER_VERSION, SecretRef, parse_duration
 
 EPP_PORT = 9002  # the Inference Extension's endpoint picker: its ext-proc (gRPC) port
+EPP_HEALTH_PORT = 9003  # its gRPC health service
+EPP_METRICS_PORT = 9090
 REDIS_IMAGE = "redis:7.4.2-alpine"  # an exact release: a floating tag changes under a running Deployment
 REDIS_MAXMEMORY = "1gb"
 REDIS_MEMORY = "1536Mi"  # maxmemory 1gb + Redis' own overhead and fragmentation headroom
@@ -60,7 +62,8 @@ class _Sidecars(_Base):
 
     def _inference_pool(self) -> InferencePool | None:
         """``routing.gateway``: the server pods as an InferencePool; the gateway asks the endpoint
-        picker (port 9002, the extension's gRPC ext-proc port) which pod takes each request."""
+        picker (port 9002, the extension's gRPC ext-proc port) which pod takes each request; the
+        picker is rendered too, with the extension chart's default scorers."""
         r = self.p.routing
         if r is None or r.gateway is None:
             return None
@@ -70,6 +73,15 @@ class _Sidecars(_Base):
             epp_service=f"{self.p.name}-epp",
             epp_port=EPP_PORT,
             failure_mode="FailClose",
+            epp_image=r.epp_image,
+            epp_health_port=EPP_HEALTH_PORT,
+            epp_metrics_port=EPP_METRICS_PORT,
+            epp_config_file="default-plugins.yaml",
+            # the extension chart's default profile: queue depth, KV-cache use and prefix-cache
+            # affinity, the last weighted highest (its max-score picker takes the best pod)
+            epp_scorers=(("queue-scorer", 2), ("kv-cache-utilization-scorer", 2), ("prefix-cache-scorer", 3)),
+            # a distroless Go binary (user 65532); it writes nothing
+            epp_hardening=Hardening(65532, True, (), "100m", "256Mi", "256Mi"),
         )
 
     def _local_replicas(self) -> int:

@@ -19,6 +19,9 @@ RouterPolicy = Literal[
     "random", "round_robin", "cache_aware", "kv_aware", "power_of_two", "consistent_hash", "sticky_least_loaded"
 ]
 ROUTER_POLICIES: tuple[str, ...] = get_args(RouterPolicy)
+# The Gateway API Inference Extension's endpoint picker, a release whose flags (--pool-name,
+# --config-file) and EndpointPickerConfig the rendered Deployment uses (its chart's own).
+EPP_IMAGE = "registry.k8s.io/gateway-api-inference-extension/epp:v1.2.1"
 
 
 class RoutingSection(Strict):
@@ -37,8 +40,13 @@ class RoutingSection(Strict):
     gateway: Literal["inference-extension"] | None = Field(
         default=None,
         description="For Kubernetes Gateway users: also render the Gateway API Inference Extension's "
-        "InferencePool of the server pods, naming the endpoint picker (EPP) Service NAME-epp that "
-        "picks a pod per request (its prefix-cache scorer); the EPP itself comes from its own chart.",
+        "InferencePool of the server pods and its endpoint picker (EPP, Deployment and Service NAME-epp) "
+        "that picks a pod per request by queue depth, KV-cache use and prefix-cache affinity.",
+    )
+    epp_image: str = Field(
+        default=EPP_IMAGE,
+        description="The endpoint picker's image (gateway: inference-extension), with its tag.",
+        pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$",
     )
     image: str = Field(
         default="vllmtune/vllm-router",

@@ -121,8 +121,9 @@ def _objects(plan: DeploymentPlan) -> list[dict[str, Any]]:
     for sc in sorted(plan.sidecars, key=lambda s: not s.before_server):
         objects += sidecar_objects(plan, sc)
     if plan.inference_pool is not None:
-        from vllmtune.render.k8s.gateway import inference_pool
+        from vllmtune.render.k8s.gateway import endpoint_picker, inference_pool
 
+        objects += endpoint_picker(plan, plan.inference_pool)
         objects.append(inference_pool(plan, plan.inference_pool))
     if plan.autoscaling is not None:
         objects.append(scaled_object(plan) if plan.autoscaling.engine == "keda" else hpa(plan))

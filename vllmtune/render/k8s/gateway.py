@@ -1,13 +1,19 @@
 """The Gateway API Inference Extension's objects (``routing.gateway: inference-extension``):
-the InferencePool of the server pods, naming the endpoint picker that chooses a pod for each
-request (inference.networking.k8s.io/v1)."""
+the InferencePool of the server pods (inference.networking.k8s.io/v1) and the endpoint picker
+(EPP) that chooses a pod for each request: its ServiceAccount, Role and RoleBinding, its
+EndpointPickerConfig in a ConfigMap, its Deployment and its Service, shaped as the extension's
+own ``inferencepool`` chart shapes them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from vllmtune.plan import DeploymentPlan, InferencePool
-from vllmtune.render.k8s.base import object_meta, pod_selector
+from vllmtune.profile.yamlio import dump_yaml
+from vllmtune.render.k8s.base import harden, object_meta, pod_security_context, pod_selector, template_meta
+
+EPP_COMPONENT = "endpoint-picker"
+CONFIG_DIR = "/config"
 
 
 def inference_pool(plan: DeploymentPlan, pool: InferencePool) -> dict[str, Any]:
@@ -28,3 +34,111 @@ def inference_pool(plan: DeploymentPlan, pool: InferencePool) -> dict[str, Any]:
             },
         },
     }
+
+
+def picker_config(pool: InferencePool) -> dict[str, Any]:
+    """The EndpointPickerConfig: the scorers, one scheduling profile weighting them (the picker
+    adds its default profile handler and max-score picker)."""
+    return {
+        "apiVersion": "inference.networking.x-k8s.io/v1alpha1",
+        "kind": "EndpointPickerConfig",
+        "plugins": [{"type": name} for name, _ in pool.epp_scorers],
+        "schedulingProfiles": [
+            {"name": "default", "plugins": [{"pluginRef": name, "weight": w} for name, w in pool.epp_scorers]}
+        ],
+    }
+
+
+def endpoint_picker(plan: DeploymentPlan, pool: InferencePool) -> list[dict[str, Any]]:
+    """The picker's objects, in apply order: identity and rights, config, Deployment, Service."""
+    meta = object_meta(plan, pool.epp_service, EPP_COMPONENT)
+    labels = meta["labels"]
+    selector = pod_selector(labels)
+    name = pool.epp_service
+    subject = {"kind": "ServiceAccount", "name": name}
+    if "namespace" in meta:
+        subject["namespace"] = meta["namespace"]
+    watch = ["get", "list", "watch"]
+    container: dict[str, Any] = {
+        "name": "epp",
+        "image": pool.epp_image,
+        "args": ["--pool-name", pool.name, "--config-file", f"{CONFIG_DIR}/{pool.epp_config_file}"],
+        # the pool's namespace: the picker's own (the chart's NAMESPACE from the downward API)
+        "env": [{"name": "NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+        "ports": [
+            {"name": "grpc", "containerPort": pool.epp_port, "protocol": "TCP"},
+            {"name": "grpc-health", "containerPort": pool.epp_health_port, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": pool.epp_metrics_port, "protocol": "TCP"},
+        ],
+        "volumeMounts": [{"name": "plugins-config", "mountPath": CONFIG_DIR, "readOnly": True}],
+    }
+    probe = {"grpc": {"port": pool.epp_health_port, "service": "inference-extension"}, "periodSeconds": 10}
+    container["readinessProbe"] = probe
+    container["livenessProbe"] = {**probe, "failureThreshold": 6}
+    harden(container, pool.epp_hardening)
+    pod: dict[str, Any] = {
+        "serviceAccountName": name,
+        "automountServiceAccountToken": True,  # it watches the pool and its pods
+        "securityContext": pod_security_context(pool.epp_hardening),
+        "containers": [container],
+        "volumes": [{"name": "plugins-config", "configMap": {"name": name}}],
+    }
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta,
+            "rules": [
+                {"apiGroups": [""], "resources": ["pods"], "verbs": watch},
+                {"apiGroups": ["inference.networking.k8s.io"], "resources": ["inferencepools"], "verbs": watch},
+                {
+                    "apiGroups": ["inference.networking.x-k8s.io"],
+                    "resources": ["inferenceobjectives", "inferencemodelrewrites"],
+                    "verbs": watch,
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [subject],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta,
+            "data": {pool.epp_config_file: dump_yaml(picker_config(pool))},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta,
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": selector},
+                "template": {"metadata": template_meta(plan, labels, {}), "spec": pod},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta,
+            "spec": {
+                "type": "ClusterIP",
+                "selector": selector,
+                "ports": [
+                    {
+                        "name": "grpc-ext-proc",
+                        "port": pool.epp_port,
+                        "targetPort": "grpc",
+                        "protocol": "TCP",
+                        "appProtocol": "http2",
+                    },
+                    {"name": "http-metrics", "port": pool.epp_metrics_port, "targetPort": "metrics", "protocol": "TCP"},
+                ],
+            },
+        },
+    ]

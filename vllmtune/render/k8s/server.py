@@ -164,6 +164,10 @@ def server_network_policy(plan: DeploymentPlan) -> dict[str, Any]:
     meta = object_meta(plan, plan.name)
     sources = [pod_selector(plan.sidecar_labels(sc.role)) for sc in plan.sidecars if sc.fronts_server]
     sources += [dict(sel) for sel in plan.k8s_network_policy_from]
+    if plan.inference_pool is not None:  # the endpoint picker reads each server's /metrics
+        from vllmtune.render.k8s.gateway import EPP_COMPONENT
+
+        sources.append(pod_selector(object_meta(plan, plan.inference_pool.epp_service, EPP_COMPONENT)["labels"]))
     pol = network_policy(plan, meta, pod_selector(meta["labels"]), plan.port, sources)
     if not sources:  # nobody named: the port stays open to every pod, every other port closed
         pol["spec"]["ingress"] = [{"ports": [{"port": plan.port, "protocol": "TCP"}]}]
