@@ -12,11 +12,13 @@ CI of the p50 difference (vllmtune.bench.stats).
     python benchmarks/routing_policies.py [--tenants 8] [--requests 64] [--concurrency 4]
         [--order cyclic|shuffled] [--kv-blocks N] [--router-arg=--cache-threshold=0.3 ...]
 
-``--order shuffled`` draws the tenants in a seeded random order (each tenant the same number of
-times); ``cyclic`` (tenant i % T) is the easy case in which round_robin with an even number of
-tenants happens to partition them between two replicas. ``--kv-blocks N`` caps each replica's
-KV cache at N blocks (vLLM's ``--num-gpu-blocks-override``), so that one replica cannot hold
-every tenant's prefix: the situation production is in, where a replica's KV cache holds a share
+``--no-users`` leaves out the OpenAI ``user`` field (by default each request names its tenant
+there, as multi-tenant applications do, and consistent_hash keys on it). ``--order shuffled``
+draws the tenants in a seeded random order (each tenant the same number of times); ``cyclic``
+(tenant i % T) is the easy case in which round_robin with an even number of tenants happens to
+partition them between two replicas. ``--kv-blocks N`` caps each replica's KV cache at N blocks
+(vLLM's ``--num-gpu-blocks-override``), so that one replica cannot hold every tenant's prefix:
+the situation production is in, where a replica's KV cache holds a share
 of the tenants and round-robin makes every replica hold (and evict) all of them.
 
 Needs the vLLM CPU venv (scripts/setup_vllm_cpu.sh), the tiny model
@@ -121,7 +123,10 @@ def main() -> None:
     ap.add_argument("--prefix-words", type=int, default=600)
     ap.add_argument("--requests", type=int, default=64)
     ap.add_argument("--concurrency", type=int, default=4)
-    ap.add_argument("--policies", nargs="+", default=["round_robin", "cache_aware"])
+    ap.add_argument("--policies", nargs="+", default=["round_robin", "cache_aware", "consistent_hash"])
+    ap.add_argument(
+        "--no-users", dest="users", action="store_false", help="no OpenAI user field (consistent_hash hashes bodies)"
+    )
     ap.add_argument("--order", choices=["cyclic", "shuffled"], default="shuffled")
     ap.add_argument("--kv-blocks", type=int, default=None, help="each replica's KV cache, in blocks")
     ap.add_argument("--router-arg", action="append", default=[], help="passed to vllm-router (repeatable)")
@@ -130,7 +135,9 @@ def main() -> None:
     args = ap.parse_args()
     logdir = Path(args.logs)
     logdir.mkdir(parents=True, exist_ok=True)
-    cases = shared_prefix(args.requests, seed=args.seed, prefixes=args.tenants, prefix_words=args.prefix_words)
+    cases = shared_prefix(
+        args.requests, seed=args.seed, prefixes=args.tenants, prefix_words=args.prefix_words, users=args.users
+    )
     if args.order == "shuffled":
         random.Random(args.seed).shuffle(cases)
     ports = [free_port(), free_port()]
@@ -152,13 +159,14 @@ def main() -> None:
             wait_http(f"http://127.0.0.1:{port}/v1/models", [router], 120)
             results[policy] = asyncio.run(measure(f"http://127.0.0.1:{port}", workers, cases, args.concurrency))
             stop([router])
-        if {"round_robin", "cache_aware"} <= results.keys():
-            rr, ca = results["round_robin"], results["cache_aware"]
-            out["hit_tokens_ratio_cache_aware_over_round_robin"] = (
-                ca["prefix_cache_hit_tokens"] / rr["prefix_cache_hit_tokens"] if rr["prefix_cache_hit_tokens"] else None
-            )
-            # cache_aware minus round_robin, ms: below 0 is cache_aware faster
-            out["ttft_p50_diff_ms_ci95"] = [x * 1000 for x in stats.diff_ci(rr["_ttft"], ca["_ttft"], q=50)]
+        rr = results.get("round_robin")
+        for policy, r in results.items():
+            if rr is None or policy == "round_robin":
+                continue
+            hits = rr["prefix_cache_hit_tokens"]
+            r["hit_tokens_over_round_robin"] = r["prefix_cache_hit_tokens"] / hits if hits else None
+            # this policy minus round_robin, ms: below 0 is this policy faster
+            r["ttft_p50_diff_ms_ci95"] = [x * 1000 for x in stats.diff_ci(rr["_ttft"], r["_ttft"], q=50)]
         for r in results.values():
             r.pop("_ttft")
         out["results"] = results

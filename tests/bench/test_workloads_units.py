@@ -5,6 +5,7 @@ for every refusal), and FileWorkload from from_file."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,7 @@ def test_from_jsonl_cases_and_kinds() -> None:
             '{"messages": [{"role": "bot", "content": "x"}]}',
             "w.jsonl:1: messages[0].role: 'bot' is not a chat role (system, user, assistant, developer, tool)",
         ),
+        ('{"messages": [{"content": "x"}], "user": 7}', 'w.jsonl:1: "user" must be a string (OpenAI\'s end-user id)'),
         ("\n  \n", "w.jsonl: no cases"),
     ],
 )
@@ -208,3 +210,30 @@ def test_from_file_gives_a_file_workload_with_the_digest_of_its_bytes(tmp_path: 
     with pytest.raises(WorkloadError) as err:
         from_file(str(tmp_path / "missing.jsonl"))
     assert str(err.value) == f"{tmp_path / 'missing.jsonl'}: cannot read: No such file or directory"
+
+
+def test_the_openai_user_field_is_read_and_sent() -> None:
+    from vllmtune.bench.runner import Options, _body
+
+    (case,) = from_jsonl("w.jsonl", text='{"messages": [{"role": "user", "content": "hi"}], "user": "tenant-7"}')
+    assert case.user == "tenant-7"
+    assert case.chat_body("m") == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 64,
+        "temperature": 0.0,
+        "user": "tenant-7",
+    }
+    chat = json.loads(_body(case, Options(url="http://x", model="m", cases=[case], stream=False)))
+    assert chat["user"] == "tenant-7"
+    completion = json.loads(_body(case, Options(url="http://x", model="m", cases=[case], api="completions")))
+    assert (completion["prompt"], completion["user"]) == ("hi", "tenant-7")
+    (plain,) = from_jsonl("w.jsonl", text='{"messages": [{"role": "user", "content": "hi"}]}')
+    assert "user" not in plain.chat_body("m")
+
+
+def test_shared_prefix_names_each_tenant_as_the_user_when_asked() -> None:
+    cases = shared_prefix(6, seed=0, prefixes=3, users=True)
+    assert [c.user for c in cases] == ["tenant-0", "tenant-1", "tenant-2"] * 2
+    assert [c.messages[0] for c in cases[:3]] == [c.messages[0] for c in cases[3:]]
+    assert all(c.user is None for c in shared_prefix(3, seed=0))

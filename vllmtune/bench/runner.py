@@ -90,6 +90,8 @@ def _body(case: Case, opts: Options) -> bytes:
             "max_tokens": case.max_tokens,
             "temperature": case.temperature,
         }
+        if case.user is not None:
+            body["user"] = case.user
     if opts.ignore_eos:
         body["ignore_eos"] = True
     if opts.stream:

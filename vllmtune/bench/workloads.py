@@ -49,14 +49,19 @@ class Case:
     max_tokens: int
     expected: str | None = None
     temperature: float = 0.0
+    # OpenAI's end-user id (the request's "user"): a router's consistent_hash keys on it
+    user: str | None = None
 
     def chat_body(self, model: str) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "model": model,
             "messages": [{"role": r, "content": c} for r, c in self.messages],
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
         }
+        if self.user is not None:
+            body["user"] = self.user
+        return body
 
     def prompt(self) -> str:
         return "\n".join(c for _, c in self.messages)
@@ -67,15 +72,23 @@ def _text(rng: random.Random, words: int) -> str:
 
 
 def shared_prefix(
-    n: int, seed: int, prefixes: int = 4, prefix_words: int = 600, suffix_words: int = 20, max_tokens: int = 32
+    n: int,
+    seed: int,
+    prefixes: int = 4,
+    prefix_words: int = 600,
+    suffix_words: int = 20,
+    max_tokens: int = 32,
+    users: bool = False,
 ) -> list[Case]:
-    """N requests over a few long shared system prompts with unique questions (prefix caching)."""
+    """N requests over a few long shared system prompts with unique questions (prefix caching);
+    ``users``: each request names its prompt's tenant as its OpenAI ``user`` (``tenant-I``)."""
     rng = random.Random(seed)
     systems = [f"System prompt {i}. " + _text(rng, prefix_words) for i in range(prefixes)]
     return [
         Case(
             messages=(("system", systems[i % prefixes]), ("user", f"Question {i}: " + _text(rng, suffix_words))),
             max_tokens=max_tokens,
+            user=f"tenant-{i % prefixes}" if users else None,
         )
         for i in range(n)
     ]
@@ -291,10 +304,14 @@ def from_jsonl(
             raise WorkloadError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
         if isinstance(obj, dict) and "messages" in obj and "input" not in obj:
             kinds.add("openai-chat")
+            user = obj.get("user")
+            if user is not None and not isinstance(user, str):
+                raise WorkloadError(f'{where}: "user" must be a string (OpenAI\'s end-user id)')
             cases.append(
                 Case(
                     messages=_messages(where, obj["messages"], "messages"),
                     max_tokens=_max_tokens(where, obj, default_max_tokens),
+                    user=user,
                 )
             )
             continue
