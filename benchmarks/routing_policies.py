@@ -95,13 +95,20 @@ def reset_prefix_cache(base: str) -> None:
         pass
 
 
-async def measure(router_base: str, workers: list[str], cases: list, concurrency: int) -> dict:  # type: ignore[type-arg]
+async def warm_up(workers: list[str], cases: list, api: str) -> None:  # type: ignore[type-arg]
+    """A few requests straight to each server first: the first policy measured must not pay
+    for the servers' first requests (the caches are reset afterwards)."""
+    for w in workers:
+        await run(Options(url=w, model=SERVED, cases=cases[:8], concurrency=4, api=api))
+
+
+async def measure(router_base: str, workers: list[str], cases: list, concurrency: int, api: str) -> dict:  # type: ignore[type-arg]
     before = [await scrape_metrics(w) for w in workers]
-    records, wall = await run(Options(url=router_base, model=SERVED, cases=cases, concurrency=concurrency))
+    records, wall = await run(Options(url=router_base, model=SERVED, cases=cases, concurrency=concurrency, api=api))
     after = [await scrape_metrics(w) for w in workers]
 
     def delta(name: str) -> list[float]:
-        return [a.get(name, 0.0) - b.get(name, 0.0) for a, b in zip(after, before, strict=True)]
+        return [a.values.get(name, 0.0) - b.values.get(name, 0.0) for a, b in zip(after, before, strict=True)]
 
     ttft = [r.first_token - r.start for r in records if not r.error]
     return {
@@ -110,6 +117,7 @@ async def measure(router_base: str, workers: list[str], cases: list, concurrency
         "prefix_cache_hit_tokens": sum(delta("vllm:prefix_cache_hits_total")),
         "prefix_cache_query_tokens": sum(delta("vllm:prefix_cache_queries_total")),
         "requests_per_replica": delta("vllm:request_success_total"),
+        "preemptions": sum(delta("vllm:num_preemptions_total")),  # a KV cache too small for the load
         "ttft_ms": {
             k: v for k, v in stats.summarize([t * 1000 for t in ttft]).items() if k in ("count", "p50", "p50_ci95")
         },
@@ -131,6 +139,12 @@ def main() -> None:
     ap.add_argument("--kv-blocks", type=int, default=None, help="each replica's KV cache, in blocks")
     ap.add_argument("--router-arg", action="append", default=[], help="passed to vllm-router (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--api",
+        choices=["chat", "completions"],
+        default="completions",
+        help="the router routes by prompt text on /v1/completions; on chat it sees no text (0.1.17)",
+    )
     ap.add_argument("--logs", default="/tmp/vllmtune-routing-bench")
     args = ap.parse_args()
     logdir = Path(args.logs)
@@ -145,11 +159,18 @@ def main() -> None:
     servers = [start_server(p, logdir, args.kv_blocks) for p in ports]
     procs = list(servers)
     out: dict = {"router": f"vllm-router {ROUTER_VERSION}", "tenants": args.tenants, "requests": args.requests}  # type: ignore[type-arg]
-    out.update(concurrency=args.concurrency, order=args.order, kv_blocks=args.kv_blocks, router_args=args.router_arg)
+    out.update(
+        api=args.api,
+        concurrency=args.concurrency,
+        order=args.order,
+        kv_blocks=args.kv_blocks,
+        router_args=args.router_arg,
+    )
     try:
         for w in workers:
             wait_http(w + "/health", servers, 900)
         results = {}
+        asyncio.run(warm_up(workers, cases, args.api))
         for policy in args.policies:
             for w in workers:
                 reset_prefix_cache(w)
@@ -157,7 +178,9 @@ def main() -> None:
             router = start_router(port, policy, workers, logdir, args.router_arg)
             procs.append(router)
             wait_http(f"http://127.0.0.1:{port}/v1/models", [router], 120)
-            results[policy] = asyncio.run(measure(f"http://127.0.0.1:{port}", workers, cases, args.concurrency))
+            results[policy] = asyncio.run(
+                measure(f"http://127.0.0.1:{port}", workers, cases, args.concurrency, args.api)
+            )
             stop([router])
         rr = results.get("round_robin")
         for policy, r in results.items():
