@@ -69,10 +69,13 @@ def wait_http(url: str, procs: list[subprocess.Popen[bytes]], seconds: float) ->
     raise SystemExit(f"{url} did not answer within {seconds:g} s")
 
 
-def start_server(port: int, logdir: Path, kv_blocks: int | None) -> subprocess.Popen[bytes]:
+def start_server(port: int, logdir: Path, kv_blocks: int | None, core: int | None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1"}
     env["VLLM_SERVER_DEV_MODE"] = "1"  # /reset_prefix_cache between the policies
     argv = [str(VENV / "bin" / "vllm"), "serve", str(MODEL), "--served-model-name", SERVED, "--port", str(port)]
+    if core is not None:  # one core per replica, as one GPU each: unpinned, two CPU engines fight for every core
+        env["VLLM_CPU_OMP_THREADS_BIND"] = str(core)
+        argv = ["taskset", "-c", str(core), *argv]
     argv += ["--host", "127.0.0.1", "--max-model-len", "4096", "--enable-prefix-caching"]
     if kv_blocks is not None:
         argv += ["--num-gpu-blocks-override", str(kv_blocks)]
@@ -139,6 +142,7 @@ def main() -> None:
     ap.add_argument("--kv-blocks", type=int, default=None, help="each replica's KV cache, in blocks")
     ap.add_argument("--router-arg", action="append", default=[], help="passed to vllm-router (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin each replica to its own core")
     ap.add_argument(
         "--api",
         choices=["chat", "completions"],
@@ -156,7 +160,8 @@ def main() -> None:
         random.Random(args.seed).shuffle(cases)
     ports = [free_port(), free_port()]
     workers = [f"http://127.0.0.1:{p}" for p in ports]
-    servers = [start_server(p, logdir, args.kv_blocks) for p in ports]
+    cores = [i % (os.cpu_count() or 1) for i in range(len(ports))] if args.pin else [None] * len(ports)
+    servers = [start_server(p, logdir, args.kv_blocks, c) for p, c in zip(ports, cores, strict=True)]
     procs = list(servers)
     out: dict = {"router": f"vllm-router {ROUTER_VERSION}", "tenants": args.tenants, "requests": args.requests}  # type: ignore[type-arg]
     out.update(
@@ -164,6 +169,7 @@ def main() -> None:
         concurrency=args.concurrency,
         order=args.order,
         kv_blocks=args.kv_blocks,
+        pinned=args.pin,
         router_args=args.router_arg,
     )
     try:

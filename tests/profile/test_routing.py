@@ -94,3 +94,29 @@ def test_the_policy_names_and_version_are_the_installed_routers() -> None:
     from importlib.metadata import version
 
     assert version("vllm-router") == ROUTER_VERSION
+
+
+def warnings(tmp_path: Path, text: str) -> list[str]:
+    from vllmtune.profile.loader import load_profile
+
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return [str(w).replace(str(tmp_path) + "/", "") for w in load_profile(str(path)).warnings]
+
+
+def test_cache_aware_warns_that_chat_requests_reach_it_without_text(tmp_path: Path) -> None:
+    assert warnings(tmp_path, BASE + "routing: {policy: cache_aware}\n" + TWO) == [
+        f"p.yaml:4: routing.policy: vllm-router {ROUTER_VERSION} matches prefixes in /v1/completions prompts only: "
+        "/v1/chat/completions requests reach cache_aware without their text, so chat traffic is spread without "
+        "prefix affinity (measured: benchmarks/routing_policies.py --api chat)",
+    ]
+
+
+def test_consistent_hash_warns_that_it_needs_a_session_header(tmp_path: Path) -> None:
+    assert warnings(tmp_path, BASE + "routing: {policy: consistent_hash}\n" + TWO) == [
+        "p.yaml:4: routing.policy: consistent_hash keys on a session header (x-session-id, x-user-id, "
+        "x-tenant-id, x-correlation-id, x-request-id, x-trace-id): without one, vllm-router "
+        f"{ROUTER_VERSION} sends every chat request to the same replica and spreads completions by a hash of "
+        "each prompt; have clients send one",
+    ]
+    assert warnings(tmp_path, BASE + "routing: {policy: round_robin}\n" + TWO) == []

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 from vllmtune.errors import Problem
 from vllmtune.flags import known_versions
-from vllmtune.profile.models import LABEL_VALUE_RE, MANAGED_SECRET_VARS, SECRET_NAME_RE, parse_duration
+from vllmtune.profile.models import (
+    LABEL_VALUE_RE,
+    MANAGED_SECRET_VARS,
+    ROUTER_VERSION,
+    SECRET_NAME_RE,
+    parse_duration,
+)
 from vllmtune.util.paths import looks_local
 
 if TYPE_CHECKING:
@@ -127,7 +133,7 @@ def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
     _check_lora(lp, err)
     _check_engine_levers(lp, err)
     _check_scaling(lp, err, warn)
-    _check_routing(lp, err)
+    _check_routing(lp, err, warn)
     _check_secrets(lp, err)
 
     if p.model.served_name is not None and not LABEL_VALUE_RE.match(p.model.served_name):
@@ -480,7 +486,7 @@ def _check_lora(lp: LoadedProfile, err: Report) -> None:
         err(("lora", "max_cpu_loras"), f"{lora.max_cpu_loras} is below max_loras ({lora.max_loras})")
 
 
-def _check_routing(lp: LoadedProfile, err: Report) -> None:
+def _check_routing(lp: LoadedProfile, err: Report, warn: Report) -> None:
     r = lp.profile.routing
     if r is None:
         return
@@ -500,6 +506,20 @@ def _check_routing(lp: LoadedProfile, err: Report) -> None:
             "kv_aware needs each replica's KV events (vLLM --kv-events-config, one ZMQ endpoint per worker "
             "given to the router as --kv-event-source), which vllmtune does not wire; use cache_aware (the "
             "router's own prefix tree of what it sent where)",
+        )
+    if r.policy == "cache_aware":
+        warn(
+            ("routing", "policy"),
+            f"vllm-router {ROUTER_VERSION} matches prefixes in /v1/completions prompts only: /v1/chat/completions "
+            "requests reach cache_aware without their text, so chat traffic is spread without prefix affinity "
+            "(measured: benchmarks/routing_policies.py --api chat)",
+        )
+    if r.policy == "consistent_hash":
+        warn(
+            ("routing", "policy"),
+            "consistent_hash keys on a session header (x-session-id, x-user-id, x-tenant-id, x-correlation-id, "
+            f"x-request-id, x-trace-id): without one, vllm-router {ROUTER_VERSION} sends every chat request to "
+            "the same replica and spreads completions by a hash of each prompt; have clients send one",
         )
     cache = lp.profile.prompt_cache
     if r.port == lp.profile.server.port or (cache.enabled and r.port == cache.port):

@@ -34,7 +34,9 @@ class RoutingSection(Strict):
     policy: RouterPolicy = Field(
         default="cache_aware",
         description="The router's own policy name (vllm-router --policy): cache_aware sends a prefix to the "
-        "replica that served it, round_robin ignores prefixes.",
+        "replica that served it, round_robin ignores prefixes. vllm-router 0.1.17 reads the prefix of "
+        "/v1/completions prompts only (chat requests reach it without routing text), and consistent_hash "
+        "keys on a session header (x-session-id, x-user-id, x-tenant-id, ...).",
     )
     port: int = Field(default=8100, ge=1, le=65535, description="Port the router listens on (clients use it).")
     gateway: Literal["inference-extension"] | None = Field(
