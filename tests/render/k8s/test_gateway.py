@@ -86,7 +86,12 @@ def test_endpoint_picker_objects_are_the_extension_charts_shape() -> None:
 def test_endpoint_picker_config_is_the_charts_default_profile() -> None:
     import yaml
 
+    from vllmtune.render.k8s.gateway import picker_config
+
     config = yaml.safe_load(_picker_objects()[("ConfigMap", "two-replicas-epp")]["data"]["default-plugins.yaml"])
+    plan = load_plan(str(ROOT / "profiles" / "examples" / "two-replicas-routing.yaml"))
+    assert plan.inference_pool is not None
+    assert picker_config(plan.inference_pool) == config
     assert config == {
         "apiVersion": "inference.networking.x-k8s.io/v1alpha1",
         "kind": "EndpointPickerConfig",
