@@ -181,6 +181,9 @@ class InferencePool:
     epp_config_file: str  # its EndpointPickerConfig, a file of its ConfigMap mounted at /config
     epp_scorers: tuple[tuple[str, int], ...]  # the config's scorer plugins and their weights
     epp_hardening: Hardening
+    epp_replicas: int
+    epp_probe_period_seconds: int  # readiness and liveness (gRPC health)
+    epp_liveness_failures: int
 
 
 @dataclass(frozen=True)

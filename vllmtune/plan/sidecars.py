@@ -82,6 +82,9 @@ class _Sidecars(_Base):
             epp_scorers=(("queue-scorer", 2), ("kv-cache-utilization-scorer", 2), ("prefix-cache-scorer", 3)),
             # a distroless Go binary (user 65532); it writes nothing
             epp_hardening=Hardening(65532, True, (), "100m", "256Mi", "256Mi"),
+            epp_replicas=1,  # the chart's (one picker; more need its leader election)
+            epp_probe_period_seconds=10,
+            epp_liveness_failures=6,
         )
 
     def _local_replicas(self) -> int:

@@ -205,3 +205,25 @@ def test_escaped_strings_reach_the_process_as_written() -> None:
         container = {"name": "c", "image": "i", "args": [text]}
         escape_var_refs(container)
         assert expand(container["args"][0], {}) == text, text  # Kubernetes' rules, no variable defined
+
+
+def test_service_account_with_role_binds_its_own_account_in_its_namespace() -> None:
+    from vllmtune.render.k8s.base import POD_READER, service_account_with_role
+
+    meta = {"name": "x-epp", "namespace": "llm", "labels": {"a": "b"}}
+    assert service_account_with_role(meta, [POD_READER]) == [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta,
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "x-epp"},
+            "subjects": [{"kind": "ServiceAccount", "name": "x-epp", "namespace": "llm"}],
+        },
+    ]

@@ -196,3 +196,27 @@ def escape_var_refs(obj: Any) -> Any:
         for item in obj:
             escape_var_refs(item)
     return obj
+
+
+POD_READER = {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
+
+
+def service_account_with_role(meta: dict[str, Any], rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A ServiceAccount (its token mounted only by the pod that asks), a Role of ``rules`` in its
+    namespace and the RoleBinding between them, all named by ``meta`` (the router's service
+    discovery, the endpoint picker)."""
+    name = meta["name"]
+    ref = {"kind": "ServiceAccount", "name": name}
+    if "namespace" in meta:
+        ref["namespace"] = meta["namespace"]
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": rules},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [ref],
+        },
+    ]

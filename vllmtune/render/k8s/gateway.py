@@ -10,7 +10,15 @@ from typing import Any
 
 from vllmtune.plan import DeploymentPlan, InferencePool
 from vllmtune.profile.yamlio import dump_yaml
-from vllmtune.render.k8s.base import harden, object_meta, pod_security_context, pod_selector, template_meta
+from vllmtune.render.k8s.base import (
+    POD_READER,
+    harden,
+    object_meta,
+    pod_security_context,
+    pod_selector,
+    service_account_with_role,
+    template_meta,
+)
 
 EPP_COMPONENT = "endpoint-picker"
 CONFIG_DIR = "/config"
@@ -55,10 +63,6 @@ def endpoint_picker(plan: DeploymentPlan, pool: InferencePool) -> list[dict[str,
     labels = meta["labels"]
     selector = pod_selector(labels)
     name = pool.epp_service
-    subject = {"kind": "ServiceAccount", "name": name}
-    if "namespace" in meta:
-        subject["namespace"] = meta["namespace"]
-    watch = ["get", "list", "watch"]
     container: dict[str, Any] = {
         "name": "epp",
         "image": pool.epp_image,
@@ -72,9 +76,12 @@ def endpoint_picker(plan: DeploymentPlan, pool: InferencePool) -> list[dict[str,
         ],
         "volumeMounts": [{"name": "plugins-config", "mountPath": CONFIG_DIR, "readOnly": True}],
     }
-    probe = {"grpc": {"port": pool.epp_health_port, "service": "inference-extension"}, "periodSeconds": 10}
+    probe = {
+        "grpc": {"port": pool.epp_health_port, "service": "inference-extension"},
+        "periodSeconds": pool.epp_probe_period_seconds,
+    }
     container["readinessProbe"] = probe
-    container["livenessProbe"] = {**probe, "failureThreshold": 6}
+    container["livenessProbe"] = {**probe, "failureThreshold": pool.epp_liveness_failures}
     harden(container, pool.epp_hardening)
     pod: dict[str, Any] = {
         "serviceAccountName": name,
@@ -83,29 +90,18 @@ def endpoint_picker(plan: DeploymentPlan, pool: InferencePool) -> list[dict[str,
         "containers": [container],
         "volumes": [{"name": "plugins-config", "configMap": {"name": name}}],
     }
+    watch = ["get", "list", "watch"]
+    rules = [
+        POD_READER,
+        {"apiGroups": ["inference.networking.k8s.io"], "resources": ["inferencepools"], "verbs": watch},
+        {
+            "apiGroups": ["inference.networking.x-k8s.io"],
+            "resources": ["inferenceobjectives", "inferencemodelrewrites"],
+            "verbs": watch,
+        },
+    ]
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": meta,
-            "rules": [
-                {"apiGroups": [""], "resources": ["pods"], "verbs": watch},
-                {"apiGroups": ["inference.networking.k8s.io"], "resources": ["inferencepools"], "verbs": watch},
-                {
-                    "apiGroups": ["inference.networking.x-k8s.io"],
-                    "resources": ["inferenceobjectives", "inferencemodelrewrites"],
-                    "verbs": watch,
-                },
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": meta,
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [subject],
-        },
+        *service_account_with_role(meta, rules),
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -117,7 +113,7 @@ def endpoint_picker(plan: DeploymentPlan, pool: InferencePool) -> list[dict[str,
             "kind": "Deployment",
             "metadata": meta,
             "spec": {
-                "replicas": 1,
+                "replicas": pool.epp_replicas,
                 "selector": {"matchLabels": selector},
                 "template": {"metadata": template_meta(plan, labels, {}), "spec": pod},
             },

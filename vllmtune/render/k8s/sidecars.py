@@ -8,6 +8,7 @@ from typing import Any
 from vllmtune.containers import image_build_hint
 from vllmtune.plan import LABEL_PREFIX, DeploymentPlan, Sidecar
 from vllmtune.render.k8s.base import (
+    POD_READER,
     harden,
     network_policy,
     object_meta,
@@ -15,6 +16,7 @@ from vllmtune.render.k8s.base import (
     pod_selector,
     scrape_annotations,
     secret_env,
+    service_account_with_role,
     template_meta,
 )
 
@@ -86,33 +88,8 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
             "ports": [{"name": port_name, "port": sc.port, "targetPort": port_name, "protocol": "TCP"}],
         },
     }
-    objects = [*(_pod_reader(meta) if sc.k8s_pod_reader else []), dep, svc]
+    objects = [*(service_account_with_role(meta, [POD_READER]) if sc.k8s_pod_reader else []), dep, svc]
     if sc.admits:
         sources = [pod_selector(plan.sidecar_labels(r)) for r in sc.admits]
         objects.append(network_policy(plan, meta, selector, sc.port, sources))
     return objects
-
-
-def _pod_reader(meta: dict[str, Any]) -> list[dict[str, Any]]:
-    """A ServiceAccount that may read the pods of its namespace (the router's service
-    discovery watches the server pods), with its Role and RoleBinding."""
-    name = meta["name"]
-    ref = {"kind": "ServiceAccount", "name": name}
-    if "namespace" in meta:
-        ref["namespace"] = meta["namespace"]
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": meta,
-            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": meta,
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [ref],
-        },
-    ]
