@@ -241,6 +241,13 @@ def test_every_panel_returns_data_from_real_prometheus_and_vllm(tmp_path: Path, 
             _wait_http(f"{base}/-/ready", prom, prom_log, 60, "prometheus")
             _wait_http(f"http://127.0.0.1:{vllm_port}/v1/models", vllm, vllm_log, 300, "vLLM")
             ready = time.monotonic()
+            # Prometheus must hold a sample of the counters from before the requests: otherwise a
+            # fast machine finishes them all between two scrapes, the first sample already holds the
+            # final count, rate() is 0 and the hit rate 0/0 (NaN; seen in CI).
+            deadline = time.monotonic() + 60
+            while not _query(base, f'vllm:prefix_cache_queries_total{{pod="{pod}"}}'):
+                assert time.monotonic() < deadline, "Prometheus did not scrape vLLM's counters before the requests"
+                time.sleep(0.5)
 
             # A long shared prefix (several KV blocks) asked again and again: prefix-cache hits.
             shared = " ".join(f"rule {i}: answer briefly and politely." for i in range(20))
