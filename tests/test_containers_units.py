@@ -116,3 +116,24 @@ def test_sidecar_containers_whole(tmp_path: Path) -> None:
     assert (before_server(redis), before_server(cache)) == (True, False)
     assert image_build_hint(cache_sc) == f"vllmtune cache build-image --tag vllmtune/cache-proxy:{__version__}"
     assert image_build_hint(redis_sc) is None
+
+
+def test_sidecar_hosts_name_every_replica_by_container_or_compose_service() -> None:
+    from tests.conftest import ROOT
+    from vllmtune.containers import sidecar_hosts
+
+    plan = load_plan(str(ROOT / "profiles" / "examples" / "two-replicas-routing.yaml"))
+    assert sidecar_hosts(plan) == {
+        "vllm": "two-replicas",
+        "replica0": "two-replicas",
+        "replica1": "two-replicas-2",
+        "redis": "two-replicas-redis",
+        "router": "two-replicas-router",
+    }
+    assert sidecar_hosts(plan, compose=True) == {
+        "vllm": "vllm",
+        "replica0": "vllm",
+        "replica1": "vllm-2",
+        "redis": "redis",
+        "router": "router",
+    }

@@ -50,9 +50,15 @@ def network_labels(plan: DeploymentPlan) -> dict[str, str]:
     return {**dict(plan.labels), "app.kubernetes.io/component": "network"}
 
 
-def _docker_hosts(plan: DeploymentPlan) -> dict[str, str]:
-    """What ``{vllm}`` / ``{redis}`` in a sidecar's args mean on a Docker network."""
-    return {"vllm": plan.docker_container, "redis": plan.sidecar_name("redis"), "router": plan.sidecar_name("router")}
+def sidecar_hosts(plan: DeploymentPlan, compose: bool = False) -> dict[str, str]:
+    """What ``{vllm}`` / ``{replicaN}`` / ``{redis}`` / ``{router}`` in a sidecar's args mean on a
+    Docker network: container names, or compose's service names."""
+    hosts = {"vllm": plan.docker_replicas[0].service if compose else plan.docker_container}
+    for i, r in enumerate(plan.docker_replicas):
+        hosts[f"replica{i}"] = r.service if compose else r.container
+    for role in ("redis", "router"):
+        hosts[role] = role if compose else plan.sidecar_name(role)
+    return hosts
 
 
 def sidecar_container(plan: DeploymentPlan, sc: Sidecar) -> SidecarContainer:
@@ -69,7 +75,7 @@ def sidecar_container(plan: DeploymentPlan, sc: Sidecar) -> SidecarContainer:
         env=sc.env,
         secret_env=sc.secret_env,
         entrypoint=sc.command[0] if sc.command else None,
-        command=(*sc.command[1:], *sc.resolved_args(_docker_hosts(plan))),
+        command=(*sc.command[1:], *sc.resolved_args(sidecar_hosts(plan))),
         port=sc.port,
         health_path=sc.health_path,
         before_server=sc.before_server,

@@ -3,12 +3,12 @@
 # Do not edit by hand: change the profile and run `vllmtune render` again.
 #
 # vLLM 0.32.0 | image vllm/vllm-openai:v0.32.0 | serves llama-3.1-8b-instruct on port 8000
-# Needs 1 NVIDIA GPU(s) and the NVIDIA Container Toolkit (docker run --gpus).
+# Needs 2 NVIDIA GPU(s) and the NVIDIA Container Toolkit (docker run --gpus).
 # server.hf_token: read from $HF_TOKEN in your environment, never written here.
 #
 # Follow the start-up: docker logs -f two-replicas
 # Ready when:          curl -fsS http://127.0.0.1:8000/health
-# Stop and remove:     docker rm -f two-replicas
+# Stop and remove:     docker rm -f two-replicas two-replicas-2
 set -euo pipefail
 
 # Hugging Face cache on this machine (override: HF_CACHE=/path bash this-script)
@@ -30,6 +30,7 @@ docker network inspect two-replicas-net >/dev/null 2>&1 || \
   --label vllmtune.io/version=0.1.0 \
   two-replicas-net >/dev/null
 
+# replica 1 of 2: port 8000, GPUs 0
 docker run --detach \
   --name two-replicas \
   --restart unless-stopped \
@@ -41,10 +42,39 @@ docker run --detach \
   --label vllmtune.io/profile-hash=e8db49b1d0bd \
   --label vllmtune.io/vllm-version=0.32.0 \
   --label vllmtune.io/version=0.1.0 \
-  --gpus 1 \
+  --label vllmtune.io/replica=1 \
+  --gpus '"device=0"' \
   --shm-size 2g \
   --network two-replicas-net \
   --publish 127.0.0.1:8000:8000 \
+  --volume "$HF_CACHE":/root/.cache/huggingface \
+  --env HF_TOKEN \
+  vllm/vllm-openai:v0.32.0 \
+  --model meta-llama/Llama-3.1-8B-Instruct \
+  --served-model-name llama-3.1-8b-instruct \
+  --max-model-len 8192 \
+  --enable-prefix-caching \
+  --gpu-memory-utilization 0.9 \
+  --host 0.0.0.0 \
+  --port 8000
+
+# replica 2 of 2: port 8001, GPUs 1
+docker run --detach \
+  --name two-replicas-2 \
+  --restart unless-stopped \
+  --label app.kubernetes.io/name=vllm \
+  --label app.kubernetes.io/instance=two-replicas \
+  --label app.kubernetes.io/component=server \
+  --label app.kubernetes.io/managed-by=vllmtune \
+  --label vllmtune.io/profile=two-replicas \
+  --label vllmtune.io/profile-hash=e8db49b1d0bd \
+  --label vllmtune.io/vllm-version=0.32.0 \
+  --label vllmtune.io/version=0.1.0 \
+  --label vllmtune.io/replica=2 \
+  --gpus '"device=1"' \
+  --shm-size 2g \
+  --network two-replicas-net \
+  --publish 127.0.0.1:8001:8000 \
   --volume "$HF_CACHE":/root/.cache/huggingface \
   --env HF_TOKEN \
   vllm/vllm-openai:v0.32.0 \
@@ -82,7 +112,7 @@ docker run --detach \
   --host 0.0.0.0 \
   --port 8100 \
   --policy cache_aware \
-  --worker-urls http://two-replicas:8000
+  --worker-urls http://two-replicas:8000 http://two-replicas-2:8000
 
 # lever 1, the prompt-result cache: clients use port 8080
 # its image is on no registry: build it here first (vllmtune up does when it is missing)

@@ -108,9 +108,13 @@ def vllm_argv_of_script(path: Path, tmp_path: Path) -> tuple[str, list[str]]:
     r = subprocess.run(["bash", str(path)], env={**env, **dict.fromkeys(required, "x")}, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     calls = [c.split("\0")[:-1] for c in out.read_text().split("\n\0") if c]
-    [run] = [c for c in calls if c[:1] == ["run"] and any(w.startswith("vllm/vllm-openai:") for w in c)]
-    i = next(i for i, w in enumerate(run) if w.startswith("vllm/vllm-openai:"))
-    return run[i], run[i + 1 :]
+    runs = [c for c in calls if c[:1] == ["run"] and any(w.startswith("vllm/vllm-openai:") for w in c)]
+    images = [next(i for i, w in enumerate(run) if w.startswith("vllm/vllm-openai:")) for run in runs]
+    # one server, or replicas behind a router: each container gets the same image and argv
+    servers = {(run[i], tuple(run[i + 1 :])) for run, i in zip(runs, images, strict=True)}
+    assert runs and len(servers) == 1, servers
+    [(image, argv)] = servers
+    return image, list(argv)
 
 
 def check_against_dump(argv: list[str], dump: list[dict[str, Any]]) -> list[str]:

@@ -121,12 +121,15 @@ def _flag_values(argv: list[str], flag: str, stop: str) -> list[str]:
 
 def check_docker_against_plan(plan: DeploymentPlan, calls: list[list[str]]) -> None:
     runs = {c[c.index("--name") + 1]: c for c in calls if c[:2] == ["run", "--detach"]}
-    server = runs[plan.docker_container]
-    assert _after(server, plan.image) == list(plan.args)
-    assert _flag_values(server, "--env", plan.image) == [f"{k}={v}" for k, v in plan.env] + [
-        s.name for s in plan.secret_env
-    ]
+    assert plan.docker_replicas[0].container == plan.docker_container
+    for r in plan.docker_replicas:  # one server, or each replica behind a router: the same argv
+        server = runs[r.container]
+        assert _after(server, plan.image) == list(plan.args)
+        assert _flag_values(server, "--env", plan.image) == [f"{k}={v}" for k, v in plan.env] + [
+            s.name for s in plan.secret_env
+        ]
     hosts = {"vllm": plan.docker_container, "redis": plan.sidecar_name("redis"), "router": plan.sidecar_name("router")}
+    hosts |= {f"replica{i}": r.container for i, r in enumerate(plan.docker_replicas)}
     for sc in plan.sidecars:
         argv = runs[plan.sidecar_name(sc.role)]
         assert _after(argv, sc.image) == [*sc.command[1:], *sc.resolved_args(hosts)]
@@ -134,12 +137,15 @@ def check_docker_against_plan(plan: DeploymentPlan, calls: list[list[str]]) -> N
 
 
 def check_compose_against_plan(plan: DeploymentPlan, doc: dict[str, Any]) -> None:
-    vllm = doc["services"]["vllm"]
-    assert vllm["command"] == list(plan.args)
-    assert vllm.get("environment", {}) == {**dict(plan.env), **{s.name: SECRET_VALUE for s in plan.secret_env}}
+    for r in plan.docker_replicas:
+        vllm = doc["services"][r.service]
+        assert vllm["command"] == list(plan.args)
+        assert vllm.get("environment", {}) == {**dict(plan.env), **{s.name: SECRET_VALUE for s in plan.secret_env}}
+    hosts = {"vllm": "vllm", "redis": "redis", "router": "router"}
+    hosts |= {f"replica{i}": r.service for i, r in enumerate(plan.docker_replicas)}
     for sc in plan.sidecars:
         svc = doc["services"][sc.role]
-        assert svc["command"] == sc.resolved_args({"vllm": "vllm", "redis": "redis", "router": "router"})
+        assert svc["command"] == sc.resolved_args(hosts)
         assert svc.get("entrypoint", []) == list(sc.command)
 
 

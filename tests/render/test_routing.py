@@ -123,15 +123,37 @@ def test_compose_router_waits_for_the_server_and_the_proxy_for_the_router() -> N
         "cache_aware",
         "--worker-urls",
         "http://vllm:8000",
+        "http://vllm-2:8000",
     ]
-    assert router["depends_on"] == {"vllm": {"condition": "service_healthy"}}
+    healthy = {"condition": "service_healthy"}
+    assert router["depends_on"] == {"vllm": healthy, "vllm-2": healthy}  # every worker
     assert "ports" not in router  # behind the proxy
     cache = services["cache"]
     assert cache["command"][:2] == ["--upstream", "http://router:8100"]
-    assert cache["depends_on"] == {
-        "vllm": {"condition": "service_healthy"},
-        "router": {"condition": "service_healthy"},
-    }
+    assert cache["depends_on"] == {"vllm": healthy, "vllm-2": healthy, "router": healthy}
+
+
+def test_compose_runs_each_replica_on_its_own_port_and_gpu() -> None:
+    services = yaml.safe_load(render(load_plan(EXAMPLE), "compose"))["services"]
+    first, second = services["vllm"], services["vllm-2"]
+    assert (first["container_name"], second["container_name"]) == ("two-replicas", "two-replicas-2")
+    assert (first["ports"], second["ports"]) == (["127.0.0.1:8000:8000"], ["127.0.0.1:8001:8000"])
+    assert [s["deploy"]["resources"]["reservations"]["devices"] for s in (first, second)] == [
+        [{"driver": "nvidia", "device_ids": ["0"], "capabilities": ["gpu"]}],
+        [{"driver": "nvidia", "device_ids": ["1"], "capabilities": ["gpu"]}],
+    ]
+    assert (first["labels"]["vllmtune.io/replica"], second["labels"]["vllmtune.io/replica"]) == ("1", "2")
+    assert first["command"] == second["command"]
+
+
+def test_the_docker_script_starts_each_replica_and_the_router_lists_them() -> None:
+    text = render(load_plan(EXAMPLE), "docker")
+    assert "# replica 1 of 2: port 8000, GPUs 0\ndocker run --detach \\\n  --name two-replicas \\" in text
+    assert "# replica 2 of 2: port 8001, GPUs 1\ndocker run --detach \\\n  --name two-replicas-2 \\" in text
+    assert "--gpus '\"device=1\"'" in text and "--publish 127.0.0.1:8001:8000" in text
+    assert "--worker-urls http://two-replicas:8000 http://two-replicas-2:8000\n" in text
+    assert "# Needs 2 NVIDIA GPU(s)" in text
+    assert "# Stop and remove:     docker rm -f two-replicas two-replicas-2\n" in text
 
 
 def test_gateway_users_get_an_inference_pool_valid_against_its_crd() -> None:

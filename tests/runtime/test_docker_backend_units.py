@@ -63,3 +63,44 @@ def test_logs_asks_docker_for_the_tail_as_the_local_backend_reads_it() -> None:
         {"stream": True, "follow": True, "tail": 1},
         {"stream": True, "follow": True, "tail": 0},  # none of the old lines, as `docker logs --tail 0`
     ]
+
+
+def _ids(requests: list[Any]) -> list[Any]:
+    return [(r["Count"], r["DeviceIDs"]) for r in requests]
+
+
+def test_replica_device_requests_give_each_replica_its_own_gpus(tmp_path: Path) -> None:
+    from vllmtune.runtime.docker_backend import replica_device_requests
+
+    (tmp_path / "p.yaml").write_text(
+        'name: r\nvllm: {version: "0.32.0"}\nmodel: {id: meta-llama/Llama-3.1-8B-Instruct}\n'
+        "resources: {gpus: 2, tensor_parallel_size: 2}\nrouting: {}\ndeploy: {kubernetes: {replicas: 2}}\n"
+    )
+    plan = load_plan(str(tmp_path / "p.yaml"))
+    for gpus in (None, "all"):  # the plan's: replica i gets GPUs 2i, 2i+1
+        assert [_ids(replica_device_requests(gpus, plan, i)) for i in (0, 1)] == [
+            [(0, ["0", "1"])],
+            [(0, ["2", "3"])],
+        ]
+    # up --gpus with every id: split in order
+    assert [_ids(replica_device_requests("device=4,5,6,7", plan, i)) for i in (0, 1)] == [
+        [(0, ["4", "5"])],
+        [(0, ["6", "7"])],
+    ]
+    assert replica_device_requests("0", plan, 1) == []
+    with pytest.raises(LaunchError) as err:
+        replica_device_requests("2", plan, 0)
+    assert str(err.value) == (
+        "--gpus '2': 2 replicas of 2 GPU(s) each need 4 device ids: give them all (--gpus 0,1,2,3), "
+        "or --gpus all for the plan's (replica i: GPUs i*n .. i*n+n-1)"
+    )
+
+
+def test_one_server_takes_gpus_as_docker_run_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vllmtune.runtime.docker_backend import replica_device_requests
+
+    monkeypatch.chdir(ROOT)
+    plan = load_plan("preset:cpu-tiny")
+    assert replica_device_requests(None, plan, 0) == []  # a CPU plan
+    assert _ids(replica_device_requests("2", plan, 0)) == [(2, [])]
+    assert _ids(replica_device_requests("all", plan, 0)) == [(-1, [])]

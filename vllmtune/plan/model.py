@@ -166,6 +166,22 @@ class Sidecar:
         return out
 
 
+SERVER_SERVICE = "vllm"  # the first server's compose service name (and a sidecar's {vllm})
+
+
+@dataclass(frozen=True)
+class DockerReplica:
+    """One vLLM server of a plan on one Docker engine (the script, compose, ``up --runtime
+    docker``): one, or every replica when a router is in front of them. The first keeps the
+    plan's names; replica i (from 1) is NAME-(i+1), as the local runtime names its logs."""
+
+    container: str  # docker container name
+    service: str  # compose service name
+    host_port: int  # published on docker_bind; vLLM listens on the plan's port inside
+    gpu_device_ids: tuple[str, ...]  # its own GPUs ("0", "1"); () = the plan's GPU count, any devices
+    labels: tuple[tuple[str, str], ...]  # the plan's labels, plus vllmtune.io/replica when 2+
+
+
 @dataclass(frozen=True)
 class InferencePool:
     """The Gateway API Inference Extension's pool of the server pods (``routing.gateway``)."""
@@ -288,6 +304,9 @@ class DeploymentPlan:
     docker_container: str
     docker_restart: str
     docker_bind: str
+    # the docker script, compose and ``up --runtime docker``: the servers as containers (the
+    # local runtime's replicas: more than one only with a router in front)
+    docker_replicas: tuple[DockerReplica, ...]
     compose_restart: str
     compose_hf_cache: str  # named volume, or a host path
     compose_start_period_seconds: int

@@ -95,6 +95,7 @@ class _Planner(_ServerArgs, _Deploy, _Sidecars):
             docker_container=d.docker.container_name or p.name,
             docker_restart=d.docker.restart,
             docker_bind=d.docker.bind_address,
+            docker_replicas=self._docker_replicas(d.docker.container_name or p.name, server_gpus(p), labels),
             compose_restart=d.compose.restart,
             compose_hf_cache=d.compose.hf_cache,
             compose_start_period_seconds=parse_duration(d.compose.start_period),

@@ -7,6 +7,9 @@ from dataclasses import replace
 from vllmtune import __version__
 from vllmtune.plan.base import _Base
 from vllmtune.plan.model import (
+    LABEL_PREFIX,
+    SERVER_SERVICE,
+    DockerReplica,
     Hardening,
     InferencePool,
     PromptCachePlan,
@@ -94,9 +97,30 @@ class _Sidecars(_Base):
             return 1
         return max(2, self.p.deploy.kubernetes.replicas)
 
+    def _docker_replicas(
+        self, container: str, gpus: int, labels: tuple[tuple[str, str], ...]
+    ) -> tuple[DockerReplica, ...]:
+        """The servers as containers: as many as ``up --runtime local`` starts, each on its own
+        published port (port, port+1, ...) and, with GPUs, its own devices (replica i: GPUs
+        i*gpus .. i*gpus+gpus-1), so that two replicas never share a GPU."""
+        n = self._local_replicas()
+        port = self.p.server.port
+        if n == 1:
+            return (DockerReplica(container, SERVER_SERVICE, port, (), labels),)
+        return tuple(
+            DockerReplica(
+                container=container if i == 0 else f"{container}-{i + 1}",
+                service=SERVER_SERVICE if i == 0 else f"{SERVER_SERVICE}-{i + 1}",
+                host_port=port + i,
+                gpu_device_ids=tuple(str(d) for d in range(i * gpus, (i + 1) * gpus)),
+                labels=(*labels, (f"{LABEL_PREFIX}/replica", str(i + 1))),
+            )
+            for i in range(n)
+        )
+
     def _router(self) -> Sidecar | None:
         """The vllm-project router in front of the replicas (``routing``). Docker and compose
-        run one server, so there it routes to that one; in Kubernetes it finds every server pod
+        list each server container (``docker_replicas``); in Kubernetes it finds every server pod
         by label (its ``--service-discovery``, with a ServiceAccount allowed to list pods)."""
         r = self.p.routing
         if r is None:
@@ -116,7 +140,8 @@ class _Sidecars(_Base):
             role="router",
             image=f"{r.image}:{ROUTER_VERSION}",
             command=("vllm-router",),
-            args=(*common, "--worker-urls", f"http://{{vllm}}:{port}"),
+            # {replica0}, {replica1}...: each server container's name (compose: service)
+            args=(*common, "--worker-urls", *(f"http://{{replica{i}}}:{port}" for i in range(self._local_replicas()))),
             local_args=(
                 *common,
                 "--worker-urls",

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vllmtune.containers import image_build_hint, sidecar_container
-from vllmtune.plan import DeploymentPlan, Sidecar
+from vllmtune.containers import image_build_hint, sidecar_container, sidecar_hosts
+from vllmtune.plan import DeploymentPlan, DockerReplica, Sidecar
 from vllmtune.profile.yamlio import dump_yaml
-
-SERVICE = "vllm"
 
 
 def esc(text: str) -> str:
@@ -28,12 +26,24 @@ def _health_test(port: int, path: str) -> list[str]:
 
 def compose_dict(plan: DeploymentPlan) -> dict[str, Any]:
     """The compose document as plain data."""
+    named: dict[str, Any] = {}
+    services: dict[str, Any] = {r.service: _server_service(plan, r, named) for r in plan.docker_replicas}
+    for sc in plan.sidecars:
+        services[sc.role] = _sidecar_service(plan, sc)
+    doc: dict[str, Any] = {"services": services}
+    if named:
+        doc["volumes"] = named
+    return doc
+
+
+def _server_service(plan: DeploymentPlan, replica: DockerReplica, named: dict[str, Any]) -> dict[str, Any]:
+    """One vLLM server as a compose service (``named``: the named volumes it uses, filled in)."""
     service: dict[str, Any] = {
         "image": plan.image,
-        "container_name": plan.docker_container,
+        "container_name": replica.container,
         "restart": plan.compose_restart,
         "command": [esc(a) for a in plan.args],
-        "ports": [f"{plan.docker_bind}:{plan.port}:{plan.port}"],
+        "ports": [f"{plan.docker_bind}:{replica.host_port}:{plan.port}"],
     }
     env: dict[str, str] = {k: esc(v) for k, v in plan.env}
     for s in plan.secret_env:  # interpolated by compose from the caller's environment
@@ -41,7 +51,6 @@ def compose_dict(plan: DeploymentPlan) -> dict[str, Any]:
     if env:
         service["environment"] = env
     volumes: list[str] = []
-    named: dict[str, Any] = {}
     for m in plan.mounts:
         if m.kind == "cache":
             source = plan.compose_hf_cache
@@ -56,11 +65,10 @@ def compose_dict(plan: DeploymentPlan) -> dict[str, Any]:
     else:
         service["shm_size"] = plan.shm.size
     if plan.gpus:
-        service["deploy"] = {
-            "resources": {
-                "reservations": {"devices": [{"driver": "nvidia", "count": plan.gpus, "capabilities": ["gpu"]}]}
-            }
-        }
+        device: dict[str, Any] = {"driver": "nvidia", "count": plan.gpus, "capabilities": ["gpu"]}
+        if replica.gpu_device_ids:  # its own GPUs (compose: count and device_ids exclude each other)
+            device = {"driver": "nvidia", "device_ids": list(replica.gpu_device_ids), "capabilities": ["gpu"]}
+        service["deploy"] = {"resources": {"reservations": {"devices": [device]}}}
     service["healthcheck"] = {
         "test": _health_test(plan.port, plan.health.path),
         "interval": f"{plan.health.period_seconds}s",
@@ -69,14 +77,8 @@ def compose_dict(plan: DeploymentPlan) -> dict[str, Any]:
         # Long enough for a first start that downloads the weights.
         "start_period": f"{plan.compose_start_period_seconds}s",
     }
-    service["labels"] = dict(plan.labels)
-    services: dict[str, Any] = {SERVICE: service}
-    for sc in plan.sidecars:
-        services[sc.role] = _sidecar_service(plan, sc)
-    doc: dict[str, Any] = {"services": services}
-    if named:
-        doc["volumes"] = named
-    return doc
+    service["labels"] = dict(replica.labels)
+    return service
 
 
 def _sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
@@ -84,7 +86,7 @@ def _sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": sc.image, "restart": plan.compose_restart}
     if sc.command:
         svc["entrypoint"] = [esc(a) for a in sc.command]
-    svc["command"] = [esc(a) for a in sc.resolved_args({"vllm": SERVICE, "redis": "redis", "router": "router"})]
+    svc["command"] = [esc(a) for a in sc.resolved_args(sidecar_hosts(plan, compose=True))]
     if sc.publish:
         svc["ports"] = [f"{plan.docker_bind}:{sc.port}:{sc.port}"]
     env = {k: esc(v) for k, v in sc.env}
@@ -93,7 +95,9 @@ def _sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
     if env:
         svc["environment"] = env
     if sc.waits_for:
-        svc["depends_on"] = {SERVICE if w == "vllm" else w: {"condition": "service_healthy"} for w in sc.waits_for}
+        # "vllm": every server (a router waits for all its workers)
+        waits = [s for w in sc.waits_for for s in ([r.service for r in plan.docker_replicas] if w == "vllm" else [w])]
+        svc["depends_on"] = {w: {"condition": "service_healthy"} for w in waits}
     h = sc.health
     test = _health_test(sc.port, h.path) if h.path else ["CMD-SHELL", esc(h.command)] if h.command else None
     if test is not None:

@@ -11,27 +11,31 @@ import shlex
 from collections.abc import Sequence
 
 from vllmtune.containers import image_build_hint, network_labels, network_name, sidecar_container
-from vllmtune.plan import DeploymentPlan, Sidecar
+from vllmtune.plan import DeploymentPlan, DockerReplica, Sidecar
 from vllmtune.render.shell import Shell, Word, hf_cache_lines, join_lines, secret_lines
 from vllmtune.render.text import docker_header
 
 __all__ = ["Shell", "Word", "render_docker", "run_lines"]
 
 
-def run_lines(plan: DeploymentPlan) -> list[list[Word]]:
-    """``docker run`` as lines of words (the first line is ``docker run --detach``)."""
+def run_lines(plan: DeploymentPlan, replica: DockerReplica | None = None) -> list[list[Word]]:
+    """``docker run`` of one server (default: the first) as lines of words (the first line is
+    ``docker run --detach``)."""
+    r = replica or plan.docker_replicas[0]
     lines: list[list[Word]] = [
         ["docker", "run", "--detach"],
-        ["--name", plan.docker_container],
+        ["--name", r.container],
         ["--restart", plan.docker_restart],
     ]
-    lines += [["--label", f"{k}={v}"] for k, v in plan.labels]
-    if plan.gpus:
+    lines += [["--label", f"{k}={v}"] for k, v in r.labels]
+    if r.gpu_device_ids:  # its own GPUs; docker needs the inner quotes for a list of them
+        lines.append(["--gpus", f'"device={",".join(r.gpu_device_ids)}"'])
+    elif plan.gpus:
         lines.append(["--gpus", str(plan.gpus)])
     lines.append(["--ipc=host"] if plan.shm.ipc_host else ["--shm-size", plan.shm.size])
     if plan.sidecars:
         lines.append(["--network", network_name(plan)])
-    lines.append(["--publish", f"{plan.docker_bind}:{plan.port}:{plan.port}"])
+    lines.append(["--publish", f"{plan.docker_bind}:{r.host_port}:{plan.port}"])
     for m in plan.mounts:
         if m.kind == "cache":
             lines.append(["--volume", Shell(f'"$HF_CACHE":{shlex.quote(m.target)}')])
@@ -106,7 +110,12 @@ def render_docker(plan: DeploymentPlan) -> str:
         if sc.before_server:
             out.append(join_lines(_sidecar_lines(plan, sc)))
             out.append("")
-    out.append(join_lines(run_lines(plan)))
+    for i, r in enumerate(plan.docker_replicas):
+        if len(plan.docker_replicas) > 1:
+            gpus = f", GPUs {','.join(r.gpu_device_ids)}" if r.gpu_device_ids else ""
+            out += [""] if i else []
+            out.append(f"# replica {i + 1} of {len(plan.docker_replicas)}: port {r.host_port}{gpus}")
+        out.append(join_lines(run_lines(plan, r)))
     for sc in plan.sidecars:
         if not sc.before_server:
             out.append("")

@@ -27,7 +27,8 @@ def docker_header(plan: DeploymentPlan) -> str:
         "# Do not edit by hand: change the profile and run `vllmtune render` again.",
         "#",
         f"# vLLM {plan.vllm_version} | image {plan.image} | serves {oneline(plan.served_name)} on port {plan.port}",
-        f"# Needs {plan.gpus} NVIDIA GPU(s) and the NVIDIA Container Toolkit (docker run --gpus)."
+        f"# Needs {plan.gpus * len(plan.docker_replicas)} NVIDIA GPU(s) and the NVIDIA Container Toolkit "
+        "(docker run --gpus)."
         if plan.gpus
         else "# CPU only: the image must be a CPU build of vLLM.",
     ]
@@ -36,7 +37,7 @@ def docker_header(plan: DeploymentPlan) -> str:
         "#",
         f"# Follow the start-up: docker logs -f {plan.docker_container}",
         f"# Ready when:          curl -fsS http://{plan.docker_bind}:{plan.port}{plan.health.path}",
-        f"# Stop and remove:     docker rm -f {plan.docker_container}",
+        f"# Stop and remove:     docker rm -f {' '.join(r.container for r in plan.docker_replicas)}",
         "set -euo pipefail",
     ]
     return "\n".join(out)

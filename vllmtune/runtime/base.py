@@ -15,6 +15,9 @@ from vllmtune.util.files import write_atomic
 from vllmtune.util.net import port_free
 
 REDIS_READY_SECONDS = 30.0  # how long a started Redis may take to answer PING (both backends)
+# a replica started beside the first one (a router in front); by the time the first answers,
+# it is close behind (both backends)
+REPLICA_READY_SECONDS = 600.0
 
 
 @dataclass(frozen=True)

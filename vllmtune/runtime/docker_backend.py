@@ -18,9 +18,10 @@ from typing import Any
 from vllmtune.containers import SidecarContainer, before_server, network_labels, network_name, sidecar_container
 from vllmtune.errors import DockerUnreachable as DockerUnreachable
 from vllmtune.errors import LaunchError
-from vllmtune.plan import DeploymentPlan
+from vllmtune.plan import DeploymentPlan, DockerReplica
 from vllmtune.runtime.base import (
     REDIS_READY_SECONDS,
+    REPLICA_READY_SECONDS,
     ROLE_ORDER,
     SIDECAR_LABELS,
     ServerRecord,
@@ -38,6 +39,7 @@ PROFILE = "vllmtune.io/profile"
 SUMMARY_LABEL = "vllmtune.io/launch"
 # Comma-joined served names (base model, then LoRA adapters): names never contain a comma.
 SERVED_LABEL = "vllmtune.io/served-models"
+REPLICA_LABEL = "vllmtune.io/replica"  # 1..N when a router is in front of N servers
 DEFAULT_SOCKET = "/var/run/docker.sock"
 NVIDIA_TOOLKIT = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
 
@@ -93,6 +95,37 @@ def _device_requests(gpus: str | None, plan_gpus: int) -> list[Any]:
     return [docker.types.DeviceRequest(device_ids=[i.strip() for i in ids], capabilities=[["gpu"]])]
 
 
+def replica_device_requests(gpus: str | None, plan: DeploymentPlan, index: int) -> list[Any]:
+    """The GPUs of server ``index``. One server: ``--gpus`` as docker run takes it. Several (a
+    router in front): each its own devices -- the plan's (all, or no --gpus) or a list of
+    ``up --gpus`` ids split in order; 0 / none: none."""
+    import docker
+
+    replicas = plan.docker_replicas
+    if len(replicas) == 1:
+        return _device_requests(gpus, plan.gpus)
+    if gpus in ("0", "none", "") or not plan.gpus:
+        return []
+    ids = list(replicas[index].gpu_device_ids)
+    if gpus not in (None, "all"):
+        given = [i.strip() for i in gpus.removeprefix("device=").strip('"').split(",")]
+        if len(given) != plan.gpus * len(replicas) or not all(given):
+            raise LaunchError(
+                f"--gpus {gpus!r}: {len(replicas)} replicas of {plan.gpus} GPU(s) each need "
+                f"{plan.gpus * len(replicas)} device ids",
+                hint=f"give them all (--gpus {','.join(str(i) for i in range(plan.gpus * len(replicas)))}), "
+                "or --gpus all for the plan's (replica i: GPUs i*n .. i*n+n-1)",
+                sep=": ",
+            )
+        ids = given[index * plan.gpus : (index + 1) * plan.gpus]
+    return [docker.types.DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]
+
+
+def _first_replica(c: Any) -> bool:
+    """Is this server container the stack's record (its only server, or replica 1 of N)?"""
+    return str(c.labels.get(REPLICA_LABEL, "1")) == "1"
+
+
 class DockerBackend:
     """Containers labelled ``app.kubernetes.io/managed-by=vllmtune``."""
 
@@ -102,6 +135,9 @@ class DockerBackend:
         self._client: Any = None
         # progress lines (image builds, pulls, the sidecars' start); up.py points it at the phase line
         self.say: Callable[[str], None] = lambda _msg: None
+        # the replicas after the first (a router in front), by stack; up waits for the first
+        # through its own watch, start_front for these
+        self._replicas: dict[str, list[tuple[DockerReplica, Any]]] = {}
 
     @property
     def client(self) -> Any:
@@ -123,7 +159,7 @@ class DockerBackend:
 
     def _container(self, name: str) -> Any | None:
         labels = [MANAGED, SERVER, f"vllmtune.io/profile={name}"]
-        found = self.client.containers.list(all=True, filters={"label": labels})
+        found = [c for c in self.client.containers.list(all=True, filters={"label": labels}) if _first_replica(c)]
         if found:
             return found[0]
         return None
@@ -131,7 +167,8 @@ class DockerBackend:
     def preflight(self, plan: DeploymentPlan, gpus: str | None) -> None:
         import docker
 
-        _device_requests(gpus, plan.gpus)  # validates the spelling
+        for i in range(len(plan.docker_replicas)):
+            replica_device_requests(gpus, plan, i)  # validates the spelling
         self._ensure_pulled(plan.image)
         for sc in plan.sidecars:
             if sc.role == "cache":
@@ -141,7 +178,7 @@ class DockerBackend:
             else:
                 self._ensure_pulled(sc.image)
         # name conflicts with a container vllmtune does not manage
-        names = [plan.docker_container, *(plan.sidecar_name(sc.role) for sc in plan.sidecars)]
+        names = [*(r.container for r in plan.docker_replicas), *(plan.sidecar_name(sc.role) for sc in plan.sidecars)]
         for name in names:
             try:
                 other = self.client.containers.get(name)
@@ -162,7 +199,8 @@ class DockerBackend:
                     f"a Docker network named {network_name(plan)!r} exists and was not created by vllmtune",
                     hint=f"remove it (docker network rm {network_name(plan)}) or rename the profile",
                 )
-        self._check_port(plan.docker_bind, plan.port, "--port N")
+        for r in plan.docker_replicas:
+            self._check_port(plan.docker_bind, r.host_port, "--port N")
         for sc in plan.sidecars:
             if sc.publish:
                 self._check_port(plan.docker_bind, sc.port, "prompt_cache.port")
@@ -199,7 +237,6 @@ class DockerBackend:
     def start(self, plan: DeploymentPlan, gpus: str | None, env: dict[str, str]) -> Started:
         """The network and what starts before vLLM (Redis, waited for), then vLLM itself.
         ``env``: every secret of the launch; each container gets only the ones it reads."""
-        import docker
 
         if plan.sidecars:
             self._network(plan)
@@ -213,17 +250,37 @@ class DockerBackend:
             if m.kind == "cache":
                 Path(source).mkdir(parents=True, exist_ok=True)
             volumes[source] = {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
-        labels = dict(plan.labels)
+        # the replicas after the first start first: up then waits for the first, start_front for them
+        self._replicas[plan.name] = []
+        for i in range(len(plan.docker_replicas) - 1, 0, -1):
+            r = plan.docker_replicas[i]
+            self.say(f"starting replica {i + 1} of {len(plan.docker_replicas)} ({r.container}, port {r.host_port})")
+            self._replicas[plan.name].append((r, self._run_server(plan, r, i, gpus, env, volumes)))
+        return _watch(self._run_server(plan, plan.docker_replicas[0], 0, gpus, env, volumes))
+
+    def _run_server(
+        self,
+        plan: DeploymentPlan,
+        r: DockerReplica,
+        index: int,
+        gpus: str | None,
+        env: dict[str, str],
+        volumes: dict[str, dict[str, str]],
+    ) -> Any:
+        """Create and start one vLLM server container."""
+        import docker
+
+        labels = dict(r.labels)
         labels[SUMMARY_LABEL] = json.dumps(plan_summary(plan, gpus), sort_keys=True)
         labels[SERVED_LABEL] = ",".join(plan.served_names or (plan.served_name,))
         kwargs: dict[str, Any] = {
-            "name": plan.docker_container,
+            "name": r.container,
             "command": list(plan.args),
             "environment": {**dict(plan.env), **{s.name: env[s.name] for s in plan.secret_env if s.name in env}},
-            "ports": {f"{plan.port}/tcp": (plan.docker_bind, plan.port)},
+            "ports": {f"{plan.port}/tcp": (plan.docker_bind, r.host_port)},
             "volumes": volumes,
             "labels": labels,
-            "device_requests": _device_requests(gpus, plan.gpus),
+            "device_requests": replica_device_requests(gpus, plan, index),
             "detach": True,
         }
         if plan.sidecars:
@@ -246,19 +303,33 @@ class DockerBackend:
                     sep="\n",
                 ) from None
             if "port is already allocated" in text or "address already in use" in text:
-                raise LaunchError(f"port {plan.port} is already in use: {text}") from None
+                raise LaunchError(f"port {r.host_port} is already in use: {text}") from None
             raise LaunchError(f"docker could not start the container: {text}") from None
-        return _watch(container)
+        return container
 
     def start_front(self, plan: DeploymentPlan, env: dict[str, str]) -> list[tuple[str, str, Started]]:
-        """What starts once vLLM answers (the cache proxy): (what, health URL, watch) each."""
+        """What starts once vLLM answers (the router, the cache proxy): (what, health URL, watch)
+        each. Every replica answers first: the router needs all its workers."""
+        from vllmtune.runtime.health import wait_http
+
+        host = "127.0.0.1" if plan.docker_bind in ("0.0.0.0", "::") else plan.docker_bind
+        for r, container in sorted(self._replicas.pop(plan.name, []), key=lambda rc: rc[0].host_port):
+            self.say(f"waiting for replica {r.container} (port {r.host_port})")
+            watch = _watch(container)
+            wait_http(
+                f"vLLM replica {r.container}",
+                f"http://{host}:{r.host_port}{plan.health.path}",
+                watch.alive,
+                watch.new_log_lines,
+                REPLICA_READY_SECONDS,
+                [],
+            )
         out = []
         for c in (sidecar_container(plan, sc) for sc in plan.sidecars):
             if before_server(c):
                 continue
             self.say(f"starting {SIDECAR_LABELS.get(c.role, c.role)} ({c.name})")
             container = self._run_sidecar(c, env)
-            host = "127.0.0.1" if plan.docker_bind in ("0.0.0.0", "::") else plan.docker_bind
             url = f"http://{host}:{c.port}{c.health_path}" if c.publish and c.health_path else ""
             out.append((SIDECAR_LABELS.get(c.role, c.role), url, _watch(container)))
         return out
@@ -346,7 +417,7 @@ class DockerBackend:
 
     def list(self) -> list[ServerRecord]:
         found = self.client.containers.list(all=True, filters={"label": [MANAGED, SERVER]})
-        return [_record(c, self.parts(c.labels.get(PROFILE, ""))) for c in found]
+        return [_record(c, self.parts(c.labels.get(PROFILE, ""))) for c in found if _first_replica(c)]
 
     def find(self, name: str) -> ServerRecord | None:
         c = self._container(name)

@@ -19,6 +19,7 @@ from vllmtune.errors import LaunchError
 from vllmtune.plan import DeploymentPlan, Sidecar
 from vllmtune.runtime.base import (
     REDIS_READY_SECONDS,
+    REPLICA_READY_SECONDS,
     ROLE_ORDER,
     SIDECAR_LABELS,
     ServerRecord,
@@ -48,10 +49,6 @@ def vllm_executable() -> str:
             sep=": ",
         )
     return exe
-
-
-# a replica started beside the first one; by the time the first answers, it is close behind
-REPLICA_READY_SECONDS = 600.0
 
 
 class LocalBackend:
