@@ -7,7 +7,7 @@ import io
 
 from rich.console import Console
 
-from vllmtune.explain import explain_data, explain_table
+from vllmtune.explain import engine_lever_facts, explain_data, explain_table
 from vllmtune.plan import load_plan
 
 LLAMA_70B = "profiles/examples/llama-70b-2x8.yaml"
@@ -128,3 +128,24 @@ def test_explain_table_is_the_levers_then_the_layout() -> None:
         "│ metrics                                              │       │ podmonitor + Grafana dashboard                        │\n"
         "└──────────────────────────────────────────────────────┴───────┴───────────────────────────────────────────────────────┘\n"
     )
+
+
+def test_engine_lever_facts_kv_offload_says_what_its_backend_buys() -> None:
+    from tests.test_plan import head, plan_of
+
+    common = (
+        "pays for long shared contexts whose KV does not fit in GPU memory (a prefix comes back from CPU memory "
+        "instead of being recomputed); costs host memory and PCIe traffic, and buys nothing when the GPU's KV "
+        "cache already holds the working set; "
+    )
+    native = plan_of(head("0.32.0") + "kv_offload: {size: 8GiB}\n")
+    assert engine_lever_facts(native) == {
+        "kv_offload": "native: " + common + "vLLM's own CPU tier (from 0.11.1): nothing to install"
+    }
+    lmcache = plan_of(head("0.32.0") + "kv_offload: {backend: lmcache, size: 8GiB}\n")
+    assert engine_lever_facts(lmcache) == {
+        "kv_offload": "lmcache: " + common + "LMCache inside vLLM (from 0.8.5, before the native tier exists; more "
+        "tiers through LMCACHE_* in server.env): the image needs the lmcache package, whose version must suit the "
+        "pinned vLLM; it keeps whole 256-token chunks (a shorter tail is not stored) and shares nothing between "
+        "replicas (LMCache's server mode, not rendered)"
+    }

@@ -117,3 +117,20 @@ def test_the_engine_levers_parse(tmp_path: Path) -> None:
     )
     assert ns["enable_lora"] is True
     assert (ns["kv_offloading_backend"], ns["kv_offloading_size"]) == ("native", 8.0)
+
+
+def test_kv_offload_lmcache_parses_as_the_in_process_connector(tmp_path: Path) -> None:
+    # vLLM 0.32.0 reads the rendered --kv-transfer-config as LMCacheConnectorV1, not the
+    # multi-process connector --kv-offloading-backend lmcache would select
+    path = tmp_path / "lmcache.yaml"
+    path.write_text(
+        "name: lmcache\nvllm: {version: '0.32.0', image: my/vllm-lmcache}\nmodel: {id: org/m}\n"
+        "resources: {tensor_parallel_size: 2}\nkv_offload: {backend: lmcache, size: 8GiB}\n"
+    )
+    [res] = parse_with_real_vllm([serve_args(load_plan(str(path)))])
+    assert res["ok"], res
+    ns = res["namespace"]
+    config = ns["kv_transfer_config"]  # the KVTransferConfig, as str()
+    assert config.startswith("KVTransferConfig(kv_connector='LMCacheConnectorV1', ")
+    assert ", kv_role='kv_both', " in config and "kv_connector_extra_config={}" in config
+    assert ns["kv_offloading_size"] is None  # no native tier beside it (its backend default is inert without a size)

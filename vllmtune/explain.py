@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vllmtune.levers import ENGINE_LEVERS, LEVERS
+from vllmtune.levers import ENGINE_LEVERS, KV_OFFLOAD_BACKENDS, LEVERS
 from vllmtune.plan import VLLM_DEFAULT, DeploymentPlan
 
 # What each lever buys, in the order of return per hour of work (declared in vllmtune/levers.py).
@@ -58,6 +58,8 @@ def engine_lever_facts(plan: DeploymentPlan) -> dict[str, str]:
             continue
         shown = " ".join(map(str, value)) if isinstance(value, tuple) else str(value).lower()
         facts[field] = f"{shown}: {note}"
+        if setting == "kv_offloading_backend" and isinstance(value, str):
+            facts[field] = f"{value}: {note}; {KV_OFFLOAD_BACKENDS[value]}"
     lora = plan.vllm.lora
     if lora is not VLLM_DEFAULT and lora.runtime_updates:
         facts["lora.runtime_updates"] = (

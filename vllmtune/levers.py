@@ -185,3 +185,12 @@ ENGINE_LEVERS: tuple[tuple[str, str, str], ...] = (
         "buys sharing a GPU between models in turn (/sleep frees its memory); waking up reloads weights",
     ),
 )
+
+# kv_offload.backend -> what that backend adds to the kv_offload note, for ``vllmtune explain``.
+KV_OFFLOAD_BACKENDS: dict[str, str] = {
+    "native": "vLLM's own CPU tier (from 0.11.1): nothing to install",
+    "lmcache": "LMCache inside vLLM (from 0.8.5, before the native tier exists; more tiers through LMCACHE_* "
+    "in server.env): the image needs the lmcache package, whose version must suit the pinned vLLM; it keeps "
+    "whole 256-token chunks (a shorter tail is not stored) and shares nothing between replicas (LMCache's "
+    "server mode, not rendered)",
+}

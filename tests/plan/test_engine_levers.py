@@ -191,7 +191,103 @@ def test_kv_offload_adds_its_memory_to_the_pod() -> None:
     assert (base.memory_request, offload.memory_request) == ("34Gi", "98Gi")
 
 
+LMCACHE = "vllm: {version: '0.32.0', image: my/vllm-lmcache}\nmodel: {id: org/m}\n"
+LMCACHE_JSON = '{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}'
+
+
+def test_kv_offload_lmcache_is_the_in_process_connector_configured_by_env() -> None:
+    # tensor x pipeline = 4 ranks: LMCache sizes its CPU tier per rank, in GiB
+    plan = plan_of(
+        "name: p\n" + LMCACHE + "resources: {tensor_parallel_size: 2, pipeline_parallel_size: 2}\n"
+        "kv_offload: {backend: lmcache, size: 6GiB}\n"
+    )
+    assert plan.args == (
+        "--model", "org/m", "--tensor-parallel-size", "2", "--pipeline-parallel-size", "2",
+        "--kv-transfer-config", LMCACHE_JSON, "--host", "0.0.0.0", "--port", "8000",
+    )  # fmt: skip
+    assert not any(a.startswith("--kv-offloading") for a in plan.args)
+    assert plan.env == (
+        ("LMCACHE_CHUNK_SIZE", "256"),
+        ("LMCACHE_LOCAL_CPU", "True"),
+        ("LMCACHE_MAX_LOCAL_CPU_SIZE", "1.5"),
+    )
+    assert (plan.vllm.kv_offloading_backend, plan.vllm.kv_offloading_bytes) == ("lmcache", 6 * 2**30)
+    assert plan.vllm.flag("kv_transfer_config") == "--kv-transfer-config"
+    assert plan.vllm.flag("kv_offloading_backend") is None
+    assert plan.warnings == ()  # a custom image: it is the profile's to have lmcache
+
+
+def test_kv_offload_lmcache_chunk_size_may_come_from_server_env() -> None:
+    plan = plan_of(
+        "name: p\n"
+        + LMCACHE
+        + "kv_offload: {backend: lmcache, size: 8GiB}\nserver: {env: {LMCACHE_CHUNK_SIZE: '512'}}\n"
+    )
+    assert plan.env == (
+        ("LMCACHE_CHUNK_SIZE", "512"),
+        ("LMCACHE_LOCAL_CPU", "True"),
+        ("LMCACHE_MAX_LOCAL_CPU_SIZE", "8"),
+    )
+
+
+def test_kv_offload_lmcache_adds_its_memory_to_the_pod_as_native_does() -> None:
+    native = plan_of(head("0.32.0") + "kv_offload: {size: 64GiB}\n").k8s_server_hardening
+    lmcache = plan_of(head("0.32.0") + "kv_offload: {backend: lmcache, size: 64GiB}\n").k8s_server_hardening
+    assert (native.memory_request, lmcache.memory_request, lmcache.memory_limit) == ("98Gi", "98Gi", "98Gi")
+
+
+def test_kv_offload_lmcache_on_the_stock_image_warns_that_it_needs_the_lmcache_package() -> None:
+    plan = plan_of(head("0.32.0") + "kv_offload: {backend: lmcache, size: 8GiB}\n")
+    assert plan.warnings == (
+        "p.yaml:4: kv_offload.backend: lmcache runs inside vLLM and imports the lmcache package, which "
+        "vllm/vllm-openai images have only when vLLM built them with INSTALL_KV_CONNECTORS=true "
+        "(docker/Dockerfile); without it the server fails at start-up. lmcache/vllm-openai has it (tagged by "
+        "LMCache release, not v<vLLM version>): set vllm.image to an image built FROM vllm/vllm-openai:v0.32.0 "
+        "with pip install lmcache",
+    )
+
+
+def test_kv_offload_backend_lmcache_is_accepted_and_an_unknown_one_refused() -> None:
+    from vllmtune.errors import ProfileError
+    from vllmtune.profile.loader import validate_document
+    from vllmtune.profile.yamlio import load_yaml
+
+    ok = validate_document(
+        load_yaml(head("0.32.0") + "kv_offload: {backend: lmcache, size: 8GiB}\n", "p.yaml"), "p.yaml"
+    )
+    assert ok.profile.kv_offload is not None and ok.profile.kv_offload.backend == "lmcache"
+    with pytest.raises(ProfileError) as e:
+        validate_document(
+            load_yaml(head("0.32.0") + "kv_offload: {backend: lmcachee, size: 8GiB}\n", "p.yaml"), "p.yaml"
+        )
+    assert [str(p) for p in e.value.problems] == [
+        "p.yaml:4: kv_offload.backend: \"lmcachee\" is not allowed; input should be 'native' or 'lmcache'"
+    ]
+
+
 KV_MESSAGES = {
+    "lmcache before its connector (0.8.4 has --kv-transfer-config, not LMCacheConnectorV1)": (
+        head("0.8.4") + "kv_offload: {backend: lmcache, size: 8GiB}\n",
+        "p.yaml:4: kv_offload.backend: vLLM 0.8.4 cannot express kv_offload.backend lmcache (--kv-transfer-config "
+        "with LMCacheConnectorV1); available in 0.8.5 .. 0.33.0",
+    ),
+    "lmcache before --kv-transfer-config": (
+        head("0.6.4") + "kv_offload: {backend: lmcache, size: 8GiB}\n",
+        "p.yaml:4: kv_offload.backend: vLLM 0.6.4 cannot express kv_offload.backend lmcache (--kv-transfer-config "
+        "with LMCacheConnectorV1); available in 0.8.5 .. 0.33.0",
+    ),
+    "lmcache with --kv-transfer-config in extra_args": (
+        "name: p\n" + LMCACHE + "kv_offload: {backend: lmcache, size: 8GiB}\n"
+        "server: {extra_args: [--kv-transfer-config, '{}']}\n",
+        "p.yaml:5: server.extra_args[0]: --kv-transfer-config is already set by the profile; set the profile "
+        "field instead of repeating it in extra_args",
+    ),
+    "lmcache with its size in server.env": (
+        "name: p\n" + LMCACHE + "kv_offload: {backend: lmcache, size: 8GiB}\n"
+        "server: {env: {LMCACHE_MAX_LOCAL_CPU_SIZE: '4'}}\n",
+        "p.yaml:5: server.env.LMCACHE_MAX_LOCAL_CPU_SIZE: LMCACHE_MAX_LOCAL_CPU_SIZE is set by kv_offload (backend "
+        "lmcache); remove it from server.env",
+    ),
     "kv offload before 0.11.1": (
         head("0.11.0") + "kv_offload: {size: 64GiB}\n",
         "p.yaml:4: kv_offload: vLLM 0.11.0 cannot express KV offloading (kv_offload); available in 0.11.1 .. 0.33.0",

@@ -37,3 +37,51 @@ def test_production_stack_warnings_local_model_and_the_proxy(monkeypatch: pytest
         "the chart has no place for the prompt-cache proxy; deploy it beside the release (vllmtune render -t kubernetes renders it)",
         f"{LADDER}: quantization.checkpoint: production-stack cannot express it; {LOCAL_MODEL}",
     )
+
+
+LMCACHE_PROFILE = (
+    "name: p\nvllm: {version: '0.32.0', image: my/vllm-lmcache}\nmodel: {id: org/m}\n"
+    "resources: {tensor_parallel_size: 2}\nkv_offload: {backend: lmcache, size: SIZE}\n"
+)
+
+
+def test_kv_offload_lmcache_is_the_charts_lmcache_config() -> None:
+    # the chart's lmcacheConfig writes --kv-transfer-config and the CPU tier's env itself
+    from tests.render.test_exporters import chart, helm_merge, schema_problems
+    from tests.test_plan import plan_of
+    from vllmtune.render.production_stack import values
+
+    doc = values(plan_of(LMCACHE_PROFILE.replace("SIZE", "15GiB")))
+    spec = doc["servingEngineSpec"]["modelSpec"][0]
+    assert spec["lmcacheConfig"] == {"enabled": True, "cpuOffloadingBufferSize": 7.5}  # per rank, GiB
+    assert spec["vllmConfig"]["extraArgs"] == ["--host", "0.0.0.0", "--port", "8000"]
+    assert spec["env"] == [{"name": "LMCACHE_CHUNK_SIZE", "value": "256"}]
+    schema, defaults = chart("production-stack")
+    assert schema_problems(doc, schema) == []
+    assert schema_problems(helm_merge(defaults, doc), schema) == []
+
+
+def test_kv_offload_lmcache_below_one_gib_per_rank_keeps_its_env() -> None:
+    # the chart skips its env when the size's integer part is 0 (`gt (int ...) 0`): vllmtune sets it
+    from tests.test_plan import plan_of
+    from vllmtune.render.production_stack import values
+
+    spec = values(plan_of(LMCACHE_PROFILE.replace("SIZE", "1GiB")))["servingEngineSpec"]["modelSpec"][0]
+    assert spec["lmcacheConfig"] == {"enabled": True}
+    assert spec["env"] == [
+        {"name": "LMCACHE_CHUNK_SIZE", "value": "256"},
+        {"name": "LMCACHE_LOCAL_CPU", "value": "True"},
+        {"name": "LMCACHE_MAX_LOCAL_CPU_SIZE", "value": "0.5"},
+    ]
+
+
+def test_kv_offload_native_stays_in_extra_args() -> None:
+    from tests.test_plan import plan_of
+    from vllmtune.render.production_stack import values
+
+    plan = plan_of(LMCACHE_PROFILE.replace("backend: lmcache, ", "").replace("SIZE", "8GiB"))
+    spec = values(plan)["servingEngineSpec"]["modelSpec"][0]
+    assert "lmcacheConfig" not in spec
+    assert spec["vllmConfig"]["extraArgs"] == [
+        "--kv-offloading-backend", "native", "--kv-offloading-size", "8", "--host", "0.0.0.0", "--port", "8000",
+    ]  # fmt: skip

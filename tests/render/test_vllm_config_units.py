@@ -52,3 +52,17 @@ def test_vllm_config_warnings_env_and_proxy(monkeypatch: pytest.MonkeyPatch) -> 
         f"{src}: server.env: vllm-config cannot express it; a vllm serve config file holds vLLM arguments only; "
         "set it in the server's environment",
     )
+
+
+def test_vllm_config_warnings_kv_offload_lmcache_env() -> None:
+    # the file holds --kv-transfer-config; LMCache's env is reported under kv_offload, not server.env
+    from tests.test_plan import head, plan_of
+
+    plan = plan_of(head("0.32.0") + "kv_offload: {backend: lmcache, size: 8GiB}\n")
+    assert vllm_config_warnings(plan) == (
+        "p.yaml: kv_offload: vllm-config cannot express it; a vllm serve config file holds vLLM arguments only; "
+        "set it in the server's environment (LMCACHE_CHUNK_SIZE, LMCACHE_LOCAL_CPU, LMCACHE_MAX_LOCAL_CPU_SIZE)",
+    )
+    assert render_vllm_config(plan).endswith(
+        "kv-transfer-config:\n  kv_connector: LMCacheConnectorV1\n  kv_role: kv_both\nhost: 0.0.0.0\nport: 8000\n"
+    )

@@ -136,6 +136,7 @@ class _Planner(_ServerArgs, _Deploy, _Sidecars):
 
     def _env(self) -> tuple[tuple[str, str], ...]:
         env = dict(self.p.server.env)
+        env.update(self._kv_offload_env())
         if self.p.lora is not None and self.p.lora.runtime_updates:
             env[RUNTIME_LORA_ENV] = "True"
         return tuple(sorted(env.items()))

@@ -89,6 +89,24 @@ def _kv_offload_gib(size: str) -> float:
     return parse_size(size) / 2**30
 
 
+# kv_offload.backend lmcache: LMCache inside vLLM, through vLLM's in-process connector (registered
+# in vllm/distributed/kv_transfer/kv_connector/factory.py from 0.8.5; 0.8.4 has only the V0
+# LMCacheConnector). Not --kv-offloading-backend lmcache: in 0.32 that selects LMCacheMPConnector,
+# which needs a standalone LMCache server.
+LMCACHE_CONNECTOR = "LMCacheConnectorV1"
+LMCACHE_SINCE = "0.8.5"
+LMCACHE_TRANSFER_CONFIG = json.dumps(
+    {"kv_connector": LMCACHE_CONNECTOR, "kv_role": "kv_both"}, separators=(",", ":"), sort_keys=True
+)
+LMCACHE_CHUNK_SIZE = "256"  # LMCache's default (lmcache/v1/config.py), stated so the pod shows it
+
+
+def _lmcache_gib_per_rank(size: str, ranks: int) -> float:
+    """LMCACHE_MAX_LOCAL_CPU_SIZE: LMCache reads it as GiB (max_local_cpu_size * 1024**3) for
+    each worker, and vLLM has one worker per tensor x pipeline rank; kv_offload.size is them all."""
+    return _kv_offload_gib(size) / ranks
+
+
 # Capture sizes: the newest spelling the pinned version has.
 CUDAGRAPH_DESTS = ("cudagraph_capture_sizes", "cuda_graph_sizes")
 
@@ -138,11 +156,37 @@ class _ServerArgs(_Base):
         kv = self.p.kv_offload
         if kv is None:
             return
+        if kv.backend == "lmcache":
+            if self.fs.by_dest("kv_transfer_config") is None or version_key(self.version) < version_key(LMCACHE_SINCE):
+                where = [
+                    v for v in versions_with_dest("kv_transfer_config") if version_key(v) >= version_key(LMCACHE_SINCE)
+                ]
+                self.err(
+                    ("kv_offload", "backend"),
+                    f"vLLM {self.version} cannot express kv_offload.backend lmcache (--kv-transfer-config with "
+                    f"{LMCACHE_CONNECTOR}); available in {describe_versions(where)}",
+                )
+                return
+            self.args += self.flag(("kv_offload", "backend"), "kv_transfer_config", LMCACHE_TRANSFER_CONFIG)
+            return
         if self.fs.by_dest("kv_offloading_size") is None:
             self._cannot(("kv_offload",), "kv_offloading_size", "KV offloading (kv_offload)")
             return
         self.args += self.flag(("kv_offload", "backend"), "kv_offloading_backend", kv.backend)
         self.args += self.flag(("kv_offload", "size"), "kv_offloading_size", f"{_kv_offload_gib(kv.size):g}")
+
+    def _kv_offload_env(self) -> dict[str, str]:
+        """LMCache's configuration (lmcache/v1/config.py reads LMCACHE_<KEY>): its CPU tier on, sized
+        per rank, in its default chunks (server.env may set LMCACHE_CHUNK_SIZE)."""
+        kv = self.p.kv_offload
+        if kv is None or kv.backend != "lmcache":
+            return {}
+        ranks = self.p.resources.tensor_parallel_size * self.p.resources.pipeline_parallel_size
+        return {
+            "LMCACHE_CHUNK_SIZE": self.p.server.env.get("LMCACHE_CHUNK_SIZE", LMCACHE_CHUNK_SIZE),
+            "LMCACHE_LOCAL_CPU": "True",
+            "LMCACHE_MAX_LOCAL_CPU_SIZE": f"{_lmcache_gib_per_rank(kv.size, ranks):g}",
+        }
 
     def _lora(self) -> tuple[Mount, ...]:
         """--enable-lora and --lora-modules name=source (local adapters are mounted)."""

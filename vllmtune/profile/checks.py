@@ -47,6 +47,11 @@ COMPOSE_VOLUME_RE = re.compile(r"^[a-zA-Z0-9._-]+$")
 # What vLLM reads to allow /v1/load_lora_adapter (lora.runtime_updates sets it).
 RUNTIME_LORA_ENV = "VLLM_ALLOW_RUNTIME_LORA_UPDATING"
 
+# What kv_offload.backend lmcache sets for LMCache inside vLLM (its size is kv_offload.size).
+LMCACHE_SIZE_ENV = ("LMCACHE_LOCAL_CPU", "LMCACHE_MAX_LOCAL_CPU_SIZE")
+# An image with the lmcache package and vLLM (LMCache's own, the production-stack chart's default).
+LMCACHE_IMAGE = "lmcache/vllm-openai"
+
 Report = Callable[[tuple[str | int, ...], str], None]
 
 
@@ -132,6 +137,7 @@ def run_checks(lp: LoadedProfile) -> tuple[list[Problem], list[Problem]]:
     _check_recipe(lp, err, warn)
     _check_lora(lp, err)
     _check_engine_levers(lp, err)
+    _check_lmcache(lp, err, warn)
     _check_scaling(lp, err, warn)
     _check_routing(lp, err, warn)
     _check_secrets(lp, err)
@@ -386,6 +392,23 @@ def _check_engine_levers(lp: LoadedProfile, err: Report) -> None:
         err(
             ("server", "env", RUNTIME_LORA_ENV),
             f"{RUNTIME_LORA_ENV} is set by lora.runtime_updates; remove it from server.env",
+        )
+
+
+def _check_lmcache(lp: LoadedProfile, err: Report, warn: Report) -> None:
+    p = lp.profile
+    if p.kv_offload is None or p.kv_offload.backend != "lmcache":
+        return
+    for var in LMCACHE_SIZE_ENV:
+        if var in p.server.env:
+            err(("server", "env", var), f"{var} is set by kv_offload (backend lmcache); remove it from server.env")
+    if p.vllm.image == "vllm/vllm-openai":
+        warn(
+            ("kv_offload", "backend"),
+            "lmcache runs inside vLLM and imports the lmcache package, which vllm/vllm-openai images have only "
+            "when vLLM built them with INSTALL_KV_CONNECTORS=true (docker/Dockerfile); without it the server "
+            f"fails at start-up. {LMCACHE_IMAGE} has it (tagged by LMCache release, not v<vLLM version>): "
+            f"set vllm.image to an image built FROM vllm/vllm-openai:v{p.vllm.version} with pip install lmcache",
         )
 
 

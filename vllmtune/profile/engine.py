@@ -146,14 +146,18 @@ class KvOffloadSection(Strict):
     """KV cache offloading to host memory: KV blocks evicted from the GPU stay in CPU memory and
     come back without recomputing the prefill."""
 
-    backend: Literal["native"] = Field(
+    backend: Literal["native", "lmcache"] = Field(
         default="native",
-        description="native: vLLM's own CPU offloading (--kv-offloading-backend, from 0.11.1).",
+        description="native: vLLM's own CPU offloading (--kv-offloading-backend native, from 0.11.1). "
+        "lmcache: the LMCache library inside vLLM (--kv-transfer-config with LMCacheConnectorV1, from "
+        "0.8.5; configured by LMCACHE_* environment variables, no LMCache server); the server image must "
+        "include the lmcache package.",
         json_schema_extra=meta("kv_offloading_backend"),
     )
     size: str = Field(
         description="Host memory for offloaded KV blocks, all tensor-parallel ranks together (64GiB, 100GB): "
-        "rendered in GiB as --kv-offloading-size; Kubernetes' memory request grows by it.",
+        "rendered in GiB as --kv-offloading-size (native) or per rank as LMCACHE_MAX_LOCAL_CPU_SIZE "
+        "(lmcache); Kubernetes' memory request grows by it.",
         examples=["64GiB"],
         json_schema_extra=meta("kv_offloading_size"),
     )

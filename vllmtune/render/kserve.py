@@ -67,7 +67,7 @@ COVERAGE: Coverage = {
     "parallelism.*": "the container args",
     "scheduling.*": "the container args",
     "compilation.*": "the container args",
-    "kv_offload.*": "the container args",
+    "kv_offload.*": "the container args (native); the container args and env (lmcache: LMCACHE_*)",
     "resources.gpus": "spec.template.containers[main].resources (nvidia.com/gpu)",
     "resources.gpu_memory_utilization": "the container args",
     "resources.tensor_parallel_size": "spec.parallelism.tensor and the container args",

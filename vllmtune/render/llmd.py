@@ -70,7 +70,7 @@ COVERAGE: Coverage = {
     "parallelism.*": "the container args",
     "scheduling.*": "the container args",
     "compilation.*": "the container args",
-    "kv_offload.*": "the container args",
+    "kv_offload.*": "the container args (native); the container args and env (lmcache: LMCACHE_*)",
     "resources.gpus": Reported(
         "the chart requests tensor x dataLocal GPUs per pod, here tensor_parallel_size x parallelism.data",
         lambda p: p.gpus > 0 and p.gpus != p.vllm.tensor_parallel_size * p.vllm.data_parallel_size,

@@ -98,7 +98,7 @@ COVERAGE: Coverage = {
     "parallelism.*": "vllmConfig.extraArgs",
     "scheduling.*": "vllmConfig.extraArgs",
     "compilation.*": "vllmConfig.extraArgs",
-    "kv_offload.*": "vllmConfig.extraArgs",
+    "kv_offload.*": "vllmConfig.extraArgs (native); lmcacheConfig (lmcache: enabled, cpuOffloadingBufferSize per rank)",
     "resources.gpus": "servingEngineSpec.modelSpec[0].resources (nvidia.com/gpu)",
     "resources.gpu_memory_utilization": "vllmConfig.gpuMemoryUtilization",
     "resources.tensor_parallel_size": "vllmConfig.tensorParallelSize (the chart then mounts /dev/shm)",
@@ -181,6 +181,23 @@ def production_stack_warnings(plan: DeploymentPlan) -> tuple[str, ...]:
     return warnings_for(TARGET, COVERAGE, plan)
 
 
+# kv_offload.backend lmcache: the chart's lmcacheConfig writes the same --kv-transfer-config
+# (LMCacheConnectorV1, kv_both) and, from cpuOffloadingBufferSize, LMCACHE_LOCAL_CPU and
+# LMCACHE_MAX_LOCAL_CPU_SIZE (helm/templates/deployment-vllm-multi.yaml) -- only when the size's
+# integer part is above 0 (`gt (int ...) 0`): a smaller size stays in env.
+LMCACHE_CHART_ENV = ("LMCACHE_LOCAL_CPU", "LMCACHE_MAX_LOCAL_CPU_SIZE")
+
+
+def _lmcache_config(plan: DeploymentPlan) -> dict[str, Any] | None:
+    """lmcacheConfig for kv_offload.backend lmcache (None: another backend, or none)."""
+    if plan.vllm.kv_offloading_backend != "lmcache":
+        return None
+    gib = float(dict(plan.env)["LMCACHE_MAX_LOCAL_CPU_SIZE"])
+    if gib < 1:
+        return {"enabled": True}
+    return {"enabled": True, "cpuOffloadingBufferSize": int(gib) if gib.is_integer() else gib}
+
+
 def _vllm_config(plan: DeploymentPlan) -> dict[str, Any]:
     """vllmConfig: the settings the chart has keys for, typed; the rest of the plan's argv in
     ``extraArgs`` (without what the chart passes itself: the model, from modelURL)."""
@@ -198,6 +215,8 @@ def _vllm_config(plan: DeploymentPlan) -> dict[str, Any]:
         if not isinstance(value, Default):
             config[key] = value
             taken.add(dest)
+    if _lmcache_config(plan) is not None:
+        taken.add("kv_transfer_config")  # lmcacheConfig renders it
     spelled = {s.flag(dest) for dest in taken} - {None}
     args, skip = [], False
     for word in plan.args:  # drop the taken flags with their values
@@ -219,7 +238,9 @@ def _secret_ref(plan: DeploymentPlan, var: str) -> dict[str, str] | None:
 
 
 def _env(plan: DeploymentPlan) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [{"name": k, "value": k8s_literal(v)} for k, v in plan.env]
+    lmcache = _lmcache_config(plan)
+    chart = LMCACHE_CHART_ENV if lmcache is not None and "cpuOffloadingBufferSize" in lmcache else ()
+    env: list[dict[str, Any]] = [{"name": k, "value": k8s_literal(v)} for k, v in plan.env if k not in chart]
     if plan.multi_node is not None:  # the chart sets VLLM_HOST_IP on every pod of its RayCluster
         env += [{"name": k, "value": v} for k, v in plan.multi_node.socket_env]
     env += [
@@ -255,6 +276,9 @@ def values(plan: DeploymentPlan) -> dict[str, Any]:
         "shmSize": k8s_quantity(plan.shm.size),
         "vllmConfig": _vllm_config(plan),
     }
+    lmcache = _lmcache_config(plan)
+    if lmcache is not None:
+        spec["lmcacheConfig"] = lmcache
     if plan.k8s_pvc_storage_class is not None:
         spec["storageClass"] = plan.k8s_pvc_storage_class
     if extra:

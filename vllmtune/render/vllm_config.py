@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 TARGET = "vllm-config"
 
 _ENV = "a vllm serve config file holds vLLM arguments only; set it in the server's environment"
+# What the plan itself puts in the environment (reported under the field that sets it).
+_PLAN_ENV = {
+    "VLLM_ALLOW_RUNTIME_LORA_UPDATING",
+    "LMCACHE_CHUNK_SIZE",
+    "LMCACHE_LOCAL_CPU",
+    "LMCACHE_MAX_LOCAL_CPU_SIZE",
+}
 COVERAGE: Coverage = {
     **COMMON,
     "name": "the header comment",
@@ -52,7 +59,11 @@ COVERAGE: Coverage = {
     "parallelism.*": "data-parallel-size, enable-expert-parallel, enable-eplb",
     "scheduling.*": "async-scheduling, long-prefill-token-threshold, scheduling-policy",
     "compilation.*": "enforce-eager, cudagraph-capture-sizes (cuda-graph-sizes before 0.11.1), performance-mode",
-    "kv_offload.*": "kv-offloading-backend, kv-offloading-size",
+    "kv_offload.*": Reported(
+        _ENV + " (LMCACHE_CHUNK_SIZE, LMCACHE_LOCAL_CPU, LMCACHE_MAX_LOCAL_CPU_SIZE)",
+        lambda p: p.vllm.kv_offloading_backend == "lmcache",
+        "kv-offloading-backend, kv-offloading-size (native); kv-transfer-config (lmcache)",
+    ),
     "resources.gpus": Reported("the GPUs are the machine's that runs vllm serve"),
     "resources.gpu_memory_utilization": "gpu-memory-utilization",
     "resources.tensor_parallel_size": "tensor-parallel-size",
@@ -69,7 +80,7 @@ COVERAGE: Coverage = {
         _ENV + " (VLLM_API_KEY)", lambda p: any(e.name == "VLLM_API_KEY" for e in p.secret_env)
     ),
     "server.hf_token.*": Reported(_ENV + " (HF_TOKEN)", lambda p: any(e.name == "HF_TOKEN" for e in p.secret_env)),
-    "server.env": Reported(_ENV, lambda p: any(name != "VLLM_ALLOW_RUNTIME_LORA_UPDATING" for name, _ in p.env)),
+    "server.env": Reported(_ENV, lambda p: any(name not in _PLAN_ENV for name, _ in p.env)),
     "server.secret_env": Reported(
         _ENV, lambda p: any(e.name not in ("VLLM_API_KEY", "HF_TOKEN") for e in p.secret_env)
     ),
