@@ -106,8 +106,9 @@ class BenchArgs:
         metavar="NAME",
         help="Send each request's user (a chat JSONL record's \"user\") as this HTTP header too, e.g. "
         "x-tenant-id: what vllm-router's consistent_hash keys on. The name is an RFC 9110 token; each value "
-        "must be printable ASCII (spaces inside only): a workload whose user is not is refused before any "
-        "request (RFC 9110 allows other bytes only as Latin-1, so a UTF-8 user would not arrive as written).",
+        "must be printable ASCII (spaces or tabs inside only): a workload whose user is not is refused before "
+        "any request (non-ASCII too: RFC 9110 allows it only as obs-text, which servers read as Latin-1, so a "
+        "UTF-8 user would not arrive as written).",
     )
     # set by callers, not on the command line
     timeout: float = 600.0
