@@ -11,9 +11,17 @@ CI of the p50 difference (vllmtune.bench.stats).
 
     python benchmarks/routing_policies.py [--tenants 8] [--requests 64] [--concurrency 4]
         [--order cyclic|shuffled] [--kv-blocks N] [--router-arg=--cache-threshold=0.3 ...]
+        [--session-header x-tenant-id] [--dry-run]
 
 ``--no-users`` leaves out the OpenAI ``user`` field (by default each request names its tenant
-there, as multi-tenant applications do, and consistent_hash keys on it). ``--order shuffled``
+there, as multi-tenant applications do). vllm-router 0.1.17's consistent_hash does not read that
+field: it keys on a session header (x-session-id, x-user-id, x-tenant-id, x-correlation-id,
+x-request-id, x-trace-id), else on a hash of the prompt. So when consistent_hash is among the
+policies, every request also carries ``--session-header`` (default ``x-tenant-id``) with its
+tenant's name, as ``vllmtune bench --session-header`` sends it: under every policy, so that each
+policy gets the same requests (round_robin and cache_aware ignore it); ``--session-header ''``
+sends none (consistent_hash then hashes prompts). ``--dry-run`` starts nothing and prints what
+would be sent: the policies, the header and each tenant's value, the first requests' order. ``--order shuffled``
 draws the tenants in a seeded random order (each tenant the same number of times); ``cyclic``
 (tenant i % T) is the easy case in which round_robin with an even number of tenants happens to
 partition them between two replicas. ``--kv-blocks N`` caps each replica's KV cache at N blocks
@@ -43,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import free_port, stop
 from vllmtune.bench import stats
+from vllmtune.bench.headers import header_line, name_problem
 from vllmtune.bench.runner import Options, run, scrape_metrics
 from vllmtune.bench.workloads import shared_prefix
 from vllmtune.profile.models import ROUTER_VERSION
@@ -98,16 +107,24 @@ def reset_prefix_cache(base: str) -> None:
         pass
 
 
-async def warm_up(workers: list[str], cases: list, api: str) -> None:  # type: ignore[type-arg]
+async def warm_up(workers: list[str], cases: list, api: str, header: str | None) -> None:  # type: ignore[type-arg]
     """A few requests straight to each server first: the first policy measured must not pay
     for the servers' first requests (the caches are reset afterwards)."""
     for w in workers:
-        await run(Options(url=w, model=SERVED, cases=cases[:8], concurrency=4, api=api))
+        await run(Options(url=w, model=SERVED, cases=cases[:8], concurrency=4, api=api, session_header=header))
 
 
-async def measure(router_base: str, workers: list[str], cases: list, concurrency: int, api: str) -> dict:  # type: ignore[type-arg]
+async def measure(
+    router_base: str,
+    workers: list[str],
+    cases: list,  # type: ignore[type-arg]
+    concurrency: int,
+    api: str,
+    header: str | None,
+) -> dict:  # type: ignore[type-arg]
     before = [await scrape_metrics(w) for w in workers]
-    records, wall = await run(Options(url=router_base, model=SERVED, cases=cases, concurrency=concurrency, api=api))
+    opts = Options(url=router_base, model=SERVED, cases=cases, concurrency=concurrency, api=api, session_header=header)
+    records, wall = await run(opts)
     after = [await scrape_metrics(w) for w in workers]
 
     def delta(name: str) -> list[float]:
@@ -125,6 +142,19 @@ async def measure(router_base: str, workers: list[str], cases: list, concurrency
             k: v for k, v in stats.summarize([t * 1000 for t in ttft]).items() if k in ("count", "p50", "p50_ci95")
         },
         "_ttft": ttft,
+    }
+
+
+def plan(args: argparse.Namespace, header: str | None, cases: list) -> dict:  # type: ignore[type-arg]
+    """What a run would send (--dry-run): the header line of each tenant, the first requests' tenants."""
+    tenants = sorted({c.user for c in cases if c.user is not None}, key=lambda u: int(u.rpartition("-")[2]))
+    return {
+        "policies": args.policies,
+        "api": args.api,
+        "requests": len(cases),
+        "session_header": header,
+        "header_lines": [header_line(header, t).decode("ascii").rstrip("\r\n") for t in tenants] if header else [],
+        "first_tenants": [c.user for c in cases[:12]],
     }
 
 
@@ -149,15 +179,32 @@ def main() -> None:
         default="completions",
         help="the router routes by prompt text on /v1/completions; on chat it sees no text (0.1.17)",
     )
+    ap.add_argument(
+        "--session-header",
+        default="x-tenant-id",
+        metavar="NAME",
+        help="with consistent_hash among the policies, each request carries NAME: its tenant, under every "
+        "policy (vllm-router's consistent_hash keys on it; '' sends none)",
+    )
+    ap.add_argument("--dry-run", action="store_true", help="start nothing: print what would be sent")
     ap.add_argument("--logs", default="/tmp/vllmtune-routing-bench")
     args = ap.parse_args()
-    logdir = Path(args.logs)
-    logdir.mkdir(parents=True, exist_ok=True)
+    if args.session_header and (problem := name_problem(args.session_header)):
+        raise SystemExit(f"error: {problem}")
+    # the header only where a policy reads it; without users there is nothing to put in it
+    header = args.session_header or None
+    if "consistent_hash" not in args.policies or not args.users:
+        header = None
     cases = shared_prefix(
         args.requests, seed=args.seed, prefixes=args.tenants, prefix_words=args.prefix_words, users=args.users
     )
     if args.order == "shuffled":
         random.Random(args.seed).shuffle(cases)
+    if args.dry_run:
+        print(json.dumps(plan(args, header, cases), indent=2))
+        return
+    logdir = Path(args.logs)
+    logdir.mkdir(parents=True, exist_ok=True)
     ports = [free_port(), free_port()]
     workers = [f"http://127.0.0.1:{p}" for p in ports]
     cores = [i % (os.cpu_count() or 1) for i in range(len(ports))] if args.pin else [None] * len(ports)
@@ -171,12 +218,13 @@ def main() -> None:
         kv_blocks=args.kv_blocks,
         pinned=args.pin,
         router_args=args.router_arg,
+        session_header=header,
     )
     try:
         for w in workers:
             wait_http(w + "/health", servers, 900)
         results = {}
-        asyncio.run(warm_up(workers, cases, args.api))
+        asyncio.run(warm_up(workers, cases, args.api, header))
         for policy in args.policies:
             for w in workers:
                 reset_prefix_cache(w)
@@ -185,7 +233,7 @@ def main() -> None:
             procs.append(router)
             wait_http(f"http://127.0.0.1:{port}/v1/models", [router], 120)
             results[policy] = asyncio.run(
-                measure(f"http://127.0.0.1:{port}", workers, cases, args.concurrency, args.api)
+                measure(f"http://127.0.0.1:{port}", workers, cases, args.concurrency, args.api, header)
             )
             stop([router])
         rr = results.get("round_robin")

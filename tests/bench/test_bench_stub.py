@@ -493,7 +493,7 @@ def test_user_files_are_recorded_by_digest_and_compare_tells_them_apart(tmp_path
     assert (r.returncode, r.stdout) == (1, "")
     assert r.stderr == (
         f"error: --strict: these results ran different workloads: {listing}\n"
-        "  hint: run each config on the same --workload (file), --seed and -n, or drop --strict\n"
+        "  hint: run each config on the same --workload (file), --seed, -n and --session-header, or drop --strict\n"
     )
 
 
@@ -517,3 +517,73 @@ def test_the_server_deltas_leave_the_warm_up_out() -> None:
         res = json.loads(vt("bench", url, "-n", "5", "-c", "2", "--warmup", "3", "--output", "json").stdout)
     assert res["summary"]["requests_ok"] == 5
     assert res["server_metrics"]["vllm:time_to_first_token_seconds_count"] == 5
+
+
+def _tenants_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tenants.jsonl"
+    lines = [
+        {"messages": [{"role": "user", "content": f"q{i}"}], "max_tokens": 2, "user": f"tenant-{i % 3}"}
+        for i in range(5)
+    ]
+    lines.insert(2, {"messages": [{"role": "user", "content": "anonymous"}], "max_tokens": 2})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_session_header_arrives_on_the_wire_for_each_request_with_a_user(tmp_path: Path) -> None:
+    workload = _tenants_file(tmp_path)
+    log = tmp_path / "received.jsonl"
+    with stub("--record-headers", str(log)) as url:
+        r = vt("bench", url, "-w", str(workload), "-n", "6", "-c", "1", "--session-header", "X-Tenant-Id",
+               "-o", str(tmp_path / "h.json"))  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        sent = [json.loads(line) for line in log.read_text().splitlines()]
+        log.unlink()
+        r = vt("bench", url, "-w", str(workload), "-n", "6", "-c", "1", "-o", str(tmp_path / "none.json"))
+        assert r.returncode == 0, r.stderr
+        plain = [json.loads(line) for line in log.read_text().splitlines()]
+    # -c 1: one request at a time, in the file's order; the header as named, once, on each request with a user
+    assert [[v for k, v in e["headers"] if k == "X-Tenant-Id"] for e in sent] == [
+        ["tenant-0"],
+        ["tenant-1"],
+        [],
+        ["tenant-2"],
+        ["tenant-0"],
+        ["tenant-1"],
+    ]
+    assert all(k.lower() != "x-tenant-id" for e in plain for k, _ in e["headers"])
+    assert len(plain) == 6
+    assert json.loads((tmp_path / "h.json").read_text())["config"]["session_header"] == "X-Tenant-Id"
+    assert json.loads((tmp_path / "none.json").read_text())["config"]["session_header"] is None
+    r = vt("compare", str(tmp_path / "h.json"), str(tmp_path / "none.json"))
+    assert r.returncode == 0
+    assert (
+        f"warning: these results ran different workloads, so the comparison is not like for like: "
+        f"{tmp_path / 'h.json'}: {workload} (sha256 {hashlib.sha256(workload.read_bytes()).hexdigest()[:12]}), seed 0, "
+        f"6 requests, session header x-tenant-id; {tmp_path / 'none.json'}: {workload} "
+        f"(sha256 {hashlib.sha256(workload.read_bytes()).hexdigest()[:12]}), seed 0, 6 requests\n"
+    ) in r.stderr
+
+
+def test_session_header_refusals_send_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"messages": [{"content": "a"}], "user": "ok"}\n{"messages": [{"content": "b"}], "user": "x\\r\\nEvil: 1"}\n'
+    )
+    log = tmp_path / "received.jsonl"
+    with stub("--record-headers", str(log)) as url:
+        r = vt("bench", url, "-w", str(bad), "-n", "2", "--session-header", "x-tenant-id")
+        assert (r.returncode, r.stdout) == (1, "")
+        assert r.stderr == (
+            f"error: {bad}:2: \"user\" 'x\\r\\nEvil: 1' cannot be sent as the x-tenant-id header: it holds the "
+            "control character U+000D; change that user, or leave out --session-header\n"
+        )
+        r = vt("bench", url, "-w", str(_tenants_file(tmp_path)), "-n", "2", "--session-header", "Authorization")
+        assert (r.returncode, r.stdout) == (1, "")
+        assert r.stderr == (
+            "error: --session-header Authorization: the benchmark client writes that header itself; "
+            "name the header the router reads, e.g. --session-header x-tenant-id (vllm-router's "
+            "consistent_hash reads x-session-id, x-user-id, x-tenant-id, x-correlation-id, x-request-id or "
+            "x-trace-id)\n"
+        )
+    assert not log.exists()  # refused before any request

@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.stub import stub
 from vllmtune.bench.command import (
+    SESSION_HEADER_HINT,
     BenchArgs,
     CompareArgs,
     error_rate_problem,
@@ -35,11 +36,12 @@ def test_bench_args_from_the_command_line() -> None:
     assert parse(BenchArgs, []) == BenchArgs()
     argv = ["http://h:8000", "-w", "duplicates", "-n", "50", "-c", "4", "--rate", "2.5", "--poisson", "--no-stream",
             "--api", "completions", "--max-tokens", "64", "--seed", "7", "-l", "awq", "--duplicate-share", "0.3",
-            "-o", "r.json", "--max-error-rate", "0", "--slo", "ttft_p99=500ms", "--ignore-eos"]  # fmt: skip
+            "-o", "r.json", "--max-error-rate", "0", "--slo", "ttft_p99=500ms", "--ignore-eos",
+            "--session-header", "x-tenant-id"]  # fmt: skip
     assert parse(BenchArgs, argv) == BenchArgs(
         target="http://h:8000", workload="duplicates", requests=50, concurrency=4, rate=2.5, poisson=True,
         stream=False, api="completions", max_tokens=64, seed=7, label="awq", duplicate_share=0.3, out="r.json",
-        max_error_rate=0.0, slo="ttft_p99=500ms", ignore_eos=True,
+        max_error_rate=0.0, slo="ttft_p99=500ms", ignore_eos=True, session_header="x-tenant-id",
     )  # fmt: skip
 
 
@@ -63,6 +65,20 @@ def test_compare_args_from_the_command_line() -> None:
             {"target": "https://h:8000"},
             "https endpoints are not supported by the benchmark client yet; use http:// (or a local port-forward)",
         ),
+        (
+            {"session_header": "x tenant"},
+            "--session-header 'x tenant' is not an HTTP header name: ' ' (character 2) cannot be in one "
+            f"(RFC 9110 5.1: letters, digits and !#$%&'*+-.^_`|~ only); {SESSION_HEADER_HINT}",
+        ),
+        (
+            {"session_header": "Content-Length"},
+            f"--session-header Content-Length: the benchmark client writes that header itself; {SESSION_HEADER_HINT}",
+        ),
+        (
+            {"session_header": "x-tenant-id", "workload": "random"},
+            "--session-header x-tenant-id sends each request's user, but no request of workload random names a "
+            'user; give a chat JSONL workload whose records carry "user" (OpenAI\'s end-user id)',
+        ),
     ],
 )
 def test_run_bench_refuses_bad_input_before_asking_a_server(over: dict[str, Any], message: str) -> None:
@@ -78,6 +94,13 @@ def test_run_bench_against_the_stub() -> None:
     assert (result["partial"], result["errors"], result["error_samples"]) == (False, {}, [])
     assert result["summary"]["ttft_ms"]["count"] == 6
     assert error_rate_problem(result, 0.0) is None
+
+
+def test_session_header_hint_names_what_the_router_reads() -> None:
+    assert SESSION_HEADER_HINT == (
+        "name the header the router reads, e.g. --session-header x-tenant-id (vllm-router's consistent_hash "
+        "reads x-session-id, x-user-id, x-tenant-id, x-correlation-id, x-request-id or x-trace-id)"
+    )
 
 
 def test_error_rate_problem() -> None:

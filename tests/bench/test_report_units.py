@@ -97,7 +97,8 @@ def test_build_result_whole() -> None:
         "config": {
             "endpoint": "http://h:8000/v1", "model": "m", "workload": "mixed", "seed": 5, "requests": 2, "warmup": 0,
             "concurrency": 2, "rate": None, "arrivals": "closed-loop", "burstiness": None, "duration": None,
-            "stream": True, "api": "chat", "ignore_eos": False, "workload_format": "built-in",
+            "stream": True, "api": "chat", "ignore_eos": False, "session_header": None,
+            "workload_format": "built-in",
         },
         "server_metrics": {"vllm:a": 3.0, "vllm:b": 2.0},
         "spec_decode": None,
@@ -222,6 +223,24 @@ def test_workload_mismatch_and_warnings() -> None:
     ]
     assert workload_mismatch([_result("a.json", "mixed", 0, 100), _result("b.json", "mixed", 1, 100)]) == (
         "a.json: mixed, seed 0, 100 requests; b.json: mixed, seed 1, 100 requests"
+    )
+
+
+def test_workload_mismatch_tells_session_headers_apart() -> None:
+    def with_header(path: str, header: str | None) -> dict[str, Any]:
+        res = _result(path, "t.jsonl", 0, 10)
+        res["config"]["session_header"] = header
+        return res
+
+    old = _result("old.json", "t.jsonl", 0, 10)  # from before the header was recorded: none sent
+    assert workload_mismatch([old, with_header("b.json", None)]) is None
+    assert workload_mismatch([with_header("a.json", "X-Tenant-Id"), with_header("b.json", "x-tenant-id")]) is None
+    assert workload_mismatch([with_header("a.json", "x-tenant-id"), with_header("b.json", None)]) == (
+        "a.json: t.jsonl, seed 0, 10 requests, session header x-tenant-id; b.json: t.jsonl, seed 0, 10 requests"
+    )
+    assert workload_mismatch([with_header("a.json", "x-tenant-id"), with_header("b.json", "x-user-id")]) == (
+        "a.json: t.jsonl, seed 0, 10 requests, session header x-tenant-id; "
+        "b.json: t.jsonl, seed 0, 10 requests, session header x-user-id"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 from vllmtune.bench.stub import StubConfig, StubProtocol
@@ -97,3 +98,18 @@ def test_faults_500_every_nth_and_vllm_context_length_400() -> None:
         "or completion.",
         "type": "BadRequestError", "param": None, "code": 400,
     })  # fmt: skip
+
+
+def test_record_headers_appends_each_posts_path_and_headers(tmp_path: Path) -> None:
+    log = tmp_path / "headers.jsonl"
+    cfg = StubConfig(model="m", record_headers=str(log))
+    raw = b'{"prompt": "x"}'
+    post = b"POST /v1/completions HTTP/1.1\r\nHost: s\r\nX-Tenant-Id:  tenant-1 \r\nContent-Length: %d\r\n\r\n%s"
+    got = _answers(cfg, b"GET /health HTTP/1.1\r\n\r\n", post % (len(raw), raw), _post("/v1/chat/completions", {}))
+    assert [status for status, _ in got] == [200, 200, 200]
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lines == [  # GETs are not recorded; values as a server reads them (RFC 9110 5.5: no outer spaces)
+        {"path": "/v1/completions", "headers": [["Host", "s"], ["X-Tenant-Id", "tenant-1"], ["Content-Length", "15"]]},
+        {"path": "/v1/chat/completions", "headers": [["Host", "s"], ["Content-Length", "2"]]},
+    ]
+    assert not StubConfig().record_headers  # off by default: nothing written

@@ -20,6 +20,7 @@ from vllmtune.bench.workloads import (
     FileWorkload,
     WorkloadError,
     build,
+    build_with_meta,
     from_file,
     from_jsonl,
     from_sharegpt,
@@ -44,7 +45,12 @@ def test_shared_prefix_cycles_a_few_system_prompts_with_unique_questions() -> No
     assert _words(systems[0][1])[:3] == ["System", "prompt", "0."] and len(_words(systems[0][1])) == 3 + 5
     for i, c in enumerate(cases):
         role, question = c.messages[1]
-        assert (role, _words(question)[:2], len(_words(question)), c.max_tokens) == ("user", ["Question", f"{i}:"], 5, 7)
+        assert (role, _words(question)[:2], len(_words(question)), c.max_tokens) == (
+            "user",
+            ["Question", f"{i}:"],
+            5,
+            7,
+        )
         assert set(_words(question)[2:]) <= set(WORDS)
     assert shared_prefix(6, seed=1, prefixes=2, prefix_words=5, suffix_words=3, max_tokens=7) == cases
     assert shared_prefix(6, seed=2, prefixes=2, prefix_words=5, suffix_words=3, max_tokens=7) != cases
@@ -80,8 +86,13 @@ def test_rag_one_long_shared_prefix_varied_questions_and_exactly_40_percent_repe
 def test_the_builtins_are_declared_once() -> None:
     assert list(BUILTINS) == ["shared-prefix", "duplicates", "mixed", "random", "multi-turn", "rag"]
     assert build("rag", 10, 3, max_tokens=8) == [Case(c.messages, 8) for c in rag(10, 3)]
-    assert help_text().startswith("shared-prefix: a few long shared system prompts, unique questions (prefix caching); ")
-    assert "; rag: one ~2,000-token system prompt of documents, varied questions, 40% exact repeats (the CPU demo); or a file" in help_text()
+    assert help_text().startswith(
+        "shared-prefix: a few long shared system prompts, unique questions (prefix caching); "
+    )
+    assert (
+        "; rag: one ~2,000-token system prompt of documents, varied questions, 40% exact repeats (the CPU demo); or a file"
+        in help_text()
+    )
 
 
 def test_random_lengths_are_bounded_and_seeded() -> None:
@@ -137,7 +148,10 @@ def test_from_jsonl_cases_and_kinds() -> None:
     ("line", "message"),
     [
         ("{bad", "w.jsonl:1: not valid JSON (Expecting property name enclosed in double quotes at column 2)"),
-        ("[1]", 'w.jsonl:1: each line needs an object with "input" (an eval case) or "messages" (an OpenAI chat request)'),
+        (
+            "[1]",
+            'w.jsonl:1: each line needs an object with "input" (an eval case) or "messages" (an OpenAI chat request)',
+        ),
         ('{"input": 3}', 'w.jsonl:1: "input" must be a string or a list of chat messages'),
         ('{"input": "x", "max_tokens": 0}', 'w.jsonl:1: "max_tokens" must be a positive whole number, not 0'),
         ('{"input": "x", "max_tokens": true}', 'w.jsonl:1: "max_tokens" must be a positive whole number, not True'),
@@ -181,7 +195,10 @@ def test_from_sharegpt_first_answered_human_turn() -> None:
             "(eval cases and chat requests go one per line, in JSONL)",
         ),
         ("[1]", 's.json: entry 0: needs "conversations", a list of turns {"from", "value"}'),
-        ('[{"conversations": [{"from": "human"}]}]', 's.json: entry 0: conversations[0]: each turn needs "from" and "value" strings'),
+        (
+            '[{"conversations": [{"from": "human"}]}]',
+            's.json: entry 0: conversations[0]: each turn needs "from" and "value" strings',
+        ),
         ('[{"conversations": []}]', "s.json: no entry has a human turn answered by gpt"),
     ],
 )
@@ -237,3 +254,56 @@ def test_shared_prefix_names_each_tenant_as_the_user_when_asked() -> None:
     assert [c.user for c in cases] == ["tenant-0", "tenant-1", "tenant-2"] * 2
     assert [c.messages[0] for c in cases[:3]] == [c.messages[0] for c in cases[3:]]
     assert all(c.user is None for c in shared_prefix(3, seed=0))
+
+
+CHAT = '{"messages": [{"role": "user", "content": "hi"}]'
+
+
+@pytest.mark.parametrize(
+    ("user", "why"),
+    [
+        ('"tenant\\r\\nX-Evil: 1"', "it holds the control character U+000D"),
+        ('"a\\u0000"', "it holds the control character U+0000"),
+        ('"caf\\u00e9"', "it holds the non-ASCII character U+00E9 (session header values are ASCII only)"),
+        ('"nel\\u0085"', "it holds the non-ASCII character U+0085 (session header values are ASCII only)"),
+        (
+            '" padded "',
+            "it starts or ends with a space or tab (a server strips them: the router would see another value)",
+        ),
+        ('""', "it is empty (an empty value names no session)"),
+    ],
+)
+def test_users_that_are_not_header_values_are_refused_with_their_line(user: str, why: str) -> None:
+    text = f'{CHAT}, "user": "tenant-0"}}\n\n{CHAT}, "user": {user}}}\n'
+    with pytest.raises(WorkloadError) as err:
+        from_jsonl("w.jsonl", text=text, session_header="x-tenant-id")
+    shown = repr(json.loads(user))
+    assert str(err.value) == (
+        f'w.jsonl:3: "user" {shown} cannot be sent as the x-tenant-id header: {why}; '
+        "change that user, or leave out --session-header"
+    )
+    # without --session-header the user only goes in the JSON body, where any string is fine
+    assert from_jsonl("w.jsonl", text=text)[1].user == json.loads(user)
+
+
+def test_from_file_and_build_with_meta_check_users_for_the_session_header(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text(f'{CHAT}, "user": "tenant-0"}}\n{CHAT}, "user": "tenant\\n1"}}\n')
+    expected = (
+        f"{path}:2: \"user\" 'tenant\\n1' cannot be sent as the X-User-Id header: it holds the control character "
+        "U+000A; change that user, or leave out --session-header"
+    )
+    with pytest.raises(WorkloadError) as err:
+        from_file(str(path), "X-User-Id")
+    assert str(err.value) == expected
+    with pytest.raises(WorkloadError) as err:
+        build_with_meta(str(path), 4, 0, session_header="X-User-Id")
+    assert str(err.value) == expected
+    assert [c.user for c in build_with_meta(str(path), 3, 0)[0]] == ["tenant-0", "tenant\n1", "tenant-0"]
+
+
+def test_max_tokens_override_keeps_each_cases_user(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text(f'{CHAT}, "user": "tenant-0"}}\n{CHAT}}}\n')
+    cases, _ = build_with_meta(str(path), 2, 0, max_tokens=5, session_header="x-tenant-id")
+    assert [(c.user, c.max_tokens) for c in cases] == [("tenant-0", 5), (None, 5)]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vllmtune.bench import report, runner, slo, workloads
+from vllmtune.bench.headers import name_problem
 from vllmtune.bench.http import Endpoint, get
 from vllmtune.bench.metrics import Scrape
 from vllmtune.errors import BenchError as BenchError
@@ -99,6 +100,16 @@ class BenchArgs:
         default=False,
         help="Ask vLLM to ignore end-of-sequence: every answer runs to its max_tokens.",
     )
+    session_header: str | None = opt(
+        "--session-header",
+        default=None,
+        metavar="NAME",
+        help="Send each request's user (a chat JSONL record's \"user\") as this HTTP header too, e.g. "
+        "x-tenant-id: what vllm-router's consistent_hash keys on. The name is an RFC 9110 token; each value "
+        "must be printable ASCII (spaces or tabs inside only): a workload whose user is not is refused before "
+        "any request (non-ASCII too: RFC 9110 allows it only as obs-text, which servers read as Latin-1, so a "
+        "UTF-8 user would not arrive as written).",
+    )
     # set by callers, not on the command line
     timeout: float = 600.0
     metrics_url: str | None = None  # scrape vLLM's /metrics here (when the target is a proxy in front of it)
@@ -124,6 +135,12 @@ class CompareArgs:
     strict: bool = opt(
         "--strict", default=False, help="Refuse (exit 1) results that ran different workloads, instead of warning."
     )
+
+
+SESSION_HEADER_HINT = (
+    "name the header the router reads, e.g. --session-header x-tenant-id (vllm-router's consistent_hash reads "
+    "x-session-id, x-user-id, x-tenant-id, x-correlation-id, x-request-id or x-trace-id)"
+)
 
 
 def _ceiling_file() -> Path:
@@ -168,10 +185,18 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
             raise BenchError("--burstiness shapes the arrivals at --rate: give --rate too")
         if not (args.burstiness > 0 and args.burstiness != float("inf")):
             raise BenchError(f"--burstiness must be a positive number (1 = Poisson), not {args.burstiness:g}")
+    if args.session_header is not None and (problem := name_problem(args.session_header)):
+        raise BenchError(problem, hint=SESSION_HEADER_HINT)
     url, model, meta = _resolve_target(args)
     cases, identity = workloads.build_with_meta(
-        args.workload, args.requests, args.seed, args.max_tokens, args.duplicate_share
+        args.workload, args.requests, args.seed, args.max_tokens, args.duplicate_share, args.session_header
     )
+    if args.session_header and not any(c.user is not None for c in cases):
+        raise BenchError(
+            f"--session-header {args.session_header} sends each request's user, but no request of workload "
+            f"{args.workload} names a user",
+            hint='give a chat JSONL workload whose records carry "user" (OpenAI\'s end-user id)',
+        )
     meta.update(identity)
     ep = Endpoint(url)
     info = asyncio.run(runner.server_info(ep.base, ep.prefix))
@@ -202,6 +227,7 @@ def run_bench(args: BenchArgs, progress: Any = None) -> dict[str, Any]:
         seed=args.seed,
         timeout=args.timeout,
         ignore_eos=args.ignore_eos,
+        session_header=args.session_header,
     )
 
     metrics_base = (args.metrics_url or ep.base).rstrip("/")
@@ -415,7 +441,7 @@ def compare(
     if strict and warnings:
         raise report.CompareError(
             f"--strict: these results ran different workloads: {report.workload_mismatch(results)}\n"
-            "  hint: run each config on the same --workload (file), --seed and -n, or drop --strict"
+            "  hint: run each config on the same --workload (file), --seed, -n and --session-header, or drop --strict"
         )
     rows = report.compare_rows(results, gpu_hour_usd, quality_drop)
     if plot_path:

@@ -150,6 +150,7 @@ def build_result(
             "stream": opts.stream,
             "api": opts.api,
             "ignore_eos": opts.ignore_eos,
+            "session_header": opts.session_header,
             **meta,
         },
         "summary": summary,
@@ -322,14 +323,18 @@ def columns_for(rows: list[dict[str, Any]]) -> tuple[tuple[str, str, int], ...]:
 
 def workload_mismatch(results: list[dict[str, Any]]) -> str | None:
     """What each result ran, when they did not all run the same workload: name, seed, request
-    count, and for a file its sha256 (the same path may hold other requests; a result from before
-    the digest was recorded has none and is told apart by the rest). None when they match."""
+    count, for a file its sha256 (the same path may hold other requests; a result from before
+    the digest was recorded has none and is told apart by the rest), and the session header its
+    requests carried (bench --session-header; none before it was recorded). None when they match."""
 
     def what(res: dict[str, Any]) -> str:
         c = res.get("config", {})
         digest = c.get("workload_sha256")
         name = f"{c.get('workload')}" + (f" (sha256 {digest[:12]})" if digest else "")
-        return f"{name}, seed {c.get('seed')}, {c.get('requests')} requests"
+        header = c.get("session_header")
+        return f"{name}, seed {c.get('seed')}, {c.get('requests')} requests" + (
+            f", session header {header.lower()}" if header else ""  # (header names are case-insensitive)
+        )
 
     if len({what(r) for r in results}) <= 1:
         return None

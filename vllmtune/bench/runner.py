@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vllmtune.bench.headers import header_line
 from vllmtune.bench.http import Connect, Connection, Endpoint, HttpError, Transport, get
 from vllmtune.bench.metrics import Scrape, parse
 from vllmtune.bench.workloads import Case
@@ -49,6 +50,7 @@ class Options:
     seed: int = 0
     timeout: float = 600.0
     ignore_eos: bool = False  # vLLM's sampling extra: answers run to max_tokens (vllm bench serve --ignore-eos)
+    session_header: str | None = None  # each request whose case has a user carries "NAME: user" (consistent_hash)
 
 
 @dataclass
@@ -223,16 +225,20 @@ async def run(
     is sent (bench scrapes /metrics there, so the deltas leave the warm-up out)."""
     ep = Endpoint(opts.url)
     path = f"{ep.prefix or '/v1'}/{'chat/completions' if opts.api == 'chat' else 'completions'}"
-    headers = _headers(opts.api_key)
+    common = _headers(opts.api_key)
     bodies: dict[int, bytes] = {}
-    by_case: dict[int, bytes] = {}
+    headers: dict[int, bytes] = {}
+    by_case: dict[int, tuple[bytes, bytes]] = {}
     total = opts.warmup + len(opts.cases)
     for i in range(total):
         case = opts.cases[(i - opts.warmup) % len(opts.cases)] if i >= opts.warmup else opts.cases[i % len(opts.cases)]
         key = id(case)
         if key not in by_case:
-            by_case[key] = _body(case, opts)
-        bodies[i] = by_case[key]
+            session = b""
+            if opts.session_header and case.user is not None:
+                session = header_line(opts.session_header, case.user)
+            by_case[key] = (_body(case, opts), common + session)
+        bodies[i], headers[i] = by_case[key]
     # Answers are only needed to score quality; without expected answers skip JSON parsing.
     want_text = any(c.expected is not None for c in opts.cases)
     rng = random.Random(opts.seed)
@@ -274,7 +280,7 @@ async def run(
                 rec.scheduled += measure_start[0] - t0 if not rec.warmup else 0.0
                 try:
                     await asyncio.wait_for(
-                        _one(conn, path, bodies[i], headers, rec, t0, opts.stream, want_text, clock), opts.timeout
+                        _one(conn, path, bodies[i], headers[i], rec, t0, opts.stream, want_text, clock), opts.timeout
                     )
                 except asyncio.TimeoutError:
                     rec.error, rec.end = "timeout", clock() - t0

@@ -40,6 +40,7 @@ class StubConfig:
     slow_ttft: float = 0.0
     max_concurrent: int = 0  # >0: answers (timed ones) served at most this many at a time, others queue
     max_model_len: int = 0  # >0: answer 400 like vLLM when prompt + max_tokens is longer
+    record_headers: str = ""  # a file: one JSON line per POST request, its path and headers as received
     counters: dict[str, int] = field(default_factory=lambda: {"requests": 0, "prefix_queries": 0, "prefix_hits": 0})
     _gate: asyncio.Semaphore | None = None
 
@@ -67,6 +68,18 @@ def _too_long(max_len: int, prompt_tokens: int, asked: int) -> bytes:
     return json.dumps(
         {"object": "error", "message": message, "type": "BadRequestError", "param": None, "code": 400}
     ).encode()
+
+
+def _record(file: str, path: bytes, head: bytes) -> None:
+    """Append ``{"path", "headers": [[name, value], ...]}`` (as sent: names in their case, values
+    decoded as Latin-1, RFC 9110 5.5's obs-text) for ``--record-headers``."""
+    fields_ = [line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line]
+    entry = {
+        "path": path.decode("latin-1"),
+        "headers": [[k.decode("latin-1"), v.strip(b" \t").decode("latin-1")] for k, v in fields_],
+    }
+    with open(file, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry) + "\n")
 
 
 class StubProtocol(asyncio.Protocol):
@@ -99,6 +112,8 @@ class StubProtocol(asyncio.Protocol):
             self.buf = self.buf[end + 4 + length :]
             line = head.split(b"\r\n", 1)[0].split(b" ")
             method, path = line[0], line[1] if len(line) > 1 else b"/"
+            if self.cfg.record_headers and method == b"POST":
+                _record(self.cfg.record_headers, path, head)
             if self._handle(method, path, body):
                 return  # an async (timed / streamed) answer is in flight
 
@@ -289,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--slow-ttft", type=float, default=0.0, help="extra seconds before the first token (--slow-every)")
     ap.add_argument("--max-concurrent", type=int, default=0, help="serve timed answers at most N at a time")
     ap.add_argument("--max-model-len", type=int, default=0, help="answer 400 (like vLLM) above this many tokens")
+    ap.add_argument("--record-headers", default="", help="append each POST's path and headers to this file (JSONL)")
     ap.add_argument("--seconds", type=float, default=0.0, help="exit after this long (0: until SIGTERM)")
     a = ap.parse_args(argv)
     # each option but --host, --port and --seconds is the StubConfig field of the same name

@@ -17,6 +17,7 @@ Nothing here touches the network; this module imports only the standard library.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vllmtune.bench.headers import value_problem
 from vllmtune.errors import WorkloadError
 
 WORDS = (
@@ -286,11 +288,16 @@ def _max_tokens(where: str, obj: dict[str, object], default: int) -> int:
 
 
 def from_jsonl(
-    path: str, default_max_tokens: int = 64, text: str | None = None, kinds: set[str] | None = None
+    path: str,
+    default_max_tokens: int = 64,
+    text: str | None = None,
+    kinds: set[str] | None = None,
+    session_header: str | None = None,
 ) -> list[Case]:
     """One JSON object per line: an eval case ``{"input": text or messages, "expected"?,
-    "max_tokens"?}`` or an OpenAI chat request ``{"messages": [...], "max_tokens"?}``; the kinds
-    met are added to ``kinds`` (``eval-cases``, ``openai-chat``)."""
+    "max_tokens"?}`` or an OpenAI chat request ``{"messages": [...], "max_tokens"?, "user"?}``; the
+    kinds met are added to ``kinds`` (``eval-cases``, ``openai-chat``). With ``session_header``
+    (bench --session-header) each ``user`` must be sendable as that header's value."""
     kinds = set() if kinds is None else kinds
     lines = (_read(path) if text is None else text).splitlines()
     cases = []
@@ -307,6 +314,12 @@ def from_jsonl(
             user = obj.get("user")
             if user is not None and not isinstance(user, str):
                 raise WorkloadError(f'{where}: "user" must be a string (OpenAI\'s end-user id)')
+            why = value_problem(user) if user is not None and session_header else None
+            if why:
+                raise WorkloadError(
+                    f'{where}: "user" {user!r} cannot be sent as the {session_header} header: {why}',
+                    hint="change that user, or leave out --session-header",
+                )
             cases.append(
                 Case(
                     messages=_messages(where, obj["messages"], "messages"),
@@ -392,16 +405,17 @@ class FileWorkload:
     sha256: str
 
 
-def from_file(path: str) -> FileWorkload:
+def from_file(path: str, session_header: str | None = None) -> FileWorkload:
     """The file's cases, told apart by shape: ShareGPT (a JSON list, or any ``.json`` file), or
-    JSONL of OpenAI chat requests and/or eval cases; with the digest of the bytes read."""
+    JSONL of OpenAI chat requests and/or eval cases; with the digest of the bytes read
+    (``session_header``: see :func:`from_jsonl`)."""
     raw = _read_bytes(path)
     digest = hashlib.sha256(raw).hexdigest()
     text = _decode(path, raw)
     if text.lstrip()[:1] == "[" or path.endswith(".json"):
         return FileWorkload(from_sharegpt(path, text), "sharegpt", digest)
     kinds: set[str] = set()
-    cases = from_jsonl(path, text=text, kinds=kinds)
+    cases = from_jsonl(path, text=text, kinds=kinds, session_header=session_header)
     return FileWorkload(cases, kinds.pop() if len(kinds) == 1 else "jsonl", digest)
 
 
@@ -411,15 +425,21 @@ def build(name: str, n: int, seed: int, max_tokens: int | None = None, duplicate
 
 
 def build_with_meta(
-    name: str, n: int, seed: int, max_tokens: int | None = None, duplicate_share: float = 0.5
+    name: str,
+    n: int,
+    seed: int,
+    max_tokens: int | None = None,
+    duplicate_share: float = 0.5,
+    session_header: str | None = None,
 ) -> tuple[list[Case], dict[str, str | None]]:
     """:func:`build`, and what identifies the workload in the result: ``workload_format`` and, for
-    a file, ``workload_sha256`` (a built-in is identified by its name and seed)."""
+    a file, ``workload_sha256`` (a built-in is identified by its name and seed). With
+    ``session_header`` a file's users are checked as that header's values (:func:`from_jsonl`)."""
     meta: dict[str, str | None] = {"workload_format": "built-in", "workload_sha256": None}
     if name in BUILTINS:
         cases = BUILTINS[name].make(n, seed, max_tokens, duplicate_share)
     elif name.endswith((".jsonl", ".json")) or Path(name).is_file():
-        loaded = from_file(name)
+        loaded = from_file(name, session_header)
         meta = {"workload_format": loaded.format, "workload_sha256": loaded.sha256}
         cases = [loaded.cases[i % len(loaded.cases)] for i in range(n)]
     else:
@@ -429,5 +449,5 @@ def build_with_meta(
             sep=": ",
         )
     if max_tokens is not None:
-        cases = [Case(c.messages, max_tokens, c.expected, c.temperature) for c in cases]
+        cases = [dataclasses.replace(c, max_tokens=max_tokens) for c in cases]  # the user kept
     return cases, meta
