@@ -75,7 +75,7 @@ def sidecar_container(plan: DeploymentPlan, sc: Sidecar) -> SidecarContainer:
         env=sc.env,
         secret_env=sc.secret_env,
         entrypoint=sc.command[0] if sc.command else None,
-        command=(*sc.command[1:], *sc.resolved_args(sidecar_hosts(plan))),
+        command=(*sc.command[1:], *sc.resolved_args(sidecar_hosts(plan), plan.port)),
         port=sc.port,
         health_path=sc.health_path,
         before_server=sc.before_server,

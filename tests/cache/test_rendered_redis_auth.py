@@ -38,7 +38,7 @@ def test_rendered_redis_needs_the_password(tmp_path: Path, monkeypatch: pytest.M
     password = "0f3a9c2e7b"  # as `openssl rand -hex 32` makes it (Redis config words: no spaces)
     argv = [
         *redis.command,
-        *redis.resolved_args({}),
+        *redis.resolved_args({}, 8000),
         "--port",
         str(port),
         "--bind",

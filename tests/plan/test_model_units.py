@@ -106,7 +106,7 @@ def test_sidecar_args_name_other_services_per_target() -> None:
     sidecar = Sidecar(
         role="cache",
         image="img",
-        args=("--upstream", "http://{vllm}:8000", "--redis", "redis://{redis}:6379/0"),
+        args=("--upstream", "http://{vllm}:{vllm_port}", "--redis", "redis://{redis}:6379/0"),
         port=8080,
         publish=True,
         health=SidecarHealth("/cache/stats", None, 10, 5, 3),
@@ -114,9 +114,10 @@ def test_sidecar_args_name_other_services_per_target() -> None:
         replicas=1,
         before_server=False,
     )
-    assert sidecar.resolved_args({"vllm": "p-vllm", "redis": "p-redis"}) == [
+    assert sidecar.resolved_args({"vllm": "p-vllm", "redis": "p-redis"}, 8000) == [
         "--upstream", "http://p-vllm:8000", "--redis", "redis://p-redis:6379/0",
     ]  # fmt: skip
+    assert sidecar.resolved_args({"vllm": "p-vllm", "redis": "p-redis"}, 9000)[1] == "http://p-vllm:9000"
     assert sidecar.hardening == Hardening(None, False, (), "100m", "128Mi", "128Mi")
     with pytest.raises(FrozenInstanceError):
         sidecar.port = 1  # type: ignore[misc]

@@ -24,13 +24,13 @@ def test_the_router_comes_before_the_proxy_which_waits_for_it() -> None:
 def test_the_router_args_per_target() -> None:
     (router, _) = load_plan(EXAMPLE).sidecars
     common = ["--host", "0.0.0.0", "--port", "8100", "--policy", "cache_aware"]
-    assert router.resolved_args({"replica0": "srv", "replica1": "srv-2"}) == [
+    assert router.resolved_args({"replica0": "srv", "replica1": "srv-2"}, 8000) == [
         *common,
         "--worker-urls",
         "http://srv:8000",
         "http://srv-2:8000",
     ]
-    assert router.resolved_args({"vllm": "127.0.0.1", "port0": "9000", "port1": "9001"}, local=True) == [
+    assert router.resolved_args({"vllm": "127.0.0.1", "port0": "9000", "port1": "9001"}, 9000, local=True) == [
         *common,
         "--worker-urls",
         "http://127.0.0.1:9000",
@@ -38,7 +38,7 @@ def test_the_router_args_per_target() -> None:
         "--worker-startup-check-interval",
         "1",
     ]
-    assert router.resolved_args({}, kubernetes=True)[6:8] == ["--service-discovery", "--selector"]
+    assert router.resolved_args({}, 8000, kubernetes=True)[6:8] == ["--service-discovery", "--selector"]
     assert router.local_install == "pip install vllm-router==0.1.17"
 
 
@@ -84,3 +84,13 @@ def test_one_server_keeps_its_names_and_the_plan_gpu_count(tmp_path: Path) -> No
     (tmp_path / "p.yaml").write_text(BASE)
     plan = load_plan(str(tmp_path / "p.yaml"))
     assert plan.docker_replicas == (DockerReplica("r", "vllm", 8000, (), plan.labels),)
+
+
+def test_up_port_moves_every_replica_and_what_the_sidecars_reach() -> None:
+    from vllmtune.containers import sidecar_container
+
+    plan = load_plan(EXAMPLE).with_endpoint(port=9000)
+    assert [r.host_port for r in plan.docker_replicas] == [9000, 9001]
+    router, cache = (sidecar_container(plan, sc) for sc in plan.sidecars)
+    assert router.command[-3:] == ("--worker-urls", "http://two-replicas:9000", "http://two-replicas-2:9000")
+    assert cache.command[:2] == ("--upstream", "http://two-replicas-router:8100")  # the router's, not vLLM's port

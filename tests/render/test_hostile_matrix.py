@@ -132,7 +132,7 @@ def check_docker_against_plan(plan: DeploymentPlan, calls: list[list[str]]) -> N
     hosts |= {f"replica{i}": r.container for i, r in enumerate(plan.docker_replicas)}
     for sc in plan.sidecars:
         argv = runs[plan.sidecar_name(sc.role)]
-        assert _after(argv, sc.image) == [*sc.command[1:], *sc.resolved_args(hosts)]
+        assert _after(argv, sc.image) == [*sc.command[1:], *sc.resolved_args(hosts, plan.port)]
     assert SECRET_VALUE not in json.dumps(calls)
 
 
@@ -145,7 +145,7 @@ def check_compose_against_plan(plan: DeploymentPlan, doc: dict[str, Any]) -> Non
     hosts |= {f"replica{i}": r.service for i, r in enumerate(plan.docker_replicas)}
     for sc in plan.sidecars:
         svc = doc["services"][sc.role]
-        assert svc["command"] == sc.resolved_args(hosts)
+        assert svc["command"] == sc.resolved_args(hosts, plan.port)
         assert svc.get("entrypoint", []) == list(sc.command)
 
 
@@ -159,7 +159,7 @@ def check_k8s_against_plan(plan: DeploymentPlan, docs: list[Any]) -> None:
     hosts = {"vllm": plan.name, "redis": plan.sidecar_name("redis"), "router": plan.sidecar_name("router")}
     for sc in plan.sidecars:
         for c in by_name[sc.role]:
-            assert c["args"] == sc.resolved_args(hosts, kubernetes=True)
+            assert c["args"] == sc.resolved_args(hosts, plan.port, kubernetes=True)
             assert c.get("command", []) == list(sc.k8s_command if sc.k8s_command is not None else sc.command)
 
 

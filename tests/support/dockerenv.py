@@ -23,11 +23,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from vllmtune.util.net import free_port as free_port  # re-exported: the tests' one free-port helper
 
@@ -142,3 +144,69 @@ def ensure_proxy_image(tag: str, force: bool = False) -> None:
         if proc.returncode != 0:
             raise RuntimeError(f"cache build-image --tag {tag} failed (rc={proc.returncode}):\n{proc.stderr}")
         _proxy_images.add(key)
+
+
+ROUTER_TEST_IMAGE = "vllmtune/vllm-router:0.1.17"  # the plan's router image name, built here
+_router_images: set[tuple[str, str]] = set()
+
+
+def _closure(name: str) -> list[Any]:
+    """The installed distribution ``name`` and every one it requires (markers evaluated, no extras)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen: dict[str, Any] = {}
+    todo = [name]
+    while todo:
+        key = todo.pop().lower().replace("_", "-")
+        if key in seen:
+            continue
+        dist = metadata.distribution(key)
+        seen[key] = dist
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return list(seen.values())
+
+
+def ensure_router_image(tag: str = ROUTER_TEST_IMAGE) -> None:
+    """The router image the plans name, built offline (once per session and tag): the proxy base
+    image (Debian bookworm's python3 3.11, the ABI of this interpreter) plus the installed
+    vllm-router wheel and the distributions it requires, copied file by file from their RECORDs --
+    the real router binary, not a stand-in. The rendered build hint's image does ``pip install``."""
+    import sys
+
+    key = (os.environ.get("DOCKER_HOST", ""), tag)
+    with _lock:
+        if key in _router_images:
+            return
+        if sys.version_info[:2] != (3, 11):
+            raise RuntimeError("the router test image copies compiled wheels for Debian bookworm's Python 3.11")
+        with tempfile.TemporaryDirectory() as tmp:
+            site = Path(tmp) / "site"
+            for dist in _closure("vllm-router"):
+                for f in dist.files or []:
+                    if str(f).startswith(".."):  # console scripts: the image has its own
+                        continue
+                    src = Path(str(dist.locate_file(f)))
+                    if src.is_file() and "__pycache__" not in f.parts:
+                        dest = site / str(f)
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(src, dest)
+            launcher = Path(tmp) / "vllm-router"
+            launcher.write_text(
+                "#!/usr/bin/python3\nimport sys\nfrom vllm_router.launch_router import main\nsys.exit(main())\n"
+            )
+            launcher.chmod(0o755)
+            (Path(tmp) / "Dockerfile").write_text(
+                f"FROM {PROXY_BASE_IMAGE}\nCOPY site /opt/router-site\nCOPY vllm-router /usr/local/bin/vllm-router\n"
+                'ENV PYTHONPATH=/opt/router-site\nUSER 10001\nENTRYPOINT ["vllm-router"]\n'
+            )
+            proc = subprocess.run(
+                ["docker", "build", "-q", "-t", tag, tmp], capture_output=True, text=True, timeout=600
+            )
+        if proc.returncode != 0:
+            raise RuntimeError(f"docker build {tag} failed (rc={proc.returncode}):\n{proc.stderr}")
+        _router_images.add(key)

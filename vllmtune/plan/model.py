@@ -150,9 +150,13 @@ class Sidecar:
     def health_path(self) -> str | None:
         return self.health.path
 
-    def resolved_args(self, hosts: dict[str, str], kubernetes: bool = False, local: bool = False) -> list[str]:
+    def resolved_args(
+        self, hosts: dict[str, str], vllm_port: int, kubernetes: bool = False, local: bool = False
+    ) -> list[str]:
         """``args`` (Kubernetes: ``k8s_args``, local: ``local_args``, when set) with ``{vllm}`` /
-        ``{redis}`` / ``{router}`` replaced by this target's host names."""
+        ``{replicaN}`` / ``{redis}`` / ``{router}`` replaced by this target's host names and
+        ``{vllm_port}`` by the port vLLM listens on (``up --port`` moves it: never baked in)."""
+        hosts = {**hosts, "vllm_port": str(vllm_port)}
         out = []
         args = self.args
         if kubernetes and self.k8s_args is not None:
@@ -367,7 +371,9 @@ class DeploymentPlan:
             host=host if host is not None else self.vllm.host,
             port=port if port is not None else self.vllm.port,
         )
-        return replace(self, args=tuple(args), port=vllm.port, vllm=vllm)
+        # the servers' published ports follow (port, port+1, ...); sidecars read it as {vllm_port}
+        replicas = tuple(replace(r, host_port=vllm.port + i) for i, r in enumerate(self.docker_replicas))
+        return replace(self, args=tuple(args), port=vllm.port, vllm=vllm, docker_replicas=replicas)
 
     def single_node_only(
         self, what: str, instead: str = "render it for Kubernetes (-t kubernetes: a LeaderWorkerSet)"

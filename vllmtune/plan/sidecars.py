@@ -125,7 +125,6 @@ class _Sidecars(_Base):
         r = self.p.routing
         if r is None:
             return None
-        port = str(self.p.server.port)
         common = ("--host", "0.0.0.0", "--port", str(r.port), "--policy", r.policy)
         selector = tuple(
             f"{k}={v}"
@@ -141,7 +140,11 @@ class _Sidecars(_Base):
             image=f"{r.image}:{ROUTER_VERSION}",
             command=("vllm-router",),
             # {replica0}, {replica1}...: each server container's name (compose: service)
-            args=(*common, "--worker-urls", *(f"http://{{replica{i}}}:{port}" for i in range(self._local_replicas()))),
+            args=(
+                *common,
+                "--worker-urls",
+                *(f"http://{{replica{i}}}:{{vllm_port}}" for i in range(self._local_replicas())),
+            ),
             local_args=(
                 *common,
                 "--worker-urls",
@@ -156,7 +159,7 @@ class _Sidecars(_Base):
                 "--selector",
                 *selector,
                 "--service-discovery-port",
-                port,
+                "{vllm_port}",
                 *(("--service-discovery-namespace", namespace) if namespace else ()),
             ),
             # no namespace in the profile: the pod's own (the downward API's POD_NAMESPACE), read
@@ -195,7 +198,7 @@ class _Sidecars(_Base):
         from vllmtune.cache.config import ServeConfig, sidecar_argv
 
         cfg = ServeConfig(
-            upstream=f"http://{{router}}:{router.port}" if router else f"http://{{vllm}}:{self.p.server.port}",
+            upstream=f"http://{{router}}:{router.port}" if router else "http://{vllm}:{vllm_port}",
             host="0.0.0.0",
             port=c.port,
             backend=c.backend,

@@ -86,7 +86,7 @@ def _sidecar_service(plan: DeploymentPlan, sc: Sidecar) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": sc.image, "restart": plan.compose_restart}
     if sc.command:
         svc["entrypoint"] = [esc(a) for a in sc.command]
-    svc["command"] = [esc(a) for a in sc.resolved_args(sidecar_hosts(plan, compose=True))]
+    svc["command"] = [esc(a) for a in sc.resolved_args(sidecar_hosts(plan, compose=True), plan.port)]
     if sc.publish:
         svc["ports"] = [f"{plan.docker_bind}:{sc.port}:{sc.port}"]
     env = {k: esc(v) for k, v in sc.env}

@@ -175,7 +175,7 @@ class LocalBackend:
             if sc.role == "redis":
                 continue
             ports = {f"port{i}": str(plan.port + i) for i in range(plan.local_replicas)}
-            args = sc.resolved_args({**LOCAL_HOSTS, **ports}, local=True)
+            args = sc.resolved_args({**LOCAL_HOSTS, **ports}, plan.port, local=True)
             if "--host" in args:
                 args[args.index("--host") + 1] = _bind(plan)
             # the router is its own program (vllm-router, from its wheel); the proxy is ours

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vllmtune.errors import LaunchError
-from vllmtune.plan import DeploymentPlan, Sidecar, load_plan
+from vllmtune.plan import DeploymentPlan, load_plan
 from vllmtune.runtime.base import Backend, plan_summary, secret_values, sidecar_secret_values, summary_changes
 from vllmtune.runtime.health import Watch, wait_http, wait_ready
 
@@ -70,23 +70,12 @@ def prepare(profile: str, opts: UpOptions) -> DeploymentPlan:
         raise LaunchError(refusal)
     host = opts.host or ("127.0.0.1" if opts.runtime == "local" else None)
     plan = plan.with_endpoint(host=host, port=opts.port)
-    if opts.port is not None and plan.sidecars:  # the proxy's upstream is vLLM's new port
-        plan = replace(plan, sidecars=tuple(_upstream_port(sc, plan.port) for sc in plan.sidecars))
     if opts.cache_image:
         if not plan.sidecars:
             raise LaunchError("--cache-image: the profile has no prompt cache (prompt_cache.enabled: true)")
         sidecars = tuple(replace(sc, image=opts.cache_image) if sc.role == "cache" else sc for sc in plan.sidecars)
         plan = replace(plan, sidecars=sidecars)
     return plan
-
-
-def _upstream_port(sc: Sidecar, port: int) -> Sidecar:
-    args = list(sc.args)
-    if "--upstream" not in args:
-        return sc
-    i = args.index("--upstream") + 1
-    args[i] = f"{args[i].rsplit(':', 1)[0]}:{port}"
-    return replace(sc, args=tuple(args))
 
 
 def up(

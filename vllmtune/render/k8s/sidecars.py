@@ -32,7 +32,7 @@ def sidecar_objects(plan: DeploymentPlan, sc: Sidecar) -> list[dict[str, Any]]:
     if command:
         container["command"] = list(command)
     hosts = {"vllm": plan.name, "redis": plan.sidecar_name("redis"), "router": plan.sidecar_name("router")}
-    container["args"] = sc.resolved_args(hosts, kubernetes=True)
+    container["args"] = sc.resolved_args(hosts, plan.port, kubernetes=True)
     container["ports"] = [{"name": sc.port_name, "containerPort": sc.port, "protocol": "TCP"}]
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sc.env]
     env += secret_env(sc.secret_env)
