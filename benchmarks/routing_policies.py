@@ -78,7 +78,25 @@ def wait_http(url: str, procs: list[subprocess.Popen[bytes]], seconds: float) ->
     raise SystemExit(f"{url} did not answer within {seconds:g} s")
 
 
-def start_server(port: int, logdir: Path, kv_blocks: int | None, core: int | None) -> subprocess.Popen[bytes]:
+# vLLM's CPU build allocates KV blocks of 128 tokens: the block size the router hashes KV events by
+CPU_BLOCK_SIZE = 128
+
+
+def kv_events_config(zmq_port: int) -> str:
+    """vLLM's --kv-events-config: each stored/evicted block published on a ZMQ PUB socket bound
+    to ``zmq_port`` (what vllm-router's kv_aware subscribes to with --kv-event-source). vLLM
+    binds only a wildcard endpoint (``tcp://*:PORT``); to any other it connects, and then
+    nothing listens where the router looks (vllm/distributed/kv_events.py _is_bind_endpoint)."""
+    return json.dumps(
+        {"enable_kv_cache_events": True, "publisher": "zmq", "endpoint": f"tcp://*:{zmq_port}",
+         "topic": ""},
+        separators=(",", ":"),
+    )  # fmt: skip
+
+
+def start_server(
+    port: int, logdir: Path, kv_blocks: int | None, core: int | None, zmq_port: int | None = None
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1"}
     env["VLLM_SERVER_DEV_MODE"] = "1"  # /reset_prefix_cache between the policies
     argv = [str(VENV / "bin" / "vllm"), "serve", str(MODEL), "--served-model-name", SERVED, "--port", str(port)]
@@ -88,17 +106,34 @@ def start_server(port: int, logdir: Path, kv_blocks: int | None, core: int | Non
     argv += ["--host", "127.0.0.1", "--max-model-len", "4096", "--enable-prefix-caching"]
     if kv_blocks is not None:
         argv += ["--num-gpu-blocks-override", str(kv_blocks)]
+    if zmq_port is not None:
+        argv += ["--kv-events-config", kv_events_config(zmq_port)]
     log = open(logdir / f"vllm-{port}.log", "wb")  # noqa: SIM115 - the process owns it
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
-def start_router(port: int, policy: str, workers: list[str], logdir: Path, extra: list[str]) -> subprocess.Popen[bytes]:
+def kv_aware_args(workers: list[str], zmq_ports: list[int]) -> list[str]:
+    """vllm-router's kv_aware inputs: each worker's KV event socket, the block size, the model."""
+    out: list[str] = []
+    for w, z in zip(workers, zmq_ports, strict=True):
+        out += ["--kv-event-source", f"{w}=tcp://127.0.0.1:{z}"]
+    return [*out, "--kv-event-block-size", str(CPU_BLOCK_SIZE), "--kv-event-model", SERVED]
+
+
+def start_router(
+    port: int, policy: str, workers: list[str], logdir: Path, extra: list[str], zmq_ports: list[int] | None = None
+) -> subprocess.Popen[bytes]:
     router = shutil.which("vllm-router")
     if router is None:
         raise SystemExit(f"vllm-router is not installed: pip install vllm-router=={ROUTER_VERSION}")
     argv = [router, "--host", "127.0.0.1", "--port", str(port), "--policy", policy, "--worker-urls", *workers, *extra]
+    env = dict(os.environ)
+    if policy == "kv_aware" and zmq_ports is not None:
+        # it tokenizes each prompt itself to find the blocks the events named: the model's tokenizer
+        argv += kv_aware_args(workers, zmq_ports)
+        env["VLLM_ROUTER_TOKENIZER"] = str(MODEL)
     log = open(logdir / f"router-{policy}.log", "wb")  # noqa: SIM115
-    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def reset_prefix_cache(base: str) -> None:
@@ -208,7 +243,12 @@ def main() -> None:
     ports = [free_port(), free_port()]
     workers = [f"http://127.0.0.1:{p}" for p in ports]
     cores = [i % (os.cpu_count() or 1) for i in range(len(ports))] if args.pin else [None] * len(ports)
-    servers = [start_server(p, logdir, args.kv_blocks, c) for p, c in zip(ports, cores, strict=True)]
+    # kv_aware among the policies: every server publishes its KV events (the others ignore them)
+    zmq_ports = [free_port() for _ in ports] if "kv_aware" in args.policies else None
+    servers = [
+        start_server(p, logdir, args.kv_blocks, c, zmq_ports[i] if zmq_ports else None)
+        for i, (p, c) in enumerate(zip(ports, cores, strict=True))
+    ]
     procs = list(servers)
     out: dict = {"router": f"vllm-router {ROUTER_VERSION}", "tenants": args.tenants, "requests": args.requests}  # type: ignore[type-arg]
     out.update(
@@ -229,7 +269,7 @@ def main() -> None:
             for w in workers:
                 reset_prefix_cache(w)
             port = free_port()
-            router = start_router(port, policy, workers, logdir, args.router_arg)
+            router = start_router(port, policy, workers, logdir, args.router_arg, zmq_ports)
             procs.append(router)
             wait_http(f"http://127.0.0.1:{port}/v1/models", [router], 120)
             results[policy] = asyncio.run(

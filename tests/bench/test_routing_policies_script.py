@@ -69,3 +69,23 @@ def test_measure_sends_each_tenants_header(tmp_path: Path) -> None:
     assert result["errors"] == 0
     got = [[v for k, v in json.loads(line)["headers"] if k == "x-tenant-id"] for line in log.read_text().splitlines()]
     assert got == [["tenant-0"], ["tenant-1"], ["tenant-2"]] * 2
+
+
+def test_kv_aware_inputs_bind_where_the_router_subscribes() -> None:
+    # vLLM binds only a wildcard endpoint (it connects to any other): the router connects to it
+    assert json.loads(routing_policies.kv_events_config(5557)) == {
+        "enable_kv_cache_events": True,
+        "publisher": "zmq",
+        "endpoint": "tcp://*:5557",
+        "topic": "",
+    }
+    assert routing_policies.kv_aware_args(["http://127.0.0.1:8000", "http://127.0.0.1:8001"], [5557, 5558]) == [
+        "--kv-event-source",
+        "http://127.0.0.1:8000=tcp://127.0.0.1:5557",
+        "--kv-event-source",
+        "http://127.0.0.1:8001=tcp://127.0.0.1:5558",
+        "--kv-event-block-size",
+        "128",
+        "--kv-event-model",
+        "tiny-llama",
+    ]

