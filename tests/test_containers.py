@@ -143,8 +143,8 @@ def test_a_changed_sidecar_is_a_change_of_the_launch(tmp_path: Path) -> None:
     assert summary_changes(old, old) == []
     redis = plan_summary(_plan(tmp_path, "prompt_cache: {enabled: true, backend: redis}\n"), None)
     assert summary_changes(old, redis) == [
-        "cache proxy args: --upstream http://{vllm}:8000 --host 0.0.0.0 --port 8080 --backend memory --ttl 86400 "
-        "--max-temperature 0.1 -> --upstream http://{vllm}:8000 --host 0.0.0.0 --port 8080 --backend redis "
+        "cache proxy args: --upstream http://{vllm}:{vllm_port} --host 0.0.0.0 --port 8080 --backend memory --ttl 86400 "
+        "--max-temperature 0.1 -> --upstream http://{vllm}:{vllm_port} --host 0.0.0.0 --port 8080 --backend redis "
         "--ttl 86400 --max-temperature 0.1 --redis-url redis://{redis}:6379/0",
         "Redis: added",
     ]

@@ -241,8 +241,8 @@ def test_kv_offload_lmcache_on_the_stock_image_warns_that_it_needs_the_lmcache_p
     assert plan.warnings == (
         "p.yaml:4: kv_offload.backend: lmcache runs inside vLLM and imports the lmcache package, which "
         "vllm/vllm-openai images have only when vLLM built them with INSTALL_KV_CONNECTORS=true "
-        "(docker/Dockerfile); without it the server fails at start-up. lmcache/vllm-openai has it (tagged by "
-        "LMCache release, not v<vLLM version>): set vllm.image to an image built FROM vllm/vllm-openai:v0.32.0 "
+        "(docker/Dockerfile); without it the server fails at start-up (lmcache/vllm-openai, the production-stack "
+        "chart's default, has it): set vllm.image to an image built FROM vllm/vllm-openai:v0.32.0 "
         "with pip install lmcache",
     )
 

@@ -407,8 +407,8 @@ def _check_lmcache(lp: LoadedProfile, err: Report, warn: Report) -> None:
             ("kv_offload", "backend"),
             "lmcache runs inside vLLM and imports the lmcache package, which vllm/vllm-openai images have only "
             "when vLLM built them with INSTALL_KV_CONNECTORS=true (docker/Dockerfile); without it the server "
-            f"fails at start-up. {LMCACHE_IMAGE} has it (tagged by LMCache release, not v<vLLM version>): "
-            f"set vllm.image to an image built FROM vllm/vllm-openai:v{p.vllm.version} with pip install lmcache",
+            f"fails at start-up ({LMCACHE_IMAGE}, the production-stack chart's default, has it): set vllm.image "
+            f"to an image built FROM vllm/vllm-openai:v{p.vllm.version} with pip install lmcache",
         )
 
 
