@@ -14,15 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
 from tests.support.cli import Cli
 from tests.support.dockerenv import (
-    PROXY_BASE_IMAGE,
-    docker_host,
     ensure_router_image,
-    ensure_test_image,
     free_port,
-    proxy_base_image,
+    require_engine_and_base,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -32,11 +28,7 @@ vt = Cli(timeout=240)
 
 @pytest.fixture(scope="module", autouse=True)
 def engine() -> None:
-    require(docker_host() is not None, "a Docker engine (DOCKER_HOST)")
-    ensure_test_image("vllm/vllm-openai:v0.32.0")
-    require(
-        proxy_base_image() is not None, f"the offline proxy base image {PROXY_BASE_IMAGE} (scripts/setup_proxy_base.sh)"
-    )
+    require_engine_and_base()
     ensure_router_image()
 
 

@@ -21,11 +21,9 @@ from tests.conftest import require
 from tests.support.cli import Cli
 from tests.support.dockerenv import (
     PROXY_BASE_IMAGE,
-    docker_host,
     ensure_proxy_image,
-    ensure_test_image,
     free_port,
-    proxy_base_image,
+    require_engine_and_base,
 )
 from tests.support.profiles import docker_profile, prompt_cache
 from vllmtune import __version__
@@ -36,11 +34,7 @@ PROXY_IMAGE = f"vllmtune/cache-proxy:{__version__}"
 
 @pytest.fixture(scope="module", autouse=True)
 def engine() -> None:
-    require(docker_host() is not None, "a Docker engine (DOCKER_HOST)")
-    ensure_test_image("vllm/vllm-openai:v0.32.0")
-    require(
-        proxy_base_image() is not None, f"the offline proxy base image {PROXY_BASE_IMAGE} (scripts/setup_proxy_base.sh)"
-    )
+    require_engine_and_base()
     ensure_proxy_image(PROXY_IMAGE)
 
 

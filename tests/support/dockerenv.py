@@ -210,3 +210,16 @@ def ensure_router_image(tag: str = ROUTER_TEST_IMAGE) -> None:
         if proc.returncode != 0:
             raise RuntimeError(f"docker build {tag} failed (rc={proc.returncode}):\n{proc.stderr}")
         _router_images.add(key)
+
+
+def require_engine_and_base() -> None:
+    """What a test of a whole Docker stack needs first: an engine, the stand-in vLLM image under
+    the plans' name, and the offline Debian base the proxy and router images are built on
+    (through ``require``: a missing part is a skip, a failure under VLLMTUNE_REQUIRE_REAL=1)."""
+    from tests.support.require_real import require
+
+    require(docker_host() is not None, "a Docker engine (DOCKER_HOST)")
+    ensure_test_image("vllm/vllm-openai:v0.32.0")
+    require(
+        proxy_base_image() is not None, f"the offline proxy base image {PROXY_BASE_IMAGE} (scripts/setup_proxy_base.sh)"
+    )
